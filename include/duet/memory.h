@@ -1,0 +1,27 @@
+// Allocator counters, per device: how memory is reported.
+//
+//   duet::reset_peak_memory(duet::cpu);
+//   auto y = model(x);
+//   duet::MemoryStats s = duet::memory_stats(duet::cpu);
+//   std::cout << s.peak_bytes << "\n";
+#pragma once
+
+#include <cstdint>
+
+#include "duet/dtype.h"
+
+namespace duet {
+
+struct MemoryStats {
+  int64_t current_bytes = 0;   // bytes held by live tensors
+  int64_t peak_bytes = 0;      // high-water mark of current_bytes since the last reset
+  int64_t reserved_bytes = 0;  // bytes obtained from the system (>= current with caching)
+  int64_t num_allocs = 0;      // allocations served since the last reset
+  int64_t num_frees = 0;
+};
+
+MemoryStats memory_stats(Device device);
+// Sets peak to current and zeroes the alloc/free counters.
+void reset_peak_memory(Device device);
+
+}  // namespace duet

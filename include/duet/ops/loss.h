@@ -1,0 +1,19 @@
+// Softmax family and losses.
+//
+//   auto p = duet::softmax(logits, 1);
+//   auto loss = duet::cross_entropy(logits, labels);   // logits (N, C), labels (N) int64
+//   auto l2 = duet::mse_loss(pred, target);            // mean squared error
+#pragma once
+
+#include "duet/tensor.h"
+
+namespace duet {
+
+Tensor softmax(const Tensor& x, int64_t axis);
+Tensor log_softmax(const Tensor& x, int64_t axis);
+// Mean over the batch of -log softmax(logits)[label], with optional label smoothing
+// (PyTorch's definition). labels out of [0, C) throw duet::Error naming the value.
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0);
+Tensor mse_loss(const Tensor& prediction, const Tensor& target);  // mean((p - t)^2)
+
+}  // namespace duet

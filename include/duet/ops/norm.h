@@ -1,0 +1,33 @@
+// Batch normalisation over the channel axis of (N, C, ...) tensors.
+//
+//   // training: normalise with batch statistics and update the running ones in place
+//   auto y = duet::batch_norm(x, gamma, beta, running_mean, running_var, /*training=*/true);
+//   // inference: normalise with the running statistics
+//   auto z = duet::batch_norm(x, gamma, beta, running_mean, running_var, false);
+#pragma once
+
+#include "duet/tensor.h"
+
+namespace duet {
+
+// weight/bias (C) may be undefined (no affine). running_mean/var (C) may be undefined in
+// training (no update); they are required for inference. The running update is
+// running = (1 - momentum) * running + momentum * batch_stat, with the unbiased variance,
+// exactly as PyTorch, and happens outside autograd.
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                  const Tensor& running_mean, const Tensor& running_var, bool training,
+                  double momentum = 0.1, double eps = 1e-5);
+
+// The pieces, ops of their own:
+// batch_norm_train: x (N, C, ...), weight (C), bias (C) -> y, mean (C), invstd (C)
+std::vector<Tensor> batch_norm_train(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                     double eps);
+// batch_norm_backward: grad_y, x, weight, mean, invstd -> grad_x, grad_weight, grad_bias
+std::vector<Tensor> batch_norm_backward(const Tensor& grad_y, const Tensor& x,
+                                        const Tensor& weight, const Tensor& mean,
+                                        const Tensor& invstd);
+// In place, no gradient: running = (1 - momentum) * running + momentum * stat * correction.
+void running_stat_update_(const Tensor& running, const Tensor& stat, double momentum,
+                          double correction = 1.0);
+
+}  // namespace duet

@@ -1,0 +1,20 @@
+// Reductions. An empty axes list reduces over every axis.
+//
+//   auto s = duet::sum(x);                    // (), all elements
+//   auto m = duet::mean(x, {2, 3}, true);     // (N, C, H, W) -> (N, C, 1, 1)
+//   auto k = duet::argmax(logits, 1);         // (N, C) -> (N) int64
+#pragma once
+
+#include <vector>
+
+#include "duet/tensor.h"
+
+namespace duet {
+
+Tensor sum(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
+// Gradient flows to the (first) maximal element of each reduced group.
+Tensor max(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
+Tensor argmax(const Tensor& x, int64_t axis, bool keepdim = false);  // int64, no gradient
+
+}  // namespace duet

@@ -1,0 +1,38 @@
+// Shape and copy ops. Views share storage with their input where the layout allows.
+//
+//   auto y = duet::reshape(x, {8, -1});          // x: (8, 3, 4, 4) -> y: (8, 48)
+//   auto t = duet::permute(x, {0, 2, 3, 1});     // (8, 4, 4, 3), a view
+//   auto s = duet::slice(x, 1, 0, 2);            // (8, 2, 4, 4), a view
+//   auto c = duet::concat({a, b}, 1);            // along channels
+//   auto p = duet::pad(x, {1, 1, 2, 2});         // PyTorch F.pad order: last axis first
+#pragma once
+
+#include <vector>
+
+#include "duet/tensor.h"
+
+namespace duet {
+
+Tensor reshape(const Tensor& x, const Shape& shape);  // one -1 allowed
+Tensor flatten(const Tensor& x, int64_t start_axis = 0, int64_t end_axis = -1);
+Tensor permute(const Tensor& x, const std::vector<int64_t>& axes);
+Tensor transpose(const Tensor& x, int64_t a, int64_t b);
+// Elements start, start+step, ... < end along `axis`; negative start/end count from the end
+// and are clamped like Python slices. step >= 1.
+Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end, int64_t step = 1);
+Tensor expand(const Tensor& x, const Shape& shape);  // -1 keeps a size
+Tensor squeeze(const Tensor& x, int64_t axis);        // axis must have size 1
+Tensor unsqueeze(const Tensor& x, int64_t axis);
+Tensor concat(const std::vector<Tensor>& xs, int64_t axis);
+// pads = {before_last, after_last, before_second_last, after_second_last, ...}, all >= 0.
+Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value = 0.0);
+Tensor contiguous(const Tensor& x);
+Tensor clone(const Tensor& x);
+Tensor cast(const Tensor& x, DType dtype);
+// Sums x over broadcast dimensions so the result has `shape` (the inverse of expand).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+// The gradient of slice: zeros of `input_shape` with `grad` written at the sliced positions.
+Tensor slice_backward(const Tensor& grad, const Shape& input_shape, int64_t axis, int64_t start,
+                      int64_t end, int64_t step);
+
+}  // namespace duet

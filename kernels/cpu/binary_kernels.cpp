@@ -1,0 +1,76 @@
+#include "cpu/binary_kernels.h"
+
+#include "core/dtype_dispatch.h"
+#include "cpu/elementwise_kernels.h"
+
+namespace duet::cpu_kernels {
+
+#define DUET_ARITH_KERNEL(name, expr)                                            \
+  void name(const KernelArgs& k) {                                               \
+    detail::dispatch_all(k.inputs[0].dtype(), #name, [&](auto tag) {             \
+      using T = decltype(tag);                                                   \
+      if constexpr (std::is_same_v<T, bool>) {                                   \
+        throw Error(#name ": bool tensors are not supported (expected numbers)"); \
+      } else {                                                                   \
+        binary_map<T, T>(k.inputs[0], k.inputs[1], k.outputs[0],                 \
+                         [](T x, T y) { return static_cast<T>(expr); });         \
+      }                                                                          \
+    });                                                                          \
+  }
+
+DUET_ARITH_KERNEL(add, x + y)
+DUET_ARITH_KERNEL(sub, x - y)
+DUET_ARITH_KERNEL(mul, x * y)
+DUET_ARITH_KERNEL(div, x / y)
+DUET_ARITH_KERNEL(maximum, x > y ? x : y)
+DUET_ARITH_KERNEL(minimum, x < y ? x : y)
+#undef DUET_ARITH_KERNEL
+
+#define DUET_COMPARE_KERNEL(name, expr)                                  \
+  void name(const KernelArgs& k) {                                       \
+    detail::dispatch_all(k.inputs[0].dtype(), #name, [&](auto tag) {     \
+      using T = decltype(tag);                                           \
+      binary_map<T, bool>(k.inputs[0], k.inputs[1], k.outputs[0],        \
+                          [](T x, T y) { return expr; });                \
+    });                                                                  \
+  }
+
+DUET_COMPARE_KERNEL(eq, x == y)
+DUET_COMPARE_KERNEL(ne, x != y)
+DUET_COMPARE_KERNEL(lt, x < y)
+DUET_COMPARE_KERNEL(le, x <= y)
+DUET_COMPARE_KERNEL(gt, x > y)
+DUET_COMPARE_KERNEL(ge, x >= y)
+#undef DUET_COMPARE_KERNEL
+
+void where(const KernelArgs& k) {
+  const Tensor& c = k.inputs[0];
+  const Tensor& a = k.inputs[1];
+  const Tensor& b = k.inputs[2];
+  const Tensor& out = k.outputs[0];
+  const Shape& os = out.shape();
+  const int64_t n = out.numel(), r = static_cast<int64_t>(os.size());
+  const Shape sc = broadcast_strides(c, os), sa = broadcast_strides(a, os),
+              sb = broadcast_strides(b, os);
+  detail::dispatch_all(a.dtype(), "where", [&](auto tag) {
+    using T = decltype(tag);
+    const bool* pc = c.data<bool>();
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    T* po = out.data<T>();
+#pragma omp parallel for if (n > kParallelGrain) schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t rem = i, oc = 0, oa = 0, ob = 0;
+      for (int64_t d = r - 1; d >= 0; --d) {
+        const int64_t idx = rem % os[d];
+        rem /= os[d];
+        oc += idx * sc[d];
+        oa += idx * sa[d];
+        ob += idx * sb[d];
+      }
+      po[i] = pc[oc] ? pa[oa] : pb[ob];
+    }
+  });
+}
+
+}  // namespace duet::cpu_kernels

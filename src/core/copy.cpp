@@ -1,0 +1,70 @@
+#include "core/copy.h"
+
+#include <cstring>
+
+#include "core/dtype_dispatch.h"
+#include "core/tensor_impl.h"
+
+namespace duet::detail {
+namespace {
+
+template <class S, class D>
+void copy_loop(const S* src, const Shape& sstride, D* dst, const Shape& dstride,
+               const Shape& shape) {
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  const int64_t n = numel(shape);
+  if (n == 0) return;
+  if (rank == 0) {
+    dst[0] = static_cast<D>(src[0]);
+    return;
+  }
+  const int64_t inner = shape[rank - 1];
+  const int64_t is = sstride[rank - 1];
+  const int64_t os = dstride[rank - 1];
+  const int64_t outer = n / inner;
+  // Rows are independent: parallelise over them when the copy is large.
+#pragma omp parallel for if (n > (1 << 16)) schedule(static)
+  for (int64_t row = 0; row < outer; ++row) {
+    int64_t rem = row, soff = 0, doff = 0;
+    for (int64_t d = rank - 2; d >= 0; --d) {
+      int64_t idx = rem % shape[d];
+      rem /= shape[d];
+      soff += idx * sstride[d];
+      doff += idx * dstride[d];
+    }
+    const S* s = src + soff;
+    D* o = dst + doff;
+    if (is == 1 && os == 1) {
+      for (int64_t j = 0; j < inner; ++j) o[j] = static_cast<D>(s[j]);
+    } else {
+      for (int64_t j = 0; j < inner; ++j) o[j * os] = static_cast<D>(s[j * is]);
+    }
+  }
+}
+
+}  // namespace
+
+void strided_copy(const Tensor& src, const Tensor& dst) {
+  DUET_ASSERT(src.shape() == dst.shape(), "strided_copy shapes ", shape_str(src.shape()), " vs ",
+              shape_str(dst.shape()));
+  if (src.dtype() == dst.dtype() && src.is_contiguous() && dst.is_contiguous()) {
+    std::memcpy(dst.data_ptr(), src.data_ptr(), src.numel() * dtype_size(src.dtype()));
+    return;
+  }
+  dispatch_all(src.dtype(), "copy", [&](auto stag) {
+    using S = decltype(stag);
+    dispatch_all(dst.dtype(), "copy", [&](auto dtag) {
+      using D = decltype(dtag);
+      copy_loop(static_cast<const S*>(src.data_ptr()), src.strides(),
+                static_cast<D*>(dst.data_ptr()), dst.strides(), dst.shape());
+    });
+  });
+}
+
+Tensor contiguous_copy(const Tensor& t) {
+  Tensor out(make_impl(t.shape(), t.dtype(), t.device()));
+  strided_copy(t, out);
+  return out;
+}
+
+}  // namespace duet::detail

@@ -1,0 +1,274 @@
+#include "duet/tensor.h"
+
+#include <cstring>
+
+#include "core/allocator.h"
+#include "core/copy.h"
+#include "core/dtype_dispatch.h"
+#include "core/tensor_impl.h"
+#include "duet/autograd.h"
+#include "duet/ops/shape.h"
+
+namespace duet {
+namespace detail {
+
+Storage::Storage(size_t n, Device d) : nbytes(n), device(d) {
+  data = allocator_for(d).allocate(n);
+}
+Storage::~Storage() { allocator_for(device).deallocate(data, nbytes); }
+
+std::shared_ptr<TensorImpl> make_impl(const Shape& shape, DType dtype, Device device) {
+  for (int64_t d : shape)
+    DUET_CHECK(d >= 0, "tensor: negative dimension in shape ", shape_str(shape));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(numel(shape) * dtype_size(dtype), device);
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = dtype;
+  impl->device = device;
+  return impl;
+}
+
+Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = base.impl()->storage;
+  impl->shape = std::move(shape);
+  impl->strides = std::move(strides);
+  impl->offset = offset;
+  impl->dtype = base.dtype();
+  impl->device = base.device();
+  return Tensor(std::move(impl));
+}
+
+bool is_contiguous(const Shape& shape, const Shape& strides) {
+  int64_t expected = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    if (shape[i] == 1) continue;
+    if (strides[i] != expected) return false;
+    expected *= shape[i];
+  }
+  return true;
+}
+
+}  // namespace detail
+
+using detail::make_impl;
+
+static void check_defined(const Tensor& t, const char* what) {
+  DUET_CHECK(t.defined(), what, ": the tensor is undefined (default-constructed)");
+}
+
+const Shape& Tensor::shape() const { check_defined(*this, "shape"); return impl_->shape; }
+int64_t Tensor::dim() const { return static_cast<int64_t>(shape().size()); }
+int64_t Tensor::size(int64_t axis) const { return shape()[normalize_axis(axis, dim(), "size")]; }
+int64_t Tensor::numel() const { return duet::numel(shape()); }
+const Shape& Tensor::strides() const { check_defined(*this, "strides"); return impl_->strides; }
+int64_t Tensor::storage_offset() const { return impl_->offset; }
+DType Tensor::dtype() const { check_defined(*this, "dtype"); return impl_->dtype; }
+Device Tensor::device() const { check_defined(*this, "device"); return impl_->device; }
+bool Tensor::is_contiguous() const { return detail::is_contiguous(shape(), impl_->strides); }
+bool Tensor::is_symbolic() const { return impl_ && impl_->symbolic != nullptr; }
+
+void* Tensor::data_ptr() const {
+  check_defined(*this, "data");
+  DUET_CHECK(impl_->storage, "data: this is a symbolic (graph-mode) tensor of shape ",
+             shape_str(impl_->shape), "; its value exists only when the compiled graph runs");
+  return impl_->bytes();
+}
+
+void Tensor::check_dtype(DType expected, const char* what) const {
+  DUET_CHECK(dtype() == expected, what, ": tensor has dtype ", dtype(), " but ", expected,
+             " was requested");
+}
+
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+  Tensor c = defined() && is_contiguous() && dtype() == dtype_of<T>() ? *this : Tensor();
+  if (!c.defined()) {
+    c = Tensor(make_impl(shape(), dtype_of<T>(), device()));
+    detail::strided_copy(*this, c);
+  }
+  const T* p = static_cast<const T*>(c.data_ptr());
+  return std::vector<T>(p, p + c.numel());
+}
+
+template <class T>
+T Tensor::item() const {
+  DUET_CHECK(numel() == 1, "item: tensor of shape ", shape_str(shape()),
+             " has ", numel(), " elements; expected exactly one");
+  return to_vector<T>()[0];
+}
+
+#define DUET_INSTANTIATE(T)                                  \
+  template std::vector<T> Tensor::to_vector<T>() const;      \
+  template T Tensor::item<T>() const;
+DUET_INSTANTIATE(float)
+DUET_INSTANTIATE(double)
+DUET_INSTANTIATE(int64_t)
+DUET_INSTANTIATE(bool)
+#undef DUET_INSTANTIATE
+
+// ---- factories ----
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  return Tensor(make_impl(shape, dtype, device));
+}
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  std::memset(t.data_ptr(), 0, t.numel() * dtype_size(dtype));
+  return t;
+}
+Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) {
+  return full(shape, 1.0, dtype, device);
+}
+Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  t.fill_(value);
+  return t;
+}
+Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype); }
+
+Tensor Tensor::arange(int64_t n, DType dtype) {
+  DUET_CHECK(n >= 0, "arange: n = ", n, " (expected n >= 0)");
+  Tensor t = empty({n}, dtype);
+  detail::dispatch_all(dtype, "arange", [&](auto tag) {
+    using T = decltype(tag);
+    T* p = t.data<T>();
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(i);
+  });
+  return t;
+}
+
+template <class Fill>
+static Tensor random_tensor(const Shape& shape, DType dtype, const char* op, Fill fill) {
+  Tensor t = Tensor::empty(shape, dtype);
+  detail::dispatch_floating(dtype, op, [&](auto tag) {
+    using T = decltype(tag);
+    T* p = t.data<T>();
+    for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = static_cast<T>(fill());
+  });
+  return t;
+}
+
+Tensor Tensor::randn(const Shape& shape, Generator& gen, DType dtype) {
+  return random_tensor(shape, dtype, "randn", [&] { return gen.normal(); });
+}
+Tensor Tensor::rand(const Shape& shape, Generator& gen, DType dtype) {
+  return random_tensor(shape, dtype, "rand", [&] { return gen.uniform(); });
+}
+Tensor Tensor::uniform(const Shape& shape, double lo, double hi, Generator& gen, DType dtype) {
+  DUET_CHECK(lo <= hi, "uniform: lo = ", lo, " > hi = ", hi, " (expected lo <= hi)");
+  return random_tensor(shape, dtype, "uniform", [&] { return lo + (hi - lo) * gen.uniform(); });
+}
+
+template <class T>
+Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape, DType dtype) {
+  DUET_CHECK(static_cast<int64_t>(values.size()) == duet::numel(shape), "from_vector: ",
+             values.size(), " values given for shape ", shape_str(shape), " (expected ",
+             duet::numel(shape), ")");
+  Tensor src(make_impl(shape, dtype_of<T>(), cpu));
+  if (!values.empty()) {
+    if constexpr (std::is_same_v<T, bool>) {
+      bool* p = static_cast<bool*>(src.data_ptr());
+      for (size_t i = 0; i < values.size(); ++i) p[i] = values[i];
+    } else {
+      std::memcpy(src.data_ptr(), values.data(), values.size() * sizeof(T));
+    }
+  }
+  return dtype == dtype_of<T>() ? src : src.to(dtype);
+}
+template Tensor Tensor::from_vector<float>(const std::vector<float>&, const Shape&, DType);
+template Tensor Tensor::from_vector<double>(const std::vector<double>&, const Shape&, DType);
+template Tensor Tensor::from_vector<int64_t>(const std::vector<int64_t>&, const Shape&, DType);
+template Tensor Tensor::from_vector<bool>(const std::vector<bool>&, const Shape&, DType);
+
+// ---- views and copies: the ops in duet/ops/shape.h ----
+
+Tensor Tensor::contiguous() const { return duet::contiguous(*this); }
+Tensor Tensor::clone() const { return duet::clone(*this); }
+Tensor Tensor::to(DType t) const { return t == dtype() ? *this : duet::cast(*this, t); }
+Tensor Tensor::reshape(const Shape& s) const { return duet::reshape(*this, s); }
+Tensor Tensor::permute(const std::vector<int64_t>& axes) const { return duet::permute(*this, axes); }
+Tensor Tensor::transpose(int64_t a, int64_t b) const { return duet::transpose(*this, a, b); }
+Tensor Tensor::slice(int64_t axis, int64_t start, int64_t end, int64_t step) const {
+  return duet::slice(*this, axis, start, end, step);
+}
+Tensor Tensor::expand(const Shape& s) const { return duet::expand(*this, s); }
+Tensor Tensor::squeeze(int64_t axis) const { return duet::squeeze(*this, axis); }
+Tensor Tensor::unsqueeze(int64_t axis) const { return duet::unsqueeze(*this, axis); }
+Tensor Tensor::flatten(int64_t s, int64_t e) const { return duet::flatten(*this, s, e); }
+
+// ---- in-place ----
+
+Tensor& Tensor::fill_(double value) {
+  DUET_CHECK(!(requires_grad() && is_leaf() && grad_enabled()),
+             "fill_: in-place write to a leaf that requires grad; wrap it in duet::NoGradGuard");
+  Tensor src(make_impl({}, float64, device()));
+  *static_cast<double*>(src.data_ptr()) = value;
+  detail::strided_copy(detail::make_view(src, shape(), Shape(dim(), 0), 0), *this);
+  impl_->storage->version++;
+  return *this;
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  check_defined(src, "copy_");
+  DUET_CHECK(!(requires_grad() && is_leaf() && grad_enabled()),
+             "copy_: in-place write to a leaf that requires grad; wrap it in duet::NoGradGuard");
+  DUET_CHECK(src.device() == device(), "copy_: source is on ", src.device(),
+             " but destination is on ", device(), " (expected the same device)");
+  Shape b = broadcast_shapes(src.shape(), shape(), "copy_");
+  DUET_CHECK(b == shape(), "copy_: source of shape ", shape_str(src.shape()),
+             " cannot be broadcast to destination shape ", shape_str(shape()));
+  // src may alias this tensor's storage: copy it first. Then view it with broadcast strides.
+  Tensor s = src.impl()->storage == impl_->storage ? detail::contiguous_copy(src) : src;
+  Shape st(dim(), 0);
+  int64_t lead = dim() - s.dim();
+  for (int64_t i = 0; i < s.dim(); ++i) st[lead + i] = s.shape()[i] == 1 ? 0 : s.strides()[i];
+  detail::strided_copy(detail::make_view(s, shape(), st, s.storage_offset()), *this);
+  impl_->storage->version++;
+  return *this;
+}
+
+// ---- autograd ----
+
+bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
+
+Tensor& Tensor::requires_grad_(bool value) {
+  check_defined(*this, "requires_grad_");
+  DUET_CHECK(!value || is_floating(dtype()), "requires_grad_: only floating tensors can require "
+             "gradients, this one has dtype ", dtype());
+  DUET_CHECK(is_leaf() || value, "requires_grad_: cannot turn off requires_grad on a non-leaf "
+             "tensor; use detach()");
+  impl_->requires_grad = value;
+  return *this;
+}
+
+Tensor Tensor::grad() const {
+  check_defined(*this, "grad");
+  return impl_->grad ? Tensor(impl_->grad) : Tensor();
+}
+void Tensor::set_grad(const Tensor& g) const {
+  check_defined(*this, "set_grad");
+  if (g.defined())
+    DUET_CHECK(g.shape() == shape(), "set_grad: gradient of shape ", shape_str(g.shape()),
+               " for a tensor of shape ", shape_str(shape()));
+  impl_->grad = g.impl_ptr();
+}
+void Tensor::zero_grad() const { if (impl_) impl_->grad.reset(); }
+bool Tensor::is_leaf() const { return !impl_ || impl_->grad_fn == nullptr; }
+
+Tensor Tensor::detach() const {
+  check_defined(*this, "detach");
+  auto impl = std::make_shared<detail::TensorImpl>(*impl_);
+  impl->requires_grad = false;
+  impl->grad.reset();
+  impl->grad_fn.reset();
+  impl->output_nr = 0;
+  return Tensor(std::move(impl));
+}
+
+void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
+  duet::backward({*this}, {gradient}, retain_graph);
+}
+
+}  // namespace duet

@@ -1,0 +1,58 @@
+// TensorImpl and Storage: what a Tensor handle points at.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "duet/tensor.h"
+
+namespace duet::detail {
+
+struct TapeNode;
+
+// A block of device memory from allocator_for(device). Freed when the last view goes away.
+struct Storage {
+  void* data = nullptr;
+  size_t nbytes = 0;
+  Device device;
+  uint64_t version = 0;  // bumped by in-place writes; saved tensors check it
+  Storage(size_t nbytes, Device device);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+};
+
+// Opaque graph-mode payload; the graph layer defines what it holds.
+struct SymbolicValue {
+  virtual ~SymbolicValue() = default;
+};
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;  // null for symbolic tensors
+  Shape shape;
+  Shape strides;       // elements
+  int64_t offset = 0;  // elements
+  DType dtype = DType::float32;
+  Device device;
+
+  // autograd
+  bool requires_grad = false;
+  std::shared_ptr<TensorImpl> grad;
+  std::shared_ptr<TapeNode> grad_fn;  // null for leaves
+  int output_nr = 0;                   // which output of grad_fn this is
+
+  // graph mode
+  std::shared_ptr<SymbolicValue> symbolic;
+
+  char* bytes() const {
+    return static_cast<char*>(storage->data) + offset * static_cast<int64_t>(dtype_size(dtype));
+  }
+};
+
+// A fresh contiguous tensor (uninitialised memory).
+std::shared_ptr<TensorImpl> make_impl(const Shape& shape, DType dtype, Device device);
+// A view of `base`'s storage with new geometry; dtype and device are kept.
+Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset);
+bool is_contiguous(const Shape& shape, const Shape& strides);
+
+}  // namespace duet::detail

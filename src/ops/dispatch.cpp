@@ -1,0 +1,130 @@
+// call_op: the single entry point every op goes through, in both modes.
+//
+//   inputs -> checks (arity, defined, one device) -> infer (shapes, dtypes, user errors)
+//     symbolic inputs: hand over to the graph recorder
+//     concrete inputs: view fn, or allocate outputs + run the device kernel
+//   -> record a tape node when grad mode is on and an input requires grad
+#include <map>
+#include <mutex>
+
+#include "core/copy.h"
+#include "core/tensor_impl.h"
+#include "duet/autograd.h"
+#include "eager/tape.h"
+#include "ops/op_def.h"
+
+namespace duet {
+namespace {
+
+RecordHook g_record_hook = nullptr;
+
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<std::string, const OpDef*>& registry() {
+  static auto* r = new std::map<std::string, const OpDef*>();
+  return *r;
+}
+
+}  // namespace
+
+void set_record_hook(RecordHook hook) { g_record_hook = hook; }
+
+void register_op(const OpDef* op) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  registry()[op->name] = op;
+}
+std::vector<const OpDef*> registered_ops() {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  std::vector<const OpDef*> r;
+  for (auto& kv : registry()) r.push_back(kv.second);
+  return r;
+}
+const OpDef* find_op(const std::string& name) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  auto it = registry().find(name);
+  return it == registry().end() ? nullptr : it->second;
+}
+
+std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs) {
+  const char* name = op.name.c_str();
+  DUET_CHECK(op.num_inputs < 0 || static_cast<int>(inputs.size()) == op.num_inputs, name,
+             ": got ", inputs.size(), " inputs, expected ", op.num_inputs);
+  std::vector<TensorMeta> metas;
+  metas.reserve(inputs.size());
+  bool symbolic = false;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    DUET_CHECK(inputs[i].defined(), name, ": input ", i, " is an undefined tensor");
+    metas.push_back({inputs[i].shape(), inputs[i].dtype(), inputs[i].device()});
+    symbolic = symbolic || inputs[i].is_symbolic();
+    DUET_CHECK(metas[i].device == metas[0].device, name, ": input 0 is on ", metas[0].device,
+               " but input ", i, " is on ", metas[i].device,
+               "; expected all inputs on one device");
+  }
+  std::vector<TensorMeta> out_metas = op.infer({name, metas, attrs});
+  DUET_ASSERT(static_cast<int>(out_metas.size()) == op.num_outputs, name, " inferred ",
+              out_metas.size(), " outputs");
+
+  if (symbolic) {
+    DUET_CHECK(g_record_hook, name, ": got a symbolic (graph-mode) input but graph mode is not "
+               "available in this build");
+    return g_record_hook(op, inputs, attrs, std::move(out_metas));
+  }
+
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (op.mutates_inputs & (1u << i)) {
+      DUET_CHECK(!(inputs[i].requires_grad() && grad_enabled()), name, ": input ", i,
+                 " is written in place but requires grad; run it inside duet::NoGradGuard");
+    }
+  }
+
+  std::vector<Tensor> outputs;
+  if (op.view) {
+    outputs.push_back(op.view(inputs[0], out_metas[0], attrs));
+  } else {
+    const Device dev = out_metas.empty() ? cpu : out_metas[0].device;
+    KernelFn kernel = op.kernels[static_cast<int>(dev.type)];
+    DUET_CHECK(kernel, name, ": no kernel for device ", dev);
+    std::vector<Tensor> kin = inputs;
+    if (!op.strided_inputs) {
+      for (size_t i = 0; i < kin.size(); ++i) {
+        if (kin[i].is_contiguous()) continue;
+        DUET_CHECK(!(op.mutates_inputs & (1u << i)), name, ": input ", i,
+                   " is written in place and must be contiguous");
+        kin[i] = detail::contiguous_copy(kin[i]);
+      }
+    }
+    outputs.reserve(out_metas.size());
+    for (auto& m : out_metas) outputs.emplace_back(detail::make_impl(m.shape, m.dtype, m.device));
+    kernel({attrs, kin, outputs});
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (op.mutates_inputs & (1u << i)) inputs[i].impl()->storage->version++;
+  }
+  if (op.grad) detail::record_tape(op, attrs, inputs, outputs);
+  return outputs;
+}
+
+namespace infer {
+
+std::vector<TensorMeta> same_as_input(const InferArgs& a) { return {a.inputs[0]}; }
+
+void expect_floating(const InferArgs& a, int i) {
+  DUET_CHECK(is_floating(a.inputs[i].dtype), a.op, ": input ", i, " has dtype ",
+             a.inputs[i].dtype, " (expected float32 or float64)");
+}
+
+void expect_rank(const InferArgs& a, int i, int64_t rank, const char* what) {
+  DUET_CHECK(static_cast<int64_t>(a.inputs[i].shape.size()) == rank, a.op, ": ", what,
+             " has shape ", shape_str(a.inputs[i].shape), " (rank ", a.inputs[i].shape.size(),
+             "); expected rank ", rank);
+}
+
+void expect_same_dtype(const InferArgs& a, int i, int j) {
+  DUET_CHECK(a.inputs[i].dtype == a.inputs[j].dtype, a.op, ": input ", i, " has dtype ",
+             a.inputs[i].dtype, " but input ", j, " has dtype ", a.inputs[j].dtype,
+             " (expected the same dtype)");
+}
+
+}  // namespace infer
+}  // namespace duet

@@ -1,0 +1,113 @@
+// The op table: every op is one OpDef, declared once and used by eager and graph mode.
+//
+// An OpDef holds
+//   - the op's name and arity;
+//   - shape/dtype inference (`infer`), which owns every user-facing error about the inputs;
+//   - a gradient rule (`grad`) written only with the public ops in duet/ops/*.h. Given
+//     concrete tensors it runs eagerly (the tape); given symbolic tensors the same calls
+//     append backward nodes to a graph (autodiff). That is the "one builder interface";
+//   - which inputs/outputs the gradient rule needs saved (`save_inputs`, `save_outputs`);
+//   - kernels per device: `kernels[DeviceType]`, writing into preallocated outputs,
+//     or a `view` function for ops whose output aliases input 0.
+//
+// How to add an op: docs/adding_an_op.md.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "duet/attrs.h"
+#include "duet/tensor.h"
+
+namespace duet {
+
+struct TensorMeta {
+  Shape shape;
+  DType dtype = DType::float32;
+  Device device;
+  bool operator==(const TensorMeta&) const = default;
+};
+
+struct InferArgs {
+  const char* op;                       // the op's name, for messages
+  std::span<const TensorMeta> inputs;
+  const Attrs& attrs;
+};
+using InferFn = std::vector<TensorMeta> (*)(const InferArgs&);
+
+struct GradArgs {
+  const Attrs& attrs;
+  std::vector<Tensor> inputs;        // saved inputs; undefined where not saved
+  std::vector<Tensor> outputs;       // saved outputs; undefined where not saved
+  std::vector<TensorMeta> input_metas;
+  std::vector<Tensor> grad_outputs;  // undefined where no gradient reached that output
+  std::vector<bool> needs_input_grad;
+};
+// Returns one gradient per input (undefined where not needed or not differentiable).
+using GradFn = std::vector<Tensor> (*)(const GradArgs&);
+
+struct KernelArgs {
+  const Attrs& attrs;
+  std::span<const Tensor> inputs;  // contiguous unless the op sets strided_inputs
+  std::span<Tensor> outputs;       // preallocated, contiguous, shapes from infer
+};
+using KernelFn = void (*)(const KernelArgs&);
+
+// For view ops: builds output 0 as an alias of input 0 (eager) from the inferred meta.
+using ViewFn = Tensor (*)(const Tensor& input, const TensorMeta& out, const Attrs& attrs);
+
+struct OpDef {
+  std::string name;
+  int num_inputs = 1;   // -1: variadic
+  int num_outputs = 1;
+  InferFn infer = nullptr;
+  GradFn grad = nullptr;           // null: not differentiable
+  uint32_t save_inputs = 0;        // bit i: grad needs input i
+  uint32_t save_outputs = 0;       // bit i: grad needs output i
+  uint32_t mutates_inputs = 0;     // bit i: the kernel writes input i in place (side effect)
+  uint32_t nondiff_inputs = 0;     // bit i: input i never gets a gradient (labels, indices)
+  bool strided_inputs = false;     // kernels accept non-contiguous inputs
+  bool random = false;             // reads a generator (never CSE'd or constant-folded)
+  ViewFn view = nullptr;
+  std::array<KernelFn, kNumDeviceTypes> kernels{};
+};
+
+// Runs (eager) or records (graph) one op. Outputs in op order.
+std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs = {});
+inline Tensor call_op1(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs = {}) {
+  return call_op(op, std::move(inputs), attrs)[0];
+}
+
+// Graph mode installs this: when any input is symbolic, call_op hands the call over.
+using RecordHook = std::vector<Tensor> (*)(const OpDef&, std::vector<Tensor>&, const Attrs&,
+                                           std::vector<TensorMeta>&&);
+void set_record_hook(RecordHook hook);
+
+// Every OpDef that has been used (registered on first call of its accessor).
+std::vector<const OpDef*> registered_ops();
+const OpDef* find_op(const std::string& name);
+void register_op(const OpDef* op);
+
+// Helpers for infer functions.
+namespace infer {
+std::vector<TensorMeta> same_as_input(const InferArgs& a);  // one output like input 0
+void expect_floating(const InferArgs& a, int input);
+void expect_rank(const InferArgs& a, int input, int64_t rank, const char* what);
+void expect_same_dtype(const InferArgs& a, int i, int j);
+}  // namespace infer
+
+}  // namespace duet
+
+// Defines `const OpDef& NAME_op()` returning a registered, function-local static OpDef.
+#define DUET_DEFINE_OP(fn_name, ...)                                  \
+  const ::duet::OpDef& fn_name() {                                    \
+    static const ::duet::OpDef* def = [] {                            \
+      auto* d = new ::duet::OpDef(__VA_ARGS__);                       \
+      ::duet::register_op(d);                                         \
+      return d;                                                       \
+    }();                                                              \
+    return *def;                                                      \
+  }

@@ -1,0 +1,118 @@
+// Unary math (neg, exp, log, sqrt, rsqrt, abs, sign) and ops with a scalar attribute
+// (add/mul/rsub/rdiv by a scalar, pow, clamp).
+#include <cmath>
+
+#include "cpu/unary_kernels.h"
+#include "duet/ops/elementwise.h"
+#include "ops/op_def.h"
+
+namespace duet {
+namespace {
+
+std::vector<TensorMeta> float_infer(const InferArgs& a) {
+  infer::expect_floating(a, 0);
+  return {a.inputs[0]};
+}
+
+const Tensor& G(const GradArgs& g) { return g.grad_outputs[0]; }
+
+std::vector<Tensor> neg_grad(const GradArgs& g) { return {neg(G(g))}; }
+std::vector<Tensor> exp_grad(const GradArgs& g) { return {mul(G(g), g.outputs[0])}; }
+std::vector<Tensor> log_grad(const GradArgs& g) { return {div(G(g), g.inputs[0])}; }
+std::vector<Tensor> sqrt_grad(const GradArgs& g) { return {div(G(g), mul(g.outputs[0], 2.0))}; }
+std::vector<Tensor> rsqrt_grad(const GradArgs& g) {  // d/dx x^-1/2 = -1/2 y^3
+  return {mul(G(g), mul(pow(g.outputs[0], 3.0), -0.5))};
+}
+std::vector<Tensor> abs_grad(const GradArgs& g) { return {mul(G(g), sign(g.inputs[0]))}; }
+std::vector<Tensor> sign_grad(const GradArgs& g) { return {mul(G(g), 0.0)}; }
+std::vector<Tensor> add_scalar_grad(const GradArgs& g) { return {G(g)}; }
+std::vector<Tensor> mul_scalar_grad(const GradArgs& g) { return {mul(G(g), g.attrs.f("value"))}; }
+std::vector<Tensor> rsub_scalar_grad(const GradArgs& g) { return {neg(G(g))}; }
+std::vector<Tensor> rdiv_scalar_grad(const GradArgs& g) {  // d(s/x) = -s/x^2 = -y/x
+  return {neg(div(mul(G(g), g.outputs[0]), g.inputs[0]))};
+}
+std::vector<Tensor> pow_grad(const GradArgs& g) {
+  double p = g.attrs.f("exponent");
+  if (p == 1.0) return {G(g)};
+  if (p == 2.0) return {mul(G(g), mul(g.inputs[0], 2.0))};
+  return {mul(G(g), mul(pow(g.inputs[0], p - 1.0), p))};
+}
+
+DUET_DEFINE_OP(neg_op, {.name = "neg", .infer = float_infer, .grad = neg_grad,
+                        .kernels = {cpu_kernels::neg}})
+DUET_DEFINE_OP(exp_op, {.name = "exp", .infer = float_infer, .grad = exp_grad,
+                        .save_outputs = 1, .kernels = {cpu_kernels::exp}})
+DUET_DEFINE_OP(log_op, {.name = "log", .infer = float_infer, .grad = log_grad,
+                        .save_inputs = 1, .kernels = {cpu_kernels::log}})
+DUET_DEFINE_OP(sqrt_op, {.name = "sqrt", .infer = float_infer, .grad = sqrt_grad,
+                         .save_outputs = 1, .kernels = {cpu_kernels::sqrt}})
+DUET_DEFINE_OP(rsqrt_op, {.name = "rsqrt", .infer = float_infer, .grad = rsqrt_grad,
+                          .save_outputs = 1, .kernels = {cpu_kernels::rsqrt}})
+DUET_DEFINE_OP(abs_op, {.name = "abs", .infer = float_infer, .grad = abs_grad,
+                        .save_inputs = 1, .kernels = {cpu_kernels::abs}})
+DUET_DEFINE_OP(sign_op, {.name = "sign", .infer = float_infer, .grad = sign_grad,
+                         .kernels = {cpu_kernels::sign}})
+DUET_DEFINE_OP(add_scalar_op, {.name = "add_scalar", .infer = float_infer,
+                               .grad = add_scalar_grad, .kernels = {cpu_kernels::add_scalar}})
+DUET_DEFINE_OP(mul_scalar_op, {.name = "mul_scalar", .infer = float_infer,
+                               .grad = mul_scalar_grad, .kernels = {cpu_kernels::mul_scalar}})
+DUET_DEFINE_OP(rsub_scalar_op, {.name = "rsub_scalar", .infer = float_infer,
+                                .grad = rsub_scalar_grad, .kernels = {cpu_kernels::rsub_scalar}})
+DUET_DEFINE_OP(rdiv_scalar_op, {.name = "rdiv_scalar", .infer = float_infer,
+                                .grad = rdiv_scalar_grad, .save_inputs = 1, .save_outputs = 1,
+                                .kernels = {cpu_kernels::rdiv_scalar}})
+DUET_DEFINE_OP(pow_op, {.name = "pow", .infer = float_infer, .grad = pow_grad, .save_inputs = 1,
+                        .kernels = {cpu_kernels::pow_scalar}})
+
+std::vector<TensorMeta> clamp_infer(const InferArgs& a) {
+  infer::expect_floating(a, 0);
+  DUET_CHECK(a.attrs.f("lo") <= a.attrs.f("hi"), a.op, ": lo = ", a.attrs.f("lo"),
+             " > hi = ", a.attrs.f("hi"), " (expected lo <= hi)");
+  return {a.inputs[a.inputs.size() - 1]};
+}
+
+Tensor clamp_backward(const Tensor& grad, const Tensor& x, const Attrs& attrs);
+
+std::vector<Tensor> clamp_grad(const GradArgs& g) {
+  return {clamp_backward(G(g), g.inputs[0], g.attrs)};
+}
+std::vector<Tensor> clamp_backward_grad(const GradArgs& g) {
+  return {clamp_backward(G(g), g.inputs[1], g.attrs), Tensor()};
+}
+
+DUET_DEFINE_OP(clamp_op, {.name = "clamp", .infer = clamp_infer, .grad = clamp_grad,
+                          .save_inputs = 1, .kernels = {cpu_kernels::clamp}})
+DUET_DEFINE_OP(clamp_backward_op,
+               {.name = "clamp_backward", .num_inputs = 2, .infer = clamp_infer,
+                .grad = clamp_backward_grad, .save_inputs = 0b10, .nondiff_inputs = 0b10,
+                .kernels = {cpu_kernels::clamp_backward}})
+
+Tensor clamp_backward(const Tensor& grad, const Tensor& x, const Attrs& attrs) {
+  return call_op1(clamp_backward_op(), {grad, x}, attrs);
+}
+
+Attrs value(double v) { return Attrs().set("value", v); }
+
+}  // namespace
+
+Tensor neg(const Tensor& a) { return call_op1(neg_op(), {a}); }
+Tensor exp(const Tensor& a) { return call_op1(exp_op(), {a}); }
+Tensor log(const Tensor& a) { return call_op1(log_op(), {a}); }
+Tensor sqrt(const Tensor& a) { return call_op1(sqrt_op(), {a}); }
+Tensor rsqrt(const Tensor& a) { return call_op1(rsqrt_op(), {a}); }
+Tensor abs(const Tensor& a) { return call_op1(abs_op(), {a}); }
+Tensor sign(const Tensor& a) { return call_op1(sign_op(), {a}); }
+Tensor add(const Tensor& a, double b) { return call_op1(add_scalar_op(), {a}, value(b)); }
+Tensor sub(const Tensor& a, double b) { return add(a, -b); }
+Tensor mul(const Tensor& a, double b) { return call_op1(mul_scalar_op(), {a}, value(b)); }
+Tensor div(const Tensor& a, double b) { return mul(a, 1.0 / b); }
+Tensor rsub(const Tensor& a, double b) { return call_op1(rsub_scalar_op(), {a}, value(b)); }
+Tensor rdiv(const Tensor& a, double b) { return call_op1(rdiv_scalar_op(), {a}, value(b)); }
+Tensor pow(const Tensor& a, double e) {
+  return call_op1(pow_op(), {a}, Attrs().set("exponent", e));
+}
+Tensor clamp(const Tensor& a, double lo, double hi) {
+  return call_op1(clamp_op(), {a}, Attrs().set("lo", lo).set("hi", hi));
+}
+
+}  // namespace duet
