@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Sets everything up and runs the whole test suite (ctest). Extra args go to ctest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh -DDUET_BUILD_TESTS=ON -DDUET_BUILD_EXAMPLES=ON -DDUET_BUILD_BENCH=ON
+cd build
+ctest --output-on-failure -j2 "$@"
