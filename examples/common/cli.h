@@ -1,0 +1,108 @@
+// Tiny command-line parsing and reporting helpers shared by the example programs.
+//
+//   Cli cli(argc, argv, "train_fashion_mnist", usage);
+//   int epochs = cli.get_int("--epochs", 3);
+//   bool json = cli.flag("--json");
+//   cli.finish();   // unknown flags -> duet::Error
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "duet/error.h"
+
+namespace duet::examples {
+
+class Cli {
+ public:
+  Cli(int argc, char** argv, std::string program, std::string usage)
+      : program_(std::move(program)), usage_(std::move(usage)) {
+    for (int i = 1; i < argc; ++i) args_.emplace_back(argv[i]);
+    used_.assign(args_.size(), false);
+  }
+
+  bool help() {
+    return flag("--help") || flag("-h");
+  }
+  const std::string& usage() const { return usage_; }
+
+  bool flag(const std::string& name) {
+    for (size_t i = 0; i < args_.size(); ++i)
+      if (args_[i] == name) return used_[i] = true;
+    return false;
+  }
+
+  std::string get(const std::string& name, const std::string& dflt) {
+    for (size_t i = 0; i < args_.size(); ++i) {
+      if (args_[i] != name) continue;
+      DUET_CHECK(i + 1 < args_.size(), program_, ": ", name, " needs a value");
+      used_[i] = used_[i + 1] = true;
+      return args_[i + 1];
+    }
+    return dflt;
+  }
+
+  int64_t get_int(const std::string& name, int64_t dflt, int64_t min_value = 1) {
+    std::string v = get(name, "");
+    if (v.empty()) return dflt;
+    size_t pos = 0;
+    int64_t r = 0;
+    try {
+      r = std::stoll(v, &pos);
+    } catch (...) {
+      pos = 0;
+    }
+    DUET_CHECK(pos == v.size() && r >= min_value, program_, ": ", name, " ", v,
+               " is not a valid value (expected an integer >= ", min_value, ")");
+    return r;
+  }
+
+  double get_double(const std::string& name, double dflt) {
+    std::string v = get(name, "");
+    if (v.empty()) return dflt;
+    size_t pos = 0;
+    double r = 0;
+    try {
+      r = std::stod(v, &pos);
+    } catch (...) {
+      pos = 0;
+    }
+    DUET_CHECK(pos == v.size() && r > 0, program_, ": ", name, " ", v,
+               " is not a valid value (expected a positive number)");
+    return r;
+  }
+
+  // Throws duet::Error naming the first argument nobody asked for.
+  void finish() const {
+    for (size_t i = 0; i < args_.size(); ++i)
+      DUET_CHECK(used_[i], program_, ": unknown argument '", args_[i], "' (see --help)");
+  }
+
+ private:
+  std::string program_, usage_;
+  std::vector<std::string> args_;
+  std::vector<bool> used_;
+};
+
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// One-line progress bar on stderr: "epoch 1/3 [#####.....] 120/938 loss 0.512 4120 img/s".
+inline void progress(int epoch, int epochs, int64_t done, int64_t total, double loss,
+                     double images_per_second) {
+  const int width = 30;
+  int filled = total ? static_cast<int>(width * done / total) : width;
+  std::fprintf(stderr, "\repoch %d/%d [%s%s] %lld/%lld loss %.4f %.0f img/s ", epoch, epochs,
+               std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
+               static_cast<long long>(done), static_cast<long long>(total), loss,
+               images_per_second);
+  if (done == total) std::fprintf(stderr, "\n");
+  std::fflush(stderr);
+}
+
+}  // namespace duet::examples
