@@ -4,8 +4,9 @@ if(NOT DUET_BUILD_EXAMPLES)
 endif()
 set(_fm /usr/share/datasets/fashion-mnist)
 function(duet_example_test name rc match)
+  string(REPLACE ";" "|" cmd "${ARGN}")  # a list cannot cross add_test intact
   add_test(NAME ${name}
-           COMMAND ${CMAKE_COMMAND} "-DCMD=${ARGN}" -DRC=${rc} "-DMATCH=${match}"
+           COMMAND ${CMAKE_COMMAND} "-DCMD=${cmd}" -DRC=${rc} "-DMATCH=${match}"
                    -P ${CMAKE_CURRENT_LIST_DIR}/run_expect.cmake)
   set_tests_properties(${name} PROPERTIES LABELS examples TIMEOUT 900)
 endfunction()

@@ -16,4 +16,14 @@ Tensor log_softmax(const Tensor& x, int64_t axis);
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0);
 Tensor mse_loss(const Tensor& prediction, const Tensor& target);  // mean((p - t)^2)
 
+// ---- fused gradients (each one op with its own kernel; used by the gradient rules) ----
+// y = softmax(x, axis): grad_x = y * (grad - sum(grad * y, axis))
+Tensor softmax_backward(const Tensor& grad, const Tensor& y, int64_t axis);
+// y = log_softmax(x, axis): grad_x = grad - exp(y) * sum(grad, axis)
+Tensor log_softmax_backward(const Tensor& grad, const Tensor& y, int64_t axis);
+// grad: () the loss gradient; log_probs: (N, C) log_softmax(logits, 1); labels: (N) int64.
+// Returns (N, C): (softmax - smoothed one-hot) * grad / N.
+Tensor cross_entropy_backward(const Tensor& grad, const Tensor& log_probs, const Tensor& labels,
+                              double label_smoothing = 0.0);
+
 }  // namespace duet

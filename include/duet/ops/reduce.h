@@ -17,4 +17,11 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim
 Tensor max(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
 Tensor argmax(const Tensor& x, int64_t axis, bool keepdim = false);  // int64, no gradient
 
+// The gradient of max: zeros shaped like x with grad (shaped like max(x, axes, keepdim))
+// written at the first maximal element of each reduced group (row-major order; a NaN counts
+// as maximal). For one axis this is the index argmax returns, as PyTorch's max(dim);
+// for several axes PyTorch's amax would split the gradient among ties, duet does not.
+Tensor max_backward(const Tensor& grad, const Tensor& x, const std::vector<int64_t>& axes = {},
+                    bool keepdim = false);
+
 }  // namespace duet
