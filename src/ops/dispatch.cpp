@@ -83,7 +83,8 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
   if (op.view) {
     outputs.push_back(op.view(inputs[0], out_metas[0], attrs));
   } else {
-    const Device dev = out_metas.empty() ? cpu : out_metas[0].device;
+    const Device dev = !out_metas.empty() ? out_metas[0].device
+                       : (metas.empty() ? cpu : metas[0].device);
     KernelFn kernel = op.kernels[static_cast<int>(dev.type)];
     DUET_CHECK(kernel, name, ": no kernel for device ", dev);
     std::vector<Tensor> kin = inputs;

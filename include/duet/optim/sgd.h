@@ -1,0 +1,24 @@
+// Stochastic gradient descent with momentum, dampening, weight decay and Nesterov, exactly
+// torch.optim.SGD (the momentum buffer starts as the first gradient).
+//
+//   duet::optim::SGD opt(net->parameters(), 0.1, /*momentum=*/0.9, /*dampening=*/0,
+//                        /*weight_decay=*/5e-4, /*nesterov=*/true);
+//   loss.backward();
+//   opt.step();
+#pragma once
+
+#include "duet/optim/optimizer.h"
+
+namespace duet::optim {
+
+class SGD : public Optimizer {
+ public:
+  SGD(std::vector<Tensor> params, double lr, double momentum = 0.0, double dampening = 0.0,
+      double weight_decay = 0.0, bool nesterov = false);
+  void step() override;
+
+  double momentum, dampening, weight_decay;
+  bool nesterov;
+};
+
+}  // namespace duet::optim

@@ -1,0 +1,329 @@
+#include "cpu/pool_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "core/dtype_dispatch.h"
+
+namespace duet::cpu_kernels {
+namespace {
+
+// One pooling problem: `planes` independent (H, W) -> (OH, OW) maps.
+struct Geom {
+  int64_t planes = 0, H = 0, W = 0, OH = 0, OW = 0;
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  bool count_include_pad = true;
+};
+
+// in: (P..., H, W), out: (P..., OH, OW); attrs may be absent (adaptive pooling).
+Geom geometry(const Attrs& at, const Shape& in, const Shape& out) {
+  Geom g;
+  const size_t r = in.size();
+  g.H = in[r - 2];
+  g.W = in[r - 1];
+  g.OH = out[r - 2];
+  g.OW = out[r - 1];
+  g.planes = 1;
+  for (size_t i = 0; i + 2 < r; ++i) g.planes *= in[i];
+  if (at.has("kernel")) {
+    g.kh = at.ints("kernel")[0], g.kw = at.ints("kernel")[1];
+    g.sh = at.ints("stride")[0], g.sw = at.ints("stride")[1];
+    g.ph = at.ints("padding")[0], g.pw = at.ints("padding")[1];
+  }
+  if (at.has("dilation")) g.dh = at.ints("dilation")[0], g.dw = at.ints("dilation")[1];
+  g.count_include_pad = at.b("count_include_pad", true);
+  return g;
+}
+
+// One axis of an average-pooling window, exactly as PyTorch's CPU kernel: [lo, hi) is the
+// window clipped to the input; `count` is its divisor factor: with count_include_pad the
+// window counted up to the padded border (not beyond it, which matters with ceil_mode),
+// else the input elements only. The divisor of (oh, ow) is count_h * count_w.
+struct Span {
+  int64_t lo, hi;
+  double count;
+};
+
+std::vector<Span> avg_spans(int64_t out, int64_t in, int64_t k, int64_t s, int64_t p,
+                            bool include_pad) {
+  std::vector<Span> r(out);
+  for (int64_t i = 0; i < out; ++i) {
+    const int64_t start = i * s - p, end = std::min(start + k, in + p);
+    const int64_t lo = std::max<int64_t>(start, 0), hi = std::min(end, in);
+    r[i] = {lo, hi, static_cast<double>(include_pad ? end - start : hi - lo)};
+  }
+  return r;
+}
+
+// floor(a / b) for b > 0.
+inline int64_t floor_div(int64_t a, int64_t b) {
+  return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+// Outputs [lo, hi) of a row whose tap at offset `off` (input column o * s + off) lies in
+// [0, in); the input columns of consecutive outputs are distinct, so loops over them vectorise.
+inline std::pair<int64_t, int64_t> tap_range(int64_t off, int64_t s, int64_t in, int64_t out) {
+  return {std::max<int64_t>(0, -floor_div(off, s)), std::min(out, floor_div(in - 1 - off, s) + 1)};
+}
+
+inline int64_t adaptive_start(int64_t i, int64_t out, int64_t in) {
+  return (i * in) / out;
+}
+inline int64_t adaptive_end(int64_t i, int64_t out, int64_t in) {
+  return ((i + 1) * in + out - 1) / out;
+}
+
+}  // namespace
+
+void max_pool2d(const KernelArgs& k) {
+  const Tensor& x = k.inputs[0];
+  const Geom g = geometry(k.attrs, x.shape(), k.outputs[0].shape());
+  int64_t* pi = k.outputs[1].data<int64_t>();
+  detail::dispatch_floating(x.dtype(), "max_pool2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = k.outputs[0].data<T>();
+    // Locals, not g.*: the compiler cannot prove the output rows don't alias g.
+    const int64_t H = g.H, W = g.W, OH = g.OH, OW = g.OW, kh = g.kh, kw = g.kw;
+    const int64_t sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw;
+#pragma omp parallel for schedule(static) if (g.planes * OH * OW > 4096)
+    for (int64_t p = 0; p < g.planes; ++p) {
+      const T* xp = px + p * H * W;
+      T* yp = py + p * OH * OW;
+      int64_t* ip = pi + p * OH * OW;
+      // Row by row: for each window tap (ih, j) sweep the whole output row, so the inner
+      // loop has independent iterations. Each output still sees its taps in row-major
+      // window order, so ties (first maximum wins) and NaN (last NaN wins) match PyTorch.
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        int64_t h0 = oh * sh - ph;
+        const int64_t h1 = std::min(h0 + (kh - 1) * dh + 1, H);
+        while (h0 < 0) h0 += dh;
+        T* yr = yp + oh * OW;
+        int64_t* ir = ip + oh * OW;
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          int64_t w0 = ow * sw - pw;
+          const int64_t w1 = std::min(w0 + (kw - 1) * dw + 1, W);
+          while (w0 < 0) w0 += dw;
+          yr[ow] = -std::numeric_limits<T>::infinity();
+          ir[ow] = (h0 < h1 && w0 < w1) ? h0 * W + w0 : -1;
+        }
+        for (int64_t ih = h0; ih < h1; ih += dh) {
+          const T* xr = xp + ih * W;
+          for (int64_t j = 0; j < kw; ++j) {
+            const int64_t off = j * dw - pw;  // iw = ow * sw + off
+            const auto [lo, hi] = tap_range(off, sw, W, OW);
+            const int64_t base = ih * W + off;
+#pragma omp simd
+            for (int64_t ow = lo; ow < hi; ++ow) {
+              const T v = xr[ow * sw + off];
+              const T cur = yr[ow];
+              const bool take = (v > cur) || (v != v);
+              yr[ow] = take ? v : cur;
+              ir[ow] = take ? base + ow * sw : ir[ow];
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+void max_pool2d_backward(const KernelArgs& k) {
+  const Tensor& grad = k.inputs[0];
+  const Tensor& idx = k.inputs[1];
+  Tensor out = k.outputs[0];
+  const Geom g = geometry(k.attrs, out.shape(), grad.shape());
+  const int64_t hw = g.H * g.W, ohw = g.OH * g.OW;
+  const int64_t* pi = idx.data<int64_t>();
+  bool bad = false;
+  detail::dispatch_floating(grad.dtype(), "max_pool2d_backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = grad.data<T>();
+    T* po = out.data<T>();
+#pragma omp parallel for schedule(static) reduction(|| : bad) if (g.planes * hw > 4096)
+    for (int64_t p = 0; p < g.planes; ++p) {
+      T* op = po + p * hw;
+      std::fill(op, op + hw, T(0));
+      const T* gp = pg + p * ohw;
+      const int64_t* ip = pi + p * ohw;
+      for (int64_t j = 0; j < ohw; ++j) {
+        const int64_t i = ip[j];
+        if (i >= 0 && i < hw) {
+          op[i] += gp[j];
+        } else if (i != -1) {
+          bad = true;
+        }
+      }
+    }
+  });
+  DUET_CHECK(!bad, "max_pool2d_backward: an index is outside its input plane of ", g.H, "x", g.W,
+             " (expected -1 <= index < ", hw, ")");
+}
+
+void max_pool2d_gather(const KernelArgs& k) {
+  const Tensor& x = k.inputs[0];
+  const Tensor& idx = k.inputs[1];
+  const Geom g = geometry(k.attrs, x.shape(), idx.shape());
+  const int64_t hw = g.H * g.W, ohw = g.OH * g.OW;
+  const int64_t* pi = idx.data<int64_t>();
+  bool bad = false;
+  detail::dispatch_floating(x.dtype(), "max_pool2d_gather", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* po = k.outputs[0].data<T>();
+#pragma omp parallel for schedule(static) reduction(|| : bad) if (g.planes * ohw > 4096)
+    for (int64_t p = 0; p < g.planes; ++p) {
+      const T* xp = px + p * hw;
+      const int64_t* ip = pi + p * ohw;
+      T* op = po + p * ohw;
+      for (int64_t j = 0; j < ohw; ++j) {
+        const int64_t i = ip[j];
+        const bool ok = i >= 0 && i < hw;
+        bad = bad || (!ok && i != -1);
+        op[j] = ok ? xp[i] : T(0);
+      }
+    }
+  });
+  DUET_CHECK(!bad, "max_pool2d_gather: an index is outside its input plane of ", g.H, "x", g.W,
+             " (expected -1 <= index < ", hw, ")");
+}
+
+void avg_pool2d(const KernelArgs& k) {
+  const Tensor& x = k.inputs[0];
+  const Geom g = geometry(k.attrs, x.shape(), k.outputs[0].shape());
+  const std::vector<Span> hs = avg_spans(g.OH, g.H, g.kh, g.sh, g.ph, g.count_include_pad);
+  const std::vector<Span> ws = avg_spans(g.OW, g.W, g.kw, g.sw, g.pw, g.count_include_pad);
+  const int64_t W = g.W, OH = g.OH, OW = g.OW, kw = g.kw, sw = g.sw, pw = g.pw;
+  detail::dispatch_floating(x.dtype(), "avg_pool2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = k.outputs[0].data<T>();
+#pragma omp parallel if (g.planes * OH * OW > 4096)
+    {
+      std::vector<double> acc(OW);
+#pragma omp for schedule(static)
+      for (int64_t p = 0; p < g.planes; ++p) {
+        const T* xp = px + p * g.H * W;
+        T* yp = py + p * OH * OW;
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          std::fill(acc.begin(), acc.end(), 0.0);
+          double* a = acc.data();
+          for (int64_t ih = hs[oh].lo; ih < hs[oh].hi; ++ih) {
+            const T* xr = xp + ih * W;
+            for (int64_t j = 0; j < kw; ++j) {  // row sums tap by tap
+              const int64_t off = j - pw;
+              const auto [lo, hi] = tap_range(off, sw, W, OW);
+#pragma omp simd
+              for (int64_t ow = lo; ow < hi; ++ow) a[ow] += xr[ow * sw + off];
+            }
+          }
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const bool empty = hs[oh].lo >= hs[oh].hi || ws[ow].lo >= ws[ow].hi;
+            yp[oh * OW + ow] = empty ? T(0) : static_cast<T>(a[ow] / (hs[oh].count * ws[ow].count));
+          }
+        }
+      }
+    }
+  });
+}
+
+void avg_pool2d_backward(const KernelArgs& k) {
+  const Tensor& grad = k.inputs[0];
+  Tensor out = k.outputs[0];
+  const Geom g = geometry(k.attrs, out.shape(), grad.shape());
+  const std::vector<Span> hs = avg_spans(g.OH, g.H, g.kh, g.sh, g.ph, g.count_include_pad);
+  const std::vector<Span> ws = avg_spans(g.OW, g.W, g.kw, g.sw, g.pw, g.count_include_pad);
+  const int64_t W = g.W, OH = g.OH, OW = g.OW, kw = g.kw, sw = g.sw, pw = g.pw;
+  detail::dispatch_floating(grad.dtype(), "avg_pool2d_backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = grad.data<T>();
+    T* po = out.data<T>();
+#pragma omp parallel if (g.planes * g.H * W > 4096)
+    {
+      std::vector<T> share(OW);  // grad / divisor of one output row
+#pragma omp for schedule(static)
+      for (int64_t p = 0; p < g.planes; ++p) {
+        T* op = po + p * g.H * W;
+        std::fill(op, op + g.H * W, T(0));
+        const T* gp = pg + p * OH * OW;
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          if (hs[oh].lo >= hs[oh].hi) continue;
+          T* sr = share.data();
+          for (int64_t ow = 0; ow < OW; ++ow)
+            sr[ow] = ws[ow].lo >= ws[ow].hi
+                         ? T(0)
+                         : static_cast<T>(gp[oh * OW + ow] / (hs[oh].count * ws[ow].count));
+          for (int64_t ih = hs[oh].lo; ih < hs[oh].hi; ++ih) {
+            T* orow = op + ih * W;
+            for (int64_t j = 0; j < kw; ++j) {
+              const int64_t off = j - pw;
+              const auto [lo, hi] = tap_range(off, sw, W, OW);
+#pragma omp simd
+              for (int64_t ow = lo; ow < hi; ++ow) orow[ow * sw + off] += sr[ow];
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+void adaptive_avg_pool2d(const KernelArgs& k) {
+  const Tensor& x = k.inputs[0];
+  const Geom g = geometry(Attrs(), x.shape(), k.outputs[0].shape());
+  detail::dispatch_floating(x.dtype(), "adaptive_avg_pool2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = k.outputs[0].data<T>();
+#pragma omp parallel for schedule(static) if (g.planes * g.H * g.W > 4096)
+    for (int64_t p = 0; p < g.planes; ++p) {
+      const T* xp = px + p * g.H * g.W;
+      T* yp = py + p * g.OH * g.OW;
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        const int64_t h0 = adaptive_start(oh, g.OH, g.H), h1 = adaptive_end(oh, g.OH, g.H);
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          const int64_t w0 = adaptive_start(ow, g.OW, g.W), w1 = adaptive_end(ow, g.OW, g.W);
+          double s = 0;
+          for (int64_t ih = h0; ih < h1; ++ih) {
+            const T* xr = xp + ih * g.W;
+#pragma omp simd reduction(+ : s)
+            for (int64_t iw = w0; iw < w1; ++iw) s += xr[iw];
+          }
+          yp[oh * g.OW + ow] = static_cast<T>(s / static_cast<double>((h1 - h0) * (w1 - w0)));
+        }
+      }
+    }
+  });
+}
+
+void adaptive_avg_pool2d_backward(const KernelArgs& k) {
+  const Tensor& grad = k.inputs[0];
+  Tensor out = k.outputs[0];
+  const Geom g = geometry(Attrs(), out.shape(), grad.shape());
+  detail::dispatch_floating(grad.dtype(), "adaptive_avg_pool2d_backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = grad.data<T>();
+    T* po = out.data<T>();
+#pragma omp parallel for schedule(static) if (g.planes * g.H * g.W > 4096)
+    for (int64_t p = 0; p < g.planes; ++p) {
+      T* op = po + p * g.H * g.W;
+      std::fill(op, op + g.H * g.W, T(0));
+      const T* gp = pg + p * g.OH * g.OW;
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        const int64_t h0 = adaptive_start(oh, g.OH, g.H), h1 = adaptive_end(oh, g.OH, g.H);
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          const int64_t w0 = adaptive_start(ow, g.OW, g.W), w1 = adaptive_end(ow, g.OW, g.W);
+          const T v =
+              static_cast<T>(gp[oh * g.OW + ow] / static_cast<double>((h1 - h0) * (w1 - w0)));
+          for (int64_t ih = h0; ih < h1; ++ih)
+            for (int64_t iw = w0; iw < w1; ++iw) op[ih * g.W + iw] += v;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace duet::cpu_kernels

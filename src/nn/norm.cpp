@@ -1,0 +1,57 @@
+// BatchNorm2d: parameters/buffers with PyTorch names; the math is the batch_norm op.
+#include "duet/nn/norm.h"
+
+#include "duet/autograd.h"
+#include "duet/ops/norm.h"
+#include "nn/repr_util.h"
+
+namespace duet::nn {
+
+BatchNorm2d::BatchNorm2d(int64_t c, double eps_, std::optional<double> momentum_, bool affine_,
+                         bool track)
+    : Module("BatchNorm2d"),
+      num_features(c),
+      eps(eps_),
+      momentum(momentum_),
+      affine(affine_),
+      track_running_stats(track) {
+  DUET_CHECK(c > 0, "BatchNorm2d: num_features = ", c, " (expected > 0)");
+  DUET_CHECK(eps > 0, "BatchNorm2d: eps = ", eps, " (expected > 0)");
+  if (affine) {
+    weight = register_parameter("weight", Tensor::ones({c}));
+    bias = register_parameter("bias", Tensor::zeros({c}));
+  }
+  if (track) {
+    running_mean = register_buffer("running_mean", Tensor::zeros({c}));
+    running_var = register_buffer("running_var", Tensor::ones({c}));
+    num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, int64));
+  }
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  DUET_CHECK(x.dim() == 4, "BatchNorm2d: input has shape ", shape_str(x.shape()),
+             " (expected 4-D input (N, C, H, W))");
+  DUET_CHECK(x.size(1) == num_features, "BatchNorm2d: input has shape ", shape_str(x.shape()),
+             " with ", x.size(1), " channels (expected num_features = ", num_features, ")");
+  // PyTorch's nn.BatchNorm2d.forward.
+  double factor = momentum.value_or(0.0);
+  if (is_training() && track_running_stats) {
+    NoGradGuard no_grad;
+    const int64_t n = num_batches_tracked.item<int64_t>() + 1;
+    num_batches_tracked.fill_(static_cast<double>(n));
+    if (!momentum) factor = 1.0 / static_cast<double>(n);
+  }
+  const bool use_batch_stats = is_training() || !track_running_stats;
+  const bool update_running = !is_training() || track_running_stats;
+  return batch_norm(x, weight, bias, update_running ? running_mean : Tensor(),
+                    update_running ? running_var : Tensor(), use_batch_stats, factor, eps);
+}
+
+std::string BatchNorm2d::extra_repr() const {
+  return std::to_string(num_features) + ", eps=" + detail::num_str(eps) +
+         ", momentum=" + (momentum ? detail::num_str(*momentum) : std::string("None")) +
+         ", affine=" + detail::py_bool(affine) +
+         ", track_running_stats=" + detail::py_bool(track_running_stats);
+}
+
+}  // namespace duet::nn

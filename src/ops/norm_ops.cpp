@@ -1,0 +1,237 @@
+// Batch normalisation: batch_norm_train, batch_norm_backward, channel_affine,
+// running_stat_update_, and the public batch_norm that composes them.
+//
+// Training:  y, mean, invstd, var = batch_norm_train(x, w, b)   (biased var, as PyTorch)
+//            its gradient is the batch_norm_backward op (one fused kernel).
+//            Gradients that reach the mean / invstd / var outputs are ignored (they are
+//            statistics for the running update, not part of the differentiable result).
+//            batch_norm_backward itself has no gradient rule (grad = nullptr): double
+//            backward through training-mode batch norm is not supported.
+// Running stats: running_stat_update_ (in place, no gradient), called by batch_norm under
+//            NoGradGuard with the batch mean, and with the biased variance times the
+//            correction n / (n - 1) (n = N * H * W), i.e. the unbiased variance. The variance
+//            comes straight from the kernel (a 4th output), not from invstd, so no precision
+//            is lost when var << eps.
+// Inference: scale = w * rsqrt(running_var + eps), shift = b - running_mean * scale on (C)
+//            vectors, then y = channel_affine(x, scale, shift), a one-pass kernel. Gradients
+//            for x, w, b (and the running stats) come from the ops.
+#include <algorithm>
+
+#include "cpu/norm_kernels.h"
+#include "duet/autograd.h"
+#include "duet/ops/elementwise.h"
+#include "duet/ops/norm.h"
+#include "duet/ops/shape.h"
+#include "ops/op_def.h"
+
+namespace duet {
+namespace {
+
+// x: (N, C, ...) with rank >= 2; returns C.
+int64_t channels(const char* op, const Shape& x) {
+  DUET_CHECK(x.size() >= 2, op, ": x has shape ", shape_str(x), " (rank ", x.size(),
+             "); expected (N, C, ...) with rank >= 2");
+  return x[1];
+}
+
+void expect_channel_vector(const InferArgs& a, int i, const char* what, int64_t c) {
+  DUET_CHECK(a.inputs[i].shape == Shape{c}, a.op, ": ", what, " has shape ",
+             shape_str(a.inputs[i].shape), " but x ", shape_str(a.inputs[0].shape), " has ", c,
+             " channels (expected ", shape_str({c}), ")");
+  infer::expect_same_dtype(a, 0, i);
+}
+
+// Shape (1, C, 1, ...) that broadcasts a (C) vector against x.
+Shape channel_bshape(const Shape& x) {
+  Shape s(x.size(), 1);
+  s[1] = x[1];
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------
+// batch_norm_train: x (N, C, ...), weight (C), bias (C) -> y, mean (C), invstd (C), var (C)
+
+std::vector<TensorMeta> batch_norm_train_infer(const InferArgs& a) {
+  infer::expect_floating(a, 0);
+  const int64_t c = channels(a.op, a.inputs[0].shape);
+  expect_channel_vector(a, 1, "weight", c);
+  expect_channel_vector(a, 2, "bias", c);
+  DUET_CHECK(a.attrs.f("eps") > 0, a.op, ": eps = ", a.attrs.f("eps"), " (expected > 0)");
+  const TensorMeta stat{{c}, a.inputs[0].dtype, a.inputs[0].device};
+  return {a.inputs[0], stat, stat, stat};
+}
+
+// Only grad_outputs[0] (y) is used; see the file comment.
+std::vector<Tensor> batch_norm_train_grad(const GradArgs& g) {
+  if (!g.grad_outputs[0].defined()) return {Tensor(), Tensor(), Tensor()};
+  std::vector<Tensor> r =
+      batch_norm_backward(g.grad_outputs[0], g.inputs[0], g.inputs[1], g.outputs[1], g.outputs[2]);
+  for (int i = 0; i < 3; ++i)
+    if (!g.needs_input_grad[i]) r[i] = Tensor();
+  return r;
+}
+
+DUET_DEFINE_OP(batch_norm_train_op, {.name = "batch_norm_train",
+                                     .num_inputs = 3,
+                                     .num_outputs = 4,
+                                     .infer = batch_norm_train_infer,
+                                     .grad = batch_norm_train_grad,
+                                     .save_inputs = 0b011,
+                                     .save_outputs = 0b0110,
+                                     .kernels = {cpu_kernels::batch_norm_train}})
+
+// ---------------------------------------------------------------------------------------
+// batch_norm_backward: grad_y, x, weight, mean, invstd -> grad_x, grad_weight, grad_bias.
+// Not differentiable (grad = nullptr): no double backward through training batch norm.
+
+std::vector<TensorMeta> batch_norm_backward_infer(const InferArgs& a) {
+  infer::expect_floating(a, 1);
+  const Shape& x = a.inputs[1].shape;
+  const int64_t c = channels(a.op, x);
+  DUET_CHECK(a.inputs[0].shape == x, a.op, ": grad_y has shape ", shape_str(a.inputs[0].shape),
+             " but x has shape ", shape_str(x), " (expected equal)");
+  infer::expect_same_dtype(a, 1, 0);
+  const char* names[] = {"weight", "mean", "invstd"};
+  for (int i = 2; i < 5; ++i) {
+    DUET_CHECK(a.inputs[i].shape == Shape{c}, a.op, ": ", names[i - 2], " has shape ",
+               shape_str(a.inputs[i].shape), " but x ", shape_str(x), " has ", c,
+               " channels (expected ", shape_str({c}), ")");
+    infer::expect_same_dtype(a, 1, i);
+  }
+  const TensorMeta stat{{c}, a.inputs[1].dtype, a.inputs[1].device};
+  return {a.inputs[1], stat, stat};
+}
+
+DUET_DEFINE_OP(batch_norm_backward_op, {.name = "batch_norm_backward",
+                                        .num_inputs = 5,
+                                        .num_outputs = 3,
+                                        .infer = batch_norm_backward_infer,
+                                        .kernels = {cpu_kernels::batch_norm_backward}})
+
+// ---------------------------------------------------------------------------------------
+// channel_affine: x (N, C, ...), scale (C), shift (C) -> x * scale[c] + shift[c]
+
+std::vector<TensorMeta> channel_affine_infer(const InferArgs& a) {
+  infer::expect_floating(a, 0);
+  const int64_t c = channels(a.op, a.inputs[0].shape);
+  expect_channel_vector(a, 1, "scale", c);
+  expect_channel_vector(a, 2, "shift", c);
+  return {a.inputs[0]};
+}
+
+std::vector<Tensor> channel_affine_grad(const GradArgs& g) {
+  const Tensor& go = g.grad_outputs[0];
+  const Shape& xs = g.input_metas[0].shape;
+  const Shape b = channel_bshape(xs);
+  const Shape c{xs[1]};
+  std::vector<Tensor> r(3);
+  if (g.needs_input_grad[0]) r[0] = mul(go, reshape(g.inputs[1], b));
+  if (g.needs_input_grad[1]) r[1] = reshape(sum_to(mul(go, g.inputs[0]), b), c);
+  if (g.needs_input_grad[2]) r[2] = reshape(sum_to(go, b), c);
+  return r;
+}
+
+DUET_DEFINE_OP(channel_affine_op, {.name = "channel_affine",
+                                   .num_inputs = 3,
+                                   .infer = channel_affine_infer,
+                                   .grad = channel_affine_grad,
+                                   .save_inputs = 0b011,
+                                   .kernels = {cpu_kernels::channel_affine}})
+
+// ---------------------------------------------------------------------------------------
+// running_stat_update_: running (C) in place, stat (C); no outputs, no gradient.
+
+std::vector<TensorMeta> running_stat_update_infer(const InferArgs& a) {
+  infer::expect_floating(a, 0);
+  DUET_CHECK(a.inputs[0].shape == a.inputs[1].shape, a.op, ": running has shape ",
+             shape_str(a.inputs[0].shape), " but stat has shape ", shape_str(a.inputs[1].shape),
+             " (expected equal)");
+  infer::expect_same_dtype(a, 0, 1);
+  return {};
+}
+
+DUET_DEFINE_OP(running_stat_update_op, {.name = "running_stat_update_",
+                                        .num_inputs = 2,
+                                        .num_outputs = 0,
+                                        .infer = running_stat_update_infer,
+                                        .mutates_inputs = 0b01,
+                                        .nondiff_inputs = 0b11,
+                                        .kernels = {cpu_kernels::running_stat_update}})
+
+// A (C) parameter or running statistic of batch_norm, when given, must match x.
+void check_param(const Tensor& t, const char* what, const Tensor& x) {
+  if (!t.defined()) return;
+  const int64_t c = x.shape()[1];
+  DUET_CHECK(t.shape() == Shape{c}, "batch_norm: ", what, " has shape ", shape_str(t.shape()),
+             " but x ", shape_str(x.shape()), " has ", c, " channels (expected ", shape_str({c}),
+             ")");
+  DUET_CHECK(t.dtype() == x.dtype(), "batch_norm: ", what, " has dtype ", t.dtype(),
+             " but x has dtype ", x.dtype(), " (expected the same dtype)");
+}
+
+}  // namespace
+
+std::vector<Tensor> batch_norm_train(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                     double eps) {
+  return call_op(batch_norm_train_op(), {x, weight, bias}, Attrs().set("eps", eps));
+}
+
+std::vector<Tensor> batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight,
+                                        const Tensor& mean, const Tensor& invstd) {
+  return call_op(batch_norm_backward_op(), {grad_y, x, weight, mean, invstd});
+}
+
+Tensor channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift) {
+  return call_op1(channel_affine_op(), {x, scale, shift});
+}
+
+void running_stat_update_(const Tensor& running, const Tensor& stat, double momentum,
+                          double correction) {
+  call_op(running_stat_update_op(), {running, stat},
+          Attrs().set("momentum", momentum).set("correction", correction));
+}
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                  const Tensor& running_mean, const Tensor& running_var, bool training,
+                  double momentum, double eps) {
+  DUET_CHECK(x.defined(), "batch_norm: x is an undefined tensor");
+  const int64_t c = channels("batch_norm", x.shape());
+  check_param(weight, "weight", x);
+  check_param(bias, "bias", x);
+  check_param(running_mean, "running_mean", x);
+  check_param(running_var, "running_var", x);
+  DUET_CHECK(eps > 0, "batch_norm: eps = ", eps, " (expected > 0)");
+
+  if (training) {
+    const int64_t n = c > 0 ? x.numel() / c : 0;  // values per channel
+    DUET_CHECK(n > 1,
+               "batch_norm: expected more than 1 value per channel when training, got x "
+               "of shape ",
+               shape_str(x.shape()));
+    // No affine: constant ones / zeros (they never require grad, so the tape ignores them).
+    Tensor w = weight.defined() ? weight : Tensor::ones({c}, x.dtype(), x.device());
+    Tensor b = bias.defined() ? bias : Tensor::zeros({c}, x.dtype(), x.device());
+    std::vector<Tensor> r = batch_norm_train(x, w, b, eps);
+    if (running_mean.defined() || running_var.defined()) {
+      NoGradGuard no_grad;
+      if (running_mean.defined()) running_stat_update_(running_mean, r[1], momentum);
+      if (running_var.defined())
+        running_stat_update_(running_var, r[3], momentum,
+                             static_cast<double>(n) / static_cast<double>(n - 1));
+    }
+    return r[0];
+  }
+
+  DUET_CHECK(running_mean.defined() && running_var.defined(),
+             "batch_norm: inference (training = false) needs running_mean and running_var, got ",
+             running_mean.defined() ? "" : "an undefined running_mean ",
+             running_var.defined() ? "" : "an undefined running_var ",
+             "(expected both defined, of shape ", shape_str({c}), ")");
+  Tensor scale = rsqrt(add(running_var, eps));
+  if (weight.defined()) scale = mul(scale, weight);
+  Tensor shift = neg(mul(running_mean, scale));
+  if (bias.defined()) shift = add(shift, bias);
+  return channel_affine(x, scale, shift);
+}
+
+}  // namespace duet

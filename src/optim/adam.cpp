@@ -1,0 +1,52 @@
+// Adam and AdamW: zero-initialised moments and a per-parameter step count (as PyTorch).
+#include "duet/optim/adam.h"
+
+#include "duet/autograd.h"
+#include "duet/optim/updates.h"
+
+namespace duet::optim {
+
+Adam::Adam(std::vector<Tensor> params, double lr, std::pair<double, double> betas, double eps,
+           double weight_decay)
+    : Adam(std::move(params), lr, betas, eps, weight_decay, false, "Adam") {}
+
+Adam::Adam(std::vector<Tensor> params, double lr, std::pair<double, double> betas, double eps_,
+           double weight_decay_, bool decoupled, std::string name)
+    : Optimizer(std::move(params), lr, std::move(name)),
+      beta1(betas.first),
+      beta2(betas.second),
+      eps(eps_),
+      weight_decay(weight_decay_),
+      decoupled_(decoupled) {
+  DUET_CHECK(beta1 >= 0.0 && beta1 < 1.0 && beta2 >= 0.0 && beta2 < 1.0, name_, ": betas = (",
+             beta1, ", ", beta2, ") (expected each in [0, 1))");
+  DUET_CHECK(eps >= 0.0, name_, ": eps = ", eps, " (expected >= 0)");
+  DUET_CHECK(weight_decay >= 0.0, name_, ": weight_decay = ", weight_decay, " (expected >= 0)");
+}
+
+void Adam::step() {
+  NoGradGuard no_grad;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i];
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    ParamState& st = state_[i];
+    Tensor m = st.get("exp_avg"), v = st.get("exp_avg_sq");
+    if (!m.defined()) {
+      m = Tensor::zeros(p.shape(), p.dtype(), p.device());
+      v = Tensor::zeros(p.shape(), p.dtype(), p.device());
+      st.set("exp_avg", m);
+      st.set("exp_avg_sq", v);
+    }
+    adam_step_(p, g, m, v,
+               {.lr = lr_, .beta1 = beta1, .beta2 = beta2, .eps = eps,
+                .weight_decay = weight_decay, .decoupled = decoupled_, .step = st.step + 1});
+    st.step++;
+  }
+}
+
+AdamW::AdamW(std::vector<Tensor> params, double lr, std::pair<double, double> betas, double eps,
+             double weight_decay)
+    : Adam(std::move(params), lr, betas, eps, weight_decay, true, "AdamW") {}
+
+}  // namespace duet::optim
