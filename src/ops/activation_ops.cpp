@@ -1,0 +1,316 @@
+// Activations (relu, relu6, leaky_relu, sigmoid, tanh, silu, hardsigmoid, hardswish, gelu)
+// and their fused gradient ops. Each forward op saves only what its backward op reads:
+// the output for relu/relu6/sigmoid/tanh, the input for the others.
+#include <cmath>
+
+#include "cpu/activation_kernels.h"
+#include "duet/ops/activation.h"
+#include "duet/ops/elementwise.h"
+#include "ops/op_def.h"
+
+namespace duet {
+namespace {
+
+std::vector<TensorMeta> act_infer(const InferArgs& a) {
+  infer::expect_floating(a, 0);
+  return {a.inputs[0]};
+}
+
+// Backward ops: (grad, saved) with equal shapes and dtypes.
+std::vector<TensorMeta> act_backward_infer(const InferArgs& a) {
+  infer::expect_floating(a, 0);
+  infer::expect_same_dtype(a, 0, 1);
+  DUET_CHECK(a.inputs[0].shape == a.inputs[1].shape, a.op, ": grad has shape ",
+             shape_str(a.inputs[0].shape), " but the saved tensor has shape ",
+             shape_str(a.inputs[1].shape), " (expected equal shapes)");
+  return {a.inputs[0]};
+}
+
+const Tensor& G(const GradArgs& g) {
+  return g.grad_outputs[0];
+}
+double slope(const Attrs& a) {
+  return a.f("negative_slope");
+}
+bool approx(const Attrs& a) {
+  return a.b("tanh_approximation");
+}
+
+// ---- forward gradient rules -------------------------------------------------------------
+
+std::vector<Tensor> relu_grad(const GradArgs& g) {
+  return {relu_backward(G(g), g.outputs[0])};
+}
+std::vector<Tensor> relu6_grad(const GradArgs& g) {
+  return {relu6_backward(G(g), g.outputs[0])};
+}
+std::vector<Tensor> leaky_relu_grad(const GradArgs& g) {
+  return {leaky_relu_backward(G(g), g.inputs[0], slope(g.attrs))};
+}
+std::vector<Tensor> sigmoid_grad(const GradArgs& g) {
+  return {sigmoid_backward(G(g), g.outputs[0])};
+}
+std::vector<Tensor> tanh_grad(const GradArgs& g) {
+  return {tanh_backward(G(g), g.outputs[0])};
+}
+std::vector<Tensor> silu_grad(const GradArgs& g) {
+  return {silu_backward(G(g), g.inputs[0])};
+}
+std::vector<Tensor> hardsigmoid_grad(const GradArgs& g) {
+  return {hardsigmoid_backward(G(g), g.inputs[0])};
+}
+std::vector<Tensor> hardswish_grad(const GradArgs& g) {
+  return {hardswish_backward(G(g), g.inputs[0])};
+}
+std::vector<Tensor> gelu_grad(const GradArgs& g) {
+  return {gelu_backward(G(g), g.inputs[0], approx(g.attrs))};
+}
+
+DUET_DEFINE_OP(relu_op, {.name = "relu",
+                         .infer = act_infer,
+                         .grad = relu_grad,
+                         .save_outputs = 1,
+                         .kernels = {cpu_kernels::relu}})
+DUET_DEFINE_OP(relu6_op, {.name = "relu6",
+                          .infer = act_infer,
+                          .grad = relu6_grad,
+                          .save_outputs = 1,
+                          .kernels = {cpu_kernels::relu6}})
+DUET_DEFINE_OP(leaky_relu_op, {.name = "leaky_relu",
+                               .infer = act_infer,
+                               .grad = leaky_relu_grad,
+                               .save_inputs = 1,
+                               .kernels = {cpu_kernels::leaky_relu}})
+DUET_DEFINE_OP(sigmoid_op, {.name = "sigmoid",
+                            .infer = act_infer,
+                            .grad = sigmoid_grad,
+                            .save_outputs = 1,
+                            .kernels = {cpu_kernels::sigmoid}})
+DUET_DEFINE_OP(tanh_op, {.name = "tanh",
+                         .infer = act_infer,
+                         .grad = tanh_grad,
+                         .save_outputs = 1,
+                         .kernels = {cpu_kernels::tanh}})
+DUET_DEFINE_OP(silu_op, {.name = "silu",
+                         .infer = act_infer,
+                         .grad = silu_grad,
+                         .save_inputs = 1,
+                         .kernels = {cpu_kernels::silu}})
+DUET_DEFINE_OP(hardsigmoid_op, {.name = "hardsigmoid",
+                                .infer = act_infer,
+                                .grad = hardsigmoid_grad,
+                                .save_inputs = 1,
+                                .kernels = {cpu_kernels::hardsigmoid}})
+DUET_DEFINE_OP(hardswish_op, {.name = "hardswish",
+                              .infer = act_infer,
+                              .grad = hardswish_grad,
+                              .save_inputs = 1,
+                              .kernels = {cpu_kernels::hardswish}})
+DUET_DEFINE_OP(gelu_op, {.name = "gelu",
+                         .infer = act_infer,
+                         .grad = gelu_grad,
+                         .save_inputs = 1,
+                         .kernels = {cpu_kernels::gelu}})
+
+// ---- backward-op gradient rules ----------------------------------------------------------
+// Every backward op is linear in grad, so d/d(grad) is the same op applied to gg. The
+// derivative with respect to the saved tensor is the activation's second derivative:
+// zero almost everywhere for the piecewise-linear ones (that input is then nondiff).
+
+const Tensor& GG(const GradArgs& g) {
+  return g.grad_outputs[0];
+}
+bool need(const GradArgs& g, int i) {
+  return g.needs_input_grad[i];
+}
+
+std::vector<Tensor> relu_backward_grad(const GradArgs& g) {
+  return {relu_backward(GG(g), g.inputs[1]), Tensor()};
+}
+std::vector<Tensor> relu6_backward_grad(const GradArgs& g) {
+  return {relu6_backward(GG(g), g.inputs[1]), Tensor()};
+}
+std::vector<Tensor> leaky_relu_backward_grad(const GradArgs& g) {
+  return {leaky_relu_backward(GG(g), g.inputs[1], slope(g.attrs)), Tensor()};
+}
+std::vector<Tensor> hardsigmoid_backward_grad(const GradArgs& g) {
+  return {hardsigmoid_backward(GG(g), g.inputs[1]), Tensor()};
+}
+// d/dy [g y (1 - y)] = g (1 - 2y)
+std::vector<Tensor> sigmoid_backward_grad(const GradArgs& g) {
+  const Tensor &go = g.inputs[0], &y = g.inputs[1];
+  return {need(g, 0) ? sigmoid_backward(GG(g), y) : Tensor(),
+          need(g, 1) ? mul(mul(GG(g), go), rsub(mul(y, 2.0), 1.0)) : Tensor()};
+}
+// d/dy [g (1 - y^2)] = -2 g y
+std::vector<Tensor> tanh_backward_grad(const GradArgs& g) {
+  const Tensor &go = g.inputs[0], &y = g.inputs[1];
+  return {need(g, 0) ? tanh_backward(GG(g), y) : Tensor(),
+          need(g, 1) ? mul(mul(GG(g), go), mul(y, -2.0)) : Tensor()};
+}
+// silu'' = s (1 - s) (2 + x (1 - 2 s)), s = sigmoid(x)
+std::vector<Tensor> silu_backward_grad(const GradArgs& g) {
+  const Tensor &go = g.inputs[0], &x = g.inputs[1];
+  Tensor gx;
+  if (need(g, 1)) {
+    Tensor s = sigmoid(x);
+    Tensor d2 = mul(mul(s, rsub(s, 1.0)), add(mul(x, rsub(mul(s, 2.0), 1.0)), 2.0));
+    gx = mul(mul(GG(g), go), d2);
+  }
+  return {need(g, 0) ? silu_backward(GG(g), x) : Tensor(), gx};
+}
+// hardswish'' = 1/3 on (-3, 3), else 0  (= 2 * hardsigmoid')
+std::vector<Tensor> hardswish_backward_grad(const GradArgs& g) {
+  const Tensor &go = g.inputs[0], &x = g.inputs[1];
+  return {need(g, 0) ? hardswish_backward(GG(g), x) : Tensor(),
+          need(g, 1) ? mul(hardsigmoid_backward(mul(GG(g), go), x), 2.0) : Tensor()};
+}
+// exact: gelu'' = phi(x) (2 - x^2)
+// tanh:  gelu'' = (1 - t^2) (u' - x t u'^2 + x u'' / 2), u = k (x + c x^3), t = tanh(u)
+std::vector<Tensor> gelu_backward_grad(const GradArgs& g) {
+  const Tensor &go = g.inputs[0], &x = g.inputs[1];
+  Tensor gx;
+  if (need(g, 1)) {
+    Tensor x2 = mul(x, x), d2;
+    if (approx(g.attrs)) {
+      const double k = std::sqrt(2.0 / M_PI), c = 0.044715;
+      Tensor t = tanh(mul(add(x, mul(mul(x2, x), c)), k));
+      Tensor du = mul(add(mul(x2, 3.0 * c), 1.0), k);
+      Tensor d2u = mul(x, 6.0 * k * c);
+      Tensor inner = add(sub(du, mul(mul(x, t), mul(du, du))), mul(mul(x, d2u), 0.5));
+      d2 = mul(rsub(mul(t, t), 1.0), inner);
+    } else {
+      Tensor phi = mul(exp(mul(x2, -0.5)), 1.0 / std::sqrt(2.0 * M_PI));
+      d2 = mul(phi, rsub(x2, 2.0));
+    }
+    gx = mul(mul(GG(g), go), d2);
+  }
+  return {need(g, 0) ? gelu_backward(GG(g), x, approx(g.attrs)) : Tensor(), gx};
+}
+
+// Inputs: (grad, saved). nondiff 0b10 where the second derivative vanishes.
+DUET_DEFINE_OP(relu_backward_op, {.name = "relu_backward",
+                                  .num_inputs = 2,
+                                  .infer = act_backward_infer,
+                                  .grad = relu_backward_grad,
+                                  .save_inputs = 0b10,
+                                  .nondiff_inputs = 0b10,
+                                  .kernels = {cpu_kernels::relu_backward}})
+DUET_DEFINE_OP(relu6_backward_op, {.name = "relu6_backward",
+                                   .num_inputs = 2,
+                                   .infer = act_backward_infer,
+                                   .grad = relu6_backward_grad,
+                                   .save_inputs = 0b10,
+                                   .nondiff_inputs = 0b10,
+                                   .kernels = {cpu_kernels::relu6_backward}})
+DUET_DEFINE_OP(leaky_relu_backward_op, {.name = "leaky_relu_backward",
+                                        .num_inputs = 2,
+                                        .infer = act_backward_infer,
+                                        .grad = leaky_relu_backward_grad,
+                                        .save_inputs = 0b10,
+                                        .nondiff_inputs = 0b10,
+                                        .kernels = {cpu_kernels::leaky_relu_backward}})
+DUET_DEFINE_OP(hardsigmoid_backward_op, {.name = "hardsigmoid_backward",
+                                         .num_inputs = 2,
+                                         .infer = act_backward_infer,
+                                         .grad = hardsigmoid_backward_grad,
+                                         .save_inputs = 0b10,
+                                         .nondiff_inputs = 0b10,
+                                         .kernels = {cpu_kernels::hardsigmoid_backward}})
+DUET_DEFINE_OP(sigmoid_backward_op, {.name = "sigmoid_backward",
+                                     .num_inputs = 2,
+                                     .infer = act_backward_infer,
+                                     .grad = sigmoid_backward_grad,
+                                     .save_inputs = 0b11,
+                                     .kernels = {cpu_kernels::sigmoid_backward}})
+DUET_DEFINE_OP(tanh_backward_op, {.name = "tanh_backward",
+                                  .num_inputs = 2,
+                                  .infer = act_backward_infer,
+                                  .grad = tanh_backward_grad,
+                                  .save_inputs = 0b11,
+                                  .kernels = {cpu_kernels::tanh_backward}})
+DUET_DEFINE_OP(silu_backward_op, {.name = "silu_backward",
+                                  .num_inputs = 2,
+                                  .infer = act_backward_infer,
+                                  .grad = silu_backward_grad,
+                                  .save_inputs = 0b11,
+                                  .kernels = {cpu_kernels::silu_backward}})
+DUET_DEFINE_OP(hardswish_backward_op, {.name = "hardswish_backward",
+                                       .num_inputs = 2,
+                                       .infer = act_backward_infer,
+                                       .grad = hardswish_backward_grad,
+                                       .save_inputs = 0b11,
+                                       .kernels = {cpu_kernels::hardswish_backward}})
+DUET_DEFINE_OP(gelu_backward_op, {.name = "gelu_backward",
+                                  .num_inputs = 2,
+                                  .infer = act_backward_infer,
+                                  .grad = gelu_backward_grad,
+                                  .save_inputs = 0b11,
+                                  .kernels = {cpu_kernels::gelu_backward}})
+
+Attrs slope_attr(double s) {
+  return Attrs().set("negative_slope", s);
+}
+Attrs approx_attr(bool t) {
+  return Attrs().set("tanh_approximation", t);
+}
+
+}  // namespace
+
+Tensor relu(const Tensor& x) {
+  return call_op1(relu_op(), {x});
+}
+Tensor relu6(const Tensor& x) {
+  return call_op1(relu6_op(), {x});
+}
+Tensor leaky_relu(const Tensor& x, double s) {
+  return call_op1(leaky_relu_op(), {x}, slope_attr(s));
+}
+Tensor sigmoid(const Tensor& x) {
+  return call_op1(sigmoid_op(), {x});
+}
+Tensor tanh(const Tensor& x) {
+  return call_op1(tanh_op(), {x});
+}
+Tensor silu(const Tensor& x) {
+  return call_op1(silu_op(), {x});
+}
+Tensor hardsigmoid(const Tensor& x) {
+  return call_op1(hardsigmoid_op(), {x});
+}
+Tensor hardswish(const Tensor& x) {
+  return call_op1(hardswish_op(), {x});
+}
+Tensor gelu(const Tensor& x, bool t) {
+  return call_op1(gelu_op(), {x}, approx_attr(t));
+}
+
+Tensor relu_backward(const Tensor& g, const Tensor& y) {
+  return call_op1(relu_backward_op(), {g, y});
+}
+Tensor relu6_backward(const Tensor& g, const Tensor& y) {
+  return call_op1(relu6_backward_op(), {g, y});
+}
+Tensor leaky_relu_backward(const Tensor& g, const Tensor& x, double s) {
+  return call_op1(leaky_relu_backward_op(), {g, x}, slope_attr(s));
+}
+Tensor sigmoid_backward(const Tensor& g, const Tensor& y) {
+  return call_op1(sigmoid_backward_op(), {g, y});
+}
+Tensor tanh_backward(const Tensor& g, const Tensor& y) {
+  return call_op1(tanh_backward_op(), {g, y});
+}
+Tensor silu_backward(const Tensor& g, const Tensor& x) {
+  return call_op1(silu_backward_op(), {g, x});
+}
+Tensor hardsigmoid_backward(const Tensor& g, const Tensor& x) {
+  return call_op1(hardsigmoid_backward_op(), {g, x});
+}
+Tensor hardswish_backward(const Tensor& g, const Tensor& x) {
+  return call_op1(hardswish_backward_op(), {g, x});
+}
+Tensor gelu_backward(const Tensor& g, const Tensor& x, bool t) {
+  return call_op1(gelu_backward_op(), {g, x}, approx_attr(t));
+}
+
+}  // namespace duet

@@ -1,0 +1,46 @@
+// Ops that draw random numbers: dropout.
+//
+// dropout is one op with outputs (y, mask); its seed is an attribute drawn from the
+// caller's generator per call, so the kernel is a pure function of (x, p, seed) and the
+// gradient is grad * mask.
+#include "cpu/random_kernels.h"
+#include "duet/ops/elementwise.h"
+#include "duet/ops/random.h"
+#include "ops/op_def.h"
+
+namespace duet {
+namespace {
+
+void check_p(double p) {
+  DUET_CHECK(p >= 0.0 && p <= 1.0, "dropout: p = ", p, " (expected 0 <= p <= 1)");
+}
+
+std::vector<TensorMeta> dropout_infer(const InferArgs& a) {
+  infer::expect_floating(a, 0);
+  check_p(a.attrs.f("p"));
+  return {a.inputs[0], a.inputs[0]};
+}
+
+std::vector<Tensor> dropout_grad(const GradArgs& g) {
+  if (!g.grad_outputs[0].defined()) return {Tensor()};
+  return {mul(g.grad_outputs[0], g.outputs[1])};
+}
+
+DUET_DEFINE_OP(dropout_op, {.name = "dropout",
+                            .num_outputs = 2,
+                            .infer = dropout_infer,
+                            .grad = dropout_grad,
+                            .save_outputs = 0b10,
+                            .random = true,
+                            .kernels = {cpu_kernels::dropout}})
+
+}  // namespace
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+  check_p(p);
+  if (!training || p == 0.0) return x;
+  const uint64_t seed = gen.next_u64();
+  return call_op(dropout_op(), {x}, Attrs().set("p", p).set("seed", static_cast<int64_t>(seed)))[0];
+}
+
+}  // namespace duet
