@@ -5,45 +5,36 @@
 #include "core/copy.h"
 #include "core/dtype_dispatch.h"
 #include "core/tensor_impl.h"
+#include "cpu/reduce_kernels.h"
 
 namespace duet::cpu_kernels {
 
 void sum_to(const KernelArgs& k) {
+  // Reuse the (parallel, double-accumulating) sum kernel over the broadcast axes, writing
+  // through a keepdim-shaped view of the output.
   const Tensor& x = k.inputs[0];
-  Tensor out = k.outputs[0];
   const Shape& xs = x.shape();
-  const Shape& os = out.shape();
-  const int64_t r = static_cast<int64_t>(xs.size());
+  const Shape& os = k.outputs[0].shape();
   const size_t lead = xs.size() - os.size();
-  // Output strides seen from x's index space (0 along summed dimensions).
-  Shape ost(r, 0);
-  Shape ocont = contiguous_strides(os);
-  for (size_t i = lead; i < xs.size(); ++i) ost[i] = os[i - lead] == 1 && xs[i] != 1 ? 0 : ocont[i - lead];
-  detail::dispatch_all(x.dtype(), "sum_to", [&](auto tag) {
-    using T = decltype(tag);
-    if constexpr (std::is_same_v<T, bool>) {
-      throw Error("sum_to: bool tensors cannot be summed");
+  std::vector<int64_t> axes;
+  Shape keep(xs.size(), 1);
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (i < lead || (os[i - lead] == 1 && xs[i] != 1)) {
+      axes.push_back(static_cast<int64_t>(i));
     } else {
-      const T* px = x.data<T>();
-      T* po = out.data<T>();
-      std::vector<T> acc(out.numel(), T(0));
-      const int64_t n = x.numel();
-      Shape idx(r, 0);
-      int64_t ooff = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        acc[ooff] += px[i];
-        for (int64_t d = r - 1; d >= 0; --d) {
-          if (++idx[d] < xs[d]) {
-            ooff += ost[d];
-            break;
-          }
-          ooff -= ost[d] * (xs[d] - 1);
-          idx[d] = 0;
-        }
-      }
-      std::copy(acc.begin(), acc.end(), po);
+      keep[i] = xs[i];
     }
-  });
+  }
+  if (axes.empty()) {  // nothing to reduce (an empty list would mean "all axes" to sum)
+    detail::strided_copy(x, k.outputs[0]);
+    return;
+  }
+  Tensor out_view = detail::make_view(k.outputs[0], keep, contiguous_strides(keep),
+                                      k.outputs[0].storage_offset());
+  Attrs attrs;
+  attrs.set("axes", axes).set("keepdim", true);
+  Tensor outs[1] = {out_view};
+  sum({attrs, k.inputs, outs});
 }
 
 void concat(const KernelArgs& k) {

@@ -15,7 +15,9 @@ namespace detail {
 Storage::Storage(size_t n, Device d) : nbytes(n), device(d) {
   data = allocator_for(d).allocate(n);
 }
-Storage::~Storage() { allocator_for(device).deallocate(data, nbytes); }
+Storage::~Storage() {
+  if (owned) allocator_for(device).deallocate(data, nbytes);
+}
 
 std::shared_ptr<TensorImpl> make_impl(const Shape& shape, DType dtype, Device device) {
   for (int64_t d : shape)
@@ -203,9 +205,14 @@ Tensor Tensor::flatten(int64_t s, int64_t e) const { return duet::flatten(*this,
 Tensor& Tensor::fill_(double value) {
   DUET_CHECK(!(requires_grad() && is_leaf() && grad_enabled()),
              "fill_: in-place write to a leaf that requires grad; wrap it in duet::NoGradGuard");
-  Tensor src(make_impl({}, float64, device()));
-  *static_cast<double*>(src.data_ptr()) = value;
-  detail::strided_copy(detail::make_view(src, shape(), Shape(dim(), 0), 0), *this);
+  // Broadcast a stack scalar (no allocation: graph steps must not allocate).
+  auto src = std::make_shared<detail::TensorImpl>();
+  src->storage = std::make_shared<detail::Storage>(&value, sizeof(double), device());
+  src->shape = shape();
+  src->strides = Shape(dim(), 0);
+  src->dtype = float64;
+  src->device = device();
+  detail::strided_copy(Tensor(std::move(src)), *this);
   impl_->storage->version++;
   return *this;
 }

@@ -16,7 +16,11 @@ struct Storage {
   size_t nbytes = 0;
   Device device;
   uint64_t version = 0;  // bumped by in-place writes; saved tensors check it
+  bool owned = true;     // false: memory belongs to someone else (a graph's arena)
   Storage(size_t nbytes, Device device);
+  // Wraps memory owned elsewhere; never freed through the allocator.
+  Storage(void* external, size_t nbytes, Device device)
+      : data(external), nbytes(nbytes), device(device), owned(false) {}
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

@@ -17,6 +17,7 @@ namespace duet {
 namespace {
 
 RecordHook g_record_hook = nullptr;
+thread_local bool g_recording = false;
 
 std::mutex& registry_mutex() {
   static std::mutex m;
@@ -30,6 +31,8 @@ std::map<std::string, const OpDef*>& registry() {
 }  // namespace
 
 void set_record_hook(RecordHook hook) { g_record_hook = hook; }
+bool recording_active() { return g_recording; }
+void set_recording_active(bool active) { g_recording = active; }
 
 void register_op(const OpDef* op) {
   std::lock_guard<std::mutex> lock(registry_mutex());
@@ -66,7 +69,7 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
   DUET_ASSERT(static_cast<int>(out_metas.size()) == op.num_outputs, name, " inferred ",
               out_metas.size(), " outputs");
 
-  if (symbolic) {
+  if (symbolic || g_recording) {
     DUET_CHECK(g_record_hook, name, ": got a symbolic (graph-mode) input but graph mode is not "
                "available in this build");
     return g_record_hook(op, inputs, attrs, std::move(out_metas));
@@ -98,7 +101,15 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
     }
     outputs.reserve(out_metas.size());
     for (auto& m : out_metas) outputs.emplace_back(detail::make_impl(m.shape, m.dtype, m.device));
-    kernel({attrs, kin, outputs});
+    std::shared_ptr<detail::Storage> ws;
+    size_t ws_size = 0;
+    if (op.workspace_bytes) {
+      std::vector<TensorMeta> in_metas;
+      for (const Tensor& t : kin) in_metas.push_back({t.shape(), t.dtype(), t.device()});
+      ws_size = op.workspace_bytes(in_metas, out_metas, attrs);
+      if (ws_size) ws = std::make_shared<detail::Storage>(ws_size, dev);
+    }
+    kernel({attrs, kin, outputs, ws ? ws->data : nullptr, ws_size});
     for (size_t i = 0; i < inputs.size(); ++i)
       if (op.mutates_inputs & (1u << i)) inputs[i].impl()->storage->version++;
   }

@@ -53,8 +53,15 @@ struct KernelArgs {
   const Attrs& attrs;
   std::span<const Tensor> inputs;  // contiguous unless the op sets strided_inputs
   std::span<Tensor> outputs;       // preallocated, contiguous, shapes from infer
+  void* workspace = nullptr;       // workspace_bytes(...) bytes, 64-byte aligned, or null
+  size_t workspace_size = 0;
 };
 using KernelFn = void (*)(const KernelArgs&);
+
+// Scratch memory a kernel needs beyond its outputs (im2col buffers, ...). Eager mode takes it
+// from the device allocator per call; graph mode plans it into the arena once.
+using WorkspaceFn = size_t (*)(std::span<const TensorMeta> inputs,
+                               std::span<const TensorMeta> outputs, const Attrs& attrs);
 
 // For view ops: builds output 0 as an alias of input 0 (eager) from the inferred meta.
 using ViewFn = Tensor (*)(const Tensor& input, const TensorMeta& out, const Attrs& attrs);
@@ -73,6 +80,10 @@ struct OpDef {
   bool random = false;             // reads a generator (never CSE'd or constant-folded)
   ViewFn view = nullptr;
   std::array<KernelFn, kNumDeviceTypes> kernels{};
+  WorkspaceFn workspace_bytes = nullptr;
+  // Output 0 may share the buffer of input `inplace_input` (elementwise kernels that read
+  // element i before writing element i); -1: never. Used by the graph's in-place rewrite.
+  int inplace_input = -1;
 };
 
 // Runs (eager) or records (graph) one op. Outputs in op order.
@@ -81,10 +92,13 @@ inline Tensor call_op1(const OpDef& op, std::vector<Tensor> inputs, const Attrs&
   return call_op(op, std::move(inputs), attrs)[0];
 }
 
-// Graph mode installs this: when any input is symbolic, call_op hands the call over.
+// Graph mode installs this: when any input is symbolic, or while a graph is being built or
+// traced on this thread (recording_active()), call_op hands the call over.
 using RecordHook = std::vector<Tensor> (*)(const OpDef&, std::vector<Tensor>&, const Attrs&,
                                            std::vector<TensorMeta>&&);
 void set_record_hook(RecordHook hook);
+bool recording_active();
+void set_recording_active(bool active);
 
 // Every OpDef that has been used (registered on first call of its accessor).
 std::vector<const OpDef*> registered_ops();

@@ -35,6 +35,10 @@ class Optimizer {
   Optimizer& operator=(const Optimizer&) = delete;
 
   virtual void step() = 0;
+  // Applies one update with the given gradients (one per parameter; undefined ones are
+  // skipped). With symbolic gradients (graph mode) this records the update ops into the
+  // graph being built instead of running them.
+  virtual void apply_gradients(const std::vector<Tensor>& grads);
   void zero_grad();  // drops every parameter's gradient (PyTorch's set_to_none=True)
 
   double lr() const { return lr_; }

@@ -1,0 +1,135 @@
+// Graph mode: build (or trace) a model into a graph, compile it, run it.
+//
+//   // eval: explicit build-then-run
+//   duet::Graph g;                                   // records every op on this thread
+//   auto x = g.input("x", {8, 1, 28, 28});           // symbolic (8, 1, 28, 28)
+//   auto y = (*net)(x);                              // the same model code as eager
+//   auto exe = duet::compile(g, {y});                // passes, memory plan
+//   auto out = exe.run({{"x", batch}});              // out[0]: (8, 10)
+//
+//   // training: autodiff + optimizer update appended, BN running stats as update nodes
+//   duet::Graph tg({.training = true});
+//   auto xt = tg.input("x", {64, 1, 28, 28});
+//   auto yt = tg.input("y", {64}, duet::int64);
+//   auto loss = duet::cross_entropy((*net)(xt), yt);
+//   auto step = duet::compile(tg, {loss}, {.training = true, .optimizer = &adam});
+//   step.run({{"x", images}, {"y", labels}});        // updates net's parameters in place
+//
+// While a Graph is being built, every op called on this thread records a node (concrete
+// tensors such as parameters are captured by reference, never copied); modules read
+// train/eval from the graph, not from their own flag.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "duet/source_location.h"
+#include "duet/tensor.h"
+
+namespace duet {
+
+namespace optim {
+class Optimizer;
+}
+namespace detail {
+struct GraphData;
+class ExecutableImpl;
+}  // namespace detail
+
+struct GraphOptions {
+  bool training = false;  // modules built into this graph run in train mode
+};
+
+class Graph {
+ public:
+  explicit Graph(GraphOptions options = {});
+  ~Graph();
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+
+  // A value fed at run time under `name`.
+  Tensor input(const std::string& name, const Shape& shape, DType dtype = float32,
+               Device device = cpu, std::source_location loc = std::source_location::current());
+  // Stops recording ops on this thread (compile() does it too).
+  void end_build();
+  bool building() const;
+  bool training() const;
+  size_t num_nodes() const;
+  std::string dump() const;    // text: one line per node
+  std::string to_dot() const;  // Graphviz
+  const std::shared_ptr<detail::GraphData>& data() const { return data_; }
+
+ private:
+  std::shared_ptr<detail::GraphData> data_;
+};
+
+// Symbolic gradients of a one-element `loss` with respect to `wrt` (symbolic values or
+// captured tensors such as parameters), emitted by graph autodiff from the same gradient
+// rules the eager tape uses. Undefined where `loss` does not depend on wrt[i].
+std::vector<Tensor> gradients(const Tensor& loss, const std::vector<Tensor>& wrt);
+
+struct CompileOptions {
+  bool training = false;                   // must match the graph's GraphOptions::training
+  optim::Optimizer* optimizer = nullptr;   // training: gradients of outputs[0] + its update
+  bool bit_exact = false;                  // no pass that changes arithmetic order
+  std::set<std::string> disabled_passes;   // e.g. {"cse", "fuse_epilogue"}
+  bool dump_passes = false;                // print the graph before/after each pass (stderr)
+};
+
+// Bytes planned before anything runs.
+struct MemoryReport {
+  int64_t parameters = 0;       // captured tensors that require grad
+  int64_t gradients = 0;        // parameter gradients (arena)
+  int64_t optimizer_state = 0;  // captured tensors the optimizer owns
+  int64_t buffers = 0;          // other captured tensors (BN running stats, constants)
+  int64_t activations = 0;      // the rest of the arena's peak
+  int64_t workspace = 0;        // kernel scratch (arena)
+  int64_t arena = 0;            // the arena's size: gradients + activations + workspace peak
+  int64_t total() const { return parameters + optimizer_state + buffers + arena; }
+  std::string str() const;
+};
+
+struct PassStat {
+  std::string name;
+  size_t nodes_before = 0, nodes_after = 0;
+  double ms = 0;
+};
+
+class Executable {
+ public:
+  Executable();
+  ~Executable();
+  Executable(Executable&&) noexcept;
+  Executable& operator=(Executable&&) noexcept;
+
+  // Feeds every graph input by name (shape and dtype must match). Returns the requested
+  // outputs as views into the arena: valid until the next run; clone() to keep them.
+  std::vector<Tensor> run(const std::map<std::string, Tensor>& feeds);
+  MemoryReport memory_report() const;
+  std::string dump() const;
+  std::string to_dot() const;
+  const std::vector<PassStat>& pass_stats() const;
+  double compile_ms() const;
+  size_t num_nodes() const;
+  bool defined() const { return impl_ != nullptr; }
+  detail::ExecutableImpl* impl() const { return impl_.get(); }
+
+ private:
+  friend Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
+                            const CompileOptions& options);
+  std::unique_ptr<detail::ExecutableImpl> impl_;
+};
+
+Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
+                   const CompileOptions& options = {});
+
+// True while a graph records ops on this thread; modules use it to pick train/eval.
+bool is_tracing();
+// The training flag of the graph being recorded (only meaningful while is_tracing()).
+bool tracing_training();
+
+}  // namespace duet

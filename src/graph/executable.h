@@ -1,0 +1,51 @@
+// A compiled graph: the node list after the passes, the memory plan, the arena, and one
+// prebuilt step per node (input/output tensors already pointing into the arena), so that a
+// steady-state run allocates nothing.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graph/ir.h"
+#include "graph/planner.h"
+
+namespace duet::detail {
+
+struct ExecStep {
+  const OpDef* op = nullptr;
+  Attrs attrs;                  // a copy: random ops get a fresh seed each run
+  std::vector<Tensor> inputs;   // resolved values (arena views or captures)
+  std::vector<Tensor> outputs;  // arena views
+  void* workspace = nullptr;
+  size_t workspace_size = 0;
+  bool materialize_view = false;  // a view op other than reshape: copy into its own buffer
+  int32_t node = -1;
+};
+
+struct FeedSlot {
+  std::string name;
+  TensorMeta meta;
+  SourceLoc loc;
+  Tensor buffer;  // arena view the feed is copied into
+};
+
+class ExecutableImpl {
+ public:
+  std::shared_ptr<GraphData> graph;
+  std::vector<ValueRef> outputs;
+  MemoryPlan plan;
+  std::shared_ptr<Storage> arena;
+  std::vector<std::vector<Tensor>> values;  // [node][output]
+  std::vector<ExecStep> steps;
+  std::vector<FeedSlot> feeds;
+  std::vector<Tensor> output_tensors;
+  MemoryReport report;
+  std::vector<PassStat> pass_stats;
+  double compile_ms = 0;
+
+  void build();  // arena + values + steps from graph and plan
+  std::vector<Tensor> run(const std::map<std::string, Tensor>& feeds);
+};
+
+}  // namespace duet::detail

@@ -1,0 +1,125 @@
+// The executor: runs the planned node list with preassigned buffers.
+#include <map>
+
+#include "core/copy.h"
+#include "graph/executable.h"
+
+namespace duet::detail {
+
+void ExecutableImpl::build() {
+  GraphData& g = *graph;
+  const int32_t n = static_cast<int32_t>(g.nodes.size());
+  arena.reset();
+  if (plan.arena_bytes > 0)
+    arena = std::make_shared<Storage>(static_cast<size_t>(plan.arena_bytes), cpu);
+  auto arena_view = [&](int32_t buffer, const TensorMeta& m) {
+    auto impl = std::make_shared<TensorImpl>();
+    impl->storage = std::make_shared<Storage>(
+        static_cast<char*>(arena->data) + plan.buffers[buffer].offset,
+        static_cast<size_t>(plan.buffers[buffer].size), m.device);
+    impl->shape = m.shape;
+    impl->strides = contiguous_strides(m.shape);
+    impl->dtype = m.dtype;
+    impl->device = m.device;
+    return Tensor(std::move(impl));
+  };
+
+  values.assign(n, {});
+  steps.clear();
+  feeds.clear();
+  for (int32_t i = 0; i < n; ++i) {
+    const Node& node = g.nodes[i];
+    values[i].resize(node.outputs.size());
+    if (node.kind == NodeKind::capture) {
+      DUET_CHECK(node.captured.is_contiguous(), "compile: captured tensor %", i, " of shape ",
+                 shape_str(node.captured.shape()), " (used at ", node.loc.str(),
+                 ") is a non-contiguous view; expected a contiguous tensor");
+      values[i][0] = node.captured;
+      continue;
+    }
+    if (node.kind == NodeKind::input) {
+      values[i][0] = arena_view(plan.value_buffer[i][0], node.outputs[0]);
+      feeds.push_back({node.name, node.outputs[0], node.loc, values[i][0]});
+      continue;
+    }
+    ExecStep step;
+    step.op = node.op;
+    step.attrs = node.attrs;
+    step.node = i;
+    for (const ValueRef& r : node.inputs) step.inputs.push_back(values[r.node][r.output]);
+    if (plan.alias[i]) {
+      // reshape: an alias of its (contiguous) input with the new shape; no step to run.
+      const Tensor& src = step.inputs[0];
+      values[i][0] = make_view(src, node.outputs[0].shape, contiguous_strides(node.outputs[0].shape),
+                               src.storage_offset());
+      continue;
+    }
+    for (size_t k = 0; k < node.outputs.size(); ++k) {
+      values[i][k] = arena_view(plan.value_buffer[i][k], node.outputs[k]);
+      step.outputs.push_back(values[i][k]);
+    }
+    if (plan.workspace_buffer[i] >= 0) {
+      step.workspace = static_cast<char*>(arena->data) + plan.buffers[plan.workspace_buffer[i]].offset;
+      step.workspace_size = plan.workspace_size[i];
+    }
+    step.materialize_view = node.op->view != nullptr;
+    if (!step.materialize_view) {
+      const Device dev = !node.outputs.empty() ? node.outputs[0].device
+                         : node.inputs.empty() ? cpu
+                                               : g.meta(node.inputs[0]).device;
+      DUET_CHECK(node.op->kernels[static_cast<int>(dev.type)], node.op->name,
+                 ": no kernel for device ", dev, " (node %", i, " at ", node.loc.str(), ")");
+    }
+    steps.push_back(std::move(step));
+  }
+  output_tensors.clear();
+  for (const ValueRef& r : outputs) output_tensors.push_back(values[r.node][r.output]);
+}
+
+std::vector<Tensor> ExecutableImpl::run(const std::map<std::string, Tensor>& fed) {
+  for (const auto& [name, t] : fed) {
+    bool known = false;
+    for (const FeedSlot& s : feeds) known = known || s.name == name;
+    DUET_CHECK(known, "run: feed '", name, "' is not an input of this graph (inputs: ", [&] {
+      std::string s;
+      for (const FeedSlot& f : feeds) s += (s.empty() ? "" : ", ") + f.name;
+      return s.empty() ? std::string("none") : s;
+    }(), ")");
+  }
+  for (FeedSlot& s : feeds) {
+    auto it = fed.find(s.name);
+    DUET_CHECK(it != fed.end(), "run: input '", s.name, "' (declared at ", s.loc.str(),
+               ") was not fed; expected a tensor of shape ", shape_str(s.meta.shape), " ",
+               dtype_name(s.meta.dtype));
+    const Tensor& t = it->second;
+    DUET_CHECK(t.defined() && !t.is_symbolic(), "run: input '", s.name,
+               "' is undefined or symbolic; expected a concrete tensor");
+    DUET_CHECK(t.shape() == s.meta.shape && t.dtype() == s.meta.dtype, "run: input '", s.name,
+               "' (declared at ", s.loc.str(), ") got shape ", shape_str(t.shape()), " ",
+               dtype_name(t.dtype()), "; expected ", shape_str(s.meta.shape), " ",
+               dtype_name(s.meta.dtype));
+    DUET_CHECK(t.device() == s.meta.device, "run: input '", s.name, "' is on ", t.device(),
+               "; expected ", s.meta.device);
+    strided_copy(t, s.buffer);
+  }
+  for (ExecStep& st : steps) {
+    if (st.op->random) st.attrs.set("seed", static_cast<int64_t>(default_generator().next_u64()));
+    if (st.materialize_view) {
+      Tensor v = st.op->view(st.inputs[0], {st.outputs[0].shape(), st.outputs[0].dtype(),
+                                            st.outputs[0].device()}, st.attrs);
+      strided_copy(v, st.outputs[0]);
+    } else {
+      const Device dev = !st.outputs.empty()  ? st.outputs[0].device()
+                         : st.inputs.empty() ? cpu
+                                             : st.inputs[0].device();
+      st.op->kernels[static_cast<int>(dev.type)](
+          {st.attrs, st.inputs, st.outputs, st.workspace, st.workspace_size});
+      if (st.op->mutates_inputs)
+        for (size_t k = 0; k < st.inputs.size(); ++k)
+          if (st.op->mutates_inputs & (1u << k)) st.inputs[k].impl()->storage->version++;
+    }
+  }
+  return output_tensors;
+}
+
+}  // namespace duet::detail

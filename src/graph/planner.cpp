@@ -1,0 +1,145 @@
+#include "graph/planner.h"
+
+#include <algorithm>
+#include <climits>
+#include <numeric>
+
+namespace duet::detail {
+namespace {
+
+int64_t align_up(int64_t n) { return (n + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment; }
+
+int64_t bytes_of(const TensorMeta& m) {
+  return std::max<int64_t>(align_up(numel(m.shape) * static_cast<int64_t>(dtype_size(m.dtype))),
+                           kArenaAlignment);
+}
+
+bool overlaps(const Buffer& a, const Buffer& b) { return a.first <= b.last && b.first <= a.last; }
+
+}  // namespace
+
+int64_t assign_offsets(std::vector<Buffer>& buffers) {
+  std::vector<size_t> order(buffers.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return buffers[a].size > buffers[b].size; });
+  std::vector<size_t> placed;
+  int64_t arena = 0;
+  for (size_t idx : order) {
+    Buffer& b = buffers[idx];
+    // Live neighbours sorted by offset; scan the gaps between them.
+    std::vector<const Buffer*> live;
+    for (size_t p : placed)
+      if (overlaps(buffers[p], b)) live.push_back(&buffers[p]);
+    std::sort(live.begin(), live.end(),
+              [](const Buffer* x, const Buffer* y) { return x->offset < y->offset; });
+    int64_t best = -1, best_gap = INT64_MAX, cursor = 0;
+    for (const Buffer* o : live) {
+      const int64_t gap = o->offset - cursor;
+      if (gap >= b.size && gap < best_gap) {
+        best = cursor;
+        best_gap = gap;
+      }
+      cursor = std::max(cursor, o->offset + o->size);
+    }
+    b.offset = best >= 0 ? best : cursor;
+    arena = std::max(arena, b.offset + b.size);
+    placed.push_back(idx);
+  }
+  return arena;
+}
+
+MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
+                       bool allow_inplace) {
+  const int32_t n = static_cast<int32_t>(g.nodes.size());
+  MemoryPlan plan;
+  plan.value_buffer.resize(n);
+  plan.workspace_buffer.assign(n, -1);
+  plan.workspace_size.assign(n, 0);
+  plan.inplace.assign(n, false);
+  plan.alias.assign(n, false);
+
+  // Last reader of every value; requested outputs and gradients live to the end.
+  std::vector<std::vector<int32_t>> last_use(n);
+  for (int32_t i = 0; i < n; ++i) last_use[i].assign(g.nodes[i].outputs.size(), i);
+  for (int32_t i = 0; i < n; ++i)
+    for (const ValueRef& r : g.nodes[i].inputs)
+      last_use[r.node][r.output] = std::max(last_use[r.node][r.output], i);
+  std::vector<std::vector<BufferKind>> kind(n);
+  for (int32_t i = 0; i < n; ++i)
+    kind[i].assign(g.nodes[i].outputs.size(),
+                   g.nodes[i].kind == NodeKind::input ? BufferKind::input : BufferKind::activation);
+  for (const ValueRef& r : g.gradient_values) {
+    last_use[r.node][r.output] = INT32_MAX;
+    kind[r.node][r.output] = BufferKind::gradient;
+  }
+  for (const ValueRef& r : outputs) {
+    last_use[r.node][r.output] = INT32_MAX;
+    if (kind[r.node][r.output] == BufferKind::activation) kind[r.node][r.output] = BufferKind::output;
+  }
+
+  auto new_buffer = [&](int64_t size, int32_t first, int32_t last, BufferKind k) {
+    plan.buffers.push_back({size, first, last, k, -1});
+    return static_cast<int32_t>(plan.buffers.size() - 1);
+  };
+  auto extend = [&](int32_t b, int32_t last) {
+    plan.buffers[b].last = std::max(plan.buffers[b].last, last);
+  };
+
+  for (int32_t i = 0; i < n; ++i) {
+    const Node& node = g.nodes[i];
+    const size_t nout = node.outputs.size();
+    plan.value_buffer[i].assign(nout, -1);
+    if (node.kind == NodeKind::capture) continue;
+    if (node.kind == NodeKind::input) {
+      plan.value_buffer[i][0] = new_buffer(bytes_of(node.outputs[0]), 0, last_use[i][0], kind[i][0]);
+      continue;
+    }
+    const OpDef& op = *node.op;
+    // reshape of anything contiguous is an alias: same bytes, new shape.
+    if (op.view && op.name == "reshape") {
+      const ValueRef src = node.inputs[0];
+      const int32_t b = plan.value_buffer[src.node][src.output];
+      plan.alias[i] = true;
+      plan.value_buffer[i][0] = b;
+      if (b >= 0) {
+        extend(b, last_use[i][0]);
+        if (kind[i][0] != BufferKind::activation) plan.buffers[b].kind = kind[i][0];
+      }
+      continue;
+    }
+    if (op.workspace_bytes) {
+      std::vector<TensorMeta> in_metas;
+      for (const ValueRef& r : node.inputs) in_metas.push_back(g.meta(r));
+      const size_t ws = op.workspace_bytes(in_metas, node.outputs, node.attrs);
+      plan.workspace_size[i] = ws;
+      if (ws) plan.workspace_buffer[i] = new_buffer(align_up(static_cast<int64_t>(ws)), i, i,
+                                                    BufferKind::workspace);
+    }
+    for (size_t k = 0; k < nout; ++k) {
+      const int64_t size = bytes_of(node.outputs[k]);
+      if (k == 0 && allow_inplace && op.inplace_input >= 0 &&
+          op.inplace_input < static_cast<int>(node.inputs.size()) &&
+          kind[i][0] == BufferKind::activation) {
+        const ValueRef src = node.inputs[op.inplace_input];
+        const int32_t b = plan.value_buffer[src.node][src.output];
+        if (b >= 0 && plan.buffers[b].kind == BufferKind::activation &&
+            plan.buffers[b].last == i && plan.buffers[b].size == size &&
+            g.meta(src).dtype == node.outputs[0].dtype) {
+          // Only the op itself reads the dying input: write the result over it.
+          plan.inplace[i] = true;
+          plan.value_buffer[i][0] = b;
+          extend(b, last_use[i][0]);
+          continue;
+        }
+      }
+      plan.value_buffer[i][k] = new_buffer(size, i, last_use[i][k], kind[i][k]);
+    }
+  }
+  // A value nobody reads still needs its bytes while its producer runs.
+  for (Buffer& b : plan.buffers) b.last = std::max(b.last, b.first);
+  plan.arena_bytes = assign_offsets(plan.buffers);
+  return plan;
+}
+
+}  // namespace duet::detail
