@@ -1,6 +1,9 @@
 #include "duet/tensor.h"
 
 #include <cstring>
+#include <iostream>
+#include <mutex>
+#include <set>
 
 #include "core/allocator.h"
 #include "core/copy.h"
@@ -8,6 +11,8 @@
 #include "core/tensor_impl.h"
 #include "duet/autograd.h"
 #include "duet/ops/shape.h"
+#include "duet/source_location.h"
+#include "ops/op_def.h"
 
 namespace duet {
 namespace detail {
@@ -73,8 +78,10 @@ bool Tensor::is_symbolic() const { return impl_ && impl_->symbolic != nullptr; }
 
 void* Tensor::data_ptr() const {
   check_defined(*this, "data");
-  DUET_CHECK(impl_->storage, "data: this is a symbolic (graph-mode) tensor of shape ",
-             shape_str(impl_->shape), "; its value exists only when the compiled graph runs");
+  DUET_CHECK(impl_->storage, "reading a value: this tensor is symbolic (graph mode), ",
+             impl_->symbolic ? impl_->symbolic->describe() : std::string("?"), ", shape ",
+             shape_str(impl_->shape), "; its value exists only when the compiled graph runs, so "
+             "data-dependent host code (if/while on a tensor value) cannot be traced");
   return impl_->bytes();
 }
 
@@ -83,8 +90,23 @@ void Tensor::check_dtype(DType expected, const char* what) const {
              " was requested");
 }
 
+// Reading a concrete tensor on the host while a graph records: the value becomes a constant of
+// the graph. Warn once per source location.
+static void warn_host_read(const Tensor& t) {
+  if (!recording_active() || t.is_symbolic()) return;
+  static std::mutex mu;
+  static std::set<std::string> warned;
+  const std::string where = current_location().str();
+  std::lock_guard<std::mutex> lock(mu);
+  if (!warned.insert(where).second) return;
+  std::cerr << "duet: warning: a tensor value (shape " << shape_str(t.shape())
+            << ") was read on the host while tracing at " << where
+            << "; it is baked into the graph as a constant\n";
+}
+
 template <class T>
 std::vector<T> Tensor::to_vector() const {
+  if (defined()) warn_host_read(*this);
   Tensor c = defined() && is_contiguous() && dtype() == dtype_of<T>() ? *this : Tensor();
   if (!c.defined()) {
     c = Tensor(make_impl(shape(), dtype_of<T>(), device()));

@@ -29,6 +29,7 @@ struct Storage {
 // Opaque graph-mode payload; the graph layer defines what it holds.
 struct SymbolicValue {
   virtual ~SymbolicValue() = default;
+  virtual std::string describe() const = 0;  // "node %3 (relu, created at net.cpp:12) of graph #1"
 };
 
 struct TensorImpl {

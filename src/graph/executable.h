@@ -19,7 +19,8 @@ struct ExecStep {
   std::vector<Tensor> outputs;  // arena views
   void* workspace = nullptr;
   size_t workspace_size = 0;
-  bool materialize_view = false;  // a view op other than reshape: copy into its own buffer
+  bool materialize_view = false;  // reshape of a non-contiguous value: copy into its buffer
+  std::vector<std::pair<int32_t, Tensor>> staging;  // (input, contiguous buffer) to copy first
   int32_t node = -1;
 };
 

@@ -48,11 +48,14 @@ void ExecutableImpl::build() {
     step.node = i;
     for (const ValueRef& r : node.inputs) step.inputs.push_back(values[r.node][r.output]);
     if (plan.alias[i]) {
-      // reshape: an alias of its (contiguous) input with the new shape; no step to run.
-      const Tensor& src = step.inputs[0];
-      values[i][0] = make_view(src, node.outputs[0].shape, contiguous_strides(node.outputs[0].shape),
-                               src.storage_offset());
+      // A view: an alias of its input, exactly as in eager mode; no step to run.
+      values[i][0] = node.op->view(step.inputs[0], node.outputs[0], node.attrs);
       continue;
+    }
+    for (const auto& [k, b] : plan.staging[i]) {
+      Tensor staged = arena_view(b, g.meta(node.inputs[k]));
+      step.staging.push_back({k, staged});
+      step.inputs[k] = staged;
     }
     for (size_t k = 0; k < node.outputs.size(); ++k) {
       values[i][k] = arena_view(plan.value_buffer[i][k], node.outputs[k]);
@@ -104,10 +107,17 @@ std::vector<Tensor> ExecutableImpl::run(const std::map<std::string, Tensor>& fed
   }
   for (ExecStep& st : steps) {
     if (st.op->random) st.attrs.set("seed", static_cast<int64_t>(default_generator().next_u64()));
+    for (auto& [k, staged] : st.staging) {
+      (void)k;
+      strided_copy(values[graph->nodes[st.node].inputs[k].node][graph->nodes[st.node].inputs[k].output],
+                   staged);
+    }
     if (st.materialize_view) {
-      Tensor v = st.op->view(st.inputs[0], {st.outputs[0].shape(), st.outputs[0].dtype(),
-                                            st.outputs[0].device()}, st.attrs);
-      strided_copy(v, st.outputs[0]);
+      // reshape of a non-contiguous value: the same elements in row-major order.
+      const Tensor& in = st.inputs[0];
+      const Tensor& out = st.outputs[0];
+      strided_copy(in, make_view(out, in.shape(), contiguous_strides(in.shape()),
+                                 out.storage_offset()));
     } else {
       const Device dev = !st.outputs.empty()  ? st.outputs[0].device()
                          : st.inputs.empty() ? cpu

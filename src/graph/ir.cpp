@@ -69,6 +69,10 @@ std::string Node::label() const {
   return "?";
 }
 
+std::string GraphValue::describe() const {
+  return cat(where(*graph, ref), " of graph #", graph->id);
+}
+
 const GraphValue* graph_value(const Tensor& t) {
   if (!t.defined() || !t.impl()->symbolic) return nullptr;
   return dynamic_cast<const GraphValue*>(t.impl()->symbolic.get());

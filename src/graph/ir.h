@@ -71,6 +71,7 @@ struct GraphData : std::enable_shared_from_this<GraphData> {
 struct GraphValue final : SymbolicValue {
   std::shared_ptr<GraphData> graph;
   ValueRef ref;
+  std::string describe() const override;
 };
 
 const GraphValue* graph_value(const Tensor& t);  // null for concrete tensors

@@ -58,6 +58,19 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
   plan.workspace_size.assign(n, 0);
   plan.inplace.assign(n, false);
   plan.alias.assign(n, false);
+  plan.staging.assign(n, {});
+  // The layout (shape, strides, offset) of every value relative to its buffer, found by
+  // running the view functions on storage-less tensors: views are aliases, not copies.
+  std::vector<std::vector<Tensor>> layout(n);
+  auto fake = [](const TensorMeta& m) {
+    auto impl = std::make_shared<TensorImpl>();
+    impl->storage = std::make_shared<Storage>(nullptr, 0, m.device);
+    impl->shape = m.shape;
+    impl->strides = contiguous_strides(m.shape);
+    impl->dtype = m.dtype;
+    impl->device = m.device;
+    return Tensor(std::move(impl));
+  };
 
   // Last reader of every value; requested outputs and gradients live to the end.
   std::vector<std::vector<int32_t>> last_use(n);
@@ -90,16 +103,25 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
     const Node& node = g.nodes[i];
     const size_t nout = node.outputs.size();
     plan.value_buffer[i].assign(nout, -1);
-    if (node.kind == NodeKind::capture) continue;
+    layout[i].resize(nout);
+    if (node.kind == NodeKind::capture) {
+      layout[i][0] = node.captured;
+      continue;
+    }
     if (node.kind == NodeKind::input) {
+      layout[i][0] = fake(node.outputs[0]);
       plan.value_buffer[i][0] = new_buffer(bytes_of(node.outputs[0]), 0, last_use[i][0], kind[i][0]);
       continue;
     }
     const OpDef& op = *node.op;
-    // reshape of anything contiguous is an alias: same bytes, new shape.
-    if (op.view && op.name == "reshape") {
-      const ValueRef src = node.inputs[0];
+    // View ops alias their input (reshape of a non-contiguous value copies inside its view
+    // function, so it gets a buffer of its own like any op).
+    const ValueRef src0 = node.inputs.empty() ? ValueRef{} : node.inputs[0];
+    const bool contiguous_src = op.view && layout[src0.node][src0.output].is_contiguous();
+    if (op.view && (contiguous_src || op.name != "reshape")) {
+      const ValueRef src = src0;
       const int32_t b = plan.value_buffer[src.node][src.output];
+      layout[i][0] = op.view(layout[src.node][src.output], node.outputs[0], node.attrs);
       plan.alias[i] = true;
       plan.value_buffer[i][0] = b;
       if (b >= 0) {
@@ -107,6 +129,14 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
         if (kind[i][0] != BufferKind::activation) plan.buffers[b].kind = kind[i][0];
       }
       continue;
+    }
+    if (!op.strided_inputs && !op.view) {
+      for (size_t k = 0; k < node.inputs.size(); ++k) {
+        const ValueRef r = node.inputs[k];
+        if (layout[r.node][r.output].is_contiguous()) continue;
+        plan.staging[i].push_back(
+            {static_cast<int32_t>(k), new_buffer(bytes_of(g.meta(r)), i, i, BufferKind::activation)});
+      }
     }
     if (op.workspace_bytes) {
       std::vector<TensorMeta> in_metas;
@@ -129,11 +159,13 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
           // Only the op itself reads the dying input: write the result over it.
           plan.inplace[i] = true;
           plan.value_buffer[i][0] = b;
+          layout[i][0] = fake(node.outputs[0]);
           extend(b, last_use[i][0]);
           continue;
         }
       }
       plan.value_buffer[i][k] = new_buffer(size, i, last_use[i][k], kind[i][k]);
+      layout[i][k] = fake(node.outputs[k]);
     }
   }
   // A value nobody reads still needs its bytes while its producer runs.

@@ -28,7 +28,10 @@ struct MemoryPlan {
   std::vector<int32_t> workspace_buffer;           // [node]: buffer, or -1
   std::vector<size_t> workspace_size;              // [node]: bytes the kernel asked for
   std::vector<bool> inplace;                       // [node]: output 0 reuses an input's buffer
-  std::vector<bool> alias;                         // [node]: output 0 aliases input 0 (reshape)
+  std::vector<bool> alias;                         // [node]: a view op; output 0 aliases input 0
+  // [node]: (input index, buffer) pairs: inputs that are non-contiguous views and must be
+  // copied into a contiguous staging buffer before the kernel runs (as eager mode does).
+  std::vector<std::vector<std::pair<int32_t, int32_t>>> staging;
   int64_t arena_bytes = 0;
 };
 
