@@ -78,6 +78,9 @@ struct CompileOptions {
   bool bit_exact = false;                  // no pass that changes arithmetic order
   std::set<std::string> disabled_passes;   // e.g. {"cse", "fuse_epilogue"}
   bool dump_passes = false;                // print the graph before/after each pass (stderr)
+  // Debugging: no passes, no buffer reuse; every node's value stays readable after run()
+  // (Executable::value). Used by check_equivalence to find the first diverging node.
+  bool keep_intermediates = false;
 };
 
 // Bytes planned before anything runs.
@@ -115,6 +118,8 @@ class Executable {
   const std::vector<PassStat>& pass_stats() const;
   double compile_ms() const;
   size_t num_nodes() const;
+  // With keep_intermediates: the value of node `node`'s output `output` after the last run.
+  Tensor value(int node, int output = 0) const;
   bool defined() const { return impl_ != nullptr; }
   detail::ExecutableImpl* impl() const { return impl_.get(); }
 

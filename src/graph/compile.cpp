@@ -69,6 +69,12 @@ std::string Executable::to_dot() const { return impl_->graph->to_dot(); }
 const std::vector<PassStat>& Executable::pass_stats() const { return impl_->pass_stats; }
 double Executable::compile_ms() const { return impl_->compile_ms; }
 size_t Executable::num_nodes() const { return impl_->graph->nodes.size(); }
+Tensor Executable::value(int node, int output) const {
+  DUET_CHECK(impl_ && node >= 0 && node < static_cast<int>(impl_->values.size()) && output >= 0 &&
+             output < static_cast<int>(impl_->values[node].size()),
+             "Executable::value: no node %", node, " output ", output);
+  return impl_->values[node][output];
+}
 
 Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
                    const CompileOptions& options) {
@@ -99,6 +105,7 @@ Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
   auto impl = std::make_unique<detail::ExecutableImpl>();
   detail::PassContext ctx{*g, outs, options};
   for (const detail::Pass& pass : detail::pass_pipeline()) {
+    if (options.keep_intermediates) break;
     if (options.disabled_passes.count(pass.name)) continue;
     if (pass.eval_only && options.training) continue;
     if (pass.reorders_math && options.bit_exact) continue;
@@ -111,7 +118,10 @@ Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
   }
   impl->graph = g;
   impl->outputs = outs;
-  impl->plan = detail::plan_memory(*g, outs, !options.disabled_passes.count("inplace"));
+  impl->plan = detail::plan_memory(*g, outs,
+                                   !options.disabled_passes.count("inplace") &&
+                                       !options.keep_intermediates,
+                                   options.keep_intermediates);
   impl->build();
   impl->report = make_report(*g, impl->plan);
   impl->compile_ms = ms_since(t0);

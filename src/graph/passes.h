@@ -2,6 +2,7 @@
 // before and after itself (CompileOptions::dump_passes).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,32 @@ void constant_folding(PassContext& ctx);
 void fold_batch_norm(PassContext& ctx);
 // conv2d/linear + bias + activation (+ residual add), and add + relu, into fused ops.
 void fuse_epilogues(PassContext& ctx);
+
+// ---- helpers shared by the passes (pass_utils.cpp) ----
+
+// Which values some node writes in place. A mutating node's written input is traced back
+// through view ops to the value it aliases; views of a written value are written too, and so
+// is every capture whose storage is written. Reading such a value gives a different result
+// before and after the write, so passes must not merge, fold or move its readers freely.
+struct MutationInfo {
+  std::vector<std::vector<bool>> written;  // [node][output]
+  std::vector<int> mutations_before;       // [i]: mutating nodes with index < i (size n + 1)
+  // Mutating nodes strictly between nodes a < b.
+  int between(int32_t a, int32_t b) const { return mutations_before[b] - mutations_before[a + 1]; }
+};
+MutationInfo analyze_mutations(const GraphData& g);
+
+// Runs `emit` with every op recording into `g` (new nodes are appended at the end of the node
+// list, in topological order) and gives the new nodes location `loc`.
+void emit_into(GraphData& g, const SourceLoc& loc, const std::function<void()>& emit);
+
+// Moves the nodes from index `first_new` on (appended by a pass) to just before their first
+// user; the other nodes keep their relative order (so a mutating node stays after every
+// earlier reader of what it mutates). Remaps inputs, requested outputs and gradient values.
+void reorder_topologically(PassContext& ctx, size_t first_new);
+
+// replace_uses, plus the graph's gradient values.
+void replace_value(PassContext& ctx, ValueRef from, ValueRef to);
 
 // Replaces every use of `from` by `to` (in node inputs and requested outputs).
 void replace_uses(PassContext& ctx, ValueRef from, ValueRef to);

@@ -50,7 +50,7 @@ int64_t assign_offsets(std::vector<Buffer>& buffers) {
 }
 
 MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
-                       bool allow_inplace) {
+                       bool allow_inplace, bool keep_all) {
   const int32_t n = static_cast<int32_t>(g.nodes.size());
   MemoryPlan plan;
   plan.value_buffer.resize(n);
@@ -169,7 +169,7 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
     }
   }
   // A value nobody reads still needs its bytes while its producer runs.
-  for (Buffer& b : plan.buffers) b.last = std::max(b.last, b.first);
+  for (Buffer& b : plan.buffers) b.last = keep_all ? INT32_MAX : std::max(b.last, b.first);
   plan.arena_bytes = assign_offsets(plan.buffers);
   return plan;
 }

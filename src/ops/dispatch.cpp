@@ -18,6 +18,8 @@ namespace {
 
 RecordHook g_record_hook = nullptr;
 thread_local bool g_recording = false;
+thread_local OpObserver g_observer = nullptr;
+thread_local void* g_observer_ctx = nullptr;
 
 std::mutex& registry_mutex() {
   static std::mutex m;
@@ -33,6 +35,10 @@ std::map<std::string, const OpDef*>& registry() {
 void set_record_hook(RecordHook hook) { g_record_hook = hook; }
 bool recording_active() { return g_recording; }
 void set_recording_active(bool active) { g_recording = active; }
+void set_op_observer(OpObserver observer, void* ctx) {
+  g_observer = observer;
+  g_observer_ctx = ctx;
+}
 
 void register_op(const OpDef* op) {
   std::lock_guard<std::mutex> lock(registry_mutex());
@@ -114,6 +120,7 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
       if (op.mutates_inputs & (1u << i)) inputs[i].impl()->storage->version++;
   }
   if (op.grad) detail::record_tape(op, attrs, inputs, outputs);
+  if (g_observer) g_observer(g_observer_ctx, op, outputs);
   return outputs;
 }
 

@@ -100,6 +100,11 @@ void set_record_hook(RecordHook hook);
 bool recording_active();
 void set_recording_active(bool active);
 
+// Eager-mode observer (thread-local): called after every eager op with its outputs. The
+// equivalence checker uses it to line eager values up with graph nodes.
+using OpObserver = void (*)(void* ctx, const OpDef& op, const std::vector<Tensor>& outputs);
+void set_op_observer(OpObserver observer, void* ctx);
+
 // Every OpDef that has been used (registered on first call of its accessor).
 std::vector<const OpDef*> registered_ops();
 const OpDef* find_op(const std::string& name);

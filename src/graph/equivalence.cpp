@@ -1,0 +1,273 @@
+// The eager-vs-graph equivalence checker.
+//
+// 1. Eager run: N steps of forward, loss, backward, optimizer step; record outputs, loss,
+//    gradients, parameters and buffers after each step (and the state before each step).
+// 2. Graph run from the same initial state: the same step as one compiled training graph.
+// 3. Compare step by step. At the first difference beyond tolerance, localise it: from the
+//    eager state before that step, run the step eagerly with an op observer (every op's
+//    outputs) and as a debug graph that keeps every intermediate; line the two op sequences
+//    up in order and name the first graph node whose value differs, with its source location.
+#include "duet/equivalence.h"
+
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "duet/autograd.h"
+#include "duet/graph.h"
+#include "duet/optim/sgd.h"
+#include "graph/ir.h"
+
+namespace duet {
+namespace {
+
+using Named = std::vector<std::pair<std::string, Tensor>>;
+
+struct StepRecord {
+  Tensor output, loss;
+  Named grads, params, buffers;
+};
+
+Tensor snapshot(const Tensor& t) {
+  NoGradGuard ng;
+  return t.defined() ? t.detach().clone() : Tensor();
+}
+
+Named clone_all(const Named& xs) {
+  Named r;
+  for (const auto& [n, t] : xs) r.emplace_back(n, snapshot(t));
+  return r;
+}
+
+void restore(nn::Module& model, const Named& state) {
+  NoGradGuard ng;
+  Named live = model.state_dict();
+  for (size_t i = 0; i < live.size(); ++i) live[i].second.copy_(state[i].second);
+}
+
+Named named_grads(const Named& params) {
+  Named r;
+  for (const auto& [n, p] : params) r.emplace_back(n, snapshot(p.grad()));
+  return r;
+}
+
+struct OpRecord {
+  const OpDef* op;
+  std::vector<Tensor> outputs;
+};
+
+void observe(void* ctx, const OpDef& op, const std::vector<Tensor>& outputs) {
+  auto* log = static_cast<std::vector<OpRecord>*>(ctx);
+  OpRecord r{&op, {}};
+  for (const Tensor& t : outputs) r.outputs.push_back(snapshot(t));
+  log->push_back(std::move(r));
+}
+
+}  // namespace
+
+double relative_difference(const Tensor& a, const Tensor& b) {
+  if (!a.defined() && !b.defined()) return 0.0;
+  if (!a.defined() || !b.defined() || a.shape() != b.shape())
+    return std::numeric_limits<double>::infinity();
+  std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (std::isnan(x[i]) != std::isnan(y[i])) return std::numeric_limits<double>::infinity();
+    if (std::isnan(x[i])) continue;
+    diff = std::max(diff, std::abs(x[i] - y[i]));
+    scale = std::max(scale, std::abs(y[i]));
+  }
+  return diff / std::max(scale, 1e-12);
+}
+
+std::string EquivalenceReport::str() const {
+  std::ostringstream os;
+  if (equivalent) {
+    os << "eager and graph agree over " << steps << " steps (max relative difference "
+       << max_rel_diff << ": loss " << max_rel_diff_loss << ", outputs " << max_rel_diff_outputs
+       << ", gradients " << max_rel_diff_grads << ", parameters " << max_rel_diff_params
+       << ", buffers " << max_rel_diff_buffers << ")";
+  } else {
+    os << "step " << first_bad_step << ": " << first_bad_value << " differs between eager and "
+       << "graph (max relative difference " << max_rel_diff << ")";
+    if (!diverging_node.empty()) os << "; first diverging graph node: " << diverging_node;
+  }
+  return os.str();
+}
+
+EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
+                                    const std::vector<std::pair<Tensor, Tensor>>& inputs,
+                                    int steps, const EquivalenceOptions& options) {
+  DUET_CHECK(!inputs.empty(), "check_equivalence: no inputs (expected at least one (x, y) pair)");
+  DUET_CHECK(steps >= 1, "check_equivalence: steps = ", steps, " (expected >= 1)");
+  OptimizerFactory make_opt = options.optimizer;
+  if (!make_opt)
+    make_opt = [](std::vector<Tensor> p) {
+      return std::make_unique<optim::SGD>(std::move(p), 0.01, 0.9);
+    };
+  const double tol = options.bit_exact ? 0.0 : options.rtol;
+  const Named initial = clone_all(model.state_dict());
+  const Named params = model.named_parameters();
+  std::vector<Tensor> param_tensors;
+  for (const auto& [n, p] : params) param_tensors.push_back(p);
+  auto buffers = [&] { return clone_all(model.named_buffers()); };
+  const bool was_training = model.is_training();
+  model.train();
+
+  // ---- eager ----
+  std::vector<StepRecord> eager(steps);
+  std::vector<Named> eager_before(steps);
+  std::vector<Generator> gen_before(steps);
+  manual_seed(options.seed);
+  {
+    auto opt = make_opt(param_tensors);
+    for (int k = 0; k < steps; ++k) {
+      const auto& [x, y] = inputs[k % inputs.size()];
+      eager_before[k] = clone_all(model.state_dict());
+      gen_before[k] = default_generator();
+      opt->zero_grad();
+      Tensor out = model(x);
+      Tensor l = loss(out, y);
+      l.backward();
+      eager[k].output = snapshot(out);
+      eager[k].loss = snapshot(l);
+      eager[k].grads = named_grads(params);
+      opt->step();
+      eager[k].params = clone_all(params);
+      eager[k].buffers = buffers();
+    }
+    opt->zero_grad();
+  }
+
+  // ---- graph ----
+  restore(model, initial);
+  manual_seed(options.seed);
+  std::vector<StepRecord> graph(steps);
+  const auto& [x0, y0] = inputs[0];
+  {
+    auto opt = make_opt(param_tensors);
+    Graph g({.training = true});
+    Tensor xs = g.input("x", x0.shape(), x0.dtype(), x0.device());
+    Tensor ys = g.input("y", y0.shape(), y0.dtype(), y0.device());
+    Tensor out = model(xs);
+    Tensor l = loss(out, ys);
+    std::vector<Tensor> grads = gradients(l, param_tensors);
+    opt->apply_gradients(grads);
+    std::vector<Tensor> outs{out, l};
+    std::vector<int> grad_slot(grads.size(), -1);
+    for (size_t i = 0; i < grads.size(); ++i) {
+      if (!grads[i].defined()) continue;
+      grad_slot[i] = static_cast<int>(outs.size());
+      outs.push_back(grads[i]);
+    }
+    Executable exe = compile(g, outs,
+                             {.training = true, .bit_exact = options.bit_exact,
+                              .disabled_passes = options.disabled_passes});
+    for (int k = 0; k < steps; ++k) {
+      const auto& [x, y] = inputs[k % inputs.size()];
+      std::vector<Tensor> r = exe.run({{"x", x}, {"y", y}});
+      graph[k].output = snapshot(r[0]);
+      graph[k].loss = snapshot(r[1]);
+      for (size_t i = 0; i < params.size(); ++i)
+        graph[k].grads.emplace_back(params[i].first,
+                                    grad_slot[i] >= 0 ? snapshot(r[grad_slot[i]]) : Tensor());
+      graph[k].params = clone_all(params);
+      graph[k].buffers = buffers();
+    }
+  }
+
+  // ---- compare ----
+  EquivalenceReport rep;
+  auto check = [&](int k, const std::string& what, const Tensor& e, const Tensor& gr,
+                   double& category) {
+    const double d = relative_difference(gr, e);
+    category = std::max(category, d);
+    rep.max_rel_diff = std::max(rep.max_rel_diff, d);
+    if (d > tol && rep.equivalent) {
+      rep.equivalent = false;
+      rep.first_bad_step = k;
+      rep.first_bad_value = what;
+    }
+  };
+  for (int k = 0; k < steps && rep.equivalent; ++k) {
+    rep.steps = k + 1;
+    check(k, "output", eager[k].output, graph[k].output, rep.max_rel_diff_outputs);
+    check(k, "loss", eager[k].loss, graph[k].loss, rep.max_rel_diff_loss);
+    for (size_t i = 0; i < params.size(); ++i)
+      check(k, "grad " + params[i].first, eager[k].grads[i].second, graph[k].grads[i].second,
+            rep.max_rel_diff_grads);
+    for (size_t i = 0; i < params.size(); ++i)
+      check(k, "param " + params[i].first, eager[k].params[i].second, graph[k].params[i].second,
+            rep.max_rel_diff_params);
+    for (size_t i = 0; i < eager[k].buffers.size(); ++i)
+      check(k, "buffer " + eager[k].buffers[i].first, eager[k].buffers[i].second,
+            graph[k].buffers[i].second, rep.max_rel_diff_buffers);
+  }
+
+  // ---- localise ----
+  if (!rep.equivalent) {
+    const int k = rep.first_bad_step;
+    const auto& [x, y] = inputs[k % inputs.size()];
+    std::vector<OpRecord> log;
+    restore(model, eager_before[k]);
+    default_generator() = gen_before[k];
+    for (const Tensor& p : param_tensors) p.zero_grad();
+    set_op_observer(&observe, &log);
+    try {
+      Tensor l = loss(model(x), y);
+      l.backward();
+    } catch (...) {
+      set_op_observer(nullptr, nullptr);
+      throw;
+    }
+    set_op_observer(nullptr, nullptr);
+    for (const Tensor& p : param_tensors) p.zero_grad();
+
+    restore(model, eager_before[k]);
+    default_generator() = gen_before[k];
+    Graph g({.training = true});
+    Tensor xs = g.input("x", x.shape(), x.dtype(), x.device());
+    Tensor ys = g.input("y", y.shape(), y.dtype(), y.device());
+    Tensor l = loss(model(xs), ys);
+    std::vector<Tensor> grads = gradients(l, param_tensors);
+    std::vector<Tensor> outs{l};
+    for (const Tensor& gr : grads)
+      if (gr.defined()) outs.push_back(gr);
+    Executable dbg = compile(g, outs, {.training = true, .keep_intermediates = true});
+    dbg.run({{"x", x}, {"y", y}});
+    const detail::GraphData& gd = *g.data();
+    size_t at = 0;
+    for (size_t j = 0; j < gd.nodes.size() && rep.diverging_node.empty(); ++j) {
+      const detail::Node& n = gd.nodes[j];
+      if (n.kind != detail::NodeKind::op || n.outputs.empty()) continue;
+      // Find this op among the next eager records (same op, same output shapes).
+      for (size_t s = at; s < log.size() && s < at + 64; ++s) {
+        if (log[s].op != n.op || log[s].outputs.size() != n.outputs.size()) continue;
+        bool same_shapes = true;
+        for (size_t o = 0; o < n.outputs.size(); ++o)
+          same_shapes = same_shapes && log[s].outputs[o].shape() == n.outputs[o].shape;
+        if (!same_shapes) continue;
+        at = s + 1;
+        for (size_t o = 0; o < n.outputs.size(); ++o) {
+          if (!is_floating(n.outputs[o].dtype)) continue;
+          const double d = relative_difference(dbg.value(static_cast<int>(j), static_cast<int>(o)),
+                                               log[s].outputs[o]);
+          if (d > tol) {
+            rep.diverging_node = detail::cat("%", j, " ", n.op->name, " at ", n.loc.str(),
+                                             " (output ", o, ", relative difference ", d, ")");
+            break;
+          }
+        }
+        break;
+      }
+    }
+    if (rep.diverging_node.empty())
+      rep.diverging_node = "none in forward/backward (the difference is in the optimizer update "
+                           "or the buffer updates)";
+  }
+  restore(model, initial);
+  model.train(was_training);
+  return rep;
+}
+
+}  // namespace duet

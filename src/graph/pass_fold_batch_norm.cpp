@@ -1,0 +1,63 @@
+// Batch-norm folding (eval graphs): inference batch norm is recorded as
+//   scale = weight * rsqrt(running_var + eps), shift = bias - running_mean * scale  (C) ops,
+//   y = channel_affine(conv2d(x, W, b?), scale, shift),
+// and when the conv's output has no other reader it becomes
+//   y = conv2d(x, W * scale.reshape(O, 1, 1, 1), (b or 0) * scale + shift).
+// The new weight and bias are op nodes on the captured parameters (O(params) each run), so
+// the compiled graph stays right when the caller changes parameters or running stats later.
+// This changes the order of float operations (reorders_math): skipped with bit_exact.
+#include "duet/ops/elementwise.h"
+#include "duet/ops/shape.h"
+#include "graph/passes.h"
+
+namespace duet::detail {
+
+void fold_batch_norm(PassContext& ctx) {
+  GraphData& g = ctx.graph;
+  if (g.training) return;  // training batch norm normalises with batch statistics
+  const size_t n = g.nodes.size();
+  const std::vector<std::vector<int>> uses = count_uses(ctx);
+  const MutationInfo mi = analyze_mutations(g);
+  bool changed = false;
+  for (size_t a = 0; a < n; ++a) {
+    if (g.nodes[a].dead || g.nodes[a].kind != NodeKind::op ||
+        g.nodes[a].op->name != "channel_affine")
+      continue;
+    const Node affine = g.nodes[a];  // copies: emitting nodes grows g.nodes
+    const ValueRef conv_out = affine.inputs[0];
+    const Node conv = g.nodes[conv_out.node];
+    if (conv.dead || conv.kind != NodeKind::op || conv.op->name != "conv2d" ||
+        uses[conv_out.node][0] != 1)
+      continue;
+    // The folded conv reads x, W, b, scale and shift later than the original nodes did
+    // (just before the first reader of y): nothing may write them in place.
+    bool written = false;
+    for (const ValueRef& r : conv.inputs) written = written || mi.written[r.node][r.output];
+    for (const ValueRef& r : affine.inputs) written = written || mi.written[r.node][r.output];
+    if (written) continue;
+
+    ValueRef folded;
+    emit_into(g, conv.loc, [&] {
+      const Tensor x = g.symbolic(conv.inputs[0]);
+      const Tensor w = g.symbolic(conv.inputs[1]);
+      const Tensor scale = g.symbolic(affine.inputs[1]);  // (O)
+      const Tensor shift = g.symbolic(affine.inputs[2]);  // (O)
+      const Tensor w2 = mul(w, reshape(scale, {w.shape()[0], 1, 1, 1}));
+      const Tensor b2 =
+          conv.inputs.size() > 2 ? add(mul(g.symbolic(conv.inputs[2]), scale), shift) : shift;
+      const Tensor y = call_op1(*conv.op, {x, w2, b2}, conv.attrs);
+      folded = graph_value(y)->ref;
+    });
+    replace_value(ctx, {static_cast<int32_t>(a), 0}, folded);
+    g.nodes[a].dead = true;
+    g.nodes[conv_out.node].dead = true;
+    changed = true;
+  }
+  if (!changed) return;
+  reorder_topologically(ctx, n);
+  std::vector<ValueRef*> keep;
+  for (ValueRef& r : ctx.outputs) keep.push_back(&r);
+  g.compact(keep);
+}
+
+}  // namespace duet::detail
