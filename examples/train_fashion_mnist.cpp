@@ -4,12 +4,14 @@
 //
 // Exit code 0 on success, 1 with a one-line message on any error.
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <string>
 
 #include "common/cli.h"
 #include "duet/data.h"
 #include "duet/duet.h"
+#include "duet/jit.h"
 #include "duet/models/fashion_cnn.h"
 #include "duet/optim.h"
 
@@ -37,14 +39,16 @@ struct Options {
 };
 
 // Fraction of correct argmax predictions over a dataset, in eval mode without a tape.
-double evaluate(nn::Module& net, const data::Dataset& ds) {
+// `forward` is the eager module call or a compiled eval graph.
+double evaluate(nn::Module& net, const data::Dataset& ds,
+                const std::function<Tensor(const Tensor&)>& forward) {
   NoGradGuard no_grad;
   net.eval();
   int64_t correct = 0;
   const int64_t n = ds.size(), bs = 1000;
   for (int64_t at = 0; at < n; at += bs) {
     const int64_t end = std::min(n, at + bs);
-    Tensor logits = net(ds.images.slice(0, at, end));
+    Tensor logits = forward(ds.images.slice(0, at, end).contiguous());
     Tensor hit = eq(argmax(logits, 1), ds.labels.slice(0, at, end));
     correct += sum(hit.to(int64)).item<int64_t>();
   }
@@ -55,8 +59,6 @@ double evaluate(nn::Module& net, const data::Dataset& ds) {
 int run(const Options& o) {
   DUET_CHECK(o.mode == "eager" || o.mode == "graph", "train_fashion_mnist: --mode ", o.mode,
              " is not a mode (expected eager or graph)");
-  DUET_CHECK(o.mode != "graph", "train_fashion_mnist: --mode graph is not available yet: graph "
-             "mode arrives with issue #3 (build, compile and run); use --mode eager");
   DUET_CHECK(o.device == "cpu", "train_fashion_mnist: --device ", o.device,
              " is not available in this build (expected cpu; CUDA arrives with issue #5)");
 
@@ -73,6 +75,27 @@ int run(const Options& o) {
   data::DataLoader loader(train.images, train.labels, o.batch_size, /*shuffle=*/true,
                           static_cast<uint64_t>(o.seed));
 
+  // Eager: run the module and the tape. Graph: the same code traced once per batch shape into
+  // a compiled training step (forward, backward, Adam update) and an eval graph.
+  const bool graph = o.mode == "graph";
+  JitFunction train_step = jit(
+      [&](const std::vector<Tensor>& in) {
+        return std::vector<Tensor>{cross_entropy((*net)(in[0]), in[1])};
+      },
+      {.training = true, .optimizer = &opt}, "train_step");
+  JitFunction eval_step = jit(
+      [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{(*net)(in[0])}; },
+      {.training = false}, "eval");
+  auto step = [&](const Tensor& x, const Tensor& y) -> double {
+    if (graph) return train_step({x, y})[0].item<double>();
+    opt.zero_grad();
+    Tensor loss = cross_entropy((*net)(x), y);
+    loss.backward();
+    opt.step();
+    return loss.item<double>();
+  };
+  auto forward = [&](const Tensor& x) { return graph ? eval_step({x})[0] : (*net)(x); };
+
   if (!o.json)
     std::cout << "train_fashion_mnist: mode " << o.mode << ", " << train.size()
               << " training images, " << net->num_parameters() << " parameters\n";
@@ -83,11 +106,7 @@ int run(const Options& o) {
     double loss_sum = 0;
     int64_t seen = 0, steps = 0;
     for (auto& batch : loader) {
-      opt.zero_grad();
-      Tensor loss = cross_entropy((*net)(batch.x), batch.y);
-      loss.backward();
-      opt.step();
-      loss_sum += loss.item<double>();
+      loss_sum += step(batch.x, batch.y);
       seen += batch.x.size(0);
       ++steps;
       if (steps % 20 == 0 || steps == loader.num_batches())
@@ -99,7 +118,7 @@ int run(const Options& o) {
     total_images += static_cast<double>(seen);
     total_seconds += secs;
     last_loss = loss_sum / static_cast<double>(std::max<int64_t>(steps, 1));
-    accuracy = evaluate(*net, test);
+    accuracy = evaluate(*net, test, forward);
     if (!o.json)
       std::printf("epoch %lld: train loss %.4f, test accuracy %.4f, %.0f images/s\n",
                   static_cast<long long>(epoch), last_loss, accuracy, seen / secs);

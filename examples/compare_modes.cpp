@@ -1,0 +1,198 @@
+// Eager vs graph on the same model, weights and data: step time, compile time, peak memory
+// and the largest difference between the two runs.
+//
+//   compare_modes --steps 20 --batch-size 1 [--json] [--data DIR] [--synthetic]
+//
+// Peak memory is the allocator's high-water mark during the steps *beyond* what was live
+// before them (parameters and optimizer state, identical in both modes): for eager the
+// activations, saved tensors, gradients and temporaries; for graph the planned arena
+// (gradients, activations, workspace), measured and planned.
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+
+#include "common/cli.h"
+#include "duet/data.h"
+#include "duet/duet.h"
+#include "duet/equivalence.h"
+#include "duet/graph.h"
+#include "duet/models/fashion_cnn.h"
+#include "duet/optim.h"
+
+using namespace duet;
+
+namespace {
+
+const char* kUsage = R"(usage: compare_modes [options]
+  --model NAME        model (default fashion_cnn)
+  --steps N           training steps per mode (default 20)
+  --batch-size N      batch size (default 64)
+  --seed N            seed (default 0)
+  --data DIR          Fashion-MNIST directory (default /usr/share/datasets/fashion-mnist)
+  --synthetic         random images and labels instead of Fashion-MNIST
+  --json              print one JSON object as the last stdout line
+)";
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n == 0 ? 0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
+}
+
+using Named = std::vector<std::pair<std::string, Tensor>>;
+
+Named snapshot(nn::Module& m) {
+  NoGradGuard ng;
+  Named r;
+  for (auto& [n, t] : m.state_dict()) r.emplace_back(n, t.detach().clone());
+  return r;
+}
+
+void restore(nn::Module& m, const Named& s) {
+  NoGradGuard ng;
+  Named live = m.state_dict();
+  for (size_t i = 0; i < live.size(); ++i) live[i].second.copy_(s[i].second);
+}
+
+struct RunResult {
+  std::vector<double> step_ms;
+  std::vector<Tensor> losses;
+  Named final_state;
+  int64_t peak_bytes = 0;
+  int64_t planned_bytes = 0;
+  double compile_ms = 0;
+  std::string memory_report;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    examples::Cli cli(argc, argv, "compare_modes", kUsage);
+    if (cli.help()) {
+      std::cout << kUsage;
+      return 0;
+    }
+    const std::string model_name = cli.get("--model", "fashion_cnn");
+    const int64_t steps = cli.get_int("--steps", 20);
+    const int64_t bs = cli.get_int("--batch-size", 64);
+    const int64_t seed = cli.get_int("--seed", 0, 0);
+    const std::string dir = cli.get("--data", data::kFashionMnistDir);
+    const bool synthetic = cli.flag("--synthetic");
+    const bool json = cli.flag("--json");
+    cli.finish();
+    DUET_CHECK(model_name == "fashion_cnn", "compare_modes: --model ", model_name,
+               " is not available (expected fashion_cnn; the model zoo arrives with issue #4)");
+
+    // Data: the first steps * batch images (or random ones).
+    Generator gen(static_cast<uint64_t>(seed));
+    std::vector<std::pair<Tensor, Tensor>> batches;
+    if (synthetic) {
+      for (int64_t s = 0; s < steps; ++s) {
+        Tensor y = Tensor::empty({bs}, int64);
+        for (int64_t i = 0; i < bs; ++i) y.data<int64_t>()[i] = static_cast<int64_t>(gen.below(10));
+        batches.emplace_back(Tensor::randn({bs, 1, 28, 28}, gen), y);
+      }
+    } else {
+      data::Dataset train = data::load_fashion_mnist(dir, true, true);
+      DUET_CHECK(steps * bs <= train.size(), "compare_modes: ", steps, " steps of ", bs,
+                 " images need ", steps * bs, " images; the training set has ", train.size());
+      for (int64_t s = 0; s < steps; ++s)
+        batches.emplace_back(train.images.slice(0, s * bs, (s + 1) * bs).contiguous(),
+                             train.labels.slice(0, s * bs, (s + 1) * bs).contiguous());
+    }
+
+    manual_seed(static_cast<uint64_t>(seed));
+    auto net = models::fashion_cnn(gen);
+    const Named initial = snapshot(*net);
+    auto params = net->parameters();
+
+    // ---- eager ----
+    RunResult eager;
+    {
+      manual_seed(static_cast<uint64_t>(seed));
+      optim::Adam opt(params, 1e-3);
+      reset_peak_memory(cpu);
+      const int64_t base = memory_stats(cpu).current_bytes;
+      for (int64_t s = 0; s < steps; ++s) {
+        const auto t0 = std::chrono::steady_clock::now();
+        opt.zero_grad();
+        Tensor loss = cross_entropy((*net)(batches[s].first), batches[s].second);
+        loss.backward();
+        opt.step();
+        eager.step_ms.push_back(examples::seconds_since(t0) * 1e3);
+        eager.losses.push_back(loss.detach());
+      }
+      opt.zero_grad();
+      eager.peak_bytes = memory_stats(cpu).peak_bytes - base;
+      eager.final_state = snapshot(*net);
+    }
+
+    // ---- graph ----
+    restore(*net, initial);
+    RunResult graph;
+    {
+      manual_seed(static_cast<uint64_t>(seed));
+      optim::Adam opt(params, 1e-3);
+      reset_peak_memory(cpu);
+      const int64_t base = memory_stats(cpu).current_bytes;
+      const auto t0 = std::chrono::steady_clock::now();
+      Graph g({.training = true});
+      Tensor x = g.input("x", {bs, 1, 28, 28});
+      Tensor y = g.input("y", {bs}, int64);
+      Tensor loss = cross_entropy((*net)(x), y);
+      Executable step = compile(g, {loss}, {.training = true, .optimizer = &opt});
+      graph.compile_ms = examples::seconds_since(t0) * 1e3;
+      graph.planned_bytes = step.memory_report().arena;
+      graph.memory_report = step.memory_report().str();
+      for (int64_t s = 0; s < steps; ++s) {
+        const auto t1 = std::chrono::steady_clock::now();
+        std::vector<Tensor> out = step.run({{"x", batches[s].first}, {"y", batches[s].second}});
+        graph.step_ms.push_back(examples::seconds_since(t1) * 1e3);
+        graph.losses.push_back(out[0].clone());
+      }
+      graph.peak_bytes = memory_stats(cpu).peak_bytes - base;
+      graph.final_state = snapshot(*net);
+    }
+    restore(*net, initial);
+
+    double diff_loss = 0, diff_params = 0;
+    for (int64_t s = 0; s < steps; ++s)
+      diff_loss = std::max(diff_loss, relative_difference(graph.losses[s], eager.losses[s]));
+    for (size_t i = 0; i < eager.final_state.size(); ++i)
+      diff_params = std::max(diff_params, relative_difference(graph.final_state[i].second,
+                                                              eager.final_state[i].second));
+    const double e_ms = median(eager.step_ms), g_ms = median(graph.step_ms);
+    if (!json) {
+      std::printf("compare_modes: %s, %lld steps, batch %lld, %s data\n", model_name.c_str(),
+                  static_cast<long long>(steps), static_cast<long long>(bs),
+                  synthetic ? "synthetic" : "Fashion-MNIST");
+      std::printf("%-34s %14s %14s\n", "", "eager", "graph");
+      std::printf("%-34s %14.3f %14.3f\n", "median step (ms)", e_ms, g_ms);
+      std::printf("%-34s %14s %14.1f\n", "compile (ms)", "-", graph.compile_ms);
+      std::printf("%-34s %14.2f %14.2f\n", "peak memory, measured (MiB)",
+                  eager.peak_bytes / 1048576.0, graph.peak_bytes / 1048576.0);
+      std::printf("%-34s %14s %14.2f\n", "peak memory, planned (MiB)", "-",
+                  graph.planned_bytes / 1048576.0);
+      std::printf("%-34s %29.3g\n", "max relative difference, loss", diff_loss);
+      std::printf("%-34s %29.3g\n", "max relative difference, params", diff_params);
+      std::printf("speed-up graph/eager: %.2fx; memory graph/eager: %.2f\n", e_ms / g_ms,
+                  static_cast<double>(graph.peak_bytes) / std::max<int64_t>(eager.peak_bytes, 1));
+      std::printf("graph plan: %s\n", graph.memory_report.c_str());
+    }
+    std::printf("{\"model\": \"%s\", \"steps\": %lld, \"batch_size\": %lld, \"eager_step_ms\": %.4f, "
+                "\"graph_step_ms\": %.4f, \"speedup\": %.3f, \"compile_ms\": %.2f, "
+                "\"eager_peak_bytes\": %lld, \"graph_peak_bytes\": %lld, "
+                "\"graph_planned_bytes\": %lld, \"max_rel_diff\": %.3g, "
+                "\"max_rel_diff_loss\": %.3g, \"max_rel_diff_params\": %.3g}\n",
+                model_name.c_str(), static_cast<long long>(steps), static_cast<long long>(bs), e_ms,
+                g_ms, e_ms / g_ms, graph.compile_ms, static_cast<long long>(eager.peak_bytes),
+                static_cast<long long>(graph.peak_bytes),
+                static_cast<long long>(graph.planned_bytes), std::max(diff_loss, diff_params),
+                diff_loss, diff_params);
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
