@@ -6,7 +6,8 @@
 // autodiff seed), it does not require grad, and no node of the graph writes it. Parameters,
 // BN buffers, optimizer state and tensors the caller still holds are not constants.
 //
-// Not folded: random ops, ops that write inputs in place or have no outputs, and ops whose
+// Not folded: random ops, ops that write inputs in place or have no outputs, ops whose outputs
+// some node writes in place (each run must start from the computed value), and ops whose
 // results would be much larger than their inputs (an expand of a scalar to an activation's
 // shape would turn a reusable arena buffer into a permanent capture). A kernel that throws
 // leaves the node alone, so the error surfaces at run time with the node's location.
@@ -43,7 +44,8 @@ void constant_folding(PassContext& ctx) {
   const MutationInfo mi = analyze_mutations(g);
   std::vector<std::vector<Tensor>> value(n);  // concrete value of each constant node
   for (size_t i = 0; i < n; ++i)
-    if (!g.nodes[i].dead && is_constant_capture(g.nodes[i], mi.written[i][0]))
+    if (!g.nodes[i].dead && g.nodes[i].kind == NodeKind::capture &&
+        is_constant_capture(g.nodes[i], mi.written[i][0]))
       value[i] = {g.nodes[i].captured};
 
   struct Extra {
@@ -55,9 +57,11 @@ void constant_folding(PassContext& ctx) {
   NoGradGuard no_grad;
   for (size_t i = 0; i < n; ++i) {
     Node& nd = g.nodes[i];
-    if (nd.dead || nd.kind != NodeKind::op || nd.op->random || nd.mutates() ||
-        nd.outputs.empty())
+    if (nd.dead || nd.kind != NodeKind::op || nd.op->random || nd.mutates() || nd.outputs.empty())
       continue;
+    bool written = false;  // a later in-place write must keep hitting a fresh value each run
+    for (size_t k = 0; k < nd.outputs.size(); ++k) written = written || mi.written[i][k];
+    if (written) continue;
     bool all_const = true;
     int64_t in_numel = 0, out_numel = 0;
     std::vector<Tensor> in;

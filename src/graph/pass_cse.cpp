@@ -13,7 +13,9 @@
 namespace duet::detail {
 namespace {
 
-size_t mix(size_t h, size_t v) { return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2)); }
+size_t mix(size_t h, size_t v) {
+  return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
+}
 
 struct Key {
   const Node* node;
@@ -54,7 +56,8 @@ void common_subexpression_elimination(PassContext& ctx) {
     if (nd.kind != NodeKind::op || nd.op->random || nd.mutates() || nd.outputs.empty()) continue;
     bool writes_out = false, reads_written = false;
     for (size_t k = 0; k < nd.outputs.size(); ++k) writes_out = writes_out || mi.written[i][k];
-    for (const ValueRef& r : nd.inputs) reads_written = reads_written || mi.written[r.node][r.output];
+    for (const ValueRef& r : nd.inputs)
+      reads_written = reads_written || mi.written[r.node][r.output];
     if (writes_out) continue;
     const Key key{&nd, reads_written ? mi.mutations_before[i] : -1};
     std::vector<Key>& bucket = seen[hash_of(key)];

@@ -96,8 +96,8 @@ void reorder_topologically(PassContext& ctx, size_t first_new) {
   for (size_t j = first_new; j < n; ++j)
     for (const ValueRef& r : nodes[j].inputs)
       DUET_ASSERT(static_cast<size_t>(r.node) >= first_new || r.node < anchor[j],
-                  "reorder_topologically: new node %", j, " (", nodes[j].label(),
-                  ") reads node %", r.node, " which comes after its first user %", anchor[j]);
+                  "reorder_topologically: new node %", j, " (", nodes[j].label(), ") reads node %",
+                  r.node, " which comes after its first user %", anchor[j]);
 
   std::vector<std::vector<int32_t>> before(first_new + 1);
   for (size_t j = first_new; j < n; ++j) before[anchor[j]].push_back(static_cast<int32_t>(j));

@@ -21,8 +21,8 @@ using PassFn = void (*)(PassContext&);
 struct Pass {
   const char* name;
   PassFn fn;
-  bool eval_only = false;        // skipped for training graphs
-  bool reorders_math = false;    // skipped with bit_exact
+  bool eval_only = false;      // skipped for training graphs
+  bool reorders_math = false;  // skipped with bit_exact
 };
 
 // The fixed pipeline, in order.

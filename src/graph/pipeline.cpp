@@ -1,10 +1,20 @@
-// The fixed pass pipeline.
+// The fixed pass pipeline. Each pass is a small function in its own file (pass_*.cpp).
+//
+// reorders_math marks passes whose result may differ in the last bits from the unfused graph
+// (skipped with CompileOptions::bit_exact). CSE, DCE and constant folding compute the same
+// values; epilogue fusion computes the same float operations in the same order; batch-norm
+// folding multiplies the weights by the BN scale before the convolution instead of after.
 #include "graph/passes.h"
 
 namespace duet::detail {
 
 const std::vector<Pass>& pass_pipeline() {
   static const std::vector<Pass> passes = {
+      {"dce", dead_code_elimination},
+      {"cse", common_subexpression_elimination},
+      {"constant_folding", constant_folding},
+      {"fold_batch_norm", fold_batch_norm, /*eval_only=*/true, /*reorders_math=*/true},
+      {"fuse_epilogue", fuse_epilogues},
       {"dce", dead_code_elimination},
   };
   return passes;
