@@ -21,6 +21,7 @@
 #include "duet/error.h"
 #include "duet/random.h"
 #include "duet/shape.h"
+#include "duet/source_location.h"
 
 namespace duet {
 
@@ -82,18 +83,29 @@ class Tensor {
   }
 
   // ---- copies and views (differentiable; these call the ops in duet/ops/shape.h) ----
-  Tensor contiguous() const;
-  Tensor clone() const;
-  Tensor to(DType dtype) const;
-  Tensor reshape(const Shape& shape) const;  // one -1 allowed
-  Tensor view(const Shape& shape) const { return reshape(shape); }
-  Tensor permute(const std::vector<int64_t>& axes) const;
-  Tensor transpose(int64_t a, int64_t b) const;
-  Tensor slice(int64_t axis, int64_t start, int64_t end, int64_t step = 1) const;
-  Tensor expand(const Shape& shape) const;
-  Tensor squeeze(int64_t axis) const;
-  Tensor unsqueeze(int64_t axis) const;
-  Tensor flatten(int64_t start_axis = 0, int64_t end_axis = -1) const;
+  // Each takes the caller's source location (graph nodes show where model code made them).
+  Tensor contiguous(std::source_location loc = std::source_location::current()) const;
+  Tensor clone(std::source_location loc = std::source_location::current()) const;
+  Tensor to(DType dtype, std::source_location loc = std::source_location::current()) const;
+  Tensor reshape(const Shape& shape,  // one -1 allowed
+                 std::source_location loc = std::source_location::current()) const;
+  Tensor view(const Shape& shape,
+              std::source_location loc = std::source_location::current()) const {
+    return reshape(shape, loc);
+  }
+  Tensor permute(const std::vector<int64_t>& axes,
+                 std::source_location loc = std::source_location::current()) const;
+  Tensor transpose(int64_t a, int64_t b,
+                   std::source_location loc = std::source_location::current()) const;
+  Tensor slice(int64_t axis, int64_t start, int64_t end, int64_t step = 1,
+               std::source_location loc = std::source_location::current()) const;
+  Tensor expand(const Shape& shape,
+                std::source_location loc = std::source_location::current()) const;
+  Tensor squeeze(int64_t axis, std::source_location loc = std::source_location::current()) const;
+  Tensor unsqueeze(int64_t axis,
+                   std::source_location loc = std::source_location::current()) const;
+  Tensor flatten(int64_t start_axis = 0, int64_t end_axis = -1,
+                 std::source_location loc = std::source_location::current()) const;
 
   // ---- in-place, outside autograd (initialisation, optimizers, buffers) ----
   Tensor& fill_(double value);

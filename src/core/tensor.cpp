@@ -208,19 +208,37 @@ template Tensor Tensor::from_vector<bool>(const std::vector<bool>&, const Shape&
 
 // ---- views and copies: the ops in duet/ops/shape.h ----
 
-Tensor Tensor::contiguous() const { return duet::contiguous(*this); }
-Tensor Tensor::clone() const { return duet::clone(*this); }
-Tensor Tensor::to(DType t) const { return t == dtype() ? *this : duet::cast(*this, t); }
-Tensor Tensor::reshape(const Shape& s) const { return duet::reshape(*this, s); }
-Tensor Tensor::permute(const std::vector<int64_t>& axes) const { return duet::permute(*this, axes); }
-Tensor Tensor::transpose(int64_t a, int64_t b) const { return duet::transpose(*this, a, b); }
-Tensor Tensor::slice(int64_t axis, int64_t start, int64_t end, int64_t step) const {
-  return duet::slice(*this, axis, start, end, step);
+// The view/copy methods forward the caller's location to the op functions.
+Tensor Tensor::contiguous(std::source_location loc) const { return duet::contiguous(*this, loc); }
+Tensor Tensor::clone(std::source_location loc) const { return duet::clone(*this, loc); }
+Tensor Tensor::to(DType t, std::source_location loc) const {
+  return t == dtype() ? *this : duet::cast(*this, t, loc);
 }
-Tensor Tensor::expand(const Shape& s) const { return duet::expand(*this, s); }
-Tensor Tensor::squeeze(int64_t axis) const { return duet::squeeze(*this, axis); }
-Tensor Tensor::unsqueeze(int64_t axis) const { return duet::unsqueeze(*this, axis); }
-Tensor Tensor::flatten(int64_t s, int64_t e) const { return duet::flatten(*this, s, e); }
+Tensor Tensor::reshape(const Shape& s, std::source_location loc) const {
+  return duet::reshape(*this, s, loc);
+}
+Tensor Tensor::permute(const std::vector<int64_t>& axes, std::source_location loc) const {
+  return duet::permute(*this, axes, loc);
+}
+Tensor Tensor::transpose(int64_t a, int64_t b, std::source_location loc) const {
+  return duet::transpose(*this, a, b, loc);
+}
+Tensor Tensor::slice(int64_t axis, int64_t start, int64_t end, int64_t step,
+                     std::source_location loc) const {
+  return duet::slice(*this, axis, start, end, step, loc);
+}
+Tensor Tensor::expand(const Shape& s, std::source_location loc) const {
+  return duet::expand(*this, s, loc);
+}
+Tensor Tensor::squeeze(int64_t axis, std::source_location loc) const {
+  return duet::squeeze(*this, axis, loc);
+}
+Tensor Tensor::unsqueeze(int64_t axis, std::source_location loc) const {
+  return duet::unsqueeze(*this, axis, loc);
+}
+Tensor Tensor::flatten(int64_t s, int64_t e, std::source_location loc) const {
+  return duet::flatten(*this, s, e, loc);
+}
 
 // ---- in-place ----
 

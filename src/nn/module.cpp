@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "duet/autograd.h"
+#include "duet/graph.h"
 
 namespace duet::nn {
 
@@ -16,6 +17,11 @@ Tensor find(const StateDict& dict, const std::string& name) {
 }
 
 Module::Module(std::string type_name) : type_name_(std::move(type_name)) {}
+
+Tensor Module::operator()(const Tensor& x, std::source_location loc) {
+  LocationScope scope(loc);
+  return forward(x);
+}
 
 Tensor Module::forward(const Tensor&) {
   throw Error(detail::cat(type_name_, ": forward is not implemented for this module (override "
@@ -163,6 +169,8 @@ void Module::load_state_dict(const StateDict& dict, bool strict) {
   NoGradGuard no_grad;
   for (auto& [dst, src] : todo) dst.copy_(*src);
 }
+
+bool Module::is_training() const { return is_tracing() ? tracing_training() : training_; }
 
 void Module::train(bool on) {
   training_ = on;

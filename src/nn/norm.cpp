@@ -2,6 +2,8 @@
 #include "duet/nn/norm.h"
 
 #include "duet/autograd.h"
+#include "duet/graph.h"
+#include "duet/ops/inplace.h"
 #include "duet/ops/norm.h"
 #include "nn/repr_util.h"
 
@@ -34,12 +36,17 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   DUET_CHECK(x.size(1) == num_features, "BatchNorm2d: input has shape ", shape_str(x.shape()),
              " with ", x.size(1), " channels (expected num_features = ", num_features, ")");
   // PyTorch's nn.BatchNorm2d.forward.
+  // The counter is bumped by an in-place op, so a compiled training graph bumps it each run
+  // (no host value read at build time).
   double factor = momentum.value_or(0.0);
   if (is_training() && track_running_stats) {
+    DUET_CHECK(momentum || !is_tracing(),
+               "BatchNorm2d: momentum = None (cumulative moving average) is not supported in "
+               "graph mode: its factor 1 / num_batches_tracked would be frozen at build time "
+               "(expected a numeric momentum, e.g. 0.1)");
     NoGradGuard no_grad;
-    const int64_t n = num_batches_tracked.item<int64_t>() + 1;
-    num_batches_tracked.fill_(static_cast<double>(n));
-    if (!momentum) factor = 1.0 / static_cast<double>(n);
+    increment_(num_batches_tracked);
+    if (!momentum) factor = 1.0 / static_cast<double>(num_batches_tracked.item<int64_t>());
   }
   const bool use_batch_stats = is_training() || !track_running_stats;
   const bool update_running = !is_training() || track_running_stats;

@@ -70,47 +70,56 @@ DUET_DEFINE_OP(relu_op, {.name = "relu",
                          .infer = act_infer,
                          .grad = relu_grad,
                          .save_outputs = 1,
-                         .kernels = {cpu_kernels::relu}})
+                         .kernels = {cpu_kernels::relu},
+                         .inplace_input = 0})
 DUET_DEFINE_OP(relu6_op, {.name = "relu6",
                           .infer = act_infer,
                           .grad = relu6_grad,
                           .save_outputs = 1,
-                          .kernels = {cpu_kernels::relu6}})
+                          .kernels = {cpu_kernels::relu6},
+                          .inplace_input = 0})
 DUET_DEFINE_OP(leaky_relu_op, {.name = "leaky_relu",
                                .infer = act_infer,
                                .grad = leaky_relu_grad,
                                .save_inputs = 1,
-                               .kernels = {cpu_kernels::leaky_relu}})
+                               .kernels = {cpu_kernels::leaky_relu},
+                               .inplace_input = 0})
 DUET_DEFINE_OP(sigmoid_op, {.name = "sigmoid",
                             .infer = act_infer,
                             .grad = sigmoid_grad,
                             .save_outputs = 1,
-                            .kernels = {cpu_kernels::sigmoid}})
+                            .kernels = {cpu_kernels::sigmoid},
+                            .inplace_input = 0})
 DUET_DEFINE_OP(tanh_op, {.name = "tanh",
                          .infer = act_infer,
                          .grad = tanh_grad,
                          .save_outputs = 1,
-                         .kernels = {cpu_kernels::tanh}})
+                         .kernels = {cpu_kernels::tanh},
+                         .inplace_input = 0})
 DUET_DEFINE_OP(silu_op, {.name = "silu",
                          .infer = act_infer,
                          .grad = silu_grad,
                          .save_inputs = 1,
-                         .kernels = {cpu_kernels::silu}})
+                         .kernels = {cpu_kernels::silu},
+                         .inplace_input = 0})
 DUET_DEFINE_OP(hardsigmoid_op, {.name = "hardsigmoid",
                                 .infer = act_infer,
                                 .grad = hardsigmoid_grad,
                                 .save_inputs = 1,
-                                .kernels = {cpu_kernels::hardsigmoid}})
+                                .kernels = {cpu_kernels::hardsigmoid},
+                                .inplace_input = 0})
 DUET_DEFINE_OP(hardswish_op, {.name = "hardswish",
                               .infer = act_infer,
                               .grad = hardswish_grad,
                               .save_inputs = 1,
-                              .kernels = {cpu_kernels::hardswish}})
+                              .kernels = {cpu_kernels::hardswish},
+                              .inplace_input = 0})
 DUET_DEFINE_OP(gelu_op, {.name = "gelu",
                          .infer = act_infer,
                          .grad = gelu_grad,
                          .save_inputs = 1,
-                         .kernels = {cpu_kernels::gelu}})
+                         .kernels = {cpu_kernels::gelu},
+                         .inplace_input = 0})
 
 // ---- backward-op gradient rules ----------------------------------------------------------
 // Every backward op is linear in grad, so d/d(grad) is the same op applied to gg. The
@@ -195,58 +204,67 @@ DUET_DEFINE_OP(relu_backward_op, {.name = "relu_backward",
                                   .grad = relu_backward_grad,
                                   .save_inputs = 0b10,
                                   .nondiff_inputs = 0b10,
-                                  .kernels = {cpu_kernels::relu_backward}})
+                                  .kernels = {cpu_kernels::relu_backward},
+                                  .inplace_input = 0})
 DUET_DEFINE_OP(relu6_backward_op, {.name = "relu6_backward",
                                    .num_inputs = 2,
                                    .infer = act_backward_infer,
                                    .grad = relu6_backward_grad,
                                    .save_inputs = 0b10,
                                    .nondiff_inputs = 0b10,
-                                   .kernels = {cpu_kernels::relu6_backward}})
+                                   .kernels = {cpu_kernels::relu6_backward},
+                                   .inplace_input = 0})
 DUET_DEFINE_OP(leaky_relu_backward_op, {.name = "leaky_relu_backward",
                                         .num_inputs = 2,
                                         .infer = act_backward_infer,
                                         .grad = leaky_relu_backward_grad,
                                         .save_inputs = 0b10,
                                         .nondiff_inputs = 0b10,
-                                        .kernels = {cpu_kernels::leaky_relu_backward}})
+                                        .kernels = {cpu_kernels::leaky_relu_backward},
+                                        .inplace_input = 0})
 DUET_DEFINE_OP(hardsigmoid_backward_op, {.name = "hardsigmoid_backward",
                                          .num_inputs = 2,
                                          .infer = act_backward_infer,
                                          .grad = hardsigmoid_backward_grad,
                                          .save_inputs = 0b10,
                                          .nondiff_inputs = 0b10,
-                                         .kernels = {cpu_kernels::hardsigmoid_backward}})
+                                         .kernels = {cpu_kernels::hardsigmoid_backward},
+                                         .inplace_input = 0})
 DUET_DEFINE_OP(sigmoid_backward_op, {.name = "sigmoid_backward",
                                      .num_inputs = 2,
                                      .infer = act_backward_infer,
                                      .grad = sigmoid_backward_grad,
                                      .save_inputs = 0b11,
-                                     .kernels = {cpu_kernels::sigmoid_backward}})
+                                     .kernels = {cpu_kernels::sigmoid_backward},
+                                     .inplace_input = 0})
 DUET_DEFINE_OP(tanh_backward_op, {.name = "tanh_backward",
                                   .num_inputs = 2,
                                   .infer = act_backward_infer,
                                   .grad = tanh_backward_grad,
                                   .save_inputs = 0b11,
-                                  .kernels = {cpu_kernels::tanh_backward}})
+                                  .kernels = {cpu_kernels::tanh_backward},
+                                  .inplace_input = 0})
 DUET_DEFINE_OP(silu_backward_op, {.name = "silu_backward",
                                   .num_inputs = 2,
                                   .infer = act_backward_infer,
                                   .grad = silu_backward_grad,
                                   .save_inputs = 0b11,
-                                  .kernels = {cpu_kernels::silu_backward}})
+                                  .kernels = {cpu_kernels::silu_backward},
+                                  .inplace_input = 0})
 DUET_DEFINE_OP(hardswish_backward_op, {.name = "hardswish_backward",
                                        .num_inputs = 2,
                                        .infer = act_backward_infer,
                                        .grad = hardswish_backward_grad,
                                        .save_inputs = 0b11,
-                                       .kernels = {cpu_kernels::hardswish_backward}})
+                                       .kernels = {cpu_kernels::hardswish_backward},
+                                       .inplace_input = 0})
 DUET_DEFINE_OP(gelu_backward_op, {.name = "gelu_backward",
                                   .num_inputs = 2,
                                   .infer = act_backward_infer,
                                   .grad = gelu_backward_grad,
                                   .save_inputs = 0b11,
-                                  .kernels = {cpu_kernels::gelu_backward}})
+                                  .kernels = {cpu_kernels::gelu_backward},
+                                  .inplace_input = 0})
 
 Attrs slope_attr(double s) {
   return Attrs().set("negative_slope", s);
@@ -257,59 +275,77 @@ Attrs approx_attr(bool t) {
 
 }  // namespace
 
-Tensor relu(const Tensor& x) {
+Tensor relu(const Tensor& x, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(relu_op(), {x});
 }
-Tensor relu6(const Tensor& x) {
+Tensor relu6(const Tensor& x, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(relu6_op(), {x});
 }
-Tensor leaky_relu(const Tensor& x, double s) {
+Tensor leaky_relu(const Tensor& x, double s, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(leaky_relu_op(), {x}, slope_attr(s));
 }
-Tensor sigmoid(const Tensor& x) {
+Tensor sigmoid(const Tensor& x, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(sigmoid_op(), {x});
 }
-Tensor tanh(const Tensor& x) {
+Tensor tanh(const Tensor& x, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(tanh_op(), {x});
 }
-Tensor silu(const Tensor& x) {
+Tensor silu(const Tensor& x, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(silu_op(), {x});
 }
-Tensor hardsigmoid(const Tensor& x) {
+Tensor hardsigmoid(const Tensor& x, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(hardsigmoid_op(), {x});
 }
-Tensor hardswish(const Tensor& x) {
+Tensor hardswish(const Tensor& x, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(hardswish_op(), {x});
 }
-Tensor gelu(const Tensor& x, bool t) {
+Tensor gelu(const Tensor& x, bool t, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(gelu_op(), {x}, approx_attr(t));
 }
 
-Tensor relu_backward(const Tensor& g, const Tensor& y) {
+Tensor relu_backward(const Tensor& g, const Tensor& y, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(relu_backward_op(), {g, y});
 }
-Tensor relu6_backward(const Tensor& g, const Tensor& y) {
+Tensor relu6_backward(const Tensor& g, const Tensor& y, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(relu6_backward_op(), {g, y});
 }
-Tensor leaky_relu_backward(const Tensor& g, const Tensor& x, double s) {
+Tensor leaky_relu_backward(const Tensor& g, const Tensor& x, double s, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(leaky_relu_backward_op(), {g, x}, slope_attr(s));
 }
-Tensor sigmoid_backward(const Tensor& g, const Tensor& y) {
+Tensor sigmoid_backward(const Tensor& g, const Tensor& y, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(sigmoid_backward_op(), {g, y});
 }
-Tensor tanh_backward(const Tensor& g, const Tensor& y) {
+Tensor tanh_backward(const Tensor& g, const Tensor& y, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(tanh_backward_op(), {g, y});
 }
-Tensor silu_backward(const Tensor& g, const Tensor& x) {
+Tensor silu_backward(const Tensor& g, const Tensor& x, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(silu_backward_op(), {g, x});
 }
-Tensor hardsigmoid_backward(const Tensor& g, const Tensor& x) {
+Tensor hardsigmoid_backward(const Tensor& g, const Tensor& x, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(hardsigmoid_backward_op(), {g, x});
 }
-Tensor hardswish_backward(const Tensor& g, const Tensor& x) {
+Tensor hardswish_backward(const Tensor& g, const Tensor& x, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(hardswish_backward_op(), {g, x});
 }
-Tensor gelu_backward(const Tensor& g, const Tensor& x, bool t) {
+Tensor gelu_backward(const Tensor& g, const Tensor& x, bool t, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(gelu_backward_op(), {g, x}, approx_attr(t));
 }
 

@@ -58,18 +58,43 @@ std::vector<Tensor> select_grad(const GradArgs& g, bool is_max) {
 std::vector<Tensor> maximum_grad(const GradArgs& g) { return select_grad(g, true); }
 std::vector<Tensor> minimum_grad(const GradArgs& g) { return select_grad(g, false); }
 
-DUET_DEFINE_OP(add_op, {.name = "add", .num_inputs = 2, .infer = binary_infer, .grad = add_grad,
+// No .inplace_input here yet: the planner matches buffers by their 64-byte-aligned sizes, so a
+// broadcast input 0 (e.g. (1, 3) -> (3, 3), both 64 bytes) would be overwritten while
+// binary_map still reads it. Set .inplace_input = 0 once the planner compares shapes.
+DUET_DEFINE_OP(add_op, {.name = "add",
+                        .num_inputs = 2,
+                        .infer = binary_infer,
+                        .grad = add_grad,
                         .kernels = {cpu_kernels::add}})
-DUET_DEFINE_OP(sub_op, {.name = "sub", .num_inputs = 2, .infer = binary_infer, .grad = sub_grad,
+DUET_DEFINE_OP(sub_op, {.name = "sub",
+                        .num_inputs = 2,
+                        .infer = binary_infer,
+                        .grad = sub_grad,
                         .kernels = {cpu_kernels::sub}})
-DUET_DEFINE_OP(mul_op, {.name = "mul", .num_inputs = 2, .infer = binary_infer, .grad = mul_grad,
-                        .save_inputs = 0b11, .kernels = {cpu_kernels::mul}})
-DUET_DEFINE_OP(div_op, {.name = "div", .num_inputs = 2, .infer = binary_infer, .grad = div_grad,
-                        .save_inputs = 0b11, .kernels = {cpu_kernels::div}})
-DUET_DEFINE_OP(maximum_op, {.name = "maximum", .num_inputs = 2, .infer = binary_infer,
-                            .grad = maximum_grad, .save_inputs = 0b11, .kernels = {cpu_kernels::maximum}})
-DUET_DEFINE_OP(minimum_op, {.name = "minimum", .num_inputs = 2, .infer = binary_infer,
-                            .grad = minimum_grad, .save_inputs = 0b11, .kernels = {cpu_kernels::minimum}})
+DUET_DEFINE_OP(mul_op, {.name = "mul",
+                        .num_inputs = 2,
+                        .infer = binary_infer,
+                        .grad = mul_grad,
+                        .save_inputs = 0b11,
+                        .kernels = {cpu_kernels::mul}})
+DUET_DEFINE_OP(div_op, {.name = "div",
+                        .num_inputs = 2,
+                        .infer = binary_infer,
+                        .grad = div_grad,
+                        .save_inputs = 0b11,
+                        .kernels = {cpu_kernels::div}})
+DUET_DEFINE_OP(maximum_op, {.name = "maximum",
+                            .num_inputs = 2,
+                            .infer = binary_infer,
+                            .grad = maximum_grad,
+                            .save_inputs = 0b11,
+                            .kernels = {cpu_kernels::maximum}})
+DUET_DEFINE_OP(minimum_op, {.name = "minimum",
+                            .num_inputs = 2,
+                            .infer = binary_infer,
+                            .grad = minimum_grad,
+                            .save_inputs = 0b11,
+                            .kernels = {cpu_kernels::minimum}})
 
 #define DUET_COMPARE_OP(fn, opname)                                                        \
   DUET_DEFINE_OP(fn##_op, {.name = opname, .num_inputs = 2, .infer = compare_infer,       \
@@ -108,21 +133,64 @@ Tensor scalar_like(const Tensor& t, double v) { return Tensor::full({}, v, t.dty
 
 }  // namespace
 
-Tensor add(const Tensor& a, const Tensor& b) { return call_op1(add_op(), {a, b}); }
-Tensor sub(const Tensor& a, const Tensor& b) { return call_op1(sub_op(), {a, b}); }
-Tensor mul(const Tensor& a, const Tensor& b) { return call_op1(mul_op(), {a, b}); }
-Tensor div(const Tensor& a, const Tensor& b) { return call_op1(div_op(), {a, b}); }
-Tensor maximum(const Tensor& a, const Tensor& b) { return call_op1(maximum_op(), {a, b}); }
-Tensor minimum(const Tensor& a, const Tensor& b) { return call_op1(minimum_op(), {a, b}); }
-Tensor eq(const Tensor& a, const Tensor& b) { return call_op1(eq_op(), {a, b}); }
-Tensor ne(const Tensor& a, const Tensor& b) { return call_op1(ne_op(), {a, b}); }
-Tensor lt(const Tensor& a, const Tensor& b) { return call_op1(lt_op(), {a, b}); }
-Tensor le(const Tensor& a, const Tensor& b) { return call_op1(le_op(), {a, b}); }
-Tensor gt(const Tensor& a, const Tensor& b) { return call_op1(gt_op(), {a, b}); }
-Tensor ge(const Tensor& a, const Tensor& b) { return call_op1(ge_op(), {a, b}); }
-Tensor gt(const Tensor& a, double b) { return gt(a, scalar_like(a, b)); }
-Tensor lt(const Tensor& a, double b) { return lt(a, scalar_like(a, b)); }
-Tensor where(const Tensor& c, const Tensor& a, const Tensor& b) {
+Tensor add(const Tensor& a, const Tensor& b, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(add_op(), {a, b});
+}
+Tensor sub(const Tensor& a, const Tensor& b, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(sub_op(), {a, b});
+}
+Tensor mul(const Tensor& a, const Tensor& b, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(mul_op(), {a, b});
+}
+Tensor div(const Tensor& a, const Tensor& b, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(div_op(), {a, b});
+}
+Tensor maximum(const Tensor& a, const Tensor& b, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(maximum_op(), {a, b});
+}
+Tensor minimum(const Tensor& a, const Tensor& b, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(minimum_op(), {a, b});
+}
+Tensor eq(const Tensor& a, const Tensor& b, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(eq_op(), {a, b});
+}
+Tensor ne(const Tensor& a, const Tensor& b, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(ne_op(), {a, b});
+}
+Tensor lt(const Tensor& a, const Tensor& b, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(lt_op(), {a, b});
+}
+Tensor le(const Tensor& a, const Tensor& b, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(le_op(), {a, b});
+}
+Tensor gt(const Tensor& a, const Tensor& b, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(gt_op(), {a, b});
+}
+Tensor ge(const Tensor& a, const Tensor& b, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(ge_op(), {a, b});
+}
+Tensor gt(const Tensor& a, double b, std::source_location loc) {
+  LocationScope scope(loc);
+  return gt(a, scalar_like(a, b));
+}
+Tensor lt(const Tensor& a, double b, std::source_location loc) {
+  LocationScope scope(loc);
+  return lt(a, scalar_like(a, b));
+}
+Tensor where(const Tensor& c, const Tensor& a, const Tensor& b, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(where_op(), {c, a, b});
 }
 

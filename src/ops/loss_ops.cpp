@@ -69,7 +69,8 @@ DUET_DEFINE_OP(softmax_op, {.name = "softmax",
                             .infer = softmax_infer,
                             .grad = softmax_grad,
                             .save_outputs = 1,
-                            .kernels = {cpu_kernels::softmax}})
+                            .kernels = {cpu_kernels::softmax},
+                            .inplace_input = 0})
 DUET_DEFINE_OP(log_softmax_op, {.name = "log_softmax",
                                 .infer = softmax_infer,
                                 .grad = log_softmax_grad,
@@ -80,13 +81,15 @@ DUET_DEFINE_OP(softmax_backward_op, {.name = "softmax_backward",
                                      .infer = softmax_backward_infer,
                                      .grad = softmax_backward_grad,
                                      .save_inputs = 0b11,
-                                     .kernels = {cpu_kernels::softmax_backward}})
+                                     .kernels = {cpu_kernels::softmax_backward},
+                                     .inplace_input = 0})
 DUET_DEFINE_OP(log_softmax_backward_op, {.name = "log_softmax_backward",
                                          .num_inputs = 2,
                                          .infer = softmax_backward_infer,
                                          .grad = log_softmax_backward_grad,
                                          .save_inputs = 0b11,
-                                         .kernels = {cpu_kernels::log_softmax_backward}})
+                                         .kernels = {cpu_kernels::log_softmax_backward},
+                                         .inplace_input = 0})
 
 // ---- cross entropy -----------------------------------------------------------------------
 
@@ -174,7 +177,8 @@ DUET_DEFINE_OP(cross_entropy_backward_op, {.name = "cross_entropy_backward",
                                            .grad = cross_entropy_backward_grad,
                                            .save_inputs = 0b111,
                                            .nondiff_inputs = 0b100,
-                                           .kernels = {cpu_kernels::cross_entropy_backward}})
+                                           .kernels = {cpu_kernels::cross_entropy_backward},
+                                           .inplace_input = 1})
 
 Attrs axis_attrs(int64_t axis) {
   return Attrs().set("axis", axis);
@@ -182,30 +186,40 @@ Attrs axis_attrs(int64_t axis) {
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t axis) {
+Tensor softmax(const Tensor& x, int64_t axis, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(softmax_op(), {x}, axis_attrs(axis));
 }
-Tensor log_softmax(const Tensor& x, int64_t axis) {
+Tensor log_softmax(const Tensor& x, int64_t axis, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(log_softmax_op(), {x}, axis_attrs(axis));
 }
-Tensor softmax_backward(const Tensor& grad, const Tensor& y, int64_t axis) {
+Tensor softmax_backward(const Tensor& grad, const Tensor& y, int64_t axis,
+                        std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(softmax_backward_op(), {grad, y}, axis_attrs(axis));
 }
-Tensor log_softmax_backward(const Tensor& grad, const Tensor& y, int64_t axis) {
+Tensor log_softmax_backward(const Tensor& grad, const Tensor& y, int64_t axis,
+                            std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(log_softmax_backward_op(), {grad, y}, axis_attrs(axis));
 }
 
-Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing) {
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing,
+                     std::source_location loc) {
+  LocationScope scope(loc);
   return call_op(cross_entropy_op(), {logits, labels},
                  Attrs().set("label_smoothing", label_smoothing))[0];
 }
 Tensor cross_entropy_backward(const Tensor& grad, const Tensor& log_probs, const Tensor& labels,
-                              double label_smoothing) {
+                              double label_smoothing, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(cross_entropy_backward_op(), {grad, log_probs, labels},
                   Attrs().set("label_smoothing", label_smoothing));
 }
 
-Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
+Tensor mse_loss(const Tensor& prediction, const Tensor& target, std::source_location loc) {
+  LocationScope scope(loc);
   DUET_CHECK(prediction.defined() && target.defined(), "mse_loss: undefined input tensor");
   DUET_CHECK(prediction.shape() == target.shape(), "mse_loss: prediction has shape ",
              shape_str(prediction.shape()), " but target has shape ", shape_str(target.shape()),

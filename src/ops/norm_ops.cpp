@@ -136,7 +136,8 @@ DUET_DEFINE_OP(channel_affine_op, {.name = "channel_affine",
                                    .infer = channel_affine_infer,
                                    .grad = channel_affine_grad,
                                    .save_inputs = 0b011,
-                                   .kernels = {cpu_kernels::channel_affine}})
+                                   .kernels = {cpu_kernels::channel_affine},
+                                   .inplace_input = 0})
 
 // ---------------------------------------------------------------------------------------
 // running_stat_update_: running (C) in place, stat (C); no outputs, no gradient.
@@ -172,28 +173,35 @@ void check_param(const Tensor& t, const char* what, const Tensor& x) {
 }  // namespace
 
 std::vector<Tensor> batch_norm_train(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                                     double eps) {
+                                     double eps, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op(batch_norm_train_op(), {x, weight, bias}, Attrs().set("eps", eps));
 }
 
 std::vector<Tensor> batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight,
-                                        const Tensor& mean, const Tensor& invstd) {
+                                        const Tensor& mean, const Tensor& invstd,
+                                        std::source_location loc) {
+  LocationScope scope(loc);
   return call_op(batch_norm_backward_op(), {grad_y, x, weight, mean, invstd});
 }
 
-Tensor channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift) {
+Tensor channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift,
+                      std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(channel_affine_op(), {x, scale, shift});
 }
 
 void running_stat_update_(const Tensor& running, const Tensor& stat, double momentum,
-                          double correction) {
+                          double correction, std::source_location loc) {
+  LocationScope scope(loc);
   call_op(running_stat_update_op(), {running, stat},
           Attrs().set("momentum", momentum).set("correction", correction));
 }
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
                   const Tensor& running_mean, const Tensor& running_var, bool training,
-                  double momentum, double eps) {
+                  double momentum, double eps, std::source_location loc) {
+  LocationScope scope(loc);
   DUET_CHECK(x.defined(), "batch_norm: x is an undefined tensor");
   const int64_t c = channels("batch_norm", x.shape());
   check_param(weight, "weight", x);

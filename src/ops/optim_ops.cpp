@@ -1,18 +1,22 @@
-// Optimizer updates as ops: sgd_step_ and adam_step_. They mutate their inputs (param and
-// state), have no outputs and no gradient, so graph mode can append them after autodiff.
+// Optimizer updates as ops: sgd_step_ and adam_step_, and the small in-place increment_.
+// They mutate their inputs (param, state, step counters), have no outputs and no gradient,
+// so graph mode can append them after autodiff. The learning rate and the step count are
+// tensor inputs (read at run time), never attributes frozen into a graph.
 #include "cpu/optim_kernels.h"
 #include "duet/autograd.h"
+#include "duet/ops/inplace.h"
 #include "duet/optim/updates.h"
+#include "duet/source_location.h"
 #include "ops/op_def.h"
 
 namespace duet {
 namespace {
 
-// Every input: floating, with input 0's dtype and shape.
-void expect_like_param(const InferArgs& a, const char* const* names) {
+// Inputs [0, n): floating, with input 0's dtype and shape.
+void expect_like_param(const InferArgs& a, size_t n, const char* const* names) {
   infer::expect_floating(a, 0);
   const TensorMeta& p = a.inputs[0];
-  for (size_t i = 1; i < a.inputs.size(); ++i) {
+  for (size_t i = 1; i < n; ++i) {
     const TensorMeta& t = a.inputs[i];
     DUET_CHECK(t.dtype == p.dtype, a.op, ": ", names[i], " has dtype ", t.dtype,
                " but param has dtype ", p.dtype, " (expected the same dtype)");
@@ -21,79 +25,126 @@ void expect_like_param(const InferArgs& a, const char* const* names) {
   }
 }
 
+// lr: float64 scalar; step: int64 scalar.
+void expect_lr_and_step(const InferArgs& a, size_t lr, size_t step) {
+  const TensorMeta& l = a.inputs[lr];
+  const TensorMeta& s = a.inputs[step];
+  DUET_CHECK(l.dtype == DType::float64 && l.shape.empty(), a.op, ": lr has shape ",
+             shape_str(l.shape), " ", l.dtype, " (expected a float64 scalar of shape ())");
+  DUET_CHECK(s.dtype == DType::int64 && s.shape.empty(), a.op, ": step has shape ",
+             shape_str(s.shape), " ", s.dtype, " (expected an int64 scalar of shape ())");
+}
+
+// inputs: param, grad, lr, step[, momentum_buf]
 std::vector<TensorMeta> sgd_step_infer(const InferArgs& a) {
-  static const char* const names[] = {"param", "grad", "momentum_buf"};
-  const double lr = a.attrs.f("lr"), momentum = a.attrs.f("momentum");
+  const double momentum = a.attrs.f("momentum");
   const double dampening = a.attrs.f("dampening"), weight_decay = a.attrs.f("weight_decay");
-  DUET_CHECK(a.inputs.size() == 2 || a.inputs.size() == 3, a.op, ": got ", a.inputs.size(),
-             " inputs (expected param, grad and optionally momentum_buf)");
-  DUET_CHECK(momentum == 0.0 || a.inputs.size() == 3, a.op, ": momentum = ", momentum,
-             " needs a momentum buffer (expected 3 inputs, got ", a.inputs.size(), ")");
-  DUET_CHECK(lr >= 0.0, a.op, ": lr = ", lr, " (expected >= 0)");
+  DUET_CHECK(a.inputs.size() == 4 || a.inputs.size() == 5, a.op, ": got ", a.inputs.size(),
+             " inputs (expected param, grad, lr, step and optionally momentum_buf)");
+  DUET_CHECK(momentum == 0.0 || a.inputs.size() == 5, a.op, ": momentum = ", momentum,
+             " needs a momentum buffer (expected 5 inputs, got ", a.inputs.size(), ")");
   DUET_CHECK(momentum >= 0.0, a.op, ": momentum = ", momentum, " (expected >= 0)");
   DUET_CHECK(weight_decay >= 0.0, a.op, ": weight_decay = ", weight_decay, " (expected >= 0)");
   DUET_CHECK(!a.attrs.b("nesterov") || (momentum > 0.0 && dampening == 0.0), a.op,
              ": nesterov needs momentum > 0 and dampening = 0 (got momentum = ", momentum,
              ", dampening = ", dampening, ")");
-  expect_like_param(a, names);
+  static const char* const names[] = {"param", "grad"};
+  expect_like_param(a, 2, names);
+  expect_lr_and_step(a, 2, 3);
+  if (a.inputs.size() == 5) {
+    const TensorMeta& p = a.inputs[0];
+    const TensorMeta& b = a.inputs[4];
+    DUET_CHECK(b.dtype == p.dtype && b.shape == p.shape, a.op, ": momentum_buf has shape ",
+               shape_str(b.shape), " ", b.dtype, " but param has shape ", shape_str(p.shape), " ",
+               p.dtype, " (expected the same shape and dtype)");
+  }
   return {};
 }
 
+// inputs: param, grad, exp_avg, exp_avg_sq, lr, step
 std::vector<TensorMeta> adam_step_infer(const InferArgs& a) {
-  static const char* const names[] = {"param", "grad", "exp_avg", "exp_avg_sq"};
-  const double lr = a.attrs.f("lr"), beta1 = a.attrs.f("beta1"), beta2 = a.attrs.f("beta2");
+  const double beta1 = a.attrs.f("beta1"), beta2 = a.attrs.f("beta2");
   const double eps = a.attrs.f("eps"), weight_decay = a.attrs.f("weight_decay");
-  DUET_CHECK(lr >= 0.0, a.op, ": lr = ", lr, " (expected >= 0)");
-  DUET_CHECK(beta1 >= 0.0 && beta1 < 1.0 && beta2 >= 0.0 && beta2 < 1.0, a.op, ": betas = (",
-             beta1, ", ", beta2, ") (expected each in [0, 1))");
+  DUET_CHECK(beta1 >= 0.0 && beta1 < 1.0 && beta2 >= 0.0 && beta2 < 1.0, a.op, ": betas = (", beta1,
+             ", ", beta2, ") (expected each in [0, 1))");
   DUET_CHECK(eps >= 0.0, a.op, ": eps = ", eps, " (expected >= 0)");
   DUET_CHECK(weight_decay >= 0.0, a.op, ": weight_decay = ", weight_decay, " (expected >= 0)");
-  DUET_CHECK(a.attrs.i("step") >= 1, a.op, ": step = ", a.attrs.i("step"),
-             " (expected the count after this update, >= 1)");
-  expect_like_param(a, names);
+  static const char* const names[] = {"param", "grad", "exp_avg", "exp_avg_sq"};
+  expect_like_param(a, 4, names);
+  expect_lr_and_step(a, 4, 5);
   return {};
 }
 
-DUET_DEFINE_OP(sgd_step_op, {.name = "sgd_step_", .num_inputs = -1, .num_outputs = 0,
-                             .infer = sgd_step_infer, .mutates_inputs = 0b101,
-                             .nondiff_inputs = 0b111, .kernels = {cpu_kernels::sgd_step}})
-DUET_DEFINE_OP(adam_step_op, {.name = "adam_step_", .num_inputs = 4, .num_outputs = 0,
-                              .infer = adam_step_infer, .mutates_inputs = 0b1101,
-                              .nondiff_inputs = 0b1111, .kernels = {cpu_kernels::adam_step}})
+// inputs: x (int64 or floating, any shape); mutates x.
+std::vector<TensorMeta> increment_infer(const InferArgs& a) {
+  const DType t = a.inputs[0].dtype;
+  DUET_CHECK(t == DType::int64 || is_floating(t), a.op, ": x has dtype ", t,
+             " (expected int64, float32 or float64)");
+  return {};
+}
+
+DUET_DEFINE_OP(sgd_step_op, {.name = "sgd_step_",
+                             .num_inputs = -1,
+                             .num_outputs = 0,
+                             .infer = sgd_step_infer,
+                             .mutates_inputs = 0b11001,
+                             .nondiff_inputs = 0b11111,
+                             .kernels = {cpu_kernels::sgd_step}})
+DUET_DEFINE_OP(adam_step_op, {.name = "adam_step_",
+                              .num_inputs = 6,
+                              .num_outputs = 0,
+                              .infer = adam_step_infer,
+                              .mutates_inputs = 0b101101,
+                              .nondiff_inputs = 0b111111,
+                              .kernels = {cpu_kernels::adam_step}})
+DUET_DEFINE_OP(increment_op, {.name = "increment_",
+                              .num_inputs = 1,
+                              .num_outputs = 0,
+                              .infer = increment_infer,
+                              .mutates_inputs = 0b1,
+                              .nondiff_inputs = 0b1,
+                              .kernels = {cpu_kernels::increment}})
 
 }  // namespace
+
+void increment_(const Tensor& x, double value, std::source_location loc) {
+  LocationScope scope(loc);
+  Attrs attrs;
+  attrs.set("value", value);
+  NoGradGuard no_grad;
+  call_op(increment_op(), {x}, attrs);
+}
 
 namespace optim {
 
 void sgd_step_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf,
-               const SgdUpdate& u) {
+               const Tensor& lr, const Tensor& step, const SgdUpdate& u, std::source_location loc) {
+  LocationScope scope(loc);
   Attrs attrs;
-  attrs.set("lr", u.lr)
-      .set("momentum", u.momentum)
+  attrs.set("momentum", u.momentum)
       .set("dampening", u.dampening)
       .set("weight_decay", u.weight_decay)
-      .set("nesterov", u.nesterov)
-      .set("first_step", u.first_step);
+      .set("nesterov", u.nesterov);
   DUET_CHECK(u.momentum == 0.0 || momentum_buf.defined(), "sgd_step_: momentum = ", u.momentum,
              " needs a momentum buffer (got an undefined tensor)");
-  std::vector<Tensor> inputs{param, grad};
+  std::vector<Tensor> inputs{param, grad, lr, step};
   if (u.momentum != 0.0 || momentum_buf.defined()) inputs.push_back(momentum_buf);
   NoGradGuard no_grad;
   call_op(sgd_step_op(), std::move(inputs), attrs);
 }
 
 void adam_step_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
-                const Tensor& exp_avg_sq, const AdamUpdate& u) {
+                const Tensor& exp_avg_sq, const Tensor& lr, const Tensor& step, const AdamUpdate& u,
+                std::source_location loc) {
+  LocationScope scope(loc);
   Attrs attrs;
-  attrs.set("lr", u.lr)
-      .set("beta1", u.beta1)
+  attrs.set("beta1", u.beta1)
       .set("beta2", u.beta2)
       .set("eps", u.eps)
       .set("weight_decay", u.weight_decay)
-      .set("decoupled", u.decoupled)
-      .set("step", u.step);
+      .set("decoupled", u.decoupled);
   NoGradGuard no_grad;
-  call_op(adam_step_op(), {param, grad, exp_avg, exp_avg_sq}, attrs);
+  call_op(adam_step_op(), {param, grad, exp_avg, exp_avg_sq, lr, step}, attrs);
 }
 
 }  // namespace optim

@@ -288,38 +288,49 @@ Attrs avg_attrs(const char* op, const Pool2dOptions& o) {
 
 }  // namespace
 
-std::vector<Tensor> max_pool2d_with_indices(const Tensor& x, const Pool2dOptions& options) {
+std::vector<Tensor> max_pool2d_with_indices(const Tensor& x, const Pool2dOptions& options,
+                                            std::source_location loc) {
+  LocationScope scope(loc);
   return call_op(max_pool2d_op(), {x}, max_attrs(options));
 }
 
-Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options, std::source_location loc) {
+  LocationScope scope(loc);
   return max_pool2d_with_indices(x, options)[0];
 }
 
-Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& indices,
-                           const Shape& input_shape) {
+Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Shape& input_shape,
+                           std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(max_pool2d_backward_op(), {grad_out, indices},
                   Attrs().set("input_shape", input_shape));
 }
 
-Tensor max_pool2d_gather(const Tensor& x, const Tensor& indices) {
+Tensor max_pool2d_gather(const Tensor& x, const Tensor& indices, std::source_location loc) {
+  LocationScope scope(loc);
   return max_pool2d_gather_impl(x, indices);
 }
 
-Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(avg_pool2d_op(), {x}, avg_attrs("avg_pool2d", options));
 }
 
 Tensor avg_pool2d_backward(const Tensor& grad_out, const Shape& input_shape,
-                           const Pool2dOptions& options) {
+                           const Pool2dOptions& options, std::source_location loc) {
+  LocationScope scope(loc);
   return avg_pool2d_backward_impl(grad_out, input_shape, avg_attrs("avg_pool2d_backward", options));
 }
 
-Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size) {
+Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size,
+                           std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(adaptive_avg_pool2d_op(), {x}, Attrs().set("output_size", ints2(output_size)));
 }
 
-Tensor adaptive_avg_pool2d_backward(const Tensor& grad_out, const Shape& input_shape) {
+Tensor adaptive_avg_pool2d_backward(const Tensor& grad_out, const Shape& input_shape,
+                                    std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(adaptive_avg_pool2d_backward_op(), {grad_out},
                   Attrs().set("input_shape", input_shape));
 }

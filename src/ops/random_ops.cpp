@@ -2,7 +2,9 @@
 //
 // dropout is one op with outputs (y, mask); its seed is an attribute drawn from the
 // caller's generator per call, so the kernel is a pure function of (x, p, seed) and the
-// gradient is grad * mask.
+// gradient is grad * mask. In graph mode the executor draws the seed from the default
+// generator on every run, so recording a dropout node draws nothing (run k of a compiled
+// step then uses the same seed as eager step k).
 #include "cpu/random_kernels.h"
 #include "duet/ops/elementwise.h"
 #include "duet/ops/random.h"
@@ -32,14 +34,17 @@ DUET_DEFINE_OP(dropout_op, {.name = "dropout",
                             .grad = dropout_grad,
                             .save_outputs = 0b10,
                             .random = true,
-                            .kernels = {cpu_kernels::dropout}})
+                            .kernels = {cpu_kernels::dropout},
+                            .inplace_input = 0})
 
 }  // namespace
 
-Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen, std::source_location loc) {
+  LocationScope scope(loc);
   check_p(p);
   if (!training || p == 0.0) return x;
-  const uint64_t seed = gen.next_u64();
+  const bool recording = x.is_symbolic() || recording_active();
+  const uint64_t seed = recording ? 0 : gen.next_u64();
   return call_op(dropout_op(), {x}, Attrs().set("p", p).set("seed", static_cast<int64_t>(seed)))[0];
 }
 

@@ -162,19 +162,25 @@ Attrs reduce_attrs(const Ints& axes, bool keepdim) {
 
 }  // namespace
 
-Tensor sum(const Tensor& x, const Ints& axes, bool keepdim) {
+Tensor sum(const Tensor& x, const Ints& axes, bool keepdim, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(sum_op(), {x}, reduce_attrs(axes, keepdim));
 }
-Tensor mean(const Tensor& x, const Ints& axes, bool keepdim) {
+Tensor mean(const Tensor& x, const Ints& axes, bool keepdim, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(mean_op(), {x}, reduce_attrs(axes, keepdim));
 }
-Tensor max(const Tensor& x, const Ints& axes, bool keepdim) {
+Tensor max(const Tensor& x, const Ints& axes, bool keepdim, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(max_op(), {x}, reduce_attrs(axes, keepdim));
 }
-Tensor argmax(const Tensor& x, int64_t axis, bool keepdim) {
+Tensor argmax(const Tensor& x, int64_t axis, bool keepdim, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(argmax_op(), {x}, Attrs().set("axis", axis).set("keepdim", keepdim));
 }
-Tensor max_backward(const Tensor& grad, const Tensor& x, const Ints& axes, bool keepdim) {
+Tensor max_backward(const Tensor& grad, const Tensor& x, const Ints& axes, bool keepdim,
+                    std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(max_backward_op(), {grad, x}, reduce_attrs(axes, keepdim));
 }
 

@@ -317,11 +317,13 @@ DUET_DEFINE_OP(cast_op, {.name = "cast", .infer = cast_infer, .grad = cast_grad,
 
 // ---- public functions -------------------------------------------------------------------
 
-Tensor reshape(const Tensor& x, const Shape& shape) {
+Tensor reshape(const Tensor& x, const Shape& shape, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(reshape_op(), {x}, Attrs().set("shape", shape));
 }
 
-Tensor flatten(const Tensor& x, int64_t start_axis, int64_t end_axis) {
+Tensor flatten(const Tensor& x, int64_t start_axis, int64_t end_axis, std::source_location loc) {
+  LocationScope scope(loc);
   const int64_t r = x.dim();
   if (r == 0) return reshape(x, {1});
   int64_t s = normalize_axis(start_axis, r, "flatten"), e = normalize_axis(end_axis, r, "flatten");
@@ -334,11 +336,13 @@ Tensor flatten(const Tensor& x, int64_t start_axis, int64_t end_axis) {
   return reshape(x, out);
 }
 
-Tensor permute(const Tensor& x, const std::vector<int64_t>& axes) {
+Tensor permute(const Tensor& x, const std::vector<int64_t>& axes, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(permute_op(), {x}, Attrs().set("axes", axes));
 }
 
-Tensor transpose(const Tensor& x, int64_t a, int64_t b) {
+Tensor transpose(const Tensor& x, int64_t a, int64_t b, std::source_location loc) {
+  LocationScope scope(loc);
   const int64_t r = x.dim();
   a = normalize_axis(a, r, "transpose");
   b = normalize_axis(b, r, "transpose");
@@ -348,13 +352,16 @@ Tensor transpose(const Tensor& x, int64_t a, int64_t b) {
   return permute(x, axes);
 }
 
-Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end, int64_t step) {
+Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end, int64_t step,
+             std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(slice_op(), {x},
                   Attrs().set("axis", axis).set("start", start).set("end", end).set("step", step));
 }
 
 Tensor slice_backward(const Tensor& grad, const Shape& input_shape, int64_t axis, int64_t start,
-                      int64_t end, int64_t step) {
+                      int64_t end, int64_t step, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(slice_backward_op(), {grad},
                   Attrs()
                       .set("input_shape", input_shape)
@@ -364,16 +371,19 @@ Tensor slice_backward(const Tensor& grad, const Shape& input_shape, int64_t axis
                       .set("step", step));
 }
 
-Tensor expand(const Tensor& x, const Shape& shape) {
+Tensor expand(const Tensor& x, const Shape& shape, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(expand_op(), {x}, Attrs().set("shape", shape));
 }
 
-Tensor sum_to(const Tensor& x, const Shape& shape) {
+Tensor sum_to(const Tensor& x, const Shape& shape, std::source_location loc) {
+  LocationScope scope(loc);
   if (x.shape() == shape) return x;
   return call_op1(sum_to_op(), {x}, Attrs().set("shape", shape));
 }
 
-Tensor squeeze(const Tensor& x, int64_t axis) {
+Tensor squeeze(const Tensor& x, int64_t axis, std::source_location loc) {
+  LocationScope scope(loc);
   int64_t a = normalize_axis(axis, x.dim(), "squeeze");
   DUET_CHECK(x.shape()[a] == 1, "squeeze: axis ", axis, " of shape ", shape_str(x.shape()),
              " has size ", x.shape()[a], " (expected 1)");
@@ -382,30 +392,39 @@ Tensor squeeze(const Tensor& x, int64_t axis) {
   return reshape(x, out);
 }
 
-Tensor unsqueeze(const Tensor& x, int64_t axis) {
+Tensor unsqueeze(const Tensor& x, int64_t axis, std::source_location loc) {
+  LocationScope scope(loc);
   int64_t a = normalize_axis(axis, x.dim() + 1, "unsqueeze");
   Shape out = x.shape();
   out.insert(out.begin() + a, 1);
   return reshape(x, out);
 }
 
-Tensor concat(const std::vector<Tensor>& xs, int64_t axis) {
+Tensor concat(const std::vector<Tensor>& xs, int64_t axis, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(concat_op(), xs, Attrs().set("axis", axis));
 }
 
-Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value) {
+Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value,
+           std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(pad_op(), {x}, Attrs().set("pads", pads).set("value", value));
 }
 
-Tensor contiguous(const Tensor& x) {
+Tensor contiguous(const Tensor& x, std::source_location loc) {
+  LocationScope scope(loc);
   // Already contiguous: the same tensor (as in PyTorch), unless graph mode needs a node.
   if (x.defined() && !x.is_symbolic() && x.is_contiguous()) return x;
   return call_op1(clone_op(), {x});
 }
 
-Tensor clone(const Tensor& x) { return call_op1(clone_op(), {x}); }
+Tensor clone(const Tensor& x, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(clone_op(), {x});
+}
 
-Tensor cast(const Tensor& x, DType dtype) {
+Tensor cast(const Tensor& x, DType dtype, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(cast_op(), {x}, Attrs().set("dtype", static_cast<int64_t>(dtype)));
 }
 

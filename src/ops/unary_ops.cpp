@@ -38,31 +38,74 @@ std::vector<Tensor> pow_grad(const GradArgs& g) {
   return {mul(G(g), mul(pow(g.inputs[0], p - 1.0), p))};
 }
 
-DUET_DEFINE_OP(neg_op, {.name = "neg", .infer = float_infer, .grad = neg_grad,
-                        .kernels = {cpu_kernels::neg}})
-DUET_DEFINE_OP(exp_op, {.name = "exp", .infer = float_infer, .grad = exp_grad,
-                        .save_outputs = 1, .kernels = {cpu_kernels::exp}})
-DUET_DEFINE_OP(log_op, {.name = "log", .infer = float_infer, .grad = log_grad,
-                        .save_inputs = 1, .kernels = {cpu_kernels::log}})
-DUET_DEFINE_OP(sqrt_op, {.name = "sqrt", .infer = float_infer, .grad = sqrt_grad,
-                         .save_outputs = 1, .kernels = {cpu_kernels::sqrt}})
-DUET_DEFINE_OP(rsqrt_op, {.name = "rsqrt", .infer = float_infer, .grad = rsqrt_grad,
-                          .save_outputs = 1, .kernels = {cpu_kernels::rsqrt}})
-DUET_DEFINE_OP(abs_op, {.name = "abs", .infer = float_infer, .grad = abs_grad,
-                        .save_inputs = 1, .kernels = {cpu_kernels::abs}})
-DUET_DEFINE_OP(sign_op, {.name = "sign", .infer = float_infer, .grad = sign_grad,
-                         .kernels = {cpu_kernels::sign}})
-DUET_DEFINE_OP(add_scalar_op, {.name = "add_scalar", .infer = float_infer,
-                               .grad = add_scalar_grad, .kernels = {cpu_kernels::add_scalar}})
-DUET_DEFINE_OP(mul_scalar_op, {.name = "mul_scalar", .infer = float_infer,
-                               .grad = mul_scalar_grad, .kernels = {cpu_kernels::mul_scalar}})
-DUET_DEFINE_OP(rsub_scalar_op, {.name = "rsub_scalar", .infer = float_infer,
-                                .grad = rsub_scalar_grad, .kernels = {cpu_kernels::rsub_scalar}})
-DUET_DEFINE_OP(rdiv_scalar_op, {.name = "rdiv_scalar", .infer = float_infer,
-                                .grad = rdiv_scalar_grad, .save_inputs = 1, .save_outputs = 1,
-                                .kernels = {cpu_kernels::rdiv_scalar}})
-DUET_DEFINE_OP(pow_op, {.name = "pow", .infer = float_infer, .grad = pow_grad, .save_inputs = 1,
-                        .kernels = {cpu_kernels::pow_scalar}})
+DUET_DEFINE_OP(neg_op, {.name = "neg",
+                        .infer = float_infer,
+                        .grad = neg_grad,
+                        .kernels = {cpu_kernels::neg},
+                        .inplace_input = 0})
+DUET_DEFINE_OP(exp_op, {.name = "exp",
+                        .infer = float_infer,
+                        .grad = exp_grad,
+                        .save_outputs = 1,
+                        .kernels = {cpu_kernels::exp},
+                        .inplace_input = 0})
+DUET_DEFINE_OP(log_op, {.name = "log",
+                        .infer = float_infer,
+                        .grad = log_grad,
+                        .save_inputs = 1,
+                        .kernels = {cpu_kernels::log},
+                        .inplace_input = 0})
+DUET_DEFINE_OP(sqrt_op, {.name = "sqrt",
+                         .infer = float_infer,
+                         .grad = sqrt_grad,
+                         .save_outputs = 1,
+                         .kernels = {cpu_kernels::sqrt},
+                         .inplace_input = 0})
+DUET_DEFINE_OP(rsqrt_op, {.name = "rsqrt",
+                          .infer = float_infer,
+                          .grad = rsqrt_grad,
+                          .save_outputs = 1,
+                          .kernels = {cpu_kernels::rsqrt},
+                          .inplace_input = 0})
+DUET_DEFINE_OP(abs_op, {.name = "abs",
+                        .infer = float_infer,
+                        .grad = abs_grad,
+                        .save_inputs = 1,
+                        .kernels = {cpu_kernels::abs},
+                        .inplace_input = 0})
+DUET_DEFINE_OP(sign_op, {.name = "sign",
+                         .infer = float_infer,
+                         .grad = sign_grad,
+                         .kernels = {cpu_kernels::sign},
+                         .inplace_input = 0})
+DUET_DEFINE_OP(add_scalar_op, {.name = "add_scalar",
+                               .infer = float_infer,
+                               .grad = add_scalar_grad,
+                               .kernels = {cpu_kernels::add_scalar},
+                               .inplace_input = 0})
+DUET_DEFINE_OP(mul_scalar_op, {.name = "mul_scalar",
+                               .infer = float_infer,
+                               .grad = mul_scalar_grad,
+                               .kernels = {cpu_kernels::mul_scalar},
+                               .inplace_input = 0})
+DUET_DEFINE_OP(rsub_scalar_op, {.name = "rsub_scalar",
+                                .infer = float_infer,
+                                .grad = rsub_scalar_grad,
+                                .kernels = {cpu_kernels::rsub_scalar},
+                                .inplace_input = 0})
+DUET_DEFINE_OP(rdiv_scalar_op, {.name = "rdiv_scalar",
+                                .infer = float_infer,
+                                .grad = rdiv_scalar_grad,
+                                .save_inputs = 1,
+                                .save_outputs = 1,
+                                .kernels = {cpu_kernels::rdiv_scalar},
+                                .inplace_input = 0})
+DUET_DEFINE_OP(pow_op, {.name = "pow",
+                        .infer = float_infer,
+                        .grad = pow_grad,
+                        .save_inputs = 1,
+                        .kernels = {cpu_kernels::pow_scalar},
+                        .inplace_input = 0})
 
 std::vector<TensorMeta> clamp_infer(const InferArgs& a) {
   infer::expect_floating(a, 0);
@@ -80,12 +123,20 @@ std::vector<Tensor> clamp_backward_grad(const GradArgs& g) {
   return {clamp_backward(G(g), g.inputs[1], g.attrs), Tensor()};
 }
 
-DUET_DEFINE_OP(clamp_op, {.name = "clamp", .infer = clamp_infer, .grad = clamp_grad,
-                          .save_inputs = 1, .kernels = {cpu_kernels::clamp}})
-DUET_DEFINE_OP(clamp_backward_op,
-               {.name = "clamp_backward", .num_inputs = 2, .infer = clamp_infer,
-                .grad = clamp_backward_grad, .save_inputs = 0b10, .nondiff_inputs = 0b10,
-                .kernels = {cpu_kernels::clamp_backward}})
+DUET_DEFINE_OP(clamp_op, {.name = "clamp",
+                          .infer = clamp_infer,
+                          .grad = clamp_grad,
+                          .save_inputs = 1,
+                          .kernels = {cpu_kernels::clamp},
+                          .inplace_input = 0})
+DUET_DEFINE_OP(clamp_backward_op, {.name = "clamp_backward",
+                                   .num_inputs = 2,
+                                   .infer = clamp_infer,
+                                   .grad = clamp_backward_grad,
+                                   .save_inputs = 0b10,
+                                   .nondiff_inputs = 0b10,
+                                   .kernels = {cpu_kernels::clamp_backward},
+                                   .inplace_input = 0})
 
 Tensor clamp_backward(const Tensor& grad, const Tensor& x, const Attrs& attrs) {
   return call_op1(clamp_backward_op(), {grad, x}, attrs);
@@ -95,23 +146,64 @@ Attrs value(double v) { return Attrs().set("value", v); }
 
 }  // namespace
 
-Tensor neg(const Tensor& a) { return call_op1(neg_op(), {a}); }
-Tensor exp(const Tensor& a) { return call_op1(exp_op(), {a}); }
-Tensor log(const Tensor& a) { return call_op1(log_op(), {a}); }
-Tensor sqrt(const Tensor& a) { return call_op1(sqrt_op(), {a}); }
-Tensor rsqrt(const Tensor& a) { return call_op1(rsqrt_op(), {a}); }
-Tensor abs(const Tensor& a) { return call_op1(abs_op(), {a}); }
-Tensor sign(const Tensor& a) { return call_op1(sign_op(), {a}); }
-Tensor add(const Tensor& a, double b) { return call_op1(add_scalar_op(), {a}, value(b)); }
-Tensor sub(const Tensor& a, double b) { return add(a, -b); }
-Tensor mul(const Tensor& a, double b) { return call_op1(mul_scalar_op(), {a}, value(b)); }
-Tensor div(const Tensor& a, double b) { return mul(a, 1.0 / b); }
-Tensor rsub(const Tensor& a, double b) { return call_op1(rsub_scalar_op(), {a}, value(b)); }
-Tensor rdiv(const Tensor& a, double b) { return call_op1(rdiv_scalar_op(), {a}, value(b)); }
-Tensor pow(const Tensor& a, double e) {
+Tensor neg(const Tensor& a, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(neg_op(), {a});
+}
+Tensor exp(const Tensor& a, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(exp_op(), {a});
+}
+Tensor log(const Tensor& a, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(log_op(), {a});
+}
+Tensor sqrt(const Tensor& a, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(sqrt_op(), {a});
+}
+Tensor rsqrt(const Tensor& a, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(rsqrt_op(), {a});
+}
+Tensor abs(const Tensor& a, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(abs_op(), {a});
+}
+Tensor sign(const Tensor& a, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(sign_op(), {a});
+}
+Tensor add(const Tensor& a, double b, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(add_scalar_op(), {a}, value(b));
+}
+Tensor sub(const Tensor& a, double b, std::source_location loc) {
+  LocationScope scope(loc);
+  return add(a, -b);
+}
+Tensor mul(const Tensor& a, double b, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(mul_scalar_op(), {a}, value(b));
+}
+Tensor div(const Tensor& a, double b, std::source_location loc) {
+  LocationScope scope(loc);
+  return mul(a, 1.0 / b);
+}
+Tensor rsub(const Tensor& a, double b, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(rsub_scalar_op(), {a}, value(b));
+}
+Tensor rdiv(const Tensor& a, double b, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(rdiv_scalar_op(), {a}, value(b));
+}
+Tensor pow(const Tensor& a, double e, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(pow_op(), {a}, Attrs().set("exponent", e));
 }
-Tensor clamp(const Tensor& a, double lo, double hi) {
+Tensor clamp(const Tensor& a, double lo, double hi, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(clamp_op(), {a}, Attrs().set("lo", lo).set("hi", hi));
 }
 

@@ -1,4 +1,5 @@
-// Adam and AdamW: zero-initialised moments and a per-parameter step count (as PyTorch).
+// Adam and AdamW: zero-initialised moments and a per-parameter step count (as PyTorch),
+// created up front so eager and graph mode share them.
 #include "duet/optim/adam.h"
 
 #include "duet/autograd.h"
@@ -22,26 +23,25 @@ Adam::Adam(std::vector<Tensor> params, double lr, std::pair<double, double> beta
              beta1, ", ", beta2, ") (expected each in [0, 1))");
   DUET_CHECK(eps >= 0.0, name_, ": eps = ", eps, " (expected >= 0)");
   DUET_CHECK(weight_decay >= 0.0, name_, ": weight_decay = ", weight_decay, " (expected >= 0)");
+  for (size_t i = 0; i < params_.size(); ++i) {
+    add_state_like_param(i, "exp_avg");
+    add_state_like_param(i, "exp_avg_sq");
+  }
 }
 
-void Adam::step() {
+void Adam::apply_gradients(const std::vector<Tensor>& grads) {
+  check_grads(grads);
   NoGradGuard no_grad;
+  const AdamUpdate update{.beta1 = beta1,
+                          .beta2 = beta2,
+                          .eps = eps,
+                          .weight_decay = weight_decay,
+                          .decoupled = decoupled_};
   for (size_t i = 0; i < params_.size(); ++i) {
-    const Tensor& p = params_[i];
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
-    ParamState& st = state_[i];
-    Tensor m = st.get("exp_avg"), v = st.get("exp_avg_sq");
-    if (!m.defined()) {
-      m = Tensor::zeros(p.shape(), p.dtype(), p.device());
-      v = Tensor::zeros(p.shape(), p.dtype(), p.device());
-      st.set("exp_avg", m);
-      st.set("exp_avg_sq", v);
-    }
-    adam_step_(p, g, m, v,
-               {.lr = lr_, .beta1 = beta1, .beta2 = beta2, .eps = eps,
-                .weight_decay = weight_decay, .decoupled = decoupled_, .step = st.step + 1});
-    st.step++;
+    if (!grads[i].defined()) continue;
+    const ParamState& st = state_[i];
+    adam_step_(params_[i], grads[i], st.get("exp_avg"), st.get("exp_avg_sq"), lr_, st.get("step"),
+               update);
   }
 }
 

@@ -1,4 +1,5 @@
-// SGD: the momentum buffer is created on a parameter's first update (as PyTorch).
+// SGD: momentum buffers are created (zeros) up front; the sgd_step_ op initialises a buffer
+// with the first gradient when the parameter's step count is 0 (as PyTorch).
 #include "duet/optim/sgd.h"
 
 #include "duet/autograd.h"
@@ -18,29 +19,21 @@ SGD::SGD(std::vector<Tensor> params, double lr, double momentum_, double dampeni
   DUET_CHECK(!nesterov || (momentum > 0.0 && dampening == 0.0),
              "SGD: nesterov momentum requires momentum > 0 and dampening = 0 (got momentum = ",
              momentum, ", dampening = ", dampening, ")");
+  if (momentum != 0.0)
+    for (size_t i = 0; i < params_.size(); ++i) add_state_like_param(i, "momentum_buffer");
 }
 
-void SGD::step() {
+void SGD::apply_gradients(const std::vector<Tensor>& grads) {
+  check_grads(grads);
   NoGradGuard no_grad;
+  const SgdUpdate update{.momentum = momentum,
+                         .dampening = dampening,
+                         .weight_decay = weight_decay,
+                         .nesterov = nesterov};
   for (size_t i = 0; i < params_.size(); ++i) {
-    const Tensor& p = params_[i];
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
-    ParamState& st = state_[i];
-    Tensor buf;
-    bool first = false;
-    if (momentum != 0.0) {
-      buf = st.get("momentum_buffer");
-      if (!buf.defined()) {
-        buf = Tensor::zeros(p.shape(), p.dtype(), p.device());
-        st.set("momentum_buffer", buf);
-        first = true;
-      }
-    }
-    sgd_step_(p, g, buf,
-              {.lr = lr_, .momentum = momentum, .dampening = dampening,
-               .weight_decay = weight_decay, .nesterov = nesterov, .first_step = first});
-    st.step++;
+    if (!grads[i].defined()) continue;
+    const ParamState& st = state_[i];
+    sgd_step_(params_[i], grads[i], st.get("momentum_buffer"), lr_, st.get("step"), update);
   }
 }
 

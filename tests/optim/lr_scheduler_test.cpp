@@ -28,8 +28,8 @@ TEST(CosineAnnealingLR, TMaxFour) {
   // eta_min + (base - eta_min) * (1 + cos(pi * e / 4)) / 2
   const double c = (0.1 - 0.001) / 2;
   const std::vector<double> expected = {
-      0.1, 0.001 + c * (1 + std::sqrt(0.5)), 0.001 + c, 0.001 + c * (1 - std::sqrt(0.5)), 0.001,
-      0.001 + c * (1 - std::sqrt(0.5))};  // PyTorch keeps following the cosine after T_max
+      0.1,   0.001 + c * (1 + std::sqrt(0.5)), 0.001 + c, 0.001 + c * (1 - std::sqrt(0.5)),
+      0.001, 0.001 + c * (1 - std::sqrt(0.5))};  // PyTorch keeps following the cosine after T_max
   for (size_t e = 0; e < expected.size(); ++e) {
     EXPECT_NEAR(sched.get_last_lr(), expected[e], 1e-12) << "epoch " << e;
     EXPECT_NEAR(opt.lr(), expected[e], 1e-12) << "epoch " << e;

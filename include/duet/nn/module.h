@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "duet/source_location.h"
 #include "duet/tensor.h"
 
 namespace duet::nn {
@@ -47,7 +48,8 @@ class Module {
   // ---- running ----
   // The default throws duet::Error: containers and custom modules override it.
   virtual Tensor forward(const Tensor& x);
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  // Runs forward; graph nodes created inside carry the caller's source location.
+  Tensor operator()(const Tensor& x, std::source_location loc = std::source_location::current());
 
   // ---- registration (in order; names must be unique and contain no '.') ----
   // Parameters are leaves that require grad (set here when the tensor is floating).
@@ -84,7 +86,10 @@ class Module {
   // ---- modes ----
   void train(bool on = true);  // recursive
   void eval() { train(false); }
-  bool is_training() const { return training_; }
+  bool training_flag() const { return training_; }  // the flag set by train()/eval()
+  // The mode forward() uses: while a graph is being recorded on this thread (is_tracing()),
+  // the graph's GraphOptions::training, never this module's own flag; otherwise the flag.
+  bool is_training() const;
 
   void zero_grad();  // drops every parameter's gradient
 

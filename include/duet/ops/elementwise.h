@@ -10,44 +10,62 @@
 namespace duet {
 
 // ---- binary, broadcasting ----
-Tensor add(const Tensor& a, const Tensor& b);
-Tensor sub(const Tensor& a, const Tensor& b);
-Tensor mul(const Tensor& a, const Tensor& b);
-Tensor div(const Tensor& a, const Tensor& b);
-Tensor maximum(const Tensor& a, const Tensor& b);
-Tensor minimum(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, const Tensor& b,
+           std::source_location loc = std::source_location::current());
+Tensor sub(const Tensor& a, const Tensor& b,
+           std::source_location loc = std::source_location::current());
+Tensor mul(const Tensor& a, const Tensor& b,
+           std::source_location loc = std::source_location::current());
+Tensor div(const Tensor& a, const Tensor& b,
+           std::source_location loc = std::source_location::current());
+Tensor maximum(const Tensor& a, const Tensor& b,
+               std::source_location loc = std::source_location::current());
+Tensor minimum(const Tensor& a, const Tensor& b,
+               std::source_location loc = std::source_location::current());
 
 // ---- with a scalar (an attribute, not a tensor) ----
-Tensor add(const Tensor& a, double b);
-Tensor mul(const Tensor& a, double b);
-Tensor sub(const Tensor& a, double b);
-Tensor div(const Tensor& a, double b);
-Tensor rsub(const Tensor& a, double b);  // b - a
-Tensor rdiv(const Tensor& a, double b);  // b / a
-Tensor pow(const Tensor& a, double exponent);
-Tensor clamp(const Tensor& a, double lo, double hi);
+Tensor add(const Tensor& a, double b, std::source_location loc = std::source_location::current());
+Tensor mul(const Tensor& a, double b, std::source_location loc = std::source_location::current());
+Tensor sub(const Tensor& a, double b, std::source_location loc = std::source_location::current());
+Tensor div(const Tensor& a, double b, std::source_location loc = std::source_location::current());
+// b - a
+Tensor rsub(const Tensor& a, double b, std::source_location loc = std::source_location::current());
+// b / a
+Tensor rdiv(const Tensor& a, double b, std::source_location loc = std::source_location::current());
+Tensor pow(const Tensor& a, double exponent,
+           std::source_location loc = std::source_location::current());
+Tensor clamp(const Tensor& a, double lo, double hi,
+             std::source_location loc = std::source_location::current());
 
 // ---- unary ----
-Tensor neg(const Tensor& a);
-Tensor exp(const Tensor& a);
-Tensor log(const Tensor& a);
-Tensor sqrt(const Tensor& a);
-Tensor rsqrt(const Tensor& a);
-Tensor abs(const Tensor& a);
-Tensor sign(const Tensor& a);  // -1, 0, 1; gradient zero
+Tensor neg(const Tensor& a, std::source_location loc = std::source_location::current());
+Tensor exp(const Tensor& a, std::source_location loc = std::source_location::current());
+Tensor log(const Tensor& a, std::source_location loc = std::source_location::current());
+Tensor sqrt(const Tensor& a, std::source_location loc = std::source_location::current());
+Tensor rsqrt(const Tensor& a, std::source_location loc = std::source_location::current());
+Tensor abs(const Tensor& a, std::source_location loc = std::source_location::current());
+// -1, 0, 1; gradient zero
+Tensor sign(const Tensor& a, std::source_location loc = std::source_location::current());
 
 // ---- comparisons: bool results, no gradient ----
-Tensor eq(const Tensor& a, const Tensor& b);
-Tensor ne(const Tensor& a, const Tensor& b);
-Tensor lt(const Tensor& a, const Tensor& b);
-Tensor le(const Tensor& a, const Tensor& b);
-Tensor gt(const Tensor& a, const Tensor& b);
-Tensor ge(const Tensor& a, const Tensor& b);
-Tensor gt(const Tensor& a, double b);
-Tensor lt(const Tensor& a, double b);
+Tensor eq(const Tensor& a, const Tensor& b,
+          std::source_location loc = std::source_location::current());
+Tensor ne(const Tensor& a, const Tensor& b,
+          std::source_location loc = std::source_location::current());
+Tensor lt(const Tensor& a, const Tensor& b,
+          std::source_location loc = std::source_location::current());
+Tensor le(const Tensor& a, const Tensor& b,
+          std::source_location loc = std::source_location::current());
+Tensor gt(const Tensor& a, const Tensor& b,
+          std::source_location loc = std::source_location::current());
+Tensor ge(const Tensor& a, const Tensor& b,
+          std::source_location loc = std::source_location::current());
+Tensor gt(const Tensor& a, double b, std::source_location loc = std::source_location::current());
+Tensor lt(const Tensor& a, double b, std::source_location loc = std::source_location::current());
 
 // cond ? a : b, broadcasting all three; cond is bool.
-Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b,
+             std::source_location loc = std::source_location::current());
 
 // ---- operators ----
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

@@ -3,7 +3,7 @@
 //
 //   duet::optim::Adam adam(net->parameters(), 1e-3);
 //   duet::optim::AdamW adamw(net->parameters(), 1e-3, {0.9, 0.999}, 1e-8, /*weight_decay=*/1e-2);
-//   adam.state(0).step;              // per-parameter step count
+//   adam.state(0).step();            // per-parameter step count (the int64 "step" tensor)
 //   adam.state(0).get("exp_avg");    // first moment
 #pragma once
 
@@ -15,10 +15,9 @@ namespace duet::optim {
 
 class Adam : public Optimizer {
  public:
-  Adam(std::vector<Tensor> params, double lr = 1e-3,
-       std::pair<double, double> betas = {0.9, 0.999}, double eps = 1e-8,
-       double weight_decay = 0.0);
-  void step() override;
+  Adam(std::vector<Tensor> params, double lr = 1e-3, std::pair<double, double> betas = {0.9, 0.999},
+       double eps = 1e-8, double weight_decay = 0.0);
+  void apply_gradients(const std::vector<Tensor>& grads) override;
 
   double beta1, beta2, eps, weight_decay;
 

@@ -8,6 +8,15 @@
 //     opt.step();                  // parameters without a gradient are skipped
 //   }
 //   opt.state(0).get("momentum_buffer");   // inspect the state of parameter 0
+//
+// Graph mode: every value that changes between steps lives in a tensor the optimizer owns —
+// the learning rate (lr_tensor(), float64 scalar) and each parameter's step count (state
+// key "step", int64 scalar) — and all state tensors are created (zeros) in the constructor,
+// so an eager step() and a compiled training graph update the very same tensors, and
+// set_lr() takes effect in an already compiled graph.
+//
+//   auto exe = duet::compile(g, {loss}, {.training = true, .optimizer = &opt});
+//   opt.set_lr(0.01);            // the next exe.run() uses 0.01
 #pragma once
 
 #include <string>
@@ -18,12 +27,13 @@
 
 namespace duet::optim {
 
-// One parameter's state, PyTorch names: "momentum_buffer" (SGD), "exp_avg", "exp_avg_sq" (Adam).
+// One parameter's state, PyTorch names: "step" (int64 scalar, updates applied to this
+// parameter), "momentum_buffer" (SGD with momentum), "exp_avg", "exp_avg_sq" (Adam).
 struct ParamState {
-  int64_t step = 0;  // updates applied to this parameter
   std::vector<std::pair<std::string, Tensor>> tensors;
   Tensor get(const std::string& key) const;  // undefined when absent
   void set(const std::string& key, const Tensor& t);
+  int64_t step() const;  // reads the "step" tensor (0 when absent)
 };
 
 class Optimizer {
@@ -34,23 +44,31 @@ class Optimizer {
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
 
-  virtual void step() = 0;
+  // One update with each parameter's .grad() (parameters without a gradient are skipped).
+  void step();
   // Applies one update with the given gradients (one per parameter; undefined ones are
   // skipped). With symbolic gradients (graph mode) this records the update ops into the
   // graph being built instead of running them.
-  virtual void apply_gradients(const std::vector<Tensor>& grads);
+  virtual void apply_gradients(const std::vector<Tensor>& grads) = 0;
   void zero_grad();  // drops every parameter's gradient (PyTorch's set_to_none=True)
 
-  double lr() const { return lr_; }
-  void set_lr(double lr);
+  double lr() const;       // reads lr_tensor()
+  void set_lr(double lr);  // writes lr_tensor() in place
+  // The learning rate as a float64 scalar tensor, read by the update ops at run time.
+  const Tensor& lr_tensor() const { return lr_; }
   const std::string& name() const { return name_; }
   const std::vector<Tensor>& params() const { return params_; }
   const ParamState& state(size_t param_index) const;
 
  protected:
+  // Checks grads against params_ (count; shape/dtype of the defined ones).
+  void check_grads(const std::vector<Tensor>& grads) const;
+  // Adds a zero-filled state tensor shaped like parameter i under `key`.
+  Tensor add_state_like_param(size_t i, const std::string& key);
+
   std::vector<Tensor> params_;
-  std::vector<ParamState> state_;  // one per parameter
-  double lr_;
+  std::vector<ParamState> state_;  // one per parameter, with its "step" tensor
+  Tensor lr_;                      // float64 scalar
   std::string name_;
 };
 

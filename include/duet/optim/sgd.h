@@ -1,5 +1,6 @@
 // Stochastic gradient descent with momentum, dampening, weight decay and Nesterov, exactly
-// torch.optim.SGD (the momentum buffer starts as the first gradient).
+// torch.optim.SGD (the momentum buffer starts as the first gradient; with momentum the
+// buffers exist, zero-filled, from construction on).
 //
 //   duet::optim::SGD opt(net->parameters(), 0.1, /*momentum=*/0.9, /*dampening=*/0,
 //                        /*weight_decay=*/5e-4, /*nesterov=*/true);
@@ -15,7 +16,7 @@ class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, double lr, double momentum = 0.0, double dampening = 0.0,
       double weight_decay = 0.0, bool nesterov = false);
-  void step() override;
+  void apply_gradients(const std::vector<Tensor>& grads) override;
 
   double momentum, dampening, weight_decay;
   bool nesterov;
