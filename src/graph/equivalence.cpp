@@ -16,6 +16,7 @@
 #include "duet/autograd.h"
 #include "duet/graph.h"
 #include "duet/optim/sgd.h"
+#include "core/copy.h"
 #include "graph/ir.h"
 
 namespace duet {
@@ -59,7 +60,8 @@ struct OpRecord {
 void observe(void* ctx, const OpDef& op, const std::vector<Tensor>& outputs) {
   auto* log = static_cast<std::vector<OpRecord>*>(ctx);
   OpRecord r{&op, {}};
-  for (const Tensor& t : outputs) r.outputs.push_back(snapshot(t));
+  // A raw copy, not the clone op: an op here would call the observer again.
+  for (const Tensor& t : outputs) r.outputs.push_back(detail::contiguous_copy(t));
   log->push_back(std::move(r));
 }
 

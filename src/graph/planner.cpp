@@ -154,7 +154,7 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
         const ValueRef src = node.inputs[op.inplace_input];
         const int32_t b = plan.value_buffer[src.node][src.output];
         if (b >= 0 && plan.buffers[b].kind == BufferKind::activation &&
-            plan.buffers[b].last == i && plan.buffers[b].size == size &&
+            plan.buffers[b].last == i && g.meta(src).shape == node.outputs[0].shape &&
             g.meta(src).dtype == node.outputs[0].dtype) {
           // Only the op itself reads the dying input: write the result over it.
           plan.inplace[i] = true;

@@ -58,43 +58,48 @@ std::vector<Tensor> select_grad(const GradArgs& g, bool is_max) {
 std::vector<Tensor> maximum_grad(const GradArgs& g) { return select_grad(g, true); }
 std::vector<Tensor> minimum_grad(const GradArgs& g) { return select_grad(g, false); }
 
-// No .inplace_input here yet: the planner matches buffers by their 64-byte-aligned sizes, so a
-// broadcast input 0 (e.g. (1, 3) -> (3, 3), both 64 bytes) would be overwritten while
-// binary_map still reads it. Set .inplace_input = 0 once the planner compares shapes.
+// inplace_input = 0: binary_map reads a[i] before writing out[i]; the planner only reuses
+// input 0's buffer when its shape equals the output's (not for a broadcast input 0).
 DUET_DEFINE_OP(add_op, {.name = "add",
                         .num_inputs = 2,
                         .infer = binary_infer,
                         .grad = add_grad,
-                        .kernels = {cpu_kernels::add}})
+                        .kernels = {cpu_kernels::add},
+                        .inplace_input = 0})
 DUET_DEFINE_OP(sub_op, {.name = "sub",
                         .num_inputs = 2,
                         .infer = binary_infer,
                         .grad = sub_grad,
-                        .kernels = {cpu_kernels::sub}})
+                        .kernels = {cpu_kernels::sub},
+                        .inplace_input = 0})
 DUET_DEFINE_OP(mul_op, {.name = "mul",
                         .num_inputs = 2,
                         .infer = binary_infer,
                         .grad = mul_grad,
                         .save_inputs = 0b11,
-                        .kernels = {cpu_kernels::mul}})
+                        .kernels = {cpu_kernels::mul},
+                        .inplace_input = 0})
 DUET_DEFINE_OP(div_op, {.name = "div",
                         .num_inputs = 2,
                         .infer = binary_infer,
                         .grad = div_grad,
                         .save_inputs = 0b11,
-                        .kernels = {cpu_kernels::div}})
+                        .kernels = {cpu_kernels::div},
+                        .inplace_input = 0})
 DUET_DEFINE_OP(maximum_op, {.name = "maximum",
                             .num_inputs = 2,
                             .infer = binary_infer,
                             .grad = maximum_grad,
                             .save_inputs = 0b11,
-                            .kernels = {cpu_kernels::maximum}})
+                            .kernels = {cpu_kernels::maximum},
+                        .inplace_input = 0})
 DUET_DEFINE_OP(minimum_op, {.name = "minimum",
                             .num_inputs = 2,
                             .infer = binary_infer,
                             .grad = minimum_grad,
                             .save_inputs = 0b11,
-                            .kernels = {cpu_kernels::minimum}})
+                            .kernels = {cpu_kernels::minimum},
+                        .inplace_input = 0})
 
 #define DUET_COMPARE_OP(fn, opname)                                                        \
   DUET_DEFINE_OP(fn##_op, {.name = opname, .num_inputs = 2, .infer = compare_infer,       \
