@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <set>
 
 #include "common/cli.h"
 #include "duet/data.h"
@@ -31,6 +32,8 @@ const char* kUsage = R"(usage: compare_modes [options]
   --data DIR          Fashion-MNIST directory (default /usr/share/datasets/fashion-mnist)
   --synthetic         random images and labels instead of Fashion-MNIST
   --json              print one JSON object as the last stdout line
+  --profile           print the graph step's time per op kind
+  --disable-passes A,B  compile without these graph passes (e.g. fuse_updates,cse)
 )";
 
 double median(std::vector<double> v) {
@@ -80,6 +83,13 @@ int main(int argc, char** argv) {
     const std::string dir = cli.get("--data", data::kFashionMnistDir);
     const bool synthetic = cli.flag("--synthetic");
     const bool json = cli.flag("--json");
+    const bool profile = cli.flag("--profile");
+    std::set<std::string> disabled;
+    for (std::string d = cli.get("--disable-passes", ""); !d.empty();) {
+      const size_t comma = d.find(',');
+      disabled.insert(d.substr(0, comma));
+      d = comma == std::string::npos ? "" : d.substr(comma + 1);
+    }
     cli.finish();
     DUET_CHECK(model_name == "fashion_cnn", "compare_modes: --model ", model_name,
                " is not available (expected fashion_cnn; the model zoo arrives with issue #4)");
@@ -141,7 +151,7 @@ int main(int argc, char** argv) {
       Tensor x = g.input("x", {bs, 1, 28, 28});
       Tensor y = g.input("y", {bs}, int64);
       Tensor loss = cross_entropy((*net)(x), y);
-      Executable step = compile(g, {loss}, {.training = true, .optimizer = &opt});
+      Executable step = compile(g, {loss}, {.training = true, .optimizer = &opt, .disabled_passes = disabled});
       graph.compile_ms = examples::seconds_since(t0) * 1e3;
       graph.planned_bytes = step.memory_report().arena;
       graph.memory_report = step.memory_report().str();
@@ -153,6 +163,11 @@ int main(int argc, char** argv) {
       }
       graph.peak_bytes = memory_stats(cpu).peak_bytes - base;
       graph.final_state = snapshot(*net);
+      if (profile) {
+        const Named after = snapshot(*net);
+        std::cout << step.profile({{"x", batches[0].first}, {"y", batches[0].second}}, 20);
+        restore(*net, after);  // profiling trained further; put the compared state back
+      }
     }
     restore(*net, initial);
 

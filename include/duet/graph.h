@@ -86,11 +86,11 @@ struct CompileOptions {
 // Bytes planned before anything runs.
 struct MemoryReport {
   int64_t parameters = 0;       // captured tensors that require grad
-  int64_t gradients = 0;        // parameter gradients (arena)
+  int64_t gradients = 0;        // most parameter-gradient bytes live at once (arena)
   int64_t optimizer_state = 0;  // captured tensors the optimizer owns
   int64_t buffers = 0;          // other captured tensors (BN running stats, constants)
   int64_t activations = 0;      // the rest of the arena's peak
-  int64_t workspace = 0;        // kernel scratch (arena)
+  int64_t workspace = 0;        // most kernel scratch live at once (arena)
   int64_t arena = 0;            // the arena's size: gradients + activations + workspace peak
   int64_t total() const { return parameters + optimizer_state + buffers + arena; }
   std::string str() const;
@@ -118,6 +118,9 @@ class Executable {
   const std::vector<PassStat>& pass_stats() const;
   double compile_ms() const;
   size_t num_nodes() const;
+  // Runs `runs` times with a timer around every node; returns a table of time per op kind
+  // (total, share, count), slowest first.
+  std::string profile(const std::map<std::string, Tensor>& feeds, int runs = 10);
   // With keep_intermediates: the value of node `node`'s output `output` after the last run.
   Tensor value(int node, int output = 0) const;
   bool defined() const { return impl_ != nullptr; }

@@ -3,6 +3,8 @@
 // in-place increment. lr and step are scalar tensors read here, at run time.
 #include "cpu/optim_kernels.h"
 
+#include "cpu/adam_math.h"
+
 #include <cmath>
 #include <type_traits>
 
@@ -43,49 +45,17 @@ void sgd_step(const KernelArgs& k) {
 }
 
 void adam_step(const KernelArgs& k) {
-  const Attrs& a = k.attrs;
-  const double beta1 = a.f("beta1"), beta2 = a.f("beta2");
-  const double weight_decay = a.f("weight_decay");
-  const bool decoupled = a.b("decoupled");
   const double lr = *static_cast<const double*>(k.inputs[4].data_ptr());
   int64_t* step_count = static_cast<int64_t*>(k.inputs[5].data_ptr());
   *step_count += 1;  // the count after this update, for the bias corrections
-  const double step = static_cast<double>(*step_count);
-  const double bias_correction1 = 1.0 - std::pow(beta1, step);
-  const double bias_correction2 = 1.0 - std::pow(beta2, step);
-  const double step_size = lr / bias_correction1;
-  const double bias_correction2_sqrt = std::sqrt(bias_correction2);
+  const AdamCoeffs c = adam_coeffs(k.attrs, lr, *step_count);
   detail::dispatch_floating(k.inputs[0].dtype(), "adam_step_", [&](auto tag) {
     using T = decltype(tag);
-    T* p = static_cast<T*>(k.inputs[0].data_ptr());
-    const T* g = static_cast<const T*>(k.inputs[1].data_ptr());
-    T* m = static_cast<T*>(k.inputs[2].data_ptr());
-    T* v = static_cast<T*>(k.inputs[3].data_ptr());
-    const T decay = static_cast<T>(1.0 - lr * weight_decay);  // AdamW
-    const T wd = static_cast<T>(weight_decay);                // Adam (L2)
-    const T w1 = static_cast<T>(1.0 - beta1), b2 = static_cast<T>(beta2);
-    const T w2 = static_cast<T>(1.0 - beta2);
-    const T bc2_sqrt = static_cast<T>(bias_correction2_sqrt);
-    const T eps = static_cast<T>(a.f("eps"));
-    const T neg_step_size = static_cast<T>(-step_size);
-    const bool lerp_low = w1 < T(0.5);
     const int64_t n = k.inputs[0].numel();
-#pragma omp parallel for simd if (n > kParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      T pi = p[i], gi = g[i];
-      if (decoupled) {
-        pi = pi * decay;
-      } else if (wd != T(0)) {
-        gi = gi + wd * pi;
-      }
-      // exp_avg.lerp_(grad, 1 - beta1), with PyTorch's two-sided lerp formula.
-      const T mi = lerp_low ? m[i] + w1 * (gi - m[i]) : gi - (gi - m[i]) * (T(1) - w1);
-      const T vi = v[i] * b2 + w2 * (gi * gi);
-      const T denom = std::sqrt(vi) / bc2_sqrt + eps;
-      m[i] = mi;
-      v[i] = vi;
-      p[i] = pi + neg_step_size * (mi / denom);
-    }
+    adam_update(static_cast<T*>(k.inputs[0].data_ptr()),
+                static_cast<const T*>(k.inputs[1].data_ptr()),
+                static_cast<T*>(k.inputs[2].data_ptr()), static_cast<T*>(k.inputs[3].data_ptr()),
+                0, n, 0, c, n > kParallelGrain);
   });
 }
 

@@ -1,6 +1,9 @@
 // compile(): train/eval check, autodiff + optimizer update (training), the pass pipeline,
 // the memory plan and the executable.
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <sstream>
 #include <iostream>
 
 #include "duet/optim/optimizer.h"
@@ -22,21 +25,31 @@ MemoryReport make_report(const detail::GraphData& g, const detail::MemoryPlan& p
   std::vector<bool> optimizer_state(g.nodes.size(), false);
   for (const detail::Node& n : g.nodes) {
     if (n.kind != NodeKind::op) continue;
-    const bool update = n.op->name == "sgd_step_" || n.op->name == "adam_step_";
-    for (size_t k = 2; update && k < n.inputs.size(); ++k) optimizer_state[n.inputs[k].node] = true;
+    // Optimizer updates (sgd_step_, adam_step_ and their fusions) are the ops named *step_;
+    // the captures they read that are not parameters are optimizer state (moments, lr, step).
+    const std::string& name = n.op->name;
+    const bool update = name.size() >= 5 && name.compare(name.size() - 5, 5, "step_") == 0;
+    for (size_t k = 0; update && k < n.inputs.size(); ++k) optimizer_state[n.inputs[k].node] = true;
   }
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const detail::Node& n = g.nodes[i];
     if (n.kind != NodeKind::capture) continue;
     const int64_t bytes = n.captured.numel() * static_cast<int64_t>(dtype_size(n.captured.dtype()));
     if (n.captured.requires_grad()) r.parameters += bytes;
-    else if (optimizer_state[i]) r.optimizer_state += bytes;
+    else if (optimizer_state[i] && n.kind == NodeKind::capture) r.optimizer_state += bytes;
     else r.buffers += bytes;
   }
+  // Gradients and workspace: the most bytes of each kind live at any one node.
   int64_t ws_peak = 0;
-  for (const detail::Buffer& b : plan.buffers) {
-    if (b.kind == detail::BufferKind::gradient) r.gradients += b.size;
-    if (b.kind == detail::BufferKind::workspace) ws_peak = std::max(ws_peak, b.size);
+  for (size_t t = 0; t < g.nodes.size(); ++t) {
+    int64_t grads = 0, ws = 0;
+    for (const detail::Buffer& b : plan.buffers) {
+      if (b.first > static_cast<int32_t>(t) || b.last < static_cast<int32_t>(t)) continue;
+      if (b.kind == detail::BufferKind::gradient) grads += b.size;
+      if (b.kind == detail::BufferKind::workspace) ws += b.size;
+    }
+    r.gradients = std::max(r.gradients, grads);
+    ws_peak = std::max(ws_peak, ws);
   }
   r.arena = plan.arena_bytes;
   r.workspace = ws_peak;
@@ -69,6 +82,42 @@ std::string Executable::to_dot() const { return impl_->graph->to_dot(); }
 const std::vector<PassStat>& Executable::pass_stats() const { return impl_->pass_stats; }
 double Executable::compile_ms() const { return impl_->compile_ms; }
 size_t Executable::num_nodes() const { return impl_->graph->nodes.size(); }
+std::string Executable::profile(const std::map<std::string, Tensor>& feeds, int runs) {
+  DUET_CHECK(impl_, "Executable::profile: this executable is empty (not compiled)");
+  std::vector<double> secs(impl_->steps.size(), 0.0);
+  impl_->step_seconds = &secs;
+  try {
+    for (int r = 0; r < runs; ++r) impl_->run(feeds);
+  } catch (...) {
+    impl_->step_seconds = nullptr;
+    throw;
+  }
+  impl_->step_seconds = nullptr;
+  std::map<std::string, std::pair<double, int>> by_op;
+  double total = 0;
+  for (size_t i = 0; i < secs.size(); ++i) {
+    auto& e = by_op[impl_->steps[i].op->name];
+    e.first += secs[i] / runs;
+    e.second++;
+    total += secs[i] / runs;
+  }
+  std::vector<std::pair<std::string, std::pair<double, int>>> rows(by_op.begin(), by_op.end());
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  std::ostringstream os;
+  os << "op                              ms/run   share  nodes\n";
+  for (const auto& [name, e] : rows) {
+    char line[160];
+    std::snprintf(line, sizeof line, "%-30s %8.4f %6.1f%% %6d\n", name.c_str(), e.first * 1e3,
+                  100.0 * e.first / std::max(total, 1e-12), e.second);
+    os << line;
+  }
+  char line[96];
+  std::snprintf(line, sizeof line, "%-30s %8.4f\n", "total", total * 1e3);
+  os << line;
+  return os.str();
+}
+
 Tensor Executable::value(int node, int output) const {
   DUET_CHECK(impl_ && node >= 0 && node < static_cast<int>(impl_->values.size()) && output >= 0 &&
              output < static_cast<int>(impl_->values[node].size()),

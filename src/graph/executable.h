@@ -47,6 +47,7 @@ class ExecutableImpl {
 
   void build();  // arena + values + steps from graph and plan
   std::vector<Tensor> run(const std::map<std::string, Tensor>& feeds);
+  std::vector<double>* step_seconds = nullptr;  // when set, run() adds each step's time
 };
 
 }  // namespace duet::detail

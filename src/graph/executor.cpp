@@ -1,4 +1,5 @@
 // The executor: runs the planned node list with preassigned buffers.
+#include <chrono>
 #include <map>
 
 #include "core/copy.h"
@@ -105,7 +106,10 @@ std::vector<Tensor> ExecutableImpl::run(const std::map<std::string, Tensor>& fed
                "; expected ", s.meta.device);
     strided_copy(t, s.buffer);
   }
-  for (ExecStep& st : steps) {
+  for (size_t si = 0; si < steps.size(); ++si) {
+    ExecStep& st = steps[si];
+    const auto t0 = step_seconds ? std::chrono::steady_clock::now()
+                                 : std::chrono::steady_clock::time_point{};
     if (st.op->random) st.attrs.set("seed", static_cast<int64_t>(default_generator().next_u64()));
     for (auto& [k, staged] : st.staging) {
       (void)k;
@@ -128,6 +132,9 @@ std::vector<Tensor> ExecutableImpl::run(const std::map<std::string, Tensor>& fed
         for (size_t k = 0; k < st.inputs.size(); ++k)
           if (st.op->mutates_inputs & (1u << k)) st.inputs[k].impl()->storage->version++;
     }
+    if (step_seconds)
+      (*step_seconds)[si] +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   return output_tensors;
 }

@@ -72,6 +72,23 @@ void replace_value(PassContext& ctx, ValueRef from, ValueRef to) {
     if (r == from) r = to;
 }
 
+void permute_nodes(PassContext& ctx, const std::vector<int32_t>& order) {
+  std::vector<Node>& nodes = ctx.graph.nodes;
+  const size_t n = nodes.size();
+  DUET_ASSERT(order.size() == n, "permute_nodes: order of ", order.size(), " for ", n, " nodes");
+  std::vector<int32_t> remap(n);
+  for (size_t k = 0; k < n; ++k) remap[order[k]] = static_cast<int32_t>(k);
+  std::vector<Node> sorted;
+  sorted.reserve(n);
+  for (int32_t i : order) sorted.push_back(std::move(nodes[i]));
+  for (Node& nd : sorted)
+    for (ValueRef& r : nd.inputs) r.node = remap[r.node];
+  for (ValueRef& r : ctx.outputs) r.node = remap[r.node];
+  for (ValueRef& r : ctx.graph.gradient_values) r.node = remap[r.node];
+  nodes = std::move(sorted);
+  for (auto& [impl, id] : ctx.graph.capture_of) id = remap[id];
+}
+
 void reorder_topologically(PassContext& ctx, size_t first_new) {
   std::vector<Node>& nodes = ctx.graph.nodes;
   const size_t n = nodes.size();
@@ -107,17 +124,7 @@ void reorder_topologically(PassContext& ctx, size_t first_new) {
     for (int32_t j : before[i]) order.push_back(j);
     if (i < first_new) order.push_back(static_cast<int32_t>(i));
   }
-  std::vector<int32_t> remap(n);
-  for (size_t k = 0; k < n; ++k) remap[order[k]] = static_cast<int32_t>(k);
-  std::vector<Node> sorted;
-  sorted.reserve(n);
-  for (int32_t i : order) sorted.push_back(std::move(nodes[i]));
-  for (Node& nd : sorted)
-    for (ValueRef& r : nd.inputs) r.node = remap[r.node];
-  for (ValueRef& r : ctx.outputs) r.node = remap[r.node];
-  for (ValueRef& r : ctx.graph.gradient_values) r.node = remap[r.node];
-  nodes = std::move(sorted);
-  for (auto& [impl, id] : ctx.graph.capture_of) id = remap[id];
+  permute_nodes(ctx, order);
 }
 
 }  // namespace duet::detail

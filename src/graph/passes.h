@@ -39,6 +39,13 @@ void constant_folding(PassContext& ctx);
 void fold_batch_norm(PassContext& ctx);
 // conv2d/linear + bias + activation (+ residual add), and add + relu, into fused ops.
 void fuse_epilogues(PassContext& ctx);
+// Training graphs: moves every in-place update (optimizer steps, running statistics) to just
+// after its last dependency, so a parameter is updated while its gradient is still in cache
+// and the gradient's buffer can be reused for the rest of the backward pass.
+void schedule_updates(PassContext& ctx);
+// Training graphs: a linear weight gradient consumed only by adam_step_ is fused with it
+// (linear_grad_adam_step_), so the gradient is never materialised.
+void fuse_updates(PassContext& ctx);
 
 // ---- helpers shared by the passes (pass_utils.cpp) ----
 
@@ -62,6 +69,8 @@ void emit_into(GraphData& g, const SourceLoc& loc, const std::function<void()>& 
 // user; the other nodes keep their relative order (so a mutating node stays after every
 // earlier reader of what it mutates). Remaps inputs, requested outputs and gradient values.
 void reorder_topologically(PassContext& ctx, size_t first_new);
+// Reorders the nodes: new position k holds old node order[k]; every ValueRef is remapped.
+void permute_nodes(PassContext& ctx, const std::vector<int32_t>& order);
 
 // replace_uses, plus the graph's gradient values.
 void replace_value(PassContext& ctx, ValueRef from, ValueRef to);

@@ -3,7 +3,8 @@
 // reorders_math marks passes whose result may differ in the last bits from the unfused graph
 // (skipped with CompileOptions::bit_exact). CSE, DCE and constant folding compute the same
 // values; epilogue fusion computes the same float operations in the same order; batch-norm
-// folding multiplies the weights by the BN scale before the convolution instead of after.
+// folding multiplies the weights by the BN scale before the convolution instead of after;
+// update fusion computes the weight gradient in row blocks (GEMM blocking may differ).
 #include "graph/passes.h"
 
 namespace duet::detail {
@@ -15,7 +16,9 @@ const std::vector<Pass>& pass_pipeline() {
       {"constant_folding", constant_folding},
       {"fold_batch_norm", fold_batch_norm, /*eval_only=*/true, /*reorders_math=*/true},
       {"fuse_epilogue", fuse_epilogues},
+      {"fuse_updates", fuse_updates, /*eval_only=*/false, /*reorders_math=*/true},
       {"dce", dead_code_elimination},
+      {"schedule_updates", schedule_updates},
   };
   return passes;
 }

@@ -82,10 +82,9 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
   for (int32_t i = 0; i < n; ++i)
     kind[i].assign(g.nodes[i].outputs.size(),
                    g.nodes[i].kind == NodeKind::input ? BufferKind::input : BufferKind::activation);
-  for (const ValueRef& r : g.gradient_values) {
-    last_use[r.node][r.output] = INT32_MAX;
-    kind[r.node][r.output] = BufferKind::gradient;
-  }
+  // Gradients live until their last reader (the optimizer update that consumes them, which
+  // schedule_updates runs right after the gradient is complete); requested ones to the end.
+  for (const ValueRef& r : g.gradient_values) kind[r.node][r.output] = BufferKind::gradient;
   for (const ValueRef& r : outputs) {
     last_use[r.node][r.output] = INT32_MAX;
     if (kind[r.node][r.output] == BufferKind::activation) kind[r.node][r.output] = BufferKind::output;

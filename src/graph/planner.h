@@ -1,8 +1,10 @@
 // The memory planner: liveness over the node order, in-place reuse where an elementwise op's
 // input dies at that op, and best-fit offsets (biggest buffers first) in one arena.
 //
-// Parameters, optimizer state and other captures live outside the arena. Gradients,
-// requested outputs and graph inputs get buffers that are never shared.
+// Parameters, optimizer state and other captures live outside the arena. Requested outputs
+// and graph inputs get buffers that are never shared. A gradient's buffer is never shared
+// while the gradient is live; once its consumer (the optimizer update) has run, the bytes
+// are free for later values, unless the gradient is a requested output.
 #pragma once
 
 #include <cstdint>

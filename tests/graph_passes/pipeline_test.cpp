@@ -9,11 +9,13 @@ TEST(Pipeline, OrderAndFlags) {
   std::vector<std::string> names;
   for (const detail::Pass& pass : p) names.push_back(pass.name);
   EXPECT_EQ(names, (std::vector<std::string>{"dce", "cse", "constant_folding", "fold_batch_norm",
-                                             "fuse_epilogue", "dce"}));
+                                             "fuse_epilogue", "fuse_updates", "dce",
+                                             "schedule_updates"}));
   for (const detail::Pass& pass : p) {
     const bool bn = std::string(pass.name) == "fold_batch_norm";
+    const bool reorders = bn || std::string(pass.name) == "fuse_updates";
     EXPECT_EQ(pass.eval_only, bn) << pass.name;
-    EXPECT_EQ(pass.reorders_math, bn) << pass.name;
+    EXPECT_EQ(pass.reorders_math, reorders) << pass.name;
   }
 }
 

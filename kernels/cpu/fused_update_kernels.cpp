@@ -1,0 +1,81 @@
+#include "cpu/fused_update_kernels.h"
+
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+
+#include "core/dtype_dispatch.h"
+#include "cpu/adam_math.h"
+
+namespace duet::cpu_kernels {
+namespace {
+
+// Rows of dW per block: about 16K elements (64 KiB of float32), so a block stays in L1/L2 and
+// there are enough blocks to balance the threads.
+int64_t block_rows(int64_t out, int64_t in) {
+  return std::clamp<int64_t>((int64_t{1} << 14) / std::max<int64_t>(in, 1), 1, out);
+}
+
+constexpr int64_t kSmallRows = 8;
+
+}  // namespace
+
+size_t linear_grad_adam_workspace_bytes(int64_t out, int64_t in, size_t elem_size) {
+  return static_cast<size_t>(omp_get_max_threads()) * static_cast<size_t>(block_rows(out, in)) *
+         static_cast<size_t>(in) * elem_size;
+}
+
+void linear_grad_adam_step(const KernelArgs& k) {
+  const Tensor& go = k.inputs[0];  // (rows, out)
+  const Tensor& x = k.inputs[1];   // (rows, in)
+  const Tensor& w = k.inputs[2];   // (out, in)
+  const int64_t rows = go.size(0), out = w.size(0), in = w.size(1);
+  const double lr = *static_cast<const double*>(k.inputs[5].data_ptr());
+  int64_t* step = static_cast<int64_t*>(k.inputs[6].data_ptr());
+  *step += 1;
+  const AdamCoeffs c = adam_coeffs(k.attrs, lr, *step);
+  const int64_t nb = block_rows(out, in);
+  const int64_t blocks = (out + nb - 1) / nb;
+  const int max_threads = omp_get_max_threads();
+  DUET_ASSERT(k.workspace_size >= linear_grad_adam_workspace_bytes(out, in, dtype_size(w.dtype())),
+              "linear_grad_adam_step_: workspace too small");
+  detail::dispatch_floating(w.dtype(), "linear_grad_adam_step_", [&](auto tag) {
+    using T = decltype(tag);
+    using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    Eigen::Map<const RowMajor> G(static_cast<const T*>(go.data_ptr()), rows, out);
+    Eigen::Map<const RowMajor> X(static_cast<const T*>(x.data_ptr()), rows, in);
+    T* p = static_cast<T*>(w.data_ptr());
+    T* m = static_cast<T*>(k.inputs[3].data_ptr());
+    T* v = static_cast<T*>(k.inputs[4].data_ptr());
+    T* ws = static_cast<T*>(k.workspace);
+#pragma omp parallel for schedule(static) num_threads(max_threads) if (blocks > 1)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t r0 = b * nb, r1 = std::min(out, r0 + nb);
+      T* buf = ws + static_cast<int64_t>(omp_get_thread_num()) * nb * in;
+      if (rows <= kSmallRows) {
+        // Few rows (small batches): dW rows are sums of a few scaled rows of x; a plain loop
+        // beats a GEMM whose packing costs more than its arithmetic.
+        for (int64_t r = r0; r < r1; ++r) {
+          T* dst = buf + (r - r0) * in;
+          const T* x0 = X.data();
+          const T g0 = G(0, r);
+#pragma omp simd
+          for (int64_t j = 0; j < in; ++j) dst[j] = g0 * x0[j];
+          for (int64_t q = 1; q < rows; ++q) {
+            const T gq = G(q, r);
+            const T* xq = X.data() + q * in;
+#pragma omp simd
+            for (int64_t j = 0; j < in; ++j) dst[j] += gq * xq[j];
+          }
+        }
+      } else {
+        Eigen::Map<RowMajor> dw(buf, r1 - r0, in);
+        dw.noalias() = G.middleCols(r0, r1 - r0).transpose() * X;  // rows r0..r1 of dW
+      }
+      adam_update(p, buf, m, v, r0 * in, r1 * in, r0 * in, c, false);
+    }
+  });
+}
+
+}  // namespace duet::cpu_kernels

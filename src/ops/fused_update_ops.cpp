@@ -1,0 +1,44 @@
+// linear_grad_adam_step_: the weight gradient of a linear layer fused with its Adam update.
+#include "ops/fused_update_ops.h"
+
+#include "cpu/fused_update_kernels.h"
+
+namespace duet {
+namespace {
+
+std::vector<TensorMeta> linear_grad_adam_infer(const InferArgs& a) {
+  const Shape& g = a.inputs[0].shape;
+  const Shape& x = a.inputs[1].shape;
+  const Shape& w = a.inputs[2].shape;
+  DUET_CHECK(g.size() == 2 && x.size() == 2 && w.size() == 2 && g[0] == x[0] && w[0] == g[1] &&
+                 w[1] == x[1],
+             a.op, ": grad_out ", shape_str(g), ", x ", shape_str(x), ", W ", shape_str(w),
+             " (expected (rows, out), (rows, in) and (out, in))");
+  for (int i = 1; i < 5; ++i) infer::expect_same_dtype(a, 0, i);
+  for (int i = 3; i < 5; ++i)
+    DUET_CHECK(a.inputs[i].shape == w, a.op, ": optimizer state ", i, " has shape ",
+               shape_str(a.inputs[i].shape), " (expected ", shape_str(w), ")");
+  DUET_CHECK(a.inputs[5].dtype == DType::float64 && a.inputs[5].shape.empty() &&
+                 a.inputs[6].dtype == DType::int64 && a.inputs[6].shape.empty(),
+             a.op, ": lr and step must be a float64 and an int64 scalar");
+  return {};
+}
+
+size_t linear_grad_adam_workspace(std::span<const TensorMeta> in, std::span<const TensorMeta>,
+                                  const Attrs&) {
+  return cpu_kernels::linear_grad_adam_workspace_bytes(in[2].shape[0], in[2].shape[1],
+                                                       dtype_size(in[2].dtype));
+}
+
+}  // namespace
+
+DUET_DEFINE_OP(linear_grad_adam_step_def,
+               {.name = "linear_grad_adam_step_",
+                .num_inputs = 7,
+                .num_outputs = 0,
+                .infer = linear_grad_adam_infer,
+                .mutates_inputs = 0b1011100,
+                .kernels = {cpu_kernels::linear_grad_adam_step},
+                .workspace_bytes = linear_grad_adam_workspace})
+
+}  // namespace duet
