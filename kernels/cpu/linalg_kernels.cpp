@@ -1,0 +1,158 @@
+#include "cpu/linalg_kernels.h"
+
+#include <omp.h>
+
+#include <algorithm>
+
+#include "core/copy.h"
+#include "core/dtype_dispatch.h"
+#include "cpu/gemm.h"
+
+namespace duet::cpu_kernels {
+namespace {
+
+// One matmul operand seen as a batch of (rows, cols) matrices a GEMM can read in place.
+struct Operand {
+  Tensor t;  // the tensor actually read (the input, or a contiguous copy)
+  int64_t rows = 0, cols = 0;
+  bool trans = false;  // stored column-major: element (r, c) at r + c * ld
+  int64_t ld = 0;
+  Shape batch_shape;  // leading dims of the operand (possibly fewer than the output's)
+  Shape batch_strides;
+};
+
+// Tries to describe the matrix part of t (strides rs, cs) as a GEMM operand without a copy.
+bool describe(int64_t rows, int64_t cols, int64_t rs, int64_t cs, bool& trans, int64_t& ld) {
+  if ((cs == 1 || cols == 1) && (rows == 1 || rs >= std::max<int64_t>(cols, 1))) {
+    trans = false;
+    ld = rows == 1 ? std::max<int64_t>(cols, 1) : rs;
+    return true;
+  }
+  if ((rs == 1 || rows == 1) && (cols == 1 || cs >= std::max<int64_t>(rows, 1))) {
+    trans = true;
+    ld = cols == 1 ? std::max<int64_t>(rows, 1) : cs;
+    return true;
+  }
+  return false;
+}
+
+// `vector_is_row`: for a rank-1 operand, whether it is promoted to (1, K) (a) or (K, 1) (b).
+Operand make_operand(const Tensor& input, bool vector_is_row) {
+  Operand o;
+  o.t = input;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const Shape& s = o.t.shape();
+    const Shape& st = o.t.strides();
+    const size_t r = s.size();
+    int64_t rs, cs;
+    if (r == 1) {
+      o.rows = vector_is_row ? 1 : s[0];
+      o.cols = vector_is_row ? s[0] : 1;
+      rs = vector_is_row ? s[0] : st[0];
+      cs = vector_is_row ? st[0] : 1;
+      o.batch_shape.clear();
+      o.batch_strides.clear();
+    } else {
+      o.rows = s[r - 2];
+      o.cols = s[r - 1];
+      rs = st[r - 2];
+      cs = st[r - 1];
+      o.batch_shape.assign(s.begin(), s.end() - 2);
+      o.batch_strides.assign(st.begin(), st.end() - 2);
+    }
+    if (describe(o.rows, o.cols, rs, cs, o.trans, o.ld)) return o;
+    o.t = detail::contiguous_copy(input);
+  }
+  DUET_ASSERT(false, "matmul: contiguous operand not describable");
+  return o;
+}
+
+// Element offset of output batch index `bi` (row-major over out_batch) in operand o.
+int64_t batch_offset(const Operand& o, const Shape& out_batch, int64_t bi) {
+  int64_t off = 0;
+  const size_t lead = out_batch.size() - o.batch_shape.size();
+  for (size_t d = out_batch.size(); d-- > 0;) {
+    const int64_t idx = bi % out_batch[d];
+    bi /= out_batch[d];
+    if (d < lead) continue;
+    const size_t od = d - lead;
+    if (o.batch_shape[od] != 1) off += idx * o.batch_strides[od];
+  }
+  return off;
+}
+
+bool all_ones(const Shape& s) {
+  return std::all_of(s.begin(), s.end(), [](int64_t v) { return v == 1; });
+}
+
+}  // namespace
+
+void matmul(const KernelArgs& k) {
+  const Tensor& out = k.outputs[0];
+  Operand a = make_operand(k.inputs[0], true);
+  Operand b = make_operand(k.inputs[1], false);
+  const int64_t m = a.rows, kk = a.cols, n = b.cols;
+  const Shape out_batch = broadcast_shapes(a.batch_shape, b.batch_shape, "matmul");
+  const int64_t nb = numel(out_batch);
+  if (out.numel() == 0) return;
+
+  detail::dispatch_floating(out.dtype(), "matmul", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pa = static_cast<const T*>(a.t.data_ptr());
+    const T* pb = static_cast<const T*>(b.t.data_ptr());
+    T* pc = static_cast<T*>(out.data_ptr());
+
+    // b shared by the whole batch and a a plain stack of row-major matrices: one GEMM with
+    // the batch folded into M.
+    if (nb > 1 && all_ones(b.batch_shape) && !a.trans && a.t.is_contiguous() &&
+        numel(a.batch_shape) == nb) {
+      gemm<T>(false, b.trans, nb * m, n, kk, T(1), pa, a.ld, pb, b.ld, T(0), pc, n);
+      return;
+    }
+    std::vector<int64_t> offa(nb), offb(nb);
+    for (int64_t i = 0; i < nb; ++i) {
+      offa[i] = batch_offset(a, out_batch, i);
+      offb[i] = batch_offset(b, out_batch, i);
+    }
+    auto one = [&](int64_t i) {
+      gemm<T>(a.trans, b.trans, m, n, kk, T(1), pa + offa[i], a.ld, pb + offb[i], b.ld, T(0),
+              pc + i * m * n, n);
+    };
+    // Many matrices: one per thread, each GEMM single-threaded. Few: each GEMM is split over the
+    // threads.
+    const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (threads > 1 && (nb >= 2 * threads || (nb >= threads && nb % threads == 0))) {
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < nb; ++i) one(i);
+    } else {
+      for (int64_t i = 0; i < nb; ++i) one(i);
+    }
+  });
+}
+
+void linear(const KernelArgs& k) {
+  const Tensor& x = k.inputs[0];
+  const Tensor& w = k.inputs[1];
+  const Tensor& y = k.outputs[0];
+  const bool has_bias = k.inputs.size() > 2;
+  const int64_t out_f = w.shape()[0], in_f = w.shape()[1];
+  if (y.numel() == 0) return;
+  const int64_t rows = y.numel() / out_f;
+  detail::dispatch_floating(y.dtype(), "linear", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = static_cast<const T*>(x.data_ptr());
+    const T* pw = static_cast<const T*>(w.data_ptr());
+    T* py = static_cast<T*>(y.data_ptr());
+    if (has_bias) {
+      // y rows start as the bias; the GEMM accumulates onto them.
+      const T* pb = static_cast<const T*>(k.inputs[2].data_ptr());
+#pragma omp parallel for if (rows * out_f > (1 << 16)) schedule(static)
+      for (int64_t r = 0; r < rows; ++r) std::copy(pb, pb + out_f, py + r * out_f);
+    }
+    // y (rows, out) = x (rows, in) @ w (out, in)^T [+ y]
+    gemm<T>(false, true, rows, out_f, in_f, T(1), px, in_f, pw, in_f, has_bias ? T(1) : T(0), py,
+            out_f);
+  });
+}
+
+}  // namespace duet::cpu_kernels
