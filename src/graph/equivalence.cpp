@@ -230,9 +230,15 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
     Graph g({.training = true});
     Tensor xs = g.input("x", x.shape(), x.dtype(), x.device());
     Tensor ys = g.input("y", y.shape(), y.dtype(), y.device());
-    Tensor l = loss(model(xs), ys);
+    Tensor out_s = model(xs);
+    Tensor l = loss(out_s, ys);
     std::vector<Tensor> grads = gradients(l, param_tensors);
-    std::vector<Tensor> outs{l};
+    // The node producing the value that differed, for when no op-by-op match finds it.
+    Tensor bad_value = rep.first_bad_value == "output" ? out_s : l;
+    for (size_t i = 0; i < params.size(); ++i)
+      if (rep.first_bad_value == "grad " + params[i].first && grads[i].defined()) bad_value = grads[i];
+    const detail::ValueRef bad_ref = detail::graph_value(bad_value)->ref;
+    std::vector<Tensor> outs{l, out_s};
     for (const Tensor& gr : grads)
       if (gr.defined()) outs.push_back(gr);
     Executable dbg = compile(g, outs, {.training = true, .keep_intermediates = true});
@@ -262,6 +268,15 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
         }
         break;
       }
+    }
+    if (rep.diverging_node.empty() && rep.first_bad_value.rfind("param ", 0) != 0 &&
+        rep.first_bad_value.rfind("buffer ", 0) != 0) {
+      // Every matched op agrees: the difference comes from graph ops eager never ran (model
+      // code that branches on is_tracing(), say). Name the node producing the bad value.
+      const detail::Node& n = gd.nodes[bad_ref.node];
+      rep.diverging_node = detail::cat("%", bad_ref.node, " ", n.label(), " at ", n.loc.str(),
+                                       " (produces the ", rep.first_bad_value,
+                                       "; eager ran no matching op)");
     }
     if (rep.diverging_node.empty())
       rep.diverging_node = "none in forward/backward (the difference is in the optimizer update "

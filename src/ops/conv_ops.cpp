@@ -5,6 +5,7 @@
 #include "cpu/conv_kernels.h"
 #include "duet/ops/conv.h"
 #include "duet/ops/reduce.h"
+#include "duet/source_location.h"
 #include "ops/op_def.h"
 
 namespace duet {
@@ -201,19 +202,22 @@ DUET_DEFINE_OP(conv2d_backward_weight_op, {.name = "conv2d_backward_weight",
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
-              const Conv2dOptions& options) {
+              const Conv2dOptions& options, std::source_location loc) {
+  LocationScope scope(loc);
   if (bias.defined()) return call_op1(conv2d_op(), {x, weight, bias}, conv_attrs(options));
   return call_op1(conv2d_op(), {x, weight}, conv_attrs(options));
 }
 
 Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Shape& input_shape,
-                             const Conv2dOptions& options) {
+                             const Conv2dOptions& options, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(conv2d_backward_input_op(), {grad_out, weight},
                   conv_attrs(options).set("input_shape", input_shape));
 }
 
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape,
-                              const Conv2dOptions& options) {
+                              const Conv2dOptions& options, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(conv2d_backward_weight_op(), {grad_out, x},
                   conv_attrs(options).set("weight_shape", weight_shape));
 }

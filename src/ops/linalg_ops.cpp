@@ -3,6 +3,7 @@
 #include "duet/ops/linalg.h"
 #include "duet/ops/reduce.h"
 #include "duet/ops/shape.h"
+#include "duet/source_location.h"
 #include "ops/op_def.h"
 
 namespace duet {
@@ -125,11 +126,14 @@ DUET_DEFINE_OP(linear_op, {.name = "linear",
 
 }  // namespace
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul(const Tensor& a, const Tensor& b, std::source_location loc) {
+  LocationScope scope(loc);
   return call_op1(matmul_op(), {a, b});
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias,
+              std::source_location loc) {
+  LocationScope scope(loc);
   if (bias.defined()) return call_op1(linear_op(), {x, weight, bias});
   return call_op1(linear_op(), {x, weight});
 }

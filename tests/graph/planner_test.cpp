@@ -1,4 +1,6 @@
 #include "duet/graph.h"
+#include "duet/models/fashion_cnn.h"
+#include "duet/optim.h"
 #include "graph/executable.h"
 #include "graph/planner.h"
 #include "test_util.h"
@@ -21,6 +23,10 @@ void expect_no_overlap(const std::vector<Buffer>& bufs, int64_t arena) {
       ASSERT_FALSE(live_together && share_bytes) << "buffers " << a << " and " << b << " overlap";
     }
   }
+}
+
+int64_t exe_arena_bytes(const Executable& e) {
+  return e.impl()->arena ? static_cast<int64_t>(e.impl()->arena->nbytes) : 0;
 }
 
 }  // namespace
@@ -102,4 +108,31 @@ TEST(Planner, SteadyStateStepAllocatesNothing) {
   EXPECT_EQ(after.current_bytes, before.current_bytes);
   // The planned arena is known before running and is what the run used.
   EXPECT_GT(exe.memory_report().arena, 0);
+}
+
+TEST(Planner, SteadyStateTrainingStepAllocatesNothing) {
+  Generator gen(3);
+  auto net = models::fashion_cnn(gen);
+  optim::Adam opt(net->parameters(), 1e-3);
+  Graph g({.training = true});
+  Tensor x = g.input("x", {4, 1, 28, 28});
+  Tensor y = g.input("y", {4}, int64);
+  Tensor loss = cross_entropy((*net)(x), y);
+  Executable step = compile(g, {loss}, {.training = true, .optimizer = &opt});
+  Tensor xin = Tensor::randn({4, 1, 28, 28}, gen);
+  Tensor yin = Tensor::from_vector(std::vector<int64_t>{1, 2, 3, 4}, {4});
+  step.run({{"x", xin}, {"y", yin}});  // warm-up
+  reset_peak_memory(cpu);
+  const MemoryStats before = memory_stats(cpu);
+  for (int i = 0; i < 3; ++i) step.run({{"x", xin}, {"y", yin}});
+  const MemoryStats after = memory_stats(cpu);
+  EXPECT_EQ(after.num_allocs, 0) << "a steady-state training step allocated";
+  EXPECT_EQ(after.current_bytes, before.current_bytes);
+  EXPECT_EQ(after.peak_bytes, before.current_bytes);
+  // The report splits the plan, known before running.
+  const MemoryReport r = step.memory_report();
+  EXPECT_GT(r.parameters, 0);
+  EXPECT_GT(r.optimizer_state, 0);
+  EXPECT_GT(r.activations, 0);
+  EXPECT_EQ(r.arena, exe_arena_bytes(step));
 }
