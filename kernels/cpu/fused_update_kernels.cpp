@@ -11,19 +11,21 @@
 namespace duet::cpu_kernels {
 namespace {
 
-// Rows of dW per block: about 16K elements (64 KiB of float32), so a block stays in L1/L2 and
-// there are enough blocks to balance the threads.
-int64_t block_rows(int64_t out, int64_t in) {
-  return std::clamp<int64_t>((int64_t{1} << 14) / std::max<int64_t>(in, 1), 1, out);
-}
-
 constexpr int64_t kSmallRows = 8;
+
+// Rows of dW per block. Few input rows (small batches): about 16K elements (64 KiB of
+// float32), so a block stays in cache and there are enough blocks to balance the threads.
+// Many rows: about 256K elements, so each block's GEMM is large enough to run efficiently.
+int64_t block_rows(int64_t rows, int64_t out, int64_t in) {
+  const int64_t target = rows <= kSmallRows ? (int64_t{1} << 14) : (int64_t{1} << 18);
+  return std::clamp<int64_t>(target / std::max<int64_t>(in, 1), 1, out);
+}
 
 }  // namespace
 
-size_t linear_grad_adam_workspace_bytes(int64_t out, int64_t in, size_t elem_size) {
-  return static_cast<size_t>(omp_get_max_threads()) * static_cast<size_t>(block_rows(out, in)) *
-         static_cast<size_t>(in) * elem_size;
+size_t linear_grad_adam_workspace_bytes(int64_t rows, int64_t out, int64_t in, size_t elem_size) {
+  return static_cast<size_t>(omp_get_max_threads()) *
+         static_cast<size_t>(block_rows(rows, out, in)) * static_cast<size_t>(in) * elem_size;
 }
 
 void linear_grad_adam_step(const KernelArgs& k) {
@@ -35,10 +37,11 @@ void linear_grad_adam_step(const KernelArgs& k) {
   int64_t* step = static_cast<int64_t*>(k.inputs[6].data_ptr());
   *step += 1;
   const AdamCoeffs c = adam_coeffs(k.attrs, lr, *step);
-  const int64_t nb = block_rows(out, in);
+  const int64_t nb = block_rows(rows, out, in);
   const int64_t blocks = (out + nb - 1) / nb;
   const int max_threads = omp_get_max_threads();
-  DUET_ASSERT(k.workspace_size >= linear_grad_adam_workspace_bytes(out, in, dtype_size(w.dtype())),
+  DUET_ASSERT(k.workspace_size >=
+                  linear_grad_adam_workspace_bytes(rows, out, in, dtype_size(w.dtype())),
               "linear_grad_adam_step_: workspace too small");
   detail::dispatch_floating(w.dtype(), "linear_grad_adam_step_", [&](auto tag) {
     using T = decltype(tag);

@@ -8,8 +8,8 @@
 
 namespace duet::cpu_kernels {
 
-// Bytes of scratch: one block of gradient rows per thread.
-size_t linear_grad_adam_workspace_bytes(int64_t out, int64_t in, size_t elem_size);
+// Bytes of scratch: one block of gradient rows per thread (rows: the batch rows of x).
+size_t linear_grad_adam_workspace_bytes(int64_t rows, int64_t out, int64_t in, size_t elem_size);
 void linear_grad_adam_step(const KernelArgs& k);
 
 }  // namespace duet::cpu_kernels

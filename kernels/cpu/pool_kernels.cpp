@@ -89,6 +89,35 @@ void max_pool2d(const KernelArgs& k) {
     // Locals, not g.*: the compiler cannot prove the output rows don't alias g.
     const int64_t H = g.H, W = g.W, OH = g.OH, OW = g.OW, kh = g.kh, kw = g.kw;
     const int64_t sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw;
+    if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && dh == 1 && dw == 1 &&
+        2 * OH <= H && 2 * OW <= W) {
+      // The common 2x2 / stride 2 window: four taps in row-major order, first maximum wins
+      // and a NaN wins over numbers (the last NaN), exactly as the general loop below.
+#pragma omp parallel for schedule(static) if (g.planes * OH * OW > 4096)
+      for (int64_t p = 0; p < g.planes; ++p) {
+        const T* xp = px + p * H * W;
+        T* yp = py + p * OH * OW;
+        int64_t* ip = pi + p * OH * OW;
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          const T* r0 = xp + 2 * oh * W;
+          const T* r1 = r0 + W;
+#pragma omp simd
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const T t[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+            T best = t[0];
+            int64_t at = 0;
+            for (int64_t q = 1; q < 4; ++q) {
+              const bool take = (t[q] > best) || (t[q] != t[q]);
+              best = take ? t[q] : best;
+              at = take ? q : at;
+            }
+            yp[oh * OW + ow] = best;
+            ip[oh * OW + ow] = (2 * oh + (at >> 1)) * W + 2 * ow + (at & 1);
+          }
+        }
+      }
+      return;
+    }
 #pragma omp parallel for schedule(static) if (g.planes * OH * OW > 4096)
     for (int64_t p = 0; p < g.planes; ++p) {
       const T* xp = px + p * H * W;

@@ -26,8 +26,8 @@ std::vector<TensorMeta> linear_grad_adam_infer(const InferArgs& a) {
 
 size_t linear_grad_adam_workspace(std::span<const TensorMeta> in, std::span<const TensorMeta>,
                                   const Attrs&) {
-  return cpu_kernels::linear_grad_adam_workspace_bytes(in[2].shape[0], in[2].shape[1],
-                                                       dtype_size(in[2].dtype));
+  return cpu_kernels::linear_grad_adam_workspace_bytes(in[0].shape[0], in[2].shape[0],
+                                                       in[2].shape[1], dtype_size(in[2].dtype));
 }
 
 }  // namespace

@@ -54,11 +54,11 @@ Named train_graph(int64_t batch, const std::set<std::string>& disabled, int* fus
 }  // namespace
 
 TEST(FuseUpdates, LinearWeightGradientFusedWithAdam) {
-  for (int64_t batch : {1, 3, 20}) {  // the small-batch loop and the GEMM path
+  for (int64_t batch : {1, 3, 12, 40}) {  // small-batch loop, GEMM path, not fused
     int fused = 0, fused_off = 0, first = 0;
     Named a = train_graph(batch, {}, &fused, &first);
     Named b = train_graph(batch, {"fuse_updates"}, &fused_off, &first);
-    EXPECT_EQ(fused, 2) << "both linear weights should be fused";
+    EXPECT_EQ(fused, batch <= 16 ? 2 : 0) << "batch " << batch;
     EXPECT_EQ(fused_off, 0);
     for (size_t i = 0; i < a.size(); ++i)
       expect_close(a[i].second, b[i].second, 1e-5, 1e-7);
