@@ -151,7 +151,8 @@ int main(int argc, char** argv) {
       Tensor x = g.input("x", {bs, 1, 28, 28});
       Tensor y = g.input("y", {bs}, int64);
       Tensor loss = cross_entropy((*net)(x), y);
-      Executable step = compile(g, {loss}, {.training = true, .optimizer = &opt, .disabled_passes = disabled});
+      Executable step =
+          compile(g, {loss}, {.training = true, .optimizer = &opt, .disabled_passes = disabled});
       graph.compile_ms = examples::seconds_since(t0) * 1e3;
       graph.planned_bytes = step.memory_report().arena;
       graph.memory_report = step.memory_report().str();
@@ -195,16 +196,16 @@ int main(int argc, char** argv) {
                   static_cast<double>(graph.peak_bytes) / std::max<int64_t>(eager.peak_bytes, 1));
       std::printf("graph plan: %s\n", graph.memory_report.c_str());
     }
-    std::printf("{\"model\": \"%s\", \"steps\": %lld, \"batch_size\": %lld, \"eager_step_ms\": %.4f, "
-                "\"graph_step_ms\": %.4f, \"speedup\": %.3f, \"compile_ms\": %.2f, "
-                "\"eager_peak_bytes\": %lld, \"graph_peak_bytes\": %lld, "
-                "\"graph_planned_bytes\": %lld, \"max_rel_diff\": %.3g, "
-                "\"max_rel_diff_loss\": %.3g, \"max_rel_diff_params\": %.3g}\n",
-                model_name.c_str(), static_cast<long long>(steps), static_cast<long long>(bs), e_ms,
-                g_ms, e_ms / g_ms, graph.compile_ms, static_cast<long long>(eager.peak_bytes),
-                static_cast<long long>(graph.peak_bytes),
-                static_cast<long long>(graph.planned_bytes), std::max(diff_loss, diff_params),
-                diff_loss, diff_params);
+    std::printf(
+        "{\"model\": \"%s\", \"steps\": %lld, \"batch_size\": %lld, \"eager_step_ms\": %.4f, "
+        "\"graph_step_ms\": %.4f, \"speedup\": %.3f, \"compile_ms\": %.2f, "
+        "\"eager_peak_bytes\": %lld, \"graph_peak_bytes\": %lld, "
+        "\"graph_planned_bytes\": %lld, \"max_rel_diff\": %.3g, "
+        "\"max_rel_diff_loss\": %.3g, \"max_rel_diff_params\": %.3g}\n",
+        model_name.c_str(), static_cast<long long>(steps), static_cast<long long>(bs), e_ms, g_ms,
+        e_ms / g_ms, graph.compile_ms, static_cast<long long>(eager.peak_bytes),
+        static_cast<long long>(graph.peak_bytes), static_cast<long long>(graph.planned_bytes),
+        std::max(diff_loss, diff_params), diff_loss, diff_params);
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

@@ -50,8 +50,8 @@ int main(int argc, char** argv) {
       }
       NoGradGuard no_grad;
       Tensor pred = argmax((*net)(test.images), 1);
-      double acc = sum(eq(pred, test.labels).to(int64)).item<int64_t>() /
-                   static_cast<double>(test.size());
+      double acc =
+          sum(eq(pred, test.labels).to(int64)).item<int64_t>() / static_cast<double>(test.size());
       std::printf("epoch %lld: train loss %.4f, test accuracy %.4f\n",
                   static_cast<long long>(epoch), loss_sum / steps, acc);
     }

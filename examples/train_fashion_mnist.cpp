@@ -86,9 +86,9 @@ int run(const Options& o) {
         return std::vector<Tensor>{cross_entropy((*net)(in[0]), in[1])};
       },
       {.training = true, .optimizer = &opt}, "train_step");
-  JitFunction eval_step = jit(
-      [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{(*net)(in[0])}; },
-      {.training = false}, "eval");
+  JitFunction eval_step =
+      jit([&](const std::vector<Tensor>& in) { return std::vector<Tensor>{(*net)(in[0])}; },
+          {.training = false}, "eval");
   auto step = [&](const Tensor& x, const Tensor& y) -> double {
     if (graph) return train_step({x, y})[0].item<double>();
     opt.zero_grad();
@@ -129,12 +129,13 @@ int run(const Options& o) {
   }
   const MemoryStats mem = memory_stats(cpu);
   const double ips = total_seconds > 0 ? total_images / total_seconds : 0;
-  std::printf("{\"mode\": \"%s\", \"device\": \"%s\", \"epochs\": %lld, \"batch_size\": %lld, "
-              "\"test_accuracy\": %.4f, \"train_loss\": %.4f, \"images_per_second\": %.1f, "
-              "\"peak_memory_bytes\": %lld}\n",
-              o.mode.c_str(), o.device.c_str(), static_cast<long long>(o.epochs),
-              static_cast<long long>(o.batch_size), accuracy, last_loss, ips,
-              static_cast<long long>(mem.peak_bytes));
+  std::printf(
+      "{\"mode\": \"%s\", \"device\": \"%s\", \"epochs\": %lld, \"batch_size\": %lld, "
+      "\"test_accuracy\": %.4f, \"train_loss\": %.4f, \"images_per_second\": %.1f, "
+      "\"peak_memory_bytes\": %lld}\n",
+      o.mode.c_str(), o.device.c_str(), static_cast<long long>(o.epochs),
+      static_cast<long long>(o.batch_size), accuracy, last_loss, ips,
+      static_cast<long long>(mem.peak_bytes));
   return 0;
 }
 

@@ -87,14 +87,14 @@ inline void gradcheck(const Fn& fn, const std::vector<Tensor>& inputs, double ep
 }  // namespace duet::test
 
 // Expects `stmt` to throw duet::Error whose message contains every given substring.
-#define EXPECT_DUET_ERROR(stmt, ...)                                                  \
-  do {                                                                                \
-    try {                                                                             \
-      stmt;                                                                           \
-      ADD_FAILURE() << "expected duet::Error from " #stmt;                            \
-    } catch (const ::duet::Error& e) {                                                \
-      for (const std::string& part : std::vector<std::string>{__VA_ARGS__})           \
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos)                \
-            << "message: " << e.what() << "\nmissing: " << part;                      \
-    }                                                                                 \
+#define EXPECT_DUET_ERROR(stmt, ...)                                        \
+  do {                                                                      \
+    try {                                                                   \
+      stmt;                                                                 \
+      ADD_FAILURE() << "expected duet::Error from " #stmt;                  \
+    } catch (const ::duet::Error& e) {                                      \
+      for (const std::string& part : std::vector<std::string>{__VA_ARGS__}) \
+        EXPECT_NE(std::string(e.what()).find(part), std::string::npos)      \
+            << "message: " << e.what() << "\nmissing: " << part;            \
+    }                                                                       \
   } while (0)

@@ -25,9 +25,7 @@ class Cli {
     used_.assign(args_.size(), false);
   }
 
-  bool help() {
-    return flag("--help") || flag("-h");
-  }
+  bool help() { return flag("--help") || flag("-h"); }
   const std::string& usage() const { return usage_; }
 
   bool flag(const std::string& name) {

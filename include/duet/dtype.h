@@ -26,10 +26,22 @@ std::ostream& operator<<(std::ostream& os, DType t);
 
 template <class T>
 constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::float32; }
-template <> constexpr DType dtype_of<double>() { return DType::float64; }
-template <> constexpr DType dtype_of<int64_t>() { return DType::int64; }
-template <> constexpr DType dtype_of<bool>() { return DType::bool_; }
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::float32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+  return DType::float64;
+}
+template <>
+constexpr DType dtype_of<int64_t>() {
+  return DType::int64;
+}
+template <>
+constexpr DType dtype_of<bool>() {
+  return DType::bool_;
+}
 
 enum class DeviceType : uint8_t { cpu = 0, cuda = 1 };
 inline constexpr int kNumDeviceTypes = 2;

@@ -26,8 +26,8 @@ using OptimizerFactory =
     std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor> params)>;
 
 struct EquivalenceOptions {
-  double rtol = 1e-5;        // per tensor: max|a - b| / max(max|b|, 1e-12) must not exceed it
-  bool bit_exact = false;    // compile with bit_exact and require identical bits
+  double rtol = 1e-5;          // per tensor: max|a - b| / max(max|b|, 1e-12) must not exceed it
+  bool bit_exact = false;      // compile with bit_exact and require identical bits
   OptimizerFactory optimizer;  // default: SGD(lr 0.01, momentum 0.9)
   uint64_t seed = 0;           // default generator seed (dropout) for both runs
   std::set<std::string> disabled_passes;
@@ -35,13 +35,13 @@ struct EquivalenceOptions {
 
 struct EquivalenceReport {
   bool equivalent = true;
-  int steps = 0;                 // steps compared
-  int first_bad_step = -1;       // 0-based
-  std::string first_bad_value;   // "output", "loss", "grad NAME", "param NAME", "buffer NAME"
-  double max_rel_diff = 0;       // over everything compared
+  int steps = 0;                // steps compared
+  int first_bad_step = -1;      // 0-based
+  std::string first_bad_value;  // "output", "loss", "grad NAME", "param NAME", "buffer NAME"
+  double max_rel_diff = 0;      // over everything compared
   double max_rel_diff_loss = 0, max_rel_diff_outputs = 0, max_rel_diff_grads = 0,
          max_rel_diff_params = 0, max_rel_diff_buffers = 0;
-  std::string diverging_node;    // the first graph node whose value differs, with its location
+  std::string diverging_node;  // the first graph node whose value differs, with its location
   std::string str() const;
 };
 
@@ -50,8 +50,8 @@ struct EquivalenceReport {
 // gradients, parameters and buffers after every step. inputs[k % inputs.size()] feeds step k.
 // The model's parameters and buffers are restored to their initial values afterwards.
 EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
-                                    const std::vector<std::pair<Tensor, Tensor>>& inputs,
-                                    int steps, const EquivalenceOptions& options = {});
+                                    const std::vector<std::pair<Tensor, Tensor>>& inputs, int steps,
+                                    const EquivalenceOptions& options = {});
 
 // max|a - b| / max(max|b|, 1e-12) over all elements (0 for two empty tensors); infinity when
 // shapes differ.

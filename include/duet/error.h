@@ -33,13 +33,15 @@ std::string cat(const Args&... args) {
 }  // namespace duet
 
 // DUET_CHECK(cond, parts...): user-facing check; throws duet::Error with the parts concatenated.
-#define DUET_CHECK(cond, ...) \
-  do {                        \
+#define DUET_CHECK(cond, ...)                                           \
+  do {                                                                  \
     if (!(cond)) throw ::duet::Error(::duet::detail::cat(__VA_ARGS__)); \
   } while (0)
 
 // DUET_ASSERT(cond, parts...): internal invariant; the message carries file and line.
-#define DUET_ASSERT(cond, ...) \
-  do {                         \
-    if (!(cond)) ::duet::detail::internal_error(__FILE__, __LINE__, ::duet::detail::cat("" __VA_OPT__(,) __VA_ARGS__)); \
+#define DUET_ASSERT(cond, ...)                                                            \
+  do {                                                                                    \
+    if (!(cond))                                                                          \
+      ::duet::detail::internal_error(__FILE__, __LINE__,                                  \
+                                     ::duet::detail::cat("" __VA_OPT__(, ) __VA_ARGS__)); \
   } while (0)

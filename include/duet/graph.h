@@ -73,11 +73,11 @@ class Graph {
 std::vector<Tensor> gradients(const Tensor& loss, const std::vector<Tensor>& wrt);
 
 struct CompileOptions {
-  bool training = false;                   // must match the graph's GraphOptions::training
-  optim::Optimizer* optimizer = nullptr;   // training: gradients of outputs[0] + its update
-  bool bit_exact = false;                  // no pass that changes arithmetic order
-  std::set<std::string> disabled_passes;   // e.g. {"cse", "fuse_epilogue"}
-  bool dump_passes = false;                // print the graph before/after each pass (stderr)
+  bool training = false;                  // must match the graph's GraphOptions::training
+  optim::Optimizer* optimizer = nullptr;  // training: gradients of outputs[0] + its update
+  bool bit_exact = false;                 // no pass that changes arithmetic order
+  std::set<std::string> disabled_passes;  // e.g. {"cse", "fuse_epilogue"}
+  bool dump_passes = false;               // print the graph before/after each pass (stderr)
   // Debugging: no passes, no buffer reuse; every node's value stays readable after run()
   // (Executable::value). Used by check_equivalence to find the first diverging node.
   bool keep_intermediates = false;

@@ -8,7 +8,8 @@
 //     duet::Tensor loss = step({b.x, b.y})[0];   // first call traces + compiles
 //   }
 //   // A new input signature (say, a smaller last batch) recompiles once and logs why:
-//   //   duet: jit 'train_step' recompiling: input 0 shape changed from (64, 1, 28, 28) to (32, 1, 28, 28)
+//   //   duet: jit 'train_step' recompiling: input 0 shape changed from (64, 1, 28, 28) to (32, 1,
+//   28, 28)
 #pragma once
 
 #include <functional>
@@ -33,7 +34,7 @@ class JitFunction {
   // are views into the executable's arena: valid until the next call; clone() to keep them.
   std::vector<Tensor> operator()(const std::vector<Tensor>& inputs);
 
-  size_t num_compiles() const;            // how many signatures were compiled
+  size_t num_compiles() const;  // how many signatures were compiled
   const std::string& last_recompile_reason() const;
   // The executable for the most recent call (for memory_report(), dump(), ...).
   Executable& last_executable();

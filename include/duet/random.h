@@ -16,9 +16,9 @@ class Generator {
   explicit Generator(uint64_t seed = 0x853c49e6748fea9bULL) { seed_with(seed); }
   void seed_with(uint64_t seed);
   uint64_t next_u64();
-  double uniform();              // [0, 1)
-  double normal();               // N(0, 1), Box-Muller
-  uint64_t below(uint64_t n);    // [0, n)
+  double uniform();            // [0, 1)
+  double normal();             // N(0, 1), Box-Muller
+  uint64_t below(uint64_t n);  // [0, n)
 
  private:
   uint64_t s_[4];

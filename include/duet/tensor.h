@@ -41,12 +41,12 @@ class Tensor {
   int64_t dim() const;
   int64_t size(int64_t axis) const;  // negative axes count from the end
   int64_t numel() const;
-  const Shape& strides() const;       // in elements
-  int64_t storage_offset() const;     // in elements
+  const Shape& strides() const;    // in elements
+  int64_t storage_offset() const;  // in elements
   DType dtype() const;
   Device device() const;
   bool is_contiguous() const;
-  bool is_symbolic() const;           // true for graph-mode tensors that hold no data
+  bool is_symbolic() const;  // true for graph-mode tensors that hold no data
 
   // ---- data access (CPU tensors) ----
   void* data_ptr() const;  // first element of this view
@@ -102,8 +102,7 @@ class Tensor {
   Tensor expand(const Shape& shape,
                 std::source_location loc = std::source_location::current()) const;
   Tensor squeeze(int64_t axis, std::source_location loc = std::source_location::current()) const;
-  Tensor unsqueeze(int64_t axis,
-                   std::source_location loc = std::source_location::current()) const;
+  Tensor unsqueeze(int64_t axis, std::source_location loc = std::source_location::current()) const;
   Tensor flatten(int64_t start_axis = 0, int64_t end_axis = -1,
                  std::source_location loc = std::source_location::current()) const;
 
@@ -116,11 +115,11 @@ class Tensor {
   // ---- autograd ----
   bool requires_grad() const;
   Tensor& requires_grad_(bool value = true);
-  Tensor grad() const;                  // undefined until a backward reaches this leaf
+  Tensor grad() const;  // undefined until a backward reaches this leaf
   void set_grad(const Tensor& g) const;
-  void zero_grad() const;               // drops the gradient (like set_to_none=True)
-  bool is_leaf() const;                 // no grad_fn: created by the user, not by an op
-  Tensor detach() const;                // shares storage, no history
+  void zero_grad() const;  // drops the gradient (like set_to_none=True)
+  bool is_leaf() const;    // no grad_fn: created by the user, not by an op
+  Tensor detach() const;   // shares storage, no history
   // Backpropagates from this tensor. `gradient` may be omitted only for one-element tensors.
   void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
 

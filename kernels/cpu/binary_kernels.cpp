@@ -5,34 +5,33 @@
 
 namespace duet::cpu_kernels {
 
-#define DUET_ARITH_KERNEL(name, expr)                                            \
-  void name(const KernelArgs& k) {                                               \
-    detail::dispatch_all(k.inputs[0].dtype(), #name, [&](auto tag) {             \
-      using T = decltype(tag);                                                   \
-      if constexpr (std::is_same_v<T, bool>) {                                   \
+#define DUET_ARITH_KERNEL(name, expr)                                             \
+  void name(const KernelArgs& k) {                                                \
+    detail::dispatch_all(k.inputs[0].dtype(), #name, [&](auto tag) {              \
+      using T = decltype(tag);                                                    \
+      if constexpr (std::is_same_v<T, bool>) {                                    \
         throw Error(#name ": bool tensors are not supported (expected numbers)"); \
-      } else {                                                                   \
-        binary_map<T, T>(k.inputs[0], k.inputs[1], k.outputs[0],                 \
-                         [](T x, T y) { return static_cast<T>(expr); });         \
-      }                                                                          \
-    });                                                                          \
+      } else {                                                                    \
+        binary_map<T, T>(k.inputs[0], k.inputs[1], k.outputs[0],                  \
+                         [](T x, T y) { return static_cast<T>(expr); });          \
+      }                                                                           \
+    });                                                                           \
   }
 
 DUET_ARITH_KERNEL(add, x + y)
 DUET_ARITH_KERNEL(sub, x - y)
-DUET_ARITH_KERNEL(mul, x * y)
+DUET_ARITH_KERNEL(mul, x* y)
 DUET_ARITH_KERNEL(div, x / y)
 DUET_ARITH_KERNEL(maximum, x > y ? x : y)
 DUET_ARITH_KERNEL(minimum, x < y ? x : y)
 #undef DUET_ARITH_KERNEL
 
-#define DUET_COMPARE_KERNEL(name, expr)                                  \
-  void name(const KernelArgs& k) {                                       \
-    detail::dispatch_all(k.inputs[0].dtype(), #name, [&](auto tag) {     \
-      using T = decltype(tag);                                           \
-      binary_map<T, bool>(k.inputs[0], k.inputs[1], k.outputs[0],        \
-                          [](T x, T y) { return expr; });                \
-    });                                                                  \
+#define DUET_COMPARE_KERNEL(name, expr)                                                           \
+  void name(const KernelArgs& k) {                                                                \
+    detail::dispatch_all(k.inputs[0].dtype(), #name, [&](auto tag) {                              \
+      using T = decltype(tag);                                                                    \
+      binary_map<T, bool>(k.inputs[0], k.inputs[1], k.outputs[0], [](T x, T y) { return expr; }); \
+    });                                                                                           \
   }
 
 DUET_COMPARE_KERNEL(eq, x == y)

@@ -40,9 +40,9 @@ void linear_grad_adam_step(const KernelArgs& k) {
   const int64_t nb = block_rows(rows, out, in);
   const int64_t blocks = (out + nb - 1) / nb;
   const int max_threads = omp_get_max_threads();
-  DUET_ASSERT(k.workspace_size >=
-                  linear_grad_adam_workspace_bytes(rows, out, in, dtype_size(w.dtype())),
-              "linear_grad_adam_step_: workspace too small");
+  DUET_ASSERT(
+      k.workspace_size >= linear_grad_adam_workspace_bytes(rows, out, in, dtype_size(w.dtype())),
+      "linear_grad_adam_step_: workspace too small");
   detail::dispatch_floating(w.dtype(), "linear_grad_adam_step_", [&](auto tag) {
     using T = decltype(tag);
     using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;

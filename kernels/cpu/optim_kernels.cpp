@@ -54,8 +54,8 @@ void adam_step(const KernelArgs& k) {
     const int64_t n = k.inputs[0].numel();
     adam_update(static_cast<T*>(k.inputs[0].data_ptr()),
                 static_cast<const T*>(k.inputs[1].data_ptr()),
-                static_cast<T*>(k.inputs[2].data_ptr()), static_cast<T*>(k.inputs[3].data_ptr()),
-                0, n, 0, c, n > kParallelGrain);
+                static_cast<T*>(k.inputs[2].data_ptr()), static_cast<T*>(k.inputs[3].data_ptr()), 0,
+                n, 0, c, n > kParallelGrain);
   });
 }
 

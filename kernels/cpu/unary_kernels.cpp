@@ -8,14 +8,14 @@
 namespace duet::cpu_kernels {
 
 // Defines name(k): out = expr(x) for floating dtypes; `s` is the scalar attr when present.
-#define DUET_UNARY_KERNEL(name, attr, expr)                                           \
-  void name(const KernelArgs& k) {                                                    \
-    detail::dispatch_floating(k.inputs[0].dtype(), #name, [&](auto tag) {             \
-      using T = decltype(tag);                                                        \
-      const T s = static_cast<T>(attr);                                               \
-      (void)s;                                                                        \
+#define DUET_UNARY_KERNEL(name, attr, expr)                                                  \
+  void name(const KernelArgs& k) {                                                           \
+    detail::dispatch_floating(k.inputs[0].dtype(), #name, [&](auto tag) {                    \
+      using T = decltype(tag);                                                               \
+      const T s = static_cast<T>(attr);                                                      \
+      (void)s;                                                                               \
       unary_map<T, T>(k.inputs[0], k.outputs[0], [=](T x) { return static_cast<T>(expr); }); \
-    });                                                                               \
+    });                                                                                      \
   }
 
 DUET_UNARY_KERNEL(neg, 0, -x)
@@ -26,7 +26,7 @@ DUET_UNARY_KERNEL(rsqrt, 0, T(1) / std::sqrt(x))
 DUET_UNARY_KERNEL(abs, 0, std::abs(x))
 DUET_UNARY_KERNEL(sign, 0, (x > T(0)) - (x < T(0)))
 DUET_UNARY_KERNEL(add_scalar, k.attrs.f("value"), x + s)
-DUET_UNARY_KERNEL(mul_scalar, k.attrs.f("value"), x * s)
+DUET_UNARY_KERNEL(mul_scalar, k.attrs.f("value"), x* s)
 DUET_UNARY_KERNEL(rsub_scalar, k.attrs.f("value"), s - x)
 DUET_UNARY_KERNEL(rdiv_scalar, k.attrs.f("value"), s / x)
 DUET_UNARY_KERNEL(pow_scalar, k.attrs.f("exponent"),
@@ -37,7 +37,8 @@ void clamp(const KernelArgs& k) {
   detail::dispatch_floating(k.inputs[0].dtype(), "clamp", [&](auto tag) {
     using T = decltype(tag);
     const T lo = static_cast<T>(k.attrs.f("lo")), hi = static_cast<T>(k.attrs.f("hi"));
-    unary_map<T, T>(k.inputs[0], k.outputs[0], [=](T x) { return x < lo ? lo : (x > hi ? hi : x); });
+    unary_map<T, T>(k.inputs[0], k.outputs[0],
+                    [=](T x) { return x < lo ? lo : (x > hi ? hi : x); });
   });
 }
 

@@ -12,12 +12,12 @@ void sqrt(const KernelArgs& k);
 void rsqrt(const KernelArgs& k);
 void abs(const KernelArgs& k);
 void sign(const KernelArgs& k);
-void add_scalar(const KernelArgs& k);   // attrs: value
-void mul_scalar(const KernelArgs& k);   // attrs: value
-void rsub_scalar(const KernelArgs& k);  // attrs: value  (value - x)
-void rdiv_scalar(const KernelArgs& k);  // attrs: value  (value / x)
-void pow_scalar(const KernelArgs& k);   // attrs: exponent
-void clamp(const KernelArgs& k);        // attrs: lo, hi
+void add_scalar(const KernelArgs& k);      // attrs: value
+void mul_scalar(const KernelArgs& k);      // attrs: value
+void rsub_scalar(const KernelArgs& k);     // attrs: value  (value - x)
+void rdiv_scalar(const KernelArgs& k);     // attrs: value  (value / x)
+void pow_scalar(const KernelArgs& k);      // attrs: exponent
+void clamp(const KernelArgs& k);           // attrs: lo, hi
 void clamp_backward(const KernelArgs& k);  // inputs: grad, x; attrs: lo, hi
 
 }  // namespace duet::cpu_kernels

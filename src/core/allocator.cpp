@@ -37,8 +37,8 @@ class CpuAllocator final : public Allocator {
       it->second.pop_back();
     } else {
       p = std::aligned_alloc(kAlign, cls);
-      DUET_CHECK(p, "cpu allocator: out of memory allocating ", cls, " bytes (", stats_.current_bytes,
-                 " allocated, ", stats_.reserved_bytes, " reserved)");
+      DUET_CHECK(p, "cpu allocator: out of memory allocating ", cls, " bytes (",
+                 stats_.current_bytes, " allocated, ", stats_.reserved_bytes, " reserved)");
       stats_.reserved_bytes += static_cast<int64_t>(cls);
     }
     stats_.current_bytes += static_cast<int64_t>(cls);
@@ -86,6 +86,10 @@ Allocator& allocator_for(Device device) {
 }  // namespace duet::detail
 
 namespace duet {
-MemoryStats memory_stats(Device device) { return detail::allocator_for(device).stats(); }
-void reset_peak_memory(Device device) { detail::allocator_for(device).reset_peak(); }
+MemoryStats memory_stats(Device device) {
+  return detail::allocator_for(device).stats();
+}
+void reset_peak_memory(Device device) {
+  detail::allocator_for(device).reset_peak();
+}
 }  // namespace duet

@@ -37,13 +37,17 @@ static const T& typed(const AttrValue& v, const std::string& name, const char* w
   return *p;
 }
 
-int64_t Attrs::i(const std::string& n) const { return typed<int64_t>(get(n), n, "an int"); }
+int64_t Attrs::i(const std::string& n) const {
+  return typed<int64_t>(get(n), n, "an int");
+}
 double Attrs::f(const std::string& n) const {
   const AttrValue& v = get(n);
   if (auto* iv = std::get_if<int64_t>(&v)) return static_cast<double>(*iv);
   return typed<double>(v, n, "a double");
 }
-bool Attrs::b(const std::string& n) const { return typed<bool>(get(n), n, "a bool"); }
+bool Attrs::b(const std::string& n) const {
+  return typed<bool>(get(n), n, "a bool");
+}
 const std::vector<int64_t>& Attrs::ints(const std::string& n) const {
   return typed<std::vector<int64_t>>(get(n), n, "an int list");
 }
@@ -76,6 +80,8 @@ std::string Attrs::str() const {
   return os.str();
 }
 
-size_t Attrs::hash() const { return std::hash<std::string>{}(str()); }
+size_t Attrs::hash() const {
+  return std::hash<std::string>{}(str());
+}
 
 }  // namespace duet

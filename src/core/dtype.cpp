@@ -6,38 +6,53 @@ namespace duet {
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::float32: return 4;
-    case DType::float64: return 8;
-    case DType::int64: return 8;
-    case DType::bool_: return 1;
-    case DType::float16: return 2;
-    case DType::bfloat16: return 2;
+    case DType::float32:
+      return 4;
+    case DType::float64:
+      return 8;
+    case DType::int64:
+      return 8;
+    case DType::bool_:
+      return 1;
+    case DType::float16:
+      return 2;
+    case DType::bfloat16:
+      return 2;
   }
   return 0;
 }
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::float32: return "float32";
-    case DType::float64: return "float64";
-    case DType::int64: return "int64";
-    case DType::bool_: return "bool";
-    case DType::float16: return "float16";
-    case DType::bfloat16: return "bfloat16";
+    case DType::float32:
+      return "float32";
+    case DType::float64:
+      return "float64";
+    case DType::int64:
+      return "int64";
+    case DType::bool_:
+      return "bool";
+    case DType::float16:
+      return "float16";
+    case DType::bfloat16:
+      return "bfloat16";
   }
   return "?";
 }
 
 bool is_floating(DType t) {
-  return t == DType::float32 || t == DType::float64 || t == DType::float16 ||
-         t == DType::bfloat16;
+  return t == DType::float32 || t == DType::float64 || t == DType::float16 || t == DType::bfloat16;
 }
 
-std::ostream& operator<<(std::ostream& os, DType t) { return os << dtype_name(t); }
+std::ostream& operator<<(std::ostream& os, DType t) {
+  return os << dtype_name(t);
+}
 
 std::string Device::str() const {
   return type == DeviceType::cpu ? std::string("cpu") : "cuda:" + std::to_string(index);
 }
-std::ostream& operator<<(std::ostream& os, Device d) { return os << d.str(); }
+std::ostream& operator<<(std::ostream& os, Device d) {
+  return os << d.str();
+}
 
 }  // namespace duet

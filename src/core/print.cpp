@@ -26,8 +26,7 @@ void print_rec(std::ostream& os, const std::vector<double>& v, const Shape& shap
     if (axis + 1 == shape.size()) {
       os << v[offset + i * strides[axis]];
     } else {
-      print_rec(os, v, shape, axis + 1, offset + i * strides[axis], strides, summarise,
-                indent + 1);
+      print_rec(os, v, shape, axis + 1, offset + i * strides[axis], strides, summarise, indent + 1);
     }
     if (i + 1 < n) os << (axis + 1 == shape.size() ? ", " : ",\n" + std::string(indent + 1, ' '));
   }
@@ -54,6 +53,8 @@ std::string Tensor::str() const {
   return os.str();
 }
 
-std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  return os << t.str();
+}
 
 }  // namespace duet

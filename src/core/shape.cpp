@@ -38,9 +38,9 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   for (size_t i = 0; i < n; ++i) {
     int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
     int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    DUET_CHECK(da == db || da == 1 || db == 1, op, ": shapes ", shape_str(a), " and ",
-               shape_str(b), " cannot be broadcast together (dimension ", i, ": ", da, " vs ",
-               db, "; expected equal sizes or one of them 1)");
+    DUET_CHECK(da == db || da == 1 || db == 1, op, ": shapes ", shape_str(a), " and ", shape_str(b),
+               " cannot be broadcast together (dimension ", i, ": ", da, " vs ", db,
+               "; expected equal sizes or one of them 1)");
     out[i] = da == 1 ? db : da;
   }
   return out;

@@ -10,9 +10,9 @@ thread_local std::vector<SourceLoc> t_stack;
 
 // Library files (not model code): duet's own op/nn/core sources and public headers.
 bool is_library_file(const char* file) {
-  static const char* kLibraryParts[] = {"/src/ops/",   "/src/nn/",     "/src/core/",
-                                        "/src/eager/", "/src/graph/",  "/src/optim/",
-                                        "/src/data/",  "/kernels/",    "/include/duet/"};
+  static const char* kLibraryParts[] = {"/src/ops/",   "/src/nn/",    "/src/core/",
+                                        "/src/eager/", "/src/graph/", "/src/optim/",
+                                        "/src/data/",  "/kernels/",   "/include/duet/"};
   for (const char* part : kLibraryParts)
     if (std::strstr(file, part)) return true;
   return false;
@@ -36,6 +36,8 @@ LocationScope::~LocationScope() {
   if (pushed_) t_stack.pop_back();
 }
 
-SourceLoc current_location() { return t_stack.empty() ? SourceLoc{} : t_stack.back(); }
+SourceLoc current_location() {
+  return t_stack.empty() ? SourceLoc{} : t_stack.back();
+}
 
 }  // namespace duet

@@ -65,22 +65,47 @@ static void check_defined(const Tensor& t, const char* what) {
   DUET_CHECK(t.defined(), what, ": the tensor is undefined (default-constructed)");
 }
 
-const Shape& Tensor::shape() const { check_defined(*this, "shape"); return impl_->shape; }
-int64_t Tensor::dim() const { return static_cast<int64_t>(shape().size()); }
-int64_t Tensor::size(int64_t axis) const { return shape()[normalize_axis(axis, dim(), "size")]; }
-int64_t Tensor::numel() const { return duet::numel(shape()); }
-const Shape& Tensor::strides() const { check_defined(*this, "strides"); return impl_->strides; }
-int64_t Tensor::storage_offset() const { return impl_->offset; }
-DType Tensor::dtype() const { check_defined(*this, "dtype"); return impl_->dtype; }
-Device Tensor::device() const { check_defined(*this, "device"); return impl_->device; }
-bool Tensor::is_contiguous() const { return detail::is_contiguous(shape(), impl_->strides); }
-bool Tensor::is_symbolic() const { return impl_ && impl_->symbolic != nullptr; }
+const Shape& Tensor::shape() const {
+  check_defined(*this, "shape");
+  return impl_->shape;
+}
+int64_t Tensor::dim() const {
+  return static_cast<int64_t>(shape().size());
+}
+int64_t Tensor::size(int64_t axis) const {
+  return shape()[normalize_axis(axis, dim(), "size")];
+}
+int64_t Tensor::numel() const {
+  return duet::numel(shape());
+}
+const Shape& Tensor::strides() const {
+  check_defined(*this, "strides");
+  return impl_->strides;
+}
+int64_t Tensor::storage_offset() const {
+  return impl_->offset;
+}
+DType Tensor::dtype() const {
+  check_defined(*this, "dtype");
+  return impl_->dtype;
+}
+Device Tensor::device() const {
+  check_defined(*this, "device");
+  return impl_->device;
+}
+bool Tensor::is_contiguous() const {
+  return detail::is_contiguous(shape(), impl_->strides);
+}
+bool Tensor::is_symbolic() const {
+  return impl_ && impl_->symbolic != nullptr;
+}
 
 void* Tensor::data_ptr() const {
   check_defined(*this, "data");
   DUET_CHECK(impl_->storage, "reading a value: this tensor is symbolic (graph mode), ",
              impl_->symbolic ? impl_->symbolic->describe() : std::string("?"), ", shape ",
-             shape_str(impl_->shape), "; its value exists only when the compiled graph runs, so "
+             shape_str(impl_->shape),
+             "; its value exists only when the compiled graph runs, so "
              "data-dependent host code (if/while on a tensor value) cannot be traced");
   return impl_->bytes();
 }
@@ -118,13 +143,13 @@ std::vector<T> Tensor::to_vector() const {
 
 template <class T>
 T Tensor::item() const {
-  DUET_CHECK(numel() == 1, "item: tensor of shape ", shape_str(shape()),
-             " has ", numel(), " elements; expected exactly one");
+  DUET_CHECK(numel() == 1, "item: tensor of shape ", shape_str(shape()), " has ", numel(),
+             " elements; expected exactly one");
   return to_vector<T>()[0];
 }
 
-#define DUET_INSTANTIATE(T)                                  \
-  template std::vector<T> Tensor::to_vector<T>() const;      \
+#define DUET_INSTANTIATE(T)                             \
+  template std::vector<T> Tensor::to_vector<T>() const; \
   template T Tensor::item<T>() const;
 DUET_INSTANTIATE(float)
 DUET_INSTANTIATE(double)
@@ -150,7 +175,9 @@ Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device
   t.fill_(value);
   return t;
 }
-Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype); }
+Tensor Tensor::scalar(double value, DType dtype) {
+  return full({}, value, dtype);
+}
 
 Tensor Tensor::arange(int64_t n, DType dtype) {
   DUET_CHECK(n >= 0, "arange: n = ", n, " (expected n >= 0)");
@@ -187,9 +214,9 @@ Tensor Tensor::uniform(const Shape& shape, double lo, double hi, Generator& gen,
 
 template <class T>
 Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape, DType dtype) {
-  DUET_CHECK(static_cast<int64_t>(values.size()) == duet::numel(shape), "from_vector: ",
-             values.size(), " values given for shape ", shape_str(shape), " (expected ",
-             duet::numel(shape), ")");
+  DUET_CHECK(static_cast<int64_t>(values.size()) == duet::numel(shape),
+             "from_vector: ", values.size(), " values given for shape ", shape_str(shape),
+             " (expected ", duet::numel(shape), ")");
   Tensor src(make_impl(shape, dtype_of<T>(), cpu));
   if (!values.empty()) {
     if constexpr (std::is_same_v<T, bool>) {
@@ -209,8 +236,12 @@ template Tensor Tensor::from_vector<bool>(const std::vector<bool>&, const Shape&
 // ---- views and copies: the ops in duet/ops/shape.h ----
 
 // The view/copy methods forward the caller's location to the op functions.
-Tensor Tensor::contiguous(std::source_location loc) const { return duet::contiguous(*this, loc); }
-Tensor Tensor::clone(std::source_location loc) const { return duet::clone(*this, loc); }
+Tensor Tensor::contiguous(std::source_location loc) const {
+  return duet::contiguous(*this, loc);
+}
+Tensor Tensor::clone(std::source_location loc) const {
+  return duet::clone(*this, loc);
+}
 Tensor Tensor::to(DType t, std::source_location loc) const {
   return t == dtype() ? *this : duet::cast(*this, t, loc);
 }
@@ -278,13 +309,18 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 // ---- autograd ----
 
-bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
+bool Tensor::requires_grad() const {
+  return impl_ && impl_->requires_grad;
+}
 
 Tensor& Tensor::requires_grad_(bool value) {
   check_defined(*this, "requires_grad_");
-  DUET_CHECK(!value || is_floating(dtype()), "requires_grad_: only floating tensors can require "
-             "gradients, this one has dtype ", dtype());
-  DUET_CHECK(is_leaf() || value, "requires_grad_: cannot turn off requires_grad on a non-leaf "
+  DUET_CHECK(!value || is_floating(dtype()),
+             "requires_grad_: only floating tensors can require "
+             "gradients, this one has dtype ",
+             dtype());
+  DUET_CHECK(is_leaf() || value,
+             "requires_grad_: cannot turn off requires_grad on a non-leaf "
              "tensor; use detach()");
   impl_->requires_grad = value;
   return *this;
@@ -301,8 +337,12 @@ void Tensor::set_grad(const Tensor& g) const {
                " for a tensor of shape ", shape_str(shape()));
   impl_->grad = g.impl_ptr();
 }
-void Tensor::zero_grad() const { if (impl_) impl_->grad.reset(); }
-bool Tensor::is_leaf() const { return !impl_ || impl_->grad_fn == nullptr; }
+void Tensor::zero_grad() const {
+  if (impl_) impl_->grad.reset();
+}
+bool Tensor::is_leaf() const {
+  return !impl_ || impl_->grad_fn == nullptr;
+}
 
 Tensor Tensor::detach() const {
   check_defined(*this, "detach");

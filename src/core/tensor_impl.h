@@ -44,7 +44,7 @@ struct TensorImpl {
   bool requires_grad = false;
   std::shared_ptr<TensorImpl> grad;
   std::shared_ptr<TapeNode> grad_fn;  // null for leaves
-  int output_nr = 0;                   // which output of grad_fn this is
+  int output_nr = 0;                  // which output of grad_fn this is
 
   // graph mode
   std::shared_ptr<SymbolicValue> symbolic;

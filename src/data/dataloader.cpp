@@ -50,8 +50,8 @@ DataLoader::DataLoader(const Tensor& inputs, const Tensor& targets, int64_t batc
   DUET_CHECK(targets_.size(0) == num_samples_, "DataLoader: inputs have shape ",
              shape_str(inputs_.shape()), " but targets have shape ", shape_str(targets_.shape()),
              " (expected the same number of samples along axis 0)");
-  num_batches_ = drop_last ? num_samples_ / batch_size
-                           : (num_samples_ + batch_size - 1) / batch_size;
+  num_batches_ =
+      drop_last ? num_samples_ / batch_size : (num_samples_ + batch_size - 1) / batch_size;
   worker_ = std::thread([this] { worker_loop(); });
 }
 
@@ -144,8 +144,8 @@ void DataLoader::worker_loop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     cv_.wait(lock, [&] {
-      return stop_ || (active_ && !error_ && next_to_produce_ < num_batches_ &&
-                       ready_.size() < prefetch_);
+      return stop_ ||
+             (active_ && !error_ && next_to_produce_ < num_batches_ && ready_.size() < prefetch_);
     });
     if (stop_) return;
     const int64_t b = next_to_produce_++;

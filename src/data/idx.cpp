@@ -24,11 +24,18 @@ std::string hex32(uint32_t v) {
 // Bytes per element for an IDX type code, 0 when the code is unknown.
 int element_size(int type) {
   switch (type) {
-    case 0x08: case 0x09: return 1;
-    case 0x0B: return 2;
-    case 0x0C: case 0x0D: return 4;
-    case 0x0E: return 8;
-    default: return 0;
+    case 0x08:
+    case 0x09:
+      return 1;
+    case 0x0B:
+      return 2;
+    case 0x0C:
+    case 0x0D:
+      return 4;
+    case 0x0E:
+      return 8;
+    default:
+      return 0;
   }
 }
 
@@ -118,13 +125,26 @@ template <class T>
 void convert_any(int type, const unsigned char* src, T* dst, int64_t n, double scale,
                  double shift) {
   switch (type) {
-    case 0x08: convert<0x08>(src, dst, n, scale, shift); break;
-    case 0x09: convert<0x09>(src, dst, n, scale, shift); break;
-    case 0x0B: convert<0x0B>(src, dst, n, scale, shift); break;
-    case 0x0C: convert<0x0C>(src, dst, n, scale, shift); break;
-    case 0x0D: convert<0x0D>(src, dst, n, scale, shift); break;
-    case 0x0E: convert<0x0E>(src, dst, n, scale, shift); break;
-    default: DUET_ASSERT(false, "unknown IDX type ", type);
+    case 0x08:
+      convert<0x08>(src, dst, n, scale, shift);
+      break;
+    case 0x09:
+      convert<0x09>(src, dst, n, scale, shift);
+      break;
+    case 0x0B:
+      convert<0x0B>(src, dst, n, scale, shift);
+      break;
+    case 0x0C:
+      convert<0x0C>(src, dst, n, scale, shift);
+      break;
+    case 0x0D:
+      convert<0x0D>(src, dst, n, scale, shift);
+      break;
+    case 0x0E:
+      convert<0x0E>(src, dst, n, scale, shift);
+      break;
+    default:
+      DUET_ASSERT(false, "unknown IDX type ", type);
   }
 }
 
@@ -139,8 +159,7 @@ Tensor read_idx(const std::string& path, const IdxOptions& opt) {
 
   unsigned char header[4];
   size_t got = file.read(header, 4);
-  DUET_CHECK(got == 4, "read_idx: '", path, "' is truncated: the header needs 4 bytes, got ",
-             got);
+  DUET_CHECK(got == 4, "read_idx: '", path, "' is truncated: the header needs 4 bytes, got ", got);
   const uint32_t magic = be32(header);
   const int type = header[2], rank = header[3];
   const bool ok = header[0] == 0 && header[1] == 0 && element_size(type) != 0 &&
@@ -153,7 +172,8 @@ Tensor read_idx(const std::string& path, const IdxOptions& opt) {
     throw Error(detail::cat("read_idx: '", path, "' has bad magic number ", hex32(magic),
                             " (expected ", expected,
                             ": two zero bytes, a type code TT in {08, 09, 0B, 0C, 0D, 0E} and "
-                            "the rank RR", opt.expected_rank >= 0 ? "" : " >= 1", ")"));
+                            "the rank RR",
+                            opt.expected_rank >= 0 ? "" : " >= 1", ")"));
   }
 
   std::vector<unsigned char> dims_raw(4 * static_cast<size_t>(rank));
@@ -166,7 +186,8 @@ Tensor read_idx(const std::string& path, const IdxOptions& opt) {
   const int64_t n = numel(shape);
   const size_t nbytes = static_cast<size_t>(n) * element_size(type);
   DUET_CHECK(opt.dtype != int64 || type < 0x0D, "read_idx: '", path,
-             "' holds floating-point data (type ", hex32(type).substr(8), "); expected an integer "
+             "' holds floating-point data (type ", hex32(type).substr(8),
+             "); expected an integer "
              "type for dtype int64");
   std::vector<unsigned char> raw(nbytes);
   got = file.read(raw.data(), nbytes);

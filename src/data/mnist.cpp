@@ -38,11 +38,11 @@ Dataset load(const char* fn, const std::string& dir, bool train, double mean, do
 
   // pixel / 255, then (x - mean) / std, in one pass: raw * scale + shift.
   const double scale = 1.0 / (255.0 * std), shift = -mean / std;
-  Tensor images = read_idx(images_path, {.dtype = float32, .scale = scale, .shift = shift,
-                                         .expected_rank = 3});
+  Tensor images =
+      read_idx(images_path, {.dtype = float32, .scale = scale, .shift = shift, .expected_rank = 3});
   Tensor labels = read_idx(labels_path, {.dtype = int64, .expected_rank = 1});
-  DUET_CHECK(images.size(0) == labels.size(0), fn, ": '", images_path, "' holds ",
-             images.size(0), " images but '", labels_path, "' holds ", labels.size(0),
+  DUET_CHECK(images.size(0) == labels.size(0), fn, ": '", images_path, "' holds ", images.size(0),
+             " images but '", labels_path, "' holds ", labels.size(0),
              " labels (expected the same count)");
   return {images.reshape({images.size(0), 1, images.size(1), images.size(2)}), labels};
 }

@@ -22,8 +22,12 @@ thread_local bool g_grad_enabled = true;
 std::atomic<uint64_t> g_seq{0};
 }  // namespace
 
-bool grad_enabled() { return g_grad_enabled; }
-void set_grad_enabled(bool enabled) { g_grad_enabled = enabled; }
+bool grad_enabled() {
+  return g_grad_enabled;
+}
+void set_grad_enabled(bool enabled) {
+  g_grad_enabled = enabled;
+}
 
 namespace detail {
 
@@ -93,8 +97,8 @@ static void accumulate_leaf(TensorImpl* leaf, Tensor g) {
 
 static Tensor restore(const SavedTensor& s, const TapeNode& node, const char* what, size_t i) {
   if (!s.tensor.defined()) return Tensor();
-  DUET_CHECK(s.tensor.impl()->storage->version == s.version, "backward: ", what, " ", i,
-             " of op '", node.op->name, "' (shape ", shape_str(s.tensor.shape()),
+  DUET_CHECK(s.tensor.impl()->storage->version == s.version, "backward: ", what, " ", i, " of op '",
+             node.op->name, "' (shape ", shape_str(s.tensor.shape()),
              ") was modified in place after it was saved for the gradient; expected it "
              "unchanged until backward");
   return s.tensor;
@@ -177,8 +181,8 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
     for (size_t i = 0; i < gin.size(); ++i) {
       const detail::Edge& e = node->next[i];
       if (!e.active() || !gin[i].defined()) continue;
-      DUET_ASSERT(gin[i].shape() == node->input_metas[i].shape, node->op->name,
-                  " grad for input ", i, " has shape ", shape_str(gin[i].shape()), ", expected ",
+      DUET_ASSERT(gin[i].shape() == node->input_metas[i].shape, node->op->name, " grad for input ",
+                  i, " has shape ", shape_str(gin[i].shape()), ", expected ",
                   shape_str(node->input_metas[i].shape));
       if (e.node) {
         send(e.node, e.output_nr, gin[i]);

@@ -28,10 +28,10 @@ struct TapeNode {
   std::vector<SavedTensor> saved_inputs;   // size num inputs, undefined where not needed
   std::vector<SavedTensor> saved_outputs;  // size num outputs
   std::vector<TensorMeta> input_metas;
-  std::vector<Edge> next;                  // one per input
+  std::vector<Edge> next;  // one per input
   int num_outputs = 1;
-  uint64_t seq = 0;                        // creation order: a valid topological order
-  bool released = false;                   // saved tensors freed by a backward
+  uint64_t seq = 0;       // creation order: a valid topological order
+  bool released = false;  // saved tensors freed by a backward
 };
 
 // Called by call_op after an eager kernel ran: records a node when grad mode is on and any

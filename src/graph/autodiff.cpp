@@ -15,7 +15,8 @@ using detail::ValueRef;
 
 std::vector<Tensor> gradients(const Tensor& loss, const std::vector<Tensor>& wrt) {
   const detail::GraphValue* lv = detail::graph_value(loss);
-  DUET_CHECK(lv, "gradients: the loss is a concrete tensor; expected a graph (symbolic) tensor "
+  DUET_CHECK(lv,
+             "gradients: the loss is a concrete tensor; expected a graph (symbolic) tensor "
              "(use Tensor::backward for eager mode)");
   DUET_CHECK(loss.numel() == 1, "gradients: the loss has shape ", shape_str(loss.shape()),
              "; expected a one-element tensor");
@@ -61,10 +62,14 @@ std::vector<Tensor> gradients(const Tensor& loss, const std::vector<Tensor>& wrt
       for (size_t k = 0; k < n.outputs.size(); ++k)
         depends[i][k] = depends[i][k] || is_floating(n.outputs[k].dtype);
   }
-  DUET_CHECK(depends[loss_node][lv->ref.output] || [&] {
-    for (auto& t : targets) if (t == lv->ref) return true;
-    return false;
-  }(), "gradients: the loss does not depend on any of the ", wrt.size(), " tensors given");
+  DUET_CHECK(
+      depends[loss_node][lv->ref.output] ||
+          [&] {
+            for (auto& t : targets)
+              if (t == lv->ref) return true;
+            return false;
+          }(),
+      "gradients: the loss does not depend on any of the ", wrt.size(), " tensors given");
 
   std::map<ValueRef, Tensor> grad;
   grad[lv->ref] = Tensor::ones(loss.shape(), loss.dtype(), loss.device());
@@ -85,8 +90,8 @@ std::vector<Tensor> gradients(const Tensor& loss, const std::vector<Tensor>& wrt
     std::vector<bool> needs(n.inputs.size());
     bool any = false;
     for (size_t k = 0; k < n.inputs.size(); ++k) {
-      needs[k] = !(n.op->nondiff_inputs & (1u << k)) &&
-                 depends[n.inputs[k].node][n.inputs[k].output];
+      needs[k] =
+          !(n.op->nondiff_inputs & (1u << k)) && depends[n.inputs[k].node][n.inputs[k].output];
       any = any || needs[k];
     }
     if (!any) continue;

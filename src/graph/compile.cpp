@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <sstream>
 #include <iostream>
+#include <sstream>
 
 #include "duet/optim/optimizer.h"
 #include "graph/executable.h"
@@ -35,9 +35,12 @@ MemoryReport make_report(const detail::GraphData& g, const detail::MemoryPlan& p
     const detail::Node& n = g.nodes[i];
     if (n.kind != NodeKind::capture) continue;
     const int64_t bytes = n.captured.numel() * static_cast<int64_t>(dtype_size(n.captured.dtype()));
-    if (n.captured.requires_grad()) r.parameters += bytes;
-    else if (optimizer_state[i] && n.kind == NodeKind::capture) r.optimizer_state += bytes;
-    else r.buffers += bytes;
+    if (n.captured.requires_grad())
+      r.parameters += bytes;
+    else if (optimizer_state[i] && n.kind == NodeKind::capture)
+      r.optimizer_state += bytes;
+    else
+      r.buffers += bytes;
   }
   // Gradients and workspace: the most bytes of each kind live at any one node.
   int64_t ws_peak = 0;
@@ -63,8 +66,8 @@ std::string MemoryReport::str() const {
   auto mb = [](int64_t b) { return detail::cat(b / 1024.0 / 1024.0, " MiB"); };
   return detail::cat("parameters ", mb(parameters), ", gradients ", mb(gradients),
                      ", optimizer state ", mb(optimizer_state), ", buffers ", mb(buffers),
-                     ", activations ", mb(activations), ", workspace ", mb(workspace),
-                     " (arena ", mb(arena), ", total ", mb(total()), ")");
+                     ", activations ", mb(activations), ", workspace ", mb(workspace), " (arena ",
+                     mb(arena), ", total ", mb(total()), ")");
 }
 
 Executable::Executable() = default;
@@ -76,12 +79,24 @@ std::vector<Tensor> Executable::run(const std::map<std::string, Tensor>& feeds) 
   DUET_CHECK(impl_, "Executable::run: this executable is empty (not compiled)");
   return impl_->run(feeds);
 }
-MemoryReport Executable::memory_report() const { return impl_->report; }
-std::string Executable::dump() const { return impl_->graph->dump(); }
-std::string Executable::to_dot() const { return impl_->graph->to_dot(); }
-const std::vector<PassStat>& Executable::pass_stats() const { return impl_->pass_stats; }
-double Executable::compile_ms() const { return impl_->compile_ms; }
-size_t Executable::num_nodes() const { return impl_->graph->nodes.size(); }
+MemoryReport Executable::memory_report() const {
+  return impl_->report;
+}
+std::string Executable::dump() const {
+  return impl_->graph->dump();
+}
+std::string Executable::to_dot() const {
+  return impl_->graph->to_dot();
+}
+const std::vector<PassStat>& Executable::pass_stats() const {
+  return impl_->pass_stats;
+}
+double Executable::compile_ms() const {
+  return impl_->compile_ms;
+}
+size_t Executable::num_nodes() const {
+  return impl_->graph->nodes.size();
+}
 std::string Executable::profile(const std::map<std::string, Tensor>& feeds, int runs) {
   DUET_CHECK(impl_, "Executable::profile: this executable is empty (not compiled)");
   std::vector<double> secs(impl_->steps.size(), 0.0);
@@ -120,7 +135,7 @@ std::string Executable::profile(const std::map<std::string, Tensor>& feeds, int 
 
 Tensor Executable::value(int node, int output) const {
   DUET_CHECK(impl_ && node >= 0 && node < static_cast<int>(impl_->values.size()) && output >= 0 &&
-             output < static_cast<int>(impl_->values[node].size()),
+                 output < static_cast<int>(impl_->values[node].size()),
              "Executable::value: no node %", node, " output ", output);
   return impl_->values[node][output];
 }
@@ -130,9 +145,10 @@ Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
   const auto t0 = std::chrono::steady_clock::now();
   auto g = graph.data();
   DUET_CHECK(options.training == g->training, "compile: graph #", g->id, " was built for ",
-             g->training ? "training" : "eval", " (GraphOptions::training = ",
-             g->training ? "true" : "false", ") but CompileOptions::training = ",
-             options.training ? "true" : "false", "; expected the same mode");
+             g->training ? "training" : "eval",
+             " (GraphOptions::training = ", g->training ? "true" : "false",
+             ") but CompileOptions::training = ", options.training ? "true" : "false",
+             "; expected the same mode");
   DUET_CHECK(!outputs.empty(), "compile: no outputs requested (expected at least one tensor)");
   std::vector<detail::ValueRef> outs;
   for (size_t i = 0; i < outputs.size(); ++i) {
@@ -143,8 +159,10 @@ Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
   }
   if (options.optimizer) {
     DUET_CHECK(options.training, "compile: an optimizer was given for an eval graph");
-    DUET_CHECK(outputs[0].numel() == 1, "compile: with an optimizer, output 0 is the loss and "
-               "must have one element; got shape ", shape_str(outputs[0].shape()));
+    DUET_CHECK(outputs[0].numel() == 1,
+               "compile: with an optimizer, output 0 is the loss and "
+               "must have one element; got shape ",
+               shape_str(outputs[0].shape()));
     DUET_CHECK(g->building, "compile: graph #", g->id, " was already compiled");
     std::vector<Tensor> grads = gradients(outputs[0], options.optimizer->params());
     options.optimizer->apply_gradients(grads);
@@ -167,10 +185,9 @@ Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
   }
   impl->graph = g;
   impl->outputs = outs;
-  impl->plan = detail::plan_memory(*g, outs,
-                                   !options.disabled_passes.count("inplace") &&
-                                       !options.keep_intermediates,
-                                   options.keep_intermediates);
+  impl->plan = detail::plan_memory(
+      *g, outs, !options.disabled_passes.count("inplace") && !options.keep_intermediates,
+      options.keep_intermediates);
   impl->build();
   impl->report = make_report(*g, impl->plan);
   impl->compile_ms = ms_since(t0);

@@ -1,6 +1,7 @@
 // Readable graphs: a text dump (one line per node) and Graphviz DOT.
 //
-//   %2 = conv2d(%0, %1) [stride=[1, 1], padding=[1, 1], ...] -> (8, 32, 28, 28) float32  @ net.cpp:14
+//   %2 = conv2d(%0, %1) [stride=[1, 1], padding=[1, 1], ...] -> (8, 32, 28, 28) float32  @
+//   net.cpp:14
 #include <sstream>
 
 #include "graph/ir.h"
@@ -32,8 +33,12 @@ std::string GraphData::dump() const {
     const Node& n = nodes[i];
     os << "  %" << i << " = ";
     switch (n.kind) {
-      case NodeKind::input: os << "input \"" << n.name << "\""; break;
-      case NodeKind::capture: os << "capture " << capture_kind(n); break;
+      case NodeKind::input:
+        os << "input \"" << n.name << "\"";
+        break;
+      case NodeKind::capture:
+        os << "capture " << capture_kind(n);
+        break;
       case NodeKind::op: {
         os << n.op->name << "(";
         for (size_t k = 0; k < n.inputs.size(); ++k) {
@@ -64,8 +69,10 @@ std::string GraphData::to_dot() const {
     if (n.loc.known()) label += "\\n@ " + n.loc.str();
     std::string escaped;
     for (char c : label) {
-      if (c == '"') escaped += "\\\"";
-      else escaped += c;
+      if (c == '"')
+        escaped += "\\\"";
+      else
+        escaped += c;
     }
     const char* style = n.kind == NodeKind::input     ? ", style=filled, fillcolor=lightblue"
                         : n.kind == NodeKind::capture ? ", style=filled, fillcolor=lightgrey"

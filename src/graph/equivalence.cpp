@@ -13,10 +13,10 @@
 #include <limits>
 #include <sstream>
 
+#include "core/copy.h"
 #include "duet/autograd.h"
 #include "duet/graph.h"
 #include "duet/optim/sgd.h"
-#include "core/copy.h"
 #include "graph/ir.h"
 
 namespace duet {
@@ -98,8 +98,8 @@ std::string EquivalenceReport::str() const {
 }
 
 EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
-                                    const std::vector<std::pair<Tensor, Tensor>>& inputs,
-                                    int steps, const EquivalenceOptions& options) {
+                                    const std::vector<std::pair<Tensor, Tensor>>& inputs, int steps,
+                                    const EquivalenceOptions& options) {
   DUET_CHECK(!inputs.empty(), "check_equivalence: no inputs (expected at least one (x, y) pair)");
   DUET_CHECK(steps >= 1, "check_equivalence: steps = ", steps, " (expected >= 1)");
   OptimizerFactory make_opt = options.optimizer;
@@ -163,7 +163,8 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
       outs.push_back(grads[i]);
     }
     Executable exe = compile(g, outs,
-                             {.training = true, .bit_exact = options.bit_exact,
+                             {.training = true,
+                              .bit_exact = options.bit_exact,
                               .disabled_passes = options.disabled_passes});
     for (int k = 0; k < steps; ++k) {
       const auto& [x, y] = inputs[k % inputs.size()];
@@ -236,7 +237,8 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
     // The node producing the value that differed, for when no op-by-op match finds it.
     Tensor bad_value = rep.first_bad_value == "output" ? out_s : l;
     for (size_t i = 0; i < params.size(); ++i)
-      if (rep.first_bad_value == "grad " + params[i].first && grads[i].defined()) bad_value = grads[i];
+      if (rep.first_bad_value == "grad " + params[i].first && grads[i].defined())
+        bad_value = grads[i];
     const detail::ValueRef bad_ref = detail::graph_value(bad_value)->ref;
     std::vector<Tensor> outs{l, out_s};
     for (const Tensor& gr : grads)
@@ -274,13 +276,14 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
       // Every matched op agrees: the difference comes from graph ops eager never ran (model
       // code that branches on is_tracing(), say). Name the node producing the bad value.
       const detail::Node& n = gd.nodes[bad_ref.node];
-      rep.diverging_node = detail::cat("%", bad_ref.node, " ", n.label(), " at ", n.loc.str(),
-                                       " (produces the ", rep.first_bad_value,
-                                       "; eager ran no matching op)");
+      rep.diverging_node =
+          detail::cat("%", bad_ref.node, " ", n.label(), " at ", n.loc.str(), " (produces the ",
+                      rep.first_bad_value, "; eager ran no matching op)");
     }
     if (rep.diverging_node.empty())
-      rep.diverging_node = "none in forward/backward (the difference is in the optimizer update "
-                           "or the buffer updates)";
+      rep.diverging_node =
+          "none in forward/backward (the difference is in the optimizer update "
+          "or the buffer updates)";
   }
   restore(model, initial);
   model.train(was_training);

@@ -15,9 +15,9 @@ void ExecutableImpl::build() {
     arena = std::make_shared<Storage>(static_cast<size_t>(plan.arena_bytes), cpu);
   auto arena_view = [&](int32_t buffer, const TensorMeta& m) {
     auto impl = std::make_shared<TensorImpl>();
-    impl->storage = std::make_shared<Storage>(
-        static_cast<char*>(arena->data) + plan.buffers[buffer].offset,
-        static_cast<size_t>(plan.buffers[buffer].size), m.device);
+    impl->storage =
+        std::make_shared<Storage>(static_cast<char*>(arena->data) + plan.buffers[buffer].offset,
+                                  static_cast<size_t>(plan.buffers[buffer].size), m.device);
     impl->shape = m.shape;
     impl->strides = contiguous_strides(m.shape);
     impl->dtype = m.dtype;
@@ -63,7 +63,8 @@ void ExecutableImpl::build() {
       step.outputs.push_back(values[i][k]);
     }
     if (plan.workspace_buffer[i] >= 0) {
-      step.workspace = static_cast<char*>(arena->data) + plan.buffers[plan.workspace_buffer[i]].offset;
+      step.workspace =
+          static_cast<char*>(arena->data) + plan.buffers[plan.workspace_buffer[i]].offset;
       step.workspace_size = plan.workspace_size[i];
     }
     step.materialize_view = node.op->view != nullptr;
@@ -84,11 +85,14 @@ std::vector<Tensor> ExecutableImpl::run(const std::map<std::string, Tensor>& fed
   for (const auto& [name, t] : fed) {
     bool known = false;
     for (const FeedSlot& s : feeds) known = known || s.name == name;
-    DUET_CHECK(known, "run: feed '", name, "' is not an input of this graph (inputs: ", [&] {
-      std::string s;
-      for (const FeedSlot& f : feeds) s += (s.empty() ? "" : ", ") + f.name;
-      return s.empty() ? std::string("none") : s;
-    }(), ")");
+    DUET_CHECK(
+        known, "run: feed '", name, "' is not an input of this graph (inputs: ",
+        [&] {
+          std::string s;
+          for (const FeedSlot& f : feeds) s += (s.empty() ? "" : ", ") + f.name;
+          return s.empty() ? std::string("none") : s;
+        }(),
+        ")");
   }
   for (FeedSlot& s : feeds) {
     auto it = fed.find(s.name);
@@ -108,22 +112,23 @@ std::vector<Tensor> ExecutableImpl::run(const std::map<std::string, Tensor>& fed
   }
   for (size_t si = 0; si < steps.size(); ++si) {
     ExecStep& st = steps[si];
-    const auto t0 = step_seconds ? std::chrono::steady_clock::now()
-                                 : std::chrono::steady_clock::time_point{};
+    const auto t0 =
+        step_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     if (st.op->random) st.attrs.set("seed", static_cast<int64_t>(default_generator().next_u64()));
     for (auto& [k, staged] : st.staging) {
       (void)k;
-      strided_copy(values[graph->nodes[st.node].inputs[k].node][graph->nodes[st.node].inputs[k].output],
-                   staged);
+      strided_copy(
+          values[graph->nodes[st.node].inputs[k].node][graph->nodes[st.node].inputs[k].output],
+          staged);
     }
     if (st.materialize_view) {
       // reshape of a non-contiguous value: the same elements in row-major order.
       const Tensor& in = st.inputs[0];
       const Tensor& out = st.outputs[0];
-      strided_copy(in, make_view(out, in.shape(), contiguous_strides(in.shape()),
-                                 out.storage_offset()));
+      strided_copy(
+          in, make_view(out, in.shape(), contiguous_strides(in.shape()), out.storage_offset()));
     } else {
-      const Device dev = !st.outputs.empty()  ? st.outputs[0].device()
+      const Device dev = !st.outputs.empty() ? st.outputs[0].device()
                          : st.inputs.empty() ? cpu
                                              : st.inputs[0].device();
       st.op->kernels[static_cast<int>(dev.type)](

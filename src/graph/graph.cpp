@@ -16,12 +16,15 @@ Graph::Graph(GraphOptions options) : data_(std::make_shared<detail::GraphData>()
   detail::push_recording(data_);
 }
 
-Graph::~Graph() { end_build(); }
+Graph::~Graph() {
+  end_build();
+}
 
 Tensor Graph::input(const std::string& name, const Shape& shape, DType dtype, Device device,
                     std::source_location loc) {
   LocationScope scope(loc);
-  DUET_CHECK(data_->building, "Graph::input: graph #", data_->id, " is no longer being built; "
+  DUET_CHECK(data_->building, "Graph::input: graph #", data_->id,
+             " is no longer being built; "
              "inputs must be declared before compile()");
   DUET_CHECK(!name.empty(), "Graph::input: the name is empty (expected a feed name)");
   for (const auto& n : data_->nodes)
@@ -45,13 +48,25 @@ void Graph::end_build() {
   detail::pop_recording(data_.get());
 }
 
-bool Graph::building() const { return data_->building; }
-bool Graph::training() const { return data_->training; }
-size_t Graph::num_nodes() const { return data_->nodes.size(); }
-std::string Graph::dump() const { return data_->dump(); }
-std::string Graph::to_dot() const { return data_->to_dot(); }
+bool Graph::building() const {
+  return data_->building;
+}
+bool Graph::training() const {
+  return data_->training;
+}
+size_t Graph::num_nodes() const {
+  return data_->nodes.size();
+}
+std::string Graph::dump() const {
+  return data_->dump();
+}
+std::string Graph::to_dot() const {
+  return data_->to_dot();
+}
 
-bool is_tracing() { return detail::active_graph() != nullptr; }
+bool is_tracing() {
+  return detail::active_graph() != nullptr;
+}
 bool tracing_training() {
   auto g = detail::active_graph();
   return g && g->training;

@@ -35,14 +35,15 @@ std::vector<Tensor> record(const OpDef& op, std::vector<Tensor>& inputs, const A
     g = active;
   } else if (active && active != g) {
     const GraphValue* gv = graph_value(inputs[first]);
-    throw Error(cat(op.name, ": input ", first, " is ", where(*g, gv->ref), " of another graph (#", g->id,
-                    ") than graph #", active->id, " which is being built (at ",
+    throw Error(cat(op.name, ": input ", first, " is ", where(*g, gv->ref), " of another graph (#",
+                    g->id, ") than graph #", active->id, " which is being built (at ",
                     current_location().str(), "); expected tensors of the graph being built"));
   }
   DUET_ASSERT(g, "record without a graph");
   DUET_CHECK(g->building, op.name, ": input is a symbolic tensor of graph #", g->id,
              " which is no longer being built (it was compiled or end_build() was called); "
-             "at ", current_location().str());
+             "at ",
+             current_location().str());
   Node n;
   n.kind = NodeKind::op;
   n.op = &op;
@@ -62,9 +63,12 @@ std::vector<Tensor> record(const OpDef& op, std::vector<Tensor>& inputs, const A
 
 std::string Node::label() const {
   switch (kind) {
-    case NodeKind::input: return "input " + name;
-    case NodeKind::capture: return "capture " + shape_str(outputs[0].shape);
-    case NodeKind::op: return op->name;
+    case NodeKind::input:
+      return "input " + name;
+    case NodeKind::capture:
+      return "capture " + shape_str(outputs[0].shape);
+    case NodeKind::op:
+      return op->name;
   }
   return "?";
 }
@@ -136,7 +140,8 @@ void GraphData::compact(std::vector<ValueRef*> keep) {
   gradient_values = grads;
   capture_of.clear();
   for (size_t i = 0; i < live.size(); ++i)
-    if (live[i].kind == NodeKind::capture) capture_of[live[i].captured.impl()] = static_cast<int32_t>(i);
+    if (live[i].kind == NodeKind::capture)
+      capture_of[live[i].captured.impl()] = static_cast<int32_t>(i);
   nodes = std::move(live);
 }
 
@@ -160,6 +165,8 @@ std::shared_ptr<GraphData> active_graph() {
   return t_recording.empty() ? nullptr : t_recording.back();
 }
 
-void install_graph_hook() { set_record_hook(&record); }
+void install_graph_hook() {
+  set_record_hook(&record);
+}
 
 }  // namespace duet::detail

@@ -23,7 +23,8 @@ struct Signature {
       if (a.shape != b.shape) return a.shape < b.shape;
       if (a.dtype != b.dtype) return a.dtype < b.dtype;
       if (!(a.device == b.device))
-        return std::make_pair(a.device.type, a.device.index) < std::make_pair(b.device.type, b.device.index);
+        return std::make_pair(a.device.type, a.device.index) <
+               std::make_pair(b.device.type, b.device.index);
     }
     return false;
   }
@@ -107,8 +108,12 @@ std::vector<Tensor> JitFunction::operator()(const std::vector<Tensor>& inputs) {
   return it->second.run(feeds);
 }
 
-size_t JitFunction::num_compiles() const { return state_->cache.size(); }
-const std::string& JitFunction::last_recompile_reason() const { return state_->reason; }
+size_t JitFunction::num_compiles() const {
+  return state_->cache.size();
+}
+const std::string& JitFunction::last_recompile_reason() const {
+  return state_->reason;
+}
 Executable& JitFunction::last_executable() {
   DUET_CHECK(state_->last_exe, "jit '", state_->name, "': not called yet");
   return *state_->last_exe;

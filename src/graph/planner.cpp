@@ -7,14 +7,18 @@
 namespace duet::detail {
 namespace {
 
-int64_t align_up(int64_t n) { return (n + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment; }
+int64_t align_up(int64_t n) {
+  return (n + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+}
 
 int64_t bytes_of(const TensorMeta& m) {
   return std::max<int64_t>(align_up(numel(m.shape) * static_cast<int64_t>(dtype_size(m.dtype))),
                            kArenaAlignment);
 }
 
-bool overlaps(const Buffer& a, const Buffer& b) { return a.first <= b.last && b.first <= a.last; }
+bool overlaps(const Buffer& a, const Buffer& b) {
+  return a.first <= b.last && b.first <= a.last;
+}
 
 }  // namespace
 
@@ -49,8 +53,8 @@ int64_t assign_offsets(std::vector<Buffer>& buffers) {
   return arena;
 }
 
-MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
-                       bool allow_inplace, bool keep_all) {
+MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs, bool allow_inplace,
+                       bool keep_all) {
   const int32_t n = static_cast<int32_t>(g.nodes.size());
   MemoryPlan plan;
   plan.value_buffer.resize(n);
@@ -87,7 +91,8 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
   for (const ValueRef& r : g.gradient_values) kind[r.node][r.output] = BufferKind::gradient;
   for (const ValueRef& r : outputs) {
     last_use[r.node][r.output] = INT32_MAX;
-    if (kind[r.node][r.output] == BufferKind::activation) kind[r.node][r.output] = BufferKind::output;
+    if (kind[r.node][r.output] == BufferKind::activation)
+      kind[r.node][r.output] = BufferKind::output;
   }
 
   auto new_buffer = [&](int64_t size, int32_t first, int32_t last, BufferKind k) {
@@ -109,7 +114,8 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
     }
     if (node.kind == NodeKind::input) {
       layout[i][0] = fake(node.outputs[0]);
-      plan.value_buffer[i][0] = new_buffer(bytes_of(node.outputs[0]), 0, last_use[i][0], kind[i][0]);
+      plan.value_buffer[i][0] =
+          new_buffer(bytes_of(node.outputs[0]), 0, last_use[i][0], kind[i][0]);
       continue;
     }
     const OpDef& op = *node.op;
@@ -133,8 +139,8 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
       for (size_t k = 0; k < node.inputs.size(); ++k) {
         const ValueRef r = node.inputs[k];
         if (layout[r.node][r.output].is_contiguous()) continue;
-        plan.staging[i].push_back(
-            {static_cast<int32_t>(k), new_buffer(bytes_of(g.meta(r)), i, i, BufferKind::activation)});
+        plan.staging[i].push_back({static_cast<int32_t>(k),
+                                   new_buffer(bytes_of(g.meta(r)), i, i, BufferKind::activation)});
       }
     }
     if (op.workspace_bytes) {
@@ -142,8 +148,9 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
       for (const ValueRef& r : node.inputs) in_metas.push_back(g.meta(r));
       const size_t ws = op.workspace_bytes(in_metas, node.outputs, node.attrs);
       plan.workspace_size[i] = ws;
-      if (ws) plan.workspace_buffer[i] = new_buffer(align_up(static_cast<int64_t>(ws)), i, i,
-                                                    BufferKind::workspace);
+      if (ws)
+        plan.workspace_buffer[i] =
+            new_buffer(align_up(static_cast<int64_t>(ws)), i, i, BufferKind::workspace);
     }
     for (size_t k = 0; k < nout; ++k) {
       const int64_t size = bytes_of(node.outputs[k]);
@@ -152,8 +159,8 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
           kind[i][0] == BufferKind::activation) {
         const ValueRef src = node.inputs[op.inplace_input];
         const int32_t b = plan.value_buffer[src.node][src.output];
-        if (b >= 0 && plan.buffers[b].kind == BufferKind::activation &&
-            plan.buffers[b].last == i && g.meta(src).shape == node.outputs[0].shape &&
+        if (b >= 0 && plan.buffers[b].kind == BufferKind::activation && plan.buffers[b].last == i &&
+            g.meta(src).shape == node.outputs[0].shape &&
             g.meta(src).dtype == node.outputs[0].dtype) {
           // Only the op itself reads the dying input: write the result over it.
           plan.inplace[i] = true;

@@ -45,7 +45,7 @@ inline constexpr int64_t kArenaAlignment = 64;
 int64_t assign_offsets(std::vector<Buffer>& buffers);
 
 // keep_all: every buffer lives to the end (debugging; nothing is reused).
-MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
-                       bool allow_inplace, bool keep_all = false);
+MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs, bool allow_inplace,
+                       bool keep_all = false);
 
 }  // namespace duet::detail

@@ -18,8 +18,8 @@ void Sequential::push_back(std::shared_ptr<Module> module) {
 }
 
 const std::shared_ptr<Module>& Sequential::operator[](size_t i) const {
-  DUET_CHECK(i < modules_.size(), "Sequential: index ", i, " out of range (size ",
-             modules_.size(), ")");
+  DUET_CHECK(i < modules_.size(), "Sequential: index ", i, " out of range (size ", modules_.size(),
+             ")");
   return modules_[i];
 }
 

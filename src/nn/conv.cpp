@@ -18,7 +18,8 @@ Conv2d::Conv2d(int64_t in, int64_t out, std::array<int64_t, 2> kernel, const Con
   DUET_CHECK(opt.groups > 0 && in % opt.groups == 0 && out % opt.groups == 0,
              "Conv2d: groups = ", opt.groups, " must divide in_channels = ", in,
              " and out_channels = ", out);
-  weight = register_parameter("weight", Tensor::empty({out, in / opt.groups, kernel[0], kernel[1]}));
+  weight =
+      register_parameter("weight", Tensor::empty({out, in / opt.groups, kernel[0], kernel[1]}));
   init::kaiming_uniform_(weight, std::sqrt(5.0), init::FanMode::fan_in,
                          init::Nonlinearity::leaky_relu, gen);
   if (with_bias) {
@@ -29,7 +30,9 @@ Conv2d::Conv2d(int64_t in, int64_t out, std::array<int64_t, 2> kernel, const Con
   }
 }
 
-Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, options); }
+Tensor Conv2d::forward(const Tensor& x) {
+  return conv2d(x, weight, bias, options);
+}
 
 std::string Conv2d::extra_repr() const {
   std::string s = std::to_string(in_channels) + ", " + std::to_string(out_channels) +

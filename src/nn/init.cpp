@@ -36,11 +36,16 @@ double calculate_gain(Nonlinearity nonlinearity, double param) {
   switch (nonlinearity) {
     case Nonlinearity::linear:
     case Nonlinearity::conv2d:
-    case Nonlinearity::sigmoid: return 1.0;
-    case Nonlinearity::tanh: return 5.0 / 3.0;
-    case Nonlinearity::relu: return std::sqrt(2.0);
-    case Nonlinearity::leaky_relu: return std::sqrt(2.0 / (1.0 + param * param));
-    case Nonlinearity::selu: return 3.0 / 4.0;
+    case Nonlinearity::sigmoid:
+      return 1.0;
+    case Nonlinearity::tanh:
+      return 5.0 / 3.0;
+    case Nonlinearity::relu:
+      return std::sqrt(2.0);
+    case Nonlinearity::leaky_relu:
+      return std::sqrt(2.0 / (1.0 + param * param));
+    case Nonlinearity::selu:
+      return 3.0 / 4.0;
   }
   return 1.0;
 }
@@ -74,8 +79,12 @@ Tensor constant_(const Tensor& t, double value) {
   dst.fill_(value);
   return t;
 }
-Tensor zeros_(const Tensor& t) { return constant_(t, 0.0); }
-Tensor ones_(const Tensor& t) { return constant_(t, 1.0); }
+Tensor zeros_(const Tensor& t) {
+  return constant_(t, 0.0);
+}
+Tensor ones_(const Tensor& t) {
+  return constant_(t, 1.0);
+}
 
 Tensor kaiming_uniform_(const Tensor& t, double a, FanMode mode, Nonlinearity nonlinearity,
                         Generator& gen) {

@@ -37,9 +37,12 @@ std::string Linear::extra_repr() const {
          ", bias=" + detail::py_bool(bias.defined());
 }
 
-Flatten::Flatten(int64_t start, int64_t end) : Module("Flatten"), start_axis(start), end_axis(end) {}
+Flatten::Flatten(int64_t start, int64_t end)
+    : Module("Flatten"), start_axis(start), end_axis(end) {}
 
-Tensor Flatten::forward(const Tensor& x) { return flatten(x, start_axis, end_axis); }
+Tensor Flatten::forward(const Tensor& x) {
+  return flatten(x, start_axis, end_axis);
+}
 
 std::string Flatten::extra_repr() const {
   return "start_dim=" + std::to_string(start_axis) + ", end_dim=" + std::to_string(end_axis);

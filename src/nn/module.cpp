@@ -24,7 +24,8 @@ Tensor Module::operator()(const Tensor& x, std::source_location loc) {
 }
 
 Tensor Module::forward(const Tensor&) {
-  throw Error(detail::cat(type_name_, ": forward is not implemented for this module (override "
+  throw Error(detail::cat(type_name_,
+                          ": forward is not implemented for this module (override "
                           "Module::forward)"));
 }
 
@@ -39,8 +40,8 @@ void Module::check_new_name(const std::string& name, const char* what) const {
   };
   bool child = false;
   for (const auto& c : children_) child = child || c.first == name;
-  DUET_CHECK(!taken(params_) && !taken(buffers_) && !child, type_name_, ": cannot register ",
-             what, " '", name, "': the name is already used by a parameter, buffer or module");
+  DUET_CHECK(!taken(params_) && !taken(buffers_) && !child, type_name_, ": cannot register ", what,
+             " '", name, "': the name is already used by a parameter, buffer or module");
 }
 
 Tensor Module::register_parameter(const std::string& name, Tensor tensor) {
@@ -162,15 +163,17 @@ void Module::load_state_dict(const StateDict& dict, bool strict) {
   if (strict && !given.empty()) {
     std::string keys;
     for (const auto& kv : given) keys += (keys.empty() ? "'" : ", '") + kv.first + "'";
-    throw Error(detail::cat("load_state_dict: unexpected key", given.size() > 1 ? "s " : " ",
-                            keys, " in the given state dict for ", type_name_,
+    throw Error(detail::cat("load_state_dict: unexpected key", given.size() > 1 ? "s " : " ", keys,
+                            " in the given state dict for ", type_name_,
                             " (the model has no such parameter or buffer)"));
   }
   NoGradGuard no_grad;
   for (auto& [dst, src] : todo) dst.copy_(*src);
 }
 
-bool Module::is_training() const { return is_tracing() ? tracing_training() : training_; }
+bool Module::is_training() const {
+  return is_tracing() ? tracing_training() : training_;
+}
 
 void Module::train(bool on) {
   training_ = on;
@@ -203,6 +206,8 @@ std::string Module::repr() const {
   return os.str();
 }
 
-std::ostream& operator<<(std::ostream& os, const Module& m) { return os << m.repr(); }
+std::ostream& operator<<(std::ostream& os, const Module& m) {
+  return os << m.repr();
+}
 
 }  // namespace duet::nn

@@ -33,21 +33,32 @@ std::string pool_repr(const Pool2dOptions& o, bool is_max) {
 MaxPool2d::MaxPool2d(const Pool2dOptions& o) : Module("MaxPool2d"), options(o) {}
 MaxPool2d::MaxPool2d(int64_t kernel, int64_t stride, int64_t padding)
     : MaxPool2d(square(kernel, stride, padding)) {}
-Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, options); }
-std::string MaxPool2d::extra_repr() const { return pool_repr(options, true); }
+Tensor MaxPool2d::forward(const Tensor& x) {
+  return max_pool2d(x, options);
+}
+std::string MaxPool2d::extra_repr() const {
+  return pool_repr(options, true);
+}
 
 AvgPool2d::AvgPool2d(const Pool2dOptions& o) : Module("AvgPool2d"), options(o) {}
 AvgPool2d::AvgPool2d(int64_t kernel, int64_t stride, int64_t padding)
     : AvgPool2d(square(kernel, stride, padding)) {}
-Tensor AvgPool2d::forward(const Tensor& x) { return avg_pool2d(x, options); }
-std::string AvgPool2d::extra_repr() const { return pool_repr(options, false); }
+Tensor AvgPool2d::forward(const Tensor& x) {
+  return avg_pool2d(x, options);
+}
+std::string AvgPool2d::extra_repr() const {
+  return pool_repr(options, false);
+}
 
 AdaptiveAvgPool2d::AdaptiveAvgPool2d(std::array<int64_t, 2> size)
     : Module("AdaptiveAvgPool2d"), output_size(size) {
-  DUET_CHECK(size[0] > 0 && size[1] > 0, "AdaptiveAvgPool2d: output_size = ",
-             detail::pair_str(size), " (expected positive sizes)");
+  DUET_CHECK(size[0] > 0 && size[1] > 0,
+             "AdaptiveAvgPool2d: output_size = ", detail::pair_str(size),
+             " (expected positive sizes)");
 }
-Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return adaptive_avg_pool2d(x, output_size); }
+Tensor AdaptiveAvgPool2d::forward(const Tensor& x) {
+  return adaptive_avg_pool2d(x, output_size);
+}
 std::string AdaptiveAvgPool2d::extra_repr() const {
   return "output_size=" + detail::pair_str(output_size);
 }

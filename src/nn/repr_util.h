@@ -8,7 +8,9 @@
 
 namespace duet::nn::detail {
 
-inline const char* py_bool(bool b) { return b ? "True" : "False"; }
+inline const char* py_bool(bool b) {
+  return b ? "True" : "False";
+}
 
 inline std::string pair_str(const std::array<int64_t, 2>& a) {
   std::ostringstream os;

@@ -55,8 +55,12 @@ std::vector<Tensor> select_grad(const GradArgs& g, bool is_max) {
   return {g.needs_input_grad[0] ? reduce_grad(g, 0, mul(go, wa)) : Tensor(),
           g.needs_input_grad[1] ? reduce_grad(g, 1, mul(go, rsub(wa, 1.0))) : Tensor()};
 }
-std::vector<Tensor> maximum_grad(const GradArgs& g) { return select_grad(g, true); }
-std::vector<Tensor> minimum_grad(const GradArgs& g) { return select_grad(g, false); }
+std::vector<Tensor> maximum_grad(const GradArgs& g) {
+  return select_grad(g, true);
+}
+std::vector<Tensor> minimum_grad(const GradArgs& g) {
+  return select_grad(g, false);
+}
 
 // inplace_input = 0: binary_map reads a[i] before writing out[i]; the planner only reuses
 // input 0's buffer when its shape equals the output's (not for a broadcast input 0).
@@ -92,18 +96,19 @@ DUET_DEFINE_OP(maximum_op, {.name = "maximum",
                             .grad = maximum_grad,
                             .save_inputs = 0b11,
                             .kernels = {cpu_kernels::maximum},
-                        .inplace_input = 0})
+                            .inplace_input = 0})
 DUET_DEFINE_OP(minimum_op, {.name = "minimum",
                             .num_inputs = 2,
                             .infer = binary_infer,
                             .grad = minimum_grad,
                             .save_inputs = 0b11,
                             .kernels = {cpu_kernels::minimum},
-                        .inplace_input = 0})
+                            .inplace_input = 0})
 
-#define DUET_COMPARE_OP(fn, opname)                                                        \
-  DUET_DEFINE_OP(fn##_op, {.name = opname, .num_inputs = 2, .infer = compare_infer,       \
-                           .kernels = {cpu_kernels::fn}})
+#define DUET_COMPARE_OP(fn, opname) \
+  DUET_DEFINE_OP(                   \
+      fn##_op,                      \
+      {.name = opname, .num_inputs = 2, .infer = compare_infer, .kernels = {cpu_kernels::fn}})
 DUET_COMPARE_OP(eq, "eq")
 DUET_COMPARE_OP(ne, "ne")
 DUET_COMPARE_OP(lt, "lt")
@@ -125,16 +130,21 @@ std::vector<Tensor> where_grad(const GradArgs& g) {
   const Tensor& c = g.inputs[0];
   const Tensor& go = g.grad_outputs[0];
   Tensor zero = Tensor::zeros({}, go.dtype(), go.device());
-  return {Tensor(),
-          g.needs_input_grad[1] ? reduce_grad(g, 1, where(c, go, zero)) : Tensor(),
+  return {Tensor(), g.needs_input_grad[1] ? reduce_grad(g, 1, where(c, go, zero)) : Tensor(),
           g.needs_input_grad[2] ? reduce_grad(g, 2, where(c, zero, go)) : Tensor()};
 }
 
-DUET_DEFINE_OP(where_op, {.name = "where", .num_inputs = 3, .infer = where_infer,
-                          .grad = where_grad, .save_inputs = 0b001, .nondiff_inputs = 0b001,
+DUET_DEFINE_OP(where_op, {.name = "where",
+                          .num_inputs = 3,
+                          .infer = where_infer,
+                          .grad = where_grad,
+                          .save_inputs = 0b001,
+                          .nondiff_inputs = 0b001,
                           .kernels = {cpu_kernels::where}})
 
-Tensor scalar_like(const Tensor& t, double v) { return Tensor::full({}, v, t.dtype(), t.device()); }
+Tensor scalar_like(const Tensor& t, double v) {
+  return Tensor::full({}, v, t.dtype(), t.device());
+}
 
 }  // namespace
 

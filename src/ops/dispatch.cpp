@@ -32,9 +32,15 @@ std::map<std::string, const OpDef*>& registry() {
 
 }  // namespace
 
-void set_record_hook(RecordHook hook) { g_record_hook = hook; }
-bool recording_active() { return g_recording; }
-void set_recording_active(bool active) { g_recording = active; }
+void set_record_hook(RecordHook hook) {
+  g_record_hook = hook;
+}
+bool recording_active() {
+  return g_recording;
+}
+void set_recording_active(bool active) {
+  g_recording = active;
+}
 void set_op_observer(OpObserver observer, void* ctx) {
   g_observer = observer;
   g_observer_ctx = ctx;
@@ -58,8 +64,8 @@ const OpDef* find_op(const std::string& name) {
 
 std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs) {
   const char* name = op.name.c_str();
-  DUET_CHECK(op.num_inputs < 0 || static_cast<int>(inputs.size()) == op.num_inputs, name,
-             ": got ", inputs.size(), " inputs, expected ", op.num_inputs);
+  DUET_CHECK(op.num_inputs < 0 || static_cast<int>(inputs.size()) == op.num_inputs, name, ": got ",
+             inputs.size(), " inputs, expected ", op.num_inputs);
   std::vector<TensorMeta> metas;
   metas.reserve(inputs.size());
   bool symbolic = false;
@@ -68,15 +74,15 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
     metas.push_back({inputs[i].shape(), inputs[i].dtype(), inputs[i].device()});
     symbolic = symbolic || inputs[i].is_symbolic();
     DUET_CHECK(metas[i].device == metas[0].device, name, ": input 0 is on ", metas[0].device,
-               " but input ", i, " is on ", metas[i].device,
-               "; expected all inputs on one device");
+               " but input ", i, " is on ", metas[i].device, "; expected all inputs on one device");
   }
   std::vector<TensorMeta> out_metas = op.infer({name, metas, attrs});
   DUET_ASSERT(static_cast<int>(out_metas.size()) == op.num_outputs, name, " inferred ",
               out_metas.size(), " outputs");
 
   if (symbolic || g_recording) {
-    DUET_CHECK(g_record_hook, name, ": got a symbolic (graph-mode) input but graph mode is not "
+    DUET_CHECK(g_record_hook, name,
+               ": got a symbolic (graph-mode) input but graph mode is not "
                "available in this build");
     return g_record_hook(op, inputs, attrs, std::move(out_metas));
   }
@@ -92,8 +98,8 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
   if (op.view) {
     outputs.push_back(op.view(inputs[0], out_metas[0], attrs));
   } else {
-    const Device dev = !out_metas.empty() ? out_metas[0].device
-                       : (metas.empty() ? cpu : metas[0].device);
+    const Device dev =
+        !out_metas.empty() ? out_metas[0].device : (metas.empty() ? cpu : metas[0].device);
     KernelFn kernel = op.kernels[static_cast<int>(dev.type)];
     DUET_CHECK(kernel, name, ": no kernel for device ", dev);
     std::vector<Tensor> kin = inputs;
@@ -126,11 +132,13 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
 
 namespace infer {
 
-std::vector<TensorMeta> same_as_input(const InferArgs& a) { return {a.inputs[0]}; }
+std::vector<TensorMeta> same_as_input(const InferArgs& a) {
+  return {a.inputs[0]};
+}
 
 void expect_floating(const InferArgs& a, int i) {
-  DUET_CHECK(is_floating(a.inputs[i].dtype), a.op, ": input ", i, " has dtype ",
-             a.inputs[i].dtype, " (expected float32 or float64)");
+  DUET_CHECK(is_floating(a.inputs[i].dtype), a.op, ": input ", i, " has dtype ", a.inputs[i].dtype,
+             " (expected float32 or float64)");
 }
 
 void expect_rank(const InferArgs& a, int i, int64_t rank, const char* what) {

@@ -131,8 +131,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, std::source_location loc) {
   return call_op1(matmul_op(), {a, b});
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias,
-              std::source_location loc) {
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, std::source_location loc) {
   LocationScope scope(loc);
   if (bias.defined()) return call_op1(linear_op(), {x, weight, bias});
   return call_op1(linear_op(), {x, weight});

@@ -32,7 +32,7 @@ struct TensorMeta {
 };
 
 struct InferArgs {
-  const char* op;                       // the op's name, for messages
+  const char* op;  // the op's name, for messages
   std::span<const TensorMeta> inputs;
   const Attrs& attrs;
 };
@@ -40,8 +40,8 @@ using InferFn = std::vector<TensorMeta> (*)(const InferArgs&);
 
 struct GradArgs {
   const Attrs& attrs;
-  std::vector<Tensor> inputs;        // saved inputs; undefined where not saved
-  std::vector<Tensor> outputs;       // saved outputs; undefined where not saved
+  std::vector<Tensor> inputs;   // saved inputs; undefined where not saved
+  std::vector<Tensor> outputs;  // saved outputs; undefined where not saved
   std::vector<TensorMeta> input_metas;
   std::vector<Tensor> grad_outputs;  // undefined where no gradient reached that output
   std::vector<bool> needs_input_grad;
@@ -68,16 +68,16 @@ using ViewFn = Tensor (*)(const Tensor& input, const TensorMeta& out, const Attr
 
 struct OpDef {
   std::string name;
-  int num_inputs = 1;   // -1: variadic
+  int num_inputs = 1;  // -1: variadic
   int num_outputs = 1;
   InferFn infer = nullptr;
-  GradFn grad = nullptr;           // null: not differentiable
-  uint32_t save_inputs = 0;        // bit i: grad needs input i
-  uint32_t save_outputs = 0;       // bit i: grad needs output i
-  uint32_t mutates_inputs = 0;     // bit i: the kernel writes input i in place (side effect)
-  uint32_t nondiff_inputs = 0;     // bit i: input i never gets a gradient (labels, indices)
-  bool strided_inputs = false;     // kernels accept non-contiguous inputs
-  bool random = false;             // reads a generator (never CSE'd or constant-folded)
+  GradFn grad = nullptr;        // null: not differentiable
+  uint32_t save_inputs = 0;     // bit i: grad needs input i
+  uint32_t save_outputs = 0;    // bit i: grad needs output i
+  uint32_t mutates_inputs = 0;  // bit i: the kernel writes input i in place (side effect)
+  uint32_t nondiff_inputs = 0;  // bit i: input i never gets a gradient (labels, indices)
+  bool strided_inputs = false;  // kernels accept non-contiguous inputs
+  bool random = false;          // reads a generator (never CSE'd or constant-folded)
   ViewFn view = nullptr;
   std::array<KernelFn, kNumDeviceTypes> kernels{};
   WorkspaceFn workspace_bytes = nullptr;
@@ -121,12 +121,12 @@ void expect_same_dtype(const InferArgs& a, int i, int j);
 }  // namespace duet
 
 // Defines `const OpDef& NAME_op()` returning a registered, function-local static OpDef.
-#define DUET_DEFINE_OP(fn_name, ...)                                  \
-  const ::duet::OpDef& fn_name() {                                    \
-    static const ::duet::OpDef* def = [] {                            \
-      auto* d = new ::duet::OpDef(__VA_ARGS__);                       \
-      ::duet::register_op(d);                                         \
-      return d;                                                       \
-    }();                                                              \
-    return *def;                                                      \
+#define DUET_DEFINE_OP(fn_name, ...)            \
+  const ::duet::OpDef& fn_name() {              \
+    static const ::duet::OpDef* def = [] {      \
+      auto* d = new ::duet::OpDef(__VA_ARGS__); \
+      ::duet::register_op(d);                   \
+      return d;                                 \
+    }();                                        \
+    return *def;                                \
   }

@@ -36,8 +36,8 @@ std::vector<TensorMeta> reshape_infer(const InferArgs& a) {
                " (", numel(in), " elements) into ", shape_str(out));
     out[infer_at] = numel(in) / known;
   }
-  DUET_CHECK(numel(out) == numel(in), "reshape: cannot reshape ", shape_str(in), " (",
-             numel(in), " elements) into ", shape_str(out), " (", numel(out), " elements)");
+  DUET_CHECK(numel(out) == numel(in), "reshape: cannot reshape ", shape_str(in), " (", numel(in),
+             " elements) into ", shape_str(out), " (", numel(out), " elements)");
   return {{out, a.inputs[0].dtype, a.inputs[0].device}};
 }
 
@@ -50,7 +50,9 @@ std::vector<Tensor> reshape_grad(const GradArgs& g) {
   return {reshape(g.grad_outputs[0], g.input_metas[0].shape)};
 }
 
-DUET_DEFINE_OP(reshape_op, {.name = "reshape", .infer = reshape_infer, .grad = reshape_grad,
+DUET_DEFINE_OP(reshape_op, {.name = "reshape",
+                            .infer = reshape_infer,
+                            .grad = reshape_grad,
                             .view = reshape_view})
 
 // ---------------------------------------------------------------------------------------
@@ -60,8 +62,8 @@ Ints check_perm(const InferArgs& a) {
   const int64_t r = static_cast<int64_t>(a.inputs[0].shape.size());
   Ints axes = a.attrs.ints("axes");
   DUET_CHECK(static_cast<int64_t>(axes.size()) == r, "permute: ", axes.size(),
-             " axes given for a tensor of shape ", shape_str(a.inputs[0].shape),
-             " (expected ", r, ")");
+             " axes given for a tensor of shape ", shape_str(a.inputs[0].shape), " (expected ", r,
+             ")");
   std::vector<bool> seen(r, false);
   for (auto& ax : axes) {
     ax = normalize_axis(ax, r, "permute");
@@ -94,7 +96,9 @@ std::vector<Tensor> permute_grad(const GradArgs& g) {
   return {permute(g.grad_outputs[0], inv)};
 }
 
-DUET_DEFINE_OP(permute_op, {.name = "permute", .infer = permute_infer, .grad = permute_grad,
+DUET_DEFINE_OP(permute_op, {.name = "permute",
+                            .infer = permute_infer,
+                            .grad = permute_grad,
                             .view = permute_view})
 
 // ---------------------------------------------------------------------------------------
@@ -138,8 +142,8 @@ std::vector<Tensor> slice_grad(const GradArgs& g) {
                          at.i("end"), at.i("step"))};
 }
 
-DUET_DEFINE_OP(slice_op, {.name = "slice", .infer = slice_infer, .grad = slice_grad,
-                          .view = slice_view})
+DUET_DEFINE_OP(slice_op,
+               {.name = "slice", .infer = slice_infer, .grad = slice_grad, .view = slice_view})
 
 std::vector<TensorMeta> slice_backward_infer(const InferArgs& a) {
   Shape in = a.attrs.ints("input_shape");
@@ -163,9 +167,10 @@ void slice_backward_kernel(const KernelArgs& k) {
   detail::strided_copy(k.inputs[0], dst);
 }
 
-DUET_DEFINE_OP(slice_backward_op,
-               {.name = "slice_backward", .infer = slice_backward_infer,
-                .grad = slice_backward_grad, .kernels = {slice_backward_kernel}})
+DUET_DEFINE_OP(slice_backward_op, {.name = "slice_backward",
+                                   .infer = slice_backward_infer,
+                                   .grad = slice_backward_grad,
+                                   .kernels = {slice_backward_kernel}})
 
 // ---------------------------------------------------------------------------------------
 // expand: broadcast view (stride 0)
@@ -173,8 +178,10 @@ DUET_DEFINE_OP(slice_backward_op,
 std::vector<TensorMeta> expand_infer(const InferArgs& a) {
   const Shape& in = a.inputs[0].shape;
   Shape out = a.attrs.ints("shape");
-  DUET_CHECK(out.size() >= in.size(), "expand: cannot expand ", shape_str(in), " to fewer "
-             "dimensions ", shape_str(out));
+  DUET_CHECK(out.size() >= in.size(), "expand: cannot expand ", shape_str(in),
+             " to fewer "
+             "dimensions ",
+             shape_str(out));
   size_t lead = out.size() - in.size();
   for (size_t i = 0; i < out.size(); ++i) {
     int64_t src = i < lead ? 1 : in[i - lead];
@@ -202,8 +209,8 @@ std::vector<Tensor> expand_grad(const GradArgs& g) {
   return {sum_to(g.grad_outputs[0], g.input_metas[0].shape)};
 }
 
-DUET_DEFINE_OP(expand_op, {.name = "expand", .infer = expand_infer, .grad = expand_grad,
-                           .view = expand_view})
+DUET_DEFINE_OP(expand_op,
+               {.name = "expand", .infer = expand_infer, .grad = expand_grad, .view = expand_view})
 
 // ---------------------------------------------------------------------------------------
 // sum_to: reduce broadcast dimensions (the inverse of expand)
@@ -220,7 +227,9 @@ std::vector<Tensor> sum_to_grad(const GradArgs& g) {
   return {expand(g.grad_outputs[0], g.input_metas[0].shape)};
 }
 
-DUET_DEFINE_OP(sum_to_op, {.name = "sum_to", .infer = sum_to_infer, .grad = sum_to_grad,
+DUET_DEFINE_OP(sum_to_op, {.name = "sum_to",
+                           .infer = sum_to_infer,
+                           .grad = sum_to_grad,
                            .kernels = {cpu_kernels::sum_to}})
 
 // ---------------------------------------------------------------------------------------
@@ -237,7 +246,8 @@ std::vector<TensorMeta> concat_infer(const InferArgs& a) {
     const Shape& s = a.inputs[i].shape;
     infer::expect_same_dtype(a, 0, static_cast<int>(i));
     bool ok = s.size() == s0.size();
-    for (size_t d = 0; ok && d < s.size(); ++d) ok = d == static_cast<size_t>(axis) || s[d] == s0[d];
+    for (size_t d = 0; ok && d < s.size(); ++d)
+      ok = d == static_cast<size_t>(axis) || s[d] == s0[d];
     DUET_CHECK(ok, "concat: input ", i, " has shape ", shape_str(s), " but input 0 has shape ",
                shape_str(s0), "; expected equal sizes except along axis ", axis);
     out[axis] += s[axis];
@@ -258,8 +268,11 @@ std::vector<Tensor> concat_grad(const GradArgs& g) {
   return r;
 }
 
-DUET_DEFINE_OP(concat_op, {.name = "concat", .num_inputs = -1, .infer = concat_infer,
-                           .grad = concat_grad, .kernels = {cpu_kernels::concat}})
+DUET_DEFINE_OP(concat_op, {.name = "concat",
+                           .num_inputs = -1,
+                           .infer = concat_infer,
+                           .grad = concat_grad,
+                           .kernels = {cpu_kernels::concat}})
 
 // ---------------------------------------------------------------------------------------
 // pad (constant)
@@ -271,8 +284,8 @@ std::vector<TensorMeta> pad_infer(const InferArgs& a) {
              " pad values for a tensor of shape ", shape_str(out),
              " (expected an even count, two per padded axis, at most ", 2 * out.size(), ")");
   for (size_t i = 0; i < pads.size() / 2; ++i) {
-    DUET_CHECK(pads[2 * i] >= 0 && pads[2 * i + 1] >= 0, "pad: negative padding ",
-               shape_str(pads), " (expected >= 0)");
+    DUET_CHECK(pads[2 * i] >= 0 && pads[2 * i + 1] >= 0, "pad: negative padding ", shape_str(pads),
+               " (expected >= 0)");
     out[out.size() - 1 - i] += pads[2 * i] + pads[2 * i + 1];
   }
   return {{out, a.inputs[0].dtype, a.inputs[0].device}};
@@ -289,18 +302,25 @@ std::vector<Tensor> pad_grad(const GradArgs& g) {
   return {r};
 }
 
-DUET_DEFINE_OP(pad_op, {.name = "pad", .infer = pad_infer, .grad = pad_grad,
-                        .kernels = {cpu_kernels::pad}})
+DUET_DEFINE_OP(pad_op,
+               {.name = "pad", .infer = pad_infer, .grad = pad_grad, .kernels = {cpu_kernels::pad}})
 
 // ---------------------------------------------------------------------------------------
 // contiguous / clone / cast
 
-void copy_kernel(const KernelArgs& k) { detail::strided_copy(k.inputs[0], k.outputs[0]); }
+void copy_kernel(const KernelArgs& k) {
+  detail::strided_copy(k.inputs[0], k.outputs[0]);
+}
 
-std::vector<Tensor> identity_grad(const GradArgs& g) { return {g.grad_outputs[0]}; }
+std::vector<Tensor> identity_grad(const GradArgs& g) {
+  return {g.grad_outputs[0]};
+}
 
-DUET_DEFINE_OP(clone_op, {.name = "clone", .infer = infer::same_as_input, .grad = identity_grad,
-                          .strided_inputs = true, .kernels = {copy_kernel}})
+DUET_DEFINE_OP(clone_op, {.name = "clone",
+                          .infer = infer::same_as_input,
+                          .grad = identity_grad,
+                          .strided_inputs = true,
+                          .kernels = {copy_kernel}})
 
 std::vector<TensorMeta> cast_infer(const InferArgs& a) {
   return {{a.inputs[0].shape, static_cast<DType>(a.attrs.i("dtype")), a.inputs[0].device}};
@@ -310,8 +330,11 @@ std::vector<Tensor> cast_grad(const GradArgs& g) {
   return {cast(g.grad_outputs[0], g.input_metas[0].dtype)};
 }
 
-DUET_DEFINE_OP(cast_op, {.name = "cast", .infer = cast_infer, .grad = cast_grad,
-                         .strided_inputs = true, .kernels = {copy_kernel}})
+DUET_DEFINE_OP(cast_op, {.name = "cast",
+                         .infer = cast_infer,
+                         .grad = cast_grad,
+                         .strided_inputs = true,
+                         .kernels = {copy_kernel}})
 
 }  // namespace
 

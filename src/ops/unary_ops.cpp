@@ -14,20 +14,40 @@ std::vector<TensorMeta> float_infer(const InferArgs& a) {
   return {a.inputs[0]};
 }
 
-const Tensor& G(const GradArgs& g) { return g.grad_outputs[0]; }
+const Tensor& G(const GradArgs& g) {
+  return g.grad_outputs[0];
+}
 
-std::vector<Tensor> neg_grad(const GradArgs& g) { return {neg(G(g))}; }
-std::vector<Tensor> exp_grad(const GradArgs& g) { return {mul(G(g), g.outputs[0])}; }
-std::vector<Tensor> log_grad(const GradArgs& g) { return {div(G(g), g.inputs[0])}; }
-std::vector<Tensor> sqrt_grad(const GradArgs& g) { return {div(G(g), mul(g.outputs[0], 2.0))}; }
+std::vector<Tensor> neg_grad(const GradArgs& g) {
+  return {neg(G(g))};
+}
+std::vector<Tensor> exp_grad(const GradArgs& g) {
+  return {mul(G(g), g.outputs[0])};
+}
+std::vector<Tensor> log_grad(const GradArgs& g) {
+  return {div(G(g), g.inputs[0])};
+}
+std::vector<Tensor> sqrt_grad(const GradArgs& g) {
+  return {div(G(g), mul(g.outputs[0], 2.0))};
+}
 std::vector<Tensor> rsqrt_grad(const GradArgs& g) {  // d/dx x^-1/2 = -1/2 y^3
   return {mul(G(g), mul(pow(g.outputs[0], 3.0), -0.5))};
 }
-std::vector<Tensor> abs_grad(const GradArgs& g) { return {mul(G(g), sign(g.inputs[0]))}; }
-std::vector<Tensor> sign_grad(const GradArgs& g) { return {mul(G(g), 0.0)}; }
-std::vector<Tensor> add_scalar_grad(const GradArgs& g) { return {G(g)}; }
-std::vector<Tensor> mul_scalar_grad(const GradArgs& g) { return {mul(G(g), g.attrs.f("value"))}; }
-std::vector<Tensor> rsub_scalar_grad(const GradArgs& g) { return {neg(G(g))}; }
+std::vector<Tensor> abs_grad(const GradArgs& g) {
+  return {mul(G(g), sign(g.inputs[0]))};
+}
+std::vector<Tensor> sign_grad(const GradArgs& g) {
+  return {mul(G(g), 0.0)};
+}
+std::vector<Tensor> add_scalar_grad(const GradArgs& g) {
+  return {G(g)};
+}
+std::vector<Tensor> mul_scalar_grad(const GradArgs& g) {
+  return {mul(G(g), g.attrs.f("value"))};
+}
+std::vector<Tensor> rsub_scalar_grad(const GradArgs& g) {
+  return {neg(G(g))};
+}
 std::vector<Tensor> rdiv_scalar_grad(const GradArgs& g) {  // d(s/x) = -s/x^2 = -y/x
   return {neg(div(mul(G(g), g.outputs[0]), g.inputs[0]))};
 }
@@ -142,7 +162,9 @@ Tensor clamp_backward(const Tensor& grad, const Tensor& x, const Attrs& attrs) {
   return call_op1(clamp_backward_op(), {grad, x}, attrs);
 }
 
-Attrs value(double v) { return Attrs().set("value", v); }
+Attrs value(double v) {
+  return Attrs().set("value", v);
+}
 
 }  // namespace
 

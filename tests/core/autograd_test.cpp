@@ -35,8 +35,11 @@ TEST(Autograd, ShapeOpGradients) {
   gradcheck([](const std::vector<Tensor>& x) { return x[0].reshape({6, 4}); }, {a});
   gradcheck([](const std::vector<Tensor>& x) { return x[0].permute({2, 0, 1}); }, {a});
   gradcheck([](const std::vector<Tensor>& x) { return x[0].slice(2, 1, 4, 2); }, {a});
-  gradcheck([](const std::vector<Tensor>& x) { return x[0].slice(1, 0, 2).expand({5, 2, 2, 4}); },
-            {a});
+  gradcheck(
+      [](const std::vector<Tensor>& x) {
+        return x[0].slice(1, 0, 2).expand({5, 2, 2, 4});
+      },
+      {a});
   Tensor b = rand64({2, 1, 4}, 7);
   gradcheck([](const std::vector<Tensor>& x) { return concat({x[0], x[1]}, 1); }, {a, b});
   gradcheck([](const std::vector<Tensor>& x) { return pad(x[0], {1, 2, 0, 1}, 3.0); }, {a});
@@ -59,8 +62,8 @@ TEST(Autograd, AccumulatesAndZeroGrad) {
 
 TEST(Autograd, SharedSubexpressionAccumulates) {
   Tensor x = Tensor::from_vector({2.0}, {1}, float64).requires_grad_();
-  Tensor y = x * x;       // 4
-  Tensor z = y * y + y;   // x^4 + x^2 -> dz/dx = 4x^3 + 2x = 36
+  Tensor y = x * x;      // 4
+  Tensor z = y * y + y;  // x^4 + x^2 -> dz/dx = 4x^3 + 2x = 36
   z.backward();
   expect_values(x.grad(), {36});
 }
@@ -95,8 +98,7 @@ TEST(Autograd, Errors) {
   EXPECT_DUET_ERROR(l.fill_(1), "fill_", "leaf", "NoGradGuard");
   EXPECT_DUET_ERROR(add(Tensor::ones({2}), Tensor::ones({2}, float64)), "add", "float32",
                     "float64");
-  EXPECT_DUET_ERROR(add(Tensor::ones({2}), Tensor::ones({3})), "add", "(2,)", "(3,)",
-                    "broadcast");
+  EXPECT_DUET_ERROR(add(Tensor::ones({2}), Tensor::ones({3})), "add", "(2,)", "(3,)", "broadcast");
 }
 
 TEST(Autograd, InPlaceModificationOfSavedTensorIsCaught) {

@@ -19,8 +19,8 @@ class TempDir {
  public:
   TempDir() {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("duet_idx_" + std::to_string(::getpid()) + "_" + info->name());
+    path_ =
+        fs::temp_directory_path() / ("duet_idx_" + std::to_string(::getpid()) + "_" + info->name());
     fs::remove_all(path_);
     fs::create_directories(path_);
   }
@@ -107,8 +107,7 @@ TEST(ReadIdx, OtherElementTypesAreBigEndian) {
   EXPECT_EQ(data::read_idx(dir.file("i32.gz")).to_vector<int64_t>(),
             (std::vector<int64_t>{-2, 258}));
   write_raw(dir.file("i16"), idx_bytes(0x0B, {2}, ubytes({0xFF, 0xFF, 0x02, 0x01})));
-  EXPECT_EQ(data::read_idx(dir.file("i16")).to_vector<int64_t>(),
-            (std::vector<int64_t>{-1, 513}));
+  EXPECT_EQ(data::read_idx(dir.file("i16")).to_vector<int64_t>(), (std::vector<int64_t>{-1, 513}));
   std::string f32;
   put_be32(f32, 0x3FC00000u);  // 1.5f
   write_raw(dir.file("f32"), idx_bytes(0x0D, {1, 1}, f32));
@@ -180,8 +179,8 @@ TEST(MnistDir, Errors) {
   EXPECT_DUET_ERROR(data::load_fashion_mnist(missing), "load_fashion_mnist", missing,
                     "does not exist", "train-images-idx3-ubyte.gz");
   // Directory exists but a file is absent: names the file that was expected.
-  EXPECT_DUET_ERROR(data::load_fashion_mnist(dir.str(), false), dir.file("t10k-images-idx3-ubyte.gz"),
-                    "not found", "test images");
+  EXPECT_DUET_ERROR(data::load_fashion_mnist(dir.str(), false),
+                    dir.file("t10k-images-idx3-ubyte.gz"), "not found", "test images");
   // Count mismatch between images and labels.
   write_mnist_dir(dir, "train", 4, 2, 2, 3, true);
   EXPECT_DUET_ERROR(data::load_mnist_dir(dir.str(), true), "4 images", "3 labels",

@@ -21,7 +21,9 @@ std::vector<std::pair<Tensor, Tensor>> batches(int n, int64_t bs) {
   return r;
 }
 
-Tensor ce(const Tensor& out, const Tensor& y) { return cross_entropy(out, y); }
+Tensor ce(const Tensor& out, const Tensor& y) {
+  return cross_entropy(out, y);
+}
 
 // Adds a tiny bias only when traced: a model whose graph and eager runs differ.
 struct Diverging : nn::Module {

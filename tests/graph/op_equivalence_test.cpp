@@ -18,7 +18,8 @@ struct Case {
 void check_case(const Case& c) {
   SCOPED_TRACE(c.name);
   std::vector<Tensor> xs;
-  for (size_t i = 0; i < c.shapes.size(); ++i) xs.push_back(rand64(c.shapes[i], 100 + i, c.lo, c.hi));
+  for (size_t i = 0; i < c.shapes.size(); ++i)
+    xs.push_back(rand64(c.shapes[i], 100 + i, c.lo, c.hi));
   // Eager: forward, then the tape with a fixed output gradient.
   Tensor y = c.fn(xs);
   Generator gen(7);
@@ -61,44 +62,70 @@ TEST(OpEquivalence, EagerAndGraphAgreeForEveryOp) {
       {"minimum", {{2, 3}, {2, 3}}, [](auto& x) { return minimum(x[0], x[1]); }},
       {"scalars", {{4}}, [](auto& x) { return (2.0 - x[0]) * 3.0 / 2.0 + 1.0; }},
       {"neg exp", {{4}}, [](auto& x) { return exp(neg(x[0])); }},
-      {"log sqrt rsqrt", {{4}}, [](auto& x) { return log(x[0]) + sqrt(x[0]) + rsqrt(x[0]); },
-       0.5, 2.0},
+      {"log sqrt rsqrt",
+       {{4}},
+       [](auto& x) { return log(x[0]) + sqrt(x[0]) + rsqrt(x[0]); },
+       0.5,
+       2.0},
       {"pow abs", {{5}}, [](auto& x) { return pow(abs(x[0]), 1.5); }},
       {"clamp", {{6}}, [](auto& x) { return clamp(x[0], -0.3, 0.4); }},
       {"where", {{2, 3}, {2, 3}}, [](auto& x) { return where(gt(x[0], 0.0), x[0], x[1]); }},
-      {"relu relu6 leaky", {{8}}, [](auto& x) { return relu(x[0]) + relu6(x[0] * 8.0) +
-                                                       leaky_relu(x[0], 0.2); }},
+      {"relu relu6 leaky",
+       {{8}},
+       [](auto& x) { return relu(x[0]) + relu6(x[0] * 8.0) + leaky_relu(x[0], 0.2); }},
       {"sigmoid tanh", {{8}}, [](auto& x) { return sigmoid(x[0]) * tanh(x[0]); }},
-      {"silu hardswish hardsigmoid", {{8}}, [](auto& x) { return silu(x[0]) + hardswish(x[0] * 4.0) +
-                                                                 hardsigmoid(x[0] * 4.0); }},
+      {"silu hardswish hardsigmoid",
+       {{8}},
+       [](auto& x) { return silu(x[0]) + hardswish(x[0] * 4.0) + hardsigmoid(x[0] * 4.0); }},
       {"gelu", {{8}}, [](auto& x) { return gelu(x[0]) + gelu(x[0], true); }},
       {"matmul", {{2, 3, 4}, {4, 5}}, [](auto& x) { return matmul(x[0], x[1]); }},
       {"linear", {{3, 4}, {5, 4}, {5}}, [](auto& x) { return linear(x[0], x[1], x[2]); }},
-      {"conv2d", {{2, 3, 5, 5}, {4, 3, 3, 3}, {4}},
+      {"conv2d",
+       {{2, 3, 5, 5}, {4, 3, 3, 3}, {4}},
        [&](auto& x) { return conv2d(x[0], x[1], x[2], same); }},
-      {"conv2d depthwise strided", {{1, 4, 6, 6}, {4, 1, 3, 3}},
-       [](auto& x) { return conv2d(x[0], x[1], {}, {.stride = {2, 2}, .groups = 4}); }},
-      {"batch_norm train", {{3, 2, 2, 3}, {2}, {2}},
+      {"conv2d depthwise strided",
+       {{1, 4, 6, 6}, {4, 1, 3, 3}},
+       [](auto& x) {
+         return conv2d(x[0], x[1], {}, {.stride = {2, 2}, .groups = 4});
+       }},
+      {"batch_norm train",
+       {{3, 2, 2, 3}, {2}, {2}},
        [](auto& x) { return batch_norm(x[0], x[1], x[2], {}, {}, true); }},
       {"max_pool2d", {{1, 2, 4, 4}}, [&](auto& x) { return max_pool2d(x[0], pool); }},
-      {"avg_pool2d", {{1, 2, 5, 5}}, [](auto& x) {
+      {"avg_pool2d",
+       {{1, 2, 5, 5}},
+       [](auto& x) {
          return avg_pool2d(x[0], {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}});
        }},
-      {"adaptive_avg_pool2d", {{1, 2, 5, 5}},
-       [](auto& x) { return adaptive_avg_pool2d(x[0], {3, 7}); }},
-      {"sum mean max", {{2, 3, 4}}, [](auto& x) {
-         return sum(x[0], {1}) + mean(x[0], {-2}) + max(x[0], {1});
+      {"adaptive_avg_pool2d",
+       {{1, 2, 5, 5}},
+       [](auto& x) {
+         return adaptive_avg_pool2d(x[0], {3, 7});
        }},
-      {"softmax log_softmax", {{3, 5}}, [](auto& x) { return softmax(x[0], 1) + log_softmax(x[0], 0); }},
-      {"cross_entropy", {{4, 3}}, [](auto& x) {
-         return cross_entropy(x[0], Tensor::from_vector(std::vector<int64_t>{0, 2, 1, 2}, {4}), 0.1);
+      {"sum mean max",
+       {{2, 3, 4}},
+       [](auto& x) { return sum(x[0], {1}) + mean(x[0], {-2}) + max(x[0], {1}); }},
+      {"softmax log_softmax",
+       {{3, 5}},
+       [](auto& x) { return softmax(x[0], 1) + log_softmax(x[0], 0); }},
+      {"cross_entropy",
+       {{4, 3}},
+       [](auto& x) {
+         return cross_entropy(x[0], Tensor::from_vector(std::vector<int64_t>{0, 2, 1, 2}, {4}),
+                              0.1);
        }},
       {"mse", {{2, 3}, {2, 3}}, [](auto& x) { return mse_loss(x[0], x[1]); }},
-      {"shape ops", {{2, 3, 4}}, [](auto& x) {
+      {"shape ops",
+       {{2, 3, 4}},
+       [](auto& x) {
          Tensor t = x[0].permute({2, 0, 1}).reshape({4, 6}).slice(1, 1, 5).unsqueeze(0);
          return pad(concat({t, t * 2.0}, 1), {1, 0, 0, 1}).flatten();
        }},
-      {"expand sum_to", {{3, 1}}, [](auto& x) { return x[0].expand({2, 3, 4}) * 1.5; }},
+      {"expand sum_to",
+       {{3, 1}},
+       [](auto& x) {
+         return x[0].expand({2, 3, 4}) * 1.5;
+       }},
   };
   for (const Case& c : cases) check_case(c);
 }

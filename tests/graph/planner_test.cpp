@@ -1,8 +1,8 @@
+#include "graph/planner.h"
 #include "duet/graph.h"
 #include "duet/models/fashion_cnn.h"
 #include "duet/optim.h"
 #include "graph/executable.h"
-#include "graph/planner.h"
 #include "test_util.h"
 
 using namespace duet;
@@ -69,11 +69,21 @@ TEST(Planner, RandomGraphsPlanAndRunCorrectly) {
         const Tensor& a = vals[vals.size() - 1];
         const Tensor& b = vals[vals.size() / 2];
         switch (c) {
-          case 0: vals.push_back(relu(a)); break;
-          case 1: vals.push_back(add(a, b)); break;
-          case 2: vals.push_back(mul(a, 0.5)); break;
-          case 3: vals.push_back(sigmoid(a)); break;
-          default: vals.push_back(concat({a, b}, 0).slice(0, 0, a.size(0))); break;
+          case 0:
+            vals.push_back(relu(a));
+            break;
+          case 1:
+            vals.push_back(add(a, b));
+            break;
+          case 2:
+            vals.push_back(mul(a, 0.5));
+            break;
+          case 3:
+            vals.push_back(sigmoid(a));
+            break;
+          default:
+            vals.push_back(concat({a, b}, 0).slice(0, 0, a.size(0)));
+            break;
         }
       }
       return vals.back();

@@ -31,16 +31,18 @@ Named train_graph(int64_t batch, const std::set<std::string>& disabled, int* fus
   Tensor x = g.input("x", {batch, 6});
   Tensor y = g.input("y", {batch}, int64);
   Tensor loss = cross_entropy((*net)(x), y);
-  Executable exe = compile(g, {loss}, {.training = true, .optimizer = &opt,
-                                       .disabled_passes = disabled});
+  Executable exe =
+      compile(g, {loss}, {.training = true, .optimizer = &opt, .disabled_passes = disabled});
   const auto& nodes = exe.impl()->graph->nodes;
   *fused_nodes = count_op(*exe.impl()->graph, "linear_grad_adam_step_");
   // How many ops run after the first optimizer update (0 when updates come last).
   *ops_after_first_update = 0;
   bool seen = false;
   for (size_t i = 0; i < nodes.size(); ++i) {
-    if (nodes[i].mutates() && nodes[i].op->name.find("step_") != std::string::npos) seen = true;
-    else if (seen && nodes[i].kind == detail::NodeKind::op) ++*ops_after_first_update;
+    if (nodes[i].mutates() && nodes[i].op->name.find("step_") != std::string::npos)
+      seen = true;
+    else if (seen && nodes[i].kind == detail::NodeKind::op)
+      ++*ops_after_first_update;
   }
   Generator data(5);
   for (int s = 0; s < 4; ++s) {
@@ -60,8 +62,7 @@ TEST(FuseUpdates, LinearWeightGradientFusedWithAdam) {
     Named b = train_graph(batch, {"fuse_updates"}, &fused_off, &first);
     EXPECT_EQ(fused, batch <= 16 ? 2 : 0) << "batch " << batch;
     EXPECT_EQ(fused_off, 0);
-    for (size_t i = 0; i < a.size(); ++i)
-      expect_close(a[i].second, b[i].second, 1e-5, 1e-7);
+    for (size_t i = 0; i < a.size(); ++i) expect_close(a[i].second, b[i].second, 1e-5, 1e-7);
   }
 }
 

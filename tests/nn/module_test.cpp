@@ -44,13 +44,21 @@ std::vector<std::vector<double>> snapshot(const nn::Module& m) {
 TEST(Module, StateDictNamesInPyTorchOrder) {
   auto net = small_model();
   nn::StateDict sd = net->state_dict();
-  const std::vector<std::string> expected = {
-      "0.weight", "0.bias",
-      "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked",
-      "3.0.weight",
-      "3.1.weight", "3.1.bias", "3.1.running_mean", "3.1.running_var",
-      "3.1.num_batches_tracked",
-      "6.weight", "6.bias"};
+  const std::vector<std::string> expected = {"0.weight",
+                                             "0.bias",
+                                             "1.weight",
+                                             "1.bias",
+                                             "1.running_mean",
+                                             "1.running_var",
+                                             "1.num_batches_tracked",
+                                             "3.0.weight",
+                                             "3.1.weight",
+                                             "3.1.bias",
+                                             "3.1.running_mean",
+                                             "3.1.running_var",
+                                             "3.1.num_batches_tracked",
+                                             "6.weight",
+                                             "6.bias"};
   EXPECT_EQ(names(sd), expected);
   Tensor nbt = nn::find(sd, "1.num_batches_tracked");
   ASSERT_TRUE(nbt.defined());
@@ -69,14 +77,14 @@ TEST(Module, StateDictNamesInPyTorchOrder) {
 
 TEST(Module, ParametersBuffersAndCounts) {
   auto net = small_model();
-  const std::vector<std::string> params = {"0.weight", "0.bias",   "1.weight", "1.bias",
-                                           "3.0.weight", "3.1.weight", "3.1.bias",
-                                           "6.weight", "6.bias"};
+  const std::vector<std::string> params = {"0.weight", "0.bias",     "1.weight",
+                                           "1.bias",   "3.0.weight", "3.1.weight",
+                                           "3.1.bias", "6.weight",   "6.bias"};
   EXPECT_EQ(names(net->named_parameters()), params);
-  EXPECT_EQ(names(net->named_buffers()),
-            (std::vector<std::string>{"1.running_mean", "1.running_var", "1.num_batches_tracked",
-                                      "3.1.running_mean", "3.1.running_var",
-                                      "3.1.num_batches_tracked"}));
+  EXPECT_EQ(
+      names(net->named_buffers()),
+      (std::vector<std::string>{"1.running_mean", "1.running_var", "1.num_batches_tracked",
+                                "3.1.running_mean", "3.1.running_var", "3.1.num_batches_tracked"}));
   EXPECT_EQ(net->parameters().size(), params.size());
   // 4*9 + 4 + 4 + 4 + 8*4*9 + 8 + 8 + 10*8 + 10
   EXPECT_EQ(net->num_parameters(), 36 + 4 + 8 + 288 + 16 + 80 + 10);
@@ -112,8 +120,7 @@ TEST(Module, TrainEvalPropagates) {
 TEST(Module, RegistrationErrors) {
   nn::Module m("Custom");
   m.register_parameter("w", Tensor::zeros({2}));
-  EXPECT_DUET_ERROR(m.register_parameter("w", Tensor::zeros({2})), "Custom", "'w'",
-                    "already used");
+  EXPECT_DUET_ERROR(m.register_parameter("w", Tensor::zeros({2})), "Custom", "'w'", "already used");
   EXPECT_DUET_ERROR(m.register_buffer("a.b", Tensor::zeros({2})), "'a.b'", "'.'");
   EXPECT_DUET_ERROR(m.register_module("w", std::make_shared<nn::ReLU>()), "'w'");
   EXPECT_DUET_ERROR(m.forward(Tensor::zeros({1})), "Custom", "forward");
@@ -201,8 +208,7 @@ TEST(Module, ReprLooksLikePyTorch) {
                    "padding=(1, 1), bias=False)"),
             std::string::npos)
       << r;
-  EXPECT_NE(r.find("(6): Linear(in_features=8, out_features=10, bias=True)\n)"),
-            std::string::npos)
+  EXPECT_NE(r.find("(6): Linear(in_features=8, out_features=10, bias=True)\n)"), std::string::npos)
       << r;
 }
 

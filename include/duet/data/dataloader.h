@@ -39,8 +39,8 @@ struct Batch {
 class DataLoader {
  public:
   // inputs and targets share their first dimension N; batch_size > 0.
-  DataLoader(const Tensor& inputs, const Tensor& targets, int64_t batch_size,
-             bool shuffle = true, uint64_t seed = 0, bool drop_last = false);
+  DataLoader(const Tensor& inputs, const Tensor& targets, int64_t batch_size, bool shuffle = true,
+             uint64_t seed = 0, bool drop_last = false);
   ~DataLoader();  // stops and joins the worker thread
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;

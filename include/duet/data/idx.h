@@ -18,8 +18,8 @@
 namespace duet::data {
 
 struct IdxOptions {
-  DType dtype = int64;         // int64 (integer files only) or float32/float64
-  double scale = 1.0;          // floating results: value = raw * scale + shift
+  DType dtype = int64;  // int64 (integer files only) or float32/float64
+  double scale = 1.0;   // floating results: value = raw * scale + shift
   double shift = 0.0;
   int64_t expected_rank = -1;  // >= 0: the magic must announce this rank
 };

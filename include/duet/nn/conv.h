@@ -18,11 +18,9 @@ class Conv2d : public Module {
   // weight ~ kaiming_uniform_(a = sqrt(5)); bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
   // fan_in = in_channels / groups * kh * kw.
   Conv2d(int64_t in_channels, int64_t out_channels, std::array<int64_t, 2> kernel_size,
-         const Conv2dOptions& options = {}, bool bias = true,
-         Generator& gen = default_generator());
+         const Conv2dOptions& options = {}, bool bias = true, Generator& gen = default_generator());
   Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
-         const Conv2dOptions& options = {}, bool bias = true,
-         Generator& gen = default_generator())
+         const Conv2dOptions& options = {}, bool bias = true, Generator& gen = default_generator())
       : Conv2d(in_channels, out_channels, {kernel_size, kernel_size}, options, bias, gen) {}
 
   Tensor forward(const Tensor& x) override;  // x: (N, C, H, W) -> (N, O, OH, OW)

@@ -3,7 +3,8 @@
 //   duet::Generator gen(0);
 //   auto w = duet::Tensor::empty({64, 3, 7, 7});
 //   duet::nn::init::kaiming_normal_(w, 0.0, duet::nn::init::FanMode::fan_out,
-//                                   duet::nn::init::Nonlinearity::relu, gen);  // torchvision ResNet
+//                                   duet::nn::init::Nonlinearity::relu, gen);  // torchvision
+//                                   ResNet
 //   duet::nn::init::zeros_(bias);
 //
 // Each function writes into the tensor's storage (so module members and the registry see the

@@ -22,9 +22,9 @@ class BatchNorm2d : public Module {
   Tensor forward(const Tensor& x) override;  // x: (N, C, H, W)
   std::string extra_repr() const override;
 
-  Tensor weight, bias;                     // (C), 1 and 0; undefined when !affine
-  Tensor running_mean, running_var;        // (C), 0 and 1; undefined when !track_running_stats
-  Tensor num_batches_tracked;              // int64, shape ()
+  Tensor weight, bias;               // (C), 1 and 0; undefined when !affine
+  Tensor running_mean, running_var;  // (C), 0 and 1; undefined when !track_running_stats
+  Tensor num_batches_tracked;        // int64, shape ()
   int64_t num_features;
   double eps;
   std::optional<double> momentum;

@@ -23,11 +23,12 @@ struct Conv2dOptions {
 
 // bias may be undefined.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
-              const Conv2dOptions& options = {}, std::source_location loc = std::source_location::current());
+              const Conv2dOptions& options = {},
+              std::source_location loc = std::source_location::current());
 // The backward passes, ops of their own (each with its own kernel and gradient).
 // grad_out: (N, O, OH, OW) -> (N, C, H, W) for input_shape (N, C, H, W)
-Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight,
-                             const Shape& input_shape, const Conv2dOptions& options,
+Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Shape& input_shape,
+                             const Conv2dOptions& options,
                              std::source_location loc = std::source_location::current());
 // grad_out: (N, O, OH, OW), x: (N, C, H, W) -> (O, C / groups, KH, KW)
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape,

@@ -10,7 +10,8 @@ namespace duet {
 
 // numpy matmul semantics for rank >= 2 (batch dimensions broadcast); rank-1 operands are
 // promoted to matrices and the added dimension removed afterwards.
-Tensor matmul(const Tensor& a, const Tensor& b, std::source_location loc = std::source_location::current());
+Tensor matmul(const Tensor& a, const Tensor& b,
+              std::source_location loc = std::source_location::current());
 // x @ w^T + bias; bias may be undefined.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               std::source_location loc = std::source_location::current());
