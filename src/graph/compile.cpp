@@ -149,6 +149,9 @@ Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
              " (GraphOptions::training = ", g->training ? "true" : "false",
              ") but CompileOptions::training = ", options.training ? "true" : "false",
              "; expected the same mode");
+  DUET_CHECK(!g->compiled, "compile: graph #", g->id,
+             " was already compiled (an executable "
+             "owns it now); build a new Graph to compile again");
   DUET_CHECK(!outputs.empty(), "compile: no outputs requested (expected at least one tensor)");
   std::vector<detail::ValueRef> outs;
   for (size_t i = 0; i < outputs.size(); ++i) {
@@ -168,6 +171,7 @@ Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
     options.optimizer->apply_gradients(grads);
   }
   graph.end_build();
+  g->compiled = true;
 
   auto impl = std::make_unique<detail::ExecutableImpl>();
   detail::PassContext ctx{*g, outs, options};

@@ -49,6 +49,7 @@ struct GraphData : std::enable_shared_from_this<GraphData> {
   uint64_t id = 0;
   bool training = false;
   bool building = false;
+  bool compiled = false;  // passes renumber nodes: a compiled graph's symbolic values are stale
   std::vector<Node> nodes;
   std::unordered_map<const TensorImpl*, int32_t> capture_of;  // dedupe captures
 

@@ -71,3 +71,37 @@ TEST(Graph, TensorFromAnotherGraph) {
   Tensor b = g2.input("b", {2});
   EXPECT_DUET_ERROR(add(a, b), "add", "another graph", "graph_basic_test.cpp");
 }
+
+TEST(Graph, CompilingTwiceIsAnError) {
+  Graph g;
+  Tensor x = g.input("x", {2});
+  Tensor y = relu(x);
+  Executable exe = compile(g, {y});
+  EXPECT_DUET_ERROR(compile(g, {y}), "compile", "already compiled");
+  EXPECT_DUET_ERROR(relu(y), "relu", "no longer being built");
+  EXPECT_DUET_ERROR(compile(g, {y}, {.training = true}), "compile");
+}
+
+TEST(Graph, TrainEvalMismatchIsAnError) {
+  Graph g({.training = true});
+  Tensor x = g.input("x", {2});
+  EXPECT_DUET_ERROR(compile(g, {relu(x)}), "compile", "built for training",
+                    "CompileOptions::training = false");
+}
+
+TEST(Graph, DumpsShowOpsShapesAndLocations) {
+  Graph g;
+  Tensor x = g.input("x", {2, 3});
+  const int line = __LINE__ + 1;
+  Tensor y = relu(x) * 2.0;
+  const std::string text = g.dump();
+  EXPECT_NE(text.find("input \"x\" -> (2, 3) float32"), std::string::npos) << text;
+  EXPECT_NE(text.find("relu(%0) -> (2, 3) float32  @ graph_basic_test.cpp:" + std::to_string(line)),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("mul_scalar(%1) [value=2]"), std::string::npos) << text;
+  const std::string dot = g.to_dot();
+  EXPECT_NE(dot.find("digraph"), std::string::npos);
+  EXPECT_NE(dot.find("n0 -> n1;"), std::string::npos) << dot;
+  EXPECT_NE(dot.find("relu"), std::string::npos);
+}
