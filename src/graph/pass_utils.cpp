@@ -49,7 +49,9 @@ MutationInfo analyze_mutations(const GraphData& g) {
   return mi;
 }
 
-void emit_into(GraphData& g, const SourceLoc& loc, const std::function<void()>& emit) {
+void emit_into(GraphData& g, const SourceLoc& loc_ref, const std::function<void()>& emit) {
+  // A copy: `loc_ref` usually lives in g.nodes, which emit() may reallocate.
+  const SourceLoc loc = loc_ref;
   const size_t first = g.nodes.size();
   std::shared_ptr<GraphData> self = g.shared_from_this();
   struct Restore {
