@@ -42,20 +42,7 @@ double median(std::vector<double> v) {
   return n == 0 ? 0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
 }
 
-using Named = std::vector<std::pair<std::string, Tensor>>;
-
-Named snapshot(nn::Module& m) {
-  NoGradGuard ng;
-  Named r;
-  for (auto& [n, t] : m.state_dict()) r.emplace_back(n, t.detach().clone());
-  return r;
-}
-
-void restore(nn::Module& m, const Named& s) {
-  NoGradGuard ng;
-  Named live = m.state_dict();
-  for (size_t i = 0; i < live.size(); ++i) live[i].second.copy_(s[i].second);
-}
+using Named = nn::StateDict;
 
 struct RunResult {
   std::vector<double> step_ms;
@@ -114,7 +101,7 @@ int main(int argc, char** argv) {
 
     manual_seed(static_cast<uint64_t>(seed));
     auto net = models::fashion_cnn(gen);
-    const Named initial = snapshot(*net);
+    const Named initial = nn::clone_state_dict(net->state_dict());
     auto params = net->parameters();
 
     // ---- eager ----
@@ -135,11 +122,11 @@ int main(int argc, char** argv) {
       }
       opt.zero_grad();
       eager.peak_bytes = memory_stats(cpu).peak_bytes - base;
-      eager.final_state = snapshot(*net);
+      eager.final_state = nn::clone_state_dict(net->state_dict());
     }
 
     // ---- graph ----
-    restore(*net, initial);
+    net->load_state_dict(initial);
     RunResult graph;
     {
       manual_seed(static_cast<uint64_t>(seed));
@@ -163,14 +150,14 @@ int main(int argc, char** argv) {
         graph.losses.push_back(out[0].clone());
       }
       graph.peak_bytes = memory_stats(cpu).peak_bytes - base;
-      graph.final_state = snapshot(*net);
+      graph.final_state = nn::clone_state_dict(net->state_dict());
       if (profile) {
-        const Named after = snapshot(*net);
+        const Named after = nn::clone_state_dict(net->state_dict());
         std::cout << step.profile({{"x", batches[0].first}, {"y", batches[0].second}}, 20);
-        restore(*net, after);  // profiling trained further; put the compared state back
+        net->load_state_dict(after);  // profiling trained further; put the compared state back
       }
     }
-    restore(*net, initial);
+    net->load_state_dict(initial);
 
     double diff_loss = 0, diff_params = 0;
     for (int64_t s = 0; s < steps; ++s)

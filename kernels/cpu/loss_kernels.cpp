@@ -130,24 +130,22 @@ void softmax_impl(const T* px, T* py, const AxisSplit& a, bool log) {
 
 }  // namespace
 
-void softmax(const KernelArgs& k) {
+// softmax and log_softmax share one kernel body.
+static void softmax_family(const KernelArgs& k, bool log, const char* op) {
   const Tensor& x = k.inputs[0];
   if (x.numel() == 0) return;
-  const AxisSplit a = split(x, k.attrs.i("axis"), "softmax");
-  detail::dispatch_floating(x.dtype(), "softmax", [&](auto tag) {
+  const AxisSplit a = split(x, k.attrs.i("axis"), op);
+  detail::dispatch_floating(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
-    softmax_impl<T>(x.data<T>(), k.outputs[0].data<T>(), a, false);
+    softmax_impl<T>(x.data<T>(), k.outputs[0].data<T>(), a, log);
   });
 }
 
+void softmax(const KernelArgs& k) {
+  softmax_family(k, false, "softmax");
+}
 void log_softmax(const KernelArgs& k) {
-  const Tensor& x = k.inputs[0];
-  if (x.numel() == 0) return;
-  const AxisSplit a = split(x, k.attrs.i("axis"), "log_softmax");
-  detail::dispatch_floating(x.dtype(), "log_softmax", [&](auto tag) {
-    using T = decltype(tag);
-    softmax_impl<T>(x.data<T>(), k.outputs[0].data<T>(), a, true);
-  });
+  softmax_family(k, true, "log_softmax");
 }
 
 // dx = y * (g - sum(g * y))

@@ -34,18 +34,6 @@ Tensor snapshot(const Tensor& t) {
   return t.defined() ? t.detach().clone() : Tensor();
 }
 
-Named clone_all(const Named& xs) {
-  Named r;
-  for (const auto& [n, t] : xs) r.emplace_back(n, snapshot(t));
-  return r;
-}
-
-void restore(nn::Module& model, const Named& state) {
-  NoGradGuard ng;
-  Named live = model.state_dict();
-  for (size_t i = 0; i < live.size(); ++i) live[i].second.copy_(state[i].second);
-}
-
 Named named_grads(const Named& params) {
   Named r;
   for (const auto& [n, p] : params) r.emplace_back(n, snapshot(p.grad()));
@@ -108,11 +96,11 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
       return std::make_unique<optim::SGD>(std::move(p), 0.01, 0.9);
     };
   const double tol = options.bit_exact ? 0.0 : options.rtol;
-  const Named initial = clone_all(model.state_dict());
+  const Named initial = nn::clone_state_dict(model.state_dict());
   const Named params = model.named_parameters();
   std::vector<Tensor> param_tensors;
   for (const auto& [n, p] : params) param_tensors.push_back(p);
-  auto buffers = [&] { return clone_all(model.named_buffers()); };
+  auto buffers = [&] { return nn::clone_state_dict(model.named_buffers()); };
   const bool was_training = model.is_training();
   model.train();
 
@@ -125,7 +113,7 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
     auto opt = make_opt(param_tensors);
     for (int k = 0; k < steps; ++k) {
       const auto& [x, y] = inputs[k % inputs.size()];
-      eager_before[k] = clone_all(model.state_dict());
+      eager_before[k] = nn::clone_state_dict(model.state_dict());
       gen_before[k] = default_generator();
       opt->zero_grad();
       Tensor out = model(x);
@@ -135,14 +123,14 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
       eager[k].loss = snapshot(l);
       eager[k].grads = named_grads(params);
       opt->step();
-      eager[k].params = clone_all(params);
+      eager[k].params = nn::clone_state_dict(params);
       eager[k].buffers = buffers();
     }
     opt->zero_grad();
   }
 
   // ---- graph ----
-  restore(model, initial);
+  model.load_state_dict(initial);
   manual_seed(options.seed);
   std::vector<StepRecord> graph(steps);
   const auto& [x0, y0] = inputs[0];
@@ -174,7 +162,7 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
       for (size_t i = 0; i < params.size(); ++i)
         graph[k].grads.emplace_back(params[i].first,
                                     grad_slot[i] >= 0 ? snapshot(r[grad_slot[i]]) : Tensor());
-      graph[k].params = clone_all(params);
+      graph[k].params = nn::clone_state_dict(params);
       graph[k].buffers = buffers();
     }
   }
@@ -212,7 +200,7 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
     const int k = rep.first_bad_step;
     const auto& [x, y] = inputs[k % inputs.size()];
     std::vector<OpRecord> log;
-    restore(model, eager_before[k]);
+    model.load_state_dict(eager_before[k]);
     default_generator() = gen_before[k];
     for (const Tensor& p : param_tensors) p.zero_grad();
     set_op_observer(&observe, &log);
@@ -226,7 +214,7 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
     set_op_observer(nullptr, nullptr);
     for (const Tensor& p : param_tensors) p.zero_grad();
 
-    restore(model, eager_before[k]);
+    model.load_state_dict(eager_before[k]);
     default_generator() = gen_before[k];
     Graph g({.training = true});
     Tensor xs = g.input("x", x.shape(), x.dtype(), x.device());
@@ -285,7 +273,7 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
           "none in forward/backward (the difference is in the optimizer update "
           "or the buffer updates)";
   }
-  restore(model, initial);
+  model.load_state_dict(initial);
   model.train(was_training);
   return rep;
 }

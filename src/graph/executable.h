@@ -19,8 +19,9 @@ struct ExecStep {
   std::vector<Tensor> outputs;  // arena views
   void* workspace = nullptr;
   size_t workspace_size = 0;
+  KernelFn kernel = nullptr;      // the device kernel, resolved at build time
   bool materialize_view = false;  // reshape of a non-contiguous value: copy into its buffer
-  std::vector<std::pair<int32_t, Tensor>> staging;  // (input, contiguous buffer) to copy first
+  std::vector<std::pair<Tensor, Tensor>> staging;  // (strided value, contiguous copy) first
   int32_t node = -1;
 };
 

@@ -55,7 +55,7 @@ void ExecutableImpl::build() {
     }
     for (const auto& [k, b] : plan.staging[i]) {
       Tensor staged = arena_view(b, g.meta(node.inputs[k]));
-      step.staging.push_back({k, staged});
+      step.staging.push_back({step.inputs[k], staged});
       step.inputs[k] = staged;
     }
     for (size_t k = 0; k < node.outputs.size(); ++k) {
@@ -72,8 +72,9 @@ void ExecutableImpl::build() {
       const Device dev = !node.outputs.empty() ? node.outputs[0].device
                          : node.inputs.empty() ? cpu
                                                : g.meta(node.inputs[0]).device;
-      DUET_CHECK(node.op->kernels[static_cast<int>(dev.type)], node.op->name,
-                 ": no kernel for device ", dev, " (node %", i, " at ", node.loc.str(), ")");
+      step.kernel = node.op->kernels[static_cast<int>(dev.type)];
+      DUET_CHECK(step.kernel, node.op->name, ": no kernel for device ", dev, " (node %", i, " at ",
+                 node.loc.str(), ")");
     }
     steps.push_back(std::move(step));
   }
@@ -115,12 +116,7 @@ std::vector<Tensor> ExecutableImpl::run(const std::map<std::string, Tensor>& fed
     const auto t0 =
         step_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     if (st.op->random) st.attrs.set("seed", static_cast<int64_t>(default_generator().next_u64()));
-    for (auto& [k, staged] : st.staging) {
-      (void)k;
-      strided_copy(
-          values[graph->nodes[st.node].inputs[k].node][graph->nodes[st.node].inputs[k].output],
-          staged);
-    }
+    for (auto& [value, staged] : st.staging) strided_copy(value, staged);
     if (st.materialize_view) {
       // reshape of a non-contiguous value: the same elements in row-major order.
       const Tensor& in = st.inputs[0];
@@ -128,11 +124,7 @@ std::vector<Tensor> ExecutableImpl::run(const std::map<std::string, Tensor>& fed
       strided_copy(
           in, make_view(out, in.shape(), contiguous_strides(in.shape()), out.storage_offset()));
     } else {
-      const Device dev = !st.outputs.empty() ? st.outputs[0].device()
-                         : st.inputs.empty() ? cpu
-                                             : st.inputs[0].device();
-      st.op->kernels[static_cast<int>(dev.type)](
-          {st.attrs, st.inputs, st.outputs, st.workspace, st.workspace_size});
+      st.kernel({st.attrs, st.inputs, st.outputs, st.workspace, st.workspace_size});
       if (st.op->mutates_inputs)
         for (size_t k = 0; k < st.inputs.size(); ++k)
           if (st.op->mutates_inputs & (1u << k)) st.inputs[k].impl()->storage->version++;

@@ -10,6 +10,14 @@
 
 namespace duet::nn {
 
+StateDict clone_state_dict(const StateDict& dict) {
+  NoGradGuard no_grad;
+  StateDict r;
+  r.reserve(dict.size());
+  for (const auto& [name, t] : dict) r.emplace_back(name, t.defined() ? t.detach().clone() : t);
+  return r;
+}
+
 Tensor find(const StateDict& dict, const std::string& name) {
   for (const auto& [k, v] : dict)
     if (k == name) return v;

@@ -37,6 +37,9 @@ using StateDict = std::vector<std::pair<std::string, Tensor>>;
 
 // The tensor stored under `name`, or an undefined tensor when there is none.
 Tensor find(const StateDict& dict, const std::string& name);
+// A deep copy of every tensor in `dict` (detached), e.g. to snapshot a model's state and
+// restore it later with load_state_dict.
+StateDict clone_state_dict(const StateDict& dict);
 
 class Module {
  public:
