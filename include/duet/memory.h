@@ -23,5 +23,10 @@ struct MemoryStats {
 MemoryStats memory_stats(Device device);
 // Sets peak to current and zeroes the alloc/free counters.
 void reset_peak_memory(Device device);
+// Returns the allocator's cached free blocks to the system (reserved_bytes drops).
+void empty_cache(Device device);
+// An allocation that would take current_bytes above `bytes` throws duet::Error
+// ("out of memory ... limit"), like torch.cuda.set_per_process_memory_fraction. 0 = none.
+void set_memory_limit(Device device, int64_t bytes);
 
 }  // namespace duet

@@ -30,6 +30,10 @@ class CpuAllocator final : public Allocator {
   void* allocate(size_t nbytes) override {
     size_t cls = size_class(nbytes);
     std::lock_guard<std::mutex> lock(mu_);
+    DUET_CHECK(limit_ == 0 || stats_.current_bytes + static_cast<int64_t>(cls) <= limit_,
+               "cpu allocator: out of memory allocating ", cls, " bytes (", stats_.current_bytes,
+               " allocated, ", stats_.reserved_bytes, " reserved, limit ", limit_,
+               " set by set_memory_limit)");
     void* p = nullptr;
     auto it = free_.find(cls);
     if (it != free_.end() && !it->second.empty()) {
@@ -37,6 +41,10 @@ class CpuAllocator final : public Allocator {
       it->second.pop_back();
     } else {
       p = std::aligned_alloc(kAlign, cls);
+      if (!p) {  // give the cache back to the system and try once more
+        release_cached();
+        p = std::aligned_alloc(kAlign, cls);
+      }
       DUET_CHECK(p, "cpu allocator: out of memory allocating ", cls, " bytes (",
                  stats_.current_bytes, " allocated, ", stats_.reserved_bytes, " reserved)");
       stats_.reserved_bytes += static_cast<int64_t>(cls);
@@ -68,10 +76,29 @@ class CpuAllocator final : public Allocator {
     stats_.num_frees = 0;
   }
 
+  void empty_cache() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    release_cached();
+  }
+
+  void set_limit(int64_t bytes) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    limit_ = bytes;
+  }
+
  private:
+  void release_cached() {  // mu_ held
+    for (auto& [cls, blocks] : free_) {
+      for (void* b : blocks) std::free(b);
+      stats_.reserved_bytes -= static_cast<int64_t>(cls * blocks.size());
+    }
+    free_.clear();
+  }
+
   mutable std::mutex mu_;
   MemoryStats stats_;
   std::map<size_t, std::vector<void*>> free_;
+  int64_t limit_ = 0;
 };
 
 }  // namespace
@@ -91,5 +118,12 @@ MemoryStats memory_stats(Device device) {
 }
 void reset_peak_memory(Device device) {
   detail::allocator_for(device).reset_peak();
+}
+void empty_cache(Device device) {
+  detail::allocator_for(device).empty_cache();
+}
+void set_memory_limit(Device device, int64_t bytes) {
+  DUET_CHECK(bytes >= 0, "set_memory_limit: limit must be >= 0 bytes (0 = none), got ", bytes);
+  detail::allocator_for(device).set_limit(bytes);
 }
 }  // namespace duet

@@ -116,3 +116,25 @@ TEST(Memory, CountersTrackLiveTensors) {
   EXPECT_GE(after.peak_bytes, before.current_bytes + (4 << 20));
   EXPECT_GE(after.num_allocs, 1);
 }
+
+TEST(Memory, EmptyCacheReturnsFreeBlocks) {
+  { Tensor big = Tensor::empty({3 << 20}); }  // 12 MiB, now cached
+  const MemoryStats cached = memory_stats(cpu);
+  EXPECT_GE(cached.reserved_bytes - cached.current_bytes, 12 << 20);
+  empty_cache(cpu);
+  const MemoryStats after = memory_stats(cpu);
+  EXPECT_EQ(after.reserved_bytes, after.current_bytes);
+  EXPECT_EQ(after.current_bytes, cached.current_bytes);
+}
+
+TEST(Memory, LimitThrowsOutOfMemoryAndLeavesCountersIntact) {
+  const MemoryStats before = memory_stats(cpu);
+  set_memory_limit(cpu, before.current_bytes + (1 << 20));  // 1 MiB of headroom
+  EXPECT_DUET_ERROR(Tensor::empty({1 << 20}), "cpu allocator: out of memory allocating",
+                    "set_memory_limit");
+  Tensor small = Tensor::empty({1024});  // 4 KiB still fits
+  set_memory_limit(cpu, 0);
+  EXPECT_EQ(memory_stats(cpu).current_bytes, before.current_bytes + 4096);
+  Tensor big = Tensor::empty({1 << 20});  // no limit any more
+  EXPECT_DUET_ERROR(set_memory_limit(cpu, -1), "set_memory_limit", "-1");
+}
