@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Join benchmark CSVs and summarise each framework's time against a baseline.
+
+Reads any number of CSVs in the study's `;`-separated layout -- written by
+duet-bench, by bench/pytorch_reference.py, or the study's own train.csv /
+inference_gpu.csv / inference_cpu.csv (frameworks tf1, tf2, pytorch) -- and
+prints, per mode (train, inference_cpu, inference_gpu):
+
+  1. a markdown table, one row per (architecture, input size, batch size), one
+     column per framework, time in ms ("-" where the point did not run);
+  2. the per-point ratio of each framework's time to the baseline's
+     (ratio > 1 means the baseline was faster);
+  3. the geometric mean of each ratio over the points where both times are
+     valid -- the way the study summarised TF vs PyTorch.
+
+Architecture names are matched loosely ("mobilenet_v2" == "mobilenetv2",
+"efficientnet_b4" == "efficientnetb4"), so the study's CSVs join with ours.
+
+Usage:
+  bench/compare.py duet.csv pytorch.csv
+  bench/compare.py duet.csv pytorch.csv --baseline pytorch-eager --against eager,graph
+  bench/compare.py /work/shared/seed-benchmark/train.csv --baseline pytorch
+  bench/compare.py *.csv --json                 # only the geomeans, as one JSON object
+  bench/compare.py *.csv --markdown report.md   # also write the tables to a file
+
+Python standard library only.
+"""
+
+import argparse
+import csv
+import json
+import math
+import re
+import sys
+
+MODE_ORDER = ["train", "inference_gpu", "inference_cpu"]
+
+
+def arch_key(name):
+    """Loose architecture key: lower case, '_' and '-' dropped."""
+    return re.sub(r"[_\-\s]", "", name.strip().lower())
+
+
+def parse_size(text):
+    """'(224, 224, 3)' or '224' -> 224 (the height)."""
+    m = re.search(r"\d+", text)
+    if not m:
+        raise ValueError(f"bad input size {text!r}")
+    return int(m.group(0))
+
+
+def parse_float(text):
+    text = text.strip()
+    if text in ("", "-"):
+        return None
+    value = float(text)
+    if math.isnan(value):
+        return None
+    return value
+
+
+class Table:
+    """All points: times[mode][(arch_key, size, batch)][framework] = seconds or None."""
+
+    def __init__(self):
+        self.times = {}
+        self.arch_names = {}  # arch_key -> first spelling seen
+        self.arch_order = []  # arch keys in first-seen order
+        self.frameworks = []  # framework names in first-seen order
+
+    def add(self, framework, arch, size, batch, mode, time_s, source):
+        key = arch_key(arch)
+        if key not in self.arch_names:
+            self.arch_names[key] = arch
+            self.arch_order.append(key)
+        if framework not in self.frameworks:
+            self.frameworks.append(framework)
+        point = self.times.setdefault(mode, {}).setdefault((key, size, batch), {})
+        if framework in point and point[framework] != time_s:
+            print(f"compare.py: {source}: {framework} {arch} {mode} {size}x{batch} "
+                  f"appears again; using the later value", file=sys.stderr)
+        point[framework] = time_s
+
+    def modes(self):
+        known = [m for m in MODE_ORDER if m in self.times]
+        return known + sorted(m for m in self.times if m not in MODE_ORDER)
+
+    def points(self, mode):
+        order = {k: i for i, k in enumerate(self.arch_order)}
+        return sorted(self.times[mode], key=lambda p: (order[p[0]], p[1], p[2]))
+
+    def frameworks_in(self, mode):
+        present = set()
+        for fw_times in self.times[mode].values():
+            present.update(fw_times)
+        return [f for f in self.frameworks if f in present]
+
+
+def read_csv(path, table):
+    with open(path, newline="") as f:
+        reader = csv.reader(f, delimiter=";")
+        header = next(reader, None)
+        if header is None:
+            return 0
+        cols = {name.strip(): i for i, name in enumerate(header)}
+        needed = ["Framework", "Architecture", "Input size", "Batch size", "Mode", "Time"]
+        missing = [c for c in needed if c not in cols]
+        if missing:
+            raise SystemExit(f"compare.py: {path}: header lacks column(s) {missing}: {header}")
+        n = 0
+        for lineno, row in enumerate(reader, start=2):
+            if not row or all(not c.strip() for c in row):
+                continue
+            try:
+                table.add(framework=row[cols["Framework"]].strip(),
+                          arch=row[cols["Architecture"]].strip(),
+                          size=parse_size(row[cols["Input size"]]),
+                          batch=int(row[cols["Batch size"]]),
+                          mode=row[cols["Mode"]].strip(),
+                          time_s=parse_float(row[cols["Time"]]),
+                          source=f"{path}:{lineno}")
+            except (IndexError, ValueError) as e:
+                raise SystemExit(f"compare.py: {path}:{lineno}: cannot parse {row}: {e}")
+            n += 1
+        return n
+
+
+def fmt_ms(seconds):
+    if seconds is None:
+        return "-"
+    ms = seconds * 1e3
+    if ms >= 100:
+        return f"{ms:.0f}"
+    if ms >= 10:
+        return f"{ms:.1f}"
+    if ms >= 1:
+        return f"{ms:.2f}"
+    return f"{ms:.3f}"
+
+
+def fmt_ratio(r):
+    return "-" if r is None else f"{r:.2f}"
+
+
+def geomean(values):
+    if not values:
+        return None
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def summarise(table, baseline, against, modes_filter):
+    """Returns (markdown text, {mode: {framework: {"geomean", "points"}}})."""
+    out = []
+    summary = {}
+    for mode in table.modes():
+        if modes_filter and mode not in modes_filter:
+            continue
+        fws = table.frameworks_in(mode)
+        points = table.points(mode)
+        out.append(f"## {mode}\n")
+        out.append(f"Time per step in ms ({len(points)} points).\n")
+        rows = []
+        for p in points:
+            key, size, batch = p
+            rows.append([table.arch_names[key], str(size), str(batch)] +
+                        [fmt_ms(table.times[mode][p].get(f)) for f in fws])
+        out.append(markdown_table(["architecture", "size", "batch"] + fws, rows) + "\n")
+
+        if baseline not in fws:
+            out.append(f"No `{baseline}` rows in this mode: no ratios.\n")
+            continue
+        others = [f for f in (against or fws) if f != baseline and f in fws]
+        if not others:
+            out.append(f"Nothing to compare against `{baseline}`.\n")
+            continue
+        ratios = {f: [] for f in others}
+        rows = []
+        for p in points:
+            t = table.times[mode][p]
+            base = t.get(baseline)
+            cells = []
+            for f in others:
+                r = None
+                if base is not None and base > 0 and t.get(f) is not None:
+                    r = t[f] / base
+                    ratios[f].append(r)
+                cells.append(fmt_ratio(r))
+            key, size, batch = p
+            rows.append([table.arch_names[key], str(size), str(batch)] + cells)
+        gm = {f: geomean(ratios[f]) for f in others}
+        rows.append(["**geomean**", "", ""] + [f"**{fmt_ratio(gm[f])}**" for f in others])
+        rows.append(["valid points", "", ""] + [str(len(ratios[f])) for f in others])
+        out.append(f"Time relative to `{baseline}` (> 1: `{baseline}` was faster).\n")
+        out.append(markdown_table(["architecture", "size", "batch"] +
+                                  [f"{f}/{baseline}" for f in others], rows) + "\n")
+        summary[mode] = {f: {"geomean": gm[f], "points": len(ratios[f])} for f in others}
+        out.append("Geometric means: " + ", ".join(
+            f"{f}/{baseline} {fmt_ratio(gm[f])} ({len(ratios[f])} points)" for f in others) + "\n")
+    return "\n".join(out), summary
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n".join(__doc__.split("\n")[1:]))
+    ap.add_argument("csv", nargs="+", help="CSV files (study layout, ';'-separated)")
+    ap.add_argument("--baseline", default="pytorch-eager",
+                    help="framework the others are divided by (default: pytorch-eager)")
+    ap.add_argument("--against", default="",
+                    help="comma list of frameworks to compare (default: all others)")
+    ap.add_argument("--modes", default="", help="comma list of modes to report (default: all)")
+    ap.add_argument("--json", action="store_true",
+                    help="print only the geometric means, as one JSON object")
+    ap.add_argument("--markdown", metavar="FILE", help="also write the tables to FILE")
+    args = ap.parse_args(argv)
+
+    table = Table()
+    for path in args.csv:
+        try:
+            read_csv(path, table)
+        except OSError as e:
+            raise SystemExit(f"compare.py: {e}")
+    against = [f.strip() for f in args.against.split(",") if f.strip()]
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    text, summary = summarise(table, args.baseline, against, modes)
+
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(text)
+    if args.json:
+        print(json.dumps({"baseline": args.baseline, "geomeans": summary}))
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
