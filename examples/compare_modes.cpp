@@ -2,6 +2,7 @@
 // and the largest difference between the two runs.
 //
 //   compare_modes --steps 20 --batch-size 1 [--json] [--data DIR] [--synthetic]
+//   compare_modes --model resnet18 --size 64 --steps 5 --batch-size 2   # a zoo model
 //
 // Peak memory is the allocator's high-water mark during the steps *beyond* what was live
 // before them (parameters and optimizer state, identical in both modes): for eager the
@@ -18,6 +19,7 @@
 #include "duet/equivalence.h"
 #include "duet/graph.h"
 #include "duet/models/fashion_cnn.h"
+#include "duet/models/zoo.h"
 #include "duet/optim.h"
 
 using namespace duet;
@@ -25,7 +27,9 @@ using namespace duet;
 namespace {
 
 const char* kUsage = R"(usage: compare_modes [options]
-  --model NAME        model (default fashion_cnn)
+  --model NAME        fashion_cnn (default) or a zoo model (resnet18, mobilenet_v2, ...),
+                      which runs on random (N, 3, size, size) images and 1000 classes
+  --size N            zoo models: input height and width (default 64)
   --steps N           training steps per mode (default 20)
   --batch-size N      batch size (default 64)
   --seed N            seed (default 0)
@@ -68,7 +72,9 @@ int main(int argc, char** argv) {
     const int64_t bs = cli.get_int("--batch-size", 64);
     const int64_t seed = cli.get_int("--seed", 0, 0);
     const std::string dir = cli.get("--data", data::kFashionMnistDir);
-    const bool synthetic = cli.flag("--synthetic");
+    const int64_t size = cli.get_int("--size", 64);
+    const bool zoo = model_name != "fashion_cnn";
+    const bool synthetic = cli.flag("--synthetic") || zoo;
     const bool json = cli.flag("--json");
     const bool profile = cli.flag("--profile");
     std::set<std::string> disabled;
@@ -78,8 +84,9 @@ int main(int argc, char** argv) {
       d = comma == std::string::npos ? "" : d.substr(comma + 1);
     }
     cli.finish();
-    DUET_CHECK(model_name == "fashion_cnn", "compare_modes: --model ", model_name,
-               " is not available (expected fashion_cnn; the model zoo arrives with issue #4)");
+    // x: (bs, 1, 28, 28) for fashion_cnn, (bs, 3, size, size) for zoo models
+    const Shape image_shape = zoo ? Shape{bs, 3, size, size} : Shape{bs, 1, 28, 28};
+    const uint64_t classes = zoo ? 1000 : 10;
 
     // Data: the first steps * batch images (or random ones).
     Generator gen(static_cast<uint64_t>(seed));
@@ -87,8 +94,9 @@ int main(int argc, char** argv) {
     if (synthetic) {
       for (int64_t s = 0; s < steps; ++s) {
         Tensor y = Tensor::empty({bs}, int64);
-        for (int64_t i = 0; i < bs; ++i) y.data<int64_t>()[i] = static_cast<int64_t>(gen.below(10));
-        batches.emplace_back(Tensor::randn({bs, 1, 28, 28}, gen), y);
+        for (int64_t i = 0; i < bs; ++i)
+          y.data<int64_t>()[i] = static_cast<int64_t>(gen.below(classes));
+        batches.emplace_back(Tensor::randn(image_shape, gen), y);
       }
     } else {
       data::Dataset train = data::load_fashion_mnist(dir, true, true);
@@ -100,7 +108,8 @@ int main(int argc, char** argv) {
     }
 
     manual_seed(static_cast<uint64_t>(seed));
-    auto net = models::fashion_cnn(gen);
+    std::shared_ptr<nn::Module> net = zoo ? models::create_model(model_name, 1000, gen)
+                                          : std::shared_ptr<nn::Module>(models::fashion_cnn(gen));
     const Named initial = nn::clone_state_dict(net->state_dict());
     auto params = net->parameters();
 
@@ -135,7 +144,7 @@ int main(int argc, char** argv) {
       const int64_t base = memory_stats(cpu).current_bytes;
       const auto t0 = std::chrono::steady_clock::now();
       Graph g({.training = true});
-      Tensor x = g.input("x", {bs, 1, 28, 28});
+      Tensor x = g.input("x", image_shape);
       Tensor y = g.input("y", {bs}, int64);
       Tensor loss = cross_entropy((*net)(x), y);
       Executable step =

@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake libeigen3-dev zlib1g-dev nlohmann-json3-dev dataset-fashion-mnist
       googletest libgtest-dev libbenchmark-dev)
+# Extra packages a caller needs (scripts/test.sh: PyTorch, the reference for classify).
+read -r -a EXTRA <<< "${DUET_EXTRA_PKGS:-}"
+PKGS+=("${EXTRA[@]}")
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

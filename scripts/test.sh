@@ -2,6 +2,8 @@
 # Sets everything up and runs the whole test suite (ctest). Extra args go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh -DDUET_BUILD_TESTS=ON -DDUET_BUILD_EXAMPLES=ON -DDUET_BUILD_BENCH=ON
+# PyTorch + torchvision (Debian's 1.13) are the reference the classify test compares against.
+DUET_EXTRA_PKGS="python3-torch python3-torchvision" \
+  bash scripts/setup.sh -DDUET_BUILD_TESTS=ON -DDUET_BUILD_EXAMPLES=ON -DDUET_BUILD_BENCH=ON
 cd build
 ctest --output-on-failure -j2 "$@"

@@ -22,3 +22,4 @@
 #include "duet/nn/module.h"
 #include "duet/nn/norm.h"
 #include "duet/nn/pooling.h"
+#include "duet/nn/stochastic_depth.h"

@@ -6,6 +6,8 @@
 // The new weight and bias are op nodes on the captured parameters (O(params) each run), so
 // the compiled graph stays right when the caller changes parameters or running stats later.
 // This changes the order of float operations (reorders_math): skipped with bit_exact.
+#include <map>
+
 #include "duet/ops/elementwise.h"
 #include "duet/ops/shape.h"
 #include "graph/passes.h"
@@ -19,12 +21,22 @@ void fold_batch_norm(PassContext& ctx) {
   const std::vector<std::vector<int>> uses = count_uses(ctx);
   const MutationInfo mi = analyze_mutations(g);
   bool changed = false;
+  // Nodes appended by this pass (index >= n) have no entry in `uses` / `mi`: a folded conv
+  // stands for the batch norm output it replaced (a later conv may read it, e.g. a
+  // projection conv + BN feeding the next block's conv directly).
+  std::map<int32_t, int32_t> replaced;  // folded conv node -> the channel_affine node
+  auto is_written = [&](const ValueRef& r) {
+    if (static_cast<size_t>(r.node) < n) return static_cast<bool>(mi.written[r.node][r.output]);
+    auto it = replaced.find(r.node);
+    return it == replaced.end() || static_cast<bool>(mi.written[it->second][0]);
+  };
   for (size_t a = 0; a < n; ++a) {
     if (g.nodes[a].dead || g.nodes[a].kind != NodeKind::op ||
         g.nodes[a].op->name != "channel_affine")
       continue;
     const Node affine = g.nodes[a];  // copies: emitting nodes grows g.nodes
     const ValueRef conv_out = affine.inputs[0];
+    if (static_cast<size_t>(conv_out.node) >= n) continue;  // a folded conv: not again
     const Node conv = g.nodes[conv_out.node];
     if (conv.dead || conv.kind != NodeKind::op || conv.op->name != "conv2d" ||
         uses[conv_out.node][0] != 1)
@@ -32,8 +44,8 @@ void fold_batch_norm(PassContext& ctx) {
     // The folded conv reads x, W, b, scale and shift later than the original nodes did
     // (just before the first reader of y): nothing may write them in place.
     bool written = false;
-    for (const ValueRef& r : conv.inputs) written = written || mi.written[r.node][r.output];
-    for (const ValueRef& r : affine.inputs) written = written || mi.written[r.node][r.output];
+    for (const ValueRef& r : conv.inputs) written = written || is_written(r);
+    for (const ValueRef& r : affine.inputs) written = written || is_written(r);
     if (written) continue;
 
     ValueRef folded;
@@ -48,6 +60,7 @@ void fold_batch_norm(PassContext& ctx) {
       const Tensor y = call_op1(*conv.op, {x, w2, b2}, conv.attrs);
       folded = graph_value(y)->ref;
     });
+    replaced[folded.node] = static_cast<int32_t>(a);
     replace_value(ctx, {static_cast<int32_t>(a), 0}, folded);
     g.nodes[a].dead = true;
     g.nodes[conv_out.node].dead = true;

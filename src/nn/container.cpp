@@ -2,10 +2,13 @@
 #include "duet/nn/container.h"
 
 #include <string>
+#include <utility>
 
 namespace duet::nn {
 
 Sequential::Sequential() : Module("Sequential") {}
+
+Sequential::Sequential(std::string type_name) : Module(std::move(type_name)) {}
 
 Sequential::Sequential(std::vector<std::shared_ptr<Module>> modules) : Module("Sequential") {
   for (auto& m : modules) push_back(std::move(m));

@@ -27,3 +27,46 @@ if(EXISTS ${_fm})
   duet_example_test(example_compare_modes 0 "\"max_rel_diff\": (0|[0-9.]+e-(0[6-9]|[1-9][0-9]))[,}]"
                     $<TARGET_FILE:compare_modes> --steps 5 --batch-size 8 --json)
 endif()
+
+# duet-bench (issue #4 acceptance): the model list with torchvision's parameter counts, the
+# small grid's 8 CSV rows, and its errors.
+if(TARGET duet-bench)
+  duet_example_test(bench_list_json 0
+    "\"resnet18\": {\"parameters\": 11689512, .*\"resnet50\": {\"parameters\": 25557032, .*\"resnet152\": {\"parameters\": 60192808, .*\"vgg16\": {\"parameters\": 138357544, .*\"mobilenet_v2\": {\"parameters\": 3504872, .*\"efficientnet_b0\": {\"parameters\": 5288548, .*\"efficientnet_b4\": {\"parameters\": 19341616, .*\"efficientnet_b7\": {\"parameters\": 66347960,"
+    $<TARGET_FILE:duet-bench> --list --json)
+  add_test(NAME bench_small_grid
+           COMMAND ${CMAKE_COMMAND} -DBENCH=$<TARGET_FILE:duet-bench>
+                   -DCSV=${CMAKE_CURRENT_BINARY_DIR}/bench_small_grid.csv
+                   -P ${CMAKE_CURRENT_LIST_DIR}/bench_grid.cmake)
+  set_tests_properties(bench_small_grid PROPERTIES LABELS examples TIMEOUT 900)
+  duet_example_test(bench_unknown_model 1 "create_model: unknown model 'resnet19'"
+                    $<TARGET_FILE:duet-bench> --models resnet19 --steps 1)
+  duet_example_test(bench_bad_mode 1 "--modes training is not a mode"
+                    $<TARGET_FILE:duet-bench> --modes training)
+  duet_example_test(bench_no_cuda 1 "--device cuda: duet was built without CUDA"
+                    $<TARGET_FILE:duet-bench> --device cuda --models resnet18)
+endif()
+
+# classify: error paths, and its logits against PyTorch (torchvision models, random weights).
+duet_example_test(example_classify_unknown_model 1 "error: classify: unknown model 'nope'"
+                  $<TARGET_FILE:classify> --model nope --weights w.safetensors
+                  --input x.safetensors --output y.safetensors)
+duet_example_test(example_classify_missing_weights 1
+                  "error: load_safetensors: '/nonexistent-dir/w.safetensors': cannot open"
+                  $<TARGET_FILE:classify> --model resnet18 --weights /nonexistent-dir/w.safetensors
+                  --input /nonexistent-dir/x.safetensors --output /nonexistent-dir/y.safetensors)
+duet_example_test(example_classify_missing_flag 1 "error: classify: --weights is required"
+                  $<TARGET_FILE:classify> --model resnet18)
+duet_example_test(example_classify_no_cuda 1 "--device cuda: duet was built without CUDA"
+                  $<TARGET_FILE:classify> --model resnet18 --weights w.safetensors
+                  --input x.safetensors --output y.safetensors --device cuda)
+# torch/torchvision are looked up in /usr/bin/python3 first; exit code 77 (no torch) skips.
+find_program(DUET_PYTHON3 NAMES python3 HINTS /usr/bin
+             DOC "Python 3 with torch + torchvision for the classify-vs-PyTorch check")
+if(DUET_PYTHON3)
+  add_test(NAME example_classify_vs_torch
+           COMMAND ${DUET_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/classify_check.py
+                   $<TARGET_FILE:classify>)
+  set_tests_properties(example_classify_vs_torch PROPERTIES LABELS examples
+                       SKIP_RETURN_CODE 77 TIMEOUT 600 ENVIRONMENT OMP_NUM_THREADS=2)
+endif()

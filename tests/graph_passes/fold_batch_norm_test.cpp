@@ -184,3 +184,22 @@ TEST(FoldBatchNorm, ConvBnReluNodeCounts) {
   EXPECT_EQ(count_op(*exe.impl()->graph, "relu"), 0);
   EXPECT_EQ(count_op(*exe.impl()->graph, "channel_affine"), 0);
 }
+
+TEST(FoldBatchNorm, ConvReadingAFoldedConvIsFoldedToo) {
+  // conv -> BN -> conv -> BN with no activation between (MobileNetV2's projection conv + BN
+  // feeding the next block): the second conv reads a value the pass itself created.
+  ConvBn a(3, 4, false, 21), b(4, 5, true, 22);
+  Generator gen(23);
+  Tensor x = Tensor::randn({2, 3, 6, 6}, gen);
+  auto net = [&](const Tensor& in) { return (*b.bn)((*b.conv)((*a.bn)((*a.conv)(in)))); };
+  Tensor eager;
+  {
+    NoGradGuard ng;
+    eager = net(x);
+  }
+  Graph g;
+  Tensor y = net(g.input("x", {2, 3, 6, 6}));
+  Executable exe = compile(g, {y});
+  EXPECT_EQ(count_op(*exe.impl()->graph, "channel_affine"), 0) << exe.dump();
+  EXPECT_LE(rel_error(exe.run({{"x", x}})[0], eager), 1e-5);
+}

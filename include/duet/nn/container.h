@@ -10,6 +10,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "duet/nn/module.h"
@@ -29,6 +30,11 @@ class Sequential : public Module {
   auto end() const { return modules_.end(); }
 
   Tensor forward(const Tensor& x) override;
+
+ protected:
+  // For subclasses that are Sequentials under another type name (torchvision's
+  // Conv2dNormActivation): the same children and forward, a different repr/type name.
+  explicit Sequential(std::string type_name);
 
  private:
   std::vector<std::shared_ptr<Module>> modules_;

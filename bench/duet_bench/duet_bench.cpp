@@ -1,0 +1,281 @@
+// duet-bench: the reference study's grid (models x input sizes x batch sizes x modes), with
+// duet's eager and graph execution as the two contenders.
+//
+//   duet-bench                                   # the full study grid on the CPU
+//   duet-bench --models resnet18,mobilenet_v2 --sizes 64 --batches 2 --steps 3 --warmup 1 \
+//              --csv out.csv --plot out.svg
+//   duet-bench --list --json                     # parameters, buffers, GMACs at 224
+//   duet-bench --plot fig.svg --from a.csv,b.csv # re-plot saved CSVs (e.g. PyTorch's)
+#include <omp.h>
+
+#include <unistd.h>
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "common/cli.h"
+#include "duet/duet.h"
+#include "duet/models/zoo.h"
+#include "duet/nn/module.h"
+#include "duet_bench/bench_csv.h"
+#include "duet_bench/plot_svg.h"
+#include "duet_bench/runner.h"
+
+using namespace duet;
+using duet::bench::BenchRow;
+
+namespace {
+
+const char* kUsage = R"(usage: duet-bench [options]
+  --models A,B,...      models (default: the study's resnet18,resnet50,resnet152,vgg16,
+                        mobilenet_v2,efficientnet_b4,efficientnet_b7); --list shows all
+  --sizes 128,224,320   input sizes H = W (default 128,224,320)
+  --batches 1,8,16,32   batch sizes (default 1,8,16,32)
+  --modes train,inference   (default both)
+  --exec eager,graph    execution styles (default both)
+  --device cpu|cuda     (default cpu)
+  --steps N             timed steps per point (default 100)
+  --warmup N            untimed steps first (default 5)
+  --threads N           CPU threads (default: all cores)
+  --memory-limit-mb N   allocator limit; a point past it is out of memory, recorded as '-'
+                        (default: 80% of physical memory)
+  --seed N              (default 0)
+  --csv FILE            write the results in the study's CSV layout
+  --plot FILE           write the relative-time figure (SVG)
+  --from A.csv,B.csv    also read these CSVs (e.g. bench/pytorch_reference.py's) into the
+                        table and figure; with --steps 0 nothing is run
+  --list                list the models (with --json: one JSON object)
+  --json                print one JSON object as the last stdout line
+)";
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+std::vector<int64_t> split_ints(const std::string& flag, const std::string& s) {
+  std::vector<int64_t> out;
+  for (const std::string& item : split(s)) {
+    size_t pos = 0;
+    int64_t v = 0;
+    try {
+      v = std::stoll(item, &pos);
+    } catch (const std::exception&) {
+      pos = 0;
+    }
+    DUET_CHECK(pos == item.size() && v > 0, "duet-bench: ", flag,
+               " expects positive integers, got '", item, "'");
+    out.push_back(v);
+  }
+  DUET_CHECK(!out.empty(), "duet-bench: ", flag, " is empty");
+  return out;
+}
+
+int64_t numel_sum(const nn::StateDict& d) {
+  int64_t n = 0;
+  for (const auto& [name, t] : d) n += t.numel();
+  return n;
+}
+
+int list_models(bool json) {
+  std::ostringstream js;
+  js << "{";
+  if (!json) std::printf("| model | parameters | buffers | GMACs @224 |\n|---|---|---|---|\n");
+  bool first = true;
+  for (const std::string& name : models::model_names()) {
+    Generator gen(0);
+    auto net = models::create_model(name, 1000, gen);
+    const int64_t params = net->num_parameters();
+    const int64_t buffers = numel_sum(net->named_buffers());
+    net.reset();
+    const double gmacs = bench::forward_gmacs(name, 224);
+    if (json) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf,
+                    "%s\"%s\": {\"parameters\": %lld, \"buffers\": %lld, \"gflops_224\": %.3f}",
+                    first ? "" : ", ", name.c_str(), static_cast<long long>(params),
+                    static_cast<long long>(buffers), gmacs);
+      js << buf;
+    } else {
+      std::printf("| %s | %lld | %lld | %.2f |\n", name.c_str(), static_cast<long long>(params),
+                  static_cast<long long>(buffers), gmacs);
+    }
+    first = false;
+  }
+  js << "}";
+  if (json) std::printf("%s\n", js.str().c_str());
+  return 0;
+}
+
+std::string fmt_ms(const std::optional<double>& s) {
+  if (!s) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", *s * 1e3);
+  return buf;
+}
+
+std::string fmt_mb(const std::optional<double>& mb) {
+  if (!mb) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", *mb);
+  return buf;
+}
+
+void print_markdown(const std::vector<BenchRow>& rows) {
+  std::printf("| framework | model | input | batch | mode | mean ms | median ms | peak MB |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
+  for (const BenchRow& r : rows)
+    std::printf("| %s | %s | %lld | %lld | %s | %s | %s | %s |\n", r.framework.c_str(),
+                r.architecture.c_str(), static_cast<long long>(r.input_size),
+                static_cast<long long>(r.batch_size), r.mode.c_str(), fmt_ms(r.time_s).c_str(),
+                fmt_ms(r.median_s).c_str(), fmt_mb(r.memory_mb).c_str());
+}
+
+std::string json_number(const std::optional<double>& v) {
+  if (!v) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", *v);
+  return buf;
+}
+
+int64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    examples::Cli cli(argc, argv, "duet-bench", kUsage);
+    if (cli.help()) {
+      std::cout << kUsage;
+      return 0;
+    }
+    const bool list = cli.flag("--list");
+    const bool json = cli.flag("--json");
+    const std::vector<std::string> model_list = split(
+        cli.get("--models",
+                "resnet18,resnet50,resnet152,vgg16,mobilenet_v2,efficientnet_b4,efficientnet_b7"));
+    const std::vector<int64_t> sizes = split_ints("--sizes", cli.get("--sizes", "128,224,320"));
+    const std::vector<int64_t> batches = split_ints("--batches", cli.get("--batches", "1,8,16,32"));
+    const std::vector<std::string> modes = split(cli.get("--modes", "train,inference"));
+    const std::vector<std::string> execs = split(cli.get("--exec", "eager,graph"));
+    const std::string device_name = cli.get("--device", "cpu");
+    const int64_t steps = cli.get_int("--steps", 100, 0);
+    const int64_t warmup = cli.get_int("--warmup", 5, 0);
+    const int64_t threads = cli.get_int("--threads", 0, 0);
+    const int64_t limit_mb = cli.get_int("--memory-limit-mb", 0, 0);
+    const int64_t seed = cli.get_int("--seed", 0, 0);
+    const std::string csv = cli.get("--csv", "");
+    const std::string plot = cli.get("--plot", "");
+    const std::vector<std::string> from = split(cli.get("--from", ""));
+    cli.finish();
+
+    if (list) return list_models(json);
+
+    DUET_CHECK(device_name == "cpu" || device_name == "cuda", "duet-bench: --device ", device_name,
+               " is not a device (expected cpu or cuda)");
+    DUET_CHECK(device_name == "cpu", "duet-bench: --device cuda: duet was built without CUDA");
+    const Device device = cpu;
+    for (const std::string& m : modes)
+      DUET_CHECK(m == "train" || m == "inference", "duet-bench: --modes ", m,
+                 " is not a mode (expected train or inference)");
+    for (const std::string& e : execs)
+      DUET_CHECK(e == "eager" || e == "graph", "duet-bench: --exec ", e,
+                 " is not an execution style (expected eager or graph)");
+    const auto& known = models::model_names();
+    for (const std::string& m : model_list)
+      if (std::find(known.begin(), known.end(), m) == known.end())
+        models::create_model(m);  // throws the error that lists the known models
+    if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
+    const int64_t limit = limit_mb > 0 ? limit_mb << 20 : physical_memory_bytes() / 10 * 8;
+    set_memory_limit(device, limit);
+
+    std::vector<BenchRow> rows;
+    for (const std::string& f : from) {
+      std::vector<BenchRow> r = bench::read_bench_csv(f);
+      rows.insert(rows.end(), r.begin(), r.end());
+    }
+    const size_t total =
+        steps > 0 ? model_list.size() * sizes.size() * batches.size() * modes.size() * execs.size()
+                  : 0;
+    size_t done = 0;
+    for (const std::string& model : model_list)
+      for (int64_t size : sizes)
+        for (int64_t batch : batches)
+          for (const std::string& mode : modes)
+            for (const std::string& exec : execs) {
+              if (total == 0) continue;
+              bench::PointSpec spec{.model = model,
+                                    .size = size,
+                                    .batch = batch,
+                                    .train = mode == "train",
+                                    .graph = exec == "graph",
+                                    .device = device,
+                                    .steps = steps,
+                                    .warmup = warmup,
+                                    .seed = static_cast<uint64_t>(seed)};
+              bench::PointResult r = bench::run_point(spec);
+              BenchRow row{.framework = exec,
+                           .architecture = model,
+                           .input_size = size,
+                           .batch_size = batch,
+                           .mode = mode == "train" ? "train" : "inference_" + device_name};
+              if (!r.out_of_memory) {
+                row.time_s = r.mean_s();
+                row.median_s = r.median_s();
+                row.memory_mb = static_cast<double>(r.peak_bytes) / (1 << 20);
+              }
+              rows.push_back(row);
+              ++done;
+              if (r.out_of_memory)
+                std::fprintf(stderr, "[%zu/%zu] %s %s %s %lldx%lld: out of memory (%s)\n", done,
+                             total, exec.c_str(), model.c_str(), mode.c_str(),
+                             static_cast<long long>(size), static_cast<long long>(batch),
+                             r.error.c_str());
+              else
+                std::fprintf(stderr,
+                             "[%zu/%zu] %s %s %s %lldx%lld: mean %.2f ms, median %.2f ms, peak "
+                             "%.1f MB%s\n",
+                             done, total, exec.c_str(), model.c_str(), mode.c_str(),
+                             static_cast<long long>(size), static_cast<long long>(batch),
+                             r.mean_s() * 1e3, r.median_s() * 1e3, *row.memory_mb,
+                             spec.graph ? (", compile " +
+                                           std::to_string(static_cast<int>(r.compile_ms)) + " ms")
+                                              .c_str()
+                                        : "");
+              std::fflush(stderr);
+              if (!csv.empty()) bench::write_bench_csv(csv, rows);  // keep what is done
+            }
+
+    if (!csv.empty()) bench::write_bench_csv(csv, rows);
+    if (!plot.empty())
+      bench::write_relative_time_svg(plot, rows, "duet-bench: time relative to the fastest");
+    if (!json) {
+      print_markdown(rows);
+    } else {
+      std::ostringstream js;
+      js << "{\"points\": [";
+      for (size_t i = 0; i < rows.size(); ++i) {
+        const BenchRow& r = rows[i];
+        js << (i ? ", " : "") << "{\"framework\": \"" << r.framework << "\", \"model\": \""
+           << r.architecture << "\", \"size\": " << r.input_size << ", \"batch\": " << r.batch_size
+           << ", \"mode\": \"" << r.mode << "\", \"mean_s\": " << json_number(r.time_s)
+           << ", \"median_s\": " << json_number(r.median_s)
+           << ", \"peak_mb\": " << json_number(r.memory_mb) << "}";
+      }
+      js << "]}";
+      std::printf("%s\n", js.str().c_str());
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,125 @@
+// duet-bench's grid point: see runner.h.
+#include "duet_bench/runner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+
+#include "duet/autograd.h"
+#include "duet/graph.h"
+#include "duet/memory.h"
+#include "duet/models/zoo.h"
+#include "duet/ops.h"
+#include "duet/optim.h"
+
+namespace duet::bench {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+double seconds_since(clock::time_point t0) {
+  return std::chrono::duration<double>(clock::now() - t0).count();
+}
+
+bool is_out_of_memory(const std::exception& e) {
+  return std::string(e.what()).find("out of memory") != std::string::npos;
+}
+
+// Times `steps` calls of `step` after `warmup` untimed ones.
+template <class F>
+void time_steps(const PointSpec& spec, PointResult& r, F&& step) {
+  for (int64_t i = 0; i < spec.warmup; ++i) step();
+  for (int64_t i = 0; i < spec.steps; ++i) {
+    const auto t0 = clock::now();
+    step();
+    r.step_s.push_back(seconds_since(t0));
+  }
+}
+
+void run_inside(const PointSpec& spec, PointResult& r) {
+  Generator gen(spec.seed);
+  auto net = models::create_model(spec.model, spec.num_classes, gen);
+  // x: (batch, 3, size, size) images; y: (batch) labels in [0, num_classes)
+  Tensor x = Tensor::randn({spec.batch, 3, spec.size, spec.size}, gen);
+  Tensor y = Tensor::empty({spec.batch}, int64);
+  for (int64_t i = 0; i < spec.batch; ++i)
+    y.data<int64_t>()[i] = static_cast<int64_t>(gen.below(static_cast<uint64_t>(spec.num_classes)));
+
+  if (!spec.train) net->eval();
+  if (spec.train && !spec.graph) {
+    optim::Adam opt(net->parameters(), 1e-3);
+    time_steps(spec, r, [&] {
+      opt.zero_grad();
+      Tensor loss = cross_entropy((*net)(x), y);
+      loss.backward();
+      opt.step();
+    });
+  } else if (spec.train) {
+    optim::Adam opt(net->parameters(), 1e-3);
+    const auto t0 = clock::now();
+    Graph g({.training = true});
+    Tensor gx = g.input("x", x.shape());
+    Tensor gy = g.input("y", y.shape(), int64);
+    Tensor loss = cross_entropy((*net)(gx), gy);
+    Executable exe = compile(g, {loss}, {.training = true, .optimizer = &opt});
+    r.compile_ms = seconds_since(t0) * 1e3;
+    const std::map<std::string, Tensor> feeds{{"x", x}, {"y", y}};
+    time_steps(spec, r, [&] { exe.run(feeds); });
+  } else if (!spec.graph) {
+    NoGradGuard no_grad;
+    time_steps(spec, r, [&] { (void)(*net)(x); });
+  } else {
+    const auto t0 = clock::now();
+    Graph g;
+    Tensor gx = g.input("x", x.shape());
+    Tensor logits = (*net)(gx);
+    Executable exe = compile(g, {logits});
+    r.compile_ms = seconds_since(t0) * 1e3;
+    const std::map<std::string, Tensor> feeds{{"x", x}};
+    time_steps(spec, r, [&] { exe.run(feeds); });
+  }
+}
+
+}  // namespace
+
+double PointResult::mean_s() const {
+  return step_s.empty() ? 0 : std::accumulate(step_s.begin(), step_s.end(), 0.0) / step_s.size();
+}
+
+double PointResult::median_s() const {
+  if (step_s.empty()) return 0;
+  std::vector<double> v = step_s;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+PointResult run_point(const PointSpec& spec) {
+  PointResult r;
+  empty_cache(spec.device);  // each point starts from a clean allocator, like a fresh process
+  reset_peak_memory(spec.device);
+  const int64_t base = memory_stats(spec.device).current_bytes;
+  try {
+    run_inside(spec, r);
+  } catch (const std::bad_alloc& e) {
+    r = PointResult{.out_of_memory = true, .error = "out of memory (std::bad_alloc)"};
+  } catch (const std::exception& e) {
+    if (!is_out_of_memory(e)) throw;
+    r = PointResult{.out_of_memory = true, .error = e.what()};
+  }
+  r.peak_bytes = memory_stats(spec.device).peak_bytes - base;
+  empty_cache(spec.device);
+  return r;
+}
+
+double forward_gmacs(const std::string& model, int64_t size) {
+  Generator gen(0);
+  auto net = models::create_model(model, 1000, gen);
+  net->eval();
+  Graph g;
+  Tensor logits = (*net)(g.input("x", {1, 3, size, size}));
+  g.end_build();
+  return static_cast<double>(multiply_adds(g)) / 1e9;
+}
+
+}  // namespace duet::bench

@@ -1,0 +1,49 @@
+// One grid point of duet-bench: build a fresh model, then time a training step or an
+// inference forward in eager or graph mode.
+//
+//   duet::bench::PointSpec spec{.model = "resnet18", .size = 224, .batch = 8,
+//                               .train = true, .graph = true};
+//   duet::bench::PointResult r = duet::bench::run_point(spec);
+//   // r.step_s: one entry per timed step; r.peak_bytes: allocator high-water mark
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "duet/dtype.h"
+
+namespace duet::bench {
+
+struct PointSpec {
+  std::string model;
+  int64_t size = 224;  // input (batch, 3, size, size)
+  int64_t batch = 1;
+  bool train = false;  // training step (forward + cross-entropy + backward + Adam 1e-3)
+  bool graph = false;  // compiled graph instead of eager
+  Device device = cpu;
+  int64_t steps = 100;  // timed steps
+  int64_t warmup = 5;   // untimed steps first
+  int64_t num_classes = 1000;
+  uint64_t seed = 0;
+};
+
+struct PointResult {
+  bool out_of_memory = false;
+  std::string error;           // the out-of-memory message
+  std::vector<double> step_s;  // seconds per timed step
+  int64_t peak_bytes = 0;      // allocator peak during the point (model, state, activations)
+  double compile_ms = 0;       // graph mode: tracing + passes + memory plan
+  double mean_s() const;
+  double median_s() const;
+};
+
+// Runs one point. An allocation failure (real or past set_memory_limit) is reported as
+// out_of_memory, not thrown; any other error propagates.
+PointResult run_point(const PointSpec& spec);
+
+// Multiply-accumulates of one eval-mode forward at (1, 3, size, size), in GMACs
+// (torchvision's "GFLOPS" convention).
+double forward_gmacs(const std::string& model, int64_t size = 224);
+
+}  // namespace duet::bench

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Checks the classify example against PyTorch on torchvision models with random weights.
+
+    /usr/bin/python3 tests/examples/classify_check.py build/examples/classify
+
+For each (model, H, W): builds the torchvision model with random weights and random
+batch-norm statistics and affine parameters, writes the state_dict and a random input batch
+with a small pure-Python safetensors writer (no safetensors package), runs classify in
+--mode eager and --mode graph, and checks max|duet - torch| / max|torch| <= 1e-4.
+Exit code: 0 all pass, 1 on any failure, 77 (ctest: skipped) without torch/torchvision.
+"""
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+try:
+    import torch
+    import torchvision
+except Exception as e:  # noqa: BLE001 - any import failure means "cannot check here"
+    print(f"classify_check: skipped, cannot import torch/torchvision ({e})")
+    sys.exit(77)
+
+TOLERANCE = 1e-4
+BATCH = 2
+CLASSES = 10
+# (model, H, W, pass --num-classes): the others let classify infer K from the weights.
+CASES = [
+    ("resnet18", 64, 64, False),
+    ("resnet18", 97, 75, False),
+    ("mobilenet_v2", 67, 67, False),
+    ("efficientnet_b0", 64, 80, False),
+    ("vgg16_bn", 32, 32, True),
+    ("resnet50", 45, 45, True),
+]
+
+_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.bool: "BOOL"}
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """The safetensors layout: u64 header length, JSON header padded to 8 bytes, data."""
+    header, blobs, offset = {}, [], 0
+    if metadata:
+        header["__metadata__"] = metadata
+    for name, t in tensors.items():
+        t = t.detach().cpu().contiguous()
+        data = t.numpy().tobytes()  # little-endian on x86/arm64
+        header[name] = {"dtype": _DTYPES[t.dtype], "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for data in blobs:
+            f.write(data)
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    buf = raw[8 + n:]
+    out = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        assert entry["dtype"] == "F32", f"{name}: dtype {entry['dtype']}, expected F32"
+        begin, end = entry["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(buf[begin:end]), dtype=torch.float32).reshape(
+            entry["shape"])
+    return out
+
+
+def randomize_batch_norm(model, gen):
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            with torch.no_grad():
+                m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
+                m.running_var.copy_(torch.rand(m.num_features, generator=gen) * 1.5 + 0.5)
+                m.weight.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
+
+
+def check_case(binary, workdir, name, h, w, pass_k, seed):
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = getattr(torchvision.models, name)(weights=None, num_classes=CLASSES)
+    randomize_batch_norm(model, gen)
+    model.eval()
+    x = torch.randn(BATCH, 3, h, w, generator=gen)
+    with torch.no_grad():
+        ref = model(x)
+    tag = f"{name}_{h}x{w}"
+    weights = os.path.join(workdir, f"{tag}.weights.safetensors")
+    inputs = os.path.join(workdir, f"{tag}.input.safetensors")
+    write_safetensors(weights, model.state_dict(), {"format": "pt"})
+    write_safetensors(inputs, {"input": x})
+    ok = True
+    for mode in ("eager", "graph"):
+        out_path = os.path.join(workdir, f"{tag}.{mode}.output.safetensors")
+        cmd = [binary, "--model", name, "--weights", weights, "--input", inputs,
+               "--output", out_path, "--mode", mode]
+        if pass_k:
+            cmd += ["--num-classes", str(CLASSES)]
+        t0 = time.time()
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        secs = time.time() - t0
+        label = f"{name:16s} {h:3d}x{w:<3d} {mode:5s}"
+        if proc.returncode != 0:
+            print(f"{label} FAIL: exit {proc.returncode}: {proc.stderr.strip()}")
+            ok = False
+            continue
+        out = read_safetensors(out_path).get("output")
+        if out is None or tuple(out.shape) != tuple(ref.shape):
+            shape = None if out is None else tuple(out.shape)
+            print(f"{label} FAIL: output shape {shape}, expected {tuple(ref.shape)}")
+            ok = False
+            continue
+        scale = ref.abs().max().item()
+        err = (out - ref).abs().max().item() / max(scale, 1e-30)
+        passed = err <= TOLERANCE
+        ok = ok and passed
+        print(f"{label} max|duet-torch|/max|torch| = {err:.3e} (max|torch| {scale:.3g}, "
+              f"{secs:.1f} s) {'ok' if passed else 'FAIL'}")
+    for path in (weights, inputs):
+        os.remove(path)
+    return ok
+
+
+def main():
+    if len(sys.argv) < 2:
+        print("usage: classify_check.py PATH/TO/classify")
+        return 1
+    binary = os.path.abspath(sys.argv[1])
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    print(f"classify_check: torch {torch.__version__}, torchvision {torchvision.__version__}, "
+          f"tolerance {TOLERANCE:g}")
+    all_ok = True
+    with tempfile.TemporaryDirectory(prefix="duet_classify_") as workdir:
+        for i, (name, h, w, pass_k) in enumerate(CASES):
+            all_ok = check_case(binary, workdir, name, h, w, pass_k, seed=i) and all_ok
+    print("classify_check:", "all passed" if all_ok else "FAILED")
+    return 0 if all_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
