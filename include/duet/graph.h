@@ -89,10 +89,13 @@ struct MemoryReport {
   int64_t gradients = 0;        // most parameter-gradient bytes live at once (arena)
   int64_t optimizer_state = 0;  // captured tensors the optimizer owns
   int64_t buffers = 0;          // other captured tensors (BN running stats, constants)
-  int64_t activations = 0;      // the rest of the arena's peak
-  int64_t workspace = 0;        // most kernel scratch live at once (arena)
-  int64_t arena = 0;            // the arena's size: gradients + activations + workspace peak
-  int64_t total() const { return parameters + optimizer_state + buffers + arena; }
+  // Eval graphs: values computed from captures only (e.g. conv weights with a batch norm
+  // folded in), computed on the first run and again only after a capture they read changed.
+  int64_t derived = 0;
+  int64_t activations = 0;  // the rest of the arena's peak
+  int64_t workspace = 0;    // most kernel scratch live at once (arena)
+  int64_t arena = 0;        // the arena's size: gradients + activations + workspace peak
+  int64_t total() const { return parameters + optimizer_state + buffers + derived + arena; }
   std::string str() const;
 };
 

@@ -66,8 +66,8 @@ std::string MemoryReport::str() const {
   auto mb = [](int64_t b) { return detail::cat(b / 1024.0 / 1024.0, " MiB"); };
   return detail::cat("parameters ", mb(parameters), ", gradients ", mb(gradients),
                      ", optimizer state ", mb(optimizer_state), ", buffers ", mb(buffers),
-                     ", activations ", mb(activations), ", workspace ", mb(workspace), " (arena ",
-                     mb(arena), ", total ", mb(total()), ")");
+                     ", derived ", mb(derived), ", activations ", mb(activations), ", workspace ",
+                     mb(workspace), " (arena ", mb(arena), ", total ", mb(total()), ")");
 }
 
 Executable::Executable() = default;
@@ -189,11 +189,19 @@ Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
   }
   impl->graph = g;
   impl->outputs = outs;
+  // Eval graphs: values computed from captures only (folded batch-norm weights) are
+  // computed once and kept, outside the arena. Training graphs update their parameters
+  // every step, so there is nothing to keep.
+  if (!options.training && !options.keep_intermediates && !options.disabled_passes.count("hoist"))
+    impl->derived = detail::derived_nodes(*g);
   impl->plan = detail::plan_memory(
       *g, outs, !options.disabled_passes.count("inplace") && !options.keep_intermediates,
-      options.keep_intermediates);
+      options.keep_intermediates, impl->derived);
   impl->build();
   impl->report = make_report(*g, impl->plan);
+  for (const detail::ExecStep& st : impl->prologue)
+    for (const Tensor& t : st.outputs)
+      impl->report.derived += t.numel() * static_cast<int64_t>(dtype_size(t.dtype()));
   impl->compile_ms = ms_since(t0);
   Executable exe;
   exe.impl_ = std::move(impl);

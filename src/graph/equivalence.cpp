@@ -231,7 +231,8 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
     std::vector<Tensor> outs{l, out_s};
     for (const Tensor& gr : grads)
       if (gr.defined()) outs.push_back(gr);
-    Executable dbg = compile(g, outs, {.training = true, .keep_intermediates = true});
+    Executable dbg =
+        compile(g, outs, {.training = true, .disabled_passes = {}, .keep_intermediates = true});
     dbg.run({{"x", x}, {"y", y}});
     const detail::GraphData& gd = *g.data();
     size_t at = 0;

@@ -40,6 +40,13 @@ class ExecutableImpl {
   std::shared_ptr<Storage> arena;
   std::vector<std::vector<Tensor>> values;  // [node][output]
   std::vector<ExecStep> steps;
+  // Derived constants (derived_nodes): computed by `prologue` on the first run and again
+  // whenever a capture they read has a new storage version.
+  std::vector<bool> derived;
+  std::vector<ExecStep> prologue;
+  std::vector<std::pair<Tensor, uint64_t>> prologue_sources;  // (capture, version last used)
+  std::vector<std::vector<char>> prologue_scratch;            // workspaces of prologue steps
+  bool prologue_done = false;
   std::vector<FeedSlot> feeds;
   std::vector<Tensor> output_tensors;
   MemoryReport report;
@@ -47,6 +54,7 @@ class ExecutableImpl {
   double compile_ms = 0;
 
   void build();  // arena + values + steps from graph and plan
+  void run_step(ExecStep& st);
   std::vector<Tensor> run(const std::map<std::string, Tensor>& feeds);
   std::vector<double>* step_seconds = nullptr;  // when set, run() adds each step's time
 };

@@ -6,6 +6,14 @@
 #include "graph/executable.h"
 
 namespace duet::detail {
+namespace {
+
+void* align_up_ptr(char* p) {
+  const auto v = reinterpret_cast<uintptr_t>(p);
+  return reinterpret_cast<void*>((v + 63) & ~uintptr_t{63});
+}
+
+}  // namespace
 
 void ExecutableImpl::build() {
   GraphData& g = *graph;
@@ -27,6 +35,9 @@ void ExecutableImpl::build() {
 
   values.assign(n, {});
   steps.clear();
+  prologue.clear();
+  prologue_sources.clear();
+  prologue_scratch.clear();
   feeds.clear();
   for (int32_t i = 0; i < n; ++i) {
     const Node& node = g.nodes[i];
@@ -53,12 +64,41 @@ void ExecutableImpl::build() {
       values[i][0] = node.op->view(step.inputs[0], node.outputs[0], node.attrs);
       continue;
     }
+    const bool is_derived = i < static_cast<int32_t>(derived.size()) && derived[i];
+    if (is_derived) {
+      // Outside the arena: its own tensors, kept between runs.
+      for (size_t k = 0; k < node.outputs.size(); ++k) {
+        values[i][k] =
+            Tensor::empty(node.outputs[k].shape, node.outputs[k].dtype, node.outputs[k].device);
+        step.outputs.push_back(values[i][k]);
+      }
+      for (size_t k = 0; k < node.inputs.size(); ++k) {
+        const ValueRef r = node.inputs[k];
+        if (g.nodes[r.node].kind == NodeKind::capture)
+          prologue_sources.push_back({g.nodes[r.node].captured, 0});
+        if (!step.inputs[k].is_contiguous() && !node.op->strided_inputs && !node.op->view) {
+          Tensor staged = Tensor::empty(step.inputs[k].shape(), step.inputs[k].dtype(),
+                                        step.inputs[k].device());
+          step.staging.push_back({step.inputs[k], staged});
+          step.inputs[k] = staged;
+        }
+      }
+      if (node.op->workspace_bytes) {
+        std::vector<TensorMeta> in_metas;
+        for (const ValueRef& r : node.inputs) in_metas.push_back(g.meta(r));
+        step.workspace_size = node.op->workspace_bytes(in_metas, node.outputs, node.attrs);
+        if (step.workspace_size) {
+          prologue_scratch.emplace_back(step.workspace_size + 64);
+          step.workspace = align_up_ptr(prologue_scratch.back().data());
+        }
+      }
+    }
     for (const auto& [k, b] : plan.staging[i]) {
       Tensor staged = arena_view(b, g.meta(node.inputs[k]));
       step.staging.push_back({step.inputs[k], staged});
       step.inputs[k] = staged;
     }
-    for (size_t k = 0; k < node.outputs.size(); ++k) {
+    for (size_t k = 0; k < node.outputs.size() && !is_derived; ++k) {
       values[i][k] = arena_view(plan.value_buffer[i][k], node.outputs[k]);
       step.outputs.push_back(values[i][k]);
     }
@@ -76,10 +116,28 @@ void ExecutableImpl::build() {
       DUET_CHECK(step.kernel, node.op->name, ": no kernel for device ", dev, " (node %", i, " at ",
                  node.loc.str(), ")");
     }
-    steps.push_back(std::move(step));
+    (is_derived ? prologue : steps).push_back(std::move(step));
   }
+  prologue_done = false;
   output_tensors.clear();
   for (const ValueRef& r : outputs) output_tensors.push_back(values[r.node][r.output]);
+}
+
+void ExecutableImpl::run_step(ExecStep& st) {
+  if (st.op->random) st.attrs.set("seed", static_cast<int64_t>(default_generator().next_u64()));
+  for (auto& [value, staged] : st.staging) strided_copy(value, staged);
+  if (st.materialize_view) {
+    // reshape of a non-contiguous value: the same elements in row-major order.
+    const Tensor& in = st.inputs[0];
+    const Tensor& out = st.outputs[0];
+    strided_copy(in,
+                 make_view(out, in.shape(), contiguous_strides(in.shape()), out.storage_offset()));
+  } else {
+    st.kernel({st.attrs, st.inputs, st.outputs, st.workspace, st.workspace_size});
+    if (st.op->mutates_inputs)
+      for (size_t k = 0; k < st.inputs.size(); ++k)
+        if (st.op->mutates_inputs & (1u << k)) st.inputs[k].impl()->storage->version++;
+  }
 }
 
 std::vector<Tensor> ExecutableImpl::run(const std::map<std::string, Tensor>& fed) {
@@ -111,24 +169,19 @@ std::vector<Tensor> ExecutableImpl::run(const std::map<std::string, Tensor>& fed
                "; expected ", s.meta.device);
     strided_copy(t, s.buffer);
   }
+  // Derived constants: recomputed only when a capture they read was written since.
+  bool stale = !prologue_done;
+  for (const auto& [t, version] : prologue_sources)
+    stale = stale || t.impl()->storage->version != version;
+  if (stale) {
+    for (ExecStep& st : prologue) run_step(st);
+    for (auto& [t, version] : prologue_sources) version = t.impl()->storage->version;
+    prologue_done = true;
+  }
   for (size_t si = 0; si < steps.size(); ++si) {
-    ExecStep& st = steps[si];
     const auto t0 =
         step_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    if (st.op->random) st.attrs.set("seed", static_cast<int64_t>(default_generator().next_u64()));
-    for (auto& [value, staged] : st.staging) strided_copy(value, staged);
-    if (st.materialize_view) {
-      // reshape of a non-contiguous value: the same elements in row-major order.
-      const Tensor& in = st.inputs[0];
-      const Tensor& out = st.outputs[0];
-      strided_copy(
-          in, make_view(out, in.shape(), contiguous_strides(in.shape()), out.storage_offset()));
-    } else {
-      st.kernel({st.attrs, st.inputs, st.outputs, st.workspace, st.workspace_size});
-      if (st.op->mutates_inputs)
-        for (size_t k = 0; k < st.inputs.size(); ++k)
-          if (st.op->mutates_inputs & (1u << k)) st.inputs[k].impl()->storage->version++;
-    }
+    run_step(steps[si]);
     if (step_seconds)
       (*step_seconds)[si] +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -30,10 +30,6 @@ struct Signature {
   }
 };
 
-std::string meta_str(const TensorMeta& m) {
-  return detail::cat(shape_str(m.shape), " ", dtype_name(m.dtype), " on ", m.device);
-}
-
 // Why `now` differs from `before`: the first input that changed, from what to what.
 std::string why(const Signature& before, const Signature& now) {
   if (before.inputs.size() != now.inputs.size())

@@ -53,8 +53,30 @@ int64_t assign_offsets(std::vector<Buffer>& buffers) {
   return arena;
 }
 
+std::vector<bool> derived_nodes(const GraphData& g) {
+  const size_t n = g.nodes.size();
+  // A value the graph itself writes in place must be read at its place in the order.
+  std::vector<bool> written(n, false);
+  for (const Node& node : g.nodes)
+    for (size_t k = 0; node.mutates() && k < node.inputs.size(); ++k)
+      if (node.op->mutates_inputs & (1u << k)) written[node.inputs[k].node] = true;
+  std::vector<bool> derived(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    const Node& node = g.nodes[i];
+    if (node.kind != NodeKind::op || node.op->random || node.mutates() || node.inputs.empty() ||
+        written[i])
+      continue;
+    bool all = true;
+    for (const ValueRef& r : node.inputs)
+      all =
+          all && !written[r.node] && (g.nodes[r.node].kind == NodeKind::capture || derived[r.node]);
+    derived[i] = all;
+  }
+  return derived;
+}
+
 MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs, bool allow_inplace,
-                       bool keep_all) {
+                       bool keep_all, const std::vector<bool>& derived) {
   const int32_t n = static_cast<int32_t>(g.nodes.size());
   MemoryPlan plan;
   plan.value_buffer.resize(n);
@@ -133,6 +155,11 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
         extend(b, last_use[i][0]);
         if (kind[i][0] != BufferKind::activation) plan.buffers[b].kind = kind[i][0];
       }
+      continue;
+    }
+    if (i < static_cast<int32_t>(derived.size()) && derived[i]) {
+      // Computed outside the arena (the executor allocates its outputs and scratch).
+      for (size_t k = 0; k < nout; ++k) layout[i][k] = fake(node.outputs[k]);
       continue;
     }
     if (!op.strided_inputs && !op.view) {

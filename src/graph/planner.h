@@ -45,7 +45,14 @@ inline constexpr int64_t kArenaAlignment = 64;
 int64_t assign_offsets(std::vector<Buffer>& buffers);
 
 // keep_all: every buffer lives to the end (debugging; nothing is reused).
+// derived[i]: node i computes a value from captures only (hoisted, see derived_nodes); its
+// outputs live outside the arena, like the captures themselves.
 MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs, bool allow_inplace,
-                       bool keep_all = false);
+                       bool keep_all = false, const std::vector<bool>& derived = {});
+
+// The op nodes of an eval graph whose inputs are all captures or other such nodes (folded
+// batch-norm weights, say): deterministic, non-mutating, reading no graph input. The
+// executor computes them once and again only when one of their captures changes.
+std::vector<bool> derived_nodes(const GraphData& g);
 
 }  // namespace duet::detail
