@@ -127,6 +127,9 @@ std::vector<Cfg> forward_configs() {
       with(mk(2, 3, 2, 2, 4, 3, 3), {1, 1}, {1, 1}, {1, 1}, 1, true),      // input < kernel
       with(mk(1, 2, 1, 5, 3, 1, 3), {1, 1}, {0, 1}, {1, 1}, 1, false),     // one row
       with(mk(3, 6, 11, 13, 9, 4, 4), {3, 2}, {0, 2}, {1, 2}, 3, true),    // stride 3, even k
+      // one image, small map, more outputs than positions: im2col instead of row shifting,
+      // the im2col split over the threads
+      with(mk(1, 64, 12, 12, 160, 3, 3), {1, 1}, {1, 1}, {1, 1}, 1, true),
   };
 }
 
@@ -170,6 +173,8 @@ TEST(Conv2d, ThreadCountsAgree) {
                   1e-4);
     check_forward(with(mk(3, 6, 9, 9, 6, 3, 3), {2, 2}, {1, 1}, {1, 1}, 6, true), float64, 1e-10,
                   1e-10);
+    check_forward(with(mk(1, 64, 12, 12, 160, 3, 3), {1, 1}, {1, 1}, {1, 1}, 1, true), float64,
+                  1e-10, 1e-10);
   }
   omp_set_num_threads(saved);
 }
