@@ -41,7 +41,7 @@ if(TARGET duet-bench)
   set_tests_properties(bench_small_grid PROPERTIES LABELS examples TIMEOUT 900)
   # Past the allocator limit a point is recorded as '-' and the run goes on (exit 0).
   duet_example_test(bench_out_of_memory_point 0
-    "out of memory.*\\| eager \\| vgg16 \\| 32 \\| 1 \\| inference_cpu \\| - \\| - \\| - \\|"
+    "\\| eager \\| vgg16 \\| 32 \\| 1 \\| inference_cpu \\| - \\| - \\| - \\|.*out of memory allocating"
     $<TARGET_FILE:duet-bench> --models vgg16 --sizes 32 --batches 1 --modes inference
     --exec eager --steps 1 --warmup 0 --memory-limit-mb 64)
   duet_example_test(bench_unknown_model 1 "create_model: unknown model 'resnet19'"
