@@ -14,6 +14,9 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <type_traits>
+
+#include "cpu/sgemm_avx512.h"
 
 namespace duet::cpu_kernels {
 namespace {
@@ -42,6 +45,12 @@ template <class T>
 void serial_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                  int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
+  if constexpr (std::is_same_v<T, float>) {
+    if (sgemm_avx512_available()) {
+      sgemm_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
+  }
   MutMap<T> cm(c, m, n, Eigen::OuterStride<>(ldc));
   if (k <= 0) {
     if (beta == T(0))
