@@ -46,7 +46,9 @@ void serial_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T 
                  int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   if constexpr (std::is_same_v<T, float>) {
-    if (sgemm_avx512_available()) {
+    // Matrix-vector shapes (a few rows: linear layers at batch 1) stream the matrix once
+    // through Eigen's GEMV; packing would read and write it again.
+    if (sgemm_avx512_available() && m >= 4 && n >= 16) {
       sgemm_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
       return;
     }
