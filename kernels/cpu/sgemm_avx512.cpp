@@ -78,40 +78,41 @@ void pack_b(bool trans, const float* b, int64_t ldb, int64_t p0, int64_t j0, int
   }
 }
 
-// tile (MR x NR, leading dimension ldt) = alpha * a_panel @ b_panel + beta * tile;
-// beta == 0 never reads the tile.
+// tile (MR x 16 NV, leading dimension ldt) = alpha * a_panel @ b_panel + beta * tile, from
+// the first NV vectors of each NR-wide row of the B micro-panel (NV < 3: the last, narrow
+// column tile of a product, so that 49 columns cost 4 vectors, not 6). beta == 0 never reads
+// the tile.
+template <int NV>
 inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* t,
                          int64_t ldt, float alpha, float beta) {
-  __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
-  __m512 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
-  __m512 c40 = c00, c41 = c00, c42 = c00, c50 = c00, c51 = c00, c52 = c00;
-  __m512 c60 = c00, c61 = c00, c62 = c00, c70 = c00, c71 = c00, c72 = c00;
+  __m512 acc[kMR][NV];
+#pragma GCC unroll 8
+  for (int i = 0; i < kMR; ++i)
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
   for (int64_t p = 0; p < kc; ++p) {
-    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16), b2 = _mm512_load_ps(b + 32);
-    __m512 ai;
-#define DUET_ROW(i)                           \
-  ai = _mm512_set1_ps(a[i]);                  \
-  c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0); \
-  c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1); \
-  c##i##2 = _mm512_fmadd_ps(ai, b2, c##i##2);
-    DUET_ROW(0)
-    DUET_ROW(1) DUET_ROW(2) DUET_ROW(3) DUET_ROW(4) DUET_ROW(5) DUET_ROW(6) DUET_ROW(7)
-#undef DUET_ROW
-        a += kMR;
+    __m512 bv[NV];
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
+#pragma GCC unroll 8
+    for (int i = 0; i < kMR; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 3
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+    a += kMR;
     b += kNR;
   }
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-  auto put = [&](float* d, __m512 v) {
-    v = _mm512_mul_ps(va, v);
-    if (beta != 0.f) v = _mm512_fmadd_ps(vb, _mm512_loadu_ps(d), v);
-    _mm512_storeu_ps(d, v);
-  };
-#define DUET_PUT(i)               \
-  put(t + (i)*ldt, c##i##0);      \
-  put(t + (i)*ldt + 16, c##i##1); \
-  put(t + (i)*ldt + 32, c##i##2);
-  DUET_PUT(0) DUET_PUT(1) DUET_PUT(2) DUET_PUT(3) DUET_PUT(4) DUET_PUT(5) DUET_PUT(6) DUET_PUT(7)
-#undef DUET_PUT
+#pragma GCC unroll 8
+  for (int i = 0; i < kMR; ++i)
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) {
+      float* d = t + i * ldt + 16 * v;
+      __m512 r = _mm512_mul_ps(va, acc[i][v]);
+      if (beta != 0.f) r = _mm512_fmadd_ps(vb, _mm512_loadu_ps(d), r);
+      _mm512_storeu_ps(d, r);
+    }
 }
 
 struct PackBuffers {
@@ -157,10 +158,16 @@ void sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
             const float* ap = buf.a.get() + (ir / kMR) * kMR * kc;
             float* cp = c + (ic + ir) * ldc + jc + jr;
             if (mr == kMR && nr == kNR) {
-              micro_kernel(kc, ap, bp, cp, ldc, alpha, beta_p);
+              micro_kernel<3>(kc, ap, bp, cp, ldc, alpha, beta_p);
               continue;
             }
-            micro_kernel(kc, ap, bp, tile, kNR, 1.f, 0.f);  // partial tile via the buffer
+            // A partial tile goes through the buffer, with as few vectors as it needs.
+            if (nr <= 16)
+              micro_kernel<1>(kc, ap, bp, tile, kNR, 1.f, 0.f);
+            else if (nr <= 32)
+              micro_kernel<2>(kc, ap, bp, tile, kNR, 1.f, 0.f);
+            else
+              micro_kernel<3>(kc, ap, bp, tile, kNR, 1.f, 0.f);
             for (int64_t i = 0; i < mr; ++i)
               for (int64_t j = 0; j < nr; ++j) {
                 float& d = cp[i * ldc + j];

@@ -10,6 +10,8 @@
 #include "test_util.h"
 
 using duet::cpu_kernels::gemm;
+using duet::cpu_kernels::sgemm_avx512;
+using duet::cpu_kernels::sgemm_avx512_available;
 
 namespace {
 
@@ -17,7 +19,11 @@ struct Case {
   int64_t m, n, k;
 };
 
-void check(bool ta, bool tb, Case s, float alpha, float beta, int64_t pad) {
+using GemmFn = void (*)(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                        const float*, int64_t, float, float*, int64_t);
+
+// gemm<float> routes shapes between the packed kernel and Eigen; both are checked directly.
+void check_with(GemmFn fn, bool ta, bool tb, Case s, float alpha, float beta, int64_t pad) {
   SCOPED_TRACE(testing::Message() << "m " << s.m << " n " << s.n << " k " << s.k << " ta " << ta
                                   << " tb " << tb << " alpha " << alpha << " beta " << beta);
   const int64_t lda = (ta ? s.m : s.k) + pad, ldb = (tb ? s.k : s.n) + pad, ldc = s.n + pad;
@@ -31,7 +37,7 @@ void check(bool ta, bool tb, Case s, float alpha, float beta, int64_t pad) {
   for (float& v : b) v = rnd();
   for (float& v : c) v = beta == 0.f ? std::numeric_limits<float>::quiet_NaN() : rnd();
   const std::vector<float> c0 = c;
-  gemm<float>(ta, tb, s.m, s.n, s.k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+  fn(ta, tb, s.m, s.n, s.k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
   double worst = 0;
   for (int64_t i = 0; i < s.m; ++i)
     for (int64_t j = 0; j < s.n; ++j) {
@@ -47,6 +53,14 @@ void check(bool ta, bool tb, Case s, float alpha, float beta, int64_t pad) {
   for (int64_t i = 0; i < s.m; ++i)
     for (int64_t j = s.n; j < ldc; ++j)
       EXPECT_TRUE(std::isnan(c[i * ldc + j]) || c[i * ldc + j] == c0[i * ldc + j]);
+}
+
+void check(bool ta, bool tb, Case s, float alpha, float beta, int64_t pad) {
+  check_with(&gemm<float>, ta, tb, s, alpha, beta, pad);
+  if (sgemm_avx512_available()) {
+    SCOPED_TRACE("sgemm_avx512");
+    check_with(&sgemm_avx512, ta, tb, s, alpha, beta, pad);
+  }
 }
 
 }  // namespace
@@ -67,4 +81,7 @@ TEST(Gemm, ZeroDepthScalesByBeta) {
   std::vector<float> c = {1, 2, 3, 4};
   gemm<float>(false, false, 2, 2, 0, 1.f, nullptr, 1, nullptr, 2, 0.5f, c.data(), 2);
   EXPECT_EQ(c, (std::vector<float>{0.5f, 1, 1.5f, 2}));
+  if (!sgemm_avx512_available()) return;
+  sgemm_avx512(false, false, 2, 2, 0, 1.f, nullptr, 1, nullptr, 2, 2.f, c.data(), 2);
+  EXPECT_EQ(c, (std::vector<float>{1, 2, 3, 4}));
 }
