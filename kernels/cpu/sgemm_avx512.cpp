@@ -22,6 +22,8 @@ namespace duet::cpu_kernels {
 namespace {
 
 constexpr int64_t kMR = 8, kNR = 48, kKC = 192, kMC = 144, kNC = 3072;
+// Up to this many rows of op(a), a row-major op(b) is read in place instead of packed.
+constexpr int64_t kInPlaceRows = 128;
 
 // op(a)[i, p] and op(b)[p, j] of the row-major operands.
 inline float at_a(bool trans, const float* a, int64_t lda, int64_t i, int64_t p) {
@@ -81,10 +83,11 @@ void pack_b(bool trans, const float* b, int64_t ldb, int64_t p0, int64_t j0, int
 // tile (MR x 16 NV, leading dimension ldt) = alpha * a_panel @ b_panel + beta * tile, from
 // the first NV vectors of each NR-wide row of the B micro-panel (NV < 3: the last, narrow
 // column tile of a product, so that 49 columns cost 4 vectors, not 6). beta == 0 never reads
-// the tile.
+// the tile. ldb: the distance between the panel's rows (NR when packed; the operand's own
+// leading dimension when a row-major op(b) is read in place).
 template <int NV>
-inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* t,
-                         int64_t ldt, float alpha, float beta) {
+inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b,
+                         int64_t ldb, float* t, int64_t ldt, float alpha, float beta) {
   __m512 acc[kMR][NV];
 #pragma GCC unroll 8
   for (int i = 0; i < kMR; ++i)
@@ -93,7 +96,7 @@ inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __r
   for (int64_t p = 0; p < kc; ++p) {
     __m512 bv[NV];
 #pragma GCC unroll 3
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
 #pragma GCC unroll 8
     for (int i = 0; i < kMR; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
@@ -101,7 +104,7 @@ inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __r
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
     }
     a += kMR;
-    b += kNR;
+    b += ldb;
   }
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 8
@@ -146,28 +149,36 @@ void sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
     for (int64_t pc = 0; pc < k; pc += kKC) {
       const int64_t kc = std::min(kKC, k - pc);
       const float beta_p = pc == 0 ? beta : 1.f;  // later slices accumulate
-      pack_b(trans_b, b, ldb, pc, jc, kc, nc, buf.b.get());
+      // A row-major op(b) with few rows of op(a) to share its packing is read in place:
+      // packing would copy each element once for only m / MR micro-kernel passes over it.
+      // The last, partial column panel is always packed (zero padding).
+      const bool in_place = !trans_b && m <= kInPlaceRows;
+      const int64_t full = in_place ? nc / kNR * kNR : 0;
+      pack_b(trans_b, b, ldb, pc, jc + full, kc, nc - full, buf.b.get());
       for (int64_t ic = 0; ic < m; ic += kMC) {
         const int64_t mc = std::min(kMC, m - ic);
         pack_a(trans_a, a, lda, ic, pc, mc, kc, buf.a.get());
         for (int64_t jr = 0; jr < nc; jr += kNR) {
           const int64_t nr = std::min(kNR, nc - jr);
-          const float* bp = buf.b.get() + (jr / kNR) * kNR * kc;
+          const bool direct = jr < full;
+          const float* bp =
+              direct ? b + pc * ldb + jc + jr : buf.b.get() + ((jr - full) / kNR) * kNR * kc;
+          const int64_t bld = direct ? ldb : kNR;
           for (int64_t ir = 0; ir < mc; ir += kMR) {
             const int64_t mr = std::min(kMR, mc - ir);
             const float* ap = buf.a.get() + (ir / kMR) * kMR * kc;
             float* cp = c + (ic + ir) * ldc + jc + jr;
             if (mr == kMR && nr == kNR) {
-              micro_kernel<3>(kc, ap, bp, cp, ldc, alpha, beta_p);
+              micro_kernel<3>(kc, ap, bp, bld, cp, ldc, alpha, beta_p);
               continue;
             }
             // A partial tile goes through the buffer, with as few vectors as it needs.
             if (nr <= 16)
-              micro_kernel<1>(kc, ap, bp, tile, kNR, 1.f, 0.f);
+              micro_kernel<1>(kc, ap, bp, bld, tile, kNR, 1.f, 0.f);
             else if (nr <= 32)
-              micro_kernel<2>(kc, ap, bp, tile, kNR, 1.f, 0.f);
+              micro_kernel<2>(kc, ap, bp, bld, tile, kNR, 1.f, 0.f);
             else
-              micro_kernel<3>(kc, ap, bp, tile, kNR, 1.f, 0.f);
+              micro_kernel<3>(kc, ap, bp, bld, tile, kNR, 1.f, 0.f);
             for (int64_t i = 0; i < mr; ++i)
               for (int64_t j = 0; j < nr; ++j) {
                 float& d = cp[i * ldc + j];
