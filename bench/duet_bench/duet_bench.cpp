@@ -92,8 +92,7 @@ int list_models(bool json) {
     auto net = models::create_model(name, 1000, gen);
     const int64_t params = net->num_parameters();
     const int64_t buffers = numel_sum(net->named_buffers());
-    net.reset();
-    const double gmacs = bench::forward_gmacs(name, 224);
+    const double gmacs = bench::forward_gmacs(*net, 224);
     if (json) {
       char buf[256];
       std::snprintf(buf, sizeof buf,

@@ -115,12 +115,10 @@ PointResult run_point(const PointSpec& spec) {
   return r;
 }
 
-double forward_gmacs(const std::string& model, int64_t size) {
-  Generator gen(0);
-  auto net = models::create_model(model, 1000, gen);
-  net->eval();
+double forward_gmacs(nn::Module& net, int64_t size) {
+  net.eval();
   Graph g;
-  Tensor logits = (*net)(g.input("x", {1, 3, size, size}));
+  Tensor logits = net(g.input("x", {1, 3, size, size}));
   g.end_build();
   return static_cast<double>(multiply_adds(g)) / 1e9;
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "duet/dtype.h"
+#include "duet/nn/module.h"
 
 namespace duet::bench {
 
@@ -42,8 +43,8 @@ struct PointResult {
 // out_of_memory, not thrown; any other error propagates.
 PointResult run_point(const PointSpec& spec);
 
-// Multiply-accumulates of one eval-mode forward at (1, 3, size, size), in GMACs
-// (torchvision's "GFLOPS" convention).
-double forward_gmacs(const std::string& model, int64_t size = 224);
+// Multiply-accumulates of one eval-mode forward of `net` at (1, 3, size, size), in GMACs
+// (torchvision's "GFLOPS" convention). Leaves `net` in eval mode.
+double forward_gmacs(nn::Module& net, int64_t size = 224);
 
 }  // namespace duet::bench
