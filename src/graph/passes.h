@@ -37,6 +37,9 @@ void common_subexpression_elimination(PassContext& ctx);
 void constant_folding(PassContext& ctx);
 // Eval graphs: conv2d followed by inference batch norm becomes one conv2d with scaled weights.
 void fold_batch_norm(PassContext& ctx);
+// Training graphs: relu -> max_pool2d (and their gradients) becomes max_pool2d -> relu;
+// bit-identical values, relu on the pooled tensor.
+void commute_relu_pool(PassContext& ctx);
 // conv2d/linear + bias + activation (+ residual add), and add + relu, into fused ops.
 void fuse_epilogues(PassContext& ctx);
 // Training graphs: moves every in-place update (optimizer steps, running statistics) to just

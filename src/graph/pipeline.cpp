@@ -15,6 +15,7 @@ const std::vector<Pass>& pass_pipeline() {
       {"cse", common_subexpression_elimination},
       {"constant_folding", constant_folding},
       {"fold_batch_norm", fold_batch_norm, /*eval_only=*/true, /*reorders_math=*/true},
+      {"commute_relu_pool", commute_relu_pool},
       {"fuse_epilogue", fuse_epilogues},
       {"fuse_updates", fuse_updates, /*eval_only=*/false, /*reorders_math=*/true},
       {"dce", dead_code_elimination},

@@ -8,9 +8,9 @@ TEST(Pipeline, OrderAndFlags) {
   const auto& p = detail::pass_pipeline();
   std::vector<std::string> names;
   for (const detail::Pass& pass : p) names.push_back(pass.name);
-  EXPECT_EQ(names,
-            (std::vector<std::string>{"dce", "cse", "constant_folding", "fold_batch_norm",
-                                      "fuse_epilogue", "fuse_updates", "dce", "schedule_updates"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"dce", "cse", "constant_folding", "fold_batch_norm",
+                                             "commute_relu_pool", "fuse_epilogue", "fuse_updates",
+                                             "dce", "schedule_updates"}));
   for (const detail::Pass& pass : p) {
     const bool bn = std::string(pass.name) == "fold_batch_norm";
     const bool reorders = bn || std::string(pass.name) == "fuse_updates";

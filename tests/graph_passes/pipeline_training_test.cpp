@@ -76,7 +76,7 @@ TEST(PipelineTraining, CompiledStepsEqualEager) {
   // compare_modes example test covers graph-vs-eager seeds).
   EXPECT_LT(train_difference({}, 0.0), 1e-5);
   EXPECT_LT(train_difference({"cse", "constant_folding", "fuse_epilogue", "dce"}, 0.0), 1e-5);
-  for (const char* pass : {"cse", "constant_folding", "fuse_epilogue"}) {
+  for (const char* pass : {"cse", "constant_folding", "commute_relu_pool", "fuse_epilogue"}) {
     SCOPED_TRACE(pass);
     EXPECT_LT(train_difference({pass}, 0.0), 1e-5);
   }
