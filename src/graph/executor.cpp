@@ -73,9 +73,6 @@ void ExecutableImpl::build() {
         step.outputs.push_back(values[i][k]);
       }
       for (size_t k = 0; k < node.inputs.size(); ++k) {
-        const ValueRef r = node.inputs[k];
-        if (g.nodes[r.node].kind == NodeKind::capture)
-          prologue_sources.push_back({g.nodes[r.node].captured, 0});
         if (!step.inputs[k].is_contiguous() && !node.op->strided_inputs && !node.op->view) {
           Tensor staged = Tensor::empty(step.inputs[k].shape(), step.inputs[k].dtype(),
                                         step.inputs[k].device());
@@ -117,6 +114,14 @@ void ExecutableImpl::build() {
                  node.loc.str(), ")");
     }
     (is_derived ? prologue : steps).push_back(std::move(step));
+  }
+  // The captures the derived values read, directly or through views (which are derived
+  // nodes too, but run no step).
+  for (int32_t i = 0; i < n && !prologue.empty(); ++i) {
+    if (i >= static_cast<int32_t>(derived.size()) || !derived[i]) continue;
+    for (const ValueRef& r : g.nodes[i].inputs)
+      if (g.nodes[r.node].kind == NodeKind::capture)
+        prologue_sources.push_back({g.nodes[r.node].captured, 0});
   }
   prologue_done = false;
   output_tensors.clear();

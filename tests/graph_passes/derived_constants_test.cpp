@@ -63,3 +63,24 @@ TEST(DerivedConstants, DisabledByHoistOrTrainingGraphs) {
   NoGradGuard ng;
   expect_close(exe.run({{"x", x}})[0], net(x), 1e-5, 1e-6);
 }
+
+// A derived value that reads a capture through a view (reshape, permute) is refreshed when
+// that capture changes, like one that reads it directly.
+TEST(DerivedConstants, CapturesReadThroughViewsAreWatched) {
+  Generator gen(6);
+  Tensor w = Tensor::randn({4, 3}, gen);  // captured; read as w^T (a strided view)
+  Tensor s = Tensor::randn({4}, gen);     // captured; read as (1, 4) (a reshape)
+  Graph g;
+  Tensor x = g.input("x", {2, 3});
+  // (2, 3) @ [(3, 4) * (1, 4)] -> (2, 4); the scaled matrix is a derived constant
+  Tensor y = matmul(x, mul(permute(w, {1, 0}), reshape(s, {1, 4})));
+  Executable exe = compile(g, {y});
+  EXPECT_GT(exe.memory_report().derived, 0);
+  Tensor xv = Tensor::randn({2, 3}, gen);
+  auto eager = [&] { return matmul(xv, mul(permute(w, {1, 0}), reshape(s, {1, 4}))); };
+  expect_close(exe.run({{"x", xv}})[0], eager(), 1e-6, 1e-6);
+  w.copy_(Tensor::randn({4, 3}, gen));
+  expect_close(exe.run({{"x", xv}})[0], eager(), 1e-6, 1e-6);
+  s.copy_(Tensor::randn({4}, gen));
+  expect_close(exe.run({{"x", xv}})[0], eager(), 1e-6, 1e-6);
+}
