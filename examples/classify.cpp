@@ -73,13 +73,7 @@ int run(const Options& o) {
              "(expected --device cpu)");
   DUET_CHECK(o.device == "cpu", "classify: --device ", o.device,
              " is not a device (expected cpu or cuda)");
-  const auto& names = models::model_names();
-  if (std::find(names.begin(), names.end(), o.model) == names.end()) {
-    std::string known;
-    for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
-    throw Error(
-        detail::cat("classify: unknown model '", o.model, "' (expected one of ", known, ")"));
-  }
+  models::require_model(o.model, "classify");
 
   const nn::StateDict weights = io::load_safetensors(o.weights);
   const nn::StateDict inputs = io::load_safetensors(o.input);

@@ -40,12 +40,6 @@ const char* kUsage = R"(usage: compare_modes [options]
   --disable-passes A,B  compile without these graph passes (e.g. fuse_updates,cse)
 )";
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n == 0 ? 0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
-}
-
 using Named = nn::StateDict;
 
 struct RunResult {
@@ -77,12 +71,9 @@ int main(int argc, char** argv) {
     const bool synthetic = cli.flag("--synthetic") || zoo;
     const bool json = cli.flag("--json");
     const bool profile = cli.flag("--profile");
-    std::set<std::string> disabled;
-    for (std::string d = cli.get("--disable-passes", ""); !d.empty();) {
-      const size_t comma = d.find(',');
-      disabled.insert(d.substr(0, comma));
-      d = comma == std::string::npos ? "" : d.substr(comma + 1);
-    }
+    const std::vector<std::string> disabled_list =
+        examples::split_list(cli.get("--disable-passes", ""));
+    const std::set<std::string> disabled(disabled_list.begin(), disabled_list.end());
     cli.finish();
     // x: (bs, 1, 28, 28) for fashion_cnn, (bs, 3, size, size) for zoo models
     const Shape image_shape = zoo ? Shape{bs, 3, size, size} : Shape{bs, 1, 28, 28};
@@ -174,7 +165,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < eager.final_state.size(); ++i)
       diff_params = std::max(diff_params, relative_difference(graph.final_state[i].second,
                                                               eager.final_state[i].second));
-    const double e_ms = median(eager.step_ms), g_ms = median(graph.step_ms);
+    const double e_ms = examples::median(eager.step_ms), g_ms = examples::median(graph.step_ms);
     if (!json) {
       std::printf("compare_modes: %s, %lld steps, batch %lld, %s data\n", model_name.c_str(),
                   static_cast<long long>(steps), static_cast<long long>(bs),

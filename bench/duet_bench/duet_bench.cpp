@@ -50,17 +50,9 @@ const char* kUsage = R"(usage: duet-bench [options]
   --json                print one JSON object as the last stdout line
 )";
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 std::vector<int64_t> split_ints(const std::string& flag, const std::string& s) {
   std::vector<int64_t> out;
-  for (const std::string& item : split(s)) {
+  for (const std::string& item : examples::split_list(s)) {
     size_t pos = 0;
     int64_t v = 0;
     try {
@@ -158,13 +150,14 @@ int main(int argc, char** argv) {
     }
     const bool list = cli.flag("--list");
     const bool json = cli.flag("--json");
-    const std::vector<std::string> model_list = split(
+    const std::vector<std::string> model_list = examples::split_list(
         cli.get("--models",
                 "resnet18,resnet50,resnet152,vgg16,mobilenet_v2,efficientnet_b4,efficientnet_b7"));
     const std::vector<int64_t> sizes = split_ints("--sizes", cli.get("--sizes", "128,224,320"));
     const std::vector<int64_t> batches = split_ints("--batches", cli.get("--batches", "1,8,16,32"));
-    const std::vector<std::string> modes = split(cli.get("--modes", "train,inference"));
-    const std::vector<std::string> execs = split(cli.get("--exec", "eager,graph"));
+    const std::vector<std::string> modes =
+        examples::split_list(cli.get("--modes", "train,inference"));
+    const std::vector<std::string> execs = examples::split_list(cli.get("--exec", "eager,graph"));
     const std::string device_name = cli.get("--device", "cpu");
     const int64_t steps = cli.get_int("--steps", 100, 0);
     const int64_t warmup = cli.get_int("--warmup", 5, 0);
@@ -173,7 +166,7 @@ int main(int argc, char** argv) {
     const int64_t seed = cli.get_int("--seed", 0, 0);
     const std::string csv = cli.get("--csv", "");
     const std::string plot = cli.get("--plot", "");
-    const std::vector<std::string> from = split(cli.get("--from", ""));
+    const std::vector<std::string> from = examples::split_list(cli.get("--from", ""));
     cli.finish();
 
     if (list) return list_models(json);
@@ -188,10 +181,7 @@ int main(int argc, char** argv) {
     for (const std::string& e : execs)
       DUET_CHECK(e == "eager" || e == "graph", "duet-bench: --exec ", e,
                  " is not an execution style (expected eager or graph)");
-    const auto& known = models::model_names();
-    for (const std::string& m : model_list)
-      if (std::find(known.begin(), known.end(), m) == known.end())
-        models::create_model(m);  // throws the error that lists the known models
+    for (const std::string& m : model_list) models::require_model(m, "duet-bench");
     if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
     const int64_t limit = limit_mb > 0 ? limit_mb << 20 : physical_memory_bytes() / 10 * 8;
     set_memory_limit(device, limit);

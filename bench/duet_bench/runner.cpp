@@ -5,6 +5,7 @@
 #include <chrono>
 #include <numeric>
 
+#include "common/cli.h"
 #include "duet/autograd.h"
 #include "duet/graph.h"
 #include "duet/memory.h"
@@ -16,10 +17,7 @@ namespace duet::bench {
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-double seconds_since(clock::time_point t0) {
-  return std::chrono::duration<double>(clock::now() - t0).count();
-}
+using examples::seconds_since;
 
 bool is_out_of_memory(const std::exception& e) {
   return std::string(e.what()).find("out of memory") != std::string::npos;
@@ -90,11 +88,7 @@ double PointResult::mean_s() const {
 }
 
 double PointResult::median_s() const {
-  if (step_s.empty()) return 0;
-  std::vector<double> v = step_s;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  return examples::median(step_s);
 }
 
 PointResult run_point(const PointSpec& spec) {

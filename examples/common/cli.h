@@ -6,6 +6,7 @@
 //   cli.finish();   // unknown flags -> duet::Error
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -85,6 +86,23 @@ class Cli {
   std::vector<std::string> args_;
   std::vector<bool> used_;
 };
+
+// "a,b,,c" -> {"a", "b", "c"}: the comma-separated items of a flag's value.
+inline std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+// The median of `v` (0 when empty): how step times are summarised on this noisy machine.
+inline double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
 
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -7,12 +7,6 @@
 namespace duet {
 namespace {
 
-int64_t numel_of(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
 // MACs of one node; 0 for ops that are not convolutions or matrix products.
 int64_t node_macs(const detail::GraphData& g, const detail::Node& node) {
   if (node.kind != detail::NodeKind::op || node.dead) return 0;
@@ -24,21 +18,21 @@ int64_t node_macs(const detail::GraphData& g, const detail::Node& node) {
     // backward_input: grad_out (N, O, OH, OW), w -> the same products.
     const Shape& w = in(1);
     const Shape& y = conv ? node.outputs[0].shape : in(0);
-    return numel_of(y) * w[1] * w[2] * w[3];
+    return numel(y) * w[1] * w[2] * w[3];
   }
   if (name == "conv2d_backward_weight") {
     // grad_out (N, O, OH, OW), x -> gw (O, C/g, KH, KW): numel(grad_out) * C/g * KH * KW
     const Shape& gw = node.outputs[0].shape;
-    return numel_of(in(0)) * gw[1] * gw[2] * gw[3];
+    return numel(in(0)) * gw[1] * gw[2] * gw[3];
   }
   if (name == "linear" || name == "linear_fused") {
     // x (..., in), w (out, in) -> y (..., out)
-    return numel_of(node.outputs[0].shape) * in(1)[1];
+    return numel(node.outputs[0].shape) * in(1)[1];
   }
   if (name == "matmul") {
     // a (..., M, K) @ b (..., K, N) -> (..., M, N); a 1-D a has K = a[0]
     const Shape& a = in(0);
-    return numel_of(node.outputs[0].shape) * a.back();
+    return numel(node.outputs[0].shape) * a.back();
   }
   return 0;
 }

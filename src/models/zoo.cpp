@@ -47,17 +47,22 @@ const std::vector<std::string>& model_names() {
   return names;
 }
 
-std::shared_ptr<nn::Module> create_model(const std::string& name, int64_t num_classes,
-                                         Generator& gen) {
-  for (const auto& [known, build] : registry()) {
-    if (known != name) continue;
-    DUET_CHECK(num_classes >= 1, "create_model: num_classes = ", num_classes, " for '", name,
-               "' (expected >= 1)");
-    return build(num_classes, gen);
-  }
+void require_model(const std::string& name, const std::string& who) {
+  for (const auto& entry : registry())
+    if (entry.first == name) return;
   std::string known;
   for (const auto& n : model_names()) known += (known.empty() ? "" : ", ") + n;
-  throw Error(::duet::detail::cat("create_model: unknown model '", name, "' (known: ", known, ")"));
+  throw Error(::duet::detail::cat(who, ": unknown model '", name, "' (known: ", known, ")"));
+}
+
+std::shared_ptr<nn::Module> create_model(const std::string& name, int64_t num_classes,
+                                         Generator& gen) {
+  require_model(name, "create_model");
+  DUET_CHECK(num_classes >= 1, "create_model: num_classes = ", num_classes, " for '", name,
+             "' (expected >= 1)");
+  for (const auto& [known, build] : registry())
+    if (known == name) return build(num_classes, gen);
+  return nullptr;  // unreachable: require_model threw
 }
 
 }  // namespace duet::models

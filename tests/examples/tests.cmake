@@ -44,7 +44,7 @@ if(TARGET duet-bench)
     "\\| eager \\| vgg16 \\| 32 \\| 1 \\| inference_cpu \\| - \\| - \\| - \\|.*out of memory allocating"
     $<TARGET_FILE:duet-bench> --models vgg16 --sizes 32 --batches 1 --modes inference
     --exec eager --steps 1 --warmup 0 --memory-limit-mb 64)
-  duet_example_test(bench_unknown_model 1 "create_model: unknown model 'resnet19'"
+  duet_example_test(bench_unknown_model 1 "duet-bench: unknown model 'resnet19' \\(known: resnet18,"
                     $<TARGET_FILE:duet-bench> --models resnet19 --steps 1)
   duet_example_test(bench_bad_mode 1 "--modes training is not a mode"
                     $<TARGET_FILE:duet-bench> --modes training)

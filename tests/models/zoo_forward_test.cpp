@@ -164,4 +164,9 @@ TEST(ZooForward, CreateModelErrors) {
                     "efficientnet_b7)");
   EXPECT_DUET_ERROR(models::create_model("resnet18", 0, gen), "create_model", "num_classes = 0");
   EXPECT_DUET_ERROR(models::create_model("vgg16", -3, gen), "num_classes = -3");
+  // require_model: the same check, named after its caller, without building anything.
+  EXPECT_DUET_ERROR(models::require_model("resnet19", "my_tool"),
+                    "my_tool: unknown model 'resnet19' (known: resnet18");
+  for (const std::string& name : models::model_names())
+    EXPECT_NO_THROW(models::require_model(name));
 }

@@ -24,9 +24,14 @@ namespace duet::models {
 // efficientnet_b0 ... efficientnet_b7.
 const std::vector<std::string>& model_names();
 
+// Throws duet::Error "<who>: unknown model 'NAME' (known: resnet18, ...)" unless `name` is one
+// of model_names(); cheap, so programs can check a name before reading any files.
+void require_model(const std::string& name, const std::string& who = "create_model");
+
 // Builds `name` with freshly initialised weights (torchvision's initialisation schemes,
 // drawn from `gen`), in training mode. Dropout / stochastic depth draw from the default
-// generator when they run, as graph executables do. Throws duet::Error naming the unknown model and listing the known ones.
+// generator when they run, as graph executables do. Throws duet::Error naming the unknown model and
+// listing the known ones.
 std::shared_ptr<nn::Module> create_model(const std::string& name, int64_t num_classes = 1000,
                                          Generator& gen = default_generator());
 
