@@ -69,10 +69,11 @@ int run(const Options& o) {
     DUET_CHECK(!value->empty(), "classify: ", flag, " is required (see --help)");
   DUET_CHECK(o.mode == "eager" || o.mode == "graph", "classify: --mode ", o.mode,
              " is not a mode (expected eager or graph)");
-  DUET_CHECK(o.device != "cuda", "classify: --device cuda: duet was built without CUDA ",
-             "(expected --device cpu)");
-  DUET_CHECK(o.device == "cpu", "classify: --device ", o.device,
-             " is not a device (expected cpu or cuda)");
+  const Device device = parse_device(o.device);  // throws when the device is not available
+  DUET_CHECK(!(o.mode == "graph" && device.type == DeviceType::cuda), "classify: --mode graph ",
+             "--device ", o.device,
+             ": graph mode runs on the CPU only in this version (GPU "
+             "graph mode is issue #6); use --mode eager on CUDA");
   models::require_model(o.model, "classify");
 
   const nn::StateDict weights = io::load_safetensors(o.weights);
@@ -103,13 +104,15 @@ int run(const Options& o) {
                             " classes: ", e.what()));
   }
   net->eval();
+  net->to(device);
 
   NoGradGuard no_grad;
   Tensor logits;
   double compile_ms = 0;
   auto t0 = std::chrono::steady_clock::now();
   if (o.mode == "eager") {
-    logits = (*net)(x);
+    logits = (*net)(x.to(device));
+    synchronize(device);
   } else {
     Graph g;
     Tensor xs = g.input("input", x.shape());
@@ -122,7 +125,7 @@ int run(const Options& o) {
   const double run_ms = examples::seconds_since(t0) * 1e3;
   DUET_CHECK(logits.shape() == (Shape{x.size(0), k}), "classify: ", o.model, " returned shape ",
              shape_str(logits.shape()), " (expected ", shape_str({x.size(0), k}), ")");
-  io::save_safetensors(o.output, {{"output", logits.contiguous().to(float32)}},
+  io::save_safetensors(o.output, {{"output", logits.to(cpu).contiguous().to(float32)}},
                        {{"model", o.model}, {"mode", o.mode}});
 
   std::printf("classify: model %s, mode %s, input %s, output %s, %.2f ms", o.model.c_str(),

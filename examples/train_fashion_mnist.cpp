@@ -40,7 +40,7 @@ struct Options {
 
 // Fraction of correct argmax predictions over a dataset, in eval mode without a tape.
 // `forward` is the eager module call or a compiled eval graph.
-double evaluate(nn::Module& net, const data::Dataset& ds,
+double evaluate(nn::Module& net, const data::Dataset& ds, Device device,
                 const std::function<Tensor(const Tensor&)>& forward) {
   NoGradGuard no_grad;
   net.eval();
@@ -48,8 +48,8 @@ double evaluate(nn::Module& net, const data::Dataset& ds,
   const int64_t n = ds.size(), bs = 1000;
   for (int64_t at = 0; at < n; at += bs) {
     const int64_t end = std::min(n, at + bs);
-    Tensor logits = forward(ds.images.slice(0, at, end).contiguous());
-    Tensor hit = eq(argmax(logits, 1), ds.labels.slice(0, at, end));
+    Tensor logits = forward(ds.images.slice(0, at, end).contiguous().to(device));
+    Tensor hit = eq(argmax(logits, 1), ds.labels.slice(0, at, end).to(device));
     correct += sum(hit.to(int64)).item<int64_t>();
   }
   net.train();
@@ -59,8 +59,11 @@ double evaluate(nn::Module& net, const data::Dataset& ds,
 int run(const Options& o) {
   DUET_CHECK(o.mode == "eager" || o.mode == "graph", "train_fashion_mnist: --mode ", o.mode,
              " is not a mode (expected eager or graph)");
-  DUET_CHECK(o.device == "cpu", "train_fashion_mnist: --device ", o.device,
-             " is not available in this build (expected cpu; CUDA arrives with issue #5)");
+  const Device device = parse_device(o.device);  // throws when the device is not available
+  DUET_CHECK(!(o.mode == "graph" && device.type == DeviceType::cuda),
+             "train_fashion_mnist: --mode graph --device ", o.device,
+             ": graph mode runs on the CPU only in this version (GPU graph mode is issue #6); "
+             "use --mode eager on CUDA");
 
   manual_seed(static_cast<uint64_t>(o.seed));
   Generator gen(static_cast<uint64_t>(o.seed));
@@ -71,6 +74,7 @@ int run(const Options& o) {
     train.labels = train.labels.slice(0, 0, o.limit).contiguous();
   }
   auto net = models::fashion_cnn(gen);
+  net->to(device);  // before the optimizer: its state follows the parameters' device
   optim::Adam opt(net->parameters(), o.lr);
   // Cosine decay over the epochs: the learning rate is a tensor the compiled step reads, so
   // the schedule needs no recompilation in graph mode.
@@ -102,14 +106,14 @@ int run(const Options& o) {
   if (!o.json)
     std::cout << "train_fashion_mnist: mode " << o.mode << ", " << train.size()
               << " training images, " << net->num_parameters() << " parameters\n";
-  reset_peak_memory(cpu);
+  reset_peak_memory(device);
   double last_loss = 0, accuracy = 0, total_images = 0, total_seconds = 0;
   for (int64_t epoch = 1; epoch <= o.epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     double loss_sum = 0;
     int64_t seen = 0, steps = 0;
     for (auto& batch : loader) {
-      loss_sum += step(batch.x, batch.y);
+      loss_sum += step(batch.x.to(device), batch.y.to(device));
       seen += batch.x.size(0);
       ++steps;
       if (steps % 20 == 0 || steps == loader.num_batches())
@@ -121,13 +125,13 @@ int run(const Options& o) {
     total_images += static_cast<double>(seen);
     total_seconds += secs;
     last_loss = loss_sum / static_cast<double>(std::max<int64_t>(steps, 1));
-    accuracy = evaluate(*net, test, forward);
+    accuracy = evaluate(*net, test, device, forward);
     schedule.step();
     if (!o.json)
       std::printf("epoch %lld: train loss %.4f, test accuracy %.4f, %.0f images/s\n",
                   static_cast<long long>(epoch), last_loss, accuracy, seen / secs);
   }
-  const MemoryStats mem = memory_stats(cpu);
+  const MemoryStats mem = memory_stats(device);
   const double ips = total_seconds > 0 ? total_images / total_seconds : 0;
   std::printf(
       "{\"mode\": \"%s\", \"device\": \"%s\", \"epochs\": %lld, \"batch_size\": %lld, "

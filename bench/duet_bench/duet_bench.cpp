@@ -171,10 +171,7 @@ int main(int argc, char** argv) {
 
     if (list) return list_models(json);
 
-    DUET_CHECK(device_name == "cpu" || device_name == "cuda", "duet-bench: --device ", device_name,
-               " is not a device (expected cpu or cuda)");
-    DUET_CHECK(device_name == "cpu", "duet-bench: --device cuda: duet was built without CUDA");
-    const Device device = cpu;
+    const Device device = parse_device(device_name);  // throws when not available
     for (const std::string& m : modes)
       DUET_CHECK(m == "train" || m == "inference", "duet-bench: --modes ", m,
                  " is not a mode (expected train or inference)");
@@ -183,7 +180,10 @@ int main(int argc, char** argv) {
                  " is not an execution style (expected eager or graph)");
     for (const std::string& m : model_list) models::require_model(m, "duet-bench");
     if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
-    const int64_t limit = limit_mb > 0 ? limit_mb << 20 : physical_memory_bytes() / 10 * 8;
+    // Default: 80% of RAM on the CPU; the GPU's own capacity on CUDA (cudaMalloc failing).
+    const int64_t limit = limit_mb > 0                     ? limit_mb << 20
+                          : device.type == DeviceType::cpu ? physical_memory_bytes() / 10 * 8
+                                                           : 0;
     set_memory_limit(device, limit);
 
     std::vector<BenchRow> rows;
@@ -215,11 +215,15 @@ int main(int argc, char** argv) {
                            .architecture = model,
                            .input_size = size,
                            .batch_size = batch,
-                           .mode = mode == "train" ? "train" : "inference_" + device_name};
+                           .mode = mode == "train"                  ? "train"
+                                   : device.type == DeviceType::cpu ? "inference_cpu"
+                                                                    : "inference_gpu"};
               if (!r.out_of_memory) {
                 row.time_s = r.mean_s();
                 row.median_s = r.median_s();
                 row.memory_mb = static_cast<double>(r.peak_bytes) / (1 << 20);
+                if (device.type == DeviceType::cuda)
+                  row.device_total_mb = static_cast<double>(r.device_used_bytes) / (1 << 20);
               }
               rows.push_back(row);
               ++done;

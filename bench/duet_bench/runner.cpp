@@ -7,6 +7,7 @@
 
 #include "common/cli.h"
 #include "duet/autograd.h"
+#include "duet/cuda.h"
 #include "duet/graph.h"
 #include "duet/memory.h"
 #include "duet/models/zoo.h"
@@ -26,10 +27,15 @@ bool is_out_of_memory(const std::exception& e) {
 // Times `steps` calls of `step` after `warmup` untimed ones.
 template <class F>
 void time_steps(const PointSpec& spec, PointResult& r, F&& step) {
-  for (int64_t i = 0; i < spec.warmup; ++i) step();
+  // A GPU step is timed until its kernels have finished (the host only queues them).
+  for (int64_t i = 0; i < spec.warmup; ++i) {
+    step();
+    synchronize(spec.device);
+  }
   for (int64_t i = 0; i < spec.steps; ++i) {
     const auto t0 = clock::now();
     step();
+    synchronize(spec.device);
     r.step_s.push_back(seconds_since(t0));
   }
 }
@@ -42,6 +48,12 @@ void run_inside(const PointSpec& spec, PointResult& r) {
   Tensor y = Tensor::empty({spec.batch}, int64);
   for (int64_t i = 0; i < spec.batch; ++i)
     y.data<int64_t>()[i] = static_cast<int64_t>(gen.below(static_cast<uint64_t>(spec.num_classes)));
+  DUET_CHECK(!(spec.graph && spec.device.type == DeviceType::cuda),
+             "duet-bench: --exec graph --device cuda: graph mode runs on the CPU only in this "
+             "version (GPU graph mode is issue #6)");
+  net->to(spec.device);
+  x = x.to(spec.device);
+  y = y.to(spec.device);
 
   // Peak memory counts the model, its inputs and the step, not how the model was built
   // (initialisation temporaries).
@@ -104,7 +116,9 @@ PointResult run_point(const PointSpec& spec) {
     if (!is_out_of_memory(e)) throw;
     r = PointResult{.out_of_memory = true, .error = e.what()};
   }
-  r.peak_bytes = memory_stats(spec.device).peak_bytes - base;
+  const MemoryStats after = memory_stats(spec.device);
+  r.peak_bytes = after.peak_bytes - base;
+  r.device_used_bytes = after.device_used_bytes;
   empty_cache(spec.device);
   return r;
 }

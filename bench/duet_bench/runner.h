@@ -31,10 +31,11 @@ struct PointSpec {
 
 struct PointResult {
   bool out_of_memory = false;
-  std::string error;           // the out-of-memory message
-  std::vector<double> step_s;  // seconds per timed step
-  int64_t peak_bytes = 0;      // allocator peak during the point (model, state, activations)
-  double compile_ms = 0;       // graph mode: tracing + passes + memory plan
+  std::string error;              // the out-of-memory message
+  std::vector<double> step_s;     // seconds per timed step
+  int64_t peak_bytes = 0;         // allocator peak during the point (model, state, activations)
+  double compile_ms = 0;          // graph mode: tracing + passes + memory plan
+  int64_t device_used_bytes = 0;  // GPU: cudaMemGetInfo's in-use bytes at the end of the point
   double mean_s() const;
   double median_s() const;
 };

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "duet/autograd.h"
+#include "duet/cuda.h"
 #include "duet/dtype.h"
 #include "duet/error.h"
 #include "duet/memory.h"

@@ -48,8 +48,10 @@ class Tensor {
   bool is_contiguous() const;
   bool is_symbolic() const;  // true for graph-mode tensors that hold no data
 
-  // ---- data access (CPU tensors) ----
-  void* data_ptr() const;  // first element of this view
+  // ---- data access ----
+  // First element of this view: a host pointer for CPU tensors, a device pointer for CUDA
+  // ones. item() and to_vector() work on any device (CUDA values are copied to the host).
+  void* data_ptr() const;
   template <class T>
   T* data() const {
     check_dtype(dtype_of<T>(), "data");
@@ -87,6 +89,9 @@ class Tensor {
   Tensor contiguous(std::source_location loc = std::source_location::current()) const;
   Tensor clone(std::source_location loc = std::source_location::current()) const;
   Tensor to(DType dtype, std::source_location loc = std::source_location::current()) const;
+  // A copy on `device` (this tensor itself when already there); differentiable: the
+  // gradient flows back to this device. duet::cpu, duet::cuda, duet::cuda_device(i).
+  Tensor to(Device device, std::source_location loc = std::source_location::current()) const;
   Tensor reshape(const Shape& shape,  // one -1 allowed
                  std::source_location loc = std::source_location::current()) const;
   Tensor view(const Shape& shape,
@@ -109,7 +114,8 @@ class Tensor {
   // ---- in-place, outside autograd (initialisation, optimizers, buffers) ----
   Tensor& fill_(double value);
   Tensor& zero_() { return fill_(0.0); }
-  // Copies src (broadcast to this shape, converted to this dtype) into this tensor's storage.
+  // Copies src (broadcast to this shape, converted to this dtype, from any device) into this
+  // tensor's storage.
   Tensor& copy_(const Tensor& src);
 
   // ---- autograd ----

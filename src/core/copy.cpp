@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "core/device_backend.h"
 #include "core/dtype_dispatch.h"
 #include "core/tensor_impl.h"
 
@@ -47,6 +48,8 @@ void copy_loop(const S* src, const Shape& sstride, D* dst, const Shape& dstride,
 void strided_copy(const Tensor& src, const Tensor& dst) {
   DUET_ASSERT(src.shape() == dst.shape(), "strided_copy shapes ", shape_str(src.shape()), " vs ",
               shape_str(dst.shape()));
+  if (src.device().type != DeviceType::cpu || dst.device().type != DeviceType::cpu)
+    return cuda_copy(src, dst);
   if (src.dtype() == dst.dtype() && src.is_contiguous() && dst.is_contiguous()) {
     std::memcpy(dst.data_ptr(), src.data_ptr(), src.numel() * dtype_size(src.dtype()));
     return;

@@ -7,6 +7,7 @@
 
 #include "core/allocator.h"
 #include "core/copy.h"
+#include "core/device_backend.h"
 #include "core/dtype_dispatch.h"
 #include "core/tensor_impl.h"
 #include "duet/autograd.h"
@@ -132,9 +133,11 @@ static void warn_host_read(const Tensor& t) {
 template <class T>
 std::vector<T> Tensor::to_vector() const {
   if (defined()) warn_host_read(*this);
-  Tensor c = defined() && is_contiguous() && dtype() == dtype_of<T>() ? *this : Tensor();
+  // A CUDA tensor is copied to the host first (waiting for the kernels that make it).
+  Tensor c = defined() && is_contiguous() && dtype() == dtype_of<T>() && device() == cpu ? *this
+                                                                                         : Tensor();
   if (!c.defined()) {
-    c = Tensor(make_impl(shape(), dtype_of<T>(), device()));
+    c = Tensor(make_impl(shape(), dtype_of<T>(), cpu));
     detail::strided_copy(*this, c);
   }
   const T* p = static_cast<const T*>(c.data_ptr());
@@ -164,6 +167,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
 }
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
+  if (device.type != DeviceType::cpu) return t.fill_(0.0);
   std::memset(t.data_ptr(), 0, t.numel() * dtype_size(dtype));
   return t;
 }
@@ -245,6 +249,9 @@ Tensor Tensor::clone(std::source_location loc) const {
 Tensor Tensor::to(DType t, std::source_location loc) const {
   return t == dtype() ? *this : duet::cast(*this, t, loc);
 }
+Tensor Tensor::to(Device d, std::source_location loc) const {
+  return d == device() ? *this : duet::to_device(*this, d, loc);
+}
 Tensor Tensor::reshape(const Shape& s, std::source_location loc) const {
   return duet::reshape(*this, s, loc);
 }
@@ -276,6 +283,11 @@ Tensor Tensor::flatten(int64_t s, int64_t e, std::source_location loc) const {
 Tensor& Tensor::fill_(double value) {
   DUET_CHECK(!(requires_grad() && is_leaf() && grad_enabled()),
              "fill_: in-place write to a leaf that requires grad; wrap it in duet::NoGradGuard");
+  if (device().type != DeviceType::cpu) {
+    detail::cuda_fill(*this, value);
+    impl_->storage->version++;
+    return *this;
+  }
   // Broadcast a stack scalar (no allocation: graph steps must not allocate).
   auto src = std::make_shared<detail::TensorImpl>();
   src->storage = std::make_shared<detail::Storage>(&value, sizeof(double), device());
@@ -292,8 +304,6 @@ Tensor& Tensor::copy_(const Tensor& src) {
   check_defined(src, "copy_");
   DUET_CHECK(!(requires_grad() && is_leaf() && grad_enabled()),
              "copy_: in-place write to a leaf that requires grad; wrap it in duet::NoGradGuard");
-  DUET_CHECK(src.device() == device(), "copy_: source is on ", src.device(),
-             " but destination is on ", device(), " (expected the same device)");
   Shape b = broadcast_shapes(src.shape(), shape(), "copy_");
   DUET_CHECK(b == shape(), "copy_: source of shape ", shape_str(src.shape()),
              " cannot be broadcast to destination shape ", shape_str(shape()));

@@ -153,6 +153,12 @@ Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
              " was already compiled (an executable "
              "owns it now); build a new Graph to compile again");
   DUET_CHECK(!outputs.empty(), "compile: no outputs requested (expected at least one tensor)");
+  for (size_t i = 0; i < g->nodes.size(); ++i)
+    for (const auto& m : g->nodes[i].outputs)
+      DUET_CHECK(m.device.type == DeviceType::cpu, "compile: graph #", g->id, " has a value on ",
+                 m.device, " (node %", i, ", ", g->nodes[i].op ? g->nodes[i].op->name : "input",
+                 "); graph mode runs on the CPU only in this version (GPU graph mode is issue "
+                 "#6): run CUDA models eagerly");
   std::vector<detail::ValueRef> outs;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const detail::GraphValue* gv = detail::graph_value(outputs[i]);

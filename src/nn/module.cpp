@@ -5,7 +5,9 @@
 #include <set>
 #include <sstream>
 
+#include "core/tensor_impl.h"
 #include "duet/autograd.h"
+#include "duet/cuda.h"
 #include "duet/graph.h"
 
 namespace duet::nn {
@@ -181,6 +183,30 @@ void Module::load_state_dict(const StateDict& dict, bool strict) {
 
 bool Module::is_training() const {
   return is_tracing() ? tracing_training() : training_;
+}
+
+namespace {
+// Points t's impl at a copy of its values on `device` (same shape, contiguous).
+void move_in_place(const Tensor& t, Device device) {
+  if (!t.defined() || t.device() == device) return;
+  Tensor moved = t.detach().to(device);
+  detail::TensorImpl* impl = t.impl();
+  impl->storage = moved.impl()->storage;
+  impl->strides = moved.impl()->strides;
+  impl->offset = moved.impl()->offset;
+  impl->device = device;
+}
+}  // namespace
+
+void Module::to(Device device) {
+  check_device_available(device);
+  NoGradGuard no_grad;
+  std::vector<Tensor> all = parameters();
+  for (const Tensor& b : buffers()) all.push_back(b);
+  for (const Tensor& t : all) {
+    move_in_place(t, device);
+    if (t.grad().defined()) move_in_place(t.grad(), device);
+  }
 }
 
 void Module::train(bool on) {

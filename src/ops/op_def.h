@@ -120,6 +120,15 @@ void expect_same_dtype(const InferArgs& a, int i, int j);
 
 }  // namespace duet
 
+// An op's CUDA kernel (declared in kernels/cuda/*.h), or null in a build without the CUDA
+// backend, so an op lists its kernels per device in one place:
+//   .kernels = {cpu_kernels::relu, DUET_CUDA_KERNEL(relu)}
+#ifdef DUET_WITH_CUDA
+#define DUET_CUDA_KERNEL(fn) (&::duet::cuda_kernels::fn)
+#else
+#define DUET_CUDA_KERNEL(fn) nullptr
+#endif
+
 // Defines `const OpDef& NAME_op()` returning a registered, function-local static OpDef.
 #define DUET_DEFINE_OP(fn_name, ...)            \
   const ::duet::OpDef& fn_name() {              \

@@ -10,6 +10,23 @@ function(duet_example_test name rc match)
                    -P ${CMAKE_CURRENT_LIST_DIR}/run_expect.cmake)
   set_tests_properties(${name} PROPERTIES LABELS examples TIMEOUT 900)
 endfunction()
+# The "--device cuda without a GPU" errors: skipped on a machine with a GPU.
+function(duet_example_test_no_gpu name rc match)
+  string(REPLACE ";" "|" cmd "${ARGN}")
+  add_test(NAME ${name}
+           COMMAND ${CMAKE_COMMAND} "-DCMD=${cmd}" -DRC=${rc} "-DMATCH=${match}" -DSKIP_IF_GPU=1
+                   -P ${CMAKE_CURRENT_LIST_DIR}/run_expect.cmake)
+  set_tests_properties(${name} PROPERTIES LABELS examples TIMEOUT 900
+                       SKIP_REGULAR_EXPRESSION "SKIPPED: a GPU is present")
+endfunction()
+# Any machine: a device index past the last GPU, and a device that does not exist.
+set(_no_device "error: .*device cuda:0 is not available: (no CUDA device is visible|this build of duet has no CUDA backend)")
+duet_example_test_no_gpu(example_train_no_gpu 1 "${_no_device}"
+                         $<TARGET_FILE:train_fashion_mnist> --device cuda --epochs 1)
+duet_example_test(example_train_bad_device_index 1 "error: .*device cuda:99 is not available"
+                  $<TARGET_FILE:train_fashion_mnist> --device cuda:99 --epochs 1)
+duet_example_test(example_train_bad_device 1 "error: device 'tpu': expected cpu, cuda or cuda:N"
+                  $<TARGET_FILE:train_fashion_mnist> --device tpu --epochs 1)
 duet_example_test(example_missing_data_dir 1 "error: .*/nonexistent-dir"
                   $<TARGET_FILE:train_fashion_mnist> --data /nonexistent-dir)
 duet_example_test(example_unknown_flag 1 "unknown argument '--bogus'"
@@ -48,8 +65,8 @@ if(TARGET duet-bench)
                     $<TARGET_FILE:duet-bench> --models resnet19 --steps 1)
   duet_example_test(bench_bad_mode 1 "--modes training is not a mode"
                     $<TARGET_FILE:duet-bench> --modes training)
-  duet_example_test(bench_no_cuda 1 "--device cuda: duet was built without CUDA"
-                    $<TARGET_FILE:duet-bench> --device cuda --models resnet18)
+  duet_example_test_no_gpu(bench_no_cuda 1 "${_no_device}"
+                           $<TARGET_FILE:duet-bench> --device cuda --models resnet18)
 endif()
 
 # classify: error paths, and its logits against PyTorch (torchvision models, random weights).
@@ -62,7 +79,7 @@ duet_example_test(example_classify_missing_weights 1
                   --input /nonexistent-dir/x.safetensors --output /nonexistent-dir/y.safetensors)
 duet_example_test(example_classify_missing_flag 1 "error: classify: --weights is required"
                   $<TARGET_FILE:classify> --model resnet18)
-duet_example_test(example_classify_no_cuda 1 "--device cuda: duet was built without CUDA"
+duet_example_test_no_gpu(example_classify_no_cuda 1 "${_no_device}"
                   $<TARGET_FILE:classify> --model resnet18 --weights w.safetensors
                   --input x.safetensors --output y.safetensors --device cuda)
 # torch/torchvision are looked up in /usr/bin/python3 first; exit code 77 (no torch) skips.

@@ -96,6 +96,13 @@ class Module {
 
   void zero_grad();  // drops every parameter's gradient
 
+  // ---- devices ----
+  // Moves every parameter and buffer (and existing gradients) to `device`, in place: the
+  // handles the module's members and any optimizer hold now point at device memory (like
+  // PyTorch's module.to). Create optimizers after moving. Throws duet::Error when the
+  // device is not available, before moving anything.
+  void to(Device device);
+
   // ---- printing ----
   const std::string& type_name() const { return type_name_; }
   // The text inside the parentheses of this module's line, e.g. "784, 128, bias=true".

@@ -43,6 +43,10 @@ Tensor contiguous(const Tensor& x, std::source_location loc = std::source_locati
 Tensor clone(const Tensor& x, std::source_location loc = std::source_location::current());
 Tensor cast(const Tensor& x, DType dtype,
             std::source_location loc = std::source_location::current());
+// A copy of x on `device` (host <-> CUDA, or between GPUs); the gradient is copied back to
+// x's device. Throws duet::Error when the device is not available.
+Tensor to_device(const Tensor& x, Device device,
+                 std::source_location loc = std::source_location::current());
 // Sums x over broadcast dimensions so the result has `shape` (the inverse of expand).
 Tensor sum_to(const Tensor& x, const Shape& shape,
               std::source_location loc = std::source_location::current());

@@ -1,0 +1,106 @@
+// Per-device contexts (stream, cuBLAS and cuDNN handles), error reporting, and the public
+// device queries of include/duet/cuda.h for CUDA builds.
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "core/device_backend.h"
+#include "cuda/runtime.h"
+#include "duet/cuda.h"
+
+namespace duet {
+namespace cuda_backend {
+
+void throw_cuda_error(cudaError_t e, const char* expr, const char* file, int line) {
+  cudaGetLastError();  // clear the sticky-free error state so later calls can go on
+  throw Error(detail::cat("CUDA error ", cudaGetErrorName(e), " (", cudaGetErrorString(e), ") in ",
+                          expr, " at ", file, ":", line));
+}
+void throw_cublas_error(cublasStatus_t s, const char* expr, const char* file, int line) {
+  throw Error(detail::cat("cuBLAS error ", cublasGetStatusName(s), " (", cublasGetStatusString(s),
+                          ") in ", expr, " at ", file, ":", line));
+}
+void throw_cudnn_error(cudnnStatus_t s, const char* expr, const char* file, int line) {
+  throw Error(
+      detail::cat("cuDNN error ", cudnnGetErrorString(s), " in ", expr, " at ", file, ":", line));
+}
+
+namespace {
+
+int query_device_count() {
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {  // no driver, no device, driver too old: treated as no GPU
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+std::mutex& contexts_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::vector<std::unique_ptr<DeviceContext>>& contexts() {
+  static auto* v = new std::vector<std::unique_ptr<DeviceContext>>();  // leaked on purpose
+  return *v;
+}
+
+}  // namespace
+
+DeviceContext& context(int index) {
+  check_device_available(Device{DeviceType::cuda, index});
+  DUET_CUDA_CHECK(cudaSetDevice(index));
+  std::lock_guard<std::mutex> lock(contexts_mutex());
+  auto& all = contexts();
+  if (static_cast<int>(all.size()) <= index) all.resize(index + 1);
+  if (!all[index]) {
+    auto ctx = std::make_unique<DeviceContext>();
+    ctx->index = index;
+    DUET_CUDA_CHECK(cudaGetDeviceProperties(&ctx->props, index));
+    DUET_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking));
+    DUET_CUBLAS_CHECK(cublasCreate(&ctx->cublas));
+    DUET_CUBLAS_CHECK(cublasSetStream(ctx->cublas, ctx->stream));
+    DUET_CUDNN_CHECK(cudnnCreate(&ctx->cudnn));
+    DUET_CUDNN_CHECK(cudnnSetStream(ctx->cudnn, ctx->stream));
+    all[index] = std::move(ctx);
+  }
+  return *all[index];
+}
+
+}  // namespace cuda_backend
+
+bool cuda_built() {
+  return true;
+}
+
+int cuda_device_count() {
+  static const int n = cuda_backend::query_device_count();
+  return n;
+}
+
+void synchronize(Device device) {
+  if (device.type == DeviceType::cpu) return;
+  auto& ctx = cuda_backend::context(device);
+  DUET_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+}
+
+DeviceMemoryInfo device_memory_info(Device device) {
+  check_device_available(device);
+  DeviceMemoryInfo info;
+  if (device.type == DeviceType::cuda)
+    detail::cuda_memory_info(device.index, info.free_bytes, info.total_bytes);
+  return info;
+}
+
+namespace detail {
+void cuda_memory_info(int index, int64_t& free_bytes, int64_t& total_bytes) {
+  cuda_backend::context(index);  // current device
+  size_t f = 0, t = 0;
+  DUET_CUDA_CHECK(cudaMemGetInfo(&f, &t));
+  free_bytes = static_cast<int64_t>(f);
+  total_bytes = static_cast<int64_t>(t);
+}
+}  // namespace detail
+
+}  // namespace duet

@@ -1,0 +1,114 @@
+// The CUDA runtime behind the backend: per-device stream, cuBLAS and cuDNN handles, error
+// checks, launch helpers. Only compiled with DUET_CUDA; included by src/cuda/ and
+// kernels/cuda/ (plain C++ and .cu alike).
+//
+// Kernels run on context(index).stream, one stream per device, so work is ordered as the
+// ops were called and a freed block can be reused by the next op without a sync. Graph mode
+// (issue #6) captures that same stream into a CUDA Graph.
+//
+//   auto& ctx = duet::cuda_backend::context_for(t);   // sets the current device
+//   my_kernel<<<blocks(n), kThreads, 0, ctx.stream>>>(...);
+//   DUET_CUDA_CHECK(cudaGetLastError());
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include <cstdint>
+
+#include "duet/error.h"
+#include "duet/tensor.h"
+
+namespace duet::cuda_backend {
+
+[[noreturn]] void throw_cuda_error(cudaError_t e, const char* expr, const char* file, int line);
+[[noreturn]] void throw_cublas_error(cublasStatus_t s, const char* expr, const char* file,
+                                     int line);
+[[noreturn]] void throw_cudnn_error(cudnnStatus_t s, const char* expr, const char* file, int line);
+
+#define DUET_CUDA_CHECK(expr)                                                     \
+  do {                                                                            \
+    cudaError_t duet_e_ = (expr);                                                 \
+    if (duet_e_ != cudaSuccess)                                                   \
+      ::duet::cuda_backend::throw_cuda_error(duet_e_, #expr, __FILE__, __LINE__); \
+  } while (0)
+#define DUET_CUBLAS_CHECK(expr)                                                     \
+  do {                                                                              \
+    cublasStatus_t duet_s_ = (expr);                                                \
+    if (duet_s_ != CUBLAS_STATUS_SUCCESS)                                           \
+      ::duet::cuda_backend::throw_cublas_error(duet_s_, #expr, __FILE__, __LINE__); \
+  } while (0)
+#define DUET_CUDNN_CHECK(expr)                                                     \
+  do {                                                                             \
+    cudnnStatus_t duet_s_ = (expr);                                                \
+    if (duet_s_ != CUDNN_STATUS_SUCCESS)                                           \
+      ::duet::cuda_backend::throw_cudnn_error(duet_s_, #expr, __FILE__, __LINE__); \
+  } while (0)
+// After a <<<...>>> launch.
+#define DUET_CUDA_CHECK_LAUNCH() DUET_CUDA_CHECK(cudaGetLastError())
+
+// One per device, created on first use and kept for the life of the process.
+struct DeviceContext {
+  int index = 0;
+  cudaStream_t stream = nullptr;  // every kernel of this device runs here
+  cublasHandle_t cublas = nullptr;
+  cudnnHandle_t cudnn = nullptr;
+  cudaDeviceProp props{};
+};
+
+// Makes `index` the current device and returns its context (throws duet::Error if there
+// is no such device).
+DeviceContext& context(int index);
+inline DeviceContext& context(Device d) {
+  return context(d.index);
+}
+inline DeviceContext& context_for(const Tensor& t) {
+  return context(t.device().index);
+}
+// The stream of the tensor's device (and makes that device current).
+inline cudaStream_t stream_for(const Tensor& t) {
+  return context_for(t).stream;
+}
+
+// Scratch device memory from the caching allocator, returned when this goes out of scope
+// (stream-ordered: later kernels on the same stream may reuse it at once).
+class Workspace {
+ public:
+  Workspace() = default;
+  Workspace(size_t nbytes, Device device);
+  ~Workspace();
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  void* data() const { return data_; }
+  size_t size() const { return nbytes_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t nbytes_ = 0;
+  Device device_;
+};
+
+// Launch geometry for flat element loops (grid-stride loops cover any n).
+inline constexpr int kThreads = 256;
+inline unsigned blocks_for(int64_t n, int threads = kThreads) {
+  int64_t b = (n + threads - 1) / threads;
+  if (b < 1) b = 1;
+  if (b > 65535 * 8) b = 65535 * 8;
+  return static_cast<unsigned>(b);
+}
+
+// Tensor metadata packed for passing by value to a kernel (rank <= kMaxDims).
+inline constexpr int kMaxDims = 8;
+struct StridedMeta {
+  int rank = 0;
+  int64_t sizes[kMaxDims];
+  int64_t strides[kMaxDims];  // elements
+};
+// Throws duet::Error (naming `op`) when t has more than kMaxDims dimensions.
+StridedMeta strided_meta(const Tensor& t, const char* op);
+// `t`'s strides as seen from a tensor of shape `out` (broadcast: stride 0 where t has size 1
+// or is missing). t.shape() must broadcast to out.
+StridedMeta broadcast_meta(const Tensor& t, const Shape& out, const char* op);
+
+}  // namespace duet::cuda_backend

@@ -1,0 +1,52 @@
+// to_device: the one op whose output lives on another device than its input.
+//
+// The kernel is the same function for both device slots: detail::strided_copy moves the
+// values (pinned staging for host->device, a stream sync for device->host) and accepts any
+// input strides. The gradient is to_device back to the input's device.
+#include "core/copy.h"
+#include "duet/cuda.h"
+#include "duet/ops/shape.h"
+#include "ops/op_def.h"
+
+namespace duet {
+namespace {
+
+Device attr_device(const Attrs& a) {
+  return Device{static_cast<DeviceType>(a.i("device_type")), static_cast<int>(a.i("device_index"))};
+}
+
+Attrs device_attrs(Device d) {
+  return Attrs()
+      .set("device_type", static_cast<int64_t>(d.type))
+      .set("device_index", static_cast<int64_t>(d.index));
+}
+
+std::vector<TensorMeta> to_device_infer(const InferArgs& a) {
+  TensorMeta out = a.inputs[0];
+  out.device = attr_device(a.attrs);
+  check_device_available(out.device);
+  return {out};
+}
+
+std::vector<Tensor> to_device_grad(const GradArgs& g) {
+  return {to_device(g.grad_outputs[0], g.input_metas[0].device)};
+}
+
+void copy_kernel(const KernelArgs& k) {
+  detail::strided_copy(k.inputs[0], k.outputs[0]);
+}
+
+DUET_DEFINE_OP(to_device_op, {.name = "to_device",
+                              .infer = to_device_infer,
+                              .grad = to_device_grad,
+                              .strided_inputs = true,
+                              .kernels = {copy_kernel, copy_kernel}})
+
+}  // namespace
+
+Tensor to_device(const Tensor& x, Device device, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(to_device_op(), {x}, device_attrs(device));
+}
+
+}  // namespace duet

@@ -1,0 +1,71 @@
+// Device names and the "device not available" errors. These run on every machine: with no
+// GPU (or no CUDA backend) a CUDA device must be a clear duet::Error, never a crash.
+#include <gtest/gtest.h>
+
+#include "duet/cuda.h"
+#include "duet/duet.h"
+#include "duet/nn.h"
+#include "test_util.h"
+
+namespace duet {
+namespace {
+
+TEST(Device, ParsesNames) {
+  EXPECT_EQ(parse_device("cpu"), cpu);
+  EXPECT_EQ(cuda_device(3), (Device{DeviceType::cuda, 3}));
+  EXPECT_EQ(cuda_device(3).str(), "cuda:3");
+  EXPECT_DUET_ERROR(parse_device("tpu"), "device 'tpu': expected cpu, cuda or cuda:N");
+  EXPECT_DUET_ERROR(parse_device("cuda:x"), "device 'cuda:x': expected cpu, cuda or cuda:N");
+  EXPECT_DUET_ERROR(parse_device("cuda:-1"), "device 'cuda:-1'");
+  EXPECT_DUET_ERROR(cuda_device(-2), "cuda_device: index -2 (expected >= 0)");
+  EXPECT_DUET_ERROR(parse_device("cuda:99"), "device cuda:99 is not available");
+}
+
+TEST(Device, CountMatchesAvailability) {
+  EXPECT_GE(cuda_device_count(), 0);
+  EXPECT_EQ(cuda_available(), cuda_device_count() > 0);
+  if (!cuda_built()) EXPECT_EQ(cuda_device_count(), 0);
+}
+
+TEST(Device, SettingsRoundTrip) {
+  EXPECT_FALSE(cuda_allow_tf32());  // off by default
+  EXPECT_FALSE(cuda_deterministic());
+  set_cuda_allow_tf32(true);
+  set_cuda_deterministic(true);
+  EXPECT_TRUE(cuda_allow_tf32());
+  EXPECT_TRUE(cuda_deterministic());
+  set_cuda_allow_tf32(false);
+  set_cuda_deterministic(false);
+  const int64_t old = cuda_workspace_limit();
+  set_cuda_workspace_limit(1 << 20);
+  EXPECT_EQ(cuda_workspace_limit(), 1 << 20);
+  set_cuda_workspace_limit(old);
+  EXPECT_DUET_ERROR(set_cuda_workspace_limit(-1), "set_cuda_workspace_limit: -1 bytes");
+}
+
+// Without a GPU every way of reaching one says why, and the CPU state is untouched.
+TEST(Device, CudaWithoutGpuIsAnError) {
+  if (cuda_available()) GTEST_SKIP() << "a CUDA device is present";
+  const char* why = cuda_built() ? "no CUDA device is visible" : "has no CUDA backend";
+  EXPECT_DUET_ERROR(parse_device("cuda"), "device cuda:0 is not available", why);
+  Tensor x = Tensor::ones({2, 3});
+  EXPECT_DUET_ERROR(x.to(cuda), "device cuda:0 is not available", why);
+  EXPECT_DUET_ERROR(Tensor::zeros({2}, float32, cuda), "device cuda:0 is not available", why);
+  EXPECT_DUET_ERROR(memory_stats(cuda), "device cuda:0 is not available");
+  EXPECT_DUET_ERROR(synchronize(cuda), "device cuda:0 is not available");
+  EXPECT_DUET_ERROR(device_memory_info(cuda), "device cuda:0 is not available");
+  nn::Linear lin(3, 2);
+  EXPECT_DUET_ERROR(lin.to(cuda), "device cuda:0 is not available");
+  EXPECT_EQ(lin.weight.device(), cpu);
+  EXPECT_EQ(sum(x).item<double>(), 6.0);
+}
+
+TEST(Device, ToSameDeviceIsIdentity) {
+  Tensor x = Tensor::ones({2, 3});
+  EXPECT_TRUE(x.to(cpu).is_same(x));
+  EXPECT_NO_THROW(synchronize(cpu));
+  EXPECT_EQ(device_memory_info(cpu).total_bytes, 0);
+}
+
+}  // namespace
+}  // namespace duet
