@@ -4,7 +4,8 @@
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 if(MODE STREQUAL "subdirectory")
-  set(args -DDUET_SOURCE_DIR=${SRC})
+  # CPU only: this mode checks the CMake integration; the package mode links the CUDA build.
+  set(args -DDUET_SOURCE_DIR=${SRC} -DDUET_CUDA=OFF)
 elseif(MODE STREQUAL "package")
   execute_process(COMMAND ${CMAKE_COMMAND} --install ${BIN} --prefix ${WORK}/prefix
                   RESULT_VARIABLE rc)
