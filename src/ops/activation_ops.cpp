@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "cpu/activation_kernels.h"
+#include "cuda/activation_kernels.h"
 #include "duet/ops/activation.h"
 #include "duet/ops/elementwise.h"
 #include "ops/op_def.h"
@@ -70,55 +71,56 @@ DUET_DEFINE_OP(relu_op, {.name = "relu",
                          .infer = act_infer,
                          .grad = relu_grad,
                          .save_outputs = 1,
-                         .kernels = {cpu_kernels::relu},
+                         .kernels = {cpu_kernels::relu, DUET_CUDA_KERNEL(relu)},
                          .inplace_input = 0})
 DUET_DEFINE_OP(relu6_op, {.name = "relu6",
                           .infer = act_infer,
                           .grad = relu6_grad,
                           .save_outputs = 1,
-                          .kernels = {cpu_kernels::relu6},
+                          .kernels = {cpu_kernels::relu6, DUET_CUDA_KERNEL(relu6)},
                           .inplace_input = 0})
 DUET_DEFINE_OP(leaky_relu_op, {.name = "leaky_relu",
                                .infer = act_infer,
                                .grad = leaky_relu_grad,
                                .save_inputs = 1,
-                               .kernels = {cpu_kernels::leaky_relu},
+                               .kernels = {cpu_kernels::leaky_relu, DUET_CUDA_KERNEL(leaky_relu)},
                                .inplace_input = 0})
 DUET_DEFINE_OP(sigmoid_op, {.name = "sigmoid",
                             .infer = act_infer,
                             .grad = sigmoid_grad,
                             .save_outputs = 1,
-                            .kernels = {cpu_kernels::sigmoid},
+                            .kernels = {cpu_kernels::sigmoid, DUET_CUDA_KERNEL(sigmoid)},
                             .inplace_input = 0})
 DUET_DEFINE_OP(tanh_op, {.name = "tanh",
                          .infer = act_infer,
                          .grad = tanh_grad,
                          .save_outputs = 1,
-                         .kernels = {cpu_kernels::tanh},
+                         .kernels = {cpu_kernels::tanh, DUET_CUDA_KERNEL(tanh)},
                          .inplace_input = 0})
 DUET_DEFINE_OP(silu_op, {.name = "silu",
                          .infer = act_infer,
                          .grad = silu_grad,
                          .save_inputs = 1,
-                         .kernels = {cpu_kernels::silu},
+                         .kernels = {cpu_kernels::silu, DUET_CUDA_KERNEL(silu)},
                          .inplace_input = 0})
-DUET_DEFINE_OP(hardsigmoid_op, {.name = "hardsigmoid",
-                                .infer = act_infer,
-                                .grad = hardsigmoid_grad,
-                                .save_inputs = 1,
-                                .kernels = {cpu_kernels::hardsigmoid},
-                                .inplace_input = 0})
+DUET_DEFINE_OP(hardsigmoid_op,
+               {.name = "hardsigmoid",
+                .infer = act_infer,
+                .grad = hardsigmoid_grad,
+                .save_inputs = 1,
+                .kernels = {cpu_kernels::hardsigmoid, DUET_CUDA_KERNEL(hardsigmoid)},
+                .inplace_input = 0})
 DUET_DEFINE_OP(hardswish_op, {.name = "hardswish",
                               .infer = act_infer,
                               .grad = hardswish_grad,
                               .save_inputs = 1,
-                              .kernels = {cpu_kernels::hardswish},
+                              .kernels = {cpu_kernels::hardswish, DUET_CUDA_KERNEL(hardswish)},
                               .inplace_input = 0})
 DUET_DEFINE_OP(gelu_op, {.name = "gelu",
                          .infer = act_infer,
                          .grad = gelu_grad,
                          .save_inputs = 1,
-                         .kernels = {cpu_kernels::gelu},
+                         .kernels = {cpu_kernels::gelu, DUET_CUDA_KERNEL(gelu)},
                          .inplace_input = 0})
 
 // ---- backward-op gradient rules ----------------------------------------------------------
@@ -198,29 +200,32 @@ std::vector<Tensor> gelu_backward_grad(const GradArgs& g) {
 }
 
 // Inputs: (grad, saved). nondiff 0b10 where the second derivative vanishes.
-DUET_DEFINE_OP(relu_backward_op, {.name = "relu_backward",
-                                  .num_inputs = 2,
-                                  .infer = act_backward_infer,
-                                  .grad = relu_backward_grad,
-                                  .save_inputs = 0b10,
-                                  .nondiff_inputs = 0b10,
-                                  .kernels = {cpu_kernels::relu_backward},
-                                  .inplace_input = 0})
-DUET_DEFINE_OP(relu6_backward_op, {.name = "relu6_backward",
-                                   .num_inputs = 2,
-                                   .infer = act_backward_infer,
-                                   .grad = relu6_backward_grad,
-                                   .save_inputs = 0b10,
-                                   .nondiff_inputs = 0b10,
-                                   .kernels = {cpu_kernels::relu6_backward},
-                                   .inplace_input = 0})
+DUET_DEFINE_OP(relu_backward_op,
+               {.name = "relu_backward",
+                .num_inputs = 2,
+                .infer = act_backward_infer,
+                .grad = relu_backward_grad,
+                .save_inputs = 0b10,
+                .nondiff_inputs = 0b10,
+                .kernels = {cpu_kernels::relu_backward, DUET_CUDA_KERNEL(relu_backward)},
+                .inplace_input = 0})
+DUET_DEFINE_OP(relu6_backward_op,
+               {.name = "relu6_backward",
+                .num_inputs = 2,
+                .infer = act_backward_infer,
+                .grad = relu6_backward_grad,
+                .save_inputs = 0b10,
+                .nondiff_inputs = 0b10,
+                .kernels = {cpu_kernels::relu6_backward, DUET_CUDA_KERNEL(relu6_backward)},
+                .inplace_input = 0})
 DUET_DEFINE_OP(leaky_relu_backward_op, {.name = "leaky_relu_backward",
                                         .num_inputs = 2,
                                         .infer = act_backward_infer,
                                         .grad = leaky_relu_backward_grad,
                                         .save_inputs = 0b10,
                                         .nondiff_inputs = 0b10,
-                                        .kernels = {cpu_kernels::leaky_relu_backward},
+                                        .kernels = {cpu_kernels::leaky_relu_backward,
+                                                    DUET_CUDA_KERNEL(leaky_relu_backward)},
                                         .inplace_input = 0})
 DUET_DEFINE_OP(hardsigmoid_backward_op, {.name = "hardsigmoid_backward",
                                          .num_inputs = 2,
@@ -228,43 +233,49 @@ DUET_DEFINE_OP(hardsigmoid_backward_op, {.name = "hardsigmoid_backward",
                                          .grad = hardsigmoid_backward_grad,
                                          .save_inputs = 0b10,
                                          .nondiff_inputs = 0b10,
-                                         .kernels = {cpu_kernels::hardsigmoid_backward},
+                                         .kernels = {cpu_kernels::hardsigmoid_backward,
+                                                     DUET_CUDA_KERNEL(hardsigmoid_backward)},
                                          .inplace_input = 0})
-DUET_DEFINE_OP(sigmoid_backward_op, {.name = "sigmoid_backward",
-                                     .num_inputs = 2,
-                                     .infer = act_backward_infer,
-                                     .grad = sigmoid_backward_grad,
-                                     .save_inputs = 0b11,
-                                     .kernels = {cpu_kernels::sigmoid_backward},
-                                     .inplace_input = 0})
-DUET_DEFINE_OP(tanh_backward_op, {.name = "tanh_backward",
-                                  .num_inputs = 2,
-                                  .infer = act_backward_infer,
-                                  .grad = tanh_backward_grad,
-                                  .save_inputs = 0b11,
-                                  .kernels = {cpu_kernels::tanh_backward},
-                                  .inplace_input = 0})
-DUET_DEFINE_OP(silu_backward_op, {.name = "silu_backward",
-                                  .num_inputs = 2,
-                                  .infer = act_backward_infer,
-                                  .grad = silu_backward_grad,
-                                  .save_inputs = 0b11,
-                                  .kernels = {cpu_kernels::silu_backward},
-                                  .inplace_input = 0})
-DUET_DEFINE_OP(hardswish_backward_op, {.name = "hardswish_backward",
-                                       .num_inputs = 2,
-                                       .infer = act_backward_infer,
-                                       .grad = hardswish_backward_grad,
-                                       .save_inputs = 0b11,
-                                       .kernels = {cpu_kernels::hardswish_backward},
-                                       .inplace_input = 0})
-DUET_DEFINE_OP(gelu_backward_op, {.name = "gelu_backward",
-                                  .num_inputs = 2,
-                                  .infer = act_backward_infer,
-                                  .grad = gelu_backward_grad,
-                                  .save_inputs = 0b11,
-                                  .kernels = {cpu_kernels::gelu_backward},
-                                  .inplace_input = 0})
+DUET_DEFINE_OP(sigmoid_backward_op,
+               {.name = "sigmoid_backward",
+                .num_inputs = 2,
+                .infer = act_backward_infer,
+                .grad = sigmoid_backward_grad,
+                .save_inputs = 0b11,
+                .kernels = {cpu_kernels::sigmoid_backward, DUET_CUDA_KERNEL(sigmoid_backward)},
+                .inplace_input = 0})
+DUET_DEFINE_OP(tanh_backward_op,
+               {.name = "tanh_backward",
+                .num_inputs = 2,
+                .infer = act_backward_infer,
+                .grad = tanh_backward_grad,
+                .save_inputs = 0b11,
+                .kernels = {cpu_kernels::tanh_backward, DUET_CUDA_KERNEL(tanh_backward)},
+                .inplace_input = 0})
+DUET_DEFINE_OP(silu_backward_op,
+               {.name = "silu_backward",
+                .num_inputs = 2,
+                .infer = act_backward_infer,
+                .grad = silu_backward_grad,
+                .save_inputs = 0b11,
+                .kernels = {cpu_kernels::silu_backward, DUET_CUDA_KERNEL(silu_backward)},
+                .inplace_input = 0})
+DUET_DEFINE_OP(hardswish_backward_op,
+               {.name = "hardswish_backward",
+                .num_inputs = 2,
+                .infer = act_backward_infer,
+                .grad = hardswish_backward_grad,
+                .save_inputs = 0b11,
+                .kernels = {cpu_kernels::hardswish_backward, DUET_CUDA_KERNEL(hardswish_backward)},
+                .inplace_input = 0})
+DUET_DEFINE_OP(gelu_backward_op,
+               {.name = "gelu_backward",
+                .num_inputs = 2,
+                .infer = act_backward_infer,
+                .grad = gelu_backward_grad,
+                .save_inputs = 0b11,
+                .kernels = {cpu_kernels::gelu_backward, DUET_CUDA_KERNEL(gelu_backward)},
+                .inplace_input = 0})
 
 Attrs slope_attr(double s) {
   return Attrs().set("negative_slope", s);

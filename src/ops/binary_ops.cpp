@@ -1,5 +1,6 @@
 // Broadcasting binary ops (add, sub, mul, div, maximum, minimum), comparisons and where.
 #include "cpu/binary_kernels.h"
+#include "cuda/binary_kernels.h"
 #include "duet/ops/elementwise.h"
 #include "duet/ops/shape.h"
 #include "ops/op_def.h"
@@ -68,47 +69,48 @@ DUET_DEFINE_OP(add_op, {.name = "add",
                         .num_inputs = 2,
                         .infer = binary_infer,
                         .grad = add_grad,
-                        .kernels = {cpu_kernels::add},
+                        .kernels = {cpu_kernels::add, DUET_CUDA_KERNEL(add)},
                         .inplace_input = 0})
 DUET_DEFINE_OP(sub_op, {.name = "sub",
                         .num_inputs = 2,
                         .infer = binary_infer,
                         .grad = sub_grad,
-                        .kernels = {cpu_kernels::sub},
+                        .kernels = {cpu_kernels::sub, DUET_CUDA_KERNEL(sub)},
                         .inplace_input = 0})
 DUET_DEFINE_OP(mul_op, {.name = "mul",
                         .num_inputs = 2,
                         .infer = binary_infer,
                         .grad = mul_grad,
                         .save_inputs = 0b11,
-                        .kernels = {cpu_kernels::mul},
+                        .kernels = {cpu_kernels::mul, DUET_CUDA_KERNEL(mul)},
                         .inplace_input = 0})
 DUET_DEFINE_OP(div_op, {.name = "div",
                         .num_inputs = 2,
                         .infer = binary_infer,
                         .grad = div_grad,
                         .save_inputs = 0b11,
-                        .kernels = {cpu_kernels::div},
+                        .kernels = {cpu_kernels::div, DUET_CUDA_KERNEL(div)},
                         .inplace_input = 0})
 DUET_DEFINE_OP(maximum_op, {.name = "maximum",
                             .num_inputs = 2,
                             .infer = binary_infer,
                             .grad = maximum_grad,
                             .save_inputs = 0b11,
-                            .kernels = {cpu_kernels::maximum},
+                            .kernels = {cpu_kernels::maximum, DUET_CUDA_KERNEL(maximum)},
                             .inplace_input = 0})
 DUET_DEFINE_OP(minimum_op, {.name = "minimum",
                             .num_inputs = 2,
                             .infer = binary_infer,
                             .grad = minimum_grad,
                             .save_inputs = 0b11,
-                            .kernels = {cpu_kernels::minimum},
+                            .kernels = {cpu_kernels::minimum, DUET_CUDA_KERNEL(minimum)},
                             .inplace_input = 0})
 
-#define DUET_COMPARE_OP(fn, opname) \
-  DUET_DEFINE_OP(                   \
-      fn##_op,                      \
-      {.name = opname, .num_inputs = 2, .infer = compare_infer, .kernels = {cpu_kernels::fn}})
+#define DUET_COMPARE_OP(fn, opname)                \
+  DUET_DEFINE_OP(fn##_op, {.name = opname,         \
+                           .num_inputs = 2,        \
+                           .infer = compare_infer, \
+                           .kernels = {cpu_kernels::fn, DUET_CUDA_KERNEL(fn)}})
 DUET_COMPARE_OP(eq, "eq")
 DUET_COMPARE_OP(ne, "ne")
 DUET_COMPARE_OP(lt, "lt")
@@ -140,7 +142,7 @@ DUET_DEFINE_OP(where_op, {.name = "where",
                           .grad = where_grad,
                           .save_inputs = 0b001,
                           .nondiff_inputs = 0b001,
-                          .kernels = {cpu_kernels::where}})
+                          .kernels = {cpu_kernels::where, DUET_CUDA_KERNEL(where)}})
 
 Tensor scalar_like(const Tensor& t, double v) {
   return Tensor::full({}, v, t.dtype(), t.device());

@@ -3,6 +3,7 @@
 // attrs: stride, padding, dilation (2 ints each), groups; conv2d_backward_input adds
 // input_shape, conv2d_backward_weight adds weight_shape.
 #include "cpu/conv_kernels.h"
+#include "cuda/conv_kernels.h"
 #include "duet/ops/conv.h"
 #include "duet/ops/reduce.h"
 #include "duet/source_location.h"
@@ -127,7 +128,7 @@ DUET_DEFINE_OP(conv2d_op, {.name = "conv2d",
                            .infer = conv2d_infer,
                            .grad = conv2d_grad,
                            .save_inputs = 0b011,
-                           .kernels = {cpu_kernels::conv2d},
+                           .kernels = {cpu_kernels::conv2d, DUET_CUDA_KERNEL(conv2d)},
                            .workspace_bytes = conv2d_workspace})
 
 // ---------------------------------------------------------------------------------------
@@ -162,7 +163,8 @@ DUET_DEFINE_OP(conv2d_backward_input_op, {.name = "conv2d_backward_input",
                                           .infer = conv2d_backward_input_infer,
                                           .grad = conv2d_backward_input_grad,
                                           .save_inputs = 0b11,
-                                          .kernels = {cpu_kernels::conv2d_backward_input},
+                                          .kernels = {cpu_kernels::conv2d_backward_input,
+                                                      DUET_CUDA_KERNEL(conv2d_backward_input)},
                                           .workspace_bytes = conv2d_backward_input_workspace})
 
 // ---------------------------------------------------------------------------------------
@@ -196,7 +198,8 @@ DUET_DEFINE_OP(conv2d_backward_weight_op, {.name = "conv2d_backward_weight",
                                            .infer = conv2d_backward_weight_infer,
                                            .grad = conv2d_backward_weight_grad,
                                            .save_inputs = 0b11,
-                                           .kernels = {cpu_kernels::conv2d_backward_weight},
+                                           .kernels = {cpu_kernels::conv2d_backward_weight,
+                                                       DUET_CUDA_KERNEL(conv2d_backward_weight)},
                                            .workspace_bytes = conv2d_backward_weight_workspace})
 
 }  // namespace
@@ -221,5 +224,15 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
   return call_op1(conv2d_backward_weight_op(), {grad_out, x},
                   conv_attrs(options).set("weight_shape", weight_shape));
 }
+
+namespace detail {
+int64_t cuda_conv_find_count() {
+#ifdef DUET_WITH_CUDA
+  return cuda_kernels::conv_find_count();
+#else
+  return 0;
+#endif
+}
+}  // namespace detail
 
 }  // namespace duet

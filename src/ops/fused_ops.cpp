@@ -8,6 +8,9 @@
 //   then conv2d's / linear's rule on g_pre, and g_pre itself for the residual.
 // add_relu: relu_backward(grad, y) for both inputs.
 #include "cpu/fused_kernels.h"
+#include "cuda/activation_kernels.h"
+#include "cuda/conv_kernels.h"
+#include "cuda/linalg_kernels.h"
 #include "duet/autograd.h"
 #include "duet/ops/activation.h"
 #include "duet/ops/elementwise.h"
@@ -143,14 +146,15 @@ std::vector<Tensor> conv2d_fused_grad(const GradArgs& g) {
   return r;
 }
 
-DUET_DEFINE_OP(conv2d_fused_op, {.name = "conv2d_fused",
-                                 .num_inputs = -1,
-                                 .infer = conv2d_fused_infer,
-                                 .grad = conv2d_fused_grad,
-                                 .save_inputs = 0b1111,
-                                 .save_outputs = 0b1,
-                                 .kernels = {cpu_kernels::conv2d_fused},
-                                 .workspace_bytes = conv2d_fused_workspace})
+DUET_DEFINE_OP(conv2d_fused_op,
+               {.name = "conv2d_fused",
+                .num_inputs = -1,
+                .infer = conv2d_fused_infer,
+                .grad = conv2d_fused_grad,
+                .save_inputs = 0b1111,
+                .save_outputs = 0b1,
+                .kernels = {cpu_kernels::conv2d_fused, DUET_CUDA_KERNEL(conv2d_fused)},
+                .workspace_bytes = conv2d_fused_workspace})
 
 // ---------------------------------------------------------------------------------------
 // linear_fused: x, w [, b] -> act(linear(x, w, b))
@@ -166,13 +170,14 @@ std::vector<Tensor> linear_fused_grad(const GradArgs& g) {
   return base_grad(linear_def(), g, n, gp);
 }
 
-DUET_DEFINE_OP(linear_fused_op, {.name = "linear_fused",
-                                 .num_inputs = -1,
-                                 .infer = linear_fused_infer,
-                                 .grad = linear_fused_grad,
-                                 .save_inputs = 0b111,
-                                 .save_outputs = 0b1,
-                                 .kernels = {cpu_kernels::linear_fused}})
+DUET_DEFINE_OP(linear_fused_op,
+               {.name = "linear_fused",
+                .num_inputs = -1,
+                .infer = linear_fused_infer,
+                .grad = linear_fused_grad,
+                .save_inputs = 0b111,
+                .save_outputs = 0b1,
+                .kernels = {cpu_kernels::linear_fused, DUET_CUDA_KERNEL(linear_fused)}})
 
 // ---------------------------------------------------------------------------------------
 // add_relu: a, b (same shape) -> relu(a + b)
@@ -196,7 +201,7 @@ DUET_DEFINE_OP(add_relu_op, {.name = "add_relu",
                              .infer = add_relu_infer,
                              .grad = add_relu_grad,
                              .save_outputs = 0b1,
-                             .kernels = {cpu_kernels::add_relu},
+                             .kernels = {cpu_kernels::add_relu, DUET_CUDA_KERNEL(add_relu)},
                              .inplace_input = 0})
 
 Attrs conv_attrs(const Conv2dOptions& o) {

@@ -1,5 +1,6 @@
 // Matrix products: matmul (numpy semantics) and linear (x @ w^T + b as one GEMM).
 #include "cpu/linalg_kernels.h"
+#include "cuda/linalg_kernels.h"
 #include "duet/ops/linalg.h"
 #include "duet/ops/reduce.h"
 #include "duet/ops/shape.h"
@@ -72,7 +73,7 @@ DUET_DEFINE_OP(matmul_op, {.name = "matmul",
                            .grad = matmul_grad,
                            .save_inputs = 0b11,
                            .strided_inputs = true,
-                           .kernels = {cpu_kernels::matmul}})
+                           .kernels = {cpu_kernels::matmul, DUET_CUDA_KERNEL(matmul)}})
 
 // ---------------------------------------------------------------------------------------
 // linear: x (..., in), w (out, in) [, b (out)] -> (..., out)
@@ -122,7 +123,7 @@ DUET_DEFINE_OP(linear_op, {.name = "linear",
                            .infer = linear_infer,
                            .grad = linear_grad,
                            .save_inputs = 0b011,
-                           .kernels = {cpu_kernels::linear}})
+                           .kernels = {cpu_kernels::linear, DUET_CUDA_KERNEL(linear)}})
 
 }  // namespace
 

@@ -18,6 +18,7 @@
 #include <algorithm>
 
 #include "cpu/norm_kernels.h"
+#include "cuda/norm_kernels.h"
 #include "duet/autograd.h"
 #include "duet/ops/elementwise.h"
 #include "duet/ops/norm.h"
@@ -71,14 +72,15 @@ std::vector<Tensor> batch_norm_train_grad(const GradArgs& g) {
   return r;
 }
 
-DUET_DEFINE_OP(batch_norm_train_op, {.name = "batch_norm_train",
-                                     .num_inputs = 3,
-                                     .num_outputs = 4,
-                                     .infer = batch_norm_train_infer,
-                                     .grad = batch_norm_train_grad,
-                                     .save_inputs = 0b011,
-                                     .save_outputs = 0b0110,
-                                     .kernels = {cpu_kernels::batch_norm_train}})
+DUET_DEFINE_OP(batch_norm_train_op,
+               {.name = "batch_norm_train",
+                .num_inputs = 3,
+                .num_outputs = 4,
+                .infer = batch_norm_train_infer,
+                .grad = batch_norm_train_grad,
+                .save_inputs = 0b011,
+                .save_outputs = 0b0110,
+                .kernels = {cpu_kernels::batch_norm_train, DUET_CUDA_KERNEL(batch_norm_train)}})
 
 // ---------------------------------------------------------------------------------------
 // batch_norm_backward: grad_y, x, weight, mean, invstd -> grad_x, grad_weight, grad_bias.
@@ -106,7 +108,8 @@ DUET_DEFINE_OP(batch_norm_backward_op, {.name = "batch_norm_backward",
                                         .num_inputs = 5,
                                         .num_outputs = 3,
                                         .infer = batch_norm_backward_infer,
-                                        .kernels = {cpu_kernels::batch_norm_backward}})
+                                        .kernels = {cpu_kernels::batch_norm_backward,
+                                                    DUET_CUDA_KERNEL(batch_norm_backward)}})
 
 // ---------------------------------------------------------------------------------------
 // channel_affine: x (N, C, ...), scale (C), shift (C) -> x * scale[c] + shift[c]
@@ -131,13 +134,14 @@ std::vector<Tensor> channel_affine_grad(const GradArgs& g) {
   return r;
 }
 
-DUET_DEFINE_OP(channel_affine_op, {.name = "channel_affine",
-                                   .num_inputs = 3,
-                                   .infer = channel_affine_infer,
-                                   .grad = channel_affine_grad,
-                                   .save_inputs = 0b011,
-                                   .kernels = {cpu_kernels::channel_affine},
-                                   .inplace_input = 0})
+DUET_DEFINE_OP(channel_affine_op,
+               {.name = "channel_affine",
+                .num_inputs = 3,
+                .infer = channel_affine_infer,
+                .grad = channel_affine_grad,
+                .save_inputs = 0b011,
+                .kernels = {cpu_kernels::channel_affine, DUET_CUDA_KERNEL(channel_affine)},
+                .inplace_input = 0})
 
 // ---------------------------------------------------------------------------------------
 // running_stat_update_: running (C) in place, stat (C); no outputs, no gradient.
@@ -157,7 +161,8 @@ DUET_DEFINE_OP(running_stat_update_op, {.name = "running_stat_update_",
                                         .infer = running_stat_update_infer,
                                         .mutates_inputs = 0b01,
                                         .nondiff_inputs = 0b11,
-                                        .kernels = {cpu_kernels::running_stat_update}})
+                                        .kernels = {cpu_kernels::running_stat_update,
+                                                    DUET_CUDA_KERNEL(running_stat_update)}})
 
 // A (C) parameter or running statistic of batch_norm, when given, must match x.
 void check_param(const Tensor& t, const char* what, const Tensor& x) {

@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "cpu/pool_kernels.h"
+#include "cuda/pool_kernels.h"
 #include "duet/ops/pool.h"
 #include "ops/op_def.h"
 
@@ -106,7 +107,7 @@ DUET_DEFINE_OP(max_pool2d_op, {.name = "max_pool2d",
                                .infer = max_pool2d_infer,
                                .grad = max_pool2d_grad,
                                .save_outputs = 0b10,
-                               .kernels = {cpu_kernels::max_pool2d}})
+                               .kernels = {cpu_kernels::max_pool2d, DUET_CUDA_KERNEL(max_pool2d)}})
 
 // max_pool2d_backward: grad (N, C, OH, OW), indices -> grad_in (input_shape)
 
@@ -128,7 +129,8 @@ DUET_DEFINE_OP(max_pool2d_backward_op, {.name = "max_pool2d_backward",
                                         .grad = max_pool2d_backward_grad,
                                         .save_inputs = 0b10,
                                         .nondiff_inputs = 0b10,
-                                        .kernels = {cpu_kernels::max_pool2d_backward}})
+                                        .kernels = {cpu_kernels::max_pool2d_backward,
+                                                    DUET_CUDA_KERNEL(max_pool2d_backward)}})
 
 // max_pool2d_gather: x (N, C, H, W), indices (N, C, OH, OW) -> x at indices (N, C, OH, OW)
 
@@ -149,13 +151,14 @@ std::vector<Tensor> max_pool2d_gather_grad(const GradArgs& g) {
   return {max_pool2d_backward(g.grad_outputs[0], g.inputs[1], g.input_metas[0].shape), Tensor()};
 }
 
-DUET_DEFINE_OP(max_pool2d_gather_op, {.name = "max_pool2d_gather",
-                                      .num_inputs = 2,
-                                      .infer = max_pool2d_gather_infer,
-                                      .grad = max_pool2d_gather_grad,
-                                      .save_inputs = 0b10,
-                                      .nondiff_inputs = 0b10,
-                                      .kernels = {cpu_kernels::max_pool2d_gather}})
+DUET_DEFINE_OP(max_pool2d_gather_op,
+               {.name = "max_pool2d_gather",
+                .num_inputs = 2,
+                .infer = max_pool2d_gather_infer,
+                .grad = max_pool2d_gather_grad,
+                .save_inputs = 0b10,
+                .nondiff_inputs = 0b10,
+                .kernels = {cpu_kernels::max_pool2d_gather, DUET_CUDA_KERNEL(max_pool2d_gather)}})
 
 Tensor max_pool2d_gather_impl(const Tensor& x, const Tensor& indices) {
   return call_op1(max_pool2d_gather_op(), {x, indices});
@@ -180,7 +183,7 @@ std::vector<Tensor> avg_pool2d_grad(const GradArgs& g) {
 DUET_DEFINE_OP(avg_pool2d_op, {.name = "avg_pool2d",
                                .infer = avg_pool2d_infer,
                                .grad = avg_pool2d_grad,
-                               .kernels = {cpu_kernels::avg_pool2d}})
+                               .kernels = {cpu_kernels::avg_pool2d, DUET_CUDA_KERNEL(avg_pool2d)}})
 
 std::vector<TensorMeta> avg_pool2d_backward_infer(const InferArgs& a) {
   infer::expect_floating(a, 0);
@@ -197,7 +200,8 @@ std::vector<Tensor> avg_pool2d_backward_grad(const GradArgs& g);
 DUET_DEFINE_OP(avg_pool2d_backward_op, {.name = "avg_pool2d_backward",
                                         .infer = avg_pool2d_backward_infer,
                                         .grad = avg_pool2d_backward_grad,
-                                        .kernels = {cpu_kernels::avg_pool2d_backward}})
+                                        .kernels = {cpu_kernels::avg_pool2d_backward,
+                                                    DUET_CUDA_KERNEL(avg_pool2d_backward)}})
 
 Attrs without_input_shape(const Attrs& at) {
   Attrs r;
@@ -235,7 +239,8 @@ std::vector<Tensor> adaptive_avg_pool2d_grad(const GradArgs& g) {
 DUET_DEFINE_OP(adaptive_avg_pool2d_op, {.name = "adaptive_avg_pool2d",
                                         .infer = adaptive_avg_pool2d_infer,
                                         .grad = adaptive_avg_pool2d_grad,
-                                        .kernels = {cpu_kernels::adaptive_avg_pool2d}})
+                                        .kernels = {cpu_kernels::adaptive_avg_pool2d,
+                                                    DUET_CUDA_KERNEL(adaptive_avg_pool2d)}})
 
 std::vector<TensorMeta> adaptive_avg_pool2d_backward_infer(const InferArgs& a) {
   infer::expect_floating(a, 0);
@@ -256,7 +261,8 @@ DUET_DEFINE_OP(adaptive_avg_pool2d_backward_op,
                {.name = "adaptive_avg_pool2d_backward",
                 .infer = adaptive_avg_pool2d_backward_infer,
                 .grad = adaptive_avg_pool2d_backward_grad,
-                .kernels = {cpu_kernels::adaptive_avg_pool2d_backward}})
+                .kernels = {cpu_kernels::adaptive_avg_pool2d_backward,
+                            DUET_CUDA_KERNEL(adaptive_avg_pool2d_backward)}})
 
 // ---------------------------------------------------------------------------------------
 

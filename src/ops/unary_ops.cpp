@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "cpu/unary_kernels.h"
+#include "cuda/unary_kernels.h"
 #include "duet/ops/elementwise.h"
 #include "ops/op_def.h"
 
@@ -61,70 +62,72 @@ std::vector<Tensor> pow_grad(const GradArgs& g) {
 DUET_DEFINE_OP(neg_op, {.name = "neg",
                         .infer = float_infer,
                         .grad = neg_grad,
-                        .kernels = {cpu_kernels::neg},
+                        .kernels = {cpu_kernels::neg, DUET_CUDA_KERNEL(neg)},
                         .inplace_input = 0})
 DUET_DEFINE_OP(exp_op, {.name = "exp",
                         .infer = float_infer,
                         .grad = exp_grad,
                         .save_outputs = 1,
-                        .kernels = {cpu_kernels::exp},
+                        .kernels = {cpu_kernels::exp, DUET_CUDA_KERNEL(exp)},
                         .inplace_input = 0})
 DUET_DEFINE_OP(log_op, {.name = "log",
                         .infer = float_infer,
                         .grad = log_grad,
                         .save_inputs = 1,
-                        .kernels = {cpu_kernels::log},
+                        .kernels = {cpu_kernels::log, DUET_CUDA_KERNEL(log)},
                         .inplace_input = 0})
 DUET_DEFINE_OP(sqrt_op, {.name = "sqrt",
                          .infer = float_infer,
                          .grad = sqrt_grad,
                          .save_outputs = 1,
-                         .kernels = {cpu_kernels::sqrt},
+                         .kernels = {cpu_kernels::sqrt, DUET_CUDA_KERNEL(sqrt)},
                          .inplace_input = 0})
 DUET_DEFINE_OP(rsqrt_op, {.name = "rsqrt",
                           .infer = float_infer,
                           .grad = rsqrt_grad,
                           .save_outputs = 1,
-                          .kernels = {cpu_kernels::rsqrt},
+                          .kernels = {cpu_kernels::rsqrt, DUET_CUDA_KERNEL(rsqrt)},
                           .inplace_input = 0})
 DUET_DEFINE_OP(abs_op, {.name = "abs",
                         .infer = float_infer,
                         .grad = abs_grad,
                         .save_inputs = 1,
-                        .kernels = {cpu_kernels::abs},
+                        .kernels = {cpu_kernels::abs, DUET_CUDA_KERNEL(abs)},
                         .inplace_input = 0})
 DUET_DEFINE_OP(sign_op, {.name = "sign",
                          .infer = float_infer,
                          .grad = sign_grad,
-                         .kernels = {cpu_kernels::sign},
+                         .kernels = {cpu_kernels::sign, DUET_CUDA_KERNEL(sign)},
                          .inplace_input = 0})
 DUET_DEFINE_OP(add_scalar_op, {.name = "add_scalar",
                                .infer = float_infer,
                                .grad = add_scalar_grad,
-                               .kernels = {cpu_kernels::add_scalar},
+                               .kernels = {cpu_kernels::add_scalar, DUET_CUDA_KERNEL(add_scalar)},
                                .inplace_input = 0})
 DUET_DEFINE_OP(mul_scalar_op, {.name = "mul_scalar",
                                .infer = float_infer,
                                .grad = mul_scalar_grad,
-                               .kernels = {cpu_kernels::mul_scalar},
+                               .kernels = {cpu_kernels::mul_scalar, DUET_CUDA_KERNEL(mul_scalar)},
                                .inplace_input = 0})
-DUET_DEFINE_OP(rsub_scalar_op, {.name = "rsub_scalar",
-                                .infer = float_infer,
-                                .grad = rsub_scalar_grad,
-                                .kernels = {cpu_kernels::rsub_scalar},
-                                .inplace_input = 0})
-DUET_DEFINE_OP(rdiv_scalar_op, {.name = "rdiv_scalar",
-                                .infer = float_infer,
-                                .grad = rdiv_scalar_grad,
-                                .save_inputs = 1,
-                                .save_outputs = 1,
-                                .kernels = {cpu_kernels::rdiv_scalar},
-                                .inplace_input = 0})
+DUET_DEFINE_OP(rsub_scalar_op,
+               {.name = "rsub_scalar",
+                .infer = float_infer,
+                .grad = rsub_scalar_grad,
+                .kernels = {cpu_kernels::rsub_scalar, DUET_CUDA_KERNEL(rsub_scalar)},
+                .inplace_input = 0})
+DUET_DEFINE_OP(rdiv_scalar_op,
+               {.name = "rdiv_scalar",
+                .infer = float_infer,
+                .grad = rdiv_scalar_grad,
+                .save_inputs = 1,
+                .save_outputs = 1,
+                .kernels = {cpu_kernels::rdiv_scalar, DUET_CUDA_KERNEL(rdiv_scalar)},
+                .inplace_input = 0})
 DUET_DEFINE_OP(pow_op, {.name = "pow",
                         .infer = float_infer,
                         .grad = pow_grad,
                         .save_inputs = 1,
-                        .kernels = {cpu_kernels::pow_scalar},
+                        .kernels = {cpu_kernels::pow_scalar, DUET_CUDA_KERNEL(pow_scalar)},
                         .inplace_input = 0})
 
 std::vector<TensorMeta> clamp_infer(const InferArgs& a) {
@@ -147,16 +150,17 @@ DUET_DEFINE_OP(clamp_op, {.name = "clamp",
                           .infer = clamp_infer,
                           .grad = clamp_grad,
                           .save_inputs = 1,
-                          .kernels = {cpu_kernels::clamp},
+                          .kernels = {cpu_kernels::clamp, DUET_CUDA_KERNEL(clamp)},
                           .inplace_input = 0})
-DUET_DEFINE_OP(clamp_backward_op, {.name = "clamp_backward",
-                                   .num_inputs = 2,
-                                   .infer = clamp_infer,
-                                   .grad = clamp_backward_grad,
-                                   .save_inputs = 0b10,
-                                   .nondiff_inputs = 0b10,
-                                   .kernels = {cpu_kernels::clamp_backward},
-                                   .inplace_input = 0})
+DUET_DEFINE_OP(clamp_backward_op,
+               {.name = "clamp_backward",
+                .num_inputs = 2,
+                .infer = clamp_infer,
+                .grad = clamp_backward_grad,
+                .save_inputs = 0b10,
+                .nondiff_inputs = 0b10,
+                .kernels = {cpu_kernels::clamp_backward, DUET_CUDA_KERNEL(clamp_backward)},
+                .inplace_input = 0})
 
 Tensor clamp_backward(const Tensor& grad, const Tensor& x, const Attrs& attrs) {
   return call_op1(clamp_backward_op(), {grad, x}, attrs);

@@ -1,0 +1,82 @@
+// CUDA kernels for broadcasting binary ops, comparisons and where: one functor per op on the
+// generic launcher (elementwise.cuh), with the expressions and dtypes of
+// kernels/cpu/binary_kernels.cpp.
+#include <type_traits>
+
+#include "core/dtype_dispatch.h"
+#include "cuda/binary_kernels.h"
+#include "cuda/elementwise.cuh"
+
+namespace duet::cuda_kernels {
+
+#define DUET_CUDA_ARITH_KERNEL(name, expr)                                              \
+  namespace {                                                                           \
+  struct name##_f {                                                                     \
+    template <class T>                                                                  \
+    __device__ T operator()(T x, T y) const {                                           \
+      return static_cast<T>(expr);                                                      \
+    }                                                                                   \
+  };                                                                                    \
+  }                                                                                     \
+  void name(const KernelArgs& k) {                                                      \
+    detail::dispatch_all(k.inputs[0].dtype(), #name, [&](auto tag) {                    \
+      using T = decltype(tag);                                                          \
+      if constexpr (std::is_same_v<T, bool>) {                                          \
+        throw Error(#name ": bool tensors are not supported (expected numbers)");       \
+      } else {                                                                          \
+        ew::binary<T, T, T>(k.inputs[0], k.inputs[1], k.outputs[0], name##_f{}, #name); \
+      }                                                                                 \
+    });                                                                                 \
+  }
+
+DUET_CUDA_ARITH_KERNEL(add, x + y)
+DUET_CUDA_ARITH_KERNEL(sub, x - y)
+DUET_CUDA_ARITH_KERNEL(mul, x* y)
+DUET_CUDA_ARITH_KERNEL(div, x / y)
+DUET_CUDA_ARITH_KERNEL(maximum, x > y ? x : y)
+DUET_CUDA_ARITH_KERNEL(minimum, x < y ? x : y)
+#undef DUET_CUDA_ARITH_KERNEL
+
+#define DUET_CUDA_COMPARE_KERNEL(name, expr)                                             \
+  namespace {                                                                            \
+  struct name##_f {                                                                      \
+    template <class T>                                                                   \
+    __device__ bool operator()(T x, T y) const {                                         \
+      return expr;                                                                       \
+    }                                                                                    \
+  };                                                                                     \
+  }                                                                                      \
+  void name(const KernelArgs& k) {                                                       \
+    detail::dispatch_all(k.inputs[0].dtype(), #name, [&](auto tag) {                     \
+      using T = decltype(tag);                                                           \
+      ew::binary<T, T, bool>(k.inputs[0], k.inputs[1], k.outputs[0], name##_f{}, #name); \
+    });                                                                                  \
+  }
+
+DUET_CUDA_COMPARE_KERNEL(eq, x == y)
+DUET_CUDA_COMPARE_KERNEL(ne, x != y)
+DUET_CUDA_COMPARE_KERNEL(lt, x < y)
+DUET_CUDA_COMPARE_KERNEL(le, x <= y)
+DUET_CUDA_COMPARE_KERNEL(gt, x > y)
+DUET_CUDA_COMPARE_KERNEL(ge, x >= y)
+#undef DUET_CUDA_COMPARE_KERNEL
+
+namespace {
+struct where_f {
+  template <class T>
+  __device__ T operator()(bool c, T a, T b) const {
+    return c ? a : b;
+  }
+};
+}  // namespace
+
+// inputs: cond (bool), a, b; all three broadcast to the output.
+void where(const KernelArgs& k) {
+  detail::dispatch_all(k.inputs[1].dtype(), "where", [&](auto tag) {
+    using T = decltype(tag);
+    ew::ternary<bool, T, T, T>(k.inputs[0], k.inputs[1], k.inputs[2], k.outputs[0], where_f{},
+                               "where");
+  });
+}
+
+}  // namespace duet::cuda_kernels
