@@ -41,7 +41,7 @@ void record_tape(const OpDef& op, const Attrs& attrs, const std::vector<Tensor>&
   std::vector<bool> needs(inputs.size(), false);
   bool any = false;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    needs[i] = !(op.nondiff_inputs & (1u << i)) && inputs[i].requires_grad();
+    needs[i] = !has_bit(op.nondiff_inputs, i) && inputs[i].requires_grad();
     any = any || needs[i];
   }
   if (!any) return;
@@ -58,7 +58,7 @@ void record_tape(const OpDef& op, const Attrs& attrs, const std::vector<Tensor>&
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& x = inputs[i];
     node->input_metas.push_back({x.shape(), x.dtype(), x.device()});
-    if (op.save_inputs & (1u << i)) node->saved_inputs[i] = save(x);
+    if (has_bit(op.save_inputs, i)) node->saved_inputs[i] = save(x);
     if (!needs[i]) continue;
     if (x.impl()->grad_fn) {
       node->next[i].node = x.impl()->grad_fn;
@@ -68,7 +68,7 @@ void record_tape(const OpDef& op, const Attrs& attrs, const std::vector<Tensor>&
     }
   }
   for (size_t k = 0; k < outputs.size(); ++k) {
-    if (op.save_outputs & (1u << k)) node->saved_outputs[k] = save(outputs[k]);
+    if (has_bit(op.save_outputs, k)) node->saved_outputs[k] = save(outputs[k]);
     if (!is_floating(outputs[k].dtype())) continue;
     TensorImpl* o = outputs[k].impl();
     o->requires_grad = true;

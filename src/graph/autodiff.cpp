@@ -56,7 +56,7 @@ std::vector<Tensor> gradients(const Tensor& loss, const std::vector<Tensor>& wrt
     if (n.kind != NodeKind::op || !n.op->grad) continue;
     bool any = false;
     for (size_t k = 0; k < n.inputs.size(); ++k)
-      if (!(n.op->nondiff_inputs & (1u << k)) && depends[n.inputs[k].node][n.inputs[k].output])
+      if (!has_bit(n.op->nondiff_inputs, k) && depends[n.inputs[k].node][n.inputs[k].output])
         any = true;
     if (any)
       for (size_t k = 0; k < n.outputs.size(); ++k)
@@ -90,8 +90,7 @@ std::vector<Tensor> gradients(const Tensor& loss, const std::vector<Tensor>& wrt
     std::vector<bool> needs(n.inputs.size());
     bool any = false;
     for (size_t k = 0; k < n.inputs.size(); ++k) {
-      needs[k] =
-          !(n.op->nondiff_inputs & (1u << k)) && depends[n.inputs[k].node][n.inputs[k].output];
+      needs[k] = !has_bit(n.op->nondiff_inputs, k) && depends[n.inputs[k].node][n.inputs[k].output];
       any = any || needs[k];
     }
     if (!any) continue;

@@ -141,7 +141,7 @@ void ExecutableImpl::run_step(ExecStep& st) {
     st.kernel({st.attrs, st.inputs, st.outputs, st.workspace, st.workspace_size});
     if (st.op->mutates_inputs)
       for (size_t k = 0; k < st.inputs.size(); ++k)
-        if (st.op->mutates_inputs & (1u << k)) st.inputs[k].impl()->storage->version++;
+        if (has_bit(st.op->mutates_inputs, k)) st.inputs[k].impl()->storage->version++;
   }
 }
 

@@ -30,7 +30,7 @@ void schedule_updates(PassContext& ctx) {
     for (size_t k = 0; k < m.inputs.size(); ++k) {
       const ValueRef r = m.inputs[k];
       ready = std::max(ready, pos[r.node]);
-      if (!(m.op->mutates_inputs & (1u << k))) continue;
+      if (!has_bit(m.op->mutates_inputs, k)) continue;
       for (int32_t reader : readers[r.node])
         if (reader < i) ready = std::max(ready, pos[reader]);
     }

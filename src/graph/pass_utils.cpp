@@ -22,7 +22,7 @@ MutationInfo analyze_mutations(const GraphData& g) {
   for (const Node& m : g.nodes) {
     if (m.dead || !m.mutates()) continue;
     for (size_t k = 0; k < m.inputs.size(); ++k) {
-      if (!(m.op->mutates_inputs & (1u << k))) continue;
+      if (!has_bit(m.op->mutates_inputs, k)) continue;
       ValueRef v = m.inputs[k];
       while (true) {
         mi.written[v.node][v.output] = true;

@@ -59,7 +59,7 @@ std::vector<bool> derived_nodes(const GraphData& g) {
   std::vector<bool> written(n, false);
   for (const Node& node : g.nodes)
     for (size_t k = 0; node.mutates() && k < node.inputs.size(); ++k)
-      if (node.op->mutates_inputs & (1u << k)) written[node.inputs[k].node] = true;
+      if (has_bit(node.op->mutates_inputs, k)) written[node.inputs[k].node] = true;
   std::vector<bool> derived(n, false);
   for (size_t i = 0; i < n; ++i) {
     const Node& node = g.nodes[i];

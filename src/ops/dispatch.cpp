@@ -88,7 +88,7 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
   }
 
   for (size_t i = 0; i < inputs.size(); ++i) {
-    if (op.mutates_inputs & (1u << i)) {
+    if (has_bit(op.mutates_inputs, i)) {
       DUET_CHECK(!(inputs[i].requires_grad() && grad_enabled()), name, ": input ", i,
                  " is written in place but requires grad; run it inside duet::NoGradGuard");
     }
@@ -106,7 +106,7 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
     if (!op.strided_inputs) {
       for (size_t i = 0; i < kin.size(); ++i) {
         if (kin[i].is_contiguous()) continue;
-        DUET_CHECK(!(op.mutates_inputs & (1u << i)), name, ": input ", i,
+        DUET_CHECK(!has_bit(op.mutates_inputs, i), name, ": input ", i,
                    " is written in place and must be contiguous");
         kin[i] = detail::contiguous_copy(kin[i]);
       }
@@ -123,7 +123,7 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
     }
     kernel({attrs, kin, outputs, ws ? ws->data : nullptr, ws_size});
     for (size_t i = 0; i < inputs.size(); ++i)
-      if (op.mutates_inputs & (1u << i)) inputs[i].impl()->storage->version++;
+      if (has_bit(op.mutates_inputs, i)) inputs[i].impl()->storage->version++;
   }
   if (op.grad) detail::record_tape(op, attrs, inputs, outputs);
   if (g_observer) g_observer(g_observer_ctx, op, outputs);

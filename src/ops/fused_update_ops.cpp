@@ -2,6 +2,7 @@
 #include "ops/fused_update_ops.h"
 
 #include "cpu/fused_update_kernels.h"
+#include "cuda/optim_kernels.h"
 
 namespace duet {
 namespace {
@@ -24,8 +25,11 @@ std::vector<TensorMeta> linear_grad_adam_infer(const InferArgs& a) {
   return {};
 }
 
+// CPU: one block of dW rows per thread; CUDA: the whole dW (one cuBLAS GEMM).
 size_t linear_grad_adam_workspace(std::span<const TensorMeta> in, std::span<const TensorMeta>,
                                   const Attrs&) {
+  if (in[2].device.type == DeviceType::cuda)
+    return static_cast<size_t>(in[2].shape[0] * in[2].shape[1]) * dtype_size(in[2].dtype);
   return cpu_kernels::linear_grad_adam_workspace_bytes(in[0].shape[0], in[2].shape[0],
                                                        in[2].shape[1], dtype_size(in[2].dtype));
 }
@@ -37,7 +41,8 @@ DUET_DEFINE_OP(linear_grad_adam_step_def, {.name = "linear_grad_adam_step_",
                                            .num_outputs = 0,
                                            .infer = linear_grad_adam_infer,
                                            .mutates_inputs = 0b1011100,
-                                           .kernels = {cpu_kernels::linear_grad_adam_step},
+                                           .kernels = {cpu_kernels::linear_grad_adam_step,
+                                                       DUET_CUDA_KERNEL(linear_grad_adam_step)},
                                            .workspace_bytes = linear_grad_adam_workspace})
 
 }  // namespace duet

@@ -2,6 +2,7 @@
 // entropy (one fused op that also returns log-probabilities for its backward op) and
 // mse_loss (composed of ops).
 #include "cpu/loss_kernels.h"
+#include "cuda/loss_kernels.h"
 #include "duet/ops/elementwise.h"
 #include "duet/ops/loss.h"
 #include "duet/ops/reduce.h"
@@ -69,26 +70,29 @@ DUET_DEFINE_OP(softmax_op, {.name = "softmax",
                             .infer = softmax_infer,
                             .grad = softmax_grad,
                             .save_outputs = 1,
-                            .kernels = {cpu_kernels::softmax},
+                            .kernels = {cpu_kernels::softmax, DUET_CUDA_KERNEL(softmax)},
                             .inplace_input = 0})
-DUET_DEFINE_OP(log_softmax_op, {.name = "log_softmax",
-                                .infer = softmax_infer,
-                                .grad = log_softmax_grad,
-                                .save_outputs = 1,
-                                .kernels = {cpu_kernels::log_softmax}})
-DUET_DEFINE_OP(softmax_backward_op, {.name = "softmax_backward",
-                                     .num_inputs = 2,
-                                     .infer = softmax_backward_infer,
-                                     .grad = softmax_backward_grad,
-                                     .save_inputs = 0b11,
-                                     .kernels = {cpu_kernels::softmax_backward},
-                                     .inplace_input = 0})
+DUET_DEFINE_OP(log_softmax_op,
+               {.name = "log_softmax",
+                .infer = softmax_infer,
+                .grad = log_softmax_grad,
+                .save_outputs = 1,
+                .kernels = {cpu_kernels::log_softmax, DUET_CUDA_KERNEL(log_softmax)}})
+DUET_DEFINE_OP(softmax_backward_op,
+               {.name = "softmax_backward",
+                .num_inputs = 2,
+                .infer = softmax_backward_infer,
+                .grad = softmax_backward_grad,
+                .save_inputs = 0b11,
+                .kernels = {cpu_kernels::softmax_backward, DUET_CUDA_KERNEL(softmax_backward)},
+                .inplace_input = 0})
 DUET_DEFINE_OP(log_softmax_backward_op, {.name = "log_softmax_backward",
                                          .num_inputs = 2,
                                          .infer = softmax_backward_infer,
                                          .grad = log_softmax_backward_grad,
                                          .save_inputs = 0b11,
-                                         .kernels = {cpu_kernels::log_softmax_backward},
+                                         .kernels = {cpu_kernels::log_softmax_backward,
+                                                     DUET_CUDA_KERNEL(log_softmax_backward)},
                                          .inplace_input = 0})
 
 // ---- cross entropy -----------------------------------------------------------------------
@@ -162,22 +166,24 @@ std::vector<Tensor> cross_entropy_backward_grad(const GradArgs& g) {
   return {dgrad, dlogp, Tensor()};
 }
 
-DUET_DEFINE_OP(cross_entropy_op, {.name = "cross_entropy",
-                                  .num_inputs = 2,
-                                  .num_outputs = 2,
-                                  .infer = cross_entropy_infer,
-                                  .grad = cross_entropy_grad,
-                                  .save_inputs = 0b10,
-                                  .save_outputs = 0b10,
-                                  .nondiff_inputs = 0b10,
-                                  .kernels = {cpu_kernels::cross_entropy}})
+DUET_DEFINE_OP(cross_entropy_op,
+               {.name = "cross_entropy",
+                .num_inputs = 2,
+                .num_outputs = 2,
+                .infer = cross_entropy_infer,
+                .grad = cross_entropy_grad,
+                .save_inputs = 0b10,
+                .save_outputs = 0b10,
+                .nondiff_inputs = 0b10,
+                .kernels = {cpu_kernels::cross_entropy, DUET_CUDA_KERNEL(cross_entropy)}})
 DUET_DEFINE_OP(cross_entropy_backward_op, {.name = "cross_entropy_backward",
                                            .num_inputs = 3,
                                            .infer = cross_entropy_backward_infer,
                                            .grad = cross_entropy_backward_grad,
                                            .save_inputs = 0b111,
                                            .nondiff_inputs = 0b100,
-                                           .kernels = {cpu_kernels::cross_entropy_backward},
+                                           .kernels = {cpu_kernels::cross_entropy_backward,
+                                                       DUET_CUDA_KERNEL(cross_entropy_backward)},
                                            .inplace_input = 1})
 
 Attrs axis_attrs(int64_t axis) {

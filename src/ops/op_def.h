@@ -86,6 +86,12 @@ struct OpDef {
   int inplace_input = -1;
 };
 
+// Bit i of an OpDef mask (save_inputs, mutates_inputs, ...); false past bit 31, so variadic
+// ops (concat of 40 tensors) can ask about any input.
+inline bool has_bit(uint32_t mask, size_t i) {
+  return i < 32 && ((mask >> i) & 1u) != 0;
+}
+
 // Runs (eager) or records (graph) one op. Outputs in op order.
 std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs = {});
 inline Tensor call_op1(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs = {}) {

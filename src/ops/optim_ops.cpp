@@ -3,10 +3,12 @@
 // so graph mode can append them after autodiff. The learning rate and the step count are
 // tensor inputs (read at run time), never attributes frozen into a graph.
 #include "cpu/optim_kernels.h"
+#include "cuda/optim_kernels.h"
 #include "duet/autograd.h"
 #include "duet/ops/inplace.h"
 #include "duet/optim/updates.h"
 #include "duet/source_location.h"
+#include "ops/multi_tensor_ops.h"
 #include "ops/op_def.h"
 
 namespace duet {
@@ -89,23 +91,31 @@ DUET_DEFINE_OP(sgd_step_op, {.name = "sgd_step_",
                              .infer = sgd_step_infer,
                              .mutates_inputs = 0b11001,
                              .nondiff_inputs = 0b11111,
-                             .kernels = {cpu_kernels::sgd_step}})
+                             .kernels = {cpu_kernels::sgd_step, DUET_CUDA_KERNEL(sgd_step)}})
 DUET_DEFINE_OP(adam_step_op, {.name = "adam_step_",
                               .num_inputs = 6,
                               .num_outputs = 0,
                               .infer = adam_step_infer,
                               .mutates_inputs = 0b101101,
                               .nondiff_inputs = 0b111111,
-                              .kernels = {cpu_kernels::adam_step}})
+                              .kernels = {cpu_kernels::adam_step, DUET_CUDA_KERNEL(adam_step)}})
 DUET_DEFINE_OP(increment_op, {.name = "increment_",
                               .num_inputs = 1,
                               .num_outputs = 0,
                               .infer = increment_infer,
                               .mutates_inputs = 0b1,
                               .nondiff_inputs = 0b1,
-                              .kernels = {cpu_kernels::increment}})
+                              .kernels = {cpu_kernels::increment, DUET_CUDA_KERNEL(increment)}})
 
 }  // namespace
+
+// Declared in ops/multi_tensor_ops.h: the multi-tensor ops check each group with these.
+const OpDef& sgd_step_def() {
+  return sgd_step_op();
+}
+const OpDef& adam_step_def() {
+  return adam_step_op();
+}
 
 void increment_(const Tensor& x, double value, std::source_location loc) {
   LocationScope scope(loc);

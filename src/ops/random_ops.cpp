@@ -6,6 +6,7 @@
 // generator on every run, so recording a dropout node draws nothing (run k of a compiled
 // step then uses the same seed as eager step k).
 #include "cpu/random_kernels.h"
+#include "cuda/random_kernels.h"
 #include "duet/ops/elementwise.h"
 #include "duet/ops/random.h"
 #include "ops/op_def.h"
@@ -34,7 +35,7 @@ DUET_DEFINE_OP(dropout_op, {.name = "dropout",
                             .grad = dropout_grad,
                             .save_outputs = 0b10,
                             .random = true,
-                            .kernels = {cpu_kernels::dropout},
+                            .kernels = {cpu_kernels::dropout, DUET_CUDA_KERNEL(dropout)},
                             .inplace_input = 0})
 
 }  // namespace

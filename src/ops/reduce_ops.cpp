@@ -1,5 +1,6 @@
 // Reductions: sum, mean, max over any set of axes, argmax along one axis, and max_backward.
 #include "cpu/reduce_kernels.h"
+#include "cuda/reduce_kernels.h"
 #include "duet/ops/elementwise.h"
 #include "duet/ops/reduce.h"
 #include "duet/ops/shape.h"
@@ -135,26 +136,30 @@ std::vector<Tensor> max_backward_grad(const GradArgs& g) {
   return {sum(mul(g.grad_outputs[0], onehot), axes, keepdim), Tensor()};
 }
 
-DUET_DEFINE_OP(sum_op,
-               {.name = "sum", .infer = sum_infer, .grad = sum_grad, .kernels = {cpu_kernels::sum}})
+DUET_DEFINE_OP(sum_op, {.name = "sum",
+                        .infer = sum_infer,
+                        .grad = sum_grad,
+                        .kernels = {cpu_kernels::sum, DUET_CUDA_KERNEL(sum)}})
 DUET_DEFINE_OP(mean_op, {.name = "mean",
                          .infer = mean_infer,
                          .grad = mean_grad,
-                         .kernels = {cpu_kernels::mean}})
+                         .kernels = {cpu_kernels::mean, DUET_CUDA_KERNEL(mean)}})
 DUET_DEFINE_OP(max_op, {.name = "max",
                         .infer = max_infer,
                         .grad = max_grad,
                         .save_inputs = 1,
-                        .kernels = {cpu_kernels::max}})
-DUET_DEFINE_OP(argmax_op,
-               {.name = "argmax", .infer = argmax_infer, .kernels = {cpu_kernels::argmax}})
-DUET_DEFINE_OP(max_backward_op, {.name = "max_backward",
-                                 .num_inputs = 2,
-                                 .infer = max_backward_infer,
-                                 .grad = max_backward_grad,
-                                 .save_inputs = 0b10,
-                                 .nondiff_inputs = 0b10,
-                                 .kernels = {cpu_kernels::max_backward}})
+                        .kernels = {cpu_kernels::max, DUET_CUDA_KERNEL(max)}})
+DUET_DEFINE_OP(argmax_op, {.name = "argmax",
+                           .infer = argmax_infer,
+                           .kernels = {cpu_kernels::argmax, DUET_CUDA_KERNEL(argmax)}})
+DUET_DEFINE_OP(max_backward_op,
+               {.name = "max_backward",
+                .num_inputs = 2,
+                .infer = max_backward_infer,
+                .grad = max_backward_grad,
+                .save_inputs = 0b10,
+                .nondiff_inputs = 0b10,
+                .kernels = {cpu_kernels::max_backward, DUET_CUDA_KERNEL(max_backward)}})
 
 Attrs reduce_attrs(const Ints& axes, bool keepdim) {
   return Attrs().set("axes", axes).set("keepdim", keepdim);

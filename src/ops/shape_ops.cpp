@@ -6,6 +6,7 @@
 #include "core/copy.h"
 #include "core/tensor_impl.h"
 #include "cpu/shape_kernels.h"
+#include "cuda/shape_kernels.h"
 #include "duet/ops/shape.h"
 #include "ops/op_def.h"
 
@@ -167,10 +168,11 @@ void slice_backward_kernel(const KernelArgs& k) {
   detail::strided_copy(k.inputs[0], dst);
 }
 
-DUET_DEFINE_OP(slice_backward_op, {.name = "slice_backward",
-                                   .infer = slice_backward_infer,
-                                   .grad = slice_backward_grad,
-                                   .kernels = {slice_backward_kernel}})
+DUET_DEFINE_OP(slice_backward_op,
+               {.name = "slice_backward",
+                .infer = slice_backward_infer,
+                .grad = slice_backward_grad,
+                .kernels = {slice_backward_kernel, DUET_CUDA_KERNEL(slice_backward)}})
 
 // ---------------------------------------------------------------------------------------
 // expand: broadcast view (stride 0)
@@ -230,7 +232,7 @@ std::vector<Tensor> sum_to_grad(const GradArgs& g) {
 DUET_DEFINE_OP(sum_to_op, {.name = "sum_to",
                            .infer = sum_to_infer,
                            .grad = sum_to_grad,
-                           .kernels = {cpu_kernels::sum_to}})
+                           .kernels = {cpu_kernels::sum_to, DUET_CUDA_KERNEL(sum_to)}})
 
 // ---------------------------------------------------------------------------------------
 // concat
@@ -272,7 +274,7 @@ DUET_DEFINE_OP(concat_op, {.name = "concat",
                            .num_inputs = -1,
                            .infer = concat_infer,
                            .grad = concat_grad,
-                           .kernels = {cpu_kernels::concat}})
+                           .kernels = {cpu_kernels::concat, DUET_CUDA_KERNEL(concat)}})
 
 // ---------------------------------------------------------------------------------------
 // pad (constant)
@@ -302,8 +304,10 @@ std::vector<Tensor> pad_grad(const GradArgs& g) {
   return {r};
 }
 
-DUET_DEFINE_OP(pad_op,
-               {.name = "pad", .infer = pad_infer, .grad = pad_grad, .kernels = {cpu_kernels::pad}})
+DUET_DEFINE_OP(pad_op, {.name = "pad",
+                        .infer = pad_infer,
+                        .grad = pad_grad,
+                        .kernels = {cpu_kernels::pad, DUET_CUDA_KERNEL(pad)}})
 
 // ---------------------------------------------------------------------------------------
 // contiguous / clone / cast
@@ -320,7 +324,7 @@ DUET_DEFINE_OP(clone_op, {.name = "clone",
                           .infer = infer::same_as_input,
                           .grad = identity_grad,
                           .strided_inputs = true,
-                          .kernels = {copy_kernel}})
+                          .kernels = {copy_kernel, DUET_CUDA_KERNEL(copy)}})
 
 std::vector<TensorMeta> cast_infer(const InferArgs& a) {
   return {{a.inputs[0].shape, static_cast<DType>(a.attrs.i("dtype")), a.inputs[0].device}};
@@ -334,7 +338,7 @@ DUET_DEFINE_OP(cast_op, {.name = "cast",
                          .infer = cast_infer,
                          .grad = cast_grad,
                          .strided_inputs = true,
-                         .kernels = {copy_kernel}})
+                         .kernels = {copy_kernel, DUET_CUDA_KERNEL(copy)}})
 
 }  // namespace
 

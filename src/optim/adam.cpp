@@ -1,9 +1,11 @@
 // Adam and AdamW: zero-initialised moments and a per-parameter step count (as PyTorch),
-// created up front so eager and graph mode share them.
+// created up front so eager and graph mode share them. Eager steps on CUDA use the
+// multi-tensor op (ops/multi_tensor_ops.h), bit-identical to the per-parameter one.
 #include "duet/optim/adam.h"
 
 #include "duet/autograd.h"
 #include "duet/optim/updates.h"
+#include "ops/multi_tensor_ops.h"
 
 namespace duet::optim {
 
@@ -37,6 +39,21 @@ void Adam::apply_gradients(const std::vector<Tensor>& grads) {
                           .eps = eps,
                           .weight_decay = weight_decay,
                           .decoupled = decoupled_};
+  if (multi_tensor_eligible(params_, grads)) {  // eager on CUDA: a few launches in all
+    std::vector<Tensor> p, g, m, v, steps;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      if (!grads[i].defined()) continue;
+      const ParamState& st = state_[i];
+      p.push_back(params_[i]);
+      g.push_back(grads[i]);
+      m.push_back(st.get("exp_avg"));
+      v.push_back(st.get("exp_avg_sq"));
+      steps.push_back(st.get("step"));
+    }
+    adam_step_multi_(p, g, m, v, steps, lr_, update);
+    return;
+  }
+  // CPU, and graph recording (the fuse_updates pass matches the per-parameter op).
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!grads[i].defined()) continue;
     const ParamState& st = state_[i];

@@ -1,9 +1,11 @@
 // SGD: momentum buffers are created (zeros) up front; the sgd_step_ op initialises a buffer
-// with the first gradient when the parameter's step count is 0 (as PyTorch).
+// with the first gradient when the parameter's step count is 0 (as PyTorch). Eager steps on
+// CUDA use the multi-tensor op (ops/multi_tensor_ops.h), bit-identical to the per-parameter one.
 #include "duet/optim/sgd.h"
 
 #include "duet/autograd.h"
 #include "duet/optim/updates.h"
+#include "ops/multi_tensor_ops.h"
 
 namespace duet::optim {
 
@@ -30,6 +32,20 @@ void SGD::apply_gradients(const std::vector<Tensor>& grads) {
                          .dampening = dampening,
                          .weight_decay = weight_decay,
                          .nesterov = nesterov};
+  if (multi_tensor_eligible(params_, grads)) {  // eager on CUDA: a few launches in all
+    std::vector<Tensor> p, g, bufs, steps;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      if (!grads[i].defined()) continue;
+      const ParamState& st = state_[i];
+      p.push_back(params_[i]);
+      g.push_back(grads[i]);
+      steps.push_back(st.get("step"));
+      if (momentum != 0.0) bufs.push_back(st.get("momentum_buffer"));
+    }
+    sgd_step_multi_(p, g, bufs, steps, lr_, update);
+    return;
+  }
+  // CPU, and graph recording (the fuse_updates pass matches the per-parameter op).
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!grads[i].defined()) continue;
     const ParamState& st = state_[i];

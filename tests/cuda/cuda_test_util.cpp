@@ -14,6 +14,10 @@ double max_rel_error(const Tensor& actual, const Tensor& expected) {
   for (size_t i = 0; i < a.size(); ++i) {
     if (std::isnan(a[i]) != std::isnan(e[i])) return INFINITY;
     if (std::isnan(e[i])) continue;
+    if (std::isinf(e[i]) || std::isinf(a[i])) {  // infinities must match exactly
+      if (a[i] != e[i]) return INFINITY;
+      continue;
+    }
     diff = std::max(diff, std::abs(a[i] - e[i]));
     scale = std::max(scale, std::abs(e[i]));
   }

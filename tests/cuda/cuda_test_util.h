@@ -31,8 +31,9 @@ namespace duet::test {
 
 using OpFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
 
-// max |actual - expected| / max |expected| (|expected| floored at 1e-30); both tensors are
-// copied to the host. Shapes must match (checked with a gtest failure).
+// max |actual - expected| / max |expected| over finite values (|expected| floored at 1e-30);
+// NaN and +-inf must appear at the same positions (else: infinity). Both tensors are copied
+// to the host. Shapes must match (checked with a gtest failure).
 double max_rel_error(const Tensor& actual, const Tensor& expected);
 
 // Runs f on `cpu_inputs` and on their copies on duet::cuda, then compares every output and,
