@@ -260,6 +260,12 @@ def parse_args(argv):
     ap.add_argument("--json", action="store_true",
                     help="print one JSON object per point on stdout as it finishes")
     ap.add_argument("--seed", type=int, default=0, help="torch.manual_seed per point (default 0)")
+    ap.add_argument("--tf32", action="store_true",
+                    help="CUDA: allow TF32 in matmul and cuDNN (default off: strict fp32, as "
+                         "duet-bench without --tf32)")
+    ap.add_argument("--no-cudnn-benchmark", dest="cudnn_benchmark", action="store_false",
+                    help="CUDA: let cuDNN pick algorithms by heuristics (default: "
+                         "torch.backends.cudnn.benchmark = True, which times them as duet does)")
     args = ap.parse_args(argv)
 
     args.models = comma_list(args.models)
@@ -308,6 +314,12 @@ def main(argv=None):
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if device.type == "cuda":
+        # Like for like with duet: fp32 without TF32 unless both are given --tf32, and cuDNN
+        # algorithms chosen by timing (duet runs cudnnFind once per shape).
+        torch.backends.cuda.matmul.allow_tf32 = args.tf32
+        torch.backends.cudnn.allow_tf32 = args.tf32
+        torch.backends.cudnn.benchmark = args.cudnn_benchmark
     gpu_index = torch.cuda.current_device() if device.type == "cuda" else None
 
     points, skipped = grid(args, device)

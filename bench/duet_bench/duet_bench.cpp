@@ -35,12 +35,14 @@ const char* kUsage = R"(usage: duet-bench [options]
   --batches 1,8,16,32   batch sizes (default 1,8,16,32)
   --modes train,inference   (default both)
   --exec eager,graph    execution styles (default both)
-  --device cpu|cuda     (default cpu)
+  --device cpu|cuda     (default cpu; cuda:N for another GPU; eager only until issue #6)
+  --tf32                CUDA: allow TF32 math in matmul and convolution (default off)
+  --deterministic       CUDA: only deterministic cuDNN algorithms
   --steps N             timed steps per point (default 100)
   --warmup N            untimed steps first (default 5)
   --threads N           CPU threads (default: all cores)
   --memory-limit-mb N   allocator limit; a point past it is out of memory, recorded as '-'
-                        (default: 80% of physical memory)
+                        (default: 80% of physical memory; on CUDA, the GPU's capacity)
   --seed N              (default 0)
   --csv FILE            write the results in the study's CSV layout
   --plot FILE           write the relative-time figure (SVG)
@@ -159,6 +161,8 @@ int main(int argc, char** argv) {
         examples::split_list(cli.get("--modes", "train,inference"));
     const std::vector<std::string> execs = examples::split_list(cli.get("--exec", "eager,graph"));
     const std::string device_name = cli.get("--device", "cpu");
+    const bool tf32 = cli.flag("--tf32");
+    const bool deterministic = cli.flag("--deterministic");
     const int64_t steps = cli.get_int("--steps", 100, 0);
     const int64_t warmup = cli.get_int("--warmup", 5, 0);
     const int64_t threads = cli.get_int("--threads", 0, 0);
@@ -172,6 +176,8 @@ int main(int argc, char** argv) {
     if (list) return list_models(json);
 
     const Device device = parse_device(device_name);  // throws when not available
+    set_cuda_allow_tf32(tf32);
+    set_cuda_deterministic(deterministic);
     for (const std::string& m : modes)
       DUET_CHECK(m == "train" || m == "inference", "duet-bench: --modes ", m,
                  " is not a mode (expected train or inference)");
