@@ -13,6 +13,7 @@
 
 #include "core/dtype_dispatch.h"
 #include "cpu/elementwise_kernels.h"
+#include "geometry.h"
 
 namespace duet::cpu_kernels {
 namespace {
@@ -29,20 +30,9 @@ using VecMap = Eigen::Map<Vec<T>>;
 template <class T>
 using ConstVecMap = Eigen::Map<const Vec<T>>;
 
-struct AxisSplit {
-  int64_t outer = 1, C = 1, inner = 1;
-};
-
+using kernels::AxisSplit;  // (outer, C, inner) around the axis (kernels/geometry.h)
 AxisSplit split(const Tensor& t, int64_t axis_attr, const char* op) {
-  const Shape& s = t.shape();
-  const int64_t axis = normalize_axis(axis_attr, t.dim(), op);
-  AxisSplit r;
-  for (int64_t d = 0; d < static_cast<int64_t>(s.size()); ++d) {
-    if (d < axis) r.outer *= s[d];
-    if (d == axis) r.C = s[d];
-    if (d > axis) r.inner *= s[d];
-  }
-  return r;
+  return kernels::split_at_axis(t.shape(), axis_attr, op);
 }
 
 // row(o_offset) for each contiguous row when inner == 1, else block(base, n) for each

@@ -14,6 +14,7 @@
 
 #include "core/dtype_dispatch.h"
 #include "cpu/elementwise_kernels.h"
+#include "geometry.h"
 
 namespace duet::cpu_kernels {
 
@@ -111,24 +112,8 @@ void reduce_3d(const In* x, Acc* out, int64_t outer, int64_t R, int64_t inner) {
   }
 }
 
-// Runs of adjacent axes that are all kept or all reduced (size-1 axes dropped).
-struct Group {
-  int64_t size;
-  bool reduced;
-};
-
-std::vector<Group> coalesce(const Shape& shape, const std::vector<bool>& mask) {
-  std::vector<Group> g;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 1) continue;
-    if (!g.empty() && g.back().reduced == mask[d]) {
-      g.back().size *= shape[d];
-    } else {
-      g.push_back({shape[d], static_cast<bool>(mask[d])});
-    }
-  }
-  return g;
-}
+using Group = kernels::AxisGroup;  // runs of kept / reduced axes (kernels/geometry.h)
+using kernels::coalesce_axes;
 
 // Folds every reduced group of x (contiguous, laid out as `g`), innermost group first.
 template <class In, class Acc, class Op>
@@ -184,7 +169,7 @@ void run_reduce(const KernelArgs& k, const char* op, bool mean) {
   if (x.numel() == 0) {
     std::fill(acc, acc + n_out, Op::identity());
   } else {
-    reduce_groups<In, Acc, Op>(x.data<In>(), coalesce(x.shape(), mask), acc);
+    reduce_groups<In, Acc, Op>(x.data<In>(), coalesce_axes(x.shape(), mask), acc);
   }
   if (mean) {
     if constexpr (std::is_floating_point_v<Acc>) {

@@ -13,26 +13,16 @@
 #include "core/dtype_dispatch.h"
 #include "cuda/axis_reduce.cuh"
 #include "cuda/loss_kernels.h"
+#include "geometry.h"
 
 namespace duet::cuda_kernels {
 namespace {
 
 using namespace axis;
 
-struct AxisSplit {
-  int64_t outer = 1, C = 1, inner = 1;
-};
-
+using kernels::AxisSplit;  // (outer, C, inner) around the axis (kernels/geometry.h)
 AxisSplit split(const Tensor& t, int64_t axis_attr, const char* op) {
-  const Shape& s = t.shape();
-  const int64_t axis = normalize_axis(axis_attr, t.dim(), op);
-  AxisSplit r;
-  for (int64_t d = 0; d < static_cast<int64_t>(s.size()); ++d) {
-    if (d < axis) r.outer *= s[d];
-    if (d == axis) r.C = s[d];
-    if (d > axis) r.inner *= s[d];
-  }
-  return r;
+  return kernels::split_at_axis(t.shape(), axis_attr, op);
 }
 
 struct Plus {

@@ -10,30 +10,15 @@
 #include "cuda/axis_reduce.cuh"
 #include "cuda/reduce_kernels.h"
 #include "cuda/shape_kernels.h"
+#include "geometry.h"
 
 namespace duet::cuda_kernels {
 namespace {
 
 using namespace axis;
 
-// Runs of adjacent axes that are all kept or all reduced (size-1 axes dropped).
-struct Group {
-  int64_t size;
-  bool reduced;
-};
-
-std::vector<Group> coalesce(const Shape& shape, const std::vector<bool>& mask) {
-  std::vector<Group> g;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 1) continue;
-    if (!g.empty() && g.back().reduced == mask[d]) {
-      g.back().size *= shape[d];
-    } else {
-      g.push_back({shape[d], static_cast<bool>(mask[d])});
-    }
-  }
-  return g;
-}
+using Group = kernels::AxisGroup;  // runs of kept / reduced axes (kernels/geometry.h)
+using kernels::coalesce_axes;
 
 // Folds every reduced group of x (contiguous, laid out as `g`) into out, innermost group
 // first; intermediate results stay in the accumulator type.
@@ -94,7 +79,7 @@ void run_reduce(const Tensor& x, const std::vector<bool>& mask, const Tensor& y,
     return;
   }
   reduce_groups<Op, In, CastOut<Acc, Out>>(static_cast<const In*>(x.data_ptr()),
-                                           coalesce(x.shape(), mask), po, fin, L, op);
+                                           coalesce_axes(x.shape(), mask), po, fin, L, op);
 }
 
 // y = sum(x) over `mask` (y contiguous, laid out as the keepdim result).
