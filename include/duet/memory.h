@@ -18,7 +18,8 @@ struct MemoryStats {
   int64_t reserved_bytes = 0;  // bytes obtained from the system (>= current with caching)
   int64_t num_allocs = 0;      // allocations served since the last reset
   int64_t num_frees = 0;
-  int64_t num_device_mallocs = 0;  // cudaMalloc calls since the last reset (0 on the CPU)
+  int64_t num_device_mallocs = 0;  // blocks obtained from the system (cudaMalloc on a GPU,
+                                   // aligned_alloc on the CPU) since the last reset
   // cudaMemGetInfo at the time of the query: bytes in use on the whole GPU (every process,
   // the CUDA context included) and its capacity. 0 on the CPU.
   int64_t device_used_bytes = 0;

@@ -1,106 +1,25 @@
-// CPU caching allocator: blocks are rounded up to size classes and kept on free lists, so a
-// steady-state training step reuses memory instead of paging it in again from the system.
-#include "core/allocator.h"
-
-#include "core/device_backend.h"
-
-#include <atomic>
-#include <bit>
+// The CPU caching allocator (blocks are rounded up to size classes and kept on free lists,
+// so a steady-state training step reuses memory instead of paging it in again from the
+// system), allocator_for(device), and the public counters of duet/memory.h.
 #include <cstdlib>
-#include <map>
-#include <mutex>
-#include <vector>
 
+#include "core/allocator.h"
+#include "core/caching_allocator.h"
+#include "core/device_backend.h"
 #include "duet/error.h"
 
 namespace duet::detail {
 namespace {
 
-constexpr size_t kAlign = 64;
-
-// Small blocks round to 512 B; large ones to 1/8 of their power of two (<= 12.5% slack).
-size_t size_class(size_t n) {
-  if (n == 0) n = 1;
-  if (n <= (size_t{1} << 20)) return (n + 511) & ~size_t{511};
-  size_t p = std::bit_floor(n);
-  size_t step = p / 8;
-  return (n + step - 1) / step * step;
-}
-
-class CpuAllocator final : public Allocator {
+// Blocks of 64-byte aligned host memory; large requests round to 1/8 of their power of two
+// (<= 12.5% slack), and current/peak count the rounded size.
+class CpuAllocator final : public CachingAllocator {
  public:
-  void* allocate(size_t nbytes) override {
-    size_t cls = size_class(nbytes);
-    std::lock_guard<std::mutex> lock(mu_);
-    DUET_CHECK(limit_ == 0 || stats_.current_bytes + static_cast<int64_t>(cls) <= limit_,
-               "cpu allocator: out of memory allocating ", cls, " bytes (", stats_.current_bytes,
-               " allocated, ", stats_.reserved_bytes, " reserved, limit ", limit_,
-               " set by set_memory_limit)");
-    void* p = nullptr;
-    auto it = free_.find(cls);
-    if (it != free_.end() && !it->second.empty()) {
-      p = it->second.back();
-      it->second.pop_back();
-    } else {
-      p = std::aligned_alloc(kAlign, cls);
-      if (!p) {  // give the cache back to the system and try once more
-        release_cached();
-        p = std::aligned_alloc(kAlign, cls);
-      }
-      DUET_CHECK(p, "cpu allocator: out of memory allocating ", cls, " bytes (",
-                 stats_.current_bytes, " allocated, ", stats_.reserved_bytes, " reserved)");
-      stats_.reserved_bytes += static_cast<int64_t>(cls);
-    }
-    stats_.current_bytes += static_cast<int64_t>(cls);
-    stats_.num_allocs++;
-    if (stats_.current_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.current_bytes;
-    return p;
-  }
+  CpuAllocator() : CachingAllocator("cpu allocator", 8) {}
 
-  void deallocate(void* ptr, size_t nbytes) override {
-    if (!ptr) return;
-    size_t cls = size_class(nbytes);
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_.current_bytes -= static_cast<int64_t>(cls);
-    stats_.num_frees++;
-    free_[cls].push_back(ptr);
-  }
-
-  MemoryStats stats() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stats_;
-  }
-
-  void reset_peak() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_.peak_bytes = stats_.current_bytes;
-    stats_.num_allocs = 0;
-    stats_.num_frees = 0;
-  }
-
-  void empty_cache() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    release_cached();
-  }
-
-  void set_limit(int64_t bytes) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    limit_ = bytes;
-  }
-
- private:
-  void release_cached() {  // mu_ held
-    for (auto& [cls, blocks] : free_) {
-      for (void* b : blocks) std::free(b);
-      stats_.reserved_bytes -= static_cast<int64_t>(cls * blocks.size());
-    }
-    free_.clear();
-  }
-
-  mutable std::mutex mu_;
-  MemoryStats stats_;
-  std::map<size_t, std::vector<void*>> free_;
-  int64_t limit_ = 0;
+ protected:
+  void* system_alloc(size_t bytes) override { return std::aligned_alloc(64, bytes); }
+  void system_free(void* ptr, size_t) override { std::free(ptr); }
 };
 
 }  // namespace

@@ -8,11 +8,12 @@
 // Counters: current/peak count each live block at its request rounded up to 512 bytes (what
 // torch.cuda.memory_allocated counts); reserved counts the size classes obtained from
 // cudaMalloc. device_used_bytes is cudaMemGetInfo's view of the whole GPU.
-#include <bit>
-#include <map>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
+#include "core/caching_allocator.h"
 #include "core/device_backend.h"
 #include "cuda/runtime.h"
 #include "duet/cuda.h"
@@ -25,73 +26,15 @@ size_t round512(size_t n) {
   return ((n == 0 ? 1 : n) + 511) & ~size_t{511};
 }
 
-// Up to 1 MiB: multiples of 512 B. Larger: multiples of 1/16 of the power of two below
-// (at most 6.25% slack), so blocks of similar sizes share a free list.
-size_t size_class(size_t n) {
-  n = round512(n);
-  if (n <= (size_t{1} << 20)) return n;
-  size_t step = std::bit_floor(n) / 16;
-  return (n + step - 1) / step * step;
-}
-
-class CudaAllocator final : public Allocator {
+// Size classes: 512 B steps up to 1 MiB, then 1/16 of the power of two below (<= 6.25%
+// slack), so blocks of similar sizes share a free list.
+class CudaAllocator final : public CachingAllocator {
  public:
-  explicit CudaAllocator(int index) : index_(index) {}
-
-  void* allocate(size_t nbytes) override {
-    const size_t cls = size_class(nbytes);
-    const int64_t counted = static_cast<int64_t>(round512(nbytes));
-    cuda_backend::context(index_);  // current device
-    std::lock_guard<std::mutex> lock(mu_);
-    DUET_CHECK(limit_ == 0 || stats_.current_bytes + counted <= limit_, "cuda:", index_,
-               " allocator: out of memory allocating ", nbytes, " bytes (", stats_.current_bytes,
-               " allocated, ", stats_.reserved_bytes, " reserved, limit ", limit_,
-               " set by set_memory_limit)");
-    void* p = nullptr;
-    auto it = free_.find(cls);
-    if (it != free_.end() && !it->second.empty()) {
-      p = it->second.back();
-      it->second.pop_back();
-    } else {
-      cudaError_t e = cudaMalloc(&p, cls);
-      if (e != cudaSuccess) {  // give the cache back to the driver and try once more
-        cudaGetLastError();
-        release_cached();
-        e = cudaMalloc(&p, cls);
-      }
-      if (e != cudaSuccess) {
-        cudaGetLastError();
-        size_t free_b = 0, total_b = 0;
-        cudaMemGetInfo(&free_b, &total_b);
-        cudaGetLastError();
-        throw Error(cat("cuda:", index_, " allocator: out of memory allocating ", nbytes,
-                        " bytes (", stats_.current_bytes, " allocated, ", stats_.reserved_bytes,
-                        " reserved by duet; the device has ", free_b, " of ", total_b,
-                        " bytes free): ", cudaGetErrorString(e)));
-      }
-      stats_.reserved_bytes += static_cast<int64_t>(cls);
-      stats_.num_device_mallocs++;
-    }
-    stats_.current_bytes += counted;
-    stats_.num_allocs++;
-    if (stats_.current_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.current_bytes;
-    return p;
-  }
-
-  void deallocate(void* ptr, size_t nbytes) override {
-    if (!ptr) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_.current_bytes -= static_cast<int64_t>(round512(nbytes));
-    stats_.num_frees++;
-    free_[size_class(nbytes)].push_back(ptr);
-  }
+  explicit CudaAllocator(int index)
+      : CachingAllocator("cuda:" + std::to_string(index) + " allocator", 16), index_(index) {}
 
   MemoryStats stats() const override {
-    MemoryStats s;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      s = stats_;
-    }
+    MemoryStats s = CachingAllocator::stats();
     int64_t free_b = 0, total_b = 0;
     cuda_memory_info(index_, free_b, total_b);
     s.device_used_bytes = total_b - free_b;
@@ -99,42 +42,31 @@ class CudaAllocator final : public Allocator {
     return s;
   }
 
-  void reset_peak() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_.peak_bytes = stats_.current_bytes;
-    stats_.num_allocs = 0;
-    stats_.num_frees = 0;
-    stats_.num_device_mallocs = 0;
+ protected:
+  void* system_alloc(size_t bytes) override {
+    void* p = nullptr;
+    if (cudaMalloc(&p, bytes) == cudaSuccess) return p;
+    cudaGetLastError();  // clear the error; the caller frees the cache and retries, or throws
+    return nullptr;
   }
-
-  void empty_cache() override {
-    cuda_backend::context(index_);
-    std::lock_guard<std::mutex> lock(mu_);
-    release_cached();
+  void system_free(void* ptr, size_t) override { cudaFree(ptr); }
+  // What torch.cuda.memory_allocated counts: the request rounded up to 512 bytes.
+  size_t counted_bytes(size_t nbytes) const override { return round512(nbytes); }
+  void prepare() override { cuda_backend::context(index_); }  // the current device
+  // A cached block may still be read by queued kernels.
+  void before_release() override {
+    cudaStreamSynchronize(cuda_backend::context(index_).stream);
+    cudaGetLastError();
   }
-
-  void set_limit(int64_t bytes) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    limit_ = bytes;
+  std::string out_of_memory_detail() const override {
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    cudaGetLastError();
+    return cat(" by duet; the device has ", free_b, " of ", total_b, " bytes free");
   }
 
  private:
-  // mu_ held. Waits for the device's queued work (a cached block may still be read by it).
-  void release_cached() {
-    cudaStreamSynchronize(cuda_backend::context(index_).stream);
-    for (auto& [cls, blocks] : free_) {
-      for (void* b : blocks) cudaFree(b);
-      stats_.reserved_bytes -= static_cast<int64_t>(cls * blocks.size());
-    }
-    cudaGetLastError();
-    free_.clear();
-  }
-
   int index_;
-  mutable std::mutex mu_;
-  MemoryStats stats_;
-  std::map<size_t, std::vector<void*>> free_;
-  int64_t limit_ = 0;
 };
 
 }  // namespace
