@@ -24,6 +24,16 @@ double max_rel_error(const Tensor& actual, const Tensor& expected) {
   return diff / scale;
 }
 
+Tensor uniform_leaf(const Shape& shape, uint64_t seed, DType dt, double lo, double hi) {
+  Generator g(seed);
+  return Tensor::uniform(shape, lo, hi, g, dt).requires_grad_();
+}
+
+Tensor normal_leaf(const Shape& shape, uint64_t seed, DType dt) {
+  Generator g(seed);
+  return Tensor::randn(shape, g, dt).requires_grad_();
+}
+
 namespace {
 
 Tensor to_device_leaf(const Tensor& t, Device d) {

@@ -36,6 +36,11 @@ using OpFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
 // to the host. Shapes must match (checked with a gtest failure).
 double max_rel_error(const Tensor& actual, const Tensor& expected);
 
+// A CPU leaf that requires grad, from Generator(seed): uniform in [lo, hi), or N(0, 1).
+Tensor uniform_leaf(const Shape& shape, uint64_t seed, DType dt = float32, double lo = -1,
+                    double hi = 1);
+Tensor normal_leaf(const Shape& shape, uint64_t seed, DType dt = float32);
+
 // Runs f on `cpu_inputs` and on their copies on duet::cuda, then compares every output and,
 // for inputs that require grad, the gradient of sum_k(sum(out_k * r_k)) with fixed random
 // r_k (same values on both devices). Each comparison must satisfy max_rel_error <= rtol.

@@ -18,15 +18,6 @@ double tol(DType dt) {
   return dt == float64 ? 1e-12 : 1e-5;
 }
 
-const char* dname(DType dt) {
-  return dt == float64 ? "float64" : "float32";
-}
-
-Tensor leaf(const Shape& shape, double lo, double hi, uint64_t seed, DType dt) {
-  Generator g(seed);
-  return Tensor::uniform(shape, lo, hi, g, dt).requires_grad_();
-}
-
 struct Unary {
   std::string name;
   std::function<Tensor(const Tensor&)> f;
@@ -119,8 +110,8 @@ TEST(CudaElementwise, UnaryMatchesCpu) {
   for (DType dt : {float32, float64}) {
     for (const Unary& u : unary_ops()) {
       for (const Shape& s : std::vector<Shape>{{3, 7}, {}, {0, 4}, {4099}}) {
-        expect_cuda_matches_cpu(u.name + " " + dname(dt) + " " + shape_str(s), one(u.f),
-                                {leaf(s, u.lo, u.hi, 11, dt)}, tol(dt));
+        expect_cuda_matches_cpu(u.name + " " + dtype_name(dt) + " " + shape_str(s), one(u.f),
+                                {uniform_leaf(s, 11, dt, u.lo, u.hi)}, tol(dt));
       }
     }
   }
@@ -133,8 +124,9 @@ TEST(CudaElementwise, ClampBackwardMatchesCpu) {
     auto f = [](const std::vector<Tensor>& in) {
       return std::vector<Tensor>{clamp(mul(in[0], in[1]), -0.3, 0.4)};
     };
-    expect_cuda_matches_cpu(std::string("clamp(x * y) ") + dname(dt), f,
-                            {leaf({6, 5}, -1, 1, 3, dt), leaf({6, 5}, -1, 1, 4, dt)}, tol(dt));
+    expect_cuda_matches_cpu(
+        std::string("clamp(x * y) ") + dtype_name(dt), f,
+        {uniform_leaf({6, 5}, 3, dt, -1, 1), uniform_leaf({6, 5}, 4, dt, -1, 1)}, tol(dt));
   }
 }
 
@@ -145,8 +137,8 @@ TEST(CudaElementwise, BinaryBroadcastMatchesCpu) {
       for (const auto& [sa, sb] : kBinaryShapes) {
         // b in [0.5, 2): away from 0 for div; distinct values make maximum/minimum tie-free.
         expect_cuda_matches_cpu(
-            op.name + " " + dname(dt) + " " + shape_str(sa) + " " + shape_str(sb), two(op.f),
-            {leaf(sa, -2, 2, 21, dt), leaf(sb, 0.5, 2, 22, dt)}, tol(dt));
+            op.name + " " + dtype_name(dt) + " " + shape_str(sa) + " " + shape_str(sb), two(op.f),
+            {uniform_leaf(sa, 21, dt, -2, 2), uniform_leaf(sb, 22, dt, 0.5, 2)}, tol(dt));
       }
     }
   }
@@ -180,8 +172,8 @@ TEST(CudaElementwise, ComparisonsMatchCpu) {
     Tensor a = Tensor::from_vector({1, 2, 3, 1, 2, 3, 0, -1}, {2, 1, 4}, dt);
     Tensor b = Tensor::from_vector({1, 3, 2, 3, 0, 3, 2, 2, 1, -1, 0, 1}, {3, 4}, dt);
     for (const Binary& op : comparisons()) {
-      expect_cuda_matches_cpu(op.name + " " + dname(dt), two(op.f), {a, b}, 0);
-      expect_cuda_matches_cpu(op.name + " scalar " + dname(dt), two(op.f),
+      expect_cuda_matches_cpu(op.name + " " + dtype_name(dt), two(op.f), {a, b}, 0);
+      expect_cuda_matches_cpu(op.name + " scalar " + dtype_name(dt), two(op.f),
                               {a, Tensor::full({}, 2.0, dt)}, 0);
     }
   }
@@ -197,15 +189,17 @@ TEST(CudaElementwise, WhereMatchesCpu) {
   for (DType dt : {float32, float64}) {
     Generator g(5);
     Tensor c = gt(Tensor::randn({4, 1, 5}, g), Tensor::zeros({}));
-    Tensor a = leaf({3, 1}, -1, 1, 6, dt);
-    Tensor b = leaf({}, -1, 1, 7, dt);
+    Tensor a = uniform_leaf({3, 1}, 6, dt, -1, 1);
+    Tensor b = uniform_leaf({}, 7, dt, -1, 1);
     auto f = [](const std::vector<Tensor>& in) {
       return std::vector<Tensor>{where(in[0], in[1], in[2])};
     };
-    expect_cuda_matches_cpu(std::string("where broadcast ") + dname(dt), f, {c, a, b}, tol(dt));
+    expect_cuda_matches_cpu(std::string("where broadcast ") + dtype_name(dt), f, {c, a, b},
+                            tol(dt));
     Tensor c2 = gt(Tensor::randn({6, 7}, g), Tensor::zeros({}));
-    expect_cuda_matches_cpu(std::string("where same shape ") + dname(dt), f,
-                            {c2, leaf({6, 7}, -1, 1, 8, dt), leaf({6, 7}, -1, 1, 9, dt)}, tol(dt));
+    expect_cuda_matches_cpu(
+        std::string("where same shape ") + dtype_name(dt), f,
+        {c2, uniform_leaf({6, 7}, 8, dt, -1, 1), uniform_leaf({6, 7}, 9, dt, -1, 1)}, tol(dt));
   }
   // int64 and bool values
   Tensor c = gt(Tensor::from_vector({1, -1, 2}, {3}), Tensor::zeros({}));
@@ -230,13 +224,15 @@ TEST(CudaElementwise, NonContiguousInputs) {
       Tensor s = add(at, mul(bs.slice(1, 0, 4), 2.0));  // (5, 4)
       return std::vector<Tensor>{add(relu(s), duet::exp(in[0].transpose(0, 1)))};
     };
-    expect_cuda_matches_cpu(std::string("transpose/slice ") + dname(dt), f,
-                            {leaf({4, 5}, -1, 1, 31, dt), leaf({5, 10}, -1, 1, 32, dt)}, tol(dt));
+    expect_cuda_matches_cpu(
+        std::string("transpose/slice ") + dtype_name(dt), f,
+        {uniform_leaf({4, 5}, 31, dt, -1, 1), uniform_leaf({5, 10}, 32, dt, -1, 1)}, tol(dt));
     auto g = [](const std::vector<Tensor>& in) {  // broadcast against a permuted operand
       return std::vector<Tensor>{mul(in[0].permute({2, 0, 1}), in[1])};
     };
-    expect_cuda_matches_cpu(std::string("permute * broadcast ") + dname(dt), g,
-                            {leaf({3, 4, 5}, -1, 1, 33, dt), leaf({3, 1}, -1, 1, 34, dt)}, tol(dt));
+    expect_cuda_matches_cpu(
+        std::string("permute * broadcast ") + dtype_name(dt), g,
+        {uniform_leaf({3, 4, 5}, 33, dt, -1, 1), uniform_leaf({3, 1}, 34, dt, -1, 1)}, tol(dt));
   }
 }
 
@@ -245,8 +241,8 @@ TEST(CudaActivation, ForwardAndBackwardMatchCpu) {
   for (DType dt : {float32, float64}) {
     for (const Unary& a : activations()) {
       for (const Shape& s : std::vector<Shape>{{8, 33}, {}, {0}, {3, 4099}}) {
-        expect_cuda_matches_cpu(a.name + " " + dname(dt) + " " + shape_str(s), one(a.f),
-                                {leaf(s, a.lo, a.hi, 41, dt)}, tol(dt));
+        expect_cuda_matches_cpu(a.name + " " + dtype_name(dt) + " " + shape_str(s), one(a.f),
+                                {uniform_leaf(s, 41, dt, a.lo, a.hi)}, tol(dt));
       }
     }
   }
@@ -277,8 +273,9 @@ TEST(CudaActivation, BackwardOpsAndTheirGradientsMatchCpu) {
   for (DType dt : {float32, float64}) {
     for (const auto& [name, f] : ops) {
       // saved values in (-7, 7): covers 0..6 for the y-based ones and -3..3 for the x-based.
-      expect_cuda_matches_cpu(name + " " + dname(dt), two(f),
-                              {leaf({7, 9}, -1, 1, 51, dt), leaf({7, 9}, -7, 7, 52, dt)}, tol(dt));
+      expect_cuda_matches_cpu(
+          name + " " + dtype_name(dt), two(f),
+          {uniform_leaf({7, 9}, 51, dt, -1, 1), uniform_leaf({7, 9}, 52, dt, -7, 7)}, tol(dt));
     }
   }
 }
@@ -287,12 +284,13 @@ TEST(CudaFused, AddReluMatchesCpuAndUnfusedBits) {
   DUET_REQUIRE_CUDA();
   for (DType dt : {float32, float64}) {
     for (const Shape& s : std::vector<Shape>{{4, 6}, {}, {0, 2}, {2, 3, 4099}}) {
-      expect_cuda_matches_cpu(std::string("add_relu ") + dname(dt) + " " + shape_str(s),
+      expect_cuda_matches_cpu(std::string("add_relu ") + dtype_name(dt) + " " + shape_str(s),
                               two([](const Tensor& a, const Tensor& b) { return add_relu(a, b); }),
-                              {leaf(s, -1, 1, 61, dt), leaf(s, -1, 1, 62, dt)}, tol(dt));
+                              {uniform_leaf(s, 61, dt, -1, 1), uniform_leaf(s, 62, dt, -1, 1)},
+                              tol(dt));
     }
-    Tensor a = leaf({5, 7}, -1, 1, 63, dt).detach().to(cuda);
-    Tensor b = leaf({5, 7}, -1, 1, 64, dt).detach().to(cuda);
-    EXPECT_EQ(max_rel_error(add_relu(a, b), relu(add(a, b))), 0.0) << dname(dt);
+    Tensor a = uniform_leaf({5, 7}, 63, dt, -1, 1).detach().to(cuda);
+    Tensor b = uniform_leaf({5, 7}, 64, dt, -1, 1).detach().to(cuda);
+    EXPECT_EQ(max_rel_error(add_relu(a, b), relu(add(a, b))), 0.0) << dtype_name(dt);
   }
 }

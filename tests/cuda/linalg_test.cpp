@@ -18,15 +18,6 @@ namespace {
 double tol(DType dt) {
   return dt == float64 ? 1e-12 : 1e-5;
 }
-const char* dname(DType dt) {
-  return dt == float64 ? "float64" : "float32";
-}
-
-Tensor leaf(const Shape& shape, uint64_t seed, DType dt) {
-  Generator g(seed);
-  return Tensor::uniform(shape, -1, 1, g, dt).requires_grad_();
-}
-
 OpFn matmul_fn() {
   return [](const std::vector<Tensor>& in) { return std::vector<Tensor>{matmul(in[0], in[1])}; };
 }
@@ -61,8 +52,9 @@ TEST(CudaMatmul, ShapesMatchCpu) {
   };
   for (DType dt : {float32, float64}) {
     for (const auto& [sa, sb] : cases) {
-      expect_cuda_matches_cpu("matmul " + shape_str(sa) + " @ " + shape_str(sb) + " " + dname(dt),
-                              matmul_fn(), {leaf(sa, 1, dt), leaf(sb, 2, dt)}, tol(dt));
+      expect_cuda_matches_cpu(
+          "matmul " + shape_str(sa) + " @ " + shape_str(sb) + " " + dtype_name(dt), matmul_fn(),
+          {uniform_leaf(sa, 1, dt), uniform_leaf(sb, 2, dt)}, tol(dt));
     }
   }
 }
@@ -122,9 +114,9 @@ TEST(CudaMatmul, StridedOperandsMatchCpu) {
   for (DType dt : {float32, float64}) {
     for (const auto& [name, sa, sb, f] : cases) {
       expect_cuda_matches_cpu(
-          name + " " + dname(dt),
+          name + " " + dtype_name(dt),
           [f](const std::vector<Tensor>& in) { return std::vector<Tensor>{f(in[0], in[1])}; },
-          {leaf(sa, 3, dt), leaf(sb, 4, dt)}, tol(dt));
+          {uniform_leaf(sa, 3, dt), uniform_leaf(sb, 4, dt)}, tol(dt));
     }
   }
 }
@@ -138,11 +130,11 @@ TEST(CudaLinear, MatchesCpu) {
     for (const auto& [sx, out] : cases) {
       const int64_t in = sx.back();
       for (bool bias : {true, false}) {
-        std::vector<Tensor> inputs = {leaf(sx, 5, dt), leaf({out, in}, 6, dt)};
-        if (bias) inputs.push_back(leaf({out}, 7, dt));
+        std::vector<Tensor> inputs = {uniform_leaf(sx, 5, dt), uniform_leaf({out, in}, 6, dt)};
+        if (bias) inputs.push_back(uniform_leaf({out}, 7, dt));
         expect_cuda_matches_cpu(
             "linear " + shape_str(sx) + " -> " + std::to_string(out) + (bias ? " bias " : " ") +
-                dname(dt),
+                dtype_name(dt),
             [](const std::vector<Tensor>& in) {
               return std::vector<Tensor>{linear(in[0], in[1], in.size() > 2 ? in[2] : Tensor())};
             },
@@ -159,14 +151,14 @@ TEST(CudaLinearFused, EveryActivationMatchesCpuAndUnfusedBits) {
     for (const std::string& act : acts) {
       for (bool bias : {true, false}) {
         // inputs scaled so relu6 and hardswish see both of their kinks' sides
-        std::vector<Tensor> inputs = {leaf({2, 3, 9}, 8, dt), leaf({7, 9}, 9, dt)};
-        if (bias) inputs.push_back(leaf({7}, 10, dt));
+        std::vector<Tensor> inputs = {uniform_leaf({2, 3, 9}, 8, dt), uniform_leaf({7, 9}, 9, dt)};
+        if (bias) inputs.push_back(uniform_leaf({7}, 10, dt));
         auto f = [act](const std::vector<Tensor>& in) {
           Tensor x = mul(in[0], 4.0);
           return std::vector<Tensor>{linear_fused(x, in[1], in.size() > 2 ? in[2] : Tensor(), act)};
         };
         const std::string what =
-            "linear_fused " + act + (bias ? " bias " : " ") + std::string(dname(dt));
+            "linear_fused " + act + (bias ? " bias " : " ") + std::string(dtype_name(dt));
         expect_cuda_matches_cpu(what, f, inputs, tol(dt));
 
         // The fused op gives the unfused sequence's bits on the GPU (same GEMM, same
@@ -191,8 +183,8 @@ TEST(CudaLinearFused, EveryActivationMatchesCpuAndUnfusedBits) {
 TEST(CudaMatmul, Tf32SwitchKeepsFp32ExactByDefault) {
   DUET_REQUIRE_CUDA();
   Tf32Guard guard;
-  Tensor a = leaf({256, 384}, 11, float32), b = leaf({384, 320}, 12, float32);
-  Tensor x = leaf({64, 384}, 13, float32), w = leaf({96, 384}, 14, float32);
+  Tensor a = uniform_leaf({256, 384}, 11, float32), b = uniform_leaf({384, 320}, 12, float32);
+  Tensor x = uniform_leaf({64, 384}, 13, float32), w = uniform_leaf({96, 384}, 14, float32);
   auto mm = matmul_fn();
   auto lin = [](const std::vector<Tensor>& in) {
     return std::vector<Tensor>{linear(in[0], in[1])};
@@ -206,8 +198,9 @@ TEST(CudaMatmul, Tf32SwitchKeepsFp32ExactByDefault) {
   expect_cuda_matches_cpu("matmul fp32 (TF32 on)", mm, {a, b}, 1e-2);
   expect_cuda_matches_cpu("linear fp32 (TF32 on)", lin, {x, w}, 1e-2);
   // float64 is never affected.
-  expect_cuda_matches_cpu("matmul fp64 (TF32 on)", mm,
-                          {leaf({64, 96}, 15, float64), leaf({96, 48}, 16, float64)}, 1e-12);
+  expect_cuda_matches_cpu(
+      "matmul fp64 (TF32 on)", mm,
+      {uniform_leaf({64, 96}, 15, float64), uniform_leaf({96, 48}, 16, float64)}, 1e-12);
   set_cuda_allow_tf32(false);
   expect_cuda_matches_cpu("matmul fp32 (TF32 off again)", mm, {a, b}, 1e-5);
 }

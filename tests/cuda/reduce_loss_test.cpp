@@ -19,15 +19,6 @@ double tol(DType dt) {
   return dt == float64 ? 1e-12 : 1e-5;
 }
 
-const char* dname(DType dt) {
-  return dt == float64 ? "float64" : "float32";
-}
-
-Tensor leaf(const Shape& shape, uint64_t seed, DType dt) {
-  Generator g(seed);
-  return Tensor::randn(shape, g, dt).requires_grad_();
-}
-
 // Integer-valued floats in [-2, 2]: many ties.
 Tensor ties(const Shape& shape, uint64_t seed, DType dt) {
   Generator g(seed);
@@ -47,10 +38,10 @@ TEST(CudaReduce, SumMeanMaxOverAxes) {
   const std::vector<std::vector<int64_t>> axis_sets = {{},     {0},    {1},    {2},      {-1},
                                                        {0, 2}, {1, 2}, {0, 1}, {0, 1, 2}};
   for (DType dt : {float32, float64}) {
-    Tensor x = leaf({6, 7, 9}, 1, dt);
+    Tensor x = normal_leaf({6, 7, 9}, 1, dt);
     for (const auto& axes : axis_sets) {
       for (bool keepdim : {false, true}) {
-        const std::string what = std::string(dname(dt)) + " axes " + axes_str(axes, keepdim);
+        const std::string what = std::string(dtype_name(dt)) + " axes " + axes_str(axes, keepdim);
         expect_cuda_matches_cpu(
             "sum " + what,
             [&](const std::vector<Tensor>& in) { return std::vector{sum(in[0], axes, keepdim)}; },
@@ -72,7 +63,7 @@ TEST(CudaReduce, SumMeanMaxOverAxes) {
 TEST(CudaReduce, SizeOneAxesScalarsAndEmpty) {
   DUET_REQUIRE_CUDA();
   for (DType dt : {float32, float64}) {
-    Tensor x = leaf({1, 5, 1, 3}, 2, dt);
+    Tensor x = normal_leaf({1, 5, 1, 3}, 2, dt);
     for (const auto& axes : std::vector<std::vector<int64_t>>{{0}, {2}, {0, 2}, {1, 3}, {}}) {
       expect_cuda_matches_cpu(
           std::string("sum size-1 axes ") + shape_str(axes),
@@ -123,14 +114,14 @@ TEST(CudaReduce, IntegerAndBoolSums) {
 TEST(CudaReduce, LargeInputs) {
   DUET_REQUIRE_CUDA();
   for (DType dt : {float32, float64}) {
-    Tensor flat = leaf({1 << 20}, 4, dt);
+    Tensor flat = normal_leaf({1 << 20}, 4, dt);
     expect_cuda_matches_cpu(
-        std::string("sum/mean/max of 2^20 elements ") + dname(dt),
+        std::string("sum/mean/max of 2^20 elements ") + dtype_name(dt),
         [](const std::vector<Tensor>& in) {
           return std::vector{sum(in[0]), mean(in[0]), max(in[0])};
         },
         {flat}, tol(dt));
-    Tensor sq = leaf({1024, 1024}, 5, dt);
+    Tensor sq = normal_leaf({1024, 1024}, 5, dt);
     for (int64_t axis : {0, 1}) {
       expect_cuda_matches_cpu(
           std::string("sum/mean/max of 1024 x 1024 along ") + std::to_string(axis),
@@ -140,12 +131,12 @@ TEST(CudaReduce, LargeInputs) {
           {sq}, tol(dt));
     }
     // A long reduced axis with few outputs (a bias gradient), and a column reduction.
-    Tensor tall = leaf({100000, 10}, 6, dt);
+    Tensor tall = normal_leaf({100000, 10}, 6, dt);
     expect_cuda_matches_cpu(
         "sum of (100000, 10) along 0",
         [](const std::vector<Tensor>& in) { return std::vector{sum(in[0], {0})}; }, {tall},
         tol(dt));
-    Tensor nchw = leaf({16, 8, 32, 32}, 7, dt);
+    Tensor nchw = normal_leaf({16, 8, 32, 32}, 7, dt);
     expect_cuda_matches_cpu(
         "sum/mean of NCHW over (0, 2, 3)",
         [](const std::vector<Tensor>& in) {
@@ -199,7 +190,7 @@ TEST(CudaReduce, MaxBackwardAndItsGradient) {
     Tensor x = ties({4, 5, 6}, 11, dt);
     for (const auto& axes : std::vector<std::vector<int64_t>>{{}, {1}, {0, 2}}) {
       for (bool keepdim : {false, true}) {
-        Tensor g = leaf(max(x, axes, keepdim).shape(), 12, dt);
+        Tensor g = normal_leaf(max(x, axes, keepdim).shape(), 12, dt);
         expect_cuda_matches_cpu(
             "max_backward " + axes_str(axes, keepdim),
             [&](const std::vector<Tensor>& in) {
@@ -224,7 +215,7 @@ TEST(CudaSoftmax, EveryAxisAndLongRows) {
                                            {{3, 1, 700}, {1, 2}},
                                            {{64, 10}, {1}},
                                            {{5}, {0}}}) {
-      Tensor x = leaf(c.shape, 13, dt);
+      Tensor x = normal_leaf(c.shape, 13, dt);
       for (int64_t axis : c.axes) {
         const std::string what = shape_str(c.shape) + " axis " + std::to_string(axis);
         expect_cuda_matches_cpu(
@@ -262,10 +253,10 @@ TEST(CudaSoftmax, BackwardOpsAndTheirGradients) {
   DUET_REQUIRE_CUDA();
   for (DType dt : {float32, float64}) {
     for (int64_t axis : {0, 1, 2}) {
-      Tensor x = leaf({5, 6, 7}, 14, dt);
+      Tensor x = normal_leaf({5, 6, 7}, 14, dt);
       Tensor y = softmax(x.detach(), axis).requires_grad_();
       Tensor ly = log_softmax(x.detach(), axis).requires_grad_();
-      Tensor g = leaf({5, 6, 7}, 15, dt);
+      Tensor g = normal_leaf({5, 6, 7}, 15, dt);
       expect_cuda_matches_cpu(
           "softmax_backward axis " + std::to_string(axis),
           [axis](const std::vector<Tensor>& in) {
@@ -291,9 +282,9 @@ TEST(CudaCrossEntropy, MatchesCpu) {
       std::vector<int64_t> lv(N);
       for (auto& v : lv) v = static_cast<int64_t>(g.below(C));
       Tensor labels = Tensor::from_vector(lv, {N});
-      Tensor logits = leaf({N, C}, 17, dt);
+      Tensor logits = normal_leaf({N, C}, 17, dt);
       for (double eps : {0.0, 0.1, 1.0}) {
-        const std::string what = std::string(dname(dt)) + " N=" + std::to_string(N) +
+        const std::string what = std::string(dtype_name(dt)) + " N=" + std::to_string(N) +
                                  " C=" + std::to_string(C) + " smoothing " + std::to_string(eps);
         expect_cuda_matches_cpu(
             "cross_entropy " + what,

@@ -23,11 +23,6 @@ double tol(DType dt) {
   return dt == float64 ? 1e-12 : 1e-5;
 }
 
-Tensor leaf(const Shape& shape, uint64_t seed, DType dt = float32) {
-  Generator g(seed);
-  return Tensor::randn(shape, g, dt).requires_grad_();
-}
-
 // Bitwise equality of two tensors' values (any devices), NaN equal to NaN.
 void expect_identical(const Tensor& a, const Tensor& b, const std::string& what) {
   SCOPED_TRACE(what);
@@ -60,7 +55,7 @@ TEST(CudaShape, ConcatAlongEachAxis) {
       expect_cuda_matches_cpu(
           "concat axis " + std::to_string(axis),
           [axis](const std::vector<Tensor>& in) { return std::vector{concat(in, axis)}; },
-          {leaf(a, 1, dt), leaf(b, 2, dt), leaf(c, 3, dt)}, tol(dt));
+          {normal_leaf(a, 1, dt), normal_leaf(b, 2, dt), normal_leaf(c, 3, dt)}, tol(dt));
     }
   }
   // int64 and bool data, an empty input.
@@ -91,7 +86,7 @@ TEST(CudaShape, PadValuesAndGradient) {
       expect_cuda_matches_cpu(
           "pad " + shape_str(c.shape) + " " + shape_str(c.pads),
           [&](const std::vector<Tensor>& in) { return std::vector{pad(in[0], c.pads, c.value)}; },
-          {leaf(c.shape, 4, dt)}, tol(dt));
+          {normal_leaf(c.shape, 4, dt)}, tol(dt));
     }
   }
   Tensor i = Tensor::from_vector(std::vector<int64_t>{1, 2, 3, 4, 5, 6}, {2, 3});
@@ -109,7 +104,7 @@ TEST(CudaShape, SlicesWithStepsAndBackward) {
     int64_t axis, start, end, step;
   };
   for (DType dt : {float32, float64}) {
-    Tensor x = leaf({6, 7, 8}, 5, dt);
+    Tensor x = normal_leaf({6, 7, 8}, 5, dt);
     for (const Case& c : std::vector<Case>{{0, 0, 6, 2},
                                            {1, 1, 7, 3},
                                            {2, -5, -1, 1},
@@ -136,7 +131,7 @@ TEST(CudaShape, SlicesWithStepsAndBackward) {
 
 TEST(CudaShape, CastsAndClones) {
   DUET_REQUIRE_CUDA();
-  Tensor x = leaf({5, 6, 7}, 6, float32);
+  Tensor x = normal_leaf({5, 6, 7}, 6, float32);
   expect_cuda_matches_cpu(
       "cast float32 -> float64 -> float32",
       [](const std::vector<Tensor>& in) {
@@ -155,7 +150,7 @@ TEST(CudaShape, CastsAndClones) {
       {w}, 0);
   // Clones and casts of non-contiguous views (transposed, stepped, broadcast).
   for (DType dt : {float32, float64}) {
-    Tensor y = leaf({4, 5, 6}, 7, dt);
+    Tensor y = normal_leaf({4, 5, 6}, 7, dt);
     expect_cuda_matches_cpu(
         "clone of views",
         [dt](const std::vector<Tensor>& in) {
@@ -182,7 +177,7 @@ TEST(CudaShape, SumTo) {
       expect_cuda_matches_cpu(
           "sum_to " + shape_str(c.from) + " -> " + shape_str(c.to),
           [&](const std::vector<Tensor>& in) { return std::vector{sum_to(in[0], c.to)}; },
-          {leaf(c.from, 8, dt)}, tol(dt));
+          {normal_leaf(c.from, 8, dt)}, tol(dt));
     }
   }
 }
@@ -439,7 +434,7 @@ TEST(CudaDropout, MaskBitIdenticalToCpu) {
 
 TEST(CudaDropout, Gradient) {
   DUET_REQUIRE_CUDA();
-  Tensor x = leaf({37, 1000}, 12, float32);
+  Tensor x = normal_leaf({37, 1000}, 12, float32);
   expect_cuda_matches_cpu(
       "dropout",
       [](const std::vector<Tensor>& in) {
