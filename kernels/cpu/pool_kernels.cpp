@@ -1,4 +1,5 @@
 #include "cpu/pool_kernels.h"
+#include "geometry.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,31 +12,10 @@
 namespace duet::cpu_kernels {
 namespace {
 
-// One pooling problem: `planes` independent (H, W) -> (OH, OW) maps.
-struct Geom {
-  int64_t planes = 0, H = 0, W = 0, OH = 0, OW = 0;
-  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
-  bool count_include_pad = true;
-};
-
-// in: (P..., H, W), out: (P..., OH, OW); attrs may be absent (adaptive pooling).
+// One pooling problem: `planes` independent (H, W) -> (OH, OW) maps (kernels/geometry.h).
+using Geom = kernels::PoolGeom;
 Geom geometry(const Attrs& at, const Shape& in, const Shape& out) {
-  Geom g;
-  const size_t r = in.size();
-  g.H = in[r - 2];
-  g.W = in[r - 1];
-  g.OH = out[r - 2];
-  g.OW = out[r - 1];
-  g.planes = 1;
-  for (size_t i = 0; i + 2 < r; ++i) g.planes *= in[i];
-  if (at.has("kernel")) {
-    g.kh = at.ints("kernel")[0], g.kw = at.ints("kernel")[1];
-    g.sh = at.ints("stride")[0], g.sw = at.ints("stride")[1];
-    g.ph = at.ints("padding")[0], g.pw = at.ints("padding")[1];
-  }
-  if (at.has("dilation")) g.dh = at.ints("dilation")[0], g.dw = at.ints("dilation")[1];
-  g.count_include_pad = at.b("count_include_pad", true);
-  return g;
+  return kernels::pool_geometry(at, in, out);
 }
 
 // One axis of an average-pooling window, exactly as PyTorch's CPU kernel: [lo, hi) is the
