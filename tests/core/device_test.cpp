@@ -4,6 +4,7 @@
 
 #include "duet/cuda.h"
 #include "duet/duet.h"
+#include "duet/graph.h"
 #include "duet/nn.h"
 #include "test_util.h"
 
@@ -58,6 +59,15 @@ TEST(Device, CudaWithoutGpuIsAnError) {
   EXPECT_DUET_ERROR(lin.to(cuda), "device cuda:0 is not available");
   EXPECT_EQ(lin.weight.device(), cpu);
   EXPECT_EQ(sum(x).item<double>(), 6.0);
+}
+
+// Graph mode is CPU-only until issue #6: compile names the value and the issue.
+TEST(Device, GraphModeRefusesCudaValues) {
+  Graph g;
+  Tensor x = g.input("x", {2, 3}, float32, cuda);
+  Tensor y = relu(x);
+  EXPECT_DUET_ERROR(compile(g, {y}), "compile: graph #", "has a value on cuda:0",
+                    "graph mode runs on the CPU only", "issue #6");
 }
 
 TEST(Device, ToSameDeviceIsIdentity) {
