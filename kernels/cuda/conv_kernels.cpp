@@ -16,6 +16,7 @@
 #include "cuda/cudnn_util.h"
 #include "cuda/runtime.h"
 #include "duet/cuda.h"
+#include "duet/memory.h"
 
 namespace duet::cuda_kernels {
 namespace {
@@ -74,16 +75,45 @@ size_t workspace_limit() {
   return static_cast<size_t>(std::max<int64_t>(cuda_workspace_limit(), 0));
 }
 
-// Scratch for a Find: the largest size asked for, halved on allocation failure (down to none).
-std::unique_ptr<Workspace> find_workspace(size_t bytes, Device device) {
-  while (true) {
-    try {
-      return std::make_unique<Workspace>(bytes, device);
-    } catch (const Error&) {
-      if (bytes == 0) throw;
+// Scratch for a Find (the largest workspace any algorithm asks for), straight from cudaMalloc
+// and freed right after: the caching allocator cannot split blocks, so a cached block of that
+// size would sit unused in `reserved` for the rest of the run. Find synchronises anyway, so the
+// cudaMalloc/cudaFree pair costs nothing extra. On failure: the allocator's cache is returned
+// and the size halved (down to none: Find then only tries algorithms without workspace).
+class FindScratch {
+ public:
+  FindScratch(size_t bytes, Device device) {
+    while (bytes > 0) {
+      if (cudaMalloc(&data_, bytes) == cudaSuccess) {
+        size_ = bytes;
+        return;
+      }
+      cudaGetLastError();
+      data_ = nullptr;
+      if (!emptied_) {
+        empty_cache(device);
+        emptied_ = true;
+        continue;
+      }
       bytes = bytes > (size_t{1} << 20) ? bytes / 2 : 0;
     }
   }
+  ~FindScratch() {
+    if (data_) cudaFree(data_);
+  }
+  FindScratch(const FindScratch&) = delete;
+  FindScratch& operator=(const FindScratch&) = delete;
+  void* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_ = 0;
+  bool emptied_ = false;
+};
+
+std::unique_ptr<FindScratch> find_workspace(size_t bytes, Device device) {
+  return std::make_unique<FindScratch>(bytes, device);
 }
 
 const char* pass_name(ConvPass pass) {
