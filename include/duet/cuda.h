@@ -41,6 +41,11 @@ void check_device_available(Device device);
 // Waits for all work queued on the device (no-op for the CPU).
 void synchronize(Device device);
 
+// Times the host has waited for a CUDA device so far in this process: synchronize(),
+// device-to-host copies (item, to_vector, .to(cpu)), empty_cache, and cuDNN's one-off
+// algorithm search per conv shape. A steady-state eager step that reads no value makes none.
+int64_t cuda_sync_count();
+
 // cudaMemGetInfo for the device: bytes free and in total, for every process on the GPU.
 struct DeviceMemoryInfo {
   int64_t free_bytes = 0;

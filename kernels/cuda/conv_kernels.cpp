@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/device_backend.h"
 #include "cpu/fused_kernels.h"
 #include "cuda/conv_epilogue.h"
 #include "cuda/cudnn_util.h"
@@ -83,6 +84,7 @@ size_t workspace_limit() {
 class FindScratch {
  public:
   FindScratch(size_t bytes, Device device) {
+    detail::note_cuda_sync();  // the search times algorithms: the host waits for it
     while (bytes > 0) {
       if (cudaMalloc(&data_, bytes) == cudaSuccess) {
         size_ = bytes;

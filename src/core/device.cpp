@@ -3,6 +3,7 @@
 #include <atomic>
 #include <charconv>
 
+#include "core/device_backend.h"
 #include "duet/cuda.h"
 #include "duet/error.h"
 
@@ -11,7 +12,18 @@ namespace {
 std::atomic<bool> g_allow_tf32{false};
 std::atomic<bool> g_deterministic{false};
 std::atomic<int64_t> g_workspace_limit{int64_t{1} << 30};
+std::atomic<int64_t> g_sync_count{0};
 }  // namespace
+
+namespace detail {
+void note_cuda_sync() {
+  g_sync_count.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace detail
+
+int64_t cuda_sync_count() {
+  return g_sync_count.load(std::memory_order_relaxed);
+}
 
 Device cuda_device(int index) {
   DUET_CHECK(index >= 0, "cuda_device: index ", index, " (expected >= 0)");

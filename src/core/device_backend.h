@@ -16,6 +16,8 @@ Allocator& cuda_allocator(int index);
 void cuda_copy(const Tensor& src, const Tensor& dst);
 // Every element of a CUDA tensor (any strides) set to `value`.
 void cuda_fill(const Tensor& dst, double value);
+// Counts one host wait on a CUDA device (cuda_sync_count()).
+void note_cuda_sync();
 // cudaMemGetInfo (free, total) for the device.
 void cuda_memory_info(int index, int64_t& free_bytes, int64_t& total_bytes);
 

@@ -55,6 +55,7 @@ class CudaAllocator final : public CachingAllocator {
   void prepare() override { cuda_backend::context(index_); }  // the current device
   // A cached block may still be read by queued kernels.
   void before_release() override {
+    note_cuda_sync();
     cudaStreamSynchronize(cuda_backend::context(index_).stream);
     cudaGetLastError();
   }

@@ -82,6 +82,7 @@ int cuda_device_count() {
 void synchronize(Device device) {
   if (device.type == DeviceType::cpu) return;
   auto& ctx = cuda_backend::context(device);
+  detail::note_cuda_sync();
   DUET_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
 }
 

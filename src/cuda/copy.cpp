@@ -89,7 +89,14 @@ void upload(void* dst, const void* src, size_t n, int index) {
     const size_t len = std::min(kStagingBytes, n - off);
     const int b = st.next;
     st.next ^= 1;
-    DUET_CUDA_CHECK(cudaEventSynchronize(st.done[b]));  // the buffer's previous upload is done
+    // The buffer's previous upload must be done (a host wait only if it is still queued).
+    const cudaError_t ready = cudaEventQuery(st.done[b]);
+    if (ready == cudaErrorNotReady) {
+      detail::note_cuda_sync();
+      DUET_CUDA_CHECK(cudaEventSynchronize(st.done[b]));
+    } else {
+      DUET_CUDA_CHECK(ready);
+    }
     std::memcpy(st.buf[b], static_cast<const char*>(src) + off, len);
     DUET_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst) + off, st.buf[b], len,
                                     cudaMemcpyHostToDevice, ctx.stream));
@@ -109,6 +116,7 @@ void download(void* dst, const void* src, size_t n, int index) {
     DUET_CUDA_CHECK(cudaMemcpyAsync(st.buf[b], static_cast<const char*>(src) + off, len,
                                     cudaMemcpyDeviceToHost, ctx.stream));
     DUET_CUDA_CHECK(cudaEventRecord(st.done[b], ctx.stream));
+    detail::note_cuda_sync();
     DUET_CUDA_CHECK(cudaEventSynchronize(st.done[b]));
     std::memcpy(static_cast<char*>(dst) + off, st.buf[b], len);
   }
@@ -160,6 +168,7 @@ void cuda_copy(const Tensor& src, const Tensor& dst) {
   } else if (dd.type == DeviceType::cpu) {
     download(d.data_ptr(), s.data_ptr(), nbytes_of(d), sd.index);
   } else {  // two GPUs: wait for the source, copy peer-to-peer on the destination's stream
+    detail::note_cuda_sync();
     DUET_CUDA_CHECK(cudaStreamSynchronize(context(sd).stream));
     DUET_CUDA_CHECK(cudaMemcpyPeerAsync(d.data_ptr(), dd.index, s.data_ptr(), sd.index,
                                         nbytes_of(d), context(dd).stream));

@@ -59,6 +59,7 @@ TEST(Device, CudaWithoutGpuIsAnError) {
   EXPECT_DUET_ERROR(lin.to(cuda), "device cuda:0 is not available");
   EXPECT_EQ(lin.weight.device(), cpu);
   EXPECT_EQ(sum(x).item<double>(), 6.0);
+  EXPECT_EQ(cuda_sync_count(), 0);  // nothing ever waited on a GPU
 }
 
 // Graph mode is CPU-only until issue #6: compile names the value and the issue.

@@ -3,7 +3,11 @@
 // leave the allocator usable.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "cuda_test_util.h"
+#include "duet/nn.h"
+#include "duet/optim.h"
 #include "test_util.h"
 
 namespace duet {
@@ -48,6 +52,43 @@ TEST(CudaAllocator, SteadyStateReusesBlocks) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(step(), first);
   EXPECT_EQ(memory_stats(cuda).num_device_mallocs, 0);  // every block came from the cache
   EXPECT_GT(memory_stats(cuda).num_allocs, 0);
+}
+
+// A steady-state eager training step queues kernels only: no cudaMalloc and no host wait
+// until a value is read.
+TEST(CudaAllocator, SteadyStateTrainingStepNeitherAllocatesNorWaits) {
+  DUET_REQUIRE_CUDA();
+  Generator gen(2);
+  nn::Conv2d conv(3, 8, 3, {.padding = {1, 1}});
+  nn::BatchNorm2d bn(8);
+  nn::Linear fc(8, 10);
+  conv.to(cuda);
+  bn.to(cuda);
+  fc.to(cuda);
+  std::vector<Tensor> params = conv.parameters();
+  for (const Tensor& p : bn.parameters()) params.push_back(p);
+  for (const Tensor& p : fc.parameters()) params.push_back(p);
+  optim::Adam opt(params, 1e-3);
+  Tensor x = Tensor::randn({4, 3, 16, 16}, gen).to(cuda);
+  Tensor y = Tensor::from_vector<int64_t>({1, 2, 3, 4}, {4}).to(cuda);
+  Tensor loss;
+  auto step = [&] {
+    opt.zero_grad();
+    Tensor h = relu(bn(conv(x)));
+    loss = cross_entropy(fc(mean(h, {2, 3})), y);
+    loss.backward();
+    opt.step();
+  };
+  step();  // first step: cudnnFind, optimizer state, cached blocks
+  step();
+  synchronize(cuda);
+  reset_peak_memory(cuda);
+  const int64_t syncs = cuda_sync_count();
+  for (int i = 0; i < 3; ++i) step();
+  EXPECT_EQ(cuda_sync_count(), syncs);
+  EXPECT_EQ(memory_stats(cuda).num_device_mallocs, 0);
+  EXPECT_TRUE(std::isfinite(loss.item<double>()));  // reading the loss waits once
+  EXPECT_EQ(cuda_sync_count(), syncs + 1);
 }
 
 TEST(CudaAllocator, EmptyCacheReturnsReservedMemory) {
