@@ -18,12 +18,7 @@ namespace duet::cpu_kernels {
     });                                                                           \
   }
 
-DUET_ARITH_KERNEL(add, x + y)
-DUET_ARITH_KERNEL(sub, x - y)
-DUET_ARITH_KERNEL(mul, x* y)
-DUET_ARITH_KERNEL(div, x / y)
-DUET_ARITH_KERNEL(maximum, x > y ? x : y)
-DUET_ARITH_KERNEL(minimum, x < y ? x : y)
+DUET_ARITH_OPS(DUET_ARITH_KERNEL)
 #undef DUET_ARITH_KERNEL
 
 #define DUET_COMPARE_KERNEL(name, expr)                                                           \
@@ -34,12 +29,7 @@ DUET_ARITH_KERNEL(minimum, x < y ? x : y)
     });                                                                                           \
   }
 
-DUET_COMPARE_KERNEL(eq, x == y)
-DUET_COMPARE_KERNEL(ne, x != y)
-DUET_COMPARE_KERNEL(lt, x < y)
-DUET_COMPARE_KERNEL(le, x <= y)
-DUET_COMPARE_KERNEL(gt, x > y)
-DUET_COMPARE_KERNEL(ge, x >= y)
+DUET_COMPARE_OPS(DUET_COMPARE_KERNEL)
 #undef DUET_COMPARE_KERNEL
 
 void where(const KernelArgs& k) {

@@ -7,6 +7,8 @@
 
 namespace duet::cpu_kernels {
 
+namespace math = ::std;  // the math:: of kernels/elementwise_ops.h
+
 // Defines name(k): out = expr(x) for floating dtypes; `s` is the scalar attr when present.
 #define DUET_UNARY_KERNEL(name, attr, expr)                                                  \
   void name(const KernelArgs& k) {                                                           \
@@ -18,19 +20,7 @@ namespace duet::cpu_kernels {
     });                                                                                      \
   }
 
-DUET_UNARY_KERNEL(neg, 0, -x)
-DUET_UNARY_KERNEL(exp, 0, std::exp(x))
-DUET_UNARY_KERNEL(log, 0, std::log(x))
-DUET_UNARY_KERNEL(sqrt, 0, std::sqrt(x))
-DUET_UNARY_KERNEL(rsqrt, 0, T(1) / std::sqrt(x))
-DUET_UNARY_KERNEL(abs, 0, std::abs(x))
-DUET_UNARY_KERNEL(sign, 0, (x > T(0)) - (x < T(0)))
-DUET_UNARY_KERNEL(add_scalar, k.attrs.f("value"), x + s)
-DUET_UNARY_KERNEL(mul_scalar, k.attrs.f("value"), x* s)
-DUET_UNARY_KERNEL(rsub_scalar, k.attrs.f("value"), s - x)
-DUET_UNARY_KERNEL(rdiv_scalar, k.attrs.f("value"), s / x)
-DUET_UNARY_KERNEL(pow_scalar, k.attrs.f("exponent"),
-                  s == T(2) ? x * x : (s == T(1) ? x : std::pow(x, s)))
+DUET_UNARY_OPS(DUET_UNARY_KERNEL)
 #undef DUET_UNARY_KERNEL
 
 void clamp(const KernelArgs& k) {

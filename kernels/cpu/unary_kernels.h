@@ -1,22 +1,12 @@
 // CPU kernels for unary math and ops with a scalar attribute.
 #pragma once
 
+#include "elementwise_ops.h"
 #include "ops/op_def.h"
 
 namespace duet::cpu_kernels {
 
-void neg(const KernelArgs& k);
-void exp(const KernelArgs& k);
-void log(const KernelArgs& k);
-void sqrt(const KernelArgs& k);
-void rsqrt(const KernelArgs& k);
-void abs(const KernelArgs& k);
-void sign(const KernelArgs& k);
-void add_scalar(const KernelArgs& k);      // attrs: value
-void mul_scalar(const KernelArgs& k);      // attrs: value
-void rsub_scalar(const KernelArgs& k);     // attrs: value  (value - x)
-void rdiv_scalar(const KernelArgs& k);     // attrs: value  (value / x)
-void pow_scalar(const KernelArgs& k);      // attrs: exponent
+DUET_UNARY_OPS(DUET_DECLARE_KERNEL)        // kernels/elementwise_ops.h
 void clamp(const KernelArgs& k);           // attrs: lo, hi
 void clamp_backward(const KernelArgs& k);  // inputs: grad, x; attrs: lo, hi
 

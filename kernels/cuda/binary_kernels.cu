@@ -1,6 +1,6 @@
 // CUDA kernels for broadcasting binary ops, comparisons and where: one functor per op on the
-// generic launcher (elementwise.cuh), with the expressions and dtypes of
-// kernels/cpu/binary_kernels.cpp.
+// generic launcher (elementwise.cuh), with the expressions of kernels/elementwise_ops.h and
+// the dtypes of kernels/cpu/binary_kernels.cpp.
 #include <type_traits>
 
 #include "core/dtype_dispatch.h"
@@ -29,12 +29,7 @@ namespace duet::cuda_kernels {
     });                                                                                 \
   }
 
-DUET_CUDA_ARITH_KERNEL(add, x + y)
-DUET_CUDA_ARITH_KERNEL(sub, x - y)
-DUET_CUDA_ARITH_KERNEL(mul, x* y)
-DUET_CUDA_ARITH_KERNEL(div, x / y)
-DUET_CUDA_ARITH_KERNEL(maximum, x > y ? x : y)
-DUET_CUDA_ARITH_KERNEL(minimum, x < y ? x : y)
+DUET_ARITH_OPS(DUET_CUDA_ARITH_KERNEL)
 #undef DUET_CUDA_ARITH_KERNEL
 
 #define DUET_CUDA_COMPARE_KERNEL(name, expr)                                             \
@@ -53,12 +48,7 @@ DUET_CUDA_ARITH_KERNEL(minimum, x < y ? x : y)
     });                                                                                  \
   }
 
-DUET_CUDA_COMPARE_KERNEL(eq, x == y)
-DUET_CUDA_COMPARE_KERNEL(ne, x != y)
-DUET_CUDA_COMPARE_KERNEL(lt, x < y)
-DUET_CUDA_COMPARE_KERNEL(le, x <= y)
-DUET_CUDA_COMPARE_KERNEL(gt, x > y)
-DUET_CUDA_COMPARE_KERNEL(ge, x >= y)
+DUET_COMPARE_OPS(DUET_CUDA_COMPARE_KERNEL)
 #undef DUET_CUDA_COMPARE_KERNEL
 
 namespace {

@@ -8,8 +8,10 @@
 
 namespace duet::cuda_kernels {
 
+namespace math = dmath;  // the math:: of kernels/elementwise_ops.h
+
 // Defines name(k): out = expr(x) for floating dtypes; `s` is the scalar attr (as T) when
-// present. The expressions are those of kernels/cpu/unary_kernels.cpp.
+// present. The expressions are kernels/elementwise_ops.h's, shared with the CPU.
 #define DUET_CUDA_UNARY_KERNEL(name, attr, expr)                                     \
   namespace {                                                                        \
   template <class T>                                                                 \
@@ -25,19 +27,7 @@ namespace duet::cuda_kernels {
     });                                                                              \
   }
 
-DUET_CUDA_UNARY_KERNEL(neg, 0, -x)
-DUET_CUDA_UNARY_KERNEL(exp, 0, dmath::exp(x))
-DUET_CUDA_UNARY_KERNEL(log, 0, dmath::log(x))
-DUET_CUDA_UNARY_KERNEL(sqrt, 0, dmath::sqrt(x))
-DUET_CUDA_UNARY_KERNEL(rsqrt, 0, T(1) / dmath::sqrt(x))
-DUET_CUDA_UNARY_KERNEL(abs, 0, dmath::abs(x))
-DUET_CUDA_UNARY_KERNEL(sign, 0, (x > T(0)) - (x < T(0)))
-DUET_CUDA_UNARY_KERNEL(add_scalar, k.attrs.f("value"), x + s)
-DUET_CUDA_UNARY_KERNEL(mul_scalar, k.attrs.f("value"), x* s)
-DUET_CUDA_UNARY_KERNEL(rsub_scalar, k.attrs.f("value"), s - x)
-DUET_CUDA_UNARY_KERNEL(rdiv_scalar, k.attrs.f("value"), s / x)
-DUET_CUDA_UNARY_KERNEL(pow_scalar, k.attrs.f("exponent"),
-                       s == T(2) ? x * x : (s == T(1) ? x : dmath::pow(x, s)))
+DUET_UNARY_OPS(DUET_CUDA_UNARY_KERNEL)
 #undef DUET_CUDA_UNARY_KERNEL
 
 namespace {
