@@ -357,24 +357,16 @@ void increment(const KernelArgs& k) {
   if (n == 0) return;
   const double value = k.attrs.f("value");
   const cudaStream_t s = cuda_backend::stream_for(x);
-  auto run = [&](auto tag) {
+  detail::dispatch_all(x.dtype(), "increment_", [&](auto tag) {  // as the CPU kernel
     using T = decltype(tag);
-    increment_kernel<T>
-        <<<cuda_backend::blocks_for(n), kThreads, 0, s>>>(ptr<T>(x), n, static_cast<T>(value));
-    DUET_CUDA_CHECK_LAUNCH();
-  };
-  switch (x.dtype()) {
-    case DType::float32:
-      return run(float{});
-    case DType::float64:
-      return run(double{});
-    case DType::int64:
-      return run(int64_t{});
-    default:
-      break;
-  }
-  throw Error(detail::cat("increment_: dtype ", x.dtype(),
-                          " is not supported (expected int64, float32 or float64)"));
+    if constexpr (std::is_same_v<T, bool>) {
+      DUET_ASSERT(false, "increment_: a bool input passed infer");
+    } else {
+      increment_kernel<T>
+          <<<cuda_backend::blocks_for(n), kThreads, 0, s>>>(ptr<T>(x), n, static_cast<T>(value));
+      DUET_CUDA_CHECK_LAUNCH();
+    }
+  });
 }
 
 void linear_grad_adam_step(const KernelArgs& k) {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/dtype_dispatch.h"
 #include "cpu/reduce_kernels.h"
 #include "cuda/axis_reduce.cuh"
 #include "cuda/reduce_kernels.h"
@@ -154,15 +155,10 @@ void sum(const KernelArgs& k) {
 void mean(const KernelArgs& k) {
   const Tensor& x = k.inputs[0];
   const auto mask = cpu_kernels::reduced_axes_mask(x.shape(), k.attrs.ints("axes"), "mean");
-  switch (x.dtype()) {
-    case DType::float32:
-      return run_reduce<SumOp<double>, float, float>(x, mask, k.outputs[0], true, "mean");
-    case DType::float64:
-      return run_reduce<SumOp<double>, double, double>(x, mask, k.outputs[0], true, "mean");
-    default:
-      break;
-  }
-  throw Error(detail::cat("mean: dtype ", x.dtype(), " is not supported on CUDA"));
+  detail::dispatch_floating(x.dtype(), "mean", [&](auto tag) {
+    using T = decltype(tag);
+    run_reduce<SumOp<double>, T, T>(x, mask, k.outputs[0], true, "mean");
+  });
 }
 
 void max(const KernelArgs& k) {
@@ -186,14 +182,11 @@ void argmax(const KernelArgs& k) {
   const Tensor& x = k.inputs[0];
   const Tensor& y = k.outputs[0];
   if (y.numel() == 0) return;
-  const int64_t rank = x.dim();
-  const int64_t axis = rank == 0 ? 0 : normalize_axis(k.attrs.i("axis"), rank, "argmax");
-  int64_t outer = 1, R = 1, inner = 1;
-  for (int64_t d = 0; d < rank; ++d) {
-    if (d < axis) outer *= x.shape()[d];
-    if (d == axis) R = x.shape()[d];
-    if (d > axis) inner *= x.shape()[d];
-  }
+  // (outer, R, inner) around the axis; a 0-d x is one row of one element.
+  const kernels::AxisSplit a = x.dim() == 0
+                                   ? kernels::AxisSplit{}
+                                   : kernels::split_at_axis(x.shape(), k.attrs.i("axis"), "argmax");
+  const int64_t outer = a.outer, R = a.C, inner = a.inner;
   const Launch L = launch_for(x);
   int64_t* po = static_cast<int64_t*>(y.data_ptr());
   auto run = [&](auto tag) {
@@ -251,23 +244,13 @@ void max_backward(const KernelArgs& k) {
   const int64_t n_out = g.numel();
   const int by = pow2_at_least(R, kBlock), bz = kBlock / by;
   const unsigned blocks = grid_x((n_out + bz - 1) / bz, "max_backward");
-  auto run = [&](auto tag) {
+  detail::dispatch_floating(x.dtype(), "max_backward", [&](auto tag) {
     using T = decltype(tag);
     max_backward_kernel<T><<<blocks, kBlock, 0, L.stream>>>(
         static_cast<const T*>(g.data_ptr()), static_cast<const T*>(x.data_ptr()),
         static_cast<T*>(dx.data_ptr()), n_out, kept, red, R, by, bz);
     DUET_CUDA_CHECK_LAUNCH();
-  };
-  switch (x.dtype()) {
-    case DType::float32:
-      return run(float{});
-    case DType::float64:
-      return run(double{});
-    default:
-      break;
-  }
-  throw Error(detail::cat("max_backward: dtype ", x.dtype(),
-                          " is not supported (expected float32 or float64)"));
+  });
 }
 
 // Declared in cuda/shape_kernels.h: the broadcast axes of x summed away (as the CPU kernel).
