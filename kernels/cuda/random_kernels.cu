@@ -154,14 +154,16 @@ __host__ __device__ inline uint64_t chunk_seed(uint64_t seed, uint64_t c) {
 }
 
 // One thread per (chunk, sub-stream). y may alias x (dropout's inplace_input).
+// The seed is `seed`, or *seed_at when seed_at is set (graph mode: written before each replay).
 template <class T>
 __global__ void dropout_kernel(const T* x, T* y, T* mask, int64_t n, uint64_t seed,
-                               uint32_t threshold, T scale) {
+                               const uint64_t* seed_at, uint32_t threshold, T scale) {
   const int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   const int64_t c = g / kSubs, k = g - c * kSubs;
   const int64_t i0 = c * kDropoutChunk + k * kSubLen;
   if (i0 >= n) return;
   const int64_t i1 = n < i0 + kSubLen ? n : i0 + kSubLen;
+  if (seed_at) seed = *seed_at;
   Xoshiro gen;
   gen.seed_with(chunk_seed(seed, static_cast<uint64_t>(c)));
   if (k > 0) {
@@ -186,7 +188,7 @@ __global__ void dropout_kernel(const T* x, T* y, T* mask, int64_t n, uint64_t se
 void dropout(const KernelArgs& k) {
   const Tensor& x = k.inputs[0];
   const double p = k.attrs.f("p");
-  const uint64_t seed = static_cast<uint64_t>(k.attrs.i("seed"));
+  const uint64_t seed = k.device_seed ? 0 : static_cast<uint64_t>(k.attrs.i("seed"));
   const int64_t n = x.numel();
   if (n == 0) return;
   const cudaStream_t stream = cuda_backend::stream_for(x);
@@ -209,7 +211,7 @@ void dropout(const KernelArgs& k) {
     using T = decltype(tag);
     dropout_kernel<T><<<static_cast<unsigned>(blocks), cuda_backend::kThreads, 0, stream>>>(
         static_cast<const T*>(x.data_ptr()), static_cast<T*>(k.outputs[0].data_ptr()),
-        static_cast<T*>(k.outputs[1].data_ptr()), n, seed, threshold, static_cast<T>(scale_d));
+        static_cast<T*>(k.outputs[1].data_ptr()), n, seed, k.device_seed, threshold, static_cast<T>(scale_d));
     DUET_CUDA_CHECK_LAUNCH();
   });
 }

@@ -55,6 +55,10 @@ struct KernelArgs {
   std::span<Tensor> outputs;       // preallocated, contiguous, shapes from infer
   void* workspace = nullptr;       // workspace_bytes(...) bytes, 64-byte aligned, or null
   size_t workspace_size = 0;
+  // Random ops on a GPU in graph mode: the 64-bit seed lives at this device address (the
+  // executor writes it before each run, so a captured CUDA Graph draws fresh numbers on
+  // every replay); null: the seed is attrs "seed".
+  const uint64_t* device_seed = nullptr;
 };
 using KernelFn = void (*)(const KernelArgs&);
 
