@@ -81,6 +81,12 @@ struct CompileOptions {
   // Debugging: no passes, no buffer reuse; every node's value stays readable after run()
   // (Executable::value). Used by check_equivalence to find the first diverging node.
   bool keep_intermediates = false;
+  // Graphs on a CUDA device: run 1 launches kernel by kernel (a warm-up that also lets cuDNN
+  // pick its algorithms), run 2 captures the whole step as a CUDA Graph, later runs replay it
+  // (one launch, no host work per op). A captured tensor (parameter, optimizer state) whose
+  // storage moved since the capture makes the next run capture again, and says why on stderr.
+  // false: every run launches kernel by kernel. Ignored on the CPU.
+  bool cuda_graph = true;
 };
 
 // Bytes planned before anything runs.
@@ -95,7 +101,13 @@ struct MemoryReport {
   int64_t activations = 0;  // the rest of the arena's peak
   int64_t workspace = 0;    // most kernel scratch live at once (arena)
   int64_t arena = 0;        // the arena's size: gradients + activations + workspace peak
-  int64_t total() const { return parameters + optimizer_state + buffers + derived + arena; }
+  // CUDA Graph: scratch that kernels outside the plan (reductions, batch-norm partial sums)
+  // took while the step was captured; it stays with the captured graph. Known after the
+  // capture (run 2), 0 before and on the CPU.
+  int64_t capture_scratch = 0;
+  int64_t total() const {
+    return parameters + optimizer_state + buffers + derived + arena + capture_scratch;
+  }
   std::string str() const;
 };
 
@@ -127,6 +139,12 @@ class Executable {
   // With keep_intermediates: the value of node `node`'s output `output` after the last run.
   Tensor value(int node, int output = 0) const;
   bool defined() const { return impl_ != nullptr; }
+  Device device() const;  // where the graph's values and its arena live
+  // CUDA Graph captures so far (0 on the CPU, with cuda_graph off, or before run 2), and why
+  // the latest one happened ("first capture", "captured tensor %3 (shape (64, 1, 3, 3))
+  // moved to a new storage", ...).
+  int num_captures() const;
+  const std::string& last_capture_reason() const;
   detail::ExecutableImpl* impl() const { return impl_.get(); }
 
  private:

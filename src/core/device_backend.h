@@ -16,6 +16,9 @@ Allocator& cuda_allocator(int index);
 void cuda_copy(const Tensor& src, const Tensor& dst);
 // Every element of a CUDA tensor (any strides) set to `value`.
 void cuda_fill(const Tensor& dst, double value);
+// dst (a contiguous int64 CUDA tensor of n elements) = values, queued on the device's stream
+// without a host buffer or a host wait (the values travel as kernel arguments).
+void cuda_write_int64(const Tensor& dst, const int64_t* values, int64_t n);
 // Counts one host wait on a CUDA device (cuda_sync_count()).
 void note_cuda_sync();
 // cudaMemGetInfo (free, total) for the device.

@@ -86,11 +86,63 @@ Allocator& cuda_allocator(int index) {
 
 namespace cuda_backend {
 
-Workspace::Workspace(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
-  if (nbytes) data_ = detail::cuda_allocator(device.index).allocate(nbytes);
+CapturePool*& active_capture_pool() {
+  thread_local CapturePool* pool = nullptr;
+  return pool;
+}
+
+void* CapturePool::allocate(size_t nbytes) {
+  const size_t size = detail::round512(nbytes);
+  // Best fit among the pool's free blocks, up to twice the request; otherwise a new block.
+  auto it = free_.lower_bound(size);
+  if (it != free_.end() && it->first <= 2 * size) {
+    void* p = it->second;
+    free_.erase(it);
+    return p;
+  }
+  context(device_);
+  void* p = nullptr;
+  const cudaError_t e = cudaMalloc(&p, size);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    throw Error(detail::cat("cuda:", device_, " CUDA Graph scratch pool: out of memory allocating ",
+                            size, " bytes (the pool holds ", bytes_,
+                            " bytes); expected the step's scratch to fit on the device"));
+  }
+  blocks_.push_back({p, size});
+  bytes_ += static_cast<int64_t>(size);
+  return p;
+}
+
+void CapturePool::deallocate(void* ptr, size_t) {
+  for (const auto& [p, size] : blocks_)
+    if (p == ptr) {
+      free_.emplace(size, p);
+      return;
+    }
+}
+
+CapturePool::~CapturePool() {
+  if (blocks_.empty()) return;
+  // A replay queued earlier may still read the blocks.
+  detail::note_cuda_sync();
+  cudaSetDevice(device_);
+  cudaStreamSynchronize(context(device_).stream);
+  for (const auto& [p, size] : blocks_) cudaFree(p);
+  cudaGetLastError();
+}
+
+Workspace::Workspace(size_t nbytes, Device device)
+    : nbytes_(nbytes), device_(device), pool_(active_capture_pool()) {
+  if (!nbytes) return;
+  data_ = pool_ ? pool_->allocate(nbytes) : detail::cuda_allocator(device.index).allocate(nbytes);
 }
 Workspace::~Workspace() {
-  if (data_) detail::cuda_allocator(device_.index).deallocate(data_, nbytes_);
+  if (!data_) return;
+  if (pool_)
+    pool_->deallocate(data_, nbytes_);
+  else
+    detail::cuda_allocator(device_.index).deallocate(data_, nbytes_);
 }
 
 }  // namespace cuda_backend

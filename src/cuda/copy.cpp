@@ -188,5 +188,14 @@ void cuda_fill(const Tensor& dst, double value) {
               ctx.stream);
 }
 
+void cuda_write_int64(const Tensor& dst, const int64_t* values, int64_t n) {
+  using namespace cuda_backend;
+  DUET_CHECK(dst.dtype() == int64 && dst.is_contiguous() && dst.numel() == n,
+             "cuda_write_int64: expected a contiguous int64 tensor of ", n, " elements, got ",
+             shape_str(dst.shape()), " ", dtype_name(dst.dtype()));
+  if (n)
+    launch_write_int64(static_cast<int64_t*>(dst.data_ptr()), values, n, context_for(dst).stream);
+}
+
 }  // namespace detail
 }  // namespace duet

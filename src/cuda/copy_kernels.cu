@@ -81,4 +81,28 @@ void launch_fill(void* dst, DType dtype, const StridedMeta& meta, int64_t n, dou
   DUET_CUDA_CHECK_LAUNCH();
 }
 
+namespace {
+
+constexpr int kWriteBlock = 64;
+struct Int64Block {
+  int64_t v[kWriteBlock];
+};
+
+__global__ void write_int64_kernel(int64_t* dst, Int64Block values, int n) {
+  const int i = threadIdx.x;
+  if (i < n) dst[i] = values.v[i];
+}
+
+}  // namespace
+
+void launch_write_int64(int64_t* dst, const int64_t* values, int64_t n, cudaStream_t stream) {
+  for (int64_t off = 0; off < n; off += kWriteBlock) {
+    Int64Block b{};
+    const int m = static_cast<int>(n - off < kWriteBlock ? n - off : kWriteBlock);
+    for (int i = 0; i < m; ++i) b.v[i] = values[off + i];
+    write_int64_kernel<<<1, kWriteBlock, 0, stream>>>(dst + off, b, m);
+    DUET_CUDA_CHECK_LAUNCH();
+  }
+}
+
 }  // namespace duet::cuda_backend

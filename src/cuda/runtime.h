@@ -4,7 +4,7 @@
 //
 // Kernels run on context(index).stream, one stream per device, so work is ordered as the
 // ops were called and a freed block can be reused by the next op without a sync. Graph mode
-// (issue #6) captures that same stream into a CUDA Graph.
+// captures that same stream into a CUDA Graph (src/cuda/cuda_graph.cpp).
 //
 //   auto& ctx = duet::cuda_backend::context_for(t);   // sets the current device
 //   my_kernel<<<blocks(n), kThreads, 0, ctx.stream>>>(...);
@@ -16,6 +16,9 @@
 #include <cudnn.h>
 
 #include <cstdint>
+#include <map>
+#include <utility>
+#include <vector>
 
 #include "duet/error.h"
 #include "duet/tensor.h"
@@ -71,7 +74,32 @@ inline cudaStream_t stream_for(const Tensor& t) {
   return context_for(t).stream;
 }
 
-// Scratch device memory from the caching allocator, returned when this goes out of scope
+// Device memory owned by one CUDA Graph (detail::CudaGraph): blocks the graph's kernels
+// took as scratch while it was captured. They are reused only by later requests of the same
+// capture (stream order makes that safe) and never handed to anyone else, so the addresses
+// the graph baked in stay valid for every replay. Freed (after a device sync) with the pool.
+class CapturePool {
+ public:
+  explicit CapturePool(int device) : device_(device) {}
+  ~CapturePool();
+  CapturePool(const CapturePool&) = delete;
+  CapturePool& operator=(const CapturePool&) = delete;
+  void* allocate(size_t nbytes);  // throws duet::Error when the device is out of memory
+  void deallocate(void* ptr, size_t nbytes);
+  int64_t bytes() const { return bytes_; }  // all blocks, free or in use
+
+ private:
+  int device_;
+  int64_t bytes_ = 0;
+  std::vector<std::pair<void*, size_t>> blocks_;  // every block (ptr, size)
+  std::multimap<size_t, void*> free_;             // size -> free block
+};
+// The pool Workspaces come from on this thread while a CUDA Graph is being captured (null
+// otherwise); set by detail::CudaGraph::begin/end.
+CapturePool*& active_capture_pool();
+
+// Scratch device memory from the caching allocator (or, while a CUDA Graph is being captured
+// on this thread, from that graph's pool), returned when this goes out of scope
 // (stream-ordered: later kernels on the same stream may reuse it at once).
 class Workspace {
  public:
@@ -87,6 +115,7 @@ class Workspace {
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_;
+  CapturePool* pool_ = nullptr;
 };
 
 // Launch geometry for flat element loops (grid-stride loops cover any n).

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "duet/cuda.h"
 #include "duet/optim/optimizer.h"
 #include "graph/executable.h"
 #include "graph/passes.h"
@@ -64,10 +65,12 @@ MemoryReport make_report(const detail::GraphData& g, const detail::MemoryPlan& p
 
 std::string MemoryReport::str() const {
   auto mb = [](int64_t b) { return detail::cat(b / 1024.0 / 1024.0, " MiB"); };
-  return detail::cat("parameters ", mb(parameters), ", gradients ", mb(gradients),
-                     ", optimizer state ", mb(optimizer_state), ", buffers ", mb(buffers),
-                     ", derived ", mb(derived), ", activations ", mb(activations), ", workspace ",
-                     mb(workspace), " (arena ", mb(arena), ", total ", mb(total()), ")");
+  return detail::cat(
+      "parameters ", mb(parameters), ", gradients ", mb(gradients), ", optimizer state ",
+      mb(optimizer_state), ", buffers ", mb(buffers), ", derived ", mb(derived), ", activations ",
+      mb(activations), ", workspace ", mb(workspace), " (arena ", mb(arena),
+      capture_scratch ? detail::cat(", CUDA Graph scratch ", mb(capture_scratch)) : "", ", total ",
+      mb(total()), ")");
 }
 
 Executable::Executable() = default;
@@ -133,6 +136,18 @@ std::string Executable::profile(const std::map<std::string, Tensor>& feeds, int 
   return os.str();
 }
 
+Device Executable::device() const {
+  DUET_CHECK(impl_, "Executable::device: this executable is empty (not compiled)");
+  return impl_->device;
+}
+int Executable::num_captures() const {
+  return impl_ ? impl_->captures : 0;
+}
+const std::string& Executable::last_capture_reason() const {
+  DUET_CHECK(impl_, "Executable::last_capture_reason: this executable is empty (not compiled)");
+  return impl_->capture_reason;
+}
+
 Tensor Executable::value(int node, int output) const {
   DUET_CHECK(impl_ && node >= 0 && node < static_cast<int>(impl_->values.size()) && output >= 0 &&
                  output < static_cast<int>(impl_->values[node].size()),
@@ -153,12 +168,23 @@ Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
              " was already compiled (an executable "
              "owns it now); build a new Graph to compile again");
   DUET_CHECK(!outputs.empty(), "compile: no outputs requested (expected at least one tensor)");
+  // One device for every value: the arena lives there and the kernels run there. Moving a
+  // value to another device inside a graph (x.to(cuda)) is an eager-mode operation.
+  Device device = cpu;
+  bool device_known = false;
   for (size_t i = 0; i < g->nodes.size(); ++i)
-    for (const auto& m : g->nodes[i].outputs)
-      DUET_CHECK(m.device.type == DeviceType::cpu, "compile: graph #", g->id, " has a value on ",
-                 m.device, " (node %", i, ", ", g->nodes[i].op ? g->nodes[i].op->name : "input",
-                 "); graph mode runs on the CPU only in this version (GPU graph mode is issue "
-                 "#6): run CUDA models eagerly");
+    for (const auto& m : g->nodes[i].outputs) {
+      if (!device_known) {
+        device = m.device;
+        device_known = true;
+      }
+      DUET_CHECK(m.device == device, "compile: graph #", g->id, " has values on ", device,
+                 " and on ", m.device, " (node %", i, ", ",
+                 g->nodes[i].op ? g->nodes[i].op->name : "input",
+                 "); expected every value on one device (move the model and the inputs "
+                 "before building the graph)");
+    }
+  if (device.type != DeviceType::cpu) check_device_available(device);
   std::vector<detail::ValueRef> outs;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const detail::GraphValue* gv = detail::graph_value(outputs[i]);
@@ -195,6 +221,8 @@ Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
   }
   impl->graph = g;
   impl->outputs = outs;
+  impl->device = device;
+  impl->use_cuda_graph = options.cuda_graph && !options.keep_intermediates;
   // Eval graphs: values computed from captures only (folded batch-norm weights) are
   // computed once and kept, outside the arena. Training graphs update their parameters
   // every step, so there is nothing to keep.

@@ -1,12 +1,14 @@
 // A compiled graph: the node list after the passes, the memory plan, the arena, and one
 // prebuilt step per node (input/output tensors already pointing into the arena), so that a
-// steady-state run allocates nothing.
+// steady-state run allocates nothing. On a CUDA device the steps are captured once as a CUDA
+// Graph and replayed.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/cuda_graph.h"
 #include "graph/ir.h"
 #include "graph/planner.h"
 
@@ -23,6 +25,7 @@ struct ExecStep {
   bool materialize_view = false;  // reshape of a non-contiguous value: copy into its buffer
   std::vector<std::pair<Tensor, Tensor>> staging;  // (strided value, contiguous copy) first
   int32_t node = -1;
+  const uint64_t* device_seed = nullptr;  // random ops on a GPU: their slot in `seeds`
 };
 
 struct FeedSlot {
@@ -44,8 +47,13 @@ class ExecutableImpl {
   // whenever a capture they read has a new storage version.
   std::vector<bool> derived;
   std::vector<ExecStep> prologue;
-  std::vector<std::pair<Tensor, uint64_t>> prologue_sources;  // (capture, version last used)
-  std::vector<std::vector<char>> prologue_scratch;            // workspaces of prologue steps
+  struct PrologueSource {
+    Tensor capture;
+    uint64_t version = 0;        // its storage version when the prologue last ran
+    const void* data = nullptr;  // and its address (Module::to swaps storage in place)
+  };
+  std::vector<PrologueSource> prologue_sources;
+  std::vector<Tensor> prologue_scratch;  // workspaces of prologue steps (on `device`)
   bool prologue_done = false;
   std::vector<FeedSlot> feeds;
   std::vector<Tensor> output_tensors;
@@ -53,10 +61,38 @@ class ExecutableImpl {
   std::vector<PassStat> pass_stats;
   double compile_ms = 0;
 
+  Device device = cpu;  // of every value, the arena and the kernels
+  // Random steps draw one seed each per run, in step order, from the default generator. On a
+  // GPU the seeds go to `seeds` (int64 [n], on the device) and the kernels read them there, so
+  // a replayed CUDA Graph draws fresh numbers.
+  std::vector<ExecStep*> random_steps;
+  Tensor seeds;                      // int64 [random steps], on the device
+  std::vector<int64_t> seed_values;  // this run's seeds
+  // Tensors the steps write in place (parameters, optimizer state, running stats): their
+  // storage versions go up once per run, also when a CUDA Graph replay ran the writes.
+  std::vector<Tensor> mutated;
+
+  // CUDA Graph (CompileOptions::cuda_graph on a CUDA device): run 1 launches kernel by kernel,
+  // run 2 captures and replays, later runs replay. Captures are redone when a captured
+  // tensor's data moved (its address is baked into the graph).
+  bool use_cuda_graph = false;
+  std::unique_ptr<CudaGraph> cuda_graph;
+  int runs = 0, captures = 0;
+  std::string capture_reason;
+  std::vector<std::pair<int32_t, const void*>> captured_addresses;  // (node, data_ptr at capture)
+
   void build();  // arena + values + steps from graph and plan
   void run_step(ExecStep& st);
   std::vector<Tensor> run(const std::map<std::string, Tensor>& feeds);
   std::vector<double>* step_seconds = nullptr;  // when set, run() adds each step's time
+
+ private:
+  void bind_feeds(const std::map<std::string, Tensor>& fed);
+  void check_captures_in_place();
+  void draw_seeds();
+  void run_steps();                      // every step, kernel by kernel
+  std::string recapture_reason() const;  // empty when the captured graph is still valid
+  void capture_and_launch(const std::string& why);
 };
 
 }  // namespace duet::detail

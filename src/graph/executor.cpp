@@ -1,26 +1,22 @@
 // The executor: runs the planned node list with preassigned buffers.
 #include <chrono>
+#include <iostream>
 #include <map>
 
 #include "core/copy.h"
+#include "core/device_backend.h"
+#include "duet/cuda.h"
 #include "graph/executable.h"
 
 namespace duet::detail {
-namespace {
-
-void* align_up_ptr(char* p) {
-  const auto v = reinterpret_cast<uintptr_t>(p);
-  return reinterpret_cast<void*>((v + 63) & ~uintptr_t{63});
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void ExecutableImpl::build() {
   GraphData& g = *graph;
   const int32_t n = static_cast<int32_t>(g.nodes.size());
   arena.reset();
   if (plan.arena_bytes > 0)
-    arena = std::make_shared<Storage>(static_cast<size_t>(plan.arena_bytes), cpu);
+    arena = std::make_shared<Storage>(static_cast<size_t>(plan.arena_bytes), device);
   auto arena_view = [&](int32_t buffer, const TensorMeta& m) {
     auto impl = std::make_shared<TensorImpl>();
     impl->storage =
@@ -85,8 +81,10 @@ void ExecutableImpl::build() {
         for (const ValueRef& r : node.inputs) in_metas.push_back(g.meta(r));
         step.workspace_size = node.op->workspace_bytes(in_metas, node.outputs, node.attrs);
         if (step.workspace_size) {
-          prologue_scratch.emplace_back(step.workspace_size + 64);
-          step.workspace = align_up_ptr(prologue_scratch.back().data());
+          // int64 elements: 8-byte aligned at least; the allocators align to 64 (CPU) or 256.
+          prologue_scratch.push_back(
+              Tensor::empty({static_cast<int64_t>((step.workspace_size + 7) / 8)}, int64, device));
+          step.workspace = prologue_scratch.back().data_ptr();
         }
       }
     }
@@ -121,15 +119,34 @@ void ExecutableImpl::build() {
     if (i >= static_cast<int32_t>(derived.size()) || !derived[i]) continue;
     for (const ValueRef& r : g.nodes[i].inputs)
       if (g.nodes[r.node].kind == NodeKind::capture)
-        prologue_sources.push_back({g.nodes[r.node].captured, 0});
+        prologue_sources.push_back({g.nodes[r.node].captured, 0, nullptr});
   }
   prologue_done = false;
   output_tensors.clear();
   for (const ValueRef& r : outputs) output_tensors.push_back(values[r.node][r.output]);
+
+  random_steps.clear();
+  mutated.clear();
+  for (ExecStep& st : steps) {
+    if (st.op->random) random_steps.push_back(&st);
+    for (size_t k = 0; st.op->mutates_inputs && k < st.inputs.size(); ++k)
+      if (has_bit(st.op->mutates_inputs, k)) mutated.push_back(st.inputs[k]);
+  }
+  seeds = Tensor();
+  seed_values.assign(random_steps.size(), 0);
+  if (device.type != DeviceType::cpu && !random_steps.empty()) {
+    const int64_t n = static_cast<int64_t>(random_steps.size());
+    seeds = Tensor::zeros({n}, int64, device);
+    for (int64_t k = 0; k < n; ++k)
+      random_steps[k]->device_seed = static_cast<const uint64_t*>(seeds.data_ptr()) + k;
+  }
+  use_cuda_graph = use_cuda_graph && device.type == DeviceType::cuda;
+  cuda_graph.reset();
+  runs = captures = 0;
+  captured_addresses.clear();
 }
 
 void ExecutableImpl::run_step(ExecStep& st) {
-  if (st.op->random) st.attrs.set("seed", static_cast<int64_t>(default_generator().next_u64()));
   for (auto& [value, staged] : st.staging) strided_copy(value, staged);
   if (st.materialize_view) {
     // reshape of a non-contiguous value: the same elements in row-major order.
@@ -138,14 +155,11 @@ void ExecutableImpl::run_step(ExecStep& st) {
     strided_copy(in,
                  make_view(out, in.shape(), contiguous_strides(in.shape()), out.storage_offset()));
   } else {
-    st.kernel({st.attrs, st.inputs, st.outputs, st.workspace, st.workspace_size});
-    if (st.op->mutates_inputs)
-      for (size_t k = 0; k < st.inputs.size(); ++k)
-        if (has_bit(st.op->mutates_inputs, k)) st.inputs[k].impl()->storage->version++;
+    st.kernel({st.attrs, st.inputs, st.outputs, st.workspace, st.workspace_size, st.device_seed});
   }
 }
 
-std::vector<Tensor> ExecutableImpl::run(const std::map<std::string, Tensor>& fed) {
+void ExecutableImpl::bind_feeds(const std::map<std::string, Tensor>& fed) {
   for (const auto& [name, t] : fed) {
     bool known = false;
     for (const FeedSlot& s : feeds) known = known || s.name == name;
@@ -170,27 +184,130 @@ std::vector<Tensor> ExecutableImpl::run(const std::map<std::string, Tensor>& fed
                "' (declared at ", s.loc.str(), ") got shape ", shape_str(t.shape()), " ",
                dtype_name(t.dtype()), "; expected ", shape_str(s.meta.shape), " ",
                dtype_name(s.meta.dtype));
-    DUET_CHECK(t.device() == s.meta.device, "run: input '", s.name, "' is on ", t.device(),
-               "; expected ", s.meta.device);
-    strided_copy(t, s.buffer);
+    // A host tensor fed to a GPU graph is uploaded into its arena slot (the copy is the
+    // transfer); any other device mismatch is an error.
+    DUET_CHECK(t.device() == s.meta.device || t.device().type == DeviceType::cpu, "run: input '",
+               s.name, "' is on ", t.device(), "; expected ", s.meta.device, " (or cpu)");
   }
-  // Derived constants: recomputed only when a capture they read was written since.
-  bool stale = !prologue_done;
-  for (const auto& [t, version] : prologue_sources)
-    stale = stale || t.impl()->storage->version != version;
-  if (stale) {
-    for (ExecStep& st : prologue) run_step(st);
-    for (auto& [t, version] : prologue_sources) version = t.impl()->storage->version;
-    prologue_done = true;
+  for (FeedSlot& s : feeds) strided_copy(fed.find(s.name)->second, s.buffer);
+}
+
+// Parameters and other captures are read where they are: they must still be on the graph's
+// device (Module::to moves storage in place, so a moved model is caught here).
+void ExecutableImpl::check_captures_in_place() {
+  const GraphData& g = *graph;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    if (n.kind != NodeKind::capture) continue;
+    DUET_CHECK(n.captured.device() == device, "run: captured tensor %", i, " of shape ",
+               shape_str(n.captured.shape()), " (used at ", n.loc.str(), ") is now on ",
+               n.captured.device(), " but this graph was compiled for ", device,
+               "; expected it to stay there (compile again after moving the model)");
   }
+}
+
+void ExecutableImpl::draw_seeds() {
+  if (random_steps.empty()) return;
+  for (size_t k = 0; k < random_steps.size(); ++k) {
+    seed_values[k] = static_cast<int64_t>(default_generator().next_u64());
+    random_steps[k]->attrs.set("seed", seed_values[k]);
+  }
+  // Queued before the step's kernels, with no host buffer to keep alive and no host wait.
+  if (seeds.defined())
+    cuda_write_int64(seeds, seed_values.data(), static_cast<int64_t>(seed_values.size()));
+}
+
+void ExecutableImpl::run_steps() {
+  const bool timed = step_seconds != nullptr;
   for (size_t si = 0; si < steps.size(); ++si) {
     const auto t0 =
-        step_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+        timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     run_step(steps[si]);
-    if (step_seconds)
+    if (timed) {
+      synchronize(device);  // a GPU step's time is its kernels', not their launch
       (*step_seconds)[si] +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
   }
+}
+
+std::string ExecutableImpl::recapture_reason() const {
+  if (!cuda_graph || !cuda_graph->ready()) return "first capture";
+  const GraphData& g = *graph;
+  for (const auto& [node, address] : captured_addresses) {
+    const Tensor& t = g.nodes[node].captured;
+    if (t.data_ptr() != address)
+      return cat("captured tensor %", node, " of shape ", shape_str(t.shape()), " (used at ",
+                 g.nodes[node].loc.str(), ") moved to a new storage");
+  }
+  return "";
+}
+
+void ExecutableImpl::capture_and_launch(const std::string& why) {
+  if (!cuda_graph) cuda_graph = std::make_unique<CudaGraph>(device);
+  const GraphData& g = *graph;
+  captured_addresses.clear();
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (g.nodes[i].kind == NodeKind::capture)
+      captured_addresses.push_back({static_cast<int32_t>(i), g.nodes[i].captured.data_ptr()});
+  try {
+    cuda_graph->begin();
+    try {
+      run_steps();
+    } catch (...) {
+      cuda_graph->abort();
+      throw;
+    }
+    cuda_graph->end();
+  } catch (const Error& e) {
+    // Nothing ran while capturing: run this step kernel by kernel and stop capturing.
+    std::cerr << "duet: graph #" << g.id << " on " << device
+              << ": CUDA Graph capture failed, running kernel by kernel from now on: " << e.what()
+              << "\n";
+    use_cuda_graph = false;
+    cuda_graph.reset();
+    run_steps();
+    return;
+  }
+  ++captures;
+  capture_reason = why;
+  if (captures > 1)
+    std::cerr << "duet: graph #" << g.id << " on " << device
+              << ": recapturing the CUDA Graph: " << why << "\n";
+  report.capture_scratch = cuda_graph->scratch_bytes();
+  cuda_graph->launch();
+}
+
+std::vector<Tensor> ExecutableImpl::run(const std::map<std::string, Tensor>& fed) {
+  bind_feeds(fed);
+  if (device.type != DeviceType::cpu) check_captures_in_place();
+  // Derived constants: recomputed only when a capture they read was written since.
+  bool stale = !prologue_done;
+  for (const auto& src : prologue_sources)
+    stale = stale || src.capture.impl()->storage->version != src.version ||
+            src.capture.data_ptr() != src.data;
+  if (stale) {
+    for (ExecStep& st : prologue) run_step(st);
+    for (auto& src : prologue_sources) {
+      src.version = src.capture.impl()->storage->version;
+      src.data = src.capture.data_ptr();
+    }
+    prologue_done = true;
+  }
+  draw_seeds();
+  // Run 1 is the warm-up (cuDNN's algorithm search, cuBLAS's first calls); timed runs
+  // (profile) are never captured.
+  if (!use_cuda_graph || runs == 0 || step_seconds || steps.empty()) {
+    run_steps();
+  } else {
+    const std::string why = recapture_reason();
+    if (why.empty())
+      cuda_graph->launch();
+    else
+      capture_and_launch(why);
+  }
+  for (const Tensor& t : mutated) t.impl()->storage->version++;
+  ++runs;
   return output_tensors;
 }
 
