@@ -86,6 +86,33 @@ cudnnMathType_t conv_math_type(DType dtype) {
   return dtype == DType::float32 && cuda_allow_tf32() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
 }
 
+ActivationDesc::ActivationDesc(cudnnActivationMode_t mode) {
+  DUET_CUDNN_CHECK(cudnnCreateActivationDescriptor(&d_));
+  try {
+    DUET_CUDNN_CHECK(cudnnSetActivationDescriptor(d_, mode, CUDNN_PROPAGATE_NAN, 0.0));
+  } catch (...) {
+    cudnnDestroyActivationDescriptor(d_);
+    throw;
+  }
+}
+ActivationDesc::~ActivationDesc() {
+  if (d_) cudnnDestroyActivationDescriptor(d_);
+}
+
+ConvKey conv_key(int device, ConvPass pass, DType dtype, const int64_t (&x)[4],
+                 const int64_t (&w)[4], const ConvParams& p) {
+  ConvKey k;
+  k.device = device;
+  k.pass = pass;
+  k.dtype = dtype;
+  for (int i = 0; i < 4; ++i) k.x[i] = x[i], k.w[i] = w[i];
+  k.p = p;
+  k.tf32 = cuda_allow_tf32();
+  k.deterministic = cuda_deterministic();
+  k.workspace_limit = cuda_workspace_limit();
+  return k;
+}
+
 ConvAlgo ConvAlgoCache::get_or_find(const ConvKey& key, const std::function<ConvAlgo()>& find) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = map_.find(key);

@@ -76,6 +76,20 @@ class ConvDesc {
 // data are float32.
 cudnnMathType_t conv_math_type(DType dtype);
 
+// An activation descriptor (cudnnConvolutionBiasActivationForward's epilogue). NaN propagates,
+// as in our relu (x < 0 ? 0 : x).
+class ActivationDesc {
+ public:
+  explicit ActivationDesc(cudnnActivationMode_t mode);
+  ~ActivationDesc();
+  ActivationDesc(const ActivationDesc&) = delete;
+  ActivationDesc& operator=(const ActivationDesc&) = delete;
+  cudnnActivationDescriptor_t get() const { return d_; }
+
+ private:
+  cudnnActivationDescriptor_t d_ = nullptr;
+};
+
 // ---- algorithm cache --------------------------------------------------------------------
 
 enum class ConvPass : int { forward = 0, backward_data = 1, backward_filter = 2 };
@@ -100,12 +114,25 @@ struct ConvKey {
   bool operator<(const ConvKey& o) const { return tie() < o.tie(); }
 };
 
+// The key of one convolution with the current settings (TF32, deterministic, workspace
+// limit): x (N, C, H, W) and w (O, C / groups, KH, KW) whatever the pass.
+ConvKey conv_key(int device, ConvPass pass, DType dtype, const int64_t (&x)[4],
+                 const int64_t (&w)[4], const ConvParams& p);
+
 // The algorithm chosen for a key (algo is the cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t
 // value of the key's pass).
 struct ConvAlgo {
   int algo = 0;
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   size_t workspace = 0;  // bytes the algorithm needs
+  // Forward keys only: CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM as Find timed it (the
+  // one algorithm cudnnConvolutionBiasActivationForward takes with the identity activation):
+  // usable under the same filters as `algo`, its math type, workspace, and its time over the
+  // time of `algo` (1 when it is `algo`).
+  bool precomp_usable = false;
+  cudnnMathType_t precomp_math = CUDNN_DEFAULT_MATH;
+  size_t precomp_workspace = 0;
+  float precomp_slowdown = 0.0f;
 };
 
 // Thread-safe map ConvKey -> ConvAlgo. get_or_find runs `find` (a cudnnFind call, which may

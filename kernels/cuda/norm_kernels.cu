@@ -187,10 +187,12 @@ __global__ void apply_backward(const T* __restrict__ g, const T* __restrict__ x,
   }
 }
 
+// y may alias x (channel_affine's inplace_input = 0: the graph planner writes y over a dying
+// x), so neither is __restrict__; each thread reads x[i] before writing y[i].
 template <class T>
-__global__ void channel_affine_kernel(const T* __restrict__ x, const T* __restrict__ scale,
+__global__ void channel_affine_kernel(const T* x, const T* __restrict__ scale,
                                       const T* __restrict__ shift, int64_t n, ChannelIndex channel,
-                                      T* __restrict__ y) {
+                                      T* y) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{blockDim.x} * gridDim.x) {
     const int64_t c = channel(i);

@@ -385,7 +385,9 @@ void linear_grad_adam_step(const KernelArgs& k) {
   DUET_CHECK(rows <= 0x7fffffff && out <= 0x7fffffff && in <= 0x7fffffff,
              "linear_grad_adam_step_: sizes exceed cuBLAS's int range");
   const int m_ = static_cast<int>(in), n_ = static_cast<int>(out), k_ = static_cast<int>(rows);
-  DUET_CUBLAS_CHECK(cublasSetStream(ctx.cublas, ctx.stream));
+  // The handle is bound to ctx.stream at context creation; no cublasSetStream here: it would
+  // reset the handle's workspace (src/cuda/context.cpp) to cuBLAS's own pool, which allocates
+  // on first use, also inside a CUDA Graph capture.
   DUET_CUBLAS_CHECK(cublasSetMathMode(
       ctx.cublas, cuda_allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   detail::dispatch_floating(w.dtype(), "linear_grad_adam_step_", [&](auto tag) {

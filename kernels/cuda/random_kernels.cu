@@ -211,7 +211,8 @@ void dropout(const KernelArgs& k) {
     using T = decltype(tag);
     dropout_kernel<T><<<static_cast<unsigned>(blocks), cuda_backend::kThreads, 0, stream>>>(
         static_cast<const T*>(x.data_ptr()), static_cast<T*>(k.outputs[0].data_ptr()),
-        static_cast<T*>(k.outputs[1].data_ptr()), n, seed, k.device_seed, threshold, static_cast<T>(scale_d));
+        static_cast<T*>(k.outputs[1].data_ptr()), n, seed, k.device_seed, threshold,
+        static_cast<T>(scale_d));
     DUET_CUDA_CHECK_LAUNCH();
   });
 }

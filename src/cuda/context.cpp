@@ -27,6 +27,10 @@ void throw_cudnn_error(cudnnStatus_t s, const char* expr, const char* file, int 
 
 namespace {
 
+// cuBLAS workspace per device: 32 MiB, what NVIDIA recommends for Hopper (4 MiB suffices
+// before it); leaked with the context on purpose (used until process exit).
+constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
+
 int query_device_count() {
   int n = 0;
   cudaError_t e = cudaGetDeviceCount(&n);
@@ -61,6 +65,14 @@ DeviceContext& context(int index) {
     DUET_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking));
     DUET_CUBLAS_CHECK(cublasCreate(&ctx->cublas));
     DUET_CUBLAS_CHECK(cublasSetStream(ctx->cublas, ctx->stream));
+    // cuBLAS's own workspace, set once: without it cuBLAS allocates on first use per stream,
+    // which must not happen inside a CUDA Graph capture. Straight from cudaMalloc (not the
+    // caching allocator: it lives as long as the context; not in memory_stats' current or
+    // reserved bytes, only in device_used_bytes). Note: cublasSetStream resets it, so no
+    // cublasSetStream after this.
+    void* cublas_ws = nullptr;
+    DUET_CUDA_CHECK(cudaMalloc(&cublas_ws, kCublasWorkspaceBytes));
+    DUET_CUBLAS_CHECK(cublasSetWorkspace(ctx->cublas, cublas_ws, kCublasWorkspaceBytes));
     DUET_CUDNN_CHECK(cudnnCreate(&ctx->cudnn));
     DUET_CUDNN_CHECK(cudnnSetStream(ctx->cudnn, ctx->stream));
     all[index] = std::move(ctx);

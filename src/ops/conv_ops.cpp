@@ -70,24 +70,31 @@ Shape conv_output_shape(const char* op, const Shape& x, const Shape& w, const At
   return out;
 }
 
-// Kernel scratch (CPU): see cpu_kernels::conv_workspace_bytes.
+// Kernel scratch. CPU: im2col / col2im buffers (cpu_kernels::conv_workspace_bytes). CUDA: the
+// workspace of the cuDNN algorithm the kernel will run (the backend's query, which runs and
+// caches cudnnFind for that key on first use), or 0 in a build without CUDA.
 size_t conv_workspace(const Shape& x, const Shape& w, const TensorMeta& like, const Attrs& a,
                       cpu_kernels::ConvPass pass) {
-  if (like.device.type != DeviceType::cpu) return 0;
   return cpu_kernels::conv_workspace_bytes(cpu_kernels::conv_geom(x, w, a), dtype_size(like.dtype),
                                            pass);
 }
-size_t conv2d_workspace(std::span<const TensorMeta> in, std::span<const TensorMeta>,
+size_t conv2d_workspace(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
                         const Attrs& a) {
+  if (in[0].device.type == DeviceType::cuda)
+    return query_workspace(DUET_CUDA_FN(conv2d_workspace), in, out, a);
   return conv_workspace(in[0].shape, in[1].shape, in[0], a, cpu_kernels::ConvPass::forward);
 }
-size_t conv2d_backward_input_workspace(std::span<const TensorMeta> in, std::span<const TensorMeta>,
-                                       const Attrs& a) {
+size_t conv2d_backward_input_workspace(std::span<const TensorMeta> in,
+                                       std::span<const TensorMeta> out, const Attrs& a) {
+  if (in[0].device.type == DeviceType::cuda)
+    return query_workspace(DUET_CUDA_FN(conv2d_backward_input_workspace), in, out, a);
   return conv_workspace(a.ints("input_shape"), in[1].shape, in[0], a,
                         cpu_kernels::ConvPass::backward_input);
 }
-size_t conv2d_backward_weight_workspace(std::span<const TensorMeta> in, std::span<const TensorMeta>,
-                                        const Attrs& a) {
+size_t conv2d_backward_weight_workspace(std::span<const TensorMeta> in,
+                                        std::span<const TensorMeta> out, const Attrs& a) {
+  if (in[0].device.type == DeviceType::cuda)
+    return query_workspace(DUET_CUDA_FN(conv2d_backward_weight_workspace), in, out, a);
   return conv_workspace(in[1].shape, a.ints("weight_shape"), in[0], a,
                         cpu_kernels::ConvPass::backward_weight);
 }
@@ -226,13 +233,31 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
 }
 
 namespace detail {
-int64_t cuda_conv_find_count() {
 #ifdef DUET_WITH_CUDA
+int64_t cuda_conv_find_count() {
   return cuda_kernels::conv_find_count();
-#else
-  return 0;
-#endif
 }
+int64_t cuda_conv_fused_count() {
+  return cuda_kernels::conv_fused_count();
+}
+int64_t cuda_conv_own_workspace_count() {
+  return cuda_kernels::conv_own_workspace_count();
+}
+void set_cuda_conv_fuse_identity_always(bool on) {
+  cuda_kernels::set_conv_fuse_identity_always(on);
+}
+#else
+int64_t cuda_conv_find_count() {
+  return 0;
+}
+int64_t cuda_conv_fused_count() {
+  return 0;
+}
+int64_t cuda_conv_own_workspace_count() {
+  return 0;
+}
+void set_cuda_conv_fuse_identity_always(bool) {}
+#endif
 }  // namespace detail
 
 }  // namespace duet

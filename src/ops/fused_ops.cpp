@@ -125,8 +125,12 @@ std::vector<TensorMeta> conv2d_fused_infer(const InferArgs& a) {
   return out;
 }
 
+// CPU: conv2d's workspace. CUDA: the backend's query, which also knows whether the bias and
+// activation run inside cuDNN (a fused call may take another algorithm than plain conv2d).
 size_t conv2d_fused_workspace(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
                               const Attrs& attrs) {
+  if (in[0].device.type == DeviceType::cuda)
+    return query_workspace(DUET_CUDA_FN(conv2d_fused_workspace), in, out, attrs);
   const OpDef& conv = conv2d_def();
   return conv.workspace_bytes
              ? conv.workspace_bytes(in.subspan(0, attrs.b("has_bias") ? 3 : 2), out, attrs)

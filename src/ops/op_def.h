@@ -67,6 +67,13 @@ using KernelFn = void (*)(const KernelArgs&);
 using WorkspaceFn = size_t (*)(std::span<const TensorMeta> inputs,
                                std::span<const TensorMeta> outputs, const Attrs& attrs);
 
+// Runs a workspace query that may be missing from this build (DUET_CUDA_FN(...) is null
+// without CUDA): 0 then.
+inline size_t query_workspace(WorkspaceFn fn, std::span<const TensorMeta> inputs,
+                              std::span<const TensorMeta> outputs, const Attrs& attrs) {
+  return fn ? fn(inputs, outputs, attrs) : 0;
+}
+
 // For view ops: builds output 0 as an alias of input 0 (eager) from the inferred meta.
 using ViewFn = Tensor (*)(const Tensor& input, const TensorMeta& out, const Attrs& attrs);
 
@@ -138,6 +145,10 @@ void expect_same_dtype(const InferArgs& a, int i, int j);
 #else
 #define DUET_CUDA_KERNEL(fn) nullptr
 #endif
+// Any other CUDA-backend function an op file needs (e.g. a workspace query, declared beside
+// the kernels in kernels/cuda/*.h), resolved the same way:
+//   constexpr WorkspaceFn cuda_ws = DUET_CUDA_FN(conv2d_workspace);  // null without CUDA
+#define DUET_CUDA_FN(fn) DUET_CUDA_KERNEL(fn)
 
 // Defines `const OpDef& NAME_op()` returning a registered, function-local static OpDef.
 #define DUET_DEFINE_OP(fn_name, ...)            \
