@@ -11,7 +11,16 @@ prints, per mode (train, inference_cpu, inference_gpu):
   2. the per-point ratio of each framework's time to the baseline's
      (ratio > 1 means the baseline was faster);
   3. the geometric mean of each ratio over the points where both times are
-     valid -- the way the study summarised TF vs PyTorch.
+     valid -- the way the study summarised TF vs PyTorch;
+  4. for GPU points (mode inference_gpu, or a GPU index in the row), issue #6's
+     ratios: duet graph / PyTorch eager, duet graph / PyTorch graph, duet graph
+     / duet eager, and peak memory, duet graph / torch.cuda.max_memory_allocated
+     of PyTorch eager and of PyTorch graph, with their geometric means.
+
+The CSVs' optional "CUDA graph" (on / off / skipped / -) and "Graph path"
+columns are read too: a duet `graph` row with CUDA graph "off" becomes the
+framework `graph[cuda-graph off]`, so runs with and without capture can be
+joined, and the GPU table names PyTorch's graph path.
 
 Architecture names are matched loosely ("mobilenet_v2" == "mobilenetv2",
 "efficientnet_b4" == "efficientnetb4"), so the study's CSVs join with ours.
@@ -22,6 +31,7 @@ Usage:
   bench/compare.py /work/shared/seed-benchmark/train.csv --baseline pytorch
   bench/compare.py *.csv --json                 # only the geomeans, as one JSON object
   bench/compare.py *.csv --markdown report.md   # also write the tables to a file
+  bench/compare.py duet_gpu.csv torch_gpu.csv --duet-graph graph[cuda-graph off]
 
 Python standard library only.
 """
@@ -34,6 +44,7 @@ import re
 import sys
 
 MODE_ORDER = ["train", "inference_gpu", "inference_cpu"]
+DUET_FRAMEWORKS = ("eager", "graph")  # duet-bench's names; a CUDA-graph-off run gets a suffix
 
 
 def arch_key(name):
@@ -67,8 +78,13 @@ class Table:
         self.arch_names = {}  # arch_key -> first spelling seen
         self.arch_order = []  # arch keys in first-seen order
         self.frameworks = []  # framework names in first-seen order
+        # memory[mode][point][framework] = MB or None; extra[mode][point][framework] = dict
+        self.memory = {}
+        self.extra = {}
+        self.gpu_points = {}  # mode -> set of points with a GPU row
 
-    def add(self, framework, arch, size, batch, mode, time_s, source):
+    def add(self, framework, arch, size, batch, mode, time_s, source, memory_mb=None,
+            gpu=False, cuda_graph="", graph_path=""):
         key = arch_key(arch)
         if key not in self.arch_names:
             self.arch_names[key] = arch
@@ -80,6 +96,11 @@ class Table:
             print(f"compare.py: {source}: {framework} {arch} {mode} {size}x{batch} "
                   f"appears again; using the later value", file=sys.stderr)
         point[framework] = time_s
+        self.memory.setdefault(mode, {}).setdefault((key, size, batch), {})[framework] = memory_mb
+        self.extra.setdefault(mode, {}).setdefault((key, size, batch), {})[framework] = {
+            "cuda_graph": cuda_graph, "graph_path": graph_path}
+        if gpu or mode == "inference_gpu":
+            self.gpu_points.setdefault(mode, set()).add((key, size, batch))
 
     def modes(self):
         known = [m for m in MODE_ORDER if m in self.times]
@@ -108,17 +129,34 @@ def read_csv(path, table):
         if missing:
             raise SystemExit(f"compare.py: {path}: header lacks column(s) {missing}: {header}")
         n = 0
+
+        def optional(row, name):
+            i = cols.get(name)
+            if i is None or i >= len(row):
+                return ""
+            value = row[i].strip()
+            return "" if value == "-" else value
+
         for lineno, row in enumerate(reader, start=2):
             if not row or all(not c.strip() for c in row):
                 continue
             try:
-                table.add(framework=row[cols["Framework"]].strip(),
+                framework = row[cols["Framework"]].strip()
+                cuda_graph = optional(row, "CUDA graph")
+                if framework in DUET_FRAMEWORKS and cuda_graph == "off":
+                    framework += "[cuda-graph off]"
+                memory = optional(row, "Memory")
+                table.add(framework=framework,
                           arch=row[cols["Architecture"]].strip(),
                           size=parse_size(row[cols["Input size"]]),
                           batch=int(row[cols["Batch size"]]),
                           mode=row[cols["Mode"]].strip(),
                           time_s=parse_float(row[cols["Time"]]),
-                          source=f"{path}:{lineno}")
+                          source=f"{path}:{lineno}",
+                          memory_mb=parse_float(memory) if memory else None,
+                          gpu=optional(row, "GPU index") != "",
+                          cuda_graph=cuda_graph,
+                          graph_path=optional(row, "Graph path"))
             except (IndexError, ValueError) as e:
                 raise SystemExit(f"compare.py: {path}:{lineno}: cannot parse {row}: {e}")
             n += 1
@@ -205,6 +243,71 @@ def summarise(table, baseline, against, modes_filter):
     return "\n".join(out), summary
 
 
+def ratio(a, b):
+    return a / b if a is not None and b is not None and b > 0 else None
+
+
+def gpu_summary(table, duet_graph, modes_filter):
+    """Issue #6's GPU ratios. Returns (markdown text, {mode: {ratio name: geomean/points}})."""
+    out = []
+    summary = {}
+    columns = [  # (name, numerator, denominator, memory?)
+        ("graph/torch-eager", duet_graph, "pytorch-eager", False),
+        ("graph/torch-graph", duet_graph, "pytorch-graph", False),
+        ("graph/duet-eager", duet_graph, "eager", False),
+        ("mem graph/torch-eager", duet_graph, "pytorch-eager", True),
+        ("mem graph/torch-graph", duet_graph, "pytorch-graph", True),
+    ]
+    for mode in table.modes():
+        if modes_filter and mode not in modes_filter:
+            continue
+        points = [p for p in table.points(mode) if p in table.gpu_points.get(mode, set())]
+        if not points or not any(duet_graph in table.times[mode][p] for p in points):
+            continue
+        values = {name: [] for name, *_ in columns}
+        rows = []
+        for p in points:
+            t, m, x = table.times[mode][p], table.memory[mode][p], table.extra[mode][p]
+            cells = []
+            for name, num, den, is_mem in columns:
+                src = m if is_mem else t
+                r = ratio(src.get(num), src.get(den))
+                if r is not None:
+                    values[name].append(r)
+                cells.append(fmt_ratio(r))
+            cg = x.get(duet_graph, {}).get("cuda_graph") or "-"
+            tg = x.get("pytorch-graph", {})
+            torch_path = tg.get("graph_path") or "-"
+            if tg.get("cuda_graph") == "skipped":
+                torch_path += " (CUDA graph skipped)"
+            key, size, batch = p
+            rows.append([table.arch_names[key], str(size), str(batch),
+                         fmt_ms(t.get(duet_graph)), fmt_ms(t.get("eager")),
+                         fmt_ms(t.get("pytorch-eager")), fmt_ms(t.get("pytorch-graph"))] +
+                        cells + [fmt_mb(m.get(duet_graph)), fmt_mb(m.get("pytorch-eager")), cg,
+                                 torch_path])
+        gm = {name: geomean(v) for name, v in values.items()}
+        rows.append(["**geomean**", "", "", "", "", "", ""] +
+                     [f"**{fmt_ratio(gm[name])}**" for name, *_ in columns] + ["", "", "", ""])
+        rows.append(["valid points", "", "", "", "", "", ""] +
+                    [str(len(values[name])) for name, *_ in columns] + ["", "", "", ""])
+        out.append(f"## GPU, {mode}: duet `{duet_graph}` against PyTorch and duet eager\n")
+        out.append("Times in ms; ratios < 1: duet graph is faster (or smaller). Memory: peak "
+                   "allocator MB (duet) / torch.cuda.max_memory_allocated.\n")
+        out.append(markdown_table(
+            ["architecture", "size", "batch", "duet graph", "duet eager", "torch eager",
+             "torch graph"] + [name for name, *_ in columns] +
+            ["duet graph MB", "torch eager MB", "duet cuda graph", "torch graph path"],
+            rows) + "\n")
+        summary[mode] = {name: {"geomean": gm[name], "points": len(values[name])}
+                         for name, *_ in columns}
+    return "\n".join(out), summary
+
+
+def fmt_mb(mb):
+    return "-" if mb is None else f"{mb:.0f}"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -215,6 +318,9 @@ def main(argv=None):
     ap.add_argument("--against", default="",
                     help="comma list of frameworks to compare (default: all others)")
     ap.add_argument("--modes", default="", help="comma list of modes to report (default: all)")
+    ap.add_argument("--duet-graph", default="graph",
+                    help="the duet graph framework of the GPU ratio table (default: graph; "
+                         "graph[cuda-graph off] for a run with --cuda-graph off)")
     ap.add_argument("--json", action="store_true",
                     help="print only the geometric means, as one JSON object")
     ap.add_argument("--markdown", metavar="FILE", help="also write the tables to FILE")
@@ -229,12 +335,18 @@ def main(argv=None):
     against = [f.strip() for f in args.against.split(",") if f.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     text, summary = summarise(table, args.baseline, against, modes)
+    gpu_text, gpu = gpu_summary(table, args.duet_graph, modes)
+    if gpu_text:
+        text += "\n" + gpu_text
 
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(text)
     if args.json:
-        print(json.dumps({"baseline": args.baseline, "geomeans": summary}))
+        result = {"baseline": args.baseline, "geomeans": summary}
+        if gpu:
+            result["gpu"] = gpu
+        print(json.dumps(result))
     else:
         print(text)
     return 0

@@ -11,7 +11,9 @@ columns (Median, Device total), exactly as duet-bench does:
 
 Framework is `pytorch-eager` or `pytorch-graph`; Time and Median are seconds
 per step (mean / median over --steps individually timed steps after --warmup
-untimed ones); Mode is `train`, `inference_cpu` or `inference_gpu`.
+untimed ones); Mode is `train`, `inference_cpu` or `inference_gpu`. Two more
+columns say how a `pytorch-graph` row ran: CUDA graph (on / off / skipped, "-"
+for eager rows and on the CPU) and Graph path (below; "-" for eager rows).
 
 Step definitions (random images (N, 3, S, S), random labels in [0, 1000)):
   train:      model.train(); forward + nn.CrossEntropyLoss + backward +
@@ -19,16 +21,32 @@ Step definitions (random images (N, 3, S, S), random labels in [0, 1000)):
   inference:  model.eval(); forward only.
 Execution:
   eager:  plain nn.Module; inference under torch.inference_mode().
-  graph:  inference -> torch.jit.optimize_for_inference(torch.jit.freeze(
-          torch.jit.script(model))) (torch.jit.trace if scripting fails) under
-          no_grad; on CUDA torch.compile(mode="reduce-overhead") when the torch
-          has it. train -> torch.compile(model) (CUDA: mode="reduce-overhead");
-          torch < 2.0 has no torch.compile, so graph training points are
-          skipped with a note on stderr (no rows are written for them).
+  graph, CPU: inference -> "torchscript-frozen":
+          torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(
+          model))) (torch.jit.trace if scripting fails) under no_grad; train ->
+          "compile": torch.compile(model) (torch >= 2.0; torch < 2.0 has no
+          torch.compile, so CPU graph training points are skipped with a note on
+          stderr, no rows).
+  graph, CUDA (--torch-graph, default auto):
+          "compile-reduce-overhead": torch.compile(mode="reduce-overhead")
+          (CUDA graphs through inductor's cudagraph trees) of the model and its
+          loss; Adam's step stays eager. Used by auto when torch.compile exists
+          and triton is usable; a failure while compiling falls back to:
+          "cuda-graph": CUDA-graphed eager, the whole step captured with
+          torch.cuda.graph on static input tensors after warm-up steps on a side
+          stream ("whole network capture" in PyTorch's CUDA semantics notes):
+          forward, loss, backward and Adam(capturable=True).step() for train,
+          the forward under no_grad for inference; each timed step copies the
+          inputs into the static tensors and replays. torch < 2.0 always takes
+          this path on CUDA.
 Memory:
   CUDA: torch.cuda.max_memory_allocated() over the timed steps (MB), and the
         device's used memory (total - free from torch.cuda.mem_get_info) in MB
-        as "Device total".
+        as "Device total". A CUDA graph's intermediate tensors are allocated
+        only while it is captured (its private pool is reused by replays), so
+        for the graph paths the peak is reset before the capture instead: the
+        cuda-graph path after its eager warm-up, the compile path after its
+        first (compiling, uncaptured) call.
   CPU:  "-" in both columns: PyTorch has no peak counter for its CPU allocator.
 Out of memory (torch.cuda.OutOfMemoryError, RuntimeError mentioning "out of
 memory" or the CPU allocator's "can't allocate memory", MemoryError): the row
@@ -39,6 +57,8 @@ Usage (Debian's torch is in /usr/bin/python3):
   /usr/bin/python3 bench/pytorch_reference.py --models resnet18,mobilenet_v2 \\
       --sizes 64 --batches 2 --steps 3 --warmup 1 --threads 2 --csv /tmp/pt.csv
   /usr/bin/python3 bench/pytorch_reference.py --device cuda --modes train --json
+  python3 bench/pytorch_reference.py --device cuda --torch-graph cuda-graph \\
+      --models resnet18 --sizes 224 --batches 1 --modes train,inference
   bench/compare.py duet.csv pytorch.csv     # ratios and geometric means
 """
 
@@ -62,7 +82,11 @@ KNOWN_MODELS = (["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
                  "vgg16", "vgg16_bn", "mobilenet_v2"] +
                 [f"efficientnet_b{i}" for i in range(8)])
 NUM_CLASSES = 1000
-HEADER = ";Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;Device total"
+HEADER = (";Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;"
+          "Device total;CUDA graph;Graph path")
+# Warm-up calls of the graph paths on CUDA: call 1 compiles (or runs eagerly), later calls
+# record the CUDA graph; the timed steps must all be replays.
+CUDA_GRAPH_MIN_WARMUP = 3
 
 
 def log(msg):
@@ -71,6 +95,39 @@ def log(msg):
 
 def has_compile():
     return hasattr(torch, "compile")
+
+
+def compile_usable():
+    """(usable, reason): torch.compile exists and inductor's GPU backend (triton) loads."""
+    if not has_compile():
+        return False, f"torch {torch.__version__} has no torch.compile"
+    try:
+        from torch.utils._triton import has_triton  # torch >= 2.1
+    except ImportError:
+        try:
+            import triton  # noqa: F401
+        except ImportError:
+            return False, "triton is not installed"
+        return True, ""
+    try:
+        if not has_triton():
+            return False, "triton is not usable on this device"
+    except Exception as e:  # noqa: BLE001 - treat any probe failure as unusable
+        return False, f"triton probe failed ({type(e).__name__}: {e})"
+    return True, ""
+
+
+def cudagraph_skips():
+    """Inductor's count of graphs it did not CUDA-graph (None when this torch has no counter)."""
+    try:
+        from torch._dynamo.utils import counters
+    except ImportError:
+        return None
+    return counters["inductor"].get("cudagraph_skips", 0)
+
+
+class GraphPathFailed(Exception):
+    """The compile path failed for a reason other than memory; the caller falls back."""
 
 
 def is_oom(exc):
@@ -99,30 +156,177 @@ def make_inputs(batch, size, device):
     return x, y
 
 
-def make_train_step(model, x, y, execution, device):
+class WithLoss(nn.Module):
+    """model + cross-entropy as one module, so torch.compile sees the loss too."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.criterion = nn.CrossEntropyLoss()
+
+    def forward(self, x, y):
+        return self.criterion(self.model(x), y)
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Step:
+    """One benchmark step: run() is timed. warm(n) runs the untimed steps and resets the peak
+    memory counter where this path's measurement starts; graph_path / cuda_graph describe it."""
+
+    graph_path = "-"
+    cuda_graph = "-"
+
+    def __init__(self, fn, device):
+        self.fn = fn
+        self.device = device
+
+    def run(self):
+        self.fn()
+
+    def warm(self, n):
+        for _ in range(n):
+            self.run()
+        sync(self.device)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+
+class CompiledCudaStep(Step):
+    """torch.compile(mode="reduce-overhead"): call 1 compiles and runs uncaptured, later calls
+    record and replay CUDA graphs (cudagraph trees)."""
+
+    graph_path = "compile-reduce-overhead"
+    cuda_graph = "on"
+
+    def __init__(self, fn, device, mark_step):
+        super().__init__(fn, device)
+        self.mark_step = mark_step
+
+    def run(self):
+        if self.mark_step is not None:
+            self.mark_step()  # a new iteration: outputs of the last replay may be overwritten
+        self.fn()
+
+    def warm(self, n):
+        skips = cudagraph_skips()
+        try:
+            self.run()  # compiles
+            sync(self.device)
+        except Exception as e:  # noqa: BLE001 - OOM propagates, anything else falls back
+            if is_oom(e):
+                raise
+            raise GraphPathFailed(f"{type(e).__name__}: {e}") from e
+        torch.cuda.reset_peak_memory_stats(self.device)  # from the recording on
+        for _ in range(max(n, CUDA_GRAPH_MIN_WARMUP) - 1):
+            self.run()
+        sync(self.device)
+        after = cudagraph_skips()
+        if skips is not None and after is not None and after > skips:
+            self.cuda_graph = "skipped"
+            log("  note: inductor skipped CUDA graphs for (part of) this step "
+                "(TORCH_LOGS=perf_hints says why); CUDA graph column: skipped")
+
+
+class CapturedCudaStep(Step):
+    """CUDA-graphed eager: warm-up on a side stream, capture the whole step once with
+    torch.cuda.graph on static inputs, then replay (copying the inputs in first)."""
+
+    graph_path = "cuda-graph"
+    cuda_graph = "on"
+
+    def __init__(self, warm_fn, static_inputs, inputs, device, capture_fn=None,
+                 before_capture=None):
+        super().__init__(warm_fn, device)
+        self.capture_fn = capture_fn or warm_fn
+        self.static_inputs = static_inputs
+        self.inputs = inputs
+        self.before_capture = before_capture
+        self.graph = None
+
+    def run(self):
+        for static, x in zip(self.static_inputs, self.inputs):
+            static.copy_(x, non_blocking=True)
+        self.graph.replay()
+
+    def warm(self, n):
+        # Warm-up (cuDNN benchmarking, optimizer state, lazy inits) on a side stream, as the
+        # capture must not see first-call work. At least 3 iterations, as PyTorch's docs do.
+        side = torch.cuda.Stream(device=self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(max(n, CUDA_GRAPH_MIN_WARMUP)):
+                self.fn()
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        sync(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)  # the capture's allocations count
+        if self.before_capture is not None:
+            self.before_capture()
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.capture_fn()
+        sync(self.device)
+        self.run()  # first replay, untimed
+        sync(self.device)
+
+
+def make_train_step(model, x, y, execution, device, graph_path):
     model.train()
-    net = model
-    mark_step = None
-    if execution == "graph":
-        if device.type == "cuda":
-            net = torch.compile(model, mode="reduce-overhead")
-            # CUDA graphs reuse their output buffers; tell them where a new iteration starts.
-            compiler = getattr(torch, "compiler", None)
-            mark_step = getattr(compiler, "cudagraph_mark_step_begin", None)
-        else:
-            net = torch.compile(model)
-    criterion = nn.CrossEntropyLoss()
+    if execution == "graph" and device.type == "cuda" and graph_path == "cuda-graph":
+        # Adam's capturable mode keeps its step count on the GPU, as a captured step needs.
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=True)
+        criterion = nn.CrossEntropyLoss()
+        static_x, static_y = x.clone(), y.clone()
+
+        def eager_step():
+            # No zero_grad in the captured step: the capture allocates the gradients (they
+            # are None before it) and every replay overwrites them, as in PyTorch's
+            # "whole network capture" example.
+            loss = criterion(model(static_x), static_y)
+            loss.backward()
+            opt.step()
+
+        def warm_step():
+            opt.zero_grad(set_to_none=True)
+            eager_step()
+
+        return CapturedCudaStep(warm_step, [static_x, static_y], [x, y], device,
+                                capture_fn=eager_step,
+                                before_capture=lambda: opt.zero_grad(set_to_none=True))
+
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    if execution == "graph" and device.type == "cuda":  # compile-reduce-overhead
+        net = torch.compile(WithLoss(model), mode="reduce-overhead")
+        compiler = getattr(torch, "compiler", None)
+        mark_step = getattr(compiler, "cudagraph_mark_step_begin", None)
+
+        def fn():
+            opt.zero_grad(set_to_none=True)
+            loss = net(x, y)
+            loss.backward()
+            opt.step()
+
+        return CompiledCudaStep(fn, device, mark_step)
+
+    net = model
+    if execution == "graph":  # CPU, torch >= 2.0
+        net = torch.compile(model)
+    criterion = nn.CrossEntropyLoss()
 
     def step():
-        if mark_step is not None:
-            mark_step()
         opt.zero_grad(set_to_none=True)
         loss = criterion(net(x), y)
         loss.backward()
         opt.step()
 
-    return step
+    s = Step(step, device)
+    if execution == "graph":
+        s.graph_path = "compile"
+        s.cuda_graph = "-"
+    return s
 
 
 def script_for_inference(model, x):
@@ -141,66 +345,92 @@ def script_for_inference(model, x):
     return module
 
 
-def make_inference_step(model, x, execution, device):
+def make_inference_step(model, x, execution, device, graph_path):
     model.eval()
     if execution == "eager":
         def step():
             with torch.inference_mode():
                 model(x)
-        return step
+        return Step(step, device)
 
-    if device.type == "cuda" and has_compile():
+    if device.type == "cuda" and graph_path == "cuda-graph":
+        static_x = x.clone()
+
+        def forward():
+            with torch.no_grad():
+                model(static_x)
+
+        return CapturedCudaStep(forward, [static_x], [x], device)
+
+    if device.type == "cuda":  # compile-reduce-overhead
         net = torch.compile(model, mode="reduce-overhead")
-    else:
-        net = script_for_inference(model, x)
+        compiler = getattr(torch, "compiler", None)
+        mark_step = getattr(compiler, "cudagraph_mark_step_begin", None)
+
+        def fn():
+            with torch.no_grad():
+                net(x)
+
+        return CompiledCudaStep(fn, device, mark_step)
+
+    net = script_for_inference(model, x)
 
     def step():
         with torch.no_grad():
             net(x)
 
-    return step
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    s = Step(step, device)
+    s.graph_path = "torchscript-frozen"
+    return s
 
 
 def time_steps(step, warmup, steps, device):
-    for _ in range(warmup):
-        step()
-    sync(device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    step.warm(warmup)
     times = []
     for _ in range(steps):
         sync(device)
         t0 = time.perf_counter()
-        step()
+        step.run()
         sync(device)
         times.append(time.perf_counter() - t0)
     return times
 
 
-def run_point(pt, args, device):
+def graph_path_of(pt, args, device):
+    """The graph path a point starts with (a failing compile path falls back later)."""
+    if pt["exec"] != "graph":
+        return "-"
+    if device.type == "cuda":
+        return args.cuda_graph_path
+    return "compile" if pt["mode"] == "train" else "torchscript-frozen"
+
+
+def run_point(pt, args, device, graph_path=None):
     """Returns a result dict; 'oom' True when the point did not fit in memory."""
+    graph_path = graph_path or graph_path_of(pt, args, device)
     result = {"time_s": None, "median_s": None, "memory_mb": None,
-              "device_total_mb": None, "oom": False}
+              "device_total_mb": None, "oom": False, "graph_path": graph_path,
+              "cuda_graph": "on" if device.type == "cuda" and graph_path != "-" else "-"}
     oom = False
+    failed = None
+    model = x = y = step = None
     try:
         model = build_model(pt["model"], args.seed, device)
         x, y = make_inputs(pt["batch"], pt["size"], device)
         if pt["mode"] == "train":
-            step = make_train_step(model, x, y, pt["exec"], device)
+            step = make_train_step(model, x, y, pt["exec"], device, graph_path)
         else:
-            step = make_inference_step(model, x, pt["exec"], device)
+            step = make_inference_step(model, x, pt["exec"], device, graph_path)
         times = time_steps(step, args.warmup, args.steps, device)
         result["time_s"] = statistics.fmean(times)
         result["median_s"] = statistics.median(times)
+        result["cuda_graph"] = step.cuda_graph
         if device.type == "cuda":
             result["memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
             free, total = torch.cuda.mem_get_info(device)
             result["device_total_mb"] = (total - free) / 2**20
+    except GraphPathFailed as e:
+        failed = str(e)
     except Exception as e:  # noqa: BLE001 - only OOM is swallowed
         if not is_oom(e):
             raise
@@ -210,6 +440,17 @@ def run_point(pt, args, device):
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
+    if failed is not None:
+        # torch.compile could not build this step (no working inductor/triton, an unsupported
+        # op, ...): measure PyTorch's other graph path, CUDA-graphed eager, instead.
+        log(f"  torch.compile(mode=\"reduce-overhead\") failed ({failed.splitlines()[0][:300]}); "
+            f"falling back to CUDA-graphed eager")
+        try:
+            import torch._dynamo  # noqa: F401 - torch >= 2.0, as the compile path needs
+            torch._dynamo.reset()
+        except (ImportError, AttributeError):
+            pass
+        return run_point(pt, args, device, graph_path="cuda-graph")
     result["oom"] = oom
     return result
 
@@ -233,6 +474,8 @@ def csv_row(index, pt, res, device, gpu_index):
         fmt_float(res["memory_mb"], ".1f"),
         fmt_float(res["median_s"]),
         fmt_float(res["device_total_mb"], ".1f"),
+        res["cuda_graph"] or "-",
+        res["graph_path"] or "-",
     ])
 
 
@@ -263,6 +506,12 @@ def parse_args(argv):
     ap.add_argument("--tf32", action="store_true",
                     help="CUDA: allow TF32 in matmul and cuDNN (default off: strict fp32, as "
                          "duet-bench without --tf32)")
+    ap.add_argument("--torch-graph", choices=["auto", "compile", "cuda-graph"], default="auto",
+                    help="CUDA: PyTorch's graph path. compile: torch.compile(mode="
+                         "\"reduce-overhead\"); cuda-graph: the whole step captured with "
+                         "torch.cuda.graph; auto (default): compile when torch.compile and "
+                         "triton are usable, else cuda-graph. A compile that fails falls back "
+                         "to cuda-graph. Recorded in the CSV's Graph path column")
     ap.add_argument("--no-cudnn-benchmark", dest="cudnn_benchmark", action="store_false",
                     help="CUDA: let cuDNN pick algorithms by heuristics (default: "
                          "torch.backends.cudnn.benchmark = True, which times them as duet does)")
@@ -294,7 +543,8 @@ def grid(args, device):
             for model in args.models:
                 for size in args.sizes:
                     for batch in args.batches:
-                        if mode == "train" and execution == "graph" and not has_compile():
+                        if (mode == "train" and execution == "graph" and device.type == "cpu"
+                                and not has_compile()):
                             skipped += 1
                             continue
                         points.append({"mode": mode, "mode_name": mode_name, "exec": execution,
@@ -321,13 +571,28 @@ def main(argv=None):
         torch.backends.cudnn.allow_tf32 = args.tf32
         torch.backends.cudnn.benchmark = args.cudnn_benchmark
     gpu_index = torch.cuda.current_device() if device.type == "cuda" else None
+    args.cuda_graph_path = "-"
+    if device.type == "cuda" and "graph" in args.execs:
+        usable, why = compile_usable()
+        if args.torch_graph == "compile" and not has_compile():
+            log(f"pytorch_reference.py: --torch-graph compile: {why}")
+            return 2
+        if args.torch_graph == "compile" or (args.torch_graph == "auto" and usable):
+            args.cuda_graph_path = "compile-reduce-overhead"
+        else:
+            args.cuda_graph_path = "cuda-graph"
+            if args.torch_graph == "auto":
+                log(f"note: {why}: pytorch-graph on CUDA is CUDA-graphed eager (torch.cuda.graph)")
 
     points, skipped = grid(args, device)
     log(f"torch {torch.__version__}, torchvision {torchvision.__version__}, device {device}, "
         f"{torch.get_num_threads()} threads, {len(points)} points")
     if skipped:
         log(f"note: torch {torch.__version__} has no torch.compile (needs torch >= 2.0): "
-            f"skipping {skipped} pytorch-graph train point(s); no rows are written for them")
+            f"skipping {skipped} pytorch-graph train point(s) on the CPU; no rows are written "
+            f"for them")
+    if args.cuda_graph_path != "-":
+        log(f"pytorch-graph on CUDA: {args.cuda_graph_path}")
 
     out = None
     if args.csv:
@@ -353,6 +618,8 @@ def main(argv=None):
                 msg = f"{tag}: mean {res['time_s'] * 1e3:.1f} ms median {res['median_s'] * 1e3:.1f} ms"
                 if res["memory_mb"] is not None:
                     msg += f" peak {res['memory_mb']:.0f} MB"
+                if res["graph_path"] != "-":
+                    msg += f" [{res['graph_path']}, CUDA graph {res['cuda_graph']}]"
                 log(msg)
             if out:
                 out.write(csv_row(written, pt, res, device, gpu_index) + "\n")
@@ -365,6 +632,7 @@ def main(argv=None):
                     "gpu_index": gpu_index, "time_s": res["time_s"], "median_s": res["median_s"],
                     "memory_mb": res["memory_mb"], "device_total_mb": res["device_total_mb"],
                     "oom": res["oom"], "steps": args.steps, "warmup": args.warmup,
+                    "cuda_graph": res["cuda_graph"], "graph_path": res["graph_path"],
                     "threads": torch.get_num_threads(), "torch": torch.__version__,
                 }), flush=True)
     finally:

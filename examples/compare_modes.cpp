@@ -3,11 +3,14 @@
 //
 //   compare_modes --steps 20 --batch-size 1 [--json] [--data DIR] [--synthetic]
 //   compare_modes --model resnet18 --size 64 --steps 5 --batch-size 2   # a zoo model
+//   compare_modes --device cuda --steps 20 --batch-size 1   # on a GPU, graph replayed as a
+//                                                           # CUDA Graph (--no-cuda-graph: not)
 //
 // Peak memory is the allocator's high-water mark during the steps *beyond* what was live
 // before them (parameters and optimizer state, identical in both modes): for eager the
 // activations, saved tensors, gradients and temporaries; for graph the planned arena
-// (gradients, activations, workspace), measured and planned.
+// (gradients, activations, workspace), measured and planned. On a GPU every step is timed
+// until duet::synchronize(device) returns; the data is on the device before the steps.
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -33,6 +36,9 @@ const char* kUsage = R"(usage: compare_modes [options]
   --steps N           training steps per mode (default 20)
   --batch-size N      batch size (default 64)
   --seed N            seed (default 0)
+  --device cpu|cuda   device (default cpu; cuda:N for another GPU)
+  --no-cuda-graph     graph mode on CUDA: launch kernel by kernel instead of capturing the
+                      step as a CUDA Graph (on its second run) and replaying it
   --data DIR          Fashion-MNIST directory (default /usr/share/datasets/fashion-mnist)
   --synthetic         random images and labels instead of Fashion-MNIST
   --json              print one JSON object as the last stdout line
@@ -50,6 +56,7 @@ struct RunResult {
   int64_t planned_bytes = 0;
   double compile_ms = 0;
   std::string memory_report;
+  int num_captures = 0;
 };
 
 }  // namespace
@@ -65,6 +72,8 @@ int main(int argc, char** argv) {
     const int64_t steps = cli.get_int("--steps", 20);
     const int64_t bs = cli.get_int("--batch-size", 64);
     const int64_t seed = cli.get_int("--seed", 0, 0);
+    const std::string device_name = cli.get("--device", "cpu");
+    const bool cuda_graph = !cli.flag("--no-cuda-graph");
     const std::string dir = cli.get("--data", data::kFashionMnistDir);
     const int64_t size = cli.get_int("--size", 64);
     const bool zoo = model_name != "fashion_cnn";
@@ -75,6 +84,8 @@ int main(int argc, char** argv) {
         examples::split_list(cli.get("--disable-passes", ""));
     const std::set<std::string> disabled(disabled_list.begin(), disabled_list.end());
     cli.finish();
+    const Device device = parse_device(device_name);  // throws when the device is not available
+    const bool on_gpu = device.type == DeviceType::cuda;
     // x: (bs, 1, 28, 28) for fashion_cnn, (bs, 3, size, size) for zoo models
     const Shape image_shape = zoo ? Shape{bs, 3, size, size} : Shape{bs, 1, 28, 28};
     const uint64_t classes = zoo ? 1000 : 10;
@@ -97,10 +108,16 @@ int main(int argc, char** argv) {
         batches.emplace_back(train.images.slice(0, s * bs, (s + 1) * bs).contiguous(),
                              train.labels.slice(0, s * bs, (s + 1) * bs).contiguous());
     }
+    // Both modes read the batches where the model is, uploaded before anything is timed.
+    for (auto& [x, y] : batches) {
+      x = x.to(device);
+      y = y.to(device);
+    }
 
     manual_seed(static_cast<uint64_t>(seed));
     std::shared_ptr<nn::Module> net = zoo ? models::create_model(model_name, 1000, gen)
                                           : std::shared_ptr<nn::Module>(models::fashion_cnn(gen));
+    net->to(device);  // before the optimizers: their state follows the parameters' device
     const Named initial = nn::clone_state_dict(net->state_dict());
     auto params = net->parameters();
 
@@ -109,19 +126,21 @@ int main(int argc, char** argv) {
     {
       manual_seed(static_cast<uint64_t>(seed));
       optim::Adam opt(params, 1e-3);
-      reset_peak_memory(cpu);
-      const int64_t base = memory_stats(cpu).current_bytes;
+      synchronize(device);
+      reset_peak_memory(device);
+      const int64_t base = memory_stats(device).current_bytes;
       for (int64_t s = 0; s < steps; ++s) {
         const auto t0 = std::chrono::steady_clock::now();
         opt.zero_grad();
         Tensor loss = cross_entropy((*net)(batches[s].first), batches[s].second);
         loss.backward();
         opt.step();
+        synchronize(device);  // a GPU step ends when its kernels have (no-op on the CPU)
         eager.step_ms.push_back(examples::seconds_since(t0) * 1e3);
         eager.losses.push_back(loss.detach());
       }
       opt.zero_grad();
-      eager.peak_bytes = memory_stats(cpu).peak_bytes - base;
+      eager.peak_bytes = memory_stats(device).peak_bytes - base;
       eager.final_state = nn::clone_state_dict(net->state_dict());
     }
 
@@ -131,25 +150,32 @@ int main(int argc, char** argv) {
     {
       manual_seed(static_cast<uint64_t>(seed));
       optim::Adam opt(params, 1e-3);
-      reset_peak_memory(cpu);
-      const int64_t base = memory_stats(cpu).current_bytes;
+      synchronize(device);
+      reset_peak_memory(device);
+      const int64_t base = memory_stats(device).current_bytes;
       const auto t0 = std::chrono::steady_clock::now();
       Graph g({.training = true});
-      Tensor x = g.input("x", image_shape);
-      Tensor y = g.input("y", {bs}, int64);
+      Tensor x = g.input("x", image_shape, float32, device);
+      Tensor y = g.input("y", {bs}, int64, device);
       Tensor loss = cross_entropy((*net)(x), y);
-      Executable step =
-          compile(g, {loss}, {.training = true, .optimizer = &opt, .disabled_passes = disabled});
+      Executable step = compile(g, {loss},
+                                {.training = true,
+                                 .optimizer = &opt,
+                                 .disabled_passes = disabled,
+                                 .cuda_graph = cuda_graph});
       graph.compile_ms = examples::seconds_since(t0) * 1e3;
-      graph.planned_bytes = step.memory_report().arena;
-      graph.memory_report = step.memory_report().str();
       for (int64_t s = 0; s < steps; ++s) {
         const auto t1 = std::chrono::steady_clock::now();
         std::vector<Tensor> out = step.run({{"x", batches[s].first}, {"y", batches[s].second}});
+        synchronize(device);
         graph.step_ms.push_back(examples::seconds_since(t1) * 1e3);
         graph.losses.push_back(out[0].clone());
       }
-      graph.peak_bytes = memory_stats(cpu).peak_bytes - base;
+      graph.peak_bytes = memory_stats(device).peak_bytes - base;
+      // After the runs: on CUDA the report includes what the CUDA Graph capture kept.
+      graph.planned_bytes = step.memory_report().arena;
+      graph.memory_report = step.memory_report().str();
+      graph.num_captures = step.num_captures();
       graph.final_state = nn::clone_state_dict(net->state_dict());
       if (profile) {
         const Named after = nn::clone_state_dict(net->state_dict());
@@ -167,9 +193,11 @@ int main(int argc, char** argv) {
                                                               eager.final_state[i].second));
     const double e_ms = examples::median(eager.step_ms), g_ms = examples::median(graph.step_ms);
     if (!json) {
-      std::printf("compare_modes: %s, %lld steps, batch %lld, %s data\n", model_name.c_str(),
-                  static_cast<long long>(steps), static_cast<long long>(bs),
-                  synthetic ? "synthetic" : "Fashion-MNIST");
+      std::printf(
+          "compare_modes: %s, %lld steps, batch %lld, %s data, %s%s\n", model_name.c_str(),
+          static_cast<long long>(steps), static_cast<long long>(bs),
+          synthetic ? "synthetic" : "Fashion-MNIST", device.str().c_str(),
+          on_gpu ? (cuda_graph ? ", graph replayed as a CUDA Graph" : ", no CUDA Graph") : "");
       std::printf("%-34s %14s %14s\n", "", "eager", "graph");
       std::printf("%-34s %14.3f %14.3f\n", "median step (ms)", e_ms, g_ms);
       std::printf("%-34s %14s %14.1f\n", "compile (ms)", "-", graph.compile_ms);
@@ -182,14 +210,19 @@ int main(int argc, char** argv) {
       std::printf("speed-up graph/eager: %.2fx; memory graph/eager: %.2f\n", e_ms / g_ms,
                   static_cast<double>(graph.peak_bytes) / std::max<int64_t>(eager.peak_bytes, 1));
       std::printf("graph plan: %s\n", graph.memory_report.c_str());
+      if (on_gpu)
+        std::printf("CUDA Graph captures: %d (the median step is a replay from step 3 on)\n",
+                    graph.num_captures);
     }
     std::printf(
-        "{\"model\": \"%s\", \"steps\": %lld, \"batch_size\": %lld, \"eager_step_ms\": %.4f, "
-        "\"graph_step_ms\": %.4f, \"speedup\": %.3f, \"compile_ms\": %.2f, "
+        "{\"model\": \"%s\", \"device\": \"%s\", \"cuda_graph\": %s, \"captures\": %d, "
+        "\"steps\": %lld, \"batch_size\": %lld, \"eager_step_ms\": %.4f, \"graph_step_ms\": %.4f, "
+        "\"speedup\": %.3f, \"compile_ms\": %.2f, "
         "\"eager_peak_bytes\": %lld, \"graph_peak_bytes\": %lld, "
         "\"graph_planned_bytes\": %lld, \"max_rel_diff\": %.3g, "
         "\"max_rel_diff_loss\": %.3g, \"max_rel_diff_params\": %.3g}\n",
-        model_name.c_str(), static_cast<long long>(steps), static_cast<long long>(bs), e_ms, g_ms,
+        model_name.c_str(), device.str().c_str(), on_gpu ? (cuda_graph ? "true" : "false") : "null",
+        graph.num_captures, static_cast<long long>(steps), static_cast<long long>(bs), e_ms, g_ms,
         e_ms / g_ms, graph.compile_ms, static_cast<long long>(eager.peak_bytes),
         static_cast<long long>(graph.peak_bytes), static_cast<long long>(graph.planned_bytes),
         std::max(diff_loss, diff_params), diff_loss, diff_params);

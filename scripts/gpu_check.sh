@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# The CUDA backend's check on a machine with a GPU (issue #5's "verify on a real GPU"):
-#   1. build with CUDA for one architecture (default 90: H100/H200);
-#   2. ctest -L cuda (every op against the CPU, allocator, errors, a training step);
-#   3. train_fashion_mnist --device cuda --epochs 1;
-#   4. eager GPU benchmark points beside PyTorch in the same run: resnet50 and vgg16, train
-#      32x224 and inference 1x224: step time and peak allocator memory, and the ratios.
+# The CUDA check on a machine with a GPU (issues #5 and #6, "verify on a real GPU"):
+#   1. build with CUDA for one architecture (default 90: H100/H200), only the targets used;
+#   2. ctest -L cuda (every op against the CPU, allocator, errors, training, graph mode,
+#      CUDA Graph capture/replay, eager-vs-graph equivalence);
+#   3. train_fashion_mnist --device cuda --epochs 1, eager and graph (CUDA Graph replay);
+#   4. compare_modes --device cuda (batch 1 and 64; batch 1 also with --no-cuda-graph);
+#   5. issue #6's benchmark points, duet eager + duet graph (capture on) + PyTorch eager +
+#      PyTorch graph in one command each: training at batch 1 (resnet18, mobilenet_v2,
+#      efficientnet_b0 at 224), training 32x224 (resnet50, vgg16), inference at batch 1 (the
+#      three small models); bench/compare.py prints the time and peak-memory ratios.
 #
 #   bash scripts/gpu_check.sh [OUT_DIR]          # OUT_DIR default ./out (logs, CSVs)
+#
+# Environment: STEPS (timed steps, default 20), WARMUP (default 5), TORCH_GRAPH (PyTorch's
+# graph path: cuda-graph (default: the whole step captured with torch.cuda.graph, no compile
+# time), compile (torch.compile mode="reduce-overhead": minutes of compiling per point) or
+# auto), CUDA_GRAPH_OFF=1 (also duet graph with --cuda-graph off at batch 1), STEP_TIMEOUT
+# (seconds per benchmark command, default 240). Sized to fit in 10 minutes on an H100.
 #
 # A machine without the Debian -dev packages gets them from third_party_carry/, which
 # `bash scripts/gpu_check.sh --prepare` fills on a machine that has them (Eigen, nlohmann
@@ -45,40 +55,64 @@ nvidia-smi -L | tee "$OUT/gpu.txt"
 
 echo "== build (CUDA arch $ARCH)"
 cmake -S . -B "$BUILD" "${args[@]}" > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
-cmake --build "$BUILD" -j"$(nproc)" > "$OUT/build.log" 2>&1 || { grep -m20 -E "error" "$OUT/build.log"; exit 1; }
+# Only what this script runs: the CUDA tests, two examples and duet-bench.
+cmake --build "$BUILD" -j"$(nproc)" --target duet_test_cuda train_fashion_mnist compare_modes \
+  duet-bench > "$OUT/build.log" 2>&1 || { grep -m20 -E "error" "$OUT/build.log"; exit 1; }
+OUT_ABS=$(cd "$OUT" && pwd)
+STEPS=${STEPS:-20}
+WARMUP=${WARMUP:-5}
+TORCH_GRAPH=${TORCH_GRAPH:-cuda-graph}
+STEP_TIMEOUT=${STEP_TIMEOUT:-240}
 
 echo "== ctest -L cuda"
-(cd "$BUILD" && ctest -L cuda -j4 --output-on-failure > "../$OUT/ctest_cuda.log" 2>&1) || true
-grep -E "tests passed|tests failed|\(Failed\)|\(SEGFAULT\)|\(Subprocess" "$OUT/ctest_cuda.log" | head -60
+(cd "$BUILD" && ctest -L cuda -j4 --timeout 300 --output-on-failure > "$OUT_ABS/ctest_cuda.log" 2>&1) || true
+grep -E "tests passed|tests failed|\(Failed\)|\(SEGFAULT\)|\(Subprocess|\(Timeout" "$OUT/ctest_cuda.log" | head -60
 
-echo "== train_fashion_mnist --device cuda --epochs 1"
-"$BUILD/examples/train_fashion_mnist" --device cuda --epochs 1 --data "$DATA" --json \
-  2>&1 | tee "$OUT/train_cuda.log" | tail -3
-
-echo "== eager GPU benchmark points, duet then PyTorch"
-for mode in train inference; do
-  batch=32; [ "$mode" = inference ] && batch=1
-  "$BUILD/bench/duet-bench" --device cuda --exec eager --models resnet50,vgg16 --sizes 224 \
-    --batches "$batch" --modes "$mode" --steps "${STEPS:-30}" --warmup 5 \
-    --csv "$OUT/duet_${mode}.csv" 2>&1 | tee "$OUT/duet_${mode}.log" | tail -4
-  python3 bench/pytorch_reference.py --device cuda --exec eager --models resnet50,vgg16 \
-    --sizes 224 --batches "$batch" --modes "$mode" --steps "${STEPS:-30}" --warmup 5 \
-    --csv "$OUT/torch_${mode}.csv" 2>&1 | tee "$OUT/torch_${mode}.log" | tail -4
-  python3 bench/compare.py "$OUT/duet_${mode}.csv" "$OUT/torch_${mode}.csv" 2>&1 \
-    | tee "$OUT/compare_${mode}.txt" | tail -12
+for mode in eager graph; do
+  echo "== train_fashion_mnist --device cuda --mode $mode --epochs 1"
+  timeout "$STEP_TIMEOUT" "$BUILD/examples/train_fashion_mnist" --device cuda --mode "$mode" \
+    --epochs 1 --data "$DATA" --json 2>&1 | tee "$OUT/train_cuda_$mode.log" | tail -3 || true
 done
 
-echo "== peak allocator memory, duet / torch.cuda.max_memory_allocated"
-python3 - "$OUT" <<'PY'
-import csv, sys, pathlib
-out = pathlib.Path(sys.argv[1])
-def rows(path):
-    with open(path) as f:
-        return {(r["Architecture"], r["Mode"], r["Batch size"]): r for r in csv.DictReader(f, delimiter=";")}
-for mode in ("train", "inference"):
-    d, t = rows(out / f"duet_{mode}.csv"), rows(out / f"torch_{mode}.csv")
-    for key in sorted(d):
-        if key in t and d[key]["Memory"] not in ("", "-") and t[key]["Memory"] not in ("", "-"):
-            dm, tm = float(d[key]["Memory"]), float(t[key]["Memory"])
-            print(f"{key[0]} {key[1]} batch {key[2]}: duet {dm:.0f} MB, torch {tm:.0f} MB, ratio {dm / tm:.2f}")
-PY
+echo "== compare_modes --device cuda (Fashion-MNIST CNN, eager vs graph)"
+for args in "--batch-size 1" "--batch-size 64" "--batch-size 1 --no-cuda-graph"; do
+  # shellcheck disable=SC2086 # $args is a list of flags
+  timeout "$STEP_TIMEOUT" "$BUILD/examples/compare_modes" --device cuda --steps 20 $args \
+    --data "$DATA" 2>&1 | tee -a "$OUT/compare_modes_cuda.log" | tail -12 || true
+done
+
+# One benchmark group: duet-bench (eager + graph, capture on) then pytorch_reference.py (eager
+# + graph) with the same grid, then compare.py's tables. $1: name, $2: models, $3: batch,
+# $4: mode.
+bench_group() {
+  local name=$1 models=$2 batch=$3 mode=$4
+  echo "== $name: duet eager + graph, then PyTorch eager + graph ($models, ${batch}x224 $mode)"
+  timeout "$STEP_TIMEOUT" "$BUILD/bench/duet-bench" --device cuda --exec eager,graph \
+    --cuda-graph on --models "$models" --sizes 224 --batches "$batch" --modes "$mode" \
+    --steps "$STEPS" --warmup "$WARMUP" --csv "$OUT/duet_$name.csv" \
+    > "$OUT/duet_$name.md" 2> "$OUT/duet_$name.log" || echo "duet-bench $name: exit $?"
+  grep -E "^\[" "$OUT/duet_$name.log" || tail -5 "$OUT/duet_$name.log"
+  timeout "$STEP_TIMEOUT" python3 bench/pytorch_reference.py --device cuda --exec eager,graph \
+    --torch-graph "$TORCH_GRAPH" --models "$models" --sizes 224 --batches "$batch" \
+    --modes "$mode" --steps "$STEPS" --warmup "$WARMUP" --csv "$OUT/torch_$name.csv" \
+    2>&1 | tee "$OUT/torch_$name.log" | grep -E "^\[|note|torch |FAILED|falling" || true
+  if [ "${CUDA_GRAPH_OFF:-0}" = 1 ] && [ "$batch" = 1 ]; then
+    timeout "$STEP_TIMEOUT" "$BUILD/bench/duet-bench" --device cuda --exec graph \
+      --cuda-graph off --models "$models" --sizes 224 --batches "$batch" --modes "$mode" \
+      --steps "$STEPS" --warmup "$WARMUP" --csv "$OUT/duet_${name}_nocg.csv" \
+      > /dev/null 2> "$OUT/duet_${name}_nocg.log" || true
+    grep -E "^\[" "$OUT/duet_${name}_nocg.log" || true
+  fi
+  python3 bench/compare.py "$OUT"/duet_"$name"*.csv "$OUT/torch_$name.csv" \
+    --markdown "$OUT/compare_$name.md" > "$OUT/compare_$name.txt" 2>&1 || true
+  sed -n '/^## GPU/,$p' "$OUT/compare_$name.txt"
+}
+
+bench_group train_b1 resnet18,mobilenet_v2,efficientnet_b0 1 train
+bench_group train_b32 resnet50,vgg16 32 train
+bench_group inference_b1 resnet18,mobilenet_v2,efficientnet_b0 1 inference
+
+echo "== all points together"
+python3 bench/compare.py "$OUT"/duet_*.csv "$OUT"/torch_*.csv --markdown "$OUT/compare_all.md" \
+  > "$OUT/compare_all.txt" 2>&1 || true
+sed -n '/^## GPU/,$p' "$OUT/compare_all.txt"

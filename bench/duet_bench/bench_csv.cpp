@@ -94,6 +94,10 @@ std::string format_mb(const std::optional<double>& v) {
   return buf;
 }
 
+std::string or_dash(const std::string& s) {
+  return s.empty() ? "-" : s;
+}
+
 }  // namespace
 
 std::string format_input_size(int64_t size) {
@@ -145,6 +149,8 @@ std::vector<BenchRow> parse_bench_csv(std::string_view text, const std::string& 
     if (auto m = field("Memory")) r.memory_mb = parse_opt_double(*m, w, "Memory");
     if (auto m = field("Median")) r.median_s = parse_opt_double(*m, w, "Median");
     if (auto m = field("Device total")) r.device_total_mb = parse_opt_double(*m, w, "Device total");
+    if (auto m = field("CUDA graph"); m && !is_missing(*m)) r.cuda_graph = std::string(*m);
+    if (auto m = field("Graph path"); m && !is_missing(*m)) r.graph_path = std::string(*m);
     rows.push_back(std::move(r));
   }
   if (!have_header) throw Error(detail::cat("read_bench_csv: ", source, ": no header line"));
@@ -163,14 +169,15 @@ std::vector<BenchRow> read_bench_csv(const std::string& path) {
 std::string format_bench_csv(const std::vector<BenchRow>& rows) {
   std::string out =
       ";Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;Device "
-      "total\n";
+      "total;CUDA graph;Graph path\n";
   for (size_t i = 0; i < rows.size(); ++i) {
     const BenchRow& r = rows[i];
     out += detail::cat(i, ";", r.framework, ";", r.architecture, ";",
                        format_input_size(r.input_size), ";", r.batch_size, ";", r.mode, ";",
                        r.gpu_index ? std::to_string(*r.gpu_index) : std::string(), ";",
                        format_seconds(r.time_s), ";", format_mb(r.memory_mb), ";",
-                       format_seconds(r.median_s), ";", format_mb(r.device_total_mb), "\n");
+                       format_seconds(r.median_s), ";", format_mb(r.device_total_mb), ";",
+                       or_dash(r.cuda_graph), ";", or_dash(r.graph_path), "\n");
   }
   return out;
 }

@@ -1,14 +1,16 @@
 // Reading and writing benchmark rows in the study's CSV layout, `;`-separated, first column a
-// row index, with two extra columns after the study's eight:
+// row index, with four extra columns after the study's eight:
 //
-//   ;Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;Device total
-//   0;graph;resnet18;(224, 224, 3);8;inference_cpu;;0.0421;-;0.0419;-
+//   ;Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;Device
+//   total;CUDA graph;Graph path
+//   0;graph;resnet18;(224, 224, 3);8;inference_cpu;;0.0421;-;0.0419;-;-;compile
 //
 // Time and Median are seconds per step (written with enough digits to round-trip exactly),
 // Memory and Device total are MB with one decimal; "-" marks a missing value (a point that
-// did not fit in memory, or a column the source cannot measure). The reader maps columns by
-// header name, so it also reads the study's own 9-column CSVs (Median and Device total then
-// stay empty) and the CSVs of bench/pytorch_reference.py.
+// did not fit in memory, or a column the source cannot measure). CUDA graph is on / off / "-",
+// Graph path names how a graph contender ran ("-" for eager). The reader maps columns by
+// header name, so it also reads the study's own 9-column CSVs and the earlier 11-column ones
+// (the missing columns then stay empty) and the CSVs of bench/pytorch_reference.py.
 #pragma once
 
 #include <string>

@@ -1,6 +1,7 @@
 // One measured point of the benchmark grid, as written to the study's CSV layout:
-//   ;Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory
-//   0;graph;resnet18;(224, 224, 3);8;inference_cpu;;0.0421;-
+//   ;Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;Device
+//   total;CUDA graph;Graph path
+//   0;graph;resnet18;(224, 224, 3);8;inference_cpu;;0.0421;-;0.0419;-;-;compile
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,13 @@ struct BenchRow {
   // not used: duet always knows its peak.
   std::optional<double> memory_mb;
   std::optional<double> device_total_mb;  // cudaMemGetInfo's process total beside it (GPU)
+  // Whether the step was replayed as a CUDA Graph: "on", "off", or empty ("-": eager rows, the
+  // CPU, and CSVs without the column).
+  std::string cuda_graph;
+  // How a graph contender ran, empty ("-") for eager rows: duet "compile" or
+  // "compile+cuda-graph"; PyTorch "torchscript-frozen", "compile", "compile-reduce-overhead"
+  // or "cuda-graph" (bench/pytorch_reference.py).
+  std::string graph_path;
 };
 
 }  // namespace duet::bench

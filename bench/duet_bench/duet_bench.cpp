@@ -35,11 +35,14 @@ const char* kUsage = R"(usage: duet-bench [options]
   --batches 1,8,16,32   batch sizes (default 1,8,16,32)
   --modes train,inference   (default both)
   --exec eager,graph    execution styles (default both)
-  --device cpu|cuda     (default cpu; cuda:N for another GPU; eager only until issue #6)
+  --device cpu|cuda     (default cpu; cuda:N for another GPU)
+  --cuda-graph on|off   CUDA graph mode: capture the step as a CUDA Graph and replay it
+                        (default on; recorded in the CSV's 'CUDA graph' column)
   --tf32                CUDA: allow TF32 math in matmul and convolution (default off)
   --deterministic       CUDA: only deterministic cuDNN algorithms
   --steps N             timed steps per point (default 100)
-  --warmup N            untimed steps first (default 5)
+  --warmup N            untimed steps first (default 5; graph mode on CUDA runs at least 3:
+                        uncaptured, capture, first replay)
   --threads N           CPU threads (default: all cores)
   --memory-limit-mb N   allocator limit; a point past it is out of memory, recorded as '-'
                         (default: 80% of physical memory; on CUDA, the GPU's capacity)
@@ -119,14 +122,25 @@ std::string fmt_mb(const std::optional<double>& mb) {
   return buf;
 }
 
+const char* or_dash(const std::string& s) {
+  return s.empty() ? "-" : s.c_str();
+}
+
 void print_markdown(const std::vector<BenchRow>& rows) {
-  std::printf("| framework | model | input | batch | mode | mean ms | median ms | peak MB |\n");
-  std::printf("|---|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "| framework | model | input | batch | mode | mean ms | median ms | peak MB | device MB | "
+      "cuda graph |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (const BenchRow& r : rows)
-    std::printf("| %s | %s | %lld | %lld | %s | %s | %s | %s |\n", r.framework.c_str(),
+    std::printf("| %s | %s | %lld | %lld | %s | %s | %s | %s | %s | %s |\n", r.framework.c_str(),
                 r.architecture.c_str(), static_cast<long long>(r.input_size),
                 static_cast<long long>(r.batch_size), r.mode.c_str(), fmt_ms(r.time_s).c_str(),
-                fmt_ms(r.median_s).c_str(), fmt_mb(r.memory_mb).c_str());
+                fmt_ms(r.median_s).c_str(), fmt_mb(r.memory_mb).c_str(),
+                fmt_mb(r.device_total_mb).c_str(), or_dash(r.cuda_graph));
+}
+
+std::string json_string(const std::string& s) {
+  return s.empty() ? "null" : "\"" + s + "\"";
 }
 
 std::string json_number(const std::optional<double>& v) {
@@ -163,6 +177,7 @@ int main(int argc, char** argv) {
     const std::string device_name = cli.get("--device", "cpu");
     const bool tf32 = cli.flag("--tf32");
     const bool deterministic = cli.flag("--deterministic");
+    const std::string cuda_graph_flag = cli.get("--cuda-graph", "on");
     const int64_t steps = cli.get_int("--steps", 100, 0);
     const int64_t warmup = cli.get_int("--warmup", 5, 0);
     const int64_t threads = cli.get_int("--threads", 0, 0);
@@ -175,6 +190,9 @@ int main(int argc, char** argv) {
 
     if (list) return list_models(json);
 
+    DUET_CHECK(cuda_graph_flag == "on" || cuda_graph_flag == "off", "duet-bench: --cuda-graph ",
+               cuda_graph_flag, " (expected on or off)");
+    const bool cuda_graph = cuda_graph_flag == "on";
     const Device device = parse_device(device_name);  // throws when not available
     set_cuda_allow_tf32(tf32);
     set_cuda_deterministic(deterministic);
@@ -213,6 +231,7 @@ int main(int argc, char** argv) {
                                     .train = mode == "train",
                                     .graph = exec == "graph",
                                     .device = device,
+                                    .cuda_graph = cuda_graph,
                                     .steps = steps,
                                     .warmup = warmup,
                                     .seed = static_cast<uint64_t>(seed)};
@@ -224,6 +243,11 @@ int main(int argc, char** argv) {
                            .mode = mode == "train"                  ? "train"
                                    : device.type == DeviceType::cpu ? "inference_cpu"
                                                                     : "inference_gpu"};
+              if (device.type == DeviceType::cuda) row.gpu_index = device.index;
+              if (spec.graph && device.type == DeviceType::cuda)
+                row.cuda_graph = cuda_graph ? "on" : "off";
+              if (spec.graph)
+                row.graph_path = bench::uses_cuda_graph(spec) ? "compile+cuda-graph" : "compile";
               if (!r.out_of_memory) {
                 row.time_s = r.mean_s();
                 row.median_s = r.median_s();
@@ -238,17 +262,23 @@ int main(int argc, char** argv) {
                              total, exec.c_str(), model.c_str(), mode.c_str(),
                              static_cast<long long>(size), static_cast<long long>(batch),
                              r.error.c_str());
-              else
+              else {
+                std::string extra;
+                if (spec.graph) extra = ", compile " + std::to_string(int(r.compile_ms)) + " ms";
+                if (bench::uses_cuda_graph(spec))
+                  extra += ", cuda graph on (" + std::to_string(r.num_captures) +
+                           (r.num_captures == 1 ? " capture" : " captures") + ")";
+                else if (spec.graph && device.type == DeviceType::cuda)
+                  extra += ", cuda graph off";
+                if (r.warmup_run != warmup)
+                  extra += ", " + std::to_string(r.warmup_run) + " warm-up steps";
                 std::fprintf(stderr,
                              "[%zu/%zu] %s %s %s %lldx%lld: mean %.2f ms, median %.2f ms, peak "
                              "%.1f MB%s\n",
                              done, total, exec.c_str(), model.c_str(), mode.c_str(),
                              static_cast<long long>(size), static_cast<long long>(batch),
-                             r.mean_s() * 1e3, r.median_s() * 1e3, *row.memory_mb,
-                             spec.graph ? (", compile " +
-                                           std::to_string(static_cast<int>(r.compile_ms)) + " ms")
-                                              .c_str()
-                                        : "");
+                             r.mean_s() * 1e3, r.median_s() * 1e3, *row.memory_mb, extra.c_str());
+              }
               std::fflush(stderr);
               if (!csv.empty()) bench::write_bench_csv(csv, rows);  // keep what is done
             }
@@ -267,7 +297,10 @@ int main(int argc, char** argv) {
            << r.architecture << "\", \"size\": " << r.input_size << ", \"batch\": " << r.batch_size
            << ", \"mode\": \"" << r.mode << "\", \"mean_s\": " << json_number(r.time_s)
            << ", \"median_s\": " << json_number(r.median_s)
-           << ", \"peak_mb\": " << json_number(r.memory_mb) << "}";
+           << ", \"peak_mb\": " << json_number(r.memory_mb)
+           << ", \"device_mb\": " << json_number(r.device_total_mb)
+           << ", \"cuda_graph\": " << json_string(r.cuda_graph)
+           << ", \"graph_path\": " << json_string(r.graph_path) << "}";
       }
       js << "]}";
       std::printf("%s\n", js.str().c_str());

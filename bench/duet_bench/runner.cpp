@@ -24,18 +24,31 @@ bool is_out_of_memory(const std::exception& e) {
   return std::string(e.what()).find("out of memory") != std::string::npos;
 }
 
-// Times `steps` calls of `step` after `warmup` untimed ones.
+// Graph mode on CUDA: run 1 is uncaptured, run 2 captures, run 3 replays. The warm-up covers
+// all three so that the timed steps are replays only.
+constexpr int64_t kCudaGraphWarmup = 3;
+
+int64_t warmup_steps(const PointSpec& spec) {
+  return spec.graph && spec.device.type == DeviceType::cuda
+             ? std::max(spec.warmup, kCudaGraphWarmup)
+             : spec.warmup;
+}
+
+// Times `steps` calls of `step` after the untimed warm-up ones.
 template <class F>
 void time_steps(const PointSpec& spec, PointResult& r, F&& step) {
   // A GPU step is timed until its kernels have finished (the host only queues them).
-  for (int64_t i = 0; i < spec.warmup; ++i) {
+  r.warmup_run = warmup_steps(spec);
+  for (int64_t i = 0; i < r.warmup_run; ++i) {
     step();
     synchronize(spec.device);
   }
   // On the GPU the peak covers the timed steps only, as bench/pytorch_reference.py measures
   // torch.cuda.max_memory_allocated (cudnnFind's one-off scratch on the first step is left
   // out on both sides).
-  if (spec.device.type == DeviceType::cuda && spec.warmup > 0) reset_peak_memory(spec.device);
+  // Graph mode: the arena is allocated at compile time and whatever the CUDA Graph capture
+  // kept stays allocated, so both are still counted.
+  if (spec.device.type == DeviceType::cuda && r.warmup_run > 0) reset_peak_memory(spec.device);
   for (int64_t i = 0; i < spec.steps; ++i) {
     const auto t0 = clock::now();
     step();
@@ -52,9 +65,8 @@ void run_inside(const PointSpec& spec, PointResult& r) {
   Tensor y = Tensor::empty({spec.batch}, int64);
   for (int64_t i = 0; i < spec.batch; ++i)
     y.data<int64_t>()[i] = static_cast<int64_t>(gen.below(static_cast<uint64_t>(spec.num_classes)));
-  DUET_CHECK(!(spec.graph && spec.device.type == DeviceType::cuda),
-             "duet-bench: --exec graph --device cuda: graph mode runs on the CPU only in this "
-             "version (GPU graph mode is issue #6)");
+  // Inputs live on the device before timing, as in bench/pytorch_reference.py: graph mode
+  // copies a device feed into its fixed input buffer, eager mode reads it in place.
   net->to(spec.device);
   x = x.to(spec.device);
   y = y.to(spec.device);
@@ -75,29 +87,38 @@ void run_inside(const PointSpec& spec, PointResult& r) {
     optim::Adam opt(net->parameters(), 1e-3);
     const auto t0 = clock::now();
     Graph g({.training = true});
-    Tensor gx = g.input("x", x.shape());
-    Tensor gy = g.input("y", y.shape(), int64);
+    Tensor gx = g.input("x", x.shape(), x.dtype(), spec.device);
+    Tensor gy = g.input("y", y.shape(), int64, spec.device);
     Tensor loss = cross_entropy((*net)(gx), gy);
-    Executable exe = compile(g, {loss}, {.training = true, .optimizer = &opt});
+    Executable exe =
+        compile(g, {loss}, {.training = true, .optimizer = &opt, .cuda_graph = spec.cuda_graph});
     r.compile_ms = seconds_since(t0) * 1e3;
     const std::map<std::string, Tensor> feeds{{"x", x}, {"y", y}};
     time_steps(spec, r, [&] { exe.run(feeds); });
+    r.num_captures = exe.num_captures();
+    r.capture_scratch_bytes = exe.memory_report().capture_scratch;
   } else if (!spec.graph) {
     NoGradGuard no_grad;
     time_steps(spec, r, [&] { (void)(*net)(x); });
   } else {
     const auto t0 = clock::now();
     Graph g;
-    Tensor gx = g.input("x", x.shape());
+    Tensor gx = g.input("x", x.shape(), x.dtype(), spec.device);
     Tensor logits = (*net)(gx);
-    Executable exe = compile(g, {logits});
+    Executable exe = compile(g, {logits}, {.cuda_graph = spec.cuda_graph});
     r.compile_ms = seconds_since(t0) * 1e3;
     const std::map<std::string, Tensor> feeds{{"x", x}};
     time_steps(spec, r, [&] { exe.run(feeds); });
+    r.num_captures = exe.num_captures();
+    r.capture_scratch_bytes = exe.memory_report().capture_scratch;
   }
 }
 
 }  // namespace
+
+bool uses_cuda_graph(const PointSpec& spec) {
+  return spec.graph && spec.cuda_graph && spec.device.type == DeviceType::cuda;
+}
 
 double PointResult::mean_s() const {
   return step_s.empty() ? 0 : std::accumulate(step_s.begin(), step_s.end(), 0.0) / step_s.size();
@@ -121,7 +142,7 @@ PointResult run_point(const PointSpec& spec) {
     r = PointResult{.out_of_memory = true, .error = e.what()};
   }
   const MemoryStats after = memory_stats(spec.device);
-  r.peak_bytes = after.peak_bytes - base;
+  r.peak_bytes = after.peak_bytes - base + r.capture_scratch_bytes;
   r.device_used_bytes = after.device_used_bytes;
   empty_cache(spec.device);
   return r;

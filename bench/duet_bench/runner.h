@@ -23,8 +23,13 @@ struct PointSpec {
   bool train = false;  // training step (forward + cross-entropy + backward + Adam 1e-3)
   bool graph = false;  // compiled graph instead of eager
   Device device = cpu;
+  // Graph mode on CUDA: capture the step as a CUDA Graph and replay it
+  // (CompileOptions::cuda_graph). Ignored on the CPU and in eager mode.
+  bool cuda_graph = true;
   int64_t steps = 100;  // timed steps
-  int64_t warmup = 5;   // untimed steps first
+  // Untimed steps first. Graph mode on CUDA runs at least 3: run 1 launches kernel by kernel
+  // (and cuDNN picks its algorithms), run 2 captures, run 3 is the first replay.
+  int64_t warmup = 5;
   int64_t num_classes = 1000;
   uint64_t seed = 0;
 };
@@ -36,9 +41,19 @@ struct PointResult {
   int64_t peak_bytes = 0;         // allocator peak during the point (model, state, activations)
   double compile_ms = 0;          // graph mode: tracing + passes + memory plan
   int64_t device_used_bytes = 0;  // GPU: cudaMemGetInfo's in-use bytes at the end of the point
+  int num_captures = 0;           // graph mode on CUDA: CUDA Graph captures during the point
+  // Graph mode on CUDA: the captured graph's own scratch pool (cudaMalloc'd outside the
+  // caching allocator, MemoryReport::capture_scratch); added to peak_bytes, as PyTorch's
+  // max_memory_allocated counts its graphs' private pools.
+  int64_t capture_scratch_bytes = 0;
+  int64_t warmup_run = 0;  // the untimed steps actually run
   double mean_s() const;
   double median_s() const;
 };
+
+// Whether graph mode replays a CUDA Graph at this point: graph mode, a CUDA device and
+// spec.cuda_graph.
+bool uses_cuda_graph(const PointSpec& spec);
 
 // Runs one point. An allocation failure (real or past set_memory_limit) is reported as
 // out_of_memory, not thrown; any other error propagates.

@@ -6,6 +6,9 @@
 //   if (!report.equivalent) std::cerr << report.str();
 //   // "step 3: grad 4.weight differs (rel 2.1e-03 > 1e-05); first diverging graph node:
 //   //  %41 conv2d_backward_weight at fashion_cnn.cpp:17 (rel 2.1e-03)"
+//
+// On a GPU: move the model first (net->to(duet::cuda)); inputs on another device are copied
+// to the model's device, and the values are compared on the host.
 #pragma once
 
 #include <functional>
@@ -31,6 +34,10 @@ struct EquivalenceOptions {
   OptimizerFactory optimizer;  // default: SGD(lr 0.01, momentum 0.9)
   uint64_t seed = 0;           // default generator seed (dropout) for both runs
   std::set<std::string> disabled_passes;
+  // Models on a CUDA device: the graph run captures its step as a CUDA Graph (run 2) and
+  // replays it (CompileOptions::cuda_graph); use steps >= 3 to compare replays. Ignored on
+  // the CPU.
+  bool cuda_graph = true;
 };
 
 struct EquivalenceReport {
@@ -48,13 +55,15 @@ struct EquivalenceReport {
 // Runs `steps` training steps (forward, loss, backward, optimizer step) eagerly and then as a
 // compiled training graph, both from the model's current state, comparing outputs, loss,
 // gradients, parameters and buffers after every step. inputs[k % inputs.size()] feeds step k.
+// Both runs happen on the device of the model's parameters (the inputs are copied there when
+// they are elsewhere); snapshots stay on that device and are copied to the host to compare.
 // The model's parameters and buffers are restored to their initial values afterwards.
 EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
                                     const std::vector<std::pair<Tensor, Tensor>>& inputs, int steps,
                                     const EquivalenceOptions& options = {});
 
 // max|a - b| / max(max|b|, 1e-12) over all elements (0 for two empty tensors); infinity when
-// shapes differ.
+// shapes differ. Either tensor may be on any device (both are read on the host).
 double relative_difference(const Tensor& a, const Tensor& b);
 
 }  // namespace duet

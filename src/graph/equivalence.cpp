@@ -7,8 +7,13 @@
 //    eager state before that step, run the step eagerly with an op observer (every op's
 //    outputs) and as a debug graph that keeps every intermediate; line the two op sequences
 //    up in order and name the first graph node whose value differs, with its source location.
+//
+// Device: everything runs where the model's parameters are. Inputs are copied there once;
+// snapshots (clones) stay on that device, so saving and restoring state never crosses the
+// bus; only the comparisons read values on the host.
 #include "duet/equivalence.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -53,13 +58,32 @@ void observe(void* ctx, const OpDef& op, const std::vector<Tensor>& outputs) {
   log->push_back(std::move(r));
 }
 
+// Where the model lives: the device of its first parameter (or buffer); the CPU for a model
+// with neither. A model split over several devices is refused by the ops themselves.
+Device model_device(nn::Module& model) {
+  for (const auto& [n, p] : model.named_parameters())
+    if (p.defined()) return p.device();
+  for (const auto& [n, b] : model.named_buffers())
+    if (b.defined()) return b.device();
+  return cpu;
+}
+
+Tensor on_device(const Tensor& t, Device device) {
+  NoGradGuard ng;
+  return !t.defined() || t.device() == device ? t : t.to(device);
+}
+
+Tensor on_host(const Tensor& t) {
+  return on_device(t, cpu);
+}
+
 }  // namespace
 
 double relative_difference(const Tensor& a, const Tensor& b) {
   if (!a.defined() && !b.defined()) return 0.0;
   if (!a.defined() || !b.defined() || a.shape() != b.shape())
     return std::numeric_limits<double>::infinity();
-  std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
+  std::vector<double> x = on_host(a).to_vector<double>(), y = on_host(b).to_vector<double>();
   double diff = 0, scale = 0;
   for (size_t i = 0; i < x.size(); ++i) {
     if (std::isnan(x[i]) != std::isnan(y[i])) return std::numeric_limits<double>::infinity();
@@ -90,6 +114,16 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
                                     const EquivalenceOptions& options) {
   DUET_CHECK(!inputs.empty(), "check_equivalence: no inputs (expected at least one (x, y) pair)");
   DUET_CHECK(steps >= 1, "check_equivalence: steps = ", steps, " (expected >= 1)");
+  const Device device = model_device(model);
+  std::vector<std::pair<Tensor, Tensor>> moved;
+  auto elsewhere = [&](const Tensor& t) { return t.defined() && t.device() != device; };
+  const bool move = std::any_of(inputs.begin(), inputs.end(), [&](const auto& xy) {
+    return elsewhere(xy.first) || elsewhere(xy.second);
+  });
+  if (move)
+    for (const auto& [x, y] : inputs)
+      moved.emplace_back(on_device(x, device), on_device(y, device));
+  const std::vector<std::pair<Tensor, Tensor>>& feeds = move ? moved : inputs;
   OptimizerFactory make_opt = options.optimizer;
   if (!make_opt)
     make_opt = [](std::vector<Tensor> p) {
@@ -112,7 +146,7 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
   {
     auto opt = make_opt(param_tensors);
     for (int k = 0; k < steps; ++k) {
-      const auto& [x, y] = inputs[k % inputs.size()];
+      const auto& [x, y] = feeds[k % feeds.size()];
       eager_before[k] = nn::clone_state_dict(model.state_dict());
       gen_before[k] = default_generator();
       opt->zero_grad();
@@ -133,7 +167,7 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
   model.load_state_dict(initial);
   manual_seed(options.seed);
   std::vector<StepRecord> graph(steps);
-  const auto& [x0, y0] = inputs[0];
+  const auto& [x0, y0] = feeds[0];
   {
     auto opt = make_opt(param_tensors);
     Graph g({.training = true});
@@ -153,9 +187,10 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
     Executable exe = compile(g, outs,
                              {.training = true,
                               .bit_exact = options.bit_exact,
-                              .disabled_passes = options.disabled_passes});
+                              .disabled_passes = options.disabled_passes,
+                              .cuda_graph = options.cuda_graph});
     for (int k = 0; k < steps; ++k) {
-      const auto& [x, y] = inputs[k % inputs.size()];
+      const auto& [x, y] = feeds[k % feeds.size()];
       std::vector<Tensor> r = exe.run({{"x", x}, {"y", y}});
       graph[k].output = snapshot(r[0]);
       graph[k].loss = snapshot(r[1]);
@@ -198,7 +233,7 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
   // ---- localise ----
   if (!rep.equivalent) {
     const int k = rep.first_bad_step;
-    const auto& [x, y] = inputs[k % inputs.size()];
+    const auto& [x, y] = feeds[k % feeds.size()];
     std::vector<OpRecord> log;
     model.load_state_dict(eager_before[k]);
     default_generator() = gen_before[k];
@@ -231,8 +266,10 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
     std::vector<Tensor> outs{l, out_s};
     for (const Tensor& gr : grads)
       if (gr.defined()) outs.push_back(gr);
-    Executable dbg =
-        compile(g, outs, {.training = true, .disabled_passes = {}, .keep_intermediates = true});
+    // Run once, kernel by kernel: no CUDA Graph (it would be captured on a second run only).
+    Executable dbg = compile(
+        g, outs,
+        {.training = true, .disabled_passes = {}, .keep_intermediates = true, .cuda_graph = false});
     dbg.run({{"x", x}, {"y", y}});
     const detail::GraphData& gd = *g.data();
     size_t at = 0;

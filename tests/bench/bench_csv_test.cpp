@@ -64,6 +64,8 @@ void expect_same(const BenchRow& a, const BenchRow& b) {
   if (a.memory_mb) EXPECT_NEAR(*a.memory_mb, *b.memory_mb, 0.05);  // one decimal
   ASSERT_EQ(a.device_total_mb.has_value(), b.device_total_mb.has_value());
   if (a.device_total_mb) EXPECT_NEAR(*a.device_total_mb, *b.device_total_mb, 0.05);
+  EXPECT_EQ(a.cuda_graph, b.cuda_graph);
+  EXPECT_EQ(a.graph_path, b.graph_path);
 }
 
 // Four lines of the study's train.csv (/work/shared/seed-benchmark, not available in CI).
@@ -84,13 +86,24 @@ TEST(BenchCsv, RoundTripIncludingMissingValues) {
   gpu.device_total_mb = 1534.25;
   rows.push_back(gpu);
   rows.push_back(row("pytorch-graph", "efficientnet_b7", 320, 16, "train", 12.5, std::nullopt));
+  rows.back().cuda_graph = "on";
+  rows.back().graph_path = "compile-reduce-overhead";
+  BenchRow duet_gpu = row("graph", "resnet18", 224, 1, "train", 0.004, 300.0);
+  duet_gpu.gpu_index = 0;
+  duet_gpu.cuda_graph = "off";
+  duet_gpu.graph_path = "compile";
+  rows.push_back(duet_gpu);
 
   const std::string text = duet::bench::format_bench_csv(rows);
   EXPECT_EQ(text.substr(0, text.find('\n')),
             ";Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;"
-            "Device total");
-  EXPECT_NE(text.find("\n1;graph;resnet50;(320, 320, 3);32;train;;-;-;-;-\n"), std::string::npos)
+            "Device total;CUDA graph;Graph path");
+  EXPECT_NE(text.find("\n1;graph;resnet50;(320, 320, 3);32;train;;-;-;-;-;-;-\n"),
+            std::string::npos)
       << text;
+  EXPECT_NE(text.find(";on;compile-reduce-overhead\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n4;graph;resnet18;(224, 224, 3);1;train;0;"), std::string::npos) << text;
+  EXPECT_NE(text.find(";off;compile\n"), std::string::npos) << text;
   EXPECT_NE(text.find(";123.5;"), std::string::npos) << "memory with one decimal:\n" << text;
   EXPECT_NE(text.find("\n2;pytorch-eager;mobilenet_v2;(128, 128, 3);1;inference_gpu;0;"),
             std::string::npos)
@@ -131,6 +144,21 @@ TEST(BenchCsv, ReadsTheStudysNineColumnLayout) {
 
   EXPECT_EQ(rows[2].framework, "pytorch");
   EXPECT_DOUBLE_EQ(*rows[2].time_s, 0.010440683364868164);
+  EXPECT_EQ(rows[2].cuda_graph, "");
+  EXPECT_EQ(rows[2].graph_path, "");
+}
+
+TEST(BenchCsv, ReadsTheElevenColumnLayoutWithoutGraphColumns) {
+  const auto rows = duet::bench::parse_bench_csv(
+      ";Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;Device "
+      "total\n0;graph;resnet18;(224, 224, 3);1;inference_cpu;;0.0177;96.0;0.0176;-\n",
+      "duet_inf.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].framework, "graph");
+  EXPECT_EQ(rows[0].cuda_graph, "");
+  EXPECT_EQ(rows[0].graph_path, "");
+  ASSERT_TRUE(rows[0].median_s);
+  EXPECT_DOUBLE_EQ(*rows[0].median_s, 0.0176);
 }
 
 TEST(BenchCsv, ErrorsNameTheFileAndLine) {

@@ -4,6 +4,9 @@
 // no host wait.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
+
 #include "cuda_test_util.h"
 #include "duet/graph.h"
 #include "duet/jit.h"
@@ -33,6 +36,22 @@ bool same_bits(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
   Tensor x = a.to(cpu).contiguous(), y = b.to(cpu).contiguous();
   return std::memcmp(x.data_ptr(), y.data_ptr(), x.numel() * dtype_size(x.dtype())) == 0;
+}
+
+// The Fashion-MNIST CNN on cuda in eval mode, and its inference graph for batches of 8.
+struct CnnEval {
+  std::shared_ptr<nn::Sequential> net;
+  Executable exe;
+};
+CnnEval cnn_eval(uint64_t seed, bool capture = true) {
+  Generator gen(seed);
+  CnnEval c{models::fashion_cnn(gen), {}};
+  c.net->to(cuda);
+  c.net->eval();
+  Graph g;
+  Tensor x = g.input("x", {8, 1, 28, 28}, float32, cuda);
+  c.exe = compile(g, {(*c.net)(x)}, {.cuda_graph = capture});
+  return c;
 }
 
 struct EvalRun {
@@ -78,13 +97,8 @@ TEST(CudaGraphMode, EvalReplayMatchesUncapturedAndEager) {
 // A host tensor fed to a GPU graph is uploaded into its arena slot.
 TEST(CudaGraphMode, HostFeedIsUploaded) {
   DUET_REQUIRE_CUDA();
-  Generator gen(6);
-  auto net = models::fashion_cnn(gen);
-  net->to(cuda);
-  net->eval();
-  Graph g;
-  Tensor x = g.input("x", {8, 1, 28, 28}, float32, cuda);
-  Executable exe = compile(g, {(*net)(x)});
+  CnnEval c = cnn_eval(6);
+  Executable& exe = c.exe;
   Tensor from_host = exe.run({{"x", batch_x(8, 1)}})[0].to(cpu);
   Tensor from_device = exe.run({{"x", batch_x(8, 1).to(cuda)}})[0].to(cpu);
   EXPECT_TRUE(same_bits(from_host, from_device));
@@ -197,6 +211,31 @@ TEST(CudaGraphMode, SteadyStateMakesNoMallocAndNoSync) {
   EXPECT_EQ(exe.num_captures(), 1);
 }
 
+// The learning rate lives in a device tensor the captured graph reads: set_lr between
+// replays takes effect without a recapture (lr 0 leaves the weights where they are).
+TEST(CudaGraphMode, SetLrBetweenReplaysTakesEffect) {
+  DUET_REQUIRE_CUDA();
+  Generator gen(14);
+  auto net = models::fashion_cnn(gen);
+  net->to(cuda);
+  optim::SGD opt(net->parameters(), 0.05);
+  Graph g({.training = true});
+  Tensor x = g.input("x", {16, 1, 28, 28}, float32, cuda);
+  Tensor y = g.input("y", {16}, int64, cuda);
+  Executable exe = compile(g, {cross_entropy((*net)(x), y)}, {.training = true, .optimizer = &opt});
+  const Tensor xs = batch_x(16, 4).to(cuda), ys = batch_y(16, 4).to(cuda);
+  for (int i = 0; i < 3; ++i) exe.run({{"x", xs}, {"y", ys}});
+  ASSERT_EQ(exe.num_captures(), 1);
+  opt.set_lr(0.0);
+  const Tensor before = net->parameters()[0].clone();
+  exe.run({{"x", xs}, {"y", ys}});
+  EXPECT_TRUE(same_bits(net->parameters()[0], before));
+  opt.set_lr(0.05);
+  exe.run({{"x", xs}, {"y", ys}});
+  EXPECT_FALSE(same_bits(net->parameters()[0], before));
+  EXPECT_EQ(exe.num_captures(), 1);
+}
+
 // The arena is allocated once on the device; what a run holds beyond it is the planned
 // derived values and the seeds, so the planned total is what the device sees.
 TEST(CudaGraphMode, PlannedPeakHoldsOnDevice) {
@@ -241,13 +280,9 @@ TEST(CudaGraphMode, PlannedPeakHoldsOnDevice) {
 // run captures again and says why; moving it off the device is an error.
 TEST(CudaGraphMode, RecapturesWhenACapturedTensorMoves) {
   DUET_REQUIRE_CUDA();
-  Generator gen(10);
-  auto net = models::fashion_cnn(gen);
-  net->to(cuda);
-  net->eval();
-  Graph g;
-  Tensor x = g.input("x", {8, 1, 28, 28}, float32, cuda);
-  Executable exe = compile(g, {(*net)(x)});
+  CnnEval c = cnn_eval(10);
+  auto& net = c.net;
+  Executable& exe = c.exe;
   const Tensor xs = batch_x(8, 3).to(cuda);
   for (int i = 0; i < 3; ++i) exe.run({{"x", xs}});
   EXPECT_EQ(exe.num_captures(), 1);

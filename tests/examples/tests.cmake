@@ -23,6 +23,11 @@ endfunction()
 set(_no_device "error: .*device cuda:0 is not available: (no CUDA device is visible|this build of duet has no CUDA backend)")
 duet_example_test_no_gpu(example_train_no_gpu 1 "${_no_device}"
                          $<TARGET_FILE:train_fashion_mnist> --device cuda --epochs 1)
+# Graph mode on CUDA (issue #6) fails the same way without a GPU: the device check comes first.
+duet_example_test_no_gpu(example_train_graph_no_gpu 1 "${_no_device}"
+                         $<TARGET_FILE:train_fashion_mnist> --device cuda --mode graph --epochs 1)
+duet_example_test_no_gpu(example_compare_modes_no_gpu 1 "${_no_device}"
+                         $<TARGET_FILE:compare_modes> --device cuda --steps 2 --synthetic)
 duet_example_test(example_train_bad_device_index 1 "error: .*device cuda:99 is not available"
                   $<TARGET_FILE:train_fashion_mnist> --device cuda:99 --epochs 1)
 duet_example_test(example_train_bad_device 1 "error: device 'tpu': expected cpu, cuda or cuda:N"
@@ -67,6 +72,10 @@ if(TARGET duet-bench)
                     $<TARGET_FILE:duet-bench> --modes training)
   duet_example_test_no_gpu(bench_no_cuda 1 "${_no_device}"
                            $<TARGET_FILE:duet-bench> --device cuda --models resnet18)
+  duet_example_test_no_gpu(bench_graph_no_cuda 1 "${_no_device}"
+                           $<TARGET_FILE:duet-bench> --device cuda --exec graph --models resnet18)
+  duet_example_test(bench_bad_cuda_graph 1 "duet-bench: --cuda-graph maybe \\(expected on or off\\)"
+                    $<TARGET_FILE:duet-bench> --cuda-graph maybe --models resnet18)
 endif()
 
 # classify: error paths, and its logits against PyTorch (torchvision models, random weights).
