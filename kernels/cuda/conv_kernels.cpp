@@ -104,15 +104,18 @@ size_t workspace_limit() {
   return static_cast<size_t>(std::max<int64_t>(cuda_workspace_limit(), 0));
 }
 
+// A workspace query could not allocate the temporary operands of its search.
+struct OperandsOutOfMemory {};
+
 // Device memory for a Find, straight from cudaMalloc and freed right after: the caching
 // allocator cannot split blocks, so a cached block of that size would sit unused in `reserved`
 // for the rest of the run. Find synchronises anyway, so the cudaMalloc/cudaFree pair costs
 // nothing extra. On failure the allocator's cache is returned and, for the search's scratch
 // (`shrink`), the size halved down to none (Find then only tries algorithms without
-// workspace); operands (`!shrink`) throw duet::Error instead.
+// workspace); operands (`!shrink`) throw OperandsOutOfMemory instead.
 class FindBuffer {
  public:
-  FindBuffer(size_t bytes, Device device, bool shrink, const char* op) {
+  FindBuffer(size_t bytes, Device device, bool shrink) {
     while (bytes > 0) {
       if (cudaMalloc(&data_, bytes) == cudaSuccess) {
         size_ = bytes;
@@ -125,9 +128,7 @@ class FindBuffer {
         emptied_ = true;
         continue;
       }
-      if (!shrink)
-        throw Error(detail::cat(op, ": out of memory allocating ", bytes, " bytes on ", device,
-                                " for cuDNN's algorithm search"));
+      if (!shrink) throw OperandsOutOfMemory{};
       bytes = bytes > (size_t{1} << 20) ? bytes / 2 : 0;
     }
   }
@@ -202,7 +203,7 @@ ConvAlgo find_forward(DeviceContext& ctx, Problem& pr, const void* x, const void
         s <= limit)
       ws = std::max(ws, s);
   }
-  FindBuffer buf(ws, dev, true, op);
+  FindBuffer buf(ws, dev, true);
   std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
   int n = 0;
   DUET_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
@@ -238,7 +239,7 @@ ConvAlgo find_backward_data(DeviceContext& ctx, Problem& pr, const void* w, cons
         s <= limit)
       ws = std::max(ws, s);
   }
-  FindBuffer buf(ws, dev, true, op);
+  FindBuffer buf(ws, dev, true);
   std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
   int n = 0;
   DUET_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
@@ -259,7 +260,7 @@ ConvAlgo find_backward_filter(DeviceContext& ctx, Problem& pr, const void* x, co
         s <= limit)
       ws = std::max(ws, s);
   }
-  FindBuffer buf(ws, dev, true, op);
+  FindBuffer buf(ws, dev, true);
   std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
   int n = 0;
   DUET_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
@@ -296,9 +297,9 @@ ConvAlgo run_find(DeviceContext& ctx, Problem& pr, ConvPass pass, const Operands
 ConvAlgo find_with_temporaries(DeviceContext& ctx, Problem& pr, ConvPass pass, Device dev,
                                const char* op) {
   const size_t es = dtype_size(pr.dtype);
-  FindBuffer x(numel_of(pr.x) * es, dev, false, op);
-  FindBuffer w(numel_of(pr.w) * es, dev, false, op);
-  FindBuffer y(numel_of(pr.y) * es, dev, false, op);
+  FindBuffer x(numel_of(pr.x) * es, dev, false);
+  FindBuffer w(numel_of(pr.w) * es, dev, false);
+  FindBuffer y(numel_of(pr.y) * es, dev, false);
   for (const FindBuffer* b : {&x, &w, &y})
     DUET_CUDA_CHECK(cudaMemsetAsync(b->data(), 0, b->size(), ctx.stream));
   const Operands o = pass == ConvPass::forward         ? Operands{x.data(), w.data(), y.data()}
@@ -320,10 +321,18 @@ ConvAlgo algo_for_query(ConvPass pass, const TensorMeta& like, const Shape& x, c
                         const Shape& y, const Attrs& attrs, const char* op) {
   DeviceContext& ctx = cuda_backend::context(like.device);
   const ConvParams p = conv_params(attrs);
-  return conv_algo_cache().get_or_find(key_of(ctx.index, pass, like.dtype, x, w, p), [&] {
-    Problem pr(like.dtype, x, w, y, p, op);
-    return find_with_temporaries(ctx, pr, pass, like.device, op);
-  });
+  try {
+    return conv_algo_cache().get_or_find(key_of(ctx.index, pass, like.dtype, x, w, p), [&] {
+      Problem pr(like.dtype, x, w, y, p, op);
+      return find_with_temporaries(ctx, pr, pass, like.device, op);
+    });
+  } catch (const OperandsOutOfMemory&) {
+    // No room for temporary operands: nothing is cached and the query answers 0, so the
+    // kernel searches over its own buffers on its first call and takes its own workspace
+    // then (as before workspaces were planned; inside a CUDA Graph capture, from the
+    // graph's scratch pool).
+    return ConvAlgo{};
+  }
 }
 
 // The kernels make no cuDNN call when a tensor is empty (they zero-fill): no workspace, no Find.
