@@ -186,8 +186,23 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
           kind[i][0] == BufferKind::activation) {
         const ValueRef src = node.inputs[op.inplace_input];
         const int32_t b = plan.value_buffer[src.node][src.output];
-        if (b >= 0 && plan.buffers[b].kind == BufferKind::activation && plan.buffers[b].last == i &&
-            g.meta(src).shape == node.outputs[0].shape &&
+        // The kernels only promise "element i is read before element i is written", and the
+        // output is the buffer from offset 0 in row-major order. So the input must be laid out
+        // exactly so (not a view at an offset: relu(x[1:]) writes output element i over x[i],
+        // which is input element i - 1, read by another thread), and no other input may read
+        // the buffer through a different view (x + x[0:1] reads row 0 after it is overwritten).
+        const Tensor& src_layout = layout[src.node][src.output];
+        bool same_elements = src_layout.is_contiguous() && src_layout.storage_offset() == 0;
+        for (size_t k = 0; same_elements && k < node.inputs.size(); ++k) {
+          const ValueRef r = node.inputs[k];
+          if (static_cast<int>(k) == op.inplace_input || plan.value_buffer[r.node][r.output] != b)
+            continue;
+          const Tensor& l = layout[r.node][r.output];
+          same_elements = l.shape() == src_layout.shape() && l.strides() == src_layout.strides() &&
+                          l.storage_offset() == src_layout.storage_offset();
+        }
+        if (b >= 0 && same_elements && plan.buffers[b].kind == BufferKind::activation &&
+            plan.buffers[b].last == i && g.meta(src).shape == node.outputs[0].shape &&
             g.meta(src).dtype == node.outputs[0].dtype) {
           // Only the op itself reads the dying input: write the result over it.
           plan.inplace[i] = true;

@@ -1,8 +1,10 @@
-#include "graph/planner.h"
+#include <functional>
+
 #include "duet/graph.h"
 #include "duet/models/fashion_cnn.h"
 #include "duet/optim.h"
 #include "graph/executable.h"
+#include "graph/planner.h"
 #include "test_util.h"
 
 using namespace duet;
@@ -98,6 +100,42 @@ TEST(Planner, RandomGraphsPlanAndRunCorrectly) {
     for (const auto& b : plan.buffers) total += b.size;
     EXPECT_LE(plan.arena_bytes, total);
     expect_close(exe.run({{"x", x}})[0], eager, 0, 0);
+  }
+}
+
+// In place is only safe where output element i overwrites input element i and nothing else
+// reads the buffer through another view: a view at an offset (relu of x[1:]) or a second
+// input that is a different view of the same buffer (e + e[0:1], broadcast) must get an
+// output buffer of its own. Both gave wrong results (the second on the CPU too) when the
+// planner only checked that the input died at the op.
+TEST(Planner, InPlaceNeedsTheSameElementsAtTheSamePlaces) {
+  Generator gen(3);
+  Tensor x = Tensor::randn({40, 30}, gen);
+  auto shifted = [](const Tensor& in) { return relu(exp(in).reshape({1200}).slice(0, 1, 1200)); };
+  auto broadcast = [](const Tensor& in) {
+    Tensor e = exp(in);
+    return add(e, e.slice(0, 0, 1));
+  };
+  auto same_view = [](const Tensor& in) {
+    Tensor e = exp(in);
+    return mul(e, e);
+  };
+  struct Case {
+    const char* name;
+    std::function<Tensor(const Tensor&)> f;
+    bool expect_inplace;
+  };
+  for (const Case& c : {Case{"shifted", shifted, false}, Case{"broadcast", broadcast, false},
+                        Case{"same view", same_view, true}}) {
+    SCOPED_TRACE(c.name);
+    Graph g;
+    Tensor y = c.f(g.input("x", {40, 30}));
+    Executable exe = compile(g, {sum(y)});
+    const detail::MemoryPlan& plan = exe.impl()->plan;
+    bool any_inplace = false;
+    for (bool b : plan.inplace) any_inplace = any_inplace || b;
+    EXPECT_EQ(any_inplace, c.expect_inplace);
+    expect_close(exe.run({{"x", x}})[0], sum(c.f(x)), 1e-5, 1e-3);
   }
 }
 
