@@ -59,12 +59,6 @@ ConvParams conv_params(const Attrs& a) {
   return p;
 }
 
-int64_t numel_of(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
 // The cache key of a convolution x (N, C, H, W), w (O, C/g, KH, KW), whatever the pass.
 ConvKey key_of(int device, ConvPass pass, DType dtype, const Shape& x, const Shape& w,
                const ConvParams& p) {
@@ -297,9 +291,9 @@ ConvAlgo run_find(DeviceContext& ctx, Problem& pr, ConvPass pass, const Operands
 ConvAlgo find_with_temporaries(DeviceContext& ctx, Problem& pr, ConvPass pass, Device dev,
                                const char* op) {
   const size_t es = dtype_size(pr.dtype);
-  FindBuffer x(numel_of(pr.x) * es, dev, false);
-  FindBuffer w(numel_of(pr.w) * es, dev, false);
-  FindBuffer y(numel_of(pr.y) * es, dev, false);
+  FindBuffer x(numel(pr.x) * es, dev, false);
+  FindBuffer w(numel(pr.w) * es, dev, false);
+  FindBuffer y(numel(pr.y) * es, dev, false);
   for (const FindBuffer* b : {&x, &w, &y})
     DUET_CUDA_CHECK(cudaMemsetAsync(b->data(), 0, b->size(), ctx.stream));
   const Operands o = pass == ConvPass::forward         ? Operands{x.data(), w.data(), y.data()}
@@ -337,7 +331,7 @@ ConvAlgo algo_for_query(ConvPass pass, const TensorMeta& like, const Shape& x, c
 
 // The kernels make no cuDNN call when a tensor is empty (they zero-fill): no workspace, no Find.
 bool any_empty(const Shape& x, const Shape& w, const Shape& y) {
-  return numel_of(x) == 0 || numel_of(w) == 0 || numel_of(y) == 0;
+  return numel(x) == 0 || numel(w) == 0 || numel(y) == 0;
 }
 
 // ---- workspace ----------------------------------------------------------------------------

@@ -80,15 +80,23 @@ Staging& staging(int index) {
   return *s;
 }
 
-// Contiguous host bytes -> contiguous device bytes, through the pinned buffers.
-void upload(void* dst, const void* src, size_t n, int index) {
-  DeviceContext& ctx = context(index);
+// Calls f(buffer, offset, length) for each staging-sized chunk of n bytes, alternating the
+// two pinned buffers, with the device's staging lock held.
+template <class F>
+void in_chunks(int index, size_t n, F&& f) {
   Staging& st = staging(index);
   std::lock_guard<std::mutex> lock(st.mu);
   for (size_t off = 0; off < n; off += kStagingBytes) {
-    const size_t len = std::min(kStagingBytes, n - off);
     const int b = st.next;
     st.next ^= 1;
+    f(st, b, off, std::min(kStagingBytes, n - off));
+  }
+}
+
+// Contiguous host bytes -> contiguous device bytes, through the pinned buffers.
+void upload(void* dst, const void* src, size_t n, int index) {
+  DeviceContext& ctx = context(index);
+  in_chunks(index, n, [&](Staging& st, int b, size_t off, size_t len) {
     // The buffer's previous upload must be done (a host wait only if it is still queued).
     const cudaError_t ready = cudaEventQuery(st.done[b]);
     if (ready == cudaErrorNotReady) {
@@ -101,25 +109,20 @@ void upload(void* dst, const void* src, size_t n, int index) {
     DUET_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst) + off, st.buf[b], len,
                                     cudaMemcpyHostToDevice, ctx.stream));
     DUET_CUDA_CHECK(cudaEventRecord(st.done[b], ctx.stream));
-  }
+  });
 }
 
 // Contiguous device bytes -> contiguous host bytes, through the pinned buffers (waits).
 void download(void* dst, const void* src, size_t n, int index) {
   DeviceContext& ctx = context(index);
-  Staging& st = staging(index);
-  std::lock_guard<std::mutex> lock(st.mu);
-  for (size_t off = 0; off < n; off += kStagingBytes) {
-    const size_t len = std::min(kStagingBytes, n - off);
-    const int b = st.next;
-    st.next ^= 1;
+  in_chunks(index, n, [&](Staging& st, int b, size_t off, size_t len) {
     DUET_CUDA_CHECK(cudaMemcpyAsync(st.buf[b], static_cast<const char*>(src) + off, len,
                                     cudaMemcpyDeviceToHost, ctx.stream));
     DUET_CUDA_CHECK(cudaEventRecord(st.done[b], ctx.stream));
     detail::note_cuda_sync();
     DUET_CUDA_CHECK(cudaEventSynchronize(st.done[b]));
     std::memcpy(static_cast<char*>(dst) + off, st.buf[b], len);
-  }
+  });
 }
 
 size_t nbytes_of(const Tensor& t) {

@@ -79,7 +79,8 @@ class ExecutableImpl {
   std::unique_ptr<CudaGraph> cuda_graph;
   int runs = 0, captures = 0;
   std::string capture_reason;
-  std::vector<std::pair<int32_t, const void*>> captured_addresses;  // (node, data_ptr at capture)
+  std::vector<int32_t> capture_nodes;           // the graph's capture nodes, in order
+  std::vector<const void*> captured_addresses;  // their data_ptr() when the graph was captured
 
   void build();  // arena + values + steps from graph and plan
   void run_step(ExecStep& st);

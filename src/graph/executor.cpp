@@ -30,6 +30,7 @@ void ExecutableImpl::build() {
   };
 
   values.assign(n, {});
+  capture_nodes.clear();
   steps.clear();
   prologue.clear();
   prologue_sources.clear();
@@ -39,6 +40,7 @@ void ExecutableImpl::build() {
     const Node& node = g.nodes[i];
     values[i].resize(node.outputs.size());
     if (node.kind == NodeKind::capture) {
+      capture_nodes.push_back(i);
       DUET_CHECK(node.captured.is_contiguous(), "compile: captured tensor %", i, " of shape ",
                  shape_str(node.captured.shape()), " (used at ", node.loc.str(),
                  ") is a non-contiguous view; expected a contiguous tensor");
@@ -195,10 +197,8 @@ void ExecutableImpl::bind_feeds(const std::map<std::string, Tensor>& fed) {
 // Parameters and other captures are read where they are: they must still be on the graph's
 // device (Module::to moves storage in place, so a moved model is caught here).
 void ExecutableImpl::check_captures_in_place() {
-  const GraphData& g = *graph;
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    const Node& n = g.nodes[i];
-    if (n.kind != NodeKind::capture) continue;
+  for (int32_t i : capture_nodes) {
+    const Node& n = graph->nodes[i];
     DUET_CHECK(n.captured.device() == device, "run: captured tensor %", i, " of shape ",
                shape_str(n.captured.shape()), " (used at ", n.loc.str(), ") is now on ",
                n.captured.device(), " but this graph was compiled for ", device,
@@ -234,9 +234,10 @@ void ExecutableImpl::run_steps() {
 std::string ExecutableImpl::recapture_reason() const {
   if (!cuda_graph || !cuda_graph->ready()) return "first capture";
   const GraphData& g = *graph;
-  for (const auto& [node, address] : captured_addresses) {
+  for (size_t k = 0; k < capture_nodes.size(); ++k) {
+    const int32_t node = capture_nodes[k];
     const Tensor& t = g.nodes[node].captured;
-    if (t.data_ptr() != address)
+    if (t.data_ptr() != captured_addresses[k])
       return cat("captured tensor %", node, " of shape ", shape_str(t.shape()), " (used at ",
                  g.nodes[node].loc.str(), ") moved to a new storage");
   }
@@ -247,9 +248,7 @@ void ExecutableImpl::capture_and_launch(const std::string& why) {
   if (!cuda_graph) cuda_graph = std::make_unique<CudaGraph>(device);
   const GraphData& g = *graph;
   captured_addresses.clear();
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    if (g.nodes[i].kind == NodeKind::capture)
-      captured_addresses.push_back({static_cast<int32_t>(i), g.nodes[i].captured.data_ptr()});
+  for (int32_t i : capture_nodes) captured_addresses.push_back(g.nodes[i].captured.data_ptr());
   try {
     cuda_graph->begin();
     try {

@@ -164,12 +164,8 @@ void sgd_step_multi_(const std::vector<Tensor>& params, const std::vector<Tensor
              " steps (expected one of each per parameter; no buffers without momentum)");
   DUET_CHECK(u.momentum == 0.0 || buffers, "sgd_step_multi_: momentum = ", u.momentum,
              " needs momentum buffers (got none)");
-  Attrs attrs;
-  attrs.set("momentum", u.momentum)
-      .set("dampening", u.dampening)
-      .set("weight_decay", u.weight_decay)
-      .set("nesterov", u.nesterov)
-      .set("buffers", buffers);
+  Attrs attrs = sgd_step_attrs(u);
+  attrs.set("buffers", buffers);
   const OpDef& op = buffers ? sgd_momentum_step_multi_def() : sgd_step_multi_def();
   const int stride = buffers ? kSgdMomentumStride : kSgdStride;
   NoGradGuard no_grad;
@@ -192,12 +188,7 @@ void adam_step_multi_(const std::vector<Tensor>& params, const std::vector<Tenso
       "adam_step_multi_: got ", n, " params, ", grads.size(), " grads, ", exp_avgs.size(),
       " exp_avg, ", exp_avg_sqs.size(), " exp_avg_sq and ", steps.size(),
       " steps (expected one of each per parameter)");
-  Attrs attrs;
-  attrs.set("beta1", u.beta1)
-      .set("beta2", u.beta2)
-      .set("eps", u.eps)
-      .set("weight_decay", u.weight_decay)
-      .set("decoupled", u.decoupled);
+  const Attrs attrs = adam_step_attrs(u);
   NoGradGuard no_grad;
   in_calls(params, max_groups(kAdamStride), [&](size_t first, size_t last) {
     std::vector<Tensor> in{lr};

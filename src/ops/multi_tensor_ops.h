@@ -28,6 +28,9 @@ namespace duet {
 // parameter's group with their infer functions.
 const OpDef& sgd_step_def();
 const OpDef& adam_step_def();
+// Their attrs, from the update settings (the multi-tensor ops take the same ones).
+Attrs sgd_step_attrs(const optim::SgdUpdate& u);
+Attrs adam_step_attrs(const optim::AdamUpdate& u);
 
 const OpDef& sgd_step_multi_def();
 const OpDef& sgd_momentum_step_multi_def();

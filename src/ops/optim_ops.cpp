@@ -125,16 +125,31 @@ void increment_(const Tensor& x, double value, std::source_location loc) {
   call_op(increment_op(), {x}, attrs);
 }
 
-namespace optim {
-
-void sgd_step_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf,
-               const Tensor& lr, const Tensor& step, const SgdUpdate& u, std::source_location loc) {
-  LocationScope scope(loc);
+Attrs sgd_step_attrs(const optim::SgdUpdate& u) {
   Attrs attrs;
   attrs.set("momentum", u.momentum)
       .set("dampening", u.dampening)
       .set("weight_decay", u.weight_decay)
       .set("nesterov", u.nesterov);
+  return attrs;
+}
+
+Attrs adam_step_attrs(const optim::AdamUpdate& u) {
+  Attrs attrs;
+  attrs.set("beta1", u.beta1)
+      .set("beta2", u.beta2)
+      .set("eps", u.eps)
+      .set("weight_decay", u.weight_decay)
+      .set("decoupled", u.decoupled);
+  return attrs;
+}
+
+namespace optim {
+
+void sgd_step_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf,
+               const Tensor& lr, const Tensor& step, const SgdUpdate& u, std::source_location loc) {
+  LocationScope scope(loc);
+  const Attrs attrs = sgd_step_attrs(u);
   DUET_CHECK(u.momentum == 0.0 || momentum_buf.defined(), "sgd_step_: momentum = ", u.momentum,
              " needs a momentum buffer (got an undefined tensor)");
   std::vector<Tensor> inputs{param, grad, lr, step};
@@ -147,14 +162,8 @@ void adam_step_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                 const Tensor& exp_avg_sq, const Tensor& lr, const Tensor& step, const AdamUpdate& u,
                 std::source_location loc) {
   LocationScope scope(loc);
-  Attrs attrs;
-  attrs.set("beta1", u.beta1)
-      .set("beta2", u.beta2)
-      .set("eps", u.eps)
-      .set("weight_decay", u.weight_decay)
-      .set("decoupled", u.decoupled);
   NoGradGuard no_grad;
-  call_op(adam_step_op(), {param, grad, exp_avg, exp_avg_sq, lr, step}, attrs);
+  call_op(adam_step_op(), {param, grad, exp_avg, exp_avg_sq, lr, step}, adam_step_attrs(u));
 }
 
 }  // namespace optim
