@@ -26,10 +26,9 @@ MemoryReport make_report(const detail::GraphData& g, const detail::MemoryPlan& p
   std::vector<bool> optimizer_state(g.nodes.size(), false);
   for (const detail::Node& n : g.nodes) {
     if (n.kind != NodeKind::op) continue;
-    // Optimizer updates (sgd_step_, adam_step_ and their fusions) are the ops named *step_;
-    // the captures they read that are not parameters are optimizer state (moments, lr, step).
-    const std::string& name = n.op->name;
-    const bool update = name.size() >= 5 && name.compare(name.size() - 5, 5, "step_") == 0;
+    // The captures an optimizer update (sgd_step_, adam_step_ and their fusions) reads that
+    // are not parameters are optimizer state (moments, lr, step).
+    const bool update = n.op->has(OpTrait::optimizer_update);
     for (size_t k = 0; update && k < n.inputs.size(); ++k) optimizer_state[n.inputs[k].node] = true;
   }
   for (size_t i = 0; i < g.nodes.size(); ++i) {

@@ -78,10 +78,10 @@ void ExecutableImpl::build() {
           step.inputs[k] = staged;
         }
       }
-      if (node.op->workspace_bytes) {
+      if (WorkspaceFn wsfn = node.op->workspace[static_cast<int>(device.type)]) {
         std::vector<TensorMeta> in_metas;
         for (const ValueRef& r : node.inputs) in_metas.push_back(g.meta(r));
-        step.workspace_size = node.op->workspace_bytes(in_metas, node.outputs, node.attrs);
+        step.workspace_size = wsfn(in_metas, node.outputs, node.attrs);
         if (step.workspace_size) {
           // int64 elements: 8-byte aligned at least; the allocators align to 64 (CPU) or 256.
           prologue_scratch.push_back(

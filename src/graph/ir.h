@@ -42,6 +42,9 @@ struct Node {
   bool dead = false;  // removed by a pass (compacted away by compact())
 
   bool mutates() const { return kind == NodeKind::op && op->mutates_inputs != 0; }
+  // A live op node of op `id` / with trait `t`.
+  bool is(OpId id) const { return !dead && kind == NodeKind::op && op->id == id; }
+  bool has(OpTrait t) const { return !dead && kind == NodeKind::op && op->has(t); }
   std::string label() const;  // "conv2d", "input x", "capture (64, 1, 3, 3)"
 };
 

@@ -18,10 +18,6 @@
 namespace duet::detail {
 namespace {
 
-bool is_op(const Node& n, const char* name) {
-  return !n.dead && n.kind == NodeKind::op && n.op->name == name;
-}
-
 }  // namespace
 
 void commute_relu_pool(PassContext& ctx) {
@@ -38,28 +34,28 @@ void commute_relu_pool(PassContext& ctx) {
     if (g.nodes[i].dead || g.nodes[i].kind != NodeKind::op) continue;
     for (const ValueRef& r : g.nodes[i].inputs) {
       readers[r.node][r.output] = i;
-      if (is_op(g.nodes[r.node], "relu")) relu_readers[r.node].push_back(i);
+      if (g.nodes[r.node].is(OpId::relu)) relu_readers[r.node].push_back(i);
     }
   }
   auto written = [&](ValueRef v) { return mi.written[v.node][v.output]; };
 
   const size_t first_new = g.nodes.size();
   for (int32_t ri = 0; ri < n; ++ri) {
-    if (!is_op(g.nodes[ri], "relu")) continue;
+    if (!g.nodes[ri].is(OpId::relu)) continue;
     const ValueRef r{ri, 0};
     // r: read by the pooling (input 0) and by relu_backward (as its saved output, input 1).
     if (uses[ri][0] != 2 || relu_readers[ri].size() != 2 || written(r)) continue;
     int32_t pi = -1, b2i = -1;
     for (int32_t u : relu_readers[ri]) {
       const Node& un = g.nodes[u];
-      if (is_op(un, "max_pool2d") && un.inputs[0] == r) pi = u;
-      if (is_op(un, "relu_backward") && un.inputs[1] == r && !(un.inputs[0] == r)) b2i = u;
+      if (un.is(OpId::max_pool2d) && un.inputs[0] == r) pi = u;
+      if (un.is(OpId::relu_backward) && un.inputs[1] == r && !(un.inputs[0] == r)) b2i = u;
     }
     if (pi < 0 || b2i < 0) continue;
     const ValueRef idx{pi, 1}, y{pi, 0};
     if (uses[pi][1] != 1 || written(idx) || written(y)) continue;
     const int32_t b1i = readers[pi][1];
-    if (b1i < 0 || !is_op(g.nodes[b1i], "max_pool2d_backward") || !(g.nodes[b1i].inputs[1] == idx))
+    if (b1i < 0 || !g.nodes[b1i].is(OpId::max_pool2d_backward) || !(g.nodes[b1i].inputs[1] == idx))
       continue;
     const ValueRef gr{b1i, 0};
     if (uses[b1i][0] != 1 || !(g.nodes[b2i].inputs[0] == gr) || written(gr)) continue;

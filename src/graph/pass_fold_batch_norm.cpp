@@ -31,14 +31,12 @@ void fold_batch_norm(PassContext& ctx) {
     return it == replaced.end() || static_cast<bool>(mi.written[it->second][0]);
   };
   for (size_t a = 0; a < n; ++a) {
-    if (g.nodes[a].dead || g.nodes[a].kind != NodeKind::op ||
-        g.nodes[a].op->name != "channel_affine")
-      continue;
+    if (!g.nodes[a].is(OpId::channel_affine)) continue;
     const Node affine = g.nodes[a];  // copies: emitting nodes grows g.nodes
     const ValueRef conv_out = affine.inputs[0];
     if (static_cast<size_t>(conv_out.node) >= n) continue;  // a folded conv: not again
     const Node conv = g.nodes[conv_out.node];
-    if (conv.dead || conv.kind != NodeKind::op || conv.op->name != "conv2d" ||
+    if (!conv.is(OpId::conv2d) ||
         uses[conv_out.node][0] != 1)
       continue;
     // The folded conv reads x, W, b, scale and shift later than the original nodes did

@@ -21,15 +21,6 @@
 namespace duet::detail {
 namespace {
 
-const std::set<std::string>& fusable_activations() {
-  static const std::set<std::string> s = {"relu", "relu6", "sigmoid", "silu", "hardswish"};
-  return s;
-}
-
-bool is_op(const Node& n, const char* name) {
-  return !n.dead && n.kind == NodeKind::op && n.op->name == name;
-}
-
 Conv2dOptions conv_options(const Attrs& a) {
   const auto& s = a.ints("stride");
   const auto& p = a.ints("padding");
@@ -71,16 +62,16 @@ struct Fuser {
   // Tries the patterns ending at activation node z; returns whether it fused.
   bool fuse(int32_t z) {
     const Node& act = g.nodes[z];
-    const std::string activation = act.op->name;
+    const std::string activation = act.op->name;  // conv2d_fused's "activation" attr
     const ValueRef v = act.inputs[0];
     if (!single_use(v, z)) return false;
     const Node& p = g.nodes[v.node];
     auto sym = [&](ValueRef r) { return g.symbolic(r); };
-    if (is_op(p, "conv2d") || is_op(p, "linear")) {
+    if (p.is(OpId::conv2d) || p.is(OpId::linear)) {
       const Node producer = p;
       replace(z, {v.node}, [&] {
         const Tensor b = producer.inputs.size() > 2 ? sym(producer.inputs[2]) : Tensor();
-        if (producer.op->name == "conv2d")
+        if (producer.op->is(OpId::conv2d))
           conv2d_fused(sym(producer.inputs[0]), sym(producer.inputs[1]), b, Tensor(),
                        conv_options(producer.attrs), activation);
         else
@@ -88,13 +79,13 @@ struct Fuser {
       });
       return true;
     }
-    if (!is_op(p, "add")) return false;
+    if (!p.is(OpId::add)) return false;
     const Node add = p;
     const TensorMeta& out = g.meta(v);
     if (g.meta(add.inputs[0]) != out || g.meta(add.inputs[1]) != out) return false;  // broadcast
     for (int k = 0; k < 2; ++k) {
       const ValueRef c = add.inputs[k];
-      if (c == add.inputs[1 - k] || !is_op(g.nodes[c.node], "conv2d") || !single_use(c, z))
+      if (c == add.inputs[1 - k] || !g.nodes[c.node].is(OpId::conv2d) || !single_use(c, z))
         continue;
       const Node conv = g.nodes[c.node];
       const ValueRef residual = add.inputs[1 - k];
@@ -105,7 +96,7 @@ struct Fuser {
       });
       return true;
     }
-    if (activation != "relu") return false;
+    if (!act.op->is(OpId::relu)) return false;
     replace(z, {v.node}, [&] { add_relu(sym(add.inputs[0]), sym(add.inputs[1])); });
     return true;
   }
@@ -119,7 +110,7 @@ void fuse_epilogues(PassContext& ctx) {
   const int32_t n = static_cast<int32_t>(ctx.graph.nodes.size());
   for (int32_t z = 0; z < n; ++z) {
     const Node& nd = ctx.graph.nodes[z];
-    if (nd.dead || nd.kind != NodeKind::op || !fusable_activations().count(nd.op->name)) continue;
+    if (!nd.has(OpTrait::epilogue)) continue;
     changed = f.fuse(z) || changed;
   }
   if (!changed) return;

@@ -19,12 +19,12 @@ void fuse_updates(PassContext& ctx) {
   const std::vector<std::vector<int>> uses = count_uses(ctx);
   bool changed = false;
   for (Node& u : nodes) {
-    if (u.dead || u.kind != NodeKind::op || u.op->name != "adam_step_") continue;
+    if (!u.is(OpId::adam_step_)) continue;
     const ValueRef grad = u.inputs[1];
     Node& mm = nodes[grad.node];
-    if (mm.kind != NodeKind::op || mm.op->name != "matmul" || uses[grad.node][0] != 1) continue;
+    if (!mm.is(OpId::matmul) || uses[grad.node][0] != 1) continue;
     const Node& perm = nodes[mm.inputs[0].node];
-    if (perm.kind != NodeKind::op || perm.op->name != "permute" ||
+    if (!perm.is(OpId::permute) ||
         perm.attrs.ints("axes") != std::vector<int64_t>{1, 0})
       continue;
     const ValueRef go = perm.inputs[0];

@@ -145,7 +145,7 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
     // function, so it gets a buffer of its own like any op).
     const ValueRef src0 = node.inputs.empty() ? ValueRef{} : node.inputs[0];
     const bool contiguous_src = op.view && layout[src0.node][src0.output].is_contiguous();
-    if (op.view && (contiguous_src || op.name != "reshape")) {
+    if (op.view && (contiguous_src || !op.has(OpTrait::copying_view))) {
       const ValueRef src = src0;
       const int32_t b = plan.value_buffer[src.node][src.output];
       layout[i][0] = op.view(layout[src.node][src.output], node.outputs[0], node.attrs);
@@ -170,10 +170,10 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
                                    new_buffer(bytes_of(g.meta(r)), i, i, BufferKind::activation)});
       }
     }
-    if (op.workspace_bytes) {
+    if (WorkspaceFn wsfn = op.workspace[static_cast<int>(node.outputs.empty() ? DeviceType::cpu : node.outputs[0].device.type)]) {
       std::vector<TensorMeta> in_metas;
       for (const ValueRef& r : node.inputs) in_metas.push_back(g.meta(r));
-      const size_t ws = op.workspace_bytes(in_metas, node.outputs, node.attrs);
+      const size_t ws = wsfn(in_metas, node.outputs, node.attrs);
       plan.workspace_size[i] = ws;
       if (ws)
         plan.workspace_buffer[i] =

@@ -65,58 +65,65 @@ std::vector<Tensor> minimum_grad(const GradArgs& g) {
 
 // inplace_input = 0: binary_map reads a[i] before writing out[i]; the planner only reuses
 // input 0's buffer when its shape equals the output's (not for a broadcast input 0).
-DUET_DEFINE_OP(add_op, {.name = "add",
+DUET_DEFINE_OP(add_op, {.id = OpId::add,
                         .num_inputs = 2,
+                        .traits = OpTrait::elementwise | OpTrait::binary,
                         .infer = binary_infer,
                         .grad = add_grad,
                         .kernels = {cpu_kernels::add, DUET_CUDA_KERNEL(add)},
                         .inplace_input = 0})
-DUET_DEFINE_OP(sub_op, {.name = "sub",
+DUET_DEFINE_OP(sub_op, {.id = OpId::sub,
                         .num_inputs = 2,
+                        .traits = OpTrait::elementwise | OpTrait::binary,
                         .infer = binary_infer,
                         .grad = sub_grad,
                         .kernels = {cpu_kernels::sub, DUET_CUDA_KERNEL(sub)},
                         .inplace_input = 0})
-DUET_DEFINE_OP(mul_op, {.name = "mul",
+DUET_DEFINE_OP(mul_op, {.id = OpId::mul,
                         .num_inputs = 2,
+                        .traits = OpTrait::elementwise | OpTrait::binary,
                         .infer = binary_infer,
                         .grad = mul_grad,
                         .save_inputs = 0b11,
                         .kernels = {cpu_kernels::mul, DUET_CUDA_KERNEL(mul)},
                         .inplace_input = 0})
-DUET_DEFINE_OP(div_op, {.name = "div",
+DUET_DEFINE_OP(div_op, {.id = OpId::div,
                         .num_inputs = 2,
+                        .traits = OpTrait::elementwise | OpTrait::binary,
                         .infer = binary_infer,
                         .grad = div_grad,
                         .save_inputs = 0b11,
                         .kernels = {cpu_kernels::div, DUET_CUDA_KERNEL(div)},
                         .inplace_input = 0})
-DUET_DEFINE_OP(maximum_op, {.name = "maximum",
+DUET_DEFINE_OP(maximum_op, {.id = OpId::maximum,
                             .num_inputs = 2,
+                            .traits = OpTrait::elementwise | OpTrait::binary,
                             .infer = binary_infer,
                             .grad = maximum_grad,
                             .save_inputs = 0b11,
                             .kernels = {cpu_kernels::maximum, DUET_CUDA_KERNEL(maximum)},
                             .inplace_input = 0})
-DUET_DEFINE_OP(minimum_op, {.name = "minimum",
+DUET_DEFINE_OP(minimum_op, {.id = OpId::minimum,
                             .num_inputs = 2,
+                            .traits = OpTrait::elementwise | OpTrait::binary,
                             .infer = binary_infer,
                             .grad = minimum_grad,
                             .save_inputs = 0b11,
                             .kernels = {cpu_kernels::minimum, DUET_CUDA_KERNEL(minimum)},
                             .inplace_input = 0})
 
-#define DUET_COMPARE_OP(fn, opname)                \
-  DUET_DEFINE_OP(fn##_op, {.name = opname,         \
+#define DUET_COMPARE_OP(fn)                \
+  DUET_DEFINE_OP(fn##_op, {.id = OpId::fn,         \
                            .num_inputs = 2,        \
+                           .traits = OpTrait::elementwise | OpTrait::binary, \
                            .infer = compare_infer, \
                            .kernels = {cpu_kernels::fn, DUET_CUDA_KERNEL(fn)}})
-DUET_COMPARE_OP(eq, "eq")
-DUET_COMPARE_OP(ne, "ne")
-DUET_COMPARE_OP(lt, "lt")
-DUET_COMPARE_OP(le, "le")
-DUET_COMPARE_OP(gt, "gt")
-DUET_COMPARE_OP(ge, "ge")
+DUET_COMPARE_OP(eq)
+DUET_COMPARE_OP(ne)
+DUET_COMPARE_OP(lt)
+DUET_COMPARE_OP(le)
+DUET_COMPARE_OP(gt)
+DUET_COMPARE_OP(ge)
 #undef DUET_COMPARE_OP
 
 std::vector<TensorMeta> where_infer(const InferArgs& a) {
@@ -136,8 +143,9 @@ std::vector<Tensor> where_grad(const GradArgs& g) {
           g.needs_input_grad[2] ? reduce_grad(g, 2, where(c, zero, go)) : Tensor()};
 }
 
-DUET_DEFINE_OP(where_op, {.name = "where",
+DUET_DEFINE_OP(where_op, {.id = OpId::where,
                           .num_inputs = 3,
+                          .traits = static_cast<uint32_t>(OpTrait::elementwise),
                           .infer = where_infer,
                           .grad = where_grad,
                           .save_inputs = 0b001,

@@ -70,33 +70,46 @@ Shape conv_output_shape(const char* op, const Shape& x, const Shape& w, const At
   return out;
 }
 
-// Kernel scratch. CPU: im2col / col2im buffers (cpu_kernels::conv_workspace_bytes). CUDA: the
-// workspace of the cuDNN algorithm the kernel will run (the backend's query, which runs and
-// caches cudnnFind for that key on first use), or 0 in a build without CUDA.
+// Kernel scratch on the CPU: im2col / col2im buffers (cpu_kernels::conv_workspace_bytes). The
+// CUDA slot is the backend's query: the workspace of the cuDNN algorithm the kernel will run
+// (it runs and caches cudnnFind for that key on first use).
 size_t conv_workspace(const Shape& x, const Shape& w, const TensorMeta& like, const Attrs& a,
                       cpu_kernels::ConvPass pass) {
   return cpu_kernels::conv_workspace_bytes(cpu_kernels::conv_geom(x, w, a), dtype_size(like.dtype),
                                            pass);
 }
-size_t conv2d_workspace(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
+size_t conv2d_workspace_cpu(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
                         const Attrs& a) {
-  if (in[0].device.type == DeviceType::cuda)
-    return query_workspace(DUET_CUDA_FN(conv2d_workspace), in, out, a);
   return conv_workspace(in[0].shape, in[1].shape, in[0], a, cpu_kernels::ConvPass::forward);
 }
-size_t conv2d_backward_input_workspace(std::span<const TensorMeta> in,
+size_t conv2d_backward_input_workspace_cpu(std::span<const TensorMeta> in,
                                        std::span<const TensorMeta> out, const Attrs& a) {
-  if (in[0].device.type == DeviceType::cuda)
-    return query_workspace(DUET_CUDA_FN(conv2d_backward_input_workspace), in, out, a);
   return conv_workspace(a.ints("input_shape"), in[1].shape, in[0], a,
                         cpu_kernels::ConvPass::backward_input);
 }
-size_t conv2d_backward_weight_workspace(std::span<const TensorMeta> in,
+size_t conv2d_backward_weight_workspace_cpu(std::span<const TensorMeta> in,
                                         std::span<const TensorMeta> out, const Attrs& a) {
-  if (in[0].device.type == DeviceType::cuda)
-    return query_workspace(DUET_CUDA_FN(conv2d_backward_weight_workspace), in, out, a);
   return conv_workspace(in[1].shape, a.ints("weight_shape"), in[0], a,
                         cpu_kernels::ConvPass::backward_weight);
+}
+
+// Multiply-accumulates. conv2d: x (N, C, H, W), w (O, C/g, KH, KW) -> y (N, O, OH, OW):
+// numel(y) * C/g * KH * KW. backward_input: grad_out (N, O, OH, OW), w -> the same products.
+// backward_weight: grad_out, x -> gw (O, C/g, KH, KW): numel(grad_out) * C/g * KH * KW.
+int64_t conv2d_macs(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
+                    const Attrs&) {
+  const Shape& w = in[1].shape;
+  return numel(out[0].shape) * w[1] * w[2] * w[3];
+}
+int64_t conv2d_backward_input_macs(std::span<const TensorMeta> in, std::span<const TensorMeta>,
+                                   const Attrs&) {
+  const Shape& w = in[1].shape;
+  return numel(in[0].shape) * w[1] * w[2] * w[3];
+}
+int64_t conv2d_backward_weight_macs(std::span<const TensorMeta> in,
+                                    std::span<const TensorMeta> out, const Attrs&) {
+  const Shape& gw = out[0].shape;
+  return numel(in[0].shape) * gw[1] * gw[2] * gw[3];
 }
 
 // ---------------------------------------------------------------------------------------
@@ -130,13 +143,14 @@ std::vector<Tensor> conv2d_grad(const GradArgs& g) {
   return r;
 }
 
-DUET_DEFINE_OP(conv2d_op, {.name = "conv2d",
+DUET_DEFINE_OP(conv2d_op, {.id = OpId::conv2d,
                            .num_inputs = -1,
                            .infer = conv2d_infer,
                            .grad = conv2d_grad,
                            .save_inputs = 0b011,
                            .kernels = {cpu_kernels::conv2d, DUET_CUDA_KERNEL(conv2d)},
-                           .workspace_bytes = conv2d_workspace})
+                           .workspace = {conv2d_workspace_cpu, DUET_CUDA_FN(conv2d_workspace)},
+                           .macs = conv2d_macs})
 
 // ---------------------------------------------------------------------------------------
 // conv2d_backward_input: grad_out (N, O, OH, OW), w -> grad_x of attr input_shape.
@@ -165,14 +179,16 @@ std::vector<Tensor> conv2d_backward_input_grad(const GradArgs& g) {
   return {d_go, d_w};
 }
 
-DUET_DEFINE_OP(conv2d_backward_input_op, {.name = "conv2d_backward_input",
+DUET_DEFINE_OP(conv2d_backward_input_op, {.id = OpId::conv2d_backward_input,
                                           .num_inputs = 2,
+                                          .traits = static_cast<uint32_t>(OpTrait::backward),
                                           .infer = conv2d_backward_input_infer,
                                           .grad = conv2d_backward_input_grad,
                                           .save_inputs = 0b11,
                                           .kernels = {cpu_kernels::conv2d_backward_input,
                                                       DUET_CUDA_KERNEL(conv2d_backward_input)},
-                                          .workspace_bytes = conv2d_backward_input_workspace})
+                                          .workspace = {conv2d_backward_input_workspace_cpu, DUET_CUDA_FN(conv2d_backward_input_workspace)},
+                                          .macs = conv2d_backward_input_macs})
 
 // ---------------------------------------------------------------------------------------
 // conv2d_backward_weight: grad_out (N, O, OH, OW), x -> grad_w of attr weight_shape.
@@ -200,14 +216,16 @@ std::vector<Tensor> conv2d_backward_weight_grad(const GradArgs& g) {
   return {d_go, d_x};
 }
 
-DUET_DEFINE_OP(conv2d_backward_weight_op, {.name = "conv2d_backward_weight",
+DUET_DEFINE_OP(conv2d_backward_weight_op, {.id = OpId::conv2d_backward_weight,
                                            .num_inputs = 2,
+                                           .traits = static_cast<uint32_t>(OpTrait::backward),
                                            .infer = conv2d_backward_weight_infer,
                                            .grad = conv2d_backward_weight_grad,
                                            .save_inputs = 0b11,
                                            .kernels = {cpu_kernels::conv2d_backward_weight,
                                                        DUET_CUDA_KERNEL(conv2d_backward_weight)},
-                                           .workspace_bytes = conv2d_backward_weight_workspace})
+                                           .workspace = {conv2d_backward_weight_workspace_cpu, DUET_CUDA_FN(conv2d_backward_weight_workspace)},
+                                           .macs = conv2d_backward_weight_macs})
 
 }  // namespace
 

@@ -36,7 +36,7 @@ void copy_kernel(const KernelArgs& k) {
   detail::strided_copy(k.inputs[0], k.outputs[0]);
 }
 
-DUET_DEFINE_OP(to_device_op, {.name = "to_device",
+DUET_DEFINE_OP(to_device_op, {.id = OpId::to_device,
                               .infer = to_device_infer,
                               .grad = to_device_grad,
                               .strided_inputs = true,

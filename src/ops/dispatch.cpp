@@ -4,9 +4,6 @@
 //     symbolic inputs: hand over to the graph recorder
 //     concrete inputs: view fn, or allocate outputs + run the device kernel
 //   -> record a tape node when grad mode is on and an input requires grad
-#include <map>
-#include <mutex>
-
 #include "core/copy.h"
 #include "core/tensor_impl.h"
 #include "duet/autograd.h"
@@ -20,15 +17,6 @@ RecordHook g_record_hook = nullptr;
 thread_local bool g_recording = false;
 thread_local OpObserver g_observer = nullptr;
 thread_local void* g_observer_ctx = nullptr;
-
-std::mutex& registry_mutex() {
-  static std::mutex m;
-  return m;
-}
-std::map<std::string, const OpDef*>& registry() {
-  static auto* r = new std::map<std::string, const OpDef*>();
-  return *r;
-}
 
 }  // namespace
 
@@ -44,22 +32,6 @@ void set_recording_active(bool active) {
 void set_op_observer(OpObserver observer, void* ctx) {
   g_observer = observer;
   g_observer_ctx = ctx;
-}
-
-void register_op(const OpDef* op) {
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  registry()[op->name] = op;
-}
-std::vector<const OpDef*> registered_ops() {
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  std::vector<const OpDef*> r;
-  for (auto& kv : registry()) r.push_back(kv.second);
-  return r;
-}
-const OpDef* find_op(const std::string& name) {
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  auto it = registry().find(name);
-  return it == registry().end() ? nullptr : it->second;
 }
 
 std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs) {
@@ -115,10 +87,10 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
     for (auto& m : out_metas) outputs.emplace_back(detail::make_impl(m.shape, m.dtype, m.device));
     std::shared_ptr<detail::Storage> ws;
     size_t ws_size = 0;
-    if (op.workspace_bytes) {
+    if (WorkspaceFn wsfn = op.workspace[static_cast<int>(dev.type)]) {
       std::vector<TensorMeta> in_metas;
       for (const Tensor& t : kin) in_metas.push_back({t.shape(), t.dtype(), t.device()});
-      ws_size = op.workspace_bytes(in_metas, out_metas, attrs);
+      ws_size = wsfn(in_metas, out_metas, attrs);
       if (ws_size) ws = std::make_shared<detail::Storage>(ws_size, dev);
     }
     kernel({attrs, kin, outputs, ws ? ws->data : nullptr, ws_size});

@@ -23,31 +23,11 @@ namespace {
 
 using cpu_kernels::Activation;
 
-// The OpDef of an unfused op, registered by one tiny eager call if it was never used yet.
-const OpDef& unfused_def(const char* name, Tensor (*call)()) {
-  if (const OpDef* d = find_op(name)) return *d;
-  const bool was = recording_active();
-  set_recording_active(false);  // not into a graph being built
-  {
-    NoGradGuard no_grad;
-    call();
-  }
-  set_recording_active(was);
-  const OpDef* d = find_op(name);
-  DUET_ASSERT(d, "op ", name, " is not registered");
-  return *d;
-}
 const OpDef& conv2d_def() {
-  static const OpDef& d = unfused_def("conv2d", [] {
-    return conv2d(Tensor::zeros({1, 1, 1, 1}), Tensor::zeros({1, 1, 1, 1}));
-  });
-  return d;
+  return op_def(OpId::conv2d);
 }
 const OpDef& linear_def() {
-  static const OpDef& d = unfused_def("linear", [] {
-    return linear(Tensor::zeros({1, 1}), Tensor::zeros({1, 1}));
-  });
-  return d;
+  return op_def(OpId::linear);
 }
 
 // Runs the unfused op's infer on the leading `count` inputs; its errors name the fused op.
@@ -125,16 +105,12 @@ std::vector<TensorMeta> conv2d_fused_infer(const InferArgs& a) {
   return out;
 }
 
-// CPU: conv2d's workspace. CUDA: the backend's query, which also knows whether the bias and
-// activation run inside cuDNN (a fused call may take another algorithm than plain conv2d).
-size_t conv2d_fused_workspace(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
-                              const Attrs& attrs) {
-  if (in[0].device.type == DeviceType::cuda)
-    return query_workspace(DUET_CUDA_FN(conv2d_fused_workspace), in, out, attrs);
-  const OpDef& conv = conv2d_def();
-  return conv.workspace_bytes
-             ? conv.workspace_bytes(in.subspan(0, attrs.b("has_bias") ? 3 : 2), out, attrs)
-             : 0;
+// CPU: conv2d's workspace. The CUDA slot is the backend's own query, which also knows whether
+// the bias and activation run inside cuDNN (a fused call may take another algorithm).
+size_t conv2d_fused_workspace_cpu(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
+                                  const Attrs& attrs) {
+  WorkspaceFn conv = conv2d_def().workspace[static_cast<int>(DeviceType::cpu)];
+  return conv ? conv(in.subspan(0, attrs.b("has_bias") ? 3 : 2), out, attrs) : 0;
 }
 
 std::vector<Tensor> conv2d_fused_grad(const GradArgs& g) {
@@ -150,15 +126,27 @@ std::vector<Tensor> conv2d_fused_grad(const GradArgs& g) {
   return r;
 }
 
+// The unfused op's multiply-accumulates (the epilogue adds none).
+int64_t conv2d_fused_macs(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
+                          const Attrs& attrs) {
+  return conv2d_def().macs(in, out, attrs);
+}
+int64_t linear_fused_macs(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
+                          const Attrs& attrs) {
+  return linear_def().macs(in, out, attrs);
+}
+
 DUET_DEFINE_OP(conv2d_fused_op,
-               {.name = "conv2d_fused",
+               {.id = OpId::conv2d_fused,
                 .num_inputs = -1,
+                .traits = static_cast<uint32_t>(OpTrait::fused),
                 .infer = conv2d_fused_infer,
                 .grad = conv2d_fused_grad,
                 .save_inputs = 0b1111,
                 .save_outputs = 0b1,
                 .kernels = {cpu_kernels::conv2d_fused, DUET_CUDA_KERNEL(conv2d_fused)},
-                .workspace_bytes = conv2d_fused_workspace})
+                .workspace = {conv2d_fused_workspace_cpu, DUET_CUDA_FN(conv2d_fused_workspace)},
+                .macs = conv2d_fused_macs})
 
 // ---------------------------------------------------------------------------------------
 // linear_fused: x, w [, b] -> act(linear(x, w, b))
@@ -175,13 +163,15 @@ std::vector<Tensor> linear_fused_grad(const GradArgs& g) {
 }
 
 DUET_DEFINE_OP(linear_fused_op,
-               {.name = "linear_fused",
+               {.id = OpId::linear_fused,
                 .num_inputs = -1,
+                .traits = static_cast<uint32_t>(OpTrait::fused),
                 .infer = linear_fused_infer,
                 .grad = linear_fused_grad,
                 .save_inputs = 0b111,
                 .save_outputs = 0b1,
-                .kernels = {cpu_kernels::linear_fused, DUET_CUDA_KERNEL(linear_fused)}})
+                .kernels = {cpu_kernels::linear_fused, DUET_CUDA_KERNEL(linear_fused)},
+                .macs = linear_fused_macs})
 
 // ---------------------------------------------------------------------------------------
 // add_relu: a, b (same shape) -> relu(a + b)
@@ -200,8 +190,9 @@ std::vector<Tensor> add_relu_grad(const GradArgs& g) {
   return {g.needs_input_grad[0] ? gp : Tensor(), g.needs_input_grad[1] ? gp : Tensor()};
 }
 
-DUET_DEFINE_OP(add_relu_op, {.name = "add_relu",
+DUET_DEFINE_OP(add_relu_op, {.id = OpId::add_relu,
                              .num_inputs = 2,
+                             .traits = OpTrait::fused | OpTrait::elementwise | OpTrait::binary,
                              .infer = add_relu_infer,
                              .grad = add_relu_grad,
                              .save_outputs = 0b1,

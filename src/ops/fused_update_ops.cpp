@@ -36,13 +36,14 @@ size_t linear_grad_adam_workspace(std::span<const TensorMeta> in, std::span<cons
 
 }  // namespace
 
-DUET_DEFINE_OP(linear_grad_adam_step_def, {.name = "linear_grad_adam_step_",
+DUET_DEFINE_OP(linear_grad_adam_step_def, {.id = OpId::linear_grad_adam_step_,
                                            .num_inputs = 7,
                                            .num_outputs = 0,
+                                           .traits = OpTrait::fused | OpTrait::optimizer_update,
                                            .infer = linear_grad_adam_infer,
                                            .mutates_inputs = 0b1011100,
                                            .kernels = {cpu_kernels::linear_grad_adam_step,
                                                        DUET_CUDA_KERNEL(linear_grad_adam_step)},
-                                           .workspace_bytes = linear_grad_adam_workspace})
+                                           .workspace = {linear_grad_adam_workspace}})
 
 }  // namespace duet

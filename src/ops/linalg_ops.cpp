@@ -67,13 +67,25 @@ std::vector<Tensor> matmul_grad(const GradArgs& g) {
   return {ga, gb};
 }
 
-DUET_DEFINE_OP(matmul_op, {.name = "matmul",
+// Multiply-accumulates: a (..., M, K) @ b (..., K, N) -> (..., M, N): numel(out) * K (a 1-D a
+// has K = a[0]); linear: x (..., in), w (out, in) -> (..., out): numel(out) * in.
+int64_t matmul_macs(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
+                    const Attrs&) {
+  return numel(out[0].shape) * in[0].shape.back();
+}
+int64_t linear_macs(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
+                    const Attrs&) {
+  return numel(out[0].shape) * in[1].shape[1];
+}
+
+DUET_DEFINE_OP(matmul_op, {.id = OpId::matmul,
                            .num_inputs = 2,
                            .infer = matmul_infer,
                            .grad = matmul_grad,
                            .save_inputs = 0b11,
                            .strided_inputs = true,
-                           .kernels = {cpu_kernels::matmul, DUET_CUDA_KERNEL(matmul)}})
+                           .kernels = {cpu_kernels::matmul, DUET_CUDA_KERNEL(matmul)},
+                           .macs = matmul_macs})
 
 // ---------------------------------------------------------------------------------------
 // linear: x (..., in), w (out, in) [, b (out)] -> (..., out)
@@ -118,12 +130,13 @@ std::vector<Tensor> linear_grad(const GradArgs& g) {
   return r;
 }
 
-DUET_DEFINE_OP(linear_op, {.name = "linear",
+DUET_DEFINE_OP(linear_op, {.id = OpId::linear,
                            .num_inputs = -1,
                            .infer = linear_infer,
                            .grad = linear_grad,
                            .save_inputs = 0b011,
-                           .kernels = {cpu_kernels::linear, DUET_CUDA_KERNEL(linear)}})
+                           .kernels = {cpu_kernels::linear, DUET_CUDA_KERNEL(linear)},
+                           .macs = linear_macs})
 
 }  // namespace
 

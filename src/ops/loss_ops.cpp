@@ -66,28 +66,30 @@ std::vector<Tensor> log_softmax_backward_grad(const GradArgs& g) {
           g.needs_input_grad[1] ? neg(mul(mul(gg, p), sum_axis(go, g.attrs))) : Tensor()};
 }
 
-DUET_DEFINE_OP(softmax_op, {.name = "softmax",
+DUET_DEFINE_OP(softmax_op, {.id = OpId::softmax,
                             .infer = softmax_infer,
                             .grad = softmax_grad,
                             .save_outputs = 1,
                             .kernels = {cpu_kernels::softmax, DUET_CUDA_KERNEL(softmax)},
                             .inplace_input = 0})
 DUET_DEFINE_OP(log_softmax_op,
-               {.name = "log_softmax",
+               {.id = OpId::log_softmax,
                 .infer = softmax_infer,
                 .grad = log_softmax_grad,
                 .save_outputs = 1,
                 .kernels = {cpu_kernels::log_softmax, DUET_CUDA_KERNEL(log_softmax)}})
 DUET_DEFINE_OP(softmax_backward_op,
-               {.name = "softmax_backward",
+               {.id = OpId::softmax_backward,
                 .num_inputs = 2,
+                .traits = static_cast<uint32_t>(OpTrait::backward),
                 .infer = softmax_backward_infer,
                 .grad = softmax_backward_grad,
                 .save_inputs = 0b11,
                 .kernels = {cpu_kernels::softmax_backward, DUET_CUDA_KERNEL(softmax_backward)},
                 .inplace_input = 0})
-DUET_DEFINE_OP(log_softmax_backward_op, {.name = "log_softmax_backward",
+DUET_DEFINE_OP(log_softmax_backward_op, {.id = OpId::log_softmax_backward,
                                          .num_inputs = 2,
+                                         .traits = static_cast<uint32_t>(OpTrait::backward),
                                          .infer = softmax_backward_infer,
                                          .grad = log_softmax_backward_grad,
                                          .save_inputs = 0b11,
@@ -167,7 +169,7 @@ std::vector<Tensor> cross_entropy_backward_grad(const GradArgs& g) {
 }
 
 DUET_DEFINE_OP(cross_entropy_op,
-               {.name = "cross_entropy",
+               {.id = OpId::cross_entropy,
                 .num_inputs = 2,
                 .num_outputs = 2,
                 .infer = cross_entropy_infer,
@@ -176,8 +178,9 @@ DUET_DEFINE_OP(cross_entropy_op,
                 .save_outputs = 0b10,
                 .nondiff_inputs = 0b10,
                 .kernels = {cpu_kernels::cross_entropy, DUET_CUDA_KERNEL(cross_entropy)}})
-DUET_DEFINE_OP(cross_entropy_backward_op, {.name = "cross_entropy_backward",
+DUET_DEFINE_OP(cross_entropy_backward_op, {.id = OpId::cross_entropy_backward,
                                            .num_inputs = 3,
+                                           .traits = static_cast<uint32_t>(OpTrait::backward),
                                            .infer = cross_entropy_backward_infer,
                                            .grad = cross_entropy_backward_grad,
                                            .save_inputs = 0b111,

@@ -118,25 +118,28 @@ void in_calls(const std::vector<Tensor>& params, int limit, Emit emit) {
 
 }  // namespace
 
-DUET_DEFINE_OP(sgd_step_multi_def, {.name = "sgd_step_multi_",
+DUET_DEFINE_OP(sgd_step_multi_def, {.id = OpId::sgd_step_multi_,
                                     .num_inputs = -1,
                                     .num_outputs = 0,
+                                    .traits = static_cast<uint32_t>(OpTrait::optimizer_update),
                                     .infer = sgd_multi_infer<kSgdStride>,
                                     .mutates_inputs = group_mask(kSgdStride, {0, 2}),
                                     .nondiff_inputs = 0xffffffffu,
                                     .kernels = {sgd_multi_cpu, DUET_CUDA_KERNEL(sgd_step_multi)}})
 DUET_DEFINE_OP(sgd_momentum_step_multi_def,
-               {.name = "sgd_momentum_step_multi_",
+               {.id = OpId::sgd_momentum_step_multi_,
                 .num_inputs = -1,
                 .num_outputs = 0,
+                .traits = static_cast<uint32_t>(OpTrait::optimizer_update),
                 .infer = sgd_multi_infer<kSgdMomentumStride>,
                 .mutates_inputs = group_mask(kSgdMomentumStride, {0, 2, 3}),
                 .nondiff_inputs = 0xffffffffu,
                 .kernels = {sgd_multi_cpu, DUET_CUDA_KERNEL(sgd_step_multi)}})
 DUET_DEFINE_OP(adam_step_multi_def,
-               {.name = "adam_step_multi_",
+               {.id = OpId::adam_step_multi_,
                 .num_inputs = -1,
                 .num_outputs = 0,
+                .traits = static_cast<uint32_t>(OpTrait::optimizer_update),
                 .infer = adam_multi_infer,
                 .mutates_inputs = group_mask(kAdamStride, {0, 2, 3, 4}),
                 .nondiff_inputs = 0xffffffffu,

@@ -73,7 +73,7 @@ std::vector<Tensor> batch_norm_train_grad(const GradArgs& g) {
 }
 
 DUET_DEFINE_OP(batch_norm_train_op,
-               {.name = "batch_norm_train",
+               {.id = OpId::batch_norm_train,
                 .num_inputs = 3,
                 .num_outputs = 4,
                 .infer = batch_norm_train_infer,
@@ -104,9 +104,10 @@ std::vector<TensorMeta> batch_norm_backward_infer(const InferArgs& a) {
   return {a.inputs[1], stat, stat};
 }
 
-DUET_DEFINE_OP(batch_norm_backward_op, {.name = "batch_norm_backward",
+DUET_DEFINE_OP(batch_norm_backward_op, {.id = OpId::batch_norm_backward,
                                         .num_inputs = 5,
                                         .num_outputs = 3,
+                                        .traits = static_cast<uint32_t>(OpTrait::backward),
                                         .infer = batch_norm_backward_infer,
                                         .kernels = {cpu_kernels::batch_norm_backward,
                                                     DUET_CUDA_KERNEL(batch_norm_backward)}})
@@ -135,7 +136,7 @@ std::vector<Tensor> channel_affine_grad(const GradArgs& g) {
 }
 
 DUET_DEFINE_OP(channel_affine_op,
-               {.name = "channel_affine",
+               {.id = OpId::channel_affine,
                 .num_inputs = 3,
                 .infer = channel_affine_infer,
                 .grad = channel_affine_grad,
@@ -155,7 +156,7 @@ std::vector<TensorMeta> running_stat_update_infer(const InferArgs& a) {
   return {};
 }
 
-DUET_DEFINE_OP(running_stat_update_op, {.name = "running_stat_update_",
+DUET_DEFINE_OP(running_stat_update_op, {.id = OpId::running_stat_update_,
                                         .num_inputs = 2,
                                         .num_outputs = 0,
                                         .infer = running_stat_update_infer,

@@ -21,15 +21,10 @@
 
 #include "duet/attrs.h"
 #include "duet/tensor.h"
+#include "kernel_api.h"
+#include "ops/op_list.h"
 
 namespace duet {
-
-struct TensorMeta {
-  Shape shape;
-  DType dtype = DType::float32;
-  Device device;
-  bool operator==(const TensorMeta&) const = default;
-};
 
 struct InferArgs {
   const char* op;  // the op's name, for messages
@@ -49,38 +44,79 @@ struct GradArgs {
 // Returns one gradient per input (undefined where not needed or not differentiable).
 using GradFn = std::vector<Tensor> (*)(const GradArgs&);
 
-struct KernelArgs {
-  const Attrs& attrs;
-  std::span<const Tensor> inputs;  // contiguous unless the op sets strided_inputs
-  std::span<Tensor> outputs;       // preallocated, contiguous, shapes from infer
-  void* workspace = nullptr;       // workspace_bytes(...) bytes, 64-byte aligned, or null
-  size_t workspace_size = 0;
-  // Random ops on a GPU in graph mode: the 64-bit seed lives at this device address (the
-  // executor writes it before each run, so a captured CUDA Graph draws fresh numbers on
-  // every replay); null: the seed is attrs "seed".
-  const uint64_t* device_seed = nullptr;
-};
-using KernelFn = void (*)(const KernelArgs&);
-
-// Scratch memory a kernel needs beyond its outputs (im2col buffers, ...). Eager mode takes it
-// from the device allocator per call; graph mode plans it into the arena once.
-using WorkspaceFn = size_t (*)(std::span<const TensorMeta> inputs,
-                               std::span<const TensorMeta> outputs, const Attrs& attrs);
-
-// Runs a workspace query that may be missing from this build (DUET_CUDA_FN(...) is null
-// without CUDA): 0 then.
-inline size_t query_workspace(WorkspaceFn fn, std::span<const TensorMeta> inputs,
-                              std::span<const TensorMeta> outputs, const Attrs& attrs) {
-  return fn ? fn(inputs, outputs, attrs) : 0;
-}
-
 // For view ops: builds output 0 as an alias of input 0 (eager) from the inferred meta.
 using ViewFn = Tensor (*)(const Tensor& input, const TensorMeta& out, const Attrs& attrs);
 
+// What an op is, beyond its fields: passes and tests select ops by trait, never by name.
+// view, random, in-place-able and mutating are read from the fields that define them
+// (OpDef::has derives them), so they are declared once.
+enum class OpTrait : uint32_t {
+  elementwise = 1u << 0,       // output element i depends on input element i (broadcast aside)
+  unary = 1u << 1,             // one tensor input
+  binary = 1u << 2,            // two tensor inputs, broadcast together
+  activation = 1u << 3,        // a nonlinearity of the activation list (ops/activation.h)
+  epilogue = 1u << 4,          // fusable as a conv2d/linear epilogue (kernels/activations.h)
+  backward = 1u << 5,          // a gradient op (emitted by gradient rules, not by models)
+  optimizer_update = 1u << 6,  // an optimizer's in-place update (sgd_step_, adam_step_, ...)
+  reduction = 1u << 7,         // reduces axes
+  fused = 1u << 8,             // a fusion made by a graph pass (conv2d_fused, add_relu, ...)
+  copying_view = 1u << 9,      // a view op whose view function copies a non-contiguous input
+  // Derived from the fields (never written in `traits`):
+  view = 1u << 24,     // view != null
+  random = 1u << 25,   // random
+  inplace = 1u << 26,  // inplace_input >= 0
+  mutates = 1u << 27,  // mutates_inputs != 0
+};
+constexpr uint32_t operator|(OpTrait a, OpTrait b) {
+  return static_cast<uint32_t>(a) | static_cast<uint32_t>(b);
+}
+constexpr uint32_t operator|(uint32_t a, OpTrait b) {
+  return a | static_cast<uint32_t>(b);
+}
+
+// Multiply-accumulates of one call (convolutions and matrix products; 0 for the rest).
+using MacsFn = int64_t (*)(std::span<const TensorMeta> inputs, std::span<const TensorMeta> outputs,
+                           const Attrs& attrs);
+
+// Sample inputs for the table-driven op test (tests/ops_table/): a few shapes and attrs per
+// op, including odd sizes, broadcasting and empty tensors where they make sense.
+enum class SampleInit : uint8_t {
+  normal,    // N(0, 1)
+  positive,  // uniform in [0.5, 2) (log, sqrt, rsqrt, pow with a fractional exponent)
+  uniform,   // uniform in [lo, hi)
+  index,     // int64 uniform in [0, hi) (labels, class indices)
+  boolean,   // bool, about half true
+  ones,      // all 1 (a step counter, a learning rate)
+};
+struct SampleInput {
+  Shape shape;
+  // The dtype of a floating input is the test's dtype (float32 or float64) unless `fixed`.
+  DType dtype = DType::float32;
+  SampleInit init = SampleInit::normal;
+  double lo = 0, hi = 1;
+  bool fixed = false;  // dtype is exactly `dtype` (int64 labels, bool masks)
+};
+enum class SampleCheck : uint32_t {
+  no_grad = 1u << 0,          // skip the finite-difference gradient check (kinks, ties)
+  no_inplace = 1u << 1,       // skip the aliased-output check
+  no_graph = 1u << 2,         // skip eager vs graph (ops a graph never records)
+  float64_only = 1u << 3,     // the sample is meaningful only in float64
+  no_float64_ref = 1u << 4,   // forward has no float64 kernel to compare against
+};
+struct OpSample {
+  std::vector<SampleInput> inputs;
+  Attrs attrs;
+  uint32_t skip = 0;  // SampleCheck bits
+  const char* note = "";
+};
+using SamplesFn = std::vector<OpSample> (*)();
+
 struct OpDef {
-  std::string name;
-  int num_inputs = 1;  // -1: variadic
+  OpId id = OpId::count;  // the op's entry in src/ops/op_list.h
+  std::string name;       // op_name(id), filled in by DUET_DEFINE_OP
+  int num_inputs = 1;     // -1: variadic
   int num_outputs = 1;
+  uint32_t traits = 0;  // OpTrait bits (the declared ones)
   InferFn infer = nullptr;
   GradFn grad = nullptr;        // null: not differentiable
   uint32_t save_inputs = 0;     // bit i: grad needs input i
@@ -90,18 +126,28 @@ struct OpDef {
   bool strided_inputs = false;  // kernels accept non-contiguous inputs
   bool random = false;          // reads a generator (never CSE'd or constant-folded)
   ViewFn view = nullptr;
+  // One kernel per device type. The CPU slot is filled here; other devices' slots are filled
+  // by their backend when it loads (register_kernel).
   std::array<KernelFn, kNumDeviceTypes> kernels{};
-  WorkspaceFn workspace_bytes = nullptr;
+  // Scratch bytes per device type (null: none).
+  std::array<WorkspaceFn, kNumDeviceTypes> workspace{};
   // Output 0 may share the buffer of input `inplace_input` (elementwise kernels that read
-  // element i before writing element i); -1: never. Used by the graph's in-place rewrite.
+  // element i before writing element i); -1: never. Used by the graph's in-place pass.
   int inplace_input = -1;
-};
+  MacsFn macs = nullptr;        // null: 0 multiply-accumulates
+  SamplesFn samples = nullptr;  // null: the op-table test fails (every op needs samples)
 
-// Bit i of an OpDef mask (save_inputs, mutates_inputs, ...); false past bit 31, so variadic
-// ops (concat of 40 tensors) can ask about any input.
-inline bool has_bit(uint32_t mask, size_t i) {
-  return i < 32 && ((mask >> i) & 1u) != 0;
-}
+  bool has(OpTrait t) const {
+    switch (t) {
+      case OpTrait::view: return view != nullptr;
+      case OpTrait::random: return random;
+      case OpTrait::inplace: return inplace_input >= 0;
+      case OpTrait::mutates: return mutates_inputs != 0;
+      default: return (traits & static_cast<uint32_t>(t)) != 0;
+    }
+  }
+  bool is(OpId other) const { return id == other; }
+};
 
 // Runs (eager) or records (graph) one op. Outputs in op order.
 std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs = {});
@@ -122,10 +168,16 @@ void set_recording_active(bool active);
 using OpObserver = void (*)(void* ctx, const OpDef& op, const std::vector<Tensor>& outputs);
 void set_op_observer(OpObserver observer, void* ctx);
 
-// Every OpDef that has been used (registered on first call of its accessor).
+// The op table: every OpDef, indexed by OpId, complete from the first call (op_table.cpp).
+std::span<const OpDef* const> all_ops();
+const OpDef& op_def(OpId id);
+// Same as all_ops(), as a vector (kept for callers that iterate over "registered" ops).
 std::vector<const OpDef*> registered_ops();
+// By name ("relu"); null when there is no such op.
 const OpDef* find_op(const std::string& name);
-void register_op(const OpDef* op);
+// A backend fills its device's slots for one op when it loads (the CUDA backend library
+// registers every CUDA kernel this way). Replaces what was there.
+void register_kernel(OpId id, DeviceType device, KernelFn kernel, WorkspaceFn workspace = nullptr);
 
 // Helpers for infer functions.
 namespace infer {
@@ -150,13 +202,14 @@ void expect_same_dtype(const InferArgs& a, int i, int j);
 //   constexpr WorkspaceFn cuda_ws = DUET_CUDA_FN(conv2d_workspace);  // null without CUDA
 #define DUET_CUDA_FN(fn) DUET_CUDA_KERNEL(fn)
 
-// Defines `const OpDef& NAME_op()` returning a registered, function-local static OpDef.
-#define DUET_DEFINE_OP(fn_name, ...)            \
-  const ::duet::OpDef& fn_name() {              \
-    static const ::duet::OpDef* def = [] {      \
-      auto* d = new ::duet::OpDef(__VA_ARGS__); \
-      ::duet::register_op(d);                   \
-      return d;                                 \
-    }();                                        \
-    return *def;                                \
+// Defines `const OpDef& ACCESSOR()` returning the op's function-local static OpDef, with its
+// name filled in from its id. The accessor is listed beside the id in src/ops/op_list.h.
+#define DUET_DEFINE_OP(accessor, ...)                  \
+  const ::duet::OpDef& accessor() {                    \
+    static ::duet::OpDef* def = [] {                   \
+      auto* d = new ::duet::OpDef(__VA_ARGS__);        \
+      d->name = ::duet::op_name(d->id);                \
+      return d;                                        \
+    }();                                               \
+    return *def;                                       \
   }

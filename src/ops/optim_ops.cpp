@@ -85,21 +85,23 @@ std::vector<TensorMeta> increment_infer(const InferArgs& a) {
   return {};
 }
 
-DUET_DEFINE_OP(sgd_step_op, {.name = "sgd_step_",
+DUET_DEFINE_OP(sgd_step_op, {.id = OpId::sgd_step_,
                              .num_inputs = -1,
                              .num_outputs = 0,
+                             .traits = static_cast<uint32_t>(OpTrait::optimizer_update),
                              .infer = sgd_step_infer,
                              .mutates_inputs = 0b11001,
                              .nondiff_inputs = 0b11111,
                              .kernels = {cpu_kernels::sgd_step, DUET_CUDA_KERNEL(sgd_step)}})
-DUET_DEFINE_OP(adam_step_op, {.name = "adam_step_",
+DUET_DEFINE_OP(adam_step_op, {.id = OpId::adam_step_,
                               .num_inputs = 6,
                               .num_outputs = 0,
+                              .traits = static_cast<uint32_t>(OpTrait::optimizer_update),
                               .infer = adam_step_infer,
                               .mutates_inputs = 0b101101,
                               .nondiff_inputs = 0b111111,
                               .kernels = {cpu_kernels::adam_step, DUET_CUDA_KERNEL(adam_step)}})
-DUET_DEFINE_OP(increment_op, {.name = "increment_",
+DUET_DEFINE_OP(increment_op, {.id = OpId::increment_,
                               .num_inputs = 1,
                               .num_outputs = 0,
                               .infer = increment_infer,

@@ -102,7 +102,7 @@ std::vector<Tensor> max_pool2d_grad(const GradArgs& g) {
   return {max_pool2d_backward(g.grad_outputs[0], g.outputs[1], g.input_metas[0].shape)};
 }
 
-DUET_DEFINE_OP(max_pool2d_op, {.name = "max_pool2d",
+DUET_DEFINE_OP(max_pool2d_op, {.id = OpId::max_pool2d,
                                .num_outputs = 2,
                                .infer = max_pool2d_infer,
                                .grad = max_pool2d_grad,
@@ -123,8 +123,9 @@ std::vector<Tensor> max_pool2d_backward_grad(const GradArgs& g) {
   return {max_pool2d_gather_impl(g.grad_outputs[0], g.inputs[1]), Tensor()};
 }
 
-DUET_DEFINE_OP(max_pool2d_backward_op, {.name = "max_pool2d_backward",
+DUET_DEFINE_OP(max_pool2d_backward_op, {.id = OpId::max_pool2d_backward,
                                         .num_inputs = 2,
+                                        .traits = static_cast<uint32_t>(OpTrait::backward),
                                         .infer = max_pool2d_backward_infer,
                                         .grad = max_pool2d_backward_grad,
                                         .save_inputs = 0b10,
@@ -152,8 +153,9 @@ std::vector<Tensor> max_pool2d_gather_grad(const GradArgs& g) {
 }
 
 DUET_DEFINE_OP(max_pool2d_gather_op,
-               {.name = "max_pool2d_gather",
+               {.id = OpId::max_pool2d_gather,
                 .num_inputs = 2,
+                .traits = static_cast<uint32_t>(OpTrait::backward),
                 .infer = max_pool2d_gather_infer,
                 .grad = max_pool2d_gather_grad,
                 .save_inputs = 0b10,
@@ -180,7 +182,7 @@ std::vector<Tensor> avg_pool2d_grad(const GradArgs& g) {
   return {avg_pool2d_backward_impl(g.grad_outputs[0], g.input_metas[0].shape, g.attrs)};
 }
 
-DUET_DEFINE_OP(avg_pool2d_op, {.name = "avg_pool2d",
+DUET_DEFINE_OP(avg_pool2d_op, {.id = OpId::avg_pool2d,
                                .infer = avg_pool2d_infer,
                                .grad = avg_pool2d_grad,
                                .kernels = {cpu_kernels::avg_pool2d, DUET_CUDA_KERNEL(avg_pool2d)}})
@@ -197,7 +199,8 @@ std::vector<TensorMeta> avg_pool2d_backward_infer(const InferArgs& a) {
 
 std::vector<Tensor> avg_pool2d_backward_grad(const GradArgs& g);
 
-DUET_DEFINE_OP(avg_pool2d_backward_op, {.name = "avg_pool2d_backward",
+DUET_DEFINE_OP(avg_pool2d_backward_op, {.id = OpId::avg_pool2d_backward,
+                                        .traits = static_cast<uint32_t>(OpTrait::backward),
                                         .infer = avg_pool2d_backward_infer,
                                         .grad = avg_pool2d_backward_grad,
                                         .kernels = {cpu_kernels::avg_pool2d_backward,
@@ -236,7 +239,7 @@ std::vector<Tensor> adaptive_avg_pool2d_grad(const GradArgs& g) {
   return {adaptive_avg_pool2d_backward(g.grad_outputs[0], g.input_metas[0].shape)};
 }
 
-DUET_DEFINE_OP(adaptive_avg_pool2d_op, {.name = "adaptive_avg_pool2d",
+DUET_DEFINE_OP(adaptive_avg_pool2d_op, {.id = OpId::adaptive_avg_pool2d,
                                         .infer = adaptive_avg_pool2d_infer,
                                         .grad = adaptive_avg_pool2d_grad,
                                         .kernels = {cpu_kernels::adaptive_avg_pool2d,
@@ -258,7 +261,8 @@ std::vector<Tensor> adaptive_avg_pool2d_backward_grad(const GradArgs& g) {
 }
 
 DUET_DEFINE_OP(adaptive_avg_pool2d_backward_op,
-               {.name = "adaptive_avg_pool2d_backward",
+               {.id = OpId::adaptive_avg_pool2d_backward,
+                .traits = static_cast<uint32_t>(OpTrait::backward),
                 .infer = adaptive_avg_pool2d_backward_infer,
                 .grad = adaptive_avg_pool2d_backward_grad,
                 .kernels = {cpu_kernels::adaptive_avg_pool2d_backward,

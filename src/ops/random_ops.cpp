@@ -29,7 +29,7 @@ std::vector<Tensor> dropout_grad(const GradArgs& g) {
   return {mul(g.grad_outputs[0], g.outputs[1])};
 }
 
-DUET_DEFINE_OP(dropout_op, {.name = "dropout",
+DUET_DEFINE_OP(dropout_op, {.id = OpId::dropout,
                             .num_outputs = 2,
                             .infer = dropout_infer,
                             .grad = dropout_grad,

@@ -136,25 +136,30 @@ std::vector<Tensor> max_backward_grad(const GradArgs& g) {
   return {sum(mul(g.grad_outputs[0], onehot), axes, keepdim), Tensor()};
 }
 
-DUET_DEFINE_OP(sum_op, {.name = "sum",
+DUET_DEFINE_OP(sum_op, {.id = OpId::sum,
+                        .traits = static_cast<uint32_t>(OpTrait::reduction),
                         .infer = sum_infer,
                         .grad = sum_grad,
                         .kernels = {cpu_kernels::sum, DUET_CUDA_KERNEL(sum)}})
-DUET_DEFINE_OP(mean_op, {.name = "mean",
+DUET_DEFINE_OP(mean_op, {.id = OpId::mean,
+                         .traits = static_cast<uint32_t>(OpTrait::reduction),
                          .infer = mean_infer,
                          .grad = mean_grad,
                          .kernels = {cpu_kernels::mean, DUET_CUDA_KERNEL(mean)}})
-DUET_DEFINE_OP(max_op, {.name = "max",
+DUET_DEFINE_OP(max_op, {.id = OpId::max,
+                        .traits = static_cast<uint32_t>(OpTrait::reduction),
                         .infer = max_infer,
                         .grad = max_grad,
                         .save_inputs = 1,
                         .kernels = {cpu_kernels::max, DUET_CUDA_KERNEL(max)}})
-DUET_DEFINE_OP(argmax_op, {.name = "argmax",
+DUET_DEFINE_OP(argmax_op, {.id = OpId::argmax,
+                           .traits = static_cast<uint32_t>(OpTrait::reduction),
                            .infer = argmax_infer,
                            .kernels = {cpu_kernels::argmax, DUET_CUDA_KERNEL(argmax)}})
 DUET_DEFINE_OP(max_backward_op,
-               {.name = "max_backward",
+               {.id = OpId::max_backward,
                 .num_inputs = 2,
+                .traits = static_cast<uint32_t>(OpTrait::backward),
                 .infer = max_backward_infer,
                 .grad = max_backward_grad,
                 .save_inputs = 0b10,

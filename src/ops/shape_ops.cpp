@@ -51,7 +51,8 @@ std::vector<Tensor> reshape_grad(const GradArgs& g) {
   return {reshape(g.grad_outputs[0], g.input_metas[0].shape)};
 }
 
-DUET_DEFINE_OP(reshape_op, {.name = "reshape",
+DUET_DEFINE_OP(reshape_op, {.id = OpId::reshape,
+                            .traits = static_cast<uint32_t>(OpTrait::copying_view),
                             .infer = reshape_infer,
                             .grad = reshape_grad,
                             .view = reshape_view})
@@ -97,7 +98,7 @@ std::vector<Tensor> permute_grad(const GradArgs& g) {
   return {permute(g.grad_outputs[0], inv)};
 }
 
-DUET_DEFINE_OP(permute_op, {.name = "permute",
+DUET_DEFINE_OP(permute_op, {.id = OpId::permute,
                             .infer = permute_infer,
                             .grad = permute_grad,
                             .view = permute_view})
@@ -144,7 +145,7 @@ std::vector<Tensor> slice_grad(const GradArgs& g) {
 }
 
 DUET_DEFINE_OP(slice_op,
-               {.name = "slice", .infer = slice_infer, .grad = slice_grad, .view = slice_view})
+               {.id = OpId::slice, .infer = slice_infer, .grad = slice_grad, .view = slice_view})
 
 std::vector<TensorMeta> slice_backward_infer(const InferArgs& a) {
   Shape in = a.attrs.ints("input_shape");
@@ -169,7 +170,8 @@ void slice_backward_kernel(const KernelArgs& k) {
 }
 
 DUET_DEFINE_OP(slice_backward_op,
-               {.name = "slice_backward",
+               {.id = OpId::slice_backward,
+                .traits = static_cast<uint32_t>(OpTrait::backward),
                 .infer = slice_backward_infer,
                 .grad = slice_backward_grad,
                 .kernels = {slice_backward_kernel, DUET_CUDA_KERNEL(slice_backward)}})
@@ -212,7 +214,7 @@ std::vector<Tensor> expand_grad(const GradArgs& g) {
 }
 
 DUET_DEFINE_OP(expand_op,
-               {.name = "expand", .infer = expand_infer, .grad = expand_grad, .view = expand_view})
+               {.id = OpId::expand, .infer = expand_infer, .grad = expand_grad, .view = expand_view})
 
 // ---------------------------------------------------------------------------------------
 // sum_to: reduce broadcast dimensions (the inverse of expand)
@@ -229,7 +231,7 @@ std::vector<Tensor> sum_to_grad(const GradArgs& g) {
   return {expand(g.grad_outputs[0], g.input_metas[0].shape)};
 }
 
-DUET_DEFINE_OP(sum_to_op, {.name = "sum_to",
+DUET_DEFINE_OP(sum_to_op, {.id = OpId::sum_to,
                            .infer = sum_to_infer,
                            .grad = sum_to_grad,
                            .kernels = {cpu_kernels::sum_to, DUET_CUDA_KERNEL(sum_to)}})
@@ -270,7 +272,7 @@ std::vector<Tensor> concat_grad(const GradArgs& g) {
   return r;
 }
 
-DUET_DEFINE_OP(concat_op, {.name = "concat",
+DUET_DEFINE_OP(concat_op, {.id = OpId::concat,
                            .num_inputs = -1,
                            .infer = concat_infer,
                            .grad = concat_grad,
@@ -304,7 +306,7 @@ std::vector<Tensor> pad_grad(const GradArgs& g) {
   return {r};
 }
 
-DUET_DEFINE_OP(pad_op, {.name = "pad",
+DUET_DEFINE_OP(pad_op, {.id = OpId::pad,
                         .infer = pad_infer,
                         .grad = pad_grad,
                         .kernels = {cpu_kernels::pad, DUET_CUDA_KERNEL(pad)}})
@@ -320,7 +322,7 @@ std::vector<Tensor> identity_grad(const GradArgs& g) {
   return {g.grad_outputs[0]};
 }
 
-DUET_DEFINE_OP(clone_op, {.name = "clone",
+DUET_DEFINE_OP(clone_op, {.id = OpId::clone,
                           .infer = infer::same_as_input,
                           .grad = identity_grad,
                           .strided_inputs = true,
@@ -334,7 +336,7 @@ std::vector<Tensor> cast_grad(const GradArgs& g) {
   return {cast(g.grad_outputs[0], g.input_metas[0].dtype)};
 }
 
-DUET_DEFINE_OP(cast_op, {.name = "cast",
+DUET_DEFINE_OP(cast_op, {.id = OpId::cast,
                          .infer = cast_infer,
                          .grad = cast_grad,
                          .strided_inputs = true,
