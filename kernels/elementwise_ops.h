@@ -39,6 +39,3 @@
   X(le, x <= y)             \
   X(gt, x > y)              \
   X(ge, x >= y)
-
-// Declarations of the KernelFns the lists define (inside a kernels namespace).
-#define DUET_DECLARE_KERNEL(name, ...) void name(const KernelArgs& k);

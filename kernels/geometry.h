@@ -1,15 +1,40 @@
-// Shape arithmetic shared by the CPU and CUDA kernels (host code only, so .cu files can
-// include it): how a reduction groups its axes, how a softmax-style op splits around its
-// axis, and a pooling problem's window geometry.
+// Shape arithmetic shared by the shape rules (src/ops), the CPU kernels and the CUDA kernels
+// (host code only, so .cu files can include it): which axes a reduction reduces and how it
+// groups them, how a softmax-style op splits around its axis, a pooling problem's window
+// geometry, a convolution's geometry and output size.
+//
+//   const std::vector<bool> mask = kernels::reduced_axes_mask(x.shape, {1, -1}, "sum");
+//   const kernels::ConvGeom g = kernels::conv_geom(x.shape, w.shape, attrs);  // g.oh, g.ow
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "duet/attrs.h"
+#include "duet/error.h"
 #include "duet/shape.h"
 
 namespace duet::kernels {
+
+// Which axes of `shape` `axes` names (empty: all; negative counts from the end). Throws
+// duet::Error naming `op` and `shape` for an axis out of range or repeated.
+inline std::vector<bool> reduced_axes_mask(const Shape& shape, const std::vector<int64_t>& axes,
+                                           const char* op) {
+  const int64_t r = static_cast<int64_t>(shape.size());
+  DUET_CHECK(r > 0 || axes.empty(), op, ": axes ", shape_str(axes),
+             " given for a 0-d tensor (expected no axes)");
+  std::vector<bool> mask(r, axes.empty());
+  for (int64_t a : axes) {
+    DUET_CHECK(a >= -r && a < r, op, ": axis ", a, " is out of range for a tensor of shape ",
+               shape_str(shape), " (expected ", -r, " <= axis < ", r, ")");
+    const int64_t n = a < 0 ? a + r : a;
+    DUET_CHECK(!mask[n], op, ": axis ", a, " repeats an axis in ", shape_str(axes),
+               " for a tensor of shape ", shape_str(shape), " (expected distinct axes)");
+    mask[n] = true;
+  }
+  return mask;
+}
 
 // A run of adjacent axes that are all kept or all reduced.
 struct AxisGroup {
@@ -71,6 +96,43 @@ inline PoolGeom pool_geometry(const Attrs& at, const Shape& in, const Shape& out
   }
   if (at.has("dilation")) g.dh = at.ints("dilation")[0], g.dw = at.ints("dilation")[1];
   g.count_include_pad = at.b("count_include_pad", true);
+  return g;
+}
+
+// One 2-D convolution: x (N, C, H, W), w (O, C / groups, KH, KW) -> y (N, O, OH, OW);
+// attrs: stride, padding, dilation (2 ints each), groups.
+struct ConvGeom {
+  int64_t n = 0, c = 0, h = 0, w = 0;  // input (N, C, H, W)
+  int64_t o = 0, kh = 0, kw = 0;       // weight (O, C / groups, KH, KW)
+  int64_t oh = 0, ow = 0;              // output (N, O, OH, OW)
+  int64_t sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
+
+  int64_t cg() const { return c / groups; }
+  int64_t og() const { return o / groups; }
+  int64_t kg() const { return cg() * kh * kw; }  // GEMM inner size per group
+  int64_t hw() const { return h * w; }
+  int64_t ohw() const { return oh * ow; }
+  bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
+  bool depthwise() const { return cg() == 1 && groups > 1; }
+};
+
+// PyTorch's output size: floor((in + 2p - d (k - 1) - 1) / s) + 1 (may be <= 0: invalid).
+inline int64_t conv_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
+  const int64_t span = in + 2 * p - d * (k - 1) - 1;
+  return span < 0 ? 0 : span / s + 1;
+}
+
+inline ConvGeom conv_geom(const Shape& x, const Shape& w, const Attrs& attrs) {
+  ConvGeom g;
+  g.n = x[0], g.c = x[1], g.h = x[2], g.w = x[3];
+  g.o = w[0], g.kh = w[2], g.kw = w[3];
+  const auto& s = attrs.ints("stride");
+  const auto& p = attrs.ints("padding");
+  const auto& d = attrs.ints("dilation");
+  g.sh = s[0], g.sw = s[1], g.ph = p[0], g.pw = p[1], g.dh = d[0], g.dw = d[1];
+  g.groups = attrs.i("groups");
+  g.oh = conv_out_size(g.h, g.kh, g.sh, g.ph, g.dh);
+  g.ow = conv_out_size(g.w, g.kw, g.sw, g.pw, g.dw);
   return g;
 }
 

@@ -52,3 +52,20 @@ inline bool has_bit(uint32_t mask, size_t i) {
 }
 
 }  // namespace duet
+
+// One kernel family's declarations for both devices, from its list (kernels/*_kernels.h):
+//   #define DUET_POOL_KERNELS(X) X(max_pool2d) X(avg_pool2d) ...
+//   DUET_DECLARE_DEVICE_KERNELS(DUET_POOL_KERNELS)  // in cpu_kernels and cuda_kernels
+// A CUDA-only build never defines the CPU ones it does not use, and a CPU-only build never
+// defines the CUDA ones: declarations cost nothing.
+#define DUET_DECLARE_KERNEL(name, ...) void name(const ::duet::KernelArgs& k);
+#define DUET_DECLARE_WORKSPACE(name, ...)                                           \
+  size_t name(std::span<const ::duet::TensorMeta> in,                                \
+              std::span<const ::duet::TensorMeta> out, const ::duet::Attrs& attrs);
+#define DUET_DECLARE_DEVICE_KERNELS(LIST)                        \
+  namespace duet::cpu_kernels {                                  \
+  LIST(DUET_DECLARE_KERNEL)                                      \
+  }                                                              \
+  namespace duet::cuda_kernels {                                 \
+  LIST(DUET_DECLARE_KERNEL)                                      \
+  }

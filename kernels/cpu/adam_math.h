@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "ops/op_def.h"
+#include "duet/attrs.h"
 
 namespace duet::cpu_kernels {
 

@@ -1,4 +1,4 @@
-#include "cpu/binary_kernels.h"
+#include "binary_kernels.h"
 
 #include "core/dtype_dispatch.h"
 #include "cpu/elementwise_kernels.h"

@@ -1,4 +1,4 @@
-#include "cpu/conv_kernels.h"
+#include "conv_kernels.h"
 
 #include <omp.h>
 #if defined(__AVX512F__)
@@ -12,24 +12,17 @@
 
 #include "core/dtype_dispatch.h"
 #include "cpu/gemm.h"
+#include "geometry.h"
 
 namespace duet::cpu_kernels {
 
-ConvGeom conv_geom(const Shape& x, const Shape& w, const Attrs& attrs) {
-  ConvGeom g;
-  g.n = x[0], g.c = x[1], g.h = x[2], g.w = x[3];
-  g.o = w[0], g.kh = w[2], g.kw = w[3];
-  const auto& s = attrs.ints("stride");
-  const auto& p = attrs.ints("padding");
-  const auto& d = attrs.ints("dilation");
-  g.sh = s[0], g.sw = s[1], g.ph = p[0], g.pw = p[1], g.dh = d[0], g.dw = d[1];
-  g.groups = attrs.i("groups");
-  g.oh = conv_out_size(g.h, g.kh, g.sh, g.ph, g.dh);
-  g.ow = conv_out_size(g.w, g.kw, g.sw, g.pw, g.dw);
-  return g;
-}
+using kernels::conv_geom;
+using kernels::ConvGeom;
 
 namespace {
+
+// Which kernel a workspace size is for.
+enum class ConvPass { forward, backward_input, backward_weight };
 
 // ---------------------------------------------------------------------------------------
 // Per-thread scratch buffers, kept between calls (OpenMP threads persist), so the column
@@ -889,8 +882,25 @@ void backward_weight_depthwise(const ConvGeom& g, const T* go, const T* x, T* gw
 // ---------------------------------------------------------------------------------------
 // Entry points
 
-size_t conv_workspace_bytes(const ConvGeom& g, size_t elem, ConvPass pass) {
+// Scratch bytes the kernel of `pass` uses for geometry g; elem: 4 or 8.
+static size_t conv_workspace_bytes(const ConvGeom& g, size_t elem, ConvPass pass) {
   return conv_work(g, elem, pass, usable_threads()).bytes(elem);
+}
+
+size_t conv2d_workspace(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
+                        const Attrs& attrs) {
+  return conv_workspace_bytes(conv_geom(in[0].shape, in[1].shape, attrs),
+                              dtype_size(in[0].dtype), ConvPass::forward);
+}
+size_t conv2d_backward_input_workspace(std::span<const TensorMeta> in,
+                                       std::span<const TensorMeta> out, const Attrs& attrs) {
+  return conv_workspace_bytes(conv_geom(attrs.ints("input_shape"), in[1].shape, attrs),
+                              dtype_size(in[0].dtype), ConvPass::backward_input);
+}
+size_t conv2d_backward_weight_workspace(std::span<const TensorMeta> in,
+                                        std::span<const TensorMeta> out, const Attrs& attrs) {
+  return conv_workspace_bytes(conv_geom(in[1].shape, attrs.ints("weight_shape"), attrs),
+                              dtype_size(in[0].dtype), ConvPass::backward_weight);
 }
 
 void conv2d(const KernelArgs& k) {

@@ -1,4 +1,4 @@
-#include "cpu/fused_update_kernels.h"
+#include "optim_kernels.h"
 
 #include <omp.h>
 

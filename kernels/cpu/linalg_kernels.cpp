@@ -1,4 +1,4 @@
-#include "cpu/linalg_kernels.h"
+#include "linalg_kernels.h"
 
 #include <omp.h>
 

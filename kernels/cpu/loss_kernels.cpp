@@ -1,4 +1,4 @@
-#include "cpu/loss_kernels.h"
+#include "loss_kernels.h"
 
 // GCC 12 reports false "__Y may be used uninitialized" warnings inside its own AVX-512
 // intrinsics when Eigen's SIMD math is inlined (GCC bug 105593, fixed in GCC 13).

@@ -1,4 +1,4 @@
-#include "cpu/norm_kernels.h"
+#include "norm_kernels.h"
 
 #include <cmath>
 

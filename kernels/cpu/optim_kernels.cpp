@@ -1,7 +1,7 @@
 // Fused SGD and Adam(W) updates, following PyTorch's single-tensor implementations term by
 // term (same operation order, scalar coefficients computed in double and cast to T), and the
 // in-place increment. lr and step are scalar tensors read here, at run time.
-#include "cpu/optim_kernels.h"
+#include "optim_kernels.h"
 
 #include "cpu/adam_math.h"
 

@@ -1,4 +1,4 @@
-#include "cpu/pool_kernels.h"
+#include "pool_kernels.h"
 #include "geometry.h"
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-#include "cpu/random_kernels.h"
+#include "random_kernels.h"
 
 #include <cmath>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "cpu/reduce_kernels.h"
+#include "reduce_kernels.h"
 
 // GCC 12 reports false "__Y may be used uninitialized" warnings inside its own AVX-512
 // intrinsics when Eigen's SIMD math is inlined (GCC bug 105593, fixed in GCC 13).
@@ -18,22 +18,7 @@
 
 namespace duet::cpu_kernels {
 
-std::vector<bool> reduced_axes_mask(const Shape& shape, const std::vector<int64_t>& axes,
-                                    const char* op) {
-  const int64_t r = static_cast<int64_t>(shape.size());
-  DUET_CHECK(r > 0 || axes.empty(), op, ": axes ", shape_str(axes),
-             " given for a 0-d tensor (expected no axes)");
-  std::vector<bool> mask(r, axes.empty());
-  for (int64_t a : axes) {
-    DUET_CHECK(a >= -r && a < r, op, ": axis ", a, " is out of range for a tensor of shape ",
-               shape_str(shape), " (expected ", -r, " <= axis < ", r, ")");
-    const int64_t n = a < 0 ? a + r : a;
-    DUET_CHECK(!mask[n], op, ": axis ", a, " repeats an axis in ", shape_str(axes),
-               " for a tensor of shape ", shape_str(shape), " (expected distinct axes)");
-    mask[n] = true;
-  }
-  return mask;
-}
+using kernels::reduced_axes_mask;
 
 namespace {
 

@@ -1,11 +1,11 @@
-#include "cpu/shape_kernels.h"
+#include "shape_kernels.h"
 
 #include <cstring>
 
 #include "core/copy.h"
 #include "core/dtype_dispatch.h"
 #include "core/tensor_impl.h"
-#include "cpu/reduce_kernels.h"
+#include "reduce_kernels.h"
 
 namespace duet::cpu_kernels {
 

@@ -1,4 +1,4 @@
-#include "cpu/unary_kernels.h"
+#include "unary_kernels.h"
 
 #include <cmath>
 

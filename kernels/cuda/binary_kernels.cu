@@ -4,7 +4,7 @@
 #include <type_traits>
 
 #include "core/dtype_dispatch.h"
-#include "cuda/binary_kernels.h"
+#include "binary_kernels.h"
 #include "cuda/elementwise.cuh"
 
 namespace duet::cuda_kernels {

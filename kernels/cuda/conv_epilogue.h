@@ -6,15 +6,17 @@
 
 #include <cstdint>
 
-#include "cpu/fused_kernels.h"  // cpu_kernels::Activation
+#include "activations.h"  // kernels::Activation
+#include "duet/attrs.h"
 #include "duet/dtype.h"
 
 namespace duet::cuda_kernels {
 
 // y: (N, C, HW) contiguous of `dtype` (float32 or float64); bias: (C) or null; residual: like
-// y or null. Adds in the CPU kernels' order ((y + bias) + residual), then the activation.
+// y or null. Adds in the CPU kernels' order ((y + bias) + residual), then the activation
+// (kernels/activations.h, its attrs read from `attrs`).
 void launch_conv_epilogue(void* y, const void* bias, const void* residual, int64_t numel,
-                          int64_t channels, int64_t hw, DType dtype, cpu_kernels::Activation act,
-                          cudaStream_t stream);
+                          int64_t channels, int64_t hw, DType dtype, kernels::Activation act,
+                          const Attrs& attrs, cudaStream_t stream);
 
 }  // namespace duet::cuda_kernels

@@ -12,7 +12,7 @@
 // Bias and activation: where cuDNN can fuse them (a bias, and relu or no activation), the
 // forward pass is one cudnnConvolutionBiasActivationForward; otherwise cudnnConvolutionForward
 // then one elementwise pass (conv_epilogue.cu).
-#include "cuda/conv_kernels.h"
+#include "conv_kernels.h"
 
 #include <algorithm>
 #include <atomic>
@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "core/device_backend.h"
-#include "cpu/fused_kernels.h"
+#include "fused_kernels.h"
 #include "cuda/conv_epilogue.h"
 #include "cuda/cudnn_util.h"
 #include "cuda/runtime.h"
@@ -35,7 +35,7 @@
 namespace duet::cuda_kernels {
 namespace {
 
-using cpu_kernels::Activation;
+using kernels::Activation;
 using cuda_backend::DeviceContext;
 using cuda_backend::Workspace;
 
@@ -517,7 +517,7 @@ void forward(const KernelArgs& k, const char* op, const Tensor* bias, const Tens
   }
   launch_conv_epilogue(y.data_ptr(), bias ? bias->data_ptr() : nullptr,
                        residual ? residual->data_ptr() : nullptr, y.numel(), ys[1], ys[2] * ys[3],
-                       y.dtype(), act, ctx.stream);
+                       y.dtype(), act, k.attrs, ctx.stream);
 }
 
 // Workspace of a forward call: the algorithm's, or the fused call's when that is larger (a
@@ -542,7 +542,7 @@ void conv2d(const KernelArgs& k) {
 }
 
 void conv2d_fused(const KernelArgs& k) {
-  const Activation act = cpu_kernels::parse_activation(k.attrs.s("activation"), "conv2d_fused");
+  const Activation act = kernels::parse_activation(k.attrs.s("activation"), "conv2d_fused");
   const size_t nconv = fused_has_bias(k.attrs) ? 3 : 2;
   const Tensor* bias = nconv == 3 ? &k.inputs[2] : nullptr;
   const Tensor* residual = k.attrs.b("has_residual") ? &k.inputs[nconv] : nullptr;
@@ -604,7 +604,7 @@ size_t conv2d_workspace(std::span<const TensorMeta> in, std::span<const TensorMe
 
 size_t conv2d_fused_workspace(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
                               const Attrs& attrs) {
-  const Activation act = cpu_kernels::parse_activation(attrs.s("activation"), "conv2d_fused");
+  const Activation act = kernels::parse_activation(attrs.s("activation"), "conv2d_fused");
   return forward_workspace(in, out, attrs, fused_has_bias(attrs), act, "conv2d_fused");
 }
 

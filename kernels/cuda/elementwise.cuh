@@ -38,6 +38,12 @@ __device__ __forceinline__ float log(float x) {
 __device__ __forceinline__ double log(double x) {
   return ::log(x);
 }
+__device__ __forceinline__ float log1p(float x) {
+  return ::log1pf(x);
+}
+__device__ __forceinline__ double log1p(double x) {
+  return ::log1p(x);
+}
 __device__ __forceinline__ float sqrt(float x) {
   return ::sqrtf(x);
 }

@@ -1,12 +1,13 @@
 // Host entry points of the elementwise CUDA kernels for other CUDA kernel files (gemm.cpp;
 // conv2d_fused may reuse the epilogue): a strided copy into a contiguous buffer and the
 // bias + residual + activation epilogue. Plain C++ over the CUDA runtime header; only files in
-// kernels/cuda/ include it (op files include the *_kernels.h headers, which have no CUDA).
+// kernels/cuda/ include it.
 #pragma once
 
 #include <cstdint>
 
-#include "cpu/fused_kernels.h"  // cpu_kernels::Activation
+#include "activations.h"  // kernels::Activation
+#include "duet/attrs.h"
 #include "cuda/runtime.h"
 
 namespace duet::cuda_kernels {
@@ -20,9 +21,10 @@ void strided_copy(const void* src, const cuda_backend::StridedMeta& src_meta, vo
 // In place over y (rows, cols), contiguous, float32 or float64:
 //   y[r, c] = act(y[r, c] + bias[c] + residual[r, c])
 // with bias (cols) and residual (rows, cols) optional (null), in that order. The activation
-// formulas are the forward activation kernels' own, so a fused op gives the unfused bits.
+// formulas are the forward activation kernels' own (kernels/activations.h), its attrs read
+// from `attrs`, so a fused op gives the unfused bits.
 void bias_activation_epilogue(void* y, const void* bias, const void* residual, int64_t rows,
-                              int64_t cols, DType dtype, cpu_kernels::Activation act,
-                              cudaStream_t stream, const char* op);
+                              int64_t cols, DType dtype, kernels::Activation act,
+                              const Attrs& attrs, cudaStream_t stream, const char* op);
 
 }  // namespace duet::cuda_kernels

@@ -20,7 +20,8 @@
 #include <memory>
 
 #include "cuda/elementwise_host.h"
-#include "cuda/linalg_kernels.h"
+#include "fused_kernels.h"
+#include "linalg_kernels.h"
 #include "cuda/runtime.h"
 #include "duet/cuda.h"
 #include "duet/shape.h"
@@ -28,7 +29,7 @@
 namespace duet::cuda_kernels {
 namespace {
 
-using cpu_kernels::Activation;
+using kernels::Activation;
 using cuda_backend::kMaxDims;
 using cuda_backend::StridedMeta;
 using cuda_backend::Workspace;
@@ -256,7 +257,7 @@ void linear_impl(const KernelArgs& k, Activation act, const char* op) {
   Mat b{w.data_ptr(), std::max<int64_t>(in_f, 1), true, 0};
   gemm_rowmajor(ctx, y.dtype(), rows, out_f, in_f, a, b, y.data_ptr(), 1, op);
   bias_activation_epilogue(y.data_ptr(), bias ? bias->data_ptr() : nullptr, nullptr, rows, out_f,
-                           y.dtype(), act, ctx.stream, op);
+                           y.dtype(), act, k.attrs, ctx.stream, op);
 }
 
 }  // namespace
@@ -295,7 +296,7 @@ void linear(const KernelArgs& k) {
 }
 
 void linear_fused(const KernelArgs& k) {
-  linear_impl(k, cpu_kernels::parse_activation(k.attrs.s("activation"), "linear_fused"),
+  linear_impl(k, kernels::parse_activation(k.attrs.s("activation"), "linear_fused"),
               "linear_fused");
 }
 

@@ -12,7 +12,7 @@
 
 #include "core/dtype_dispatch.h"
 #include "cuda/axis_reduce.cuh"
-#include "cuda/loss_kernels.h"
+#include "loss_kernels.h"
 #include "geometry.h"
 
 namespace duet::cuda_kernels {

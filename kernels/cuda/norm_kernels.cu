@@ -13,7 +13,7 @@
 #include <cstdint>
 
 #include "core/dtype_dispatch.h"
-#include "cuda/norm_kernels.h"
+#include "norm_kernels.h"
 #include "cuda/runtime.h"
 
 namespace duet::cuda_kernels {

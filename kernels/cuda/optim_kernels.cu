@@ -20,7 +20,7 @@
 #include <type_traits>
 
 #include "core/dtype_dispatch.h"
-#include "cuda/optim_kernels.h"
+#include "optim_kernels.h"
 #include "cuda/runtime.h"
 #include "duet/cuda.h"
 

@@ -12,7 +12,7 @@
 #include <cmath>
 
 #include "core/dtype_dispatch.h"
-#include "cuda/pool_kernels.h"
+#include "pool_kernels.h"
 #include "cuda/runtime.h"
 #include "duet/cuda.h"
 #include "geometry.h"

@@ -18,7 +18,7 @@
 #include <cmath>
 
 #include "core/dtype_dispatch.h"
-#include "cuda/random_kernels.h"
+#include "random_kernels.h"
 #include "cuda/runtime.h"
 
 namespace duet::cuda_kernels {

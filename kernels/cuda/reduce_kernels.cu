@@ -7,10 +7,9 @@
 #include <vector>
 
 #include "core/dtype_dispatch.h"
-#include "cpu/reduce_kernels.h"
+#include "reduce_kernels.h"
 #include "cuda/axis_reduce.cuh"
-#include "cuda/reduce_kernels.h"
-#include "cuda/shape_kernels.h"
+#include "shape_kernels.h"
 #include "geometry.h"
 
 namespace duet::cuda_kernels {
@@ -148,13 +147,13 @@ __global__ void __launch_bounds__(kBlock)
 
 void sum(const KernelArgs& k) {
   const Tensor& x = k.inputs[0];
-  sum_into(x, cpu_kernels::reduced_axes_mask(x.shape(), k.attrs.ints("axes"), "sum"), k.outputs[0],
+  sum_into(x, kernels::reduced_axes_mask(x.shape(), k.attrs.ints("axes"), "sum"), k.outputs[0],
            "sum");
 }
 
 void mean(const KernelArgs& k) {
   const Tensor& x = k.inputs[0];
-  const auto mask = cpu_kernels::reduced_axes_mask(x.shape(), k.attrs.ints("axes"), "mean");
+  const auto mask = kernels::reduced_axes_mask(x.shape(), k.attrs.ints("axes"), "mean");
   detail::dispatch_floating(x.dtype(), "mean", [&](auto tag) {
     using T = decltype(tag);
     run_reduce<SumOp<double>, T, T>(x, mask, k.outputs[0], true, "mean");
@@ -163,7 +162,7 @@ void mean(const KernelArgs& k) {
 
 void max(const KernelArgs& k) {
   const Tensor& x = k.inputs[0];
-  const auto mask = cpu_kernels::reduced_axes_mask(x.shape(), k.attrs.ints("axes"), "max");
+  const auto mask = kernels::reduced_axes_mask(x.shape(), k.attrs.ints("axes"), "max");
   switch (x.dtype()) {
     case DType::float32:
       return run_reduce<MaxOp<float>, float, float>(x, mask, k.outputs[0], false, "max");
@@ -214,7 +213,7 @@ void max_backward(const KernelArgs& k) {
   const Tensor& dx = k.outputs[0];
   const Shape& s = x.shape();
   const std::vector<bool> mask =
-      cpu_kernels::reduced_axes_mask(s, k.attrs.ints("axes"), "max_backward");
+      kernels::reduced_axes_mask(s, k.attrs.ints("axes"), "max_backward");
   const Launch L = launch_for(x);
   if (dx.numel() == 0) return;
   DUET_CUDA_CHECK(cudaMemsetAsync(dx.data_ptr(), 0, dx.numel() * dtype_size(dx.dtype()), L.stream));

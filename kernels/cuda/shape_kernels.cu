@@ -7,7 +7,7 @@
 
 #include "core/dtype_dispatch.h"
 #include "cuda/runtime.h"
-#include "cuda/shape_kernels.h"
+#include "shape_kernels.h"
 
 namespace duet::cuda_kernels {
 namespace {

@@ -4,7 +4,7 @@
 #include "core/dtype_dispatch.h"
 #include "cuda/elementwise.cuh"
 #include "cuda/elementwise_host.h"
-#include "cuda/unary_kernels.h"
+#include "unary_kernels.h"
 
 namespace duet::cuda_kernels {
 

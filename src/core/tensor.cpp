@@ -9,11 +9,11 @@
 #include "core/copy.h"
 #include "core/device_backend.h"
 #include "core/dtype_dispatch.h"
+#include "core/recording.h"
 #include "core/tensor_impl.h"
 #include "duet/autograd.h"
 #include "duet/ops/shape.h"
 #include "duet/source_location.h"
-#include "ops/op_def.h"
 
 namespace duet {
 namespace detail {

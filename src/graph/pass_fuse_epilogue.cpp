@@ -1,4 +1,5 @@
-// Epilogue fusion: an activation (relu, relu6, sigmoid, silu, hardswish) whose input is
+// Epilogue fusion: an activation of the epilogue list (kernels/activations.h: relu, relu6,
+// sigmoid, silu, hardswish, ...) whose input is
 //   conv2d(x, w, b?)                       -> conv2d_fused(x, w, b?, activation)
 //   add(conv2d(x, w, b?), r) or add(r, ..) -> conv2d_fused(x, w, b?, r, activation)
 //   linear(x, w, b?)                       -> linear_fused(x, w, b?, activation)
@@ -63,6 +64,7 @@ struct Fuser {
   bool fuse(int32_t z) {
     const Node& act = g.nodes[z];
     const std::string activation = act.op->name;  // conv2d_fused's "activation" attr
+    const Attrs act_attrs = act.attrs;               // and the activation's own (beta, ...)
     const ValueRef v = act.inputs[0];
     if (!single_use(v, z)) return false;
     const Node& p = g.nodes[v.node];
@@ -73,9 +75,10 @@ struct Fuser {
         const Tensor b = producer.inputs.size() > 2 ? sym(producer.inputs[2]) : Tensor();
         if (producer.op->is(OpId::conv2d))
           conv2d_fused(sym(producer.inputs[0]), sym(producer.inputs[1]), b, Tensor(),
-                       conv_options(producer.attrs), activation);
+                       conv_options(producer.attrs), activation, act_attrs);
         else
-          linear_fused(sym(producer.inputs[0]), sym(producer.inputs[1]), b, activation);
+          linear_fused(sym(producer.inputs[0]), sym(producer.inputs[1]), b, activation,
+                       act_attrs);
       });
       return true;
     }
@@ -92,7 +95,7 @@ struct Fuser {
       replace(z, {v.node, c.node}, [&] {
         const Tensor b = conv.inputs.size() > 2 ? sym(conv.inputs[2]) : Tensor();
         conv2d_fused(sym(conv.inputs[0]), sym(conv.inputs[1]), b, sym(residual),
-                     conv_options(conv.attrs), activation);
+                     conv_options(conv.attrs), activation, act_attrs);
       });
       return true;
     }

@@ -3,8 +3,7 @@
 // the output for relu/relu6/sigmoid/tanh, the input for the others.
 #include <cmath>
 
-#include "cpu/activation_kernels.h"
-#include "cuda/activation_kernels.h"
+#include "activation_kernels.h"
 #include "duet/ops/activation.h"
 #include "duet/ops/elementwise.h"
 #include "ops/op_def.h"

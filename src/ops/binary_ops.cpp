@@ -1,6 +1,5 @@
 // Broadcasting binary ops (add, sub, mul, div, maximum, minimum), comparisons and where.
-#include "cpu/binary_kernels.h"
-#include "cuda/binary_kernels.h"
+#include "binary_kernels.h"
 #include "duet/ops/elementwise.h"
 #include "duet/ops/shape.h"
 #include "ops/op_def.h"

@@ -2,11 +2,11 @@
 //
 // attrs: stride, padding, dilation (2 ints each), groups; conv2d_backward_input adds
 // input_shape, conv2d_backward_weight adds weight_shape.
-#include "cpu/conv_kernels.h"
-#include "cuda/conv_kernels.h"
+#include "conv_kernels.h"
 #include "duet/ops/conv.h"
 #include "duet/ops/reduce.h"
 #include "duet/source_location.h"
+#include "geometry.h"
 #include "ops/op_def.h"
 
 namespace duet {
@@ -65,32 +65,9 @@ Shape conv_output_shape(const char* op, const Shape& x, const Shape& w, const At
                shape_str(d), ") is larger than the padded input ",
                shape_str({x[2] + 2 * p[0], x[3] + 2 * p[1]}), " of ", xs, " with shape ",
                shape_str(x), " (padding ", shape_str(p), "); expected an output size >= 1");
-    out[2 + i] = cpu_kernels::conv_out_size(in, k, s[i], p[i], d[i]);
+    out[2 + i] = kernels::conv_out_size(in, k, s[i], p[i], d[i]);
   }
   return out;
-}
-
-// Kernel scratch on the CPU: im2col / col2im buffers (cpu_kernels::conv_workspace_bytes). The
-// CUDA slot is the backend's query: the workspace of the cuDNN algorithm the kernel will run
-// (it runs and caches cudnnFind for that key on first use).
-size_t conv_workspace(const Shape& x, const Shape& w, const TensorMeta& like, const Attrs& a,
-                      cpu_kernels::ConvPass pass) {
-  return cpu_kernels::conv_workspace_bytes(cpu_kernels::conv_geom(x, w, a), dtype_size(like.dtype),
-                                           pass);
-}
-size_t conv2d_workspace_cpu(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
-                        const Attrs& a) {
-  return conv_workspace(in[0].shape, in[1].shape, in[0], a, cpu_kernels::ConvPass::forward);
-}
-size_t conv2d_backward_input_workspace_cpu(std::span<const TensorMeta> in,
-                                       std::span<const TensorMeta> out, const Attrs& a) {
-  return conv_workspace(a.ints("input_shape"), in[1].shape, in[0], a,
-                        cpu_kernels::ConvPass::backward_input);
-}
-size_t conv2d_backward_weight_workspace_cpu(std::span<const TensorMeta> in,
-                                        std::span<const TensorMeta> out, const Attrs& a) {
-  return conv_workspace(in[1].shape, a.ints("weight_shape"), in[0], a,
-                        cpu_kernels::ConvPass::backward_weight);
 }
 
 // Multiply-accumulates. conv2d: x (N, C, H, W), w (O, C/g, KH, KW) -> y (N, O, OH, OW):
@@ -149,7 +126,7 @@ DUET_DEFINE_OP(conv2d_op, {.id = OpId::conv2d,
                            .grad = conv2d_grad,
                            .save_inputs = 0b011,
                            .kernels = {cpu_kernels::conv2d, DUET_CUDA_KERNEL(conv2d)},
-                           .workspace = {conv2d_workspace_cpu, DUET_CUDA_FN(conv2d_workspace)},
+                           .workspace = {cpu_kernels::conv2d_workspace, DUET_CUDA_FN(conv2d_workspace)},
                            .macs = conv2d_macs})
 
 // ---------------------------------------------------------------------------------------
@@ -187,7 +164,7 @@ DUET_DEFINE_OP(conv2d_backward_input_op, {.id = OpId::conv2d_backward_input,
                                           .save_inputs = 0b11,
                                           .kernels = {cpu_kernels::conv2d_backward_input,
                                                       DUET_CUDA_KERNEL(conv2d_backward_input)},
-                                          .workspace = {conv2d_backward_input_workspace_cpu, DUET_CUDA_FN(conv2d_backward_input_workspace)},
+                                          .workspace = {cpu_kernels::conv2d_backward_input_workspace, DUET_CUDA_FN(conv2d_backward_input_workspace)},
                                           .macs = conv2d_backward_input_macs})
 
 // ---------------------------------------------------------------------------------------
@@ -224,7 +201,7 @@ DUET_DEFINE_OP(conv2d_backward_weight_op, {.id = OpId::conv2d_backward_weight,
                                            .save_inputs = 0b11,
                                            .kernels = {cpu_kernels::conv2d_backward_weight,
                                                        DUET_CUDA_KERNEL(conv2d_backward_weight)},
-                                           .workspace = {conv2d_backward_weight_workspace_cpu, DUET_CUDA_FN(conv2d_backward_weight_workspace)},
+                                           .workspace = {cpu_kernels::conv2d_backward_weight_workspace, DUET_CUDA_FN(conv2d_backward_weight_workspace)},
                                            .macs = conv2d_backward_weight_macs})
 
 }  // namespace

@@ -14,7 +14,6 @@ namespace duet {
 namespace {
 
 RecordHook g_record_hook = nullptr;
-thread_local bool g_recording = false;
 thread_local OpObserver g_observer = nullptr;
 thread_local void* g_observer_ctx = nullptr;
 
@@ -22,12 +21,6 @@ thread_local void* g_observer_ctx = nullptr;
 
 void set_record_hook(RecordHook hook) {
   g_record_hook = hook;
-}
-bool recording_active() {
-  return g_recording;
-}
-void set_recording_active(bool active) {
-  g_recording = active;
 }
 void set_op_observer(OpObserver observer, void* ctx) {
   g_observer = observer;
@@ -52,7 +45,7 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
   DUET_ASSERT(static_cast<int>(out_metas.size()) == op.num_outputs, name, " inferred ",
               out_metas.size(), " outputs");
 
-  if (symbolic || g_recording) {
+  if (symbolic || recording_active()) {
     DUET_CHECK(g_record_hook, name,
                ": got a symbolic (graph-mode) input but graph mode is not "
                "available in this build");

@@ -7,10 +7,11 @@
 //           backward ops need the input, which a fused op does not keep);
 //   then conv2d's / linear's rule on g_pre, and g_pre itself for the residual.
 // add_relu: relu_backward(grad, y) for both inputs.
-#include "cpu/fused_kernels.h"
-#include "cuda/activation_kernels.h"
-#include "cuda/conv_kernels.h"
-#include "cuda/linalg_kernels.h"
+#include "activations.h"
+#include "fused_kernels.h"
+#include "activation_kernels.h"
+#include "conv_kernels.h"
+#include "linalg_kernels.h"
 #include "duet/autograd.h"
 #include "duet/ops/activation.h"
 #include "duet/ops/elementwise.h"
@@ -21,7 +22,7 @@
 namespace duet {
 namespace {
 
-using cpu_kernels::Activation;
+using kernels::Activation;
 
 const OpDef& conv2d_def() {
   return op_def(OpId::conv2d);
@@ -46,29 +47,32 @@ size_t expected_inputs(const InferArgs& a, bool residual_attr) {
              " (x, weight", a.attrs.b("has_bias") ? ", bias" : "",
              residual_attr && a.attrs.b("has_residual") ? ", residual" : "",
              " as has_bias / has_residual say)");
-  cpu_kernels::parse_activation(a.attrs.s("activation"), a.op);
+  kernels::parse_activation(a.attrs.s("activation"), a.op);
   return n;
 }
 
-// Gradient with respect to the activation's input. `pre` recomputes that input.
+// The backward op of a fusable activation (kernels/activations.h).
+OpId backward_op(Activation a) {
+  switch (a) {
+#define DUET_ACT_BACKWARD_ID(name, kind, saved, epilogue, ...) \
+  DUET_ACT_IF_##epilogue(case Activation::name : return OpId::name##_backward;)
+    DUET_ACTIVATIONS(DUET_ACT_BACKWARD_ID)
+#undef DUET_ACT_BACKWARD_ID
+    case Activation::none:
+      break;
+  }
+  return OpId::count;
+}
+
+// Gradient with respect to the activation's input: its backward op on grad and the saved
+// output, or the input `pre` recomputes (for activations whose backward reads the input).
 template <class Pre>
 Tensor pre_activation_grad(const GradArgs& g, Pre pre) {
   const Tensor& go = g.grad_outputs[0];
-  switch (cpu_kernels::parse_activation(g.attrs.s("activation"), "fused op gradient")) {
-    case Activation::none:
-      return go;
-    case Activation::relu:
-      return relu_backward(go, g.outputs[0]);
-    case Activation::relu6:
-      return relu6_backward(go, g.outputs[0]);
-    case Activation::sigmoid:
-      return sigmoid_backward(go, g.outputs[0]);
-    case Activation::silu:
-      return silu_backward(go, pre());
-    case Activation::hardswish:
-      return hardswish_backward(go, pre());
-  }
-  return Tensor();
+  const Activation a = kernels::parse_activation(g.attrs.s("activation"), "fused op gradient");
+  if (a == Activation::none) return go;
+  const Tensor saved = kernels::activation_saves_output(a) ? g.outputs[0] : pre();
+  return call_op1(op_def(backward_op(a)), {go, saved}, kernels::activation_attrs(a, g.attrs));
 }
 
 // Calls the unfused op's gradient rule for its leading `count` inputs with grad `gp`.
@@ -212,12 +216,13 @@ Attrs conv_attrs(const Conv2dOptions& o) {
 
 Tensor conv2d_fused(const Tensor& x, const Tensor& weight, const Tensor& bias,
                     const Tensor& residual, const Conv2dOptions& options,
-                    const std::string& activation, std::source_location loc) {
+                    const std::string& activation, const Attrs& activation_attrs,
+                    std::source_location loc) {
   LocationScope scope(loc);
   Attrs attrs = conv_attrs(options);
-  attrs.set("activation", activation)
-      .set("has_bias", bias.defined())
-      .set("has_residual", residual.defined());
+  attrs.set("activation", activation);
+  for (const auto& [name, value] : activation_attrs.items()) attrs.set(name, value);
+  attrs.set("has_bias", bias.defined()).set("has_residual", residual.defined());
   std::vector<Tensor> in{x, weight};
   if (bias.defined()) in.push_back(bias);
   if (residual.defined()) in.push_back(residual);
@@ -225,10 +230,13 @@ Tensor conv2d_fused(const Tensor& x, const Tensor& weight, const Tensor& bias,
 }
 
 Tensor linear_fused(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                    const std::string& activation, std::source_location loc) {
+                    const std::string& activation, const Attrs& activation_attrs,
+                    std::source_location loc) {
   LocationScope scope(loc);
   Attrs attrs;
-  attrs.set("activation", activation).set("has_bias", bias.defined());
+  attrs.set("activation", activation);
+  for (const auto& [name, value] : activation_attrs.items()) attrs.set(name, value);
+  attrs.set("has_bias", bias.defined());
   std::vector<Tensor> in{x, weight};
   if (bias.defined()) in.push_back(bias);
   return call_op1(linear_fused_op(), std::move(in), attrs);

@@ -1,8 +1,7 @@
 // linear_grad_adam_step_: the weight gradient of a linear layer fused with its Adam update.
 #include "ops/fused_update_ops.h"
 
-#include "cpu/fused_update_kernels.h"
-#include "cuda/optim_kernels.h"
+#include "optim_kernels.h"
 
 namespace duet {
 namespace {

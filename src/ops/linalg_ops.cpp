@@ -1,6 +1,5 @@
 // Matrix products: matmul (numpy semantics) and linear (x @ w^T + b as one GEMM).
-#include "cpu/linalg_kernels.h"
-#include "cuda/linalg_kernels.h"
+#include "linalg_kernels.h"
 #include "duet/ops/linalg.h"
 #include "duet/ops/reduce.h"
 #include "duet/ops/shape.h"

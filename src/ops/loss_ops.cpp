@@ -1,8 +1,7 @@
 // softmax / log_softmax (numerically stable, any axis) with fused gradient ops, cross
 // entropy (one fused op that also returns log-probabilities for its backward op) and
 // mse_loss (composed of ops).
-#include "cpu/loss_kernels.h"
-#include "cuda/loss_kernels.h"
+#include "loss_kernels.h"
 #include "duet/ops/elementwise.h"
 #include "duet/ops/loss.h"
 #include "duet/ops/reduce.h"

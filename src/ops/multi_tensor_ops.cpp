@@ -6,8 +6,7 @@
 
 #include <initializer_list>
 
-#include "cpu/optim_kernels.h"
-#include "cuda/optim_kernels.h"
+#include "optim_kernels.h"
 #include "duet/autograd.h"
 
 namespace duet {

@@ -17,8 +17,7 @@
 //            for x, w, b (and the running stats) come from the ops.
 #include <algorithm>
 
-#include "cpu/norm_kernels.h"
-#include "cuda/norm_kernels.h"
+#include "norm_kernels.h"
 #include "duet/autograd.h"
 #include "duet/ops/elementwise.h"
 #include "duet/ops/norm.h"

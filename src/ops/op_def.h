@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "duet/attrs.h"
+#include "core/recording.h"
 #include "duet/tensor.h"
 #include "kernel_api.h"
 #include "ops/op_list.h"
@@ -160,8 +161,7 @@ inline Tensor call_op1(const OpDef& op, std::vector<Tensor> inputs, const Attrs&
 using RecordHook = std::vector<Tensor> (*)(const OpDef&, std::vector<Tensor>&, const Attrs&,
                                            std::vector<TensorMeta>&&);
 void set_record_hook(RecordHook hook);
-bool recording_active();
-void set_recording_active(bool active);
+// recording_active() / set_recording_active(): core/recording.h.
 
 // Eager-mode observer (thread-local): called after every eager op with its outputs. The
 // equivalence checker uses it to line eager values up with graph nodes.

@@ -2,8 +2,7 @@
 // They mutate their inputs (param, state, step counters), have no outputs and no gradient,
 // so graph mode can append them after autodiff. The learning rate and the step count are
 // tensor inputs (read at run time), never attributes frozen into a graph.
-#include "cpu/optim_kernels.h"
-#include "cuda/optim_kernels.h"
+#include "optim_kernels.h"
 #include "duet/autograd.h"
 #include "duet/ops/inplace.h"
 #include "duet/optim/updates.h"

@@ -10,8 +10,7 @@
 //   adaptive_avg_pool2d <-> adaptive_avg_pool2d_backward
 #include <algorithm>
 
-#include "cpu/pool_kernels.h"
-#include "cuda/pool_kernels.h"
+#include "pool_kernels.h"
 #include "duet/ops/pool.h"
 #include "ops/op_def.h"
 

@@ -5,8 +5,7 @@
 // gradient is grad * mask. In graph mode the executor draws the seed from the default
 // generator on every run, so recording a dropout node draws nothing (run k of a compiled
 // step then uses the same seed as eager step k).
-#include "cpu/random_kernels.h"
-#include "cuda/random_kernels.h"
+#include "random_kernels.h"
 #include "duet/ops/elementwise.h"
 #include "duet/ops/random.h"
 #include "ops/op_def.h"

@@ -1,9 +1,9 @@
 // Reductions: sum, mean, max over any set of axes, argmax along one axis, and max_backward.
-#include "cpu/reduce_kernels.h"
-#include "cuda/reduce_kernels.h"
+#include "reduce_kernels.h"
 #include "duet/ops/elementwise.h"
 #include "duet/ops/reduce.h"
 #include "duet/ops/shape.h"
+#include "geometry.h"
 #include "ops/op_def.h"
 
 namespace duet {
@@ -25,7 +25,7 @@ Shape reduced_shape(const Shape& in, const std::vector<bool>& mask, bool keepdim
 }
 
 std::vector<bool> mask_of(const InferArgs& a, int input) {
-  return cpu_kernels::reduced_axes_mask(a.inputs[input].shape, a.attrs.ints("axes"), a.op);
+  return kernels::reduced_axes_mask(a.inputs[input].shape, a.attrs.ints("axes"), a.op);
 }
 
 Shape out_shape(const InferArgs& a, int input) {
@@ -75,7 +75,7 @@ std::vector<TensorMeta> argmax_infer(const InferArgs& a) {
                " is out of range for a 0-d tensor "
                "(expected 0 or -1)");
   } else {
-    mask = cpu_kernels::reduced_axes_mask(s, {a.attrs.i("axis")}, a.op);
+    mask = kernels::reduced_axes_mask(s, {a.attrs.i("axis")}, a.op);
     check_nonempty_groups(a, 0, mask);
   }
   return {{reduced_shape(s, mask, a.attrs.b("keepdim")), DType::int64, a.inputs[0].device}};
@@ -99,14 +99,14 @@ std::vector<TensorMeta> max_backward_infer(const InferArgs& a) {
 // The gradient of a reduction output broadcast back over the input's shape.
 Tensor expand_back(const Tensor& g, const GradArgs& args) {
   const Shape& in = args.input_metas[0].shape;
-  std::vector<bool> mask = cpu_kernels::reduced_axes_mask(in, args.attrs.ints("axes"), "sum");
+  std::vector<bool> mask = kernels::reduced_axes_mask(in, args.attrs.ints("axes"), "sum");
   Tensor r = args.attrs.b("keepdim") ? g : reshape(g, reduced_shape(in, mask, true));
   return expand(r, in);
 }
 
 int64_t group_size(const GradArgs& args) {
   const Shape& in = args.input_metas[0].shape;
-  std::vector<bool> mask = cpu_kernels::reduced_axes_mask(in, args.attrs.ints("axes"), "mean");
+  std::vector<bool> mask = kernels::reduced_axes_mask(in, args.attrs.ints("axes"), "mean");
   int64_t n = 1;
   for (size_t d = 0; d < in.size(); ++d)
     if (mask[d]) n *= in[d];

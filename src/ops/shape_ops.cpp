@@ -5,8 +5,7 @@
 
 #include "core/copy.h"
 #include "core/tensor_impl.h"
-#include "cpu/shape_kernels.h"
-#include "cuda/shape_kernels.h"
+#include "shape_kernels.h"
 #include "duet/ops/shape.h"
 #include "ops/op_def.h"
 

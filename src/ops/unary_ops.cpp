@@ -2,8 +2,7 @@
 // (add/mul/rsub/rdiv by a scalar, pow, clamp).
 #include <cmath>
 
-#include "cpu/unary_kernels.h"
-#include "cuda/unary_kernels.h"
+#include "unary_kernels.h"
 #include "duet/ops/elementwise.h"
 #include "ops/op_def.h"
 

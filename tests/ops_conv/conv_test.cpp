@@ -2,7 +2,7 @@
 // configurations (both dtypes, several thread counts), gradients against finite differences.
 #include <omp.h>
 
-#include "cpu/conv_kernels.h"
+#include "conv_kernels.h"
 #include "test_util.h"
 
 using namespace duet;
