@@ -55,10 +55,18 @@ nvidia-smi -L | tee "$OUT/gpu.txt"
 
 echo "== build (CUDA arch $ARCH)"
 cmake -S . -B "$BUILD" "${args[@]}" > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
-# Only what this script runs: the CUDA tests, two examples and duet-bench.
-cmake --build "$BUILD" -j"$(nproc)" --target duet_test_cuda train_fashion_mnist compare_modes \
-  duet-bench > "$OUT/build.log" 2>&1 || { grep -m20 -E "error" "$OUT/build.log"; exit 1; }
+# Only what this script runs: the CUDA backend library (libduet_cuda.so, which libduet.so loads
+# at run time), the CUDA tests, the loader test, two examples and duet-bench.
+cmake --build "$BUILD" -j"$(nproc)" --target duet_cuda duet_test_cuda duet_test_core \
+  train_fashion_mnist compare_modes duet-bench > "$OUT/build.log" 2>&1 ||
+  { grep -m20 -E "error" "$OUT/build.log"; exit 1; }
 OUT_ABS=$(cd "$OUT" && pwd)
+
+echo "== the CUDA backend library"
+# libduet.so itself links no CUDA library; the backend beside it loads and sees the GPU.
+ldd "$BUILD"/libduet.so | grep -E "libcuda|libcublas|libcudnn" && echo "libduet.so links CUDA!"
+"$BUILD/tests/duet_test_core" --gtest_filter='CudaLoader.*:Device.*' 2>&1 |
+  tee "$OUT/cuda_loader.log" | grep -E "^\[  (PASSED|FAILED|SKIPPED)|Failure|not available" || true
 STEPS=${STEPS:-20}
 WARMUP=${WARMUP:-5}
 TORCH_GRAPH=${TORCH_GRAPH:-cuda-graph}

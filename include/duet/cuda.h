@@ -24,13 +24,24 @@ inline constexpr Device cuda{DeviceType::cuda, 0};
 // The CUDA device with this index (0-based, as in cudaSetDevice).
 Device cuda_device(int index);
 
-// True when this build of duet contains the CUDA backend (CMake option DUET_CUDA).
+// The CUDA backend is a separate library, libduet_cuda.so, that libduet loads on the first
+// of these calls (or the first use of a CUDA device), from $DUET_CUDA_BACKEND (its path),
+// the directories of $DUET_BACKEND_PATH, the directory of libduet.so, or the install libdir
+// (docs/cuda.md). A CPU-only program never needs it, nor any CUDA library.
+//
+// True when the CUDA backend library is loaded (found, and built for this libduet).
 bool cuda_built();
 // Devices visible to this process; 0 without the backend, a driver or a GPU.
 int cuda_device_count();
 inline bool cuda_available() {
   return cuda_device_count() > 0;
 }
+// Why there is no CUDA device ("" when cuda_available()): the backend library was not found
+// (and where duet looked), was found but could not be loaded (a missing CUDA library), no
+// CUDA driver, or no device. The "device cuda:N is not available" errors quote it.
+std::string cuda_unavailable_reason();
+// The path of the loaded backend library ("" when none is loaded).
+std::string cuda_backend_path();
 
 // "cpu", "cuda" or "cuda:N". Throws duet::Error naming the device when it is unknown or not
 // available (no CUDA backend in this build, no GPU, or an index past the last device).

@@ -1,5 +1,5 @@
 // Device names and the CUDA backend settings: the parts of include/duet/cuda.h that are the
-// same with and without the backend (src/cuda/ or src/cuda_off/ answer the rest).
+// same with and without the backend (src/core/cuda_loader.cpp answers the rest).
 #include <atomic>
 #include <charconv>
 
@@ -35,13 +35,8 @@ void check_device_available(Device device) {
     DUET_CHECK(device.index == 0, "device ", device, ": there is one CPU device, cpu:0");
     return;
   }
-  DUET_CHECK(cuda_built(), "device ", device,
-             " is not available: this build of duet has no CUDA backend (configure with "
-             "-DDUET_CUDA=ON on a machine with the CUDA toolkit and cuDNN)");
-  const int n = cuda_device_count();
-  DUET_CHECK(n > 0, "device ", device,
-             " is not available: no CUDA device is visible to this process (no GPU, no driver, "
-             "or CUDA_VISIBLE_DEVICES hides it)");
+  const int n = cuda_device_count();  // loads the CUDA backend library on first use
+  DUET_CHECK(n > 0, "device ", device, " is not available: ", cuda_unavailable_reason());
   DUET_CHECK(device.index < n, "device ", device, " is not available: this process sees ", n,
              " CUDA device", n == 1 ? "" : "s", " (cuda:0", n > 1 ? "..cuda:" : "",
              n > 1 ? std::to_string(n - 1) : std::string(), ")");

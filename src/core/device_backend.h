@@ -1,6 +1,6 @@
-// What the core needs from a non-CPU backend. src/cuda/ implements it in CUDA builds;
-// src/cuda_off/ implements it as "not available" errors otherwise, so core files carry no
-// #ifdef.
+// What the core needs from a non-CPU backend. src/core/cuda_loader.cpp implements it by
+// forwarding to the CUDA backend library (libduet_cuda.so, src/cuda/) when one is loaded, and
+// as "not available" errors otherwise, so core files carry no #ifdef.
 #pragma once
 
 #include "core/allocator.h"
@@ -23,5 +23,14 @@ void cuda_write_int64(const Tensor& dst, const int64_t* values, int64_t n);
 void note_cuda_sync();
 // cudaMemGetInfo (free, total) for the device.
 void cuda_memory_info(int index, int64_t& free_bytes, int64_t& total_bytes);
+
+// For tests, from the cuDNN conv kernels (0 / nothing without the backend): cudnnFind
+// searches run so far; forward calls that ran as one cudnnConvolutionBiasActivationForward;
+// kernel calls that took their workspace from the caching allocator (none was planned).
+int64_t cuda_conv_find_count();
+int64_t cuda_conv_fused_count();
+int64_t cuda_conv_own_workspace_count();
+// For tests: fuse identity-activation convs with a bias whenever cuDNN can.
+void set_cuda_conv_fuse_identity_always(bool on);
 
 }  // namespace duet::detail

@@ -36,7 +36,7 @@ class CudaAllocator final : public CachingAllocator {
   MemoryStats stats() const override {
     MemoryStats s = CachingAllocator::stats();
     int64_t free_b = 0, total_b = 0;
-    cuda_memory_info(index_, free_b, total_b);
+    cuda_backend::memory_info(index_, &free_b, &total_b);
     s.device_used_bytes = total_b - free_b;
     s.device_total_bytes = total_b;
     return s;
@@ -71,9 +71,13 @@ class CudaAllocator final : public CachingAllocator {
 };
 
 }  // namespace
+}  // namespace detail
 
-Allocator& cuda_allocator(int index) {
-  check_device_available(Device{DeviceType::cuda, index});
+namespace cuda_backend {
+
+// The loader (src/core/cuda_loader.cpp) has checked that the device exists.
+detail::Allocator& allocator(int index) {
+  using detail::CudaAllocator;
   static std::mutex mu;
   static auto* all = new std::vector<std::unique_ptr<CudaAllocator>>();  // outlives tensors
   std::lock_guard<std::mutex> lock(mu);
@@ -81,10 +85,6 @@ Allocator& cuda_allocator(int index) {
   if (!(*all)[index]) (*all)[index] = std::make_unique<CudaAllocator>(index);
   return *(*all)[index];
 }
-
-}  // namespace detail
-
-namespace cuda_backend {
 
 CapturePool*& active_capture_pool() {
   thread_local CapturePool* pool = nullptr;
@@ -135,14 +135,14 @@ CapturePool::~CapturePool() {
 Workspace::Workspace(size_t nbytes, Device device)
     : nbytes_(nbytes), device_(device), pool_(active_capture_pool()) {
   if (!nbytes) return;
-  data_ = pool_ ? pool_->allocate(nbytes) : detail::cuda_allocator(device.index).allocate(nbytes);
+  data_ = pool_ ? pool_->allocate(nbytes) : allocator(device.index).allocate(nbytes);
 }
 Workspace::~Workspace() {
   if (!data_) return;
   if (pool_)
     pool_->deallocate(data_, nbytes_);
   else
-    detail::cuda_allocator(device_.index).deallocate(data_, nbytes_);
+    allocator(device_.index).deallocate(data_, nbytes_);
 }
 
 }  // namespace cuda_backend

@@ -1,7 +1,8 @@
-// Per-device contexts (stream, cuBLAS and cuDNN handles), error reporting, and the public
-// device queries of include/duet/cuda.h for CUDA builds.
+// Per-device contexts (stream, cuBLAS and cuDNN handles), error reporting, and the device
+// queries the loader forwards (device_count, synchronize, memory_info; src/cuda/plugin.cpp).
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "core/device_backend.h"
@@ -31,11 +32,34 @@ namespace {
 // before it); leaked with the context on purpose (used until process exit).
 constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
 
-int query_device_count() {
+// Visible devices; 0 with the reason in `why`: no driver, a driver older than the runtime,
+// no device.
+int query_device_count(std::string& why) {
+  int driver = 0, runtime = 0;
+  cudaDriverGetVersion(&driver);  // 0: libcuda.so.1 (the NVIDIA driver) is missing
+  cudaRuntimeGetVersion(&runtime);
+  cudaGetLastError();
+  if (driver == 0) {
+    why =
+        "no CUDA driver is installed (libcuda.so.1, which comes with the NVIDIA driver, "
+        "could not be loaded)";
+    return 0;
+  }
   int n = 0;
-  cudaError_t e = cudaGetDeviceCount(&n);
-  if (e != cudaSuccess) {  // no driver, no device, driver too old: treated as no GPU
-    cudaGetLastError();
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  cudaGetLastError();
+  if (e == cudaErrorInsufficientDriver) {
+    why = detail::cat("the CUDA driver (version ", driver,
+                      ") is older than the CUDA runtime "
+                      "the backend was built with (version ",
+                      runtime, ")");
+    return 0;
+  }
+  if (e != cudaSuccess || n <= 0) {
+    why = detail::cat("no CUDA device is visible to this process (",
+                      e == cudaSuccess ? "none" : cudaGetErrorName(e),
+                      " from cudaGetDeviceCount: no GPU, or "
+                      "CUDA_VISIBLE_DEVICES hides it)");
     return 0;
   }
   return n;
@@ -80,40 +104,26 @@ DeviceContext& context(int index) {
   return *all[index];
 }
 
-}  // namespace cuda_backend
-
-bool cuda_built() {
-  return true;
-}
-
-int cuda_device_count() {
-  static const int n = cuda_backend::query_device_count();
+int device_count(const char** why) {
+  static std::string reason;
+  static const int n = query_device_count(reason);
+  *why = reason.c_str();
   return n;
 }
 
-void synchronize(Device device) {
-  if (device.type == DeviceType::cpu) return;
-  auto& ctx = cuda_backend::context(device);
+void synchronize(int index) {
+  auto& ctx = context(index);
   detail::note_cuda_sync();
   DUET_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
 }
 
-DeviceMemoryInfo device_memory_info(Device device) {
-  check_device_available(device);
-  DeviceMemoryInfo info;
-  if (device.type == DeviceType::cuda)
-    detail::cuda_memory_info(device.index, info.free_bytes, info.total_bytes);
-  return info;
-}
-
-namespace detail {
-void cuda_memory_info(int index, int64_t& free_bytes, int64_t& total_bytes) {
-  cuda_backend::context(index);  // current device
+void memory_info(int index, int64_t* free_bytes, int64_t* total_bytes) {
+  context(index);  // current device
   size_t f = 0, t = 0;
   DUET_CUDA_CHECK(cudaMemGetInfo(&f, &t));
-  free_bytes = static_cast<int64_t>(f);
-  total_bytes = static_cast<int64_t>(t);
+  *free_bytes = static_cast<int64_t>(f);
+  *total_bytes = static_cast<int64_t>(t);
 }
-}  // namespace detail
 
+}  // namespace cuda_backend
 }  // namespace duet

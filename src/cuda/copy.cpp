@@ -154,18 +154,14 @@ Tensor converted_on_source(const Tensor& src, const Tensor& dst) {
 }
 
 }  // namespace
-}  // namespace cuda_backend
 
-namespace detail {
-
-void cuda_copy(const Tensor& src, const Tensor& dst) {
-  using namespace cuda_backend;
+void copy_tensor(const Tensor& src, const Tensor& dst) {
   const Device sd = src.device(), dd = dst.device();
   if (dst.numel() == 0) return;
   if (sd == dd) return device_copy(src, dst);
   // Convert (and broadcast) where the data is, then move contiguous bytes.
   Tensor s = converted_on_source(src, dst);
-  Tensor d = dst.is_contiguous() ? dst : Tensor(make_impl(dst.shape(), dst.dtype(), dd));
+  Tensor d = dst.is_contiguous() ? dst : Tensor(detail::make_impl(dst.shape(), dst.dtype(), dd));
   if (sd.type == DeviceType::cpu) {
     upload(d.data_ptr(), s.data_ptr(), nbytes_of(d), dd.index);
   } else if (dd.type == DeviceType::cpu) {
@@ -176,11 +172,10 @@ void cuda_copy(const Tensor& src, const Tensor& dst) {
     DUET_CUDA_CHECK(cudaMemcpyPeerAsync(d.data_ptr(), dd.index, s.data_ptr(), sd.index,
                                         nbytes_of(d), context(dd).stream));
   }
-  if (!d.is_same(dst)) strided_copy(d, dst);
+  if (!d.is_same(dst)) detail::strided_copy(d, dst);
 }
 
-void cuda_fill(const Tensor& dst, double value) {
-  using namespace cuda_backend;
+void fill_tensor(const Tensor& dst, double value) {
   DeviceContext& ctx = context_for(dst);
   if (value == 0.0 && dst.is_contiguous()) {
     if (nbytes_of(dst))
@@ -191,8 +186,7 @@ void cuda_fill(const Tensor& dst, double value) {
               ctx.stream);
 }
 
-void cuda_write_int64(const Tensor& dst, const int64_t* values, int64_t n) {
-  using namespace cuda_backend;
+void write_int64(const Tensor& dst, const int64_t* values, int64_t n) {
   DUET_CHECK(dst.dtype() == int64 && dst.is_contiguous() && dst.numel() == n,
              "cuda_write_int64: expected a contiguous int64 tensor of ", n, " elements, got ",
              shape_str(dst.shape()), " ", dtype_name(dst.dtype()));
@@ -200,5 +194,5 @@ void cuda_write_int64(const Tensor& dst, const int64_t* values, int64_t n) {
     launch_write_int64(static_cast<int64_t*>(dst.data_ptr()), values, n, context_for(dst).stream);
 }
 
-}  // namespace detail
+}  // namespace cuda_backend
 }  // namespace duet

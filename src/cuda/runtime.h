@@ -17,9 +17,11 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <utility>
 #include <vector>
 
+#include "core/allocator.h"
 #include "duet/error.h"
 #include "duet/tensor.h"
 
@@ -116,6 +118,41 @@ class Workspace {
   size_t nbytes_ = 0;
   Device device_;
   CapturePool* pool_ = nullptr;
+};
+
+// ---- what the backend hands the loader (src/cuda/plugin.cpp, core/cuda_backend_abi.h) ----
+// Fills every op's CUDA kernel and workspace slots (src/cuda/kernel_registry.cpp).
+void register_kernels();
+// Visible devices; 0 with *why (a static string) saying why: no driver, an old driver, no GPU.
+int device_count(const char** why);
+void synchronize(int index);  // waits for the device's stream (counted by cuda_sync_count)
+void memory_info(int index, int64_t* free_bytes, int64_t* total_bytes);  // cudaMemGetInfo
+// The caching allocator of device `index` (src/cuda/allocator.cpp).
+detail::Allocator& allocator(int index);
+// device_backend.h's cuda_copy, cuda_fill and cuda_write_int64 (src/cuda/copy.cpp).
+void copy_tensor(const Tensor& src, const Tensor& dst);
+void fill_tensor(const Tensor& dst, double value);
+void write_int64(const Tensor& dst, const int64_t* values, int64_t n);
+
+// One CUDA Graph capture (src/cuda/cuda_graph.cpp): what detail::CudaGraph forwards to.
+class GraphCapture {
+ public:
+  explicit GraphCapture(Device device);
+  ~GraphCapture();
+  GraphCapture(const GraphCapture&) = delete;
+  GraphCapture& operator=(const GraphCapture&) = delete;
+  void begin();
+  void end();
+  void abort() noexcept;
+  void launch();
+  bool ready() const;
+  size_t num_nodes() const;
+  int64_t scratch_bytes() const;
+
+ private:
+  struct Impl;
+  Device device_;
+  std::unique_ptr<Impl> impl_;
 };
 
 // Launch geometry for flat element loops (grid-stride loops cover any n).

@@ -69,14 +69,14 @@ DUET_DEFINE_OP(add_op, {.id = OpId::add,
                         .traits = OpTrait::elementwise | OpTrait::binary,
                         .infer = binary_infer,
                         .grad = add_grad,
-                        .kernels = {cpu_kernels::add, DUET_CUDA_KERNEL(add)},
+                        .kernels = {cpu_kernels::add},
                         .inplace_input = 0})
 DUET_DEFINE_OP(sub_op, {.id = OpId::sub,
                         .num_inputs = 2,
                         .traits = OpTrait::elementwise | OpTrait::binary,
                         .infer = binary_infer,
                         .grad = sub_grad,
-                        .kernels = {cpu_kernels::sub, DUET_CUDA_KERNEL(sub)},
+                        .kernels = {cpu_kernels::sub},
                         .inplace_input = 0})
 DUET_DEFINE_OP(mul_op, {.id = OpId::mul,
                         .num_inputs = 2,
@@ -84,7 +84,7 @@ DUET_DEFINE_OP(mul_op, {.id = OpId::mul,
                         .infer = binary_infer,
                         .grad = mul_grad,
                         .save_inputs = 0b11,
-                        .kernels = {cpu_kernels::mul, DUET_CUDA_KERNEL(mul)},
+                        .kernels = {cpu_kernels::mul},
                         .inplace_input = 0})
 DUET_DEFINE_OP(div_op, {.id = OpId::div,
                         .num_inputs = 2,
@@ -92,7 +92,7 @@ DUET_DEFINE_OP(div_op, {.id = OpId::div,
                         .infer = binary_infer,
                         .grad = div_grad,
                         .save_inputs = 0b11,
-                        .kernels = {cpu_kernels::div, DUET_CUDA_KERNEL(div)},
+                        .kernels = {cpu_kernels::div},
                         .inplace_input = 0})
 DUET_DEFINE_OP(maximum_op, {.id = OpId::maximum,
                             .num_inputs = 2,
@@ -100,7 +100,7 @@ DUET_DEFINE_OP(maximum_op, {.id = OpId::maximum,
                             .infer = binary_infer,
                             .grad = maximum_grad,
                             .save_inputs = 0b11,
-                            .kernels = {cpu_kernels::maximum, DUET_CUDA_KERNEL(maximum)},
+                            .kernels = {cpu_kernels::maximum},
                             .inplace_input = 0})
 DUET_DEFINE_OP(minimum_op, {.id = OpId::minimum,
                             .num_inputs = 2,
@@ -108,7 +108,7 @@ DUET_DEFINE_OP(minimum_op, {.id = OpId::minimum,
                             .infer = binary_infer,
                             .grad = minimum_grad,
                             .save_inputs = 0b11,
-                            .kernels = {cpu_kernels::minimum, DUET_CUDA_KERNEL(minimum)},
+                            .kernels = {cpu_kernels::minimum},
                             .inplace_input = 0})
 
 #define DUET_COMPARE_OP(fn)                \
@@ -116,7 +116,7 @@ DUET_DEFINE_OP(minimum_op, {.id = OpId::minimum,
                            .num_inputs = 2,        \
                            .traits = OpTrait::elementwise | OpTrait::binary, \
                            .infer = compare_infer, \
-                           .kernels = {cpu_kernels::fn, DUET_CUDA_KERNEL(fn)}})
+                           .kernels = {cpu_kernels::fn}})
 DUET_COMPARE_OP(eq)
 DUET_COMPARE_OP(ne)
 DUET_COMPARE_OP(lt)
@@ -149,7 +149,7 @@ DUET_DEFINE_OP(where_op, {.id = OpId::where,
                           .grad = where_grad,
                           .save_inputs = 0b001,
                           .nondiff_inputs = 0b001,
-                          .kernels = {cpu_kernels::where, DUET_CUDA_KERNEL(where)}})
+                          .kernels = {cpu_kernels::where}})
 
 Tensor scalar_like(const Tensor& t, double v) {
   return Tensor::full({}, v, t.dtype(), t.device());

@@ -125,8 +125,8 @@ DUET_DEFINE_OP(conv2d_op, {.id = OpId::conv2d,
                            .infer = conv2d_infer,
                            .grad = conv2d_grad,
                            .save_inputs = 0b011,
-                           .kernels = {cpu_kernels::conv2d, DUET_CUDA_KERNEL(conv2d)},
-                           .workspace = {cpu_kernels::conv2d_workspace, DUET_CUDA_FN(conv2d_workspace)},
+                           .kernels = {cpu_kernels::conv2d},
+                           .workspace = {cpu_kernels::conv2d_workspace},
                            .macs = conv2d_macs})
 
 // ---------------------------------------------------------------------------------------
@@ -162,9 +162,8 @@ DUET_DEFINE_OP(conv2d_backward_input_op, {.id = OpId::conv2d_backward_input,
                                           .infer = conv2d_backward_input_infer,
                                           .grad = conv2d_backward_input_grad,
                                           .save_inputs = 0b11,
-                                          .kernels = {cpu_kernels::conv2d_backward_input,
-                                                      DUET_CUDA_KERNEL(conv2d_backward_input)},
-                                          .workspace = {cpu_kernels::conv2d_backward_input_workspace, DUET_CUDA_FN(conv2d_backward_input_workspace)},
+                                          .kernels = {cpu_kernels::conv2d_backward_input},
+                                          .workspace = {cpu_kernels::conv2d_backward_input_workspace},
                                           .macs = conv2d_backward_input_macs})
 
 // ---------------------------------------------------------------------------------------
@@ -199,9 +198,8 @@ DUET_DEFINE_OP(conv2d_backward_weight_op, {.id = OpId::conv2d_backward_weight,
                                            .infer = conv2d_backward_weight_infer,
                                            .grad = conv2d_backward_weight_grad,
                                            .save_inputs = 0b11,
-                                           .kernels = {cpu_kernels::conv2d_backward_weight,
-                                                       DUET_CUDA_KERNEL(conv2d_backward_weight)},
-                                           .workspace = {cpu_kernels::conv2d_backward_weight_workspace, DUET_CUDA_FN(conv2d_backward_weight_workspace)},
+                                           .kernels = {cpu_kernels::conv2d_backward_weight},
+                                           .workspace = {cpu_kernels::conv2d_backward_weight_workspace},
                                            .macs = conv2d_backward_weight_macs})
 
 }  // namespace
@@ -226,33 +224,5 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
   return call_op1(conv2d_backward_weight_op(), {grad_out, x},
                   conv_attrs(options).set("weight_shape", weight_shape));
 }
-
-namespace detail {
-#ifdef DUET_WITH_CUDA
-int64_t cuda_conv_find_count() {
-  return cuda_kernels::conv_find_count();
-}
-int64_t cuda_conv_fused_count() {
-  return cuda_kernels::conv_fused_count();
-}
-int64_t cuda_conv_own_workspace_count() {
-  return cuda_kernels::conv_own_workspace_count();
-}
-void set_cuda_conv_fuse_identity_always(bool on) {
-  cuda_kernels::set_conv_fuse_identity_always(on);
-}
-#else
-int64_t cuda_conv_find_count() {
-  return 0;
-}
-int64_t cuda_conv_fused_count() {
-  return 0;
-}
-int64_t cuda_conv_own_workspace_count() {
-  return 0;
-}
-void set_cuda_conv_fuse_identity_always(bool) {}
-#endif
-}  // namespace detail
 
 }  // namespace duet

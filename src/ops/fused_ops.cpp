@@ -148,8 +148,8 @@ DUET_DEFINE_OP(conv2d_fused_op,
                 .grad = conv2d_fused_grad,
                 .save_inputs = 0b1111,
                 .save_outputs = 0b1,
-                .kernels = {cpu_kernels::conv2d_fused, DUET_CUDA_KERNEL(conv2d_fused)},
-                .workspace = {conv2d_fused_workspace_cpu, DUET_CUDA_FN(conv2d_fused_workspace)},
+                .kernels = {cpu_kernels::conv2d_fused},
+                .workspace = {conv2d_fused_workspace_cpu},
                 .macs = conv2d_fused_macs})
 
 // ---------------------------------------------------------------------------------------
@@ -174,7 +174,7 @@ DUET_DEFINE_OP(linear_fused_op,
                 .grad = linear_fused_grad,
                 .save_inputs = 0b111,
                 .save_outputs = 0b1,
-                .kernels = {cpu_kernels::linear_fused, DUET_CUDA_KERNEL(linear_fused)},
+                .kernels = {cpu_kernels::linear_fused},
                 .macs = linear_fused_macs})
 
 // ---------------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ DUET_DEFINE_OP(add_relu_op, {.id = OpId::add_relu,
                              .infer = add_relu_infer,
                              .grad = add_relu_grad,
                              .save_outputs = 0b1,
-                             .kernels = {cpu_kernels::add_relu, DUET_CUDA_KERNEL(add_relu)},
+                             .kernels = {cpu_kernels::add_relu},
                              .inplace_input = 0})
 
 Attrs conv_attrs(const Conv2dOptions& o) {

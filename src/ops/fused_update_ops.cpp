@@ -24,11 +24,9 @@ std::vector<TensorMeta> linear_grad_adam_infer(const InferArgs& a) {
   return {};
 }
 
-// CPU: one block of dW rows per thread; CUDA: the whole dW (one cuBLAS GEMM).
+// CPU: one block of dW rows per thread (CUDA's query: src/cuda/kernel_registry.cpp).
 size_t linear_grad_adam_workspace(std::span<const TensorMeta> in, std::span<const TensorMeta>,
                                   const Attrs&) {
-  if (in[2].device.type == DeviceType::cuda)
-    return static_cast<size_t>(in[2].shape[0] * in[2].shape[1]) * dtype_size(in[2].dtype);
   return cpu_kernels::linear_grad_adam_workspace_bytes(in[0].shape[0], in[2].shape[0],
                                                        in[2].shape[1], dtype_size(in[2].dtype));
 }
@@ -41,8 +39,7 @@ DUET_DEFINE_OP(linear_grad_adam_step_def, {.id = OpId::linear_grad_adam_step_,
                                            .traits = OpTrait::fused | OpTrait::optimizer_update,
                                            .infer = linear_grad_adam_infer,
                                            .mutates_inputs = 0b1011100,
-                                           .kernels = {cpu_kernels::linear_grad_adam_step,
-                                                       DUET_CUDA_KERNEL(linear_grad_adam_step)},
+                                           .kernels = {cpu_kernels::linear_grad_adam_step},
                                            .workspace = {linear_grad_adam_workspace}})
 
 }  // namespace duet

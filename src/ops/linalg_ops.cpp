@@ -83,7 +83,7 @@ DUET_DEFINE_OP(matmul_op, {.id = OpId::matmul,
                            .grad = matmul_grad,
                            .save_inputs = 0b11,
                            .strided_inputs = true,
-                           .kernels = {cpu_kernels::matmul, DUET_CUDA_KERNEL(matmul)},
+                           .kernels = {cpu_kernels::matmul},
                            .macs = matmul_macs})
 
 // ---------------------------------------------------------------------------------------
@@ -134,7 +134,7 @@ DUET_DEFINE_OP(linear_op, {.id = OpId::linear,
                            .infer = linear_infer,
                            .grad = linear_grad,
                            .save_inputs = 0b011,
-                           .kernels = {cpu_kernels::linear, DUET_CUDA_KERNEL(linear)},
+                           .kernels = {cpu_kernels::linear},
                            .macs = linear_macs})
 
 }  // namespace

@@ -69,14 +69,14 @@ DUET_DEFINE_OP(softmax_op, {.id = OpId::softmax,
                             .infer = softmax_infer,
                             .grad = softmax_grad,
                             .save_outputs = 1,
-                            .kernels = {cpu_kernels::softmax, DUET_CUDA_KERNEL(softmax)},
+                            .kernels = {cpu_kernels::softmax},
                             .inplace_input = 0})
 DUET_DEFINE_OP(log_softmax_op,
                {.id = OpId::log_softmax,
                 .infer = softmax_infer,
                 .grad = log_softmax_grad,
                 .save_outputs = 1,
-                .kernels = {cpu_kernels::log_softmax, DUET_CUDA_KERNEL(log_softmax)}})
+                .kernels = {cpu_kernels::log_softmax}})
 DUET_DEFINE_OP(softmax_backward_op,
                {.id = OpId::softmax_backward,
                 .num_inputs = 2,
@@ -84,7 +84,7 @@ DUET_DEFINE_OP(softmax_backward_op,
                 .infer = softmax_backward_infer,
                 .grad = softmax_backward_grad,
                 .save_inputs = 0b11,
-                .kernels = {cpu_kernels::softmax_backward, DUET_CUDA_KERNEL(softmax_backward)},
+                .kernels = {cpu_kernels::softmax_backward},
                 .inplace_input = 0})
 DUET_DEFINE_OP(log_softmax_backward_op, {.id = OpId::log_softmax_backward,
                                          .num_inputs = 2,
@@ -92,8 +92,7 @@ DUET_DEFINE_OP(log_softmax_backward_op, {.id = OpId::log_softmax_backward,
                                          .infer = softmax_backward_infer,
                                          .grad = log_softmax_backward_grad,
                                          .save_inputs = 0b11,
-                                         .kernels = {cpu_kernels::log_softmax_backward,
-                                                     DUET_CUDA_KERNEL(log_softmax_backward)},
+                                         .kernels = {cpu_kernels::log_softmax_backward},
                                          .inplace_input = 0})
 
 // ---- cross entropy -----------------------------------------------------------------------
@@ -176,7 +175,7 @@ DUET_DEFINE_OP(cross_entropy_op,
                 .save_inputs = 0b10,
                 .save_outputs = 0b10,
                 .nondiff_inputs = 0b10,
-                .kernels = {cpu_kernels::cross_entropy, DUET_CUDA_KERNEL(cross_entropy)}})
+                .kernels = {cpu_kernels::cross_entropy}})
 DUET_DEFINE_OP(cross_entropy_backward_op, {.id = OpId::cross_entropy_backward,
                                            .num_inputs = 3,
                                            .traits = static_cast<uint32_t>(OpTrait::backward),
@@ -184,8 +183,7 @@ DUET_DEFINE_OP(cross_entropy_backward_op, {.id = OpId::cross_entropy_backward,
                                            .grad = cross_entropy_backward_grad,
                                            .save_inputs = 0b111,
                                            .nondiff_inputs = 0b100,
-                                           .kernels = {cpu_kernels::cross_entropy_backward,
-                                                       DUET_CUDA_KERNEL(cross_entropy_backward)},
+                                           .kernels = {cpu_kernels::cross_entropy_backward},
                                            .inplace_input = 1})
 
 Attrs axis_attrs(int64_t axis) {

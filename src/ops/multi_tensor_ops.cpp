@@ -124,7 +124,7 @@ DUET_DEFINE_OP(sgd_step_multi_def, {.id = OpId::sgd_step_multi_,
                                     .infer = sgd_multi_infer<kSgdStride>,
                                     .mutates_inputs = group_mask(kSgdStride, {0, 2}),
                                     .nondiff_inputs = 0xffffffffu,
-                                    .kernels = {sgd_multi_cpu, DUET_CUDA_KERNEL(sgd_step_multi)}})
+                                    .kernels = {sgd_multi_cpu}})
 DUET_DEFINE_OP(sgd_momentum_step_multi_def,
                {.id = OpId::sgd_momentum_step_multi_,
                 .num_inputs = -1,
@@ -133,7 +133,7 @@ DUET_DEFINE_OP(sgd_momentum_step_multi_def,
                 .infer = sgd_multi_infer<kSgdMomentumStride>,
                 .mutates_inputs = group_mask(kSgdMomentumStride, {0, 2, 3}),
                 .nondiff_inputs = 0xffffffffu,
-                .kernels = {sgd_multi_cpu, DUET_CUDA_KERNEL(sgd_step_multi)}})
+                .kernels = {sgd_multi_cpu}})
 DUET_DEFINE_OP(adam_step_multi_def,
                {.id = OpId::adam_step_multi_,
                 .num_inputs = -1,
@@ -142,7 +142,7 @@ DUET_DEFINE_OP(adam_step_multi_def,
                 .infer = adam_multi_infer,
                 .mutates_inputs = group_mask(kAdamStride, {0, 2, 3, 4}),
                 .nondiff_inputs = 0xffffffffu,
-                .kernels = {adam_multi_cpu, DUET_CUDA_KERNEL(adam_step_multi)}})
+                .kernels = {adam_multi_cpu}})
 
 namespace optim {
 

@@ -79,7 +79,7 @@ DUET_DEFINE_OP(batch_norm_train_op,
                 .grad = batch_norm_train_grad,
                 .save_inputs = 0b011,
                 .save_outputs = 0b0110,
-                .kernels = {cpu_kernels::batch_norm_train, DUET_CUDA_KERNEL(batch_norm_train)}})
+                .kernels = {cpu_kernels::batch_norm_train}})
 
 // ---------------------------------------------------------------------------------------
 // batch_norm_backward: grad_y, x, weight, mean, invstd -> grad_x, grad_weight, grad_bias.
@@ -108,8 +108,7 @@ DUET_DEFINE_OP(batch_norm_backward_op, {.id = OpId::batch_norm_backward,
                                         .num_outputs = 3,
                                         .traits = static_cast<uint32_t>(OpTrait::backward),
                                         .infer = batch_norm_backward_infer,
-                                        .kernels = {cpu_kernels::batch_norm_backward,
-                                                    DUET_CUDA_KERNEL(batch_norm_backward)}})
+                                        .kernels = {cpu_kernels::batch_norm_backward}})
 
 // ---------------------------------------------------------------------------------------
 // channel_affine: x (N, C, ...), scale (C), shift (C) -> x * scale[c] + shift[c]
@@ -140,7 +139,7 @@ DUET_DEFINE_OP(channel_affine_op,
                 .infer = channel_affine_infer,
                 .grad = channel_affine_grad,
                 .save_inputs = 0b011,
-                .kernels = {cpu_kernels::channel_affine, DUET_CUDA_KERNEL(channel_affine)},
+                .kernels = {cpu_kernels::channel_affine},
                 .inplace_input = 0})
 
 // ---------------------------------------------------------------------------------------
@@ -161,8 +160,7 @@ DUET_DEFINE_OP(running_stat_update_op, {.id = OpId::running_stat_update_,
                                         .infer = running_stat_update_infer,
                                         .mutates_inputs = 0b01,
                                         .nondiff_inputs = 0b11,
-                                        .kernels = {cpu_kernels::running_stat_update,
-                                                    DUET_CUDA_KERNEL(running_stat_update)}})
+                                        .kernels = {cpu_kernels::running_stat_update}})
 
 // A (C) parameter or running statistic of batch_norm, when given, must match x.
 void check_param(const Tensor& t, const char* what, const Tensor& x) {

@@ -189,19 +189,6 @@ void expect_same_dtype(const InferArgs& a, int i, int j);
 
 }  // namespace duet
 
-// An op's CUDA kernel (declared in kernels/cuda/*.h), or null in a build without the CUDA
-// backend, so an op lists its kernels per device in one place:
-//   .kernels = {cpu_kernels::relu, DUET_CUDA_KERNEL(relu)}
-#ifdef DUET_WITH_CUDA
-#define DUET_CUDA_KERNEL(fn) (&::duet::cuda_kernels::fn)
-#else
-#define DUET_CUDA_KERNEL(fn) nullptr
-#endif
-// Any other CUDA-backend function an op file needs (e.g. a workspace query, declared beside
-// the kernels in kernels/cuda/*.h), resolved the same way:
-//   constexpr WorkspaceFn cuda_ws = DUET_CUDA_FN(conv2d_workspace);  // null without CUDA
-#define DUET_CUDA_FN(fn) DUET_CUDA_KERNEL(fn)
-
 // Defines `const OpDef& ACCESSOR()` returning the op's function-local static OpDef, with its
 // name filled in from its id. The accessor is listed beside the id in src/ops/op_list.h.
 #define DUET_DEFINE_OP(accessor, ...)                  \

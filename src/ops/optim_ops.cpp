@@ -91,7 +91,7 @@ DUET_DEFINE_OP(sgd_step_op, {.id = OpId::sgd_step_,
                              .infer = sgd_step_infer,
                              .mutates_inputs = 0b11001,
                              .nondiff_inputs = 0b11111,
-                             .kernels = {cpu_kernels::sgd_step, DUET_CUDA_KERNEL(sgd_step)}})
+                             .kernels = {cpu_kernels::sgd_step}})
 DUET_DEFINE_OP(adam_step_op, {.id = OpId::adam_step_,
                               .num_inputs = 6,
                               .num_outputs = 0,
@@ -99,14 +99,14 @@ DUET_DEFINE_OP(adam_step_op, {.id = OpId::adam_step_,
                               .infer = adam_step_infer,
                               .mutates_inputs = 0b101101,
                               .nondiff_inputs = 0b111111,
-                              .kernels = {cpu_kernels::adam_step, DUET_CUDA_KERNEL(adam_step)}})
+                              .kernels = {cpu_kernels::adam_step}})
 DUET_DEFINE_OP(increment_op, {.id = OpId::increment_,
                               .num_inputs = 1,
                               .num_outputs = 0,
                               .infer = increment_infer,
                               .mutates_inputs = 0b1,
                               .nondiff_inputs = 0b1,
-                              .kernels = {cpu_kernels::increment, DUET_CUDA_KERNEL(increment)}})
+                              .kernels = {cpu_kernels::increment}})
 
 }  // namespace
 

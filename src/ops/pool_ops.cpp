@@ -106,7 +106,7 @@ DUET_DEFINE_OP(max_pool2d_op, {.id = OpId::max_pool2d,
                                .infer = max_pool2d_infer,
                                .grad = max_pool2d_grad,
                                .save_outputs = 0b10,
-                               .kernels = {cpu_kernels::max_pool2d, DUET_CUDA_KERNEL(max_pool2d)}})
+                               .kernels = {cpu_kernels::max_pool2d}})
 
 // max_pool2d_backward: grad (N, C, OH, OW), indices -> grad_in (input_shape)
 
@@ -129,8 +129,7 @@ DUET_DEFINE_OP(max_pool2d_backward_op, {.id = OpId::max_pool2d_backward,
                                         .grad = max_pool2d_backward_grad,
                                         .save_inputs = 0b10,
                                         .nondiff_inputs = 0b10,
-                                        .kernels = {cpu_kernels::max_pool2d_backward,
-                                                    DUET_CUDA_KERNEL(max_pool2d_backward)}})
+                                        .kernels = {cpu_kernels::max_pool2d_backward}})
 
 // max_pool2d_gather: x (N, C, H, W), indices (N, C, OH, OW) -> x at indices (N, C, OH, OW)
 
@@ -159,7 +158,7 @@ DUET_DEFINE_OP(max_pool2d_gather_op,
                 .grad = max_pool2d_gather_grad,
                 .save_inputs = 0b10,
                 .nondiff_inputs = 0b10,
-                .kernels = {cpu_kernels::max_pool2d_gather, DUET_CUDA_KERNEL(max_pool2d_gather)}})
+                .kernels = {cpu_kernels::max_pool2d_gather}})
 
 Tensor max_pool2d_gather_impl(const Tensor& x, const Tensor& indices) {
   return call_op1(max_pool2d_gather_op(), {x, indices});
@@ -184,7 +183,7 @@ std::vector<Tensor> avg_pool2d_grad(const GradArgs& g) {
 DUET_DEFINE_OP(avg_pool2d_op, {.id = OpId::avg_pool2d,
                                .infer = avg_pool2d_infer,
                                .grad = avg_pool2d_grad,
-                               .kernels = {cpu_kernels::avg_pool2d, DUET_CUDA_KERNEL(avg_pool2d)}})
+                               .kernels = {cpu_kernels::avg_pool2d}})
 
 std::vector<TensorMeta> avg_pool2d_backward_infer(const InferArgs& a) {
   infer::expect_floating(a, 0);
@@ -202,8 +201,7 @@ DUET_DEFINE_OP(avg_pool2d_backward_op, {.id = OpId::avg_pool2d_backward,
                                         .traits = static_cast<uint32_t>(OpTrait::backward),
                                         .infer = avg_pool2d_backward_infer,
                                         .grad = avg_pool2d_backward_grad,
-                                        .kernels = {cpu_kernels::avg_pool2d_backward,
-                                                    DUET_CUDA_KERNEL(avg_pool2d_backward)}})
+                                        .kernels = {cpu_kernels::avg_pool2d_backward}})
 
 Attrs without_input_shape(const Attrs& at) {
   Attrs r;
@@ -241,8 +239,7 @@ std::vector<Tensor> adaptive_avg_pool2d_grad(const GradArgs& g) {
 DUET_DEFINE_OP(adaptive_avg_pool2d_op, {.id = OpId::adaptive_avg_pool2d,
                                         .infer = adaptive_avg_pool2d_infer,
                                         .grad = adaptive_avg_pool2d_grad,
-                                        .kernels = {cpu_kernels::adaptive_avg_pool2d,
-                                                    DUET_CUDA_KERNEL(adaptive_avg_pool2d)}})
+                                        .kernels = {cpu_kernels::adaptive_avg_pool2d}})
 
 std::vector<TensorMeta> adaptive_avg_pool2d_backward_infer(const InferArgs& a) {
   infer::expect_floating(a, 0);
@@ -264,8 +261,7 @@ DUET_DEFINE_OP(adaptive_avg_pool2d_backward_op,
                 .traits = static_cast<uint32_t>(OpTrait::backward),
                 .infer = adaptive_avg_pool2d_backward_infer,
                 .grad = adaptive_avg_pool2d_backward_grad,
-                .kernels = {cpu_kernels::adaptive_avg_pool2d_backward,
-                            DUET_CUDA_KERNEL(adaptive_avg_pool2d_backward)}})
+                .kernels = {cpu_kernels::adaptive_avg_pool2d_backward}})
 
 // ---------------------------------------------------------------------------------------
 

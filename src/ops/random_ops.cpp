@@ -34,7 +34,7 @@ DUET_DEFINE_OP(dropout_op, {.id = OpId::dropout,
                             .grad = dropout_grad,
                             .save_outputs = 0b10,
                             .random = true,
-                            .kernels = {cpu_kernels::dropout, DUET_CUDA_KERNEL(dropout)},
+                            .kernels = {cpu_kernels::dropout},
                             .inplace_input = 0})
 
 }  // namespace

@@ -140,22 +140,22 @@ DUET_DEFINE_OP(sum_op, {.id = OpId::sum,
                         .traits = static_cast<uint32_t>(OpTrait::reduction),
                         .infer = sum_infer,
                         .grad = sum_grad,
-                        .kernels = {cpu_kernels::sum, DUET_CUDA_KERNEL(sum)}})
+                        .kernels = {cpu_kernels::sum}})
 DUET_DEFINE_OP(mean_op, {.id = OpId::mean,
                          .traits = static_cast<uint32_t>(OpTrait::reduction),
                          .infer = mean_infer,
                          .grad = mean_grad,
-                         .kernels = {cpu_kernels::mean, DUET_CUDA_KERNEL(mean)}})
+                         .kernels = {cpu_kernels::mean}})
 DUET_DEFINE_OP(max_op, {.id = OpId::max,
                         .traits = static_cast<uint32_t>(OpTrait::reduction),
                         .infer = max_infer,
                         .grad = max_grad,
                         .save_inputs = 1,
-                        .kernels = {cpu_kernels::max, DUET_CUDA_KERNEL(max)}})
+                        .kernels = {cpu_kernels::max}})
 DUET_DEFINE_OP(argmax_op, {.id = OpId::argmax,
                            .traits = static_cast<uint32_t>(OpTrait::reduction),
                            .infer = argmax_infer,
-                           .kernels = {cpu_kernels::argmax, DUET_CUDA_KERNEL(argmax)}})
+                           .kernels = {cpu_kernels::argmax}})
 DUET_DEFINE_OP(max_backward_op,
                {.id = OpId::max_backward,
                 .num_inputs = 2,
@@ -164,7 +164,7 @@ DUET_DEFINE_OP(max_backward_op,
                 .grad = max_backward_grad,
                 .save_inputs = 0b10,
                 .nondiff_inputs = 0b10,
-                .kernels = {cpu_kernels::max_backward, DUET_CUDA_KERNEL(max_backward)}})
+                .kernels = {cpu_kernels::max_backward}})
 
 Attrs reduce_attrs(const Ints& axes, bool keepdim) {
   return Attrs().set("axes", axes).set("keepdim", keepdim);

@@ -173,7 +173,7 @@ DUET_DEFINE_OP(slice_backward_op,
                 .traits = static_cast<uint32_t>(OpTrait::backward),
                 .infer = slice_backward_infer,
                 .grad = slice_backward_grad,
-                .kernels = {slice_backward_kernel, DUET_CUDA_KERNEL(slice_backward)}})
+                .kernels = {slice_backward_kernel}})
 
 // ---------------------------------------------------------------------------------------
 // expand: broadcast view (stride 0)
@@ -233,7 +233,7 @@ std::vector<Tensor> sum_to_grad(const GradArgs& g) {
 DUET_DEFINE_OP(sum_to_op, {.id = OpId::sum_to,
                            .infer = sum_to_infer,
                            .grad = sum_to_grad,
-                           .kernels = {cpu_kernels::sum_to, DUET_CUDA_KERNEL(sum_to)}})
+                           .kernels = {cpu_kernels::sum_to}})
 
 // ---------------------------------------------------------------------------------------
 // concat
@@ -275,7 +275,7 @@ DUET_DEFINE_OP(concat_op, {.id = OpId::concat,
                            .num_inputs = -1,
                            .infer = concat_infer,
                            .grad = concat_grad,
-                           .kernels = {cpu_kernels::concat, DUET_CUDA_KERNEL(concat)}})
+                           .kernels = {cpu_kernels::concat}})
 
 // ---------------------------------------------------------------------------------------
 // pad (constant)
@@ -308,7 +308,7 @@ std::vector<Tensor> pad_grad(const GradArgs& g) {
 DUET_DEFINE_OP(pad_op, {.id = OpId::pad,
                         .infer = pad_infer,
                         .grad = pad_grad,
-                        .kernels = {cpu_kernels::pad, DUET_CUDA_KERNEL(pad)}})
+                        .kernels = {cpu_kernels::pad}})
 
 // ---------------------------------------------------------------------------------------
 // contiguous / clone / cast
@@ -325,7 +325,7 @@ DUET_DEFINE_OP(clone_op, {.id = OpId::clone,
                           .infer = infer::same_as_input,
                           .grad = identity_grad,
                           .strided_inputs = true,
-                          .kernels = {copy_kernel, DUET_CUDA_KERNEL(copy)}})
+                          .kernels = {copy_kernel}})
 
 std::vector<TensorMeta> cast_infer(const InferArgs& a) {
   return {{a.inputs[0].shape, static_cast<DType>(a.attrs.i("dtype")), a.inputs[0].device}};
@@ -339,7 +339,7 @@ DUET_DEFINE_OP(cast_op, {.id = OpId::cast,
                          .infer = cast_infer,
                          .grad = cast_grad,
                          .strided_inputs = true,
-                         .kernels = {copy_kernel, DUET_CUDA_KERNEL(copy)}})
+                         .kernels = {copy_kernel}})
 
 }  // namespace
 

@@ -1,7 +1,12 @@
-// Consumer smoke test: y = relu(x * w + b), one backward, prints the gradient sum.
+// Consumer smoke test: y = relu(x * w + b), one backward, prints the gradient sum; then says
+// what CUDA looks like from here (the loader's reason when there is no device), so
+// run_consumer.cmake can check the run-time loading of the CUDA backend library.
 #include <duet/duet.h>
 
+#include <fstream>
 #include <iostream>
+#include <set>
+#include <string>
 
 int main() {
   duet::Tensor x = duet::Tensor::from_vector({1, -2, 3}, {3});
@@ -16,5 +21,26 @@ int main() {
     return 1;
   }
   std::cout << "consumer ok, grad sum " << s << "\n";
+  if (duet::cuda_available()) {
+    std::cout << "cuda available: " << duet::cuda_device_count() << " device(s), backend "
+              << duet::cuda_backend_path() << "\n";
+  } else {
+    std::cout << "cuda unavailable: " << duet::cuda_unavailable_reason() << "\n";
+    try {
+      duet::Tensor::zeros({2}, duet::float32, duet::cuda);
+      std::cout << "device error: none\n";
+    } catch (const duet::Error& e) {
+      std::cout << "device error: " << e.what() << "\n";
+    }
+  }
+  // The CUDA libraries mapped into this process now (Linux): none unless the backend loaded.
+  std::set<std::string> mapped;
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);)
+    for (const char* lib : {"libcudart", "libcublas", "libcudnn", "libcuda.so"})
+      if (line.find(lib) != std::string::npos) mapped.insert(lib);
+  std::cout << "mapped CUDA libraries:";
+  for (const auto& lib : mapped) std::cout << " " << lib;
+  std::cout << (mapped.empty() ? " none\n" : "\n");
   return 0;
 }

@@ -47,7 +47,8 @@ TEST(Device, SettingsRoundTrip) {
 // Without a GPU every way of reaching one says why, and the CPU state is untouched.
 TEST(Device, CudaWithoutGpuIsAnError) {
   if (cuda_available()) GTEST_SKIP() << "a CUDA device is present";
-  const char* why = cuda_built() ? "no CUDA device is visible" : "has no CUDA backend";
+  const std::string why = cuda_unavailable_reason();  // tests/core/cuda_loader_test.cpp
+  EXPECT_FALSE(why.empty());
   EXPECT_DUET_ERROR(parse_device("cuda"), "device cuda:0 is not available", why);
   Tensor x = Tensor::ones({2, 3});
   EXPECT_DUET_ERROR(x.to(cuda), "device cuda:0 is not available", why);

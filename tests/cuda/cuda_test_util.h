@@ -19,12 +19,11 @@
 #include "duet/cuda.h"
 #include "duet/duet.h"
 
-// Skips the test, with the reason, when no CUDA device can run it.
-#define DUET_REQUIRE_CUDA()                                                                      \
-  do {                                                                                           \
-    if (!::duet::cuda_available())                                                               \
-      GTEST_SKIP() << (::duet::cuda_built() ? "no CUDA device visible to this process"           \
-                                            : "this build has no CUDA backend (DUET_CUDA=OFF)"); \
+// Skips the test, with the reason (no backend library, no driver, no device), when no CUDA
+// device can run it.
+#define DUET_REQUIRE_CUDA()                                                           \
+  do {                                                                                \
+    if (!::duet::cuda_available()) GTEST_SKIP() << ::duet::cuda_unavailable_reason(); \
   } while (0)
 
 namespace duet::test {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "cuda/conv_kernels.h"
+#include "core/device_backend.h"
 #include "cuda_test_util.h"
 #include "duet/cuda.h"
 #include "duet/duet.h"
