@@ -7,6 +7,7 @@
 #include "duet/ops/activation.h"
 #include "duet/ops/elementwise.h"
 #include "ops/op_def.h"
+#include "ops/op_samples.h"
 
 namespace duet {
 namespace {
@@ -66,48 +67,80 @@ std::vector<Tensor> gelu_grad(const GradArgs& g) {
   return {gelu_backward(G(g), g.inputs[0], approx(g.attrs))};
 }
 
+// ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------
+
+// relu6, hardsigmoid and hardswish bend at -3, 0, 3 and 6: inputs cover [-4, 7].
+std::vector<OpSample> piecewise_samples() {
+  return samples::unary({}, samples::uniform({}, -4, 7));
+}
+std::vector<OpSample> leaky_relu_samples() {
+  return samples::unary(Attrs().set("negative_slope", 0.1));
+}
+std::vector<OpSample> gelu_samples() {
+  return samples::join(
+      samples::unary(Attrs().set("tanh_approximation", false)),
+      {{.inputs = {samples::normal({3, 5})}, .attrs = Attrs().set("tanh_approximation", true)}});
+}
+std::vector<OpSample> piecewise_backward_samples() {
+  return samples::grad_pair({}, samples::uniform({}, -4, 7));
+}
+std::vector<OpSample> leaky_relu_backward_samples() {
+  return samples::grad_pair(Attrs().set("negative_slope", 0.1));
+}
+std::vector<OpSample> gelu_backward_samples() {
+  return samples::join(samples::grad_pair(Attrs().set("tanh_approximation", false)),
+                       {{.inputs = {samples::normal({3, 5}), samples::normal({3, 5})},
+                         .attrs = Attrs().set("tanh_approximation", true)}});
+}
+
 DUET_DEFINE_OP(relu_op, {.id = OpId::relu,
                          .traits = OpTrait::elementwise | OpTrait::unary | OpTrait::activation | OpTrait::epilogue,
                          .infer = act_infer,
                          .grad = relu_grad,
                          .save_outputs = 1,
                          .kernels = {cpu_kernels::relu},
-                         .inplace_input = 0})
+                         .inplace_input = 0,
+                         .samples = [] { return samples::unary(); }})
 DUET_DEFINE_OP(relu6_op, {.id = OpId::relu6,
                           .traits = OpTrait::elementwise | OpTrait::unary | OpTrait::activation | OpTrait::epilogue,
                           .infer = act_infer,
                           .grad = relu6_grad,
                           .save_outputs = 1,
                           .kernels = {cpu_kernels::relu6},
-                          .inplace_input = 0})
+                          .inplace_input = 0,
+                          .samples = piecewise_samples})
 DUET_DEFINE_OP(leaky_relu_op, {.id = OpId::leaky_relu,
                                .traits = OpTrait::elementwise | OpTrait::unary | OpTrait::activation,
                                .infer = act_infer,
                                .grad = leaky_relu_grad,
                                .save_inputs = 1,
                                .kernels = {cpu_kernels::leaky_relu},
-                               .inplace_input = 0})
+                               .inplace_input = 0,
+                               .samples = leaky_relu_samples})
 DUET_DEFINE_OP(sigmoid_op, {.id = OpId::sigmoid,
                             .traits = OpTrait::elementwise | OpTrait::unary | OpTrait::activation | OpTrait::epilogue,
                             .infer = act_infer,
                             .grad = sigmoid_grad,
                             .save_outputs = 1,
                             .kernels = {cpu_kernels::sigmoid},
-                            .inplace_input = 0})
+                            .inplace_input = 0,
+                            .samples = [] { return samples::unary(); }})
 DUET_DEFINE_OP(tanh_op, {.id = OpId::tanh,
                          .traits = OpTrait::elementwise | OpTrait::unary | OpTrait::activation,
                          .infer = act_infer,
                          .grad = tanh_grad,
                          .save_outputs = 1,
                          .kernels = {cpu_kernels::tanh},
-                         .inplace_input = 0})
+                         .inplace_input = 0,
+                         .samples = [] { return samples::unary(); }})
 DUET_DEFINE_OP(silu_op, {.id = OpId::silu,
                          .traits = OpTrait::elementwise | OpTrait::unary | OpTrait::activation | OpTrait::epilogue,
                          .infer = act_infer,
                          .grad = silu_grad,
                          .save_inputs = 1,
                          .kernels = {cpu_kernels::silu},
-                         .inplace_input = 0})
+                         .inplace_input = 0,
+                         .samples = [] { return samples::unary(); }})
 DUET_DEFINE_OP(hardsigmoid_op,
                {.id = OpId::hardsigmoid,
                 .traits = OpTrait::elementwise | OpTrait::unary | OpTrait::activation,
@@ -115,21 +148,24 @@ DUET_DEFINE_OP(hardsigmoid_op,
                 .grad = hardsigmoid_grad,
                 .save_inputs = 1,
                 .kernels = {cpu_kernels::hardsigmoid},
-                .inplace_input = 0})
+                .inplace_input = 0,
+                .samples = piecewise_samples})
 DUET_DEFINE_OP(hardswish_op, {.id = OpId::hardswish,
                               .traits = OpTrait::elementwise | OpTrait::unary | OpTrait::activation | OpTrait::epilogue,
                               .infer = act_infer,
                               .grad = hardswish_grad,
                               .save_inputs = 1,
                               .kernels = {cpu_kernels::hardswish},
-                              .inplace_input = 0})
+                              .inplace_input = 0,
+                              .samples = piecewise_samples})
 DUET_DEFINE_OP(gelu_op, {.id = OpId::gelu,
                          .traits = OpTrait::elementwise | OpTrait::unary | OpTrait::activation,
                          .infer = act_infer,
                          .grad = gelu_grad,
                          .save_inputs = 1,
                          .kernels = {cpu_kernels::gelu},
-                         .inplace_input = 0})
+                         .inplace_input = 0,
+                         .samples = gelu_samples})
 
 // ---- backward-op gradient rules ----------------------------------------------------------
 // Every backward op is linear in grad, so d/d(grad) is the same op applied to gg. The
@@ -217,7 +253,8 @@ DUET_DEFINE_OP(relu_backward_op,
                 .save_inputs = 0b10,
                 .nondiff_inputs = 0b10,
                 .kernels = {cpu_kernels::relu_backward},
-                .inplace_input = 0})
+                .inplace_input = 0,
+                .samples = [] { return samples::grad_pair(); }})
 DUET_DEFINE_OP(relu6_backward_op,
                {.id = OpId::relu6_backward,
                 .num_inputs = 2,
@@ -227,7 +264,8 @@ DUET_DEFINE_OP(relu6_backward_op,
                 .save_inputs = 0b10,
                 .nondiff_inputs = 0b10,
                 .kernels = {cpu_kernels::relu6_backward},
-                .inplace_input = 0})
+                .inplace_input = 0,
+                .samples = piecewise_backward_samples})
 DUET_DEFINE_OP(leaky_relu_backward_op, {.id = OpId::leaky_relu_backward,
                                         .num_inputs = 2,
                                         .traits = OpTrait::elementwise | OpTrait::backward,
@@ -236,7 +274,8 @@ DUET_DEFINE_OP(leaky_relu_backward_op, {.id = OpId::leaky_relu_backward,
                                         .save_inputs = 0b10,
                                         .nondiff_inputs = 0b10,
                                         .kernels = {cpu_kernels::leaky_relu_backward},
-                                        .inplace_input = 0})
+                                        .inplace_input = 0,
+                                        .samples = leaky_relu_backward_samples})
 DUET_DEFINE_OP(hardsigmoid_backward_op, {.id = OpId::hardsigmoid_backward,
                                          .num_inputs = 2,
                                          .traits = OpTrait::elementwise | OpTrait::backward,
@@ -245,7 +284,8 @@ DUET_DEFINE_OP(hardsigmoid_backward_op, {.id = OpId::hardsigmoid_backward,
                                          .save_inputs = 0b10,
                                          .nondiff_inputs = 0b10,
                                          .kernels = {cpu_kernels::hardsigmoid_backward},
-                                         .inplace_input = 0})
+                                         .inplace_input = 0,
+                                         .samples = piecewise_backward_samples})
 DUET_DEFINE_OP(sigmoid_backward_op,
                {.id = OpId::sigmoid_backward,
                 .num_inputs = 2,
@@ -254,7 +294,8 @@ DUET_DEFINE_OP(sigmoid_backward_op,
                 .grad = sigmoid_backward_grad,
                 .save_inputs = 0b11,
                 .kernels = {cpu_kernels::sigmoid_backward},
-                .inplace_input = 0})
+                .inplace_input = 0,
+                .samples = [] { return samples::grad_pair(); }})
 DUET_DEFINE_OP(tanh_backward_op,
                {.id = OpId::tanh_backward,
                 .num_inputs = 2,
@@ -263,7 +304,8 @@ DUET_DEFINE_OP(tanh_backward_op,
                 .grad = tanh_backward_grad,
                 .save_inputs = 0b11,
                 .kernels = {cpu_kernels::tanh_backward},
-                .inplace_input = 0})
+                .inplace_input = 0,
+                .samples = [] { return samples::grad_pair(); }})
 DUET_DEFINE_OP(silu_backward_op,
                {.id = OpId::silu_backward,
                 .num_inputs = 2,
@@ -272,7 +314,8 @@ DUET_DEFINE_OP(silu_backward_op,
                 .grad = silu_backward_grad,
                 .save_inputs = 0b11,
                 .kernels = {cpu_kernels::silu_backward},
-                .inplace_input = 0})
+                .inplace_input = 0,
+                .samples = [] { return samples::grad_pair(); }})
 DUET_DEFINE_OP(hardswish_backward_op,
                {.id = OpId::hardswish_backward,
                 .num_inputs = 2,
@@ -281,7 +324,8 @@ DUET_DEFINE_OP(hardswish_backward_op,
                 .grad = hardswish_backward_grad,
                 .save_inputs = 0b11,
                 .kernels = {cpu_kernels::hardswish_backward},
-                .inplace_input = 0})
+                .inplace_input = 0,
+                .samples = piecewise_backward_samples})
 DUET_DEFINE_OP(gelu_backward_op,
                {.id = OpId::gelu_backward,
                 .num_inputs = 2,
@@ -290,7 +334,8 @@ DUET_DEFINE_OP(gelu_backward_op,
                 .grad = gelu_backward_grad,
                 .save_inputs = 0b11,
                 .kernels = {cpu_kernels::gelu_backward},
-                .inplace_input = 0})
+                .inplace_input = 0,
+                .samples = gelu_backward_samples})
 
 Attrs slope_attr(double s) {
   return Attrs().set("negative_slope", s);

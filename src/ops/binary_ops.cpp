@@ -3,6 +3,7 @@
 #include "duet/ops/elementwise.h"
 #include "duet/ops/shape.h"
 #include "ops/op_def.h"
+#include "ops/op_samples.h"
 
 namespace duet {
 namespace {
@@ -62,6 +63,25 @@ std::vector<Tensor> minimum_grad(const GradArgs& g) {
   return select_grad(g, false);
 }
 
+// ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------
+
+// Divisors stay away from 0.
+std::vector<OpSample> div_samples() {
+  return samples::binary({}, samples::normal(), samples::positive());
+}
+// Comparisons: whole numbers in [-2, 2], so equal elements occur.
+std::vector<OpSample> compare_samples() {
+  return samples::binary({}, samples::integers({}, -2, 3), samples::integers({}, -2, 3));
+}
+// (cond, a, b), each broadcast against the others.
+std::vector<OpSample> where_samples() {
+  using namespace samples;
+  return {{.inputs = {boolean({3, 1}), normal({3, 4}), normal({4})}},
+          {.inputs = {boolean({7}), normal({7}), normal({7})}},
+          {.inputs = {boolean({}), normal({2, 3}), normal({2, 1})}},
+          {.inputs = {boolean({0, 4}), normal({0, 4}), normal({4})}}};
+}
+
 // inplace_input = 0: binary_map reads a[i] before writing out[i]; the planner only reuses
 // input 0's buffer when its shape equals the output's (not for a broadcast input 0).
 DUET_DEFINE_OP(add_op, {.id = OpId::add,
@@ -70,14 +90,16 @@ DUET_DEFINE_OP(add_op, {.id = OpId::add,
                         .infer = binary_infer,
                         .grad = add_grad,
                         .kernels = {cpu_kernels::add},
-                        .inplace_input = 0})
+                        .inplace_input = 0,
+                        .samples = [] { return samples::binary(); }})
 DUET_DEFINE_OP(sub_op, {.id = OpId::sub,
                         .num_inputs = 2,
                         .traits = OpTrait::elementwise | OpTrait::binary,
                         .infer = binary_infer,
                         .grad = sub_grad,
                         .kernels = {cpu_kernels::sub},
-                        .inplace_input = 0})
+                        .inplace_input = 0,
+                        .samples = [] { return samples::binary(); }})
 DUET_DEFINE_OP(mul_op, {.id = OpId::mul,
                         .num_inputs = 2,
                         .traits = OpTrait::elementwise | OpTrait::binary,
@@ -85,7 +107,8 @@ DUET_DEFINE_OP(mul_op, {.id = OpId::mul,
                         .grad = mul_grad,
                         .save_inputs = 0b11,
                         .kernels = {cpu_kernels::mul},
-                        .inplace_input = 0})
+                        .inplace_input = 0,
+                        .samples = [] { return samples::binary(); }})
 DUET_DEFINE_OP(div_op, {.id = OpId::div,
                         .num_inputs = 2,
                         .traits = OpTrait::elementwise | OpTrait::binary,
@@ -93,7 +116,8 @@ DUET_DEFINE_OP(div_op, {.id = OpId::div,
                         .grad = div_grad,
                         .save_inputs = 0b11,
                         .kernels = {cpu_kernels::div},
-                        .inplace_input = 0})
+                        .inplace_input = 0,
+                        .samples = div_samples})
 DUET_DEFINE_OP(maximum_op, {.id = OpId::maximum,
                             .num_inputs = 2,
                             .traits = OpTrait::elementwise | OpTrait::binary,
@@ -101,7 +125,8 @@ DUET_DEFINE_OP(maximum_op, {.id = OpId::maximum,
                             .grad = maximum_grad,
                             .save_inputs = 0b11,
                             .kernels = {cpu_kernels::maximum},
-                            .inplace_input = 0})
+                            .inplace_input = 0,
+                            .samples = [] { return samples::binary(); }})
 DUET_DEFINE_OP(minimum_op, {.id = OpId::minimum,
                             .num_inputs = 2,
                             .traits = OpTrait::elementwise | OpTrait::binary,
@@ -109,14 +134,15 @@ DUET_DEFINE_OP(minimum_op, {.id = OpId::minimum,
                             .grad = minimum_grad,
                             .save_inputs = 0b11,
                             .kernels = {cpu_kernels::minimum},
-                            .inplace_input = 0})
+                            .inplace_input = 0,
+                            .samples = [] { return samples::binary(); }})
 
 #define DUET_COMPARE_OP(fn)                \
   DUET_DEFINE_OP(fn##_op, {.id = OpId::fn,         \
                            .num_inputs = 2,        \
                            .traits = OpTrait::elementwise | OpTrait::binary, \
                            .infer = compare_infer, \
-                           .kernels = {cpu_kernels::fn}})
+                           .kernels = {cpu_kernels::fn}, .samples = compare_samples})
 DUET_COMPARE_OP(eq)
 DUET_COMPARE_OP(ne)
 DUET_COMPARE_OP(lt)
@@ -149,7 +175,8 @@ DUET_DEFINE_OP(where_op, {.id = OpId::where,
                           .grad = where_grad,
                           .save_inputs = 0b001,
                           .nondiff_inputs = 0b001,
-                          .kernels = {cpu_kernels::where}})
+                          .kernels = {cpu_kernels::where},
+                          .samples = where_samples})
 
 Tensor scalar_like(const Tensor& t, double v) {
   return Tensor::full({}, v, t.dtype(), t.device());

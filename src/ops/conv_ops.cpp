@@ -8,6 +8,7 @@
 #include "duet/source_location.h"
 #include "geometry.h"
 #include "ops/op_def.h"
+#include "ops/op_samples.h"
 
 namespace duet {
 namespace {
@@ -120,6 +121,40 @@ std::vector<Tensor> conv2d_grad(const GradArgs& g) {
   return r;
 }
 
+// ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------
+
+// x, weight [, bias]: same padding with bias; depthwise and strided; dilated, rectangular,
+// grouped; a 1x1 kernel.
+std::vector<OpSample> conv2d_samples() {
+  using namespace samples;
+  return {
+      {.inputs = {normal({2, 3, 5, 5}), normal({4, 3, 3, 3}), normal({4})}, .attrs = conv(1, 1)},
+      {.inputs = {normal({1, 4, 6, 6}), normal({4, 1, 3, 3})}, .attrs = conv(2, 0, 1, 4)},
+      {.inputs = {normal({1, 4, 7, 5}), normal({6, 2, 2, 3}), normal({6})},
+       .attrs = conv(1, 1, 2, 2)},
+      {.inputs = {normal({2, 3, 3, 4}), normal({5, 3, 1, 1})}, .attrs = conv()}};
+}
+// (grad_out, weight) with input_shape: the gradient of each conv2d sample's x.
+std::vector<OpSample> conv2d_backward_input_samples() {
+  using namespace samples;
+  return {{.inputs = {normal({2, 4, 5, 5}), normal({4, 3, 3, 3})},
+           .attrs = conv(1, 1).set("input_shape", Shape{2, 3, 5, 5})},
+          {.inputs = {normal({1, 4, 2, 2}), normal({4, 1, 3, 3})},
+           .attrs = conv(2, 0, 1, 4).set("input_shape", Shape{1, 4, 6, 6})},
+          {.inputs = {normal({1, 6, 7, 3}), normal({6, 2, 2, 3})},
+           .attrs = conv(1, 1, 2, 2).set("input_shape", Shape{1, 4, 7, 5})}};
+}
+// (grad_out, x) with weight_shape.
+std::vector<OpSample> conv2d_backward_weight_samples() {
+  using namespace samples;
+  return {{.inputs = {normal({2, 4, 5, 5}), normal({2, 3, 5, 5})},
+           .attrs = conv(1, 1).set("weight_shape", Shape{4, 3, 3, 3})},
+          {.inputs = {normal({1, 4, 2, 2}), normal({1, 4, 6, 6})},
+           .attrs = conv(2, 0, 1, 4).set("weight_shape", Shape{4, 1, 3, 3})},
+          {.inputs = {normal({1, 6, 7, 3}), normal({1, 4, 7, 5})},
+           .attrs = conv(1, 1, 2, 2).set("weight_shape", Shape{6, 2, 2, 3})}};
+}
+
 DUET_DEFINE_OP(conv2d_op, {.id = OpId::conv2d,
                            .num_inputs = -1,
                            .infer = conv2d_infer,
@@ -127,7 +162,8 @@ DUET_DEFINE_OP(conv2d_op, {.id = OpId::conv2d,
                            .save_inputs = 0b011,
                            .kernels = {cpu_kernels::conv2d},
                            .workspace = {cpu_kernels::conv2d_workspace},
-                           .macs = conv2d_macs})
+                           .macs = conv2d_macs,
+                           .samples = conv2d_samples})
 
 // ---------------------------------------------------------------------------------------
 // conv2d_backward_input: grad_out (N, O, OH, OW), w -> grad_x of attr input_shape.
@@ -164,7 +200,8 @@ DUET_DEFINE_OP(conv2d_backward_input_op, {.id = OpId::conv2d_backward_input,
                                           .save_inputs = 0b11,
                                           .kernels = {cpu_kernels::conv2d_backward_input},
                                           .workspace = {cpu_kernels::conv2d_backward_input_workspace},
-                                          .macs = conv2d_backward_input_macs})
+                                          .macs = conv2d_backward_input_macs,
+                                          .samples = conv2d_backward_input_samples})
 
 // ---------------------------------------------------------------------------------------
 // conv2d_backward_weight: grad_out (N, O, OH, OW), x -> grad_w of attr weight_shape.
@@ -200,7 +237,8 @@ DUET_DEFINE_OP(conv2d_backward_weight_op, {.id = OpId::conv2d_backward_weight,
                                            .save_inputs = 0b11,
                                            .kernels = {cpu_kernels::conv2d_backward_weight},
                                            .workspace = {cpu_kernels::conv2d_backward_weight_workspace},
-                                           .macs = conv2d_backward_weight_macs})
+                                           .macs = conv2d_backward_weight_macs,
+                                           .samples = conv2d_backward_weight_samples})
 
 }  // namespace
 

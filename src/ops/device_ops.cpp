@@ -7,6 +7,7 @@
 #include "duet/cuda.h"
 #include "duet/ops/shape.h"
 #include "ops/op_def.h"
+#include "ops/op_samples.h"
 
 namespace duet {
 namespace {
@@ -36,11 +37,22 @@ void copy_kernel(const KernelArgs& k) {
   detail::strided_copy(k.inputs[0], k.outputs[0]);
 }
 
+// ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------
+
+// A copy to the CPU (the only device every build has); the CUDA test moves values itself.
+std::vector<OpSample> to_device_samples() {
+  using namespace samples;
+  const Attrs to_cpu = Attrs().set("device_type", int64_t{0}).set("device_index", int64_t{0});
+  return {{.inputs = {normal({3, 5})}, .attrs = to_cpu, .skip = uint32_t(SampleCheck::no_cuda)},
+          {.inputs = {normal({})}, .attrs = to_cpu, .skip = uint32_t(SampleCheck::no_cuda)}};
+}
+
 DUET_DEFINE_OP(to_device_op, {.id = OpId::to_device,
                               .infer = to_device_infer,
                               .grad = to_device_grad,
                               .strided_inputs = true,
-                              .kernels = {copy_kernel, copy_kernel}})
+                              .kernels = {copy_kernel, copy_kernel},
+                              .samples = to_device_samples})
 
 }  // namespace
 

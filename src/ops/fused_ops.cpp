@@ -18,6 +18,7 @@
 #include "duet/ops/fused.h"
 #include "duet/ops/linalg.h"
 #include "ops/op_def.h"
+#include "ops/op_samples.h"
 
 namespace duet {
 namespace {
@@ -140,6 +141,55 @@ int64_t linear_fused_macs(std::span<const TensorMeta> in, std::span<const Tensor
   return linear_def().macs(in, out, attrs);
 }
 
+// ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------
+
+Attrs fused_sample(Attrs a, const char* activation, bool bias) {
+  return a.set("activation", std::string(activation)).set("has_bias", bias);
+}
+// x, weight [, bias] [, residual] with each epilogue activation.
+std::vector<OpSample> conv2d_fused_samples() {
+  using namespace samples;
+  auto with_residual = [](Attrs a, const char* act, bool bias, bool res) {
+    return fused_sample(std::move(a), act, bias).set("has_residual", res);
+  };
+  return {
+      {.inputs = {normal({2, 3, 5, 5}), normal({4, 3, 3, 3}), normal({4}), normal({2, 4, 5, 5})},
+       .attrs = with_residual(conv(1, 1), "relu", true, true)},
+      {.inputs = {normal({1, 4, 6, 6}), normal({4, 1, 3, 3})},
+       .attrs = with_residual(conv(2, 0, 1, 4), "silu", false, false)},
+      {.inputs = {normal({1, 3, 4, 5}), normal({5, 3, 1, 1}), normal({5})},
+       .attrs = with_residual(conv(), "hardswish", true, false)},
+      {.inputs = {normal({1, 2, 5, 5}), normal({3, 2, 3, 3}), normal({3})},
+       .attrs = with_residual(conv(1, 1), "sigmoid", true, false)},
+      {.inputs = {uniform({1, 2, 4, 4}, -2, 4), normal({3, 2, 3, 3}), normal({3}),
+                  uniform({1, 3, 4, 4}, 0, 6)},
+       .attrs = with_residual(conv(1, 1), "relu6", true, true)},
+      {.inputs = {normal({2, 3, 3, 3}), normal({4, 3, 3, 3}), normal({2, 4, 1, 1})},
+       .attrs = with_residual(conv(), "none", false, true)}};
+}
+// x, weight [, bias] with each epilogue activation.
+std::vector<OpSample> linear_fused_samples() {
+  using namespace samples;
+  return {
+      {.inputs = {normal({3, 4}), normal({5, 4}), normal({5})},
+       .attrs = fused_sample({}, "relu", true)},
+      {.inputs = {normal({2, 3, 4}), normal({5, 4})}, .attrs = fused_sample({}, "silu", false)},
+      {.inputs = {normal({3, 4}), normal({5, 4}), normal({5})},
+       .attrs = fused_sample({}, "relu6", true)},
+      {.inputs = {normal({3, 4}), normal({5, 4}), normal({5})},
+       .attrs = fused_sample({}, "sigmoid", true)},
+      {.inputs = {normal({3, 4}), normal({5, 4})}, .attrs = fused_sample({}, "hardswish", false)},
+      {.inputs = {normal({0, 4}), normal({5, 4}), normal({5})},
+       .attrs = fused_sample({}, "none", true)}};
+}
+// a + b then relu, equal shapes (no broadcasting).
+std::vector<OpSample> add_relu_samples() {
+  std::vector<OpSample> r;
+  for (const Shape& s : samples::elementwise_shapes())
+    r.push_back({.inputs = {samples::normal(s), samples::normal(s)}});
+  return r;
+}
+
 DUET_DEFINE_OP(conv2d_fused_op,
                {.id = OpId::conv2d_fused,
                 .num_inputs = -1,
@@ -150,7 +200,8 @@ DUET_DEFINE_OP(conv2d_fused_op,
                 .save_outputs = 0b1,
                 .kernels = {cpu_kernels::conv2d_fused},
                 .workspace = {conv2d_fused_workspace_cpu},
-                .macs = conv2d_fused_macs})
+                .macs = conv2d_fused_macs,
+                .samples = conv2d_fused_samples})
 
 // ---------------------------------------------------------------------------------------
 // linear_fused: x, w [, b] -> act(linear(x, w, b))
@@ -175,7 +226,8 @@ DUET_DEFINE_OP(linear_fused_op,
                 .save_inputs = 0b111,
                 .save_outputs = 0b1,
                 .kernels = {cpu_kernels::linear_fused},
-                .macs = linear_fused_macs})
+                .macs = linear_fused_macs,
+                .samples = linear_fused_samples})
 
 // ---------------------------------------------------------------------------------------
 // add_relu: a, b (same shape) -> relu(a + b)
@@ -201,7 +253,8 @@ DUET_DEFINE_OP(add_relu_op, {.id = OpId::add_relu,
                              .grad = add_relu_grad,
                              .save_outputs = 0b1,
                              .kernels = {cpu_kernels::add_relu},
-                             .inplace_input = 0})
+                             .inplace_input = 0,
+                             .samples = add_relu_samples})
 
 Attrs conv_attrs(const Conv2dOptions& o) {
   Attrs a;

@@ -2,6 +2,8 @@
 #include "ops/fused_update_ops.h"
 
 #include "optim_kernels.h"
+#include "ops/multi_tensor_ops.h"
+#include "ops/op_samples.h"
 
 namespace duet {
 namespace {
@@ -31,6 +33,19 @@ size_t linear_grad_adam_workspace(std::span<const TensorMeta> in, std::span<cons
                                                        in[2].shape[1], dtype_size(in[2].dtype));
 }
 
+// ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------
+
+// (grad_out (rows, out), x (rows, in), W (out, in), exp_avg, exp_avg_sq, lr, step).
+std::vector<OpSample> linear_grad_adam_samples() {
+  using namespace samples;
+  return {{.inputs = {normal({3, 5}), normal({3, 4}), normal({5, 4}), normal({5, 4}),
+                      positive({5, 4}), lr(), step()},
+           .attrs = adam_step_attrs({.weight_decay = 0.01})},
+          {.inputs = {normal({6, 2}), normal({6, 3}), normal({2, 3}), normal({2, 3}),
+                      positive({2, 3}), lr(), step()},
+           .attrs = adam_step_attrs({.weight_decay = 0.01, .decoupled = true})}};
+}
+
 }  // namespace
 
 DUET_DEFINE_OP(linear_grad_adam_step_def, {.id = OpId::linear_grad_adam_step_,
@@ -40,6 +55,7 @@ DUET_DEFINE_OP(linear_grad_adam_step_def, {.id = OpId::linear_grad_adam_step_,
                                            .infer = linear_grad_adam_infer,
                                            .mutates_inputs = 0b1011100,
                                            .kernels = {cpu_kernels::linear_grad_adam_step},
-                                           .workspace = {linear_grad_adam_workspace}})
+                                           .workspace = {linear_grad_adam_workspace},
+                                           .samples = linear_grad_adam_samples})
 
 }  // namespace duet

@@ -5,6 +5,7 @@
 #include "duet/ops/shape.h"
 #include "duet/source_location.h"
 #include "ops/op_def.h"
+#include "ops/op_samples.h"
 
 namespace duet {
 namespace {
@@ -77,6 +78,28 @@ int64_t linear_macs(std::span<const TensorMeta> in, std::span<const TensorMeta> 
   return numel(out[0].shape) * in[1].shape[1];
 }
 
+// ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------
+
+// Plain, batched with broadcast batch axes, rank-1 operands on either side, K = 0, empty M.
+std::vector<OpSample> matmul_samples() {
+  using namespace samples;
+  return {{.inputs = {normal({3, 4}), normal({4, 5})}},
+          {.inputs = {normal({2, 3, 4}), normal({4, 5})}},
+          {.inputs = {normal({2, 1, 3, 4}), normal({3, 4, 2})}},
+          {.inputs = {normal({4}), normal({4, 5})}},
+          {.inputs = {normal({3, 4}), normal({4})}},
+          {.inputs = {normal({3, 0}), normal({0, 5})}},
+          {.inputs = {normal({0, 4}), normal({4, 5})}}};
+}
+// x (..., in), weight (out, in) [, bias (out)].
+std::vector<OpSample> linear_samples() {
+  using namespace samples;
+  return {{.inputs = {normal({3, 4}), normal({5, 4}), normal({5})}},
+          {.inputs = {normal({2, 3, 4}), normal({5, 4})}},
+          {.inputs = {normal({7}), normal({3, 7}), normal({3})}},
+          {.inputs = {normal({0, 4}), normal({5, 4}), normal({5})}}};
+}
+
 DUET_DEFINE_OP(matmul_op, {.id = OpId::matmul,
                            .num_inputs = 2,
                            .infer = matmul_infer,
@@ -84,7 +107,8 @@ DUET_DEFINE_OP(matmul_op, {.id = OpId::matmul,
                            .save_inputs = 0b11,
                            .strided_inputs = true,
                            .kernels = {cpu_kernels::matmul},
-                           .macs = matmul_macs})
+                           .macs = matmul_macs,
+                           .samples = matmul_samples})
 
 // ---------------------------------------------------------------------------------------
 // linear: x (..., in), w (out, in) [, b (out)] -> (..., out)
@@ -135,7 +159,8 @@ DUET_DEFINE_OP(linear_op, {.id = OpId::linear,
                            .grad = linear_grad,
                            .save_inputs = 0b011,
                            .kernels = {cpu_kernels::linear},
-                           .macs = linear_macs})
+                           .macs = linear_macs,
+                           .samples = linear_samples})
 
 }  // namespace
 

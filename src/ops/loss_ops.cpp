@@ -6,6 +6,7 @@
 #include "duet/ops/loss.h"
 #include "duet/ops/reduce.h"
 #include "ops/op_def.h"
+#include "ops/op_samples.h"
 
 namespace duet {
 namespace {
@@ -65,18 +66,66 @@ std::vector<Tensor> log_softmax_backward_grad(const GradArgs& g) {
           g.needs_input_grad[1] ? neg(mul(mul(gg, p), sum_axis(go, g.attrs))) : Tensor()};
 }
 
+// ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------
+
+Attrs axis_sample(int64_t axis) {
+  return Attrs().set("axis", axis);
+}
+// Rows along the last axis, the first axis, a 1-d input, an empty batch.
+std::vector<OpSample> softmax_samples() {
+  using namespace samples;
+  return {{.inputs = {normal({3, 5})}, .attrs = axis_sample(1)},
+          {.inputs = {normal({2, 3, 4})}, .attrs = axis_sample(0)},
+          {.inputs = {normal({2, 3, 4})}, .attrs = axis_sample(-2)},
+          {.inputs = {normal({7})}, .attrs = axis_sample(-1)},
+          {.inputs = {normal({0, 4})}, .attrs = axis_sample(1)}};
+}
+// (grad, y): y is softmax's output (probabilities) or log_softmax's (log-probabilities).
+std::vector<OpSample> softmax_grad_samples(SampleInput y) {
+  std::vector<OpSample> r = softmax_samples();
+  for (OpSample& s : r) {
+    y.shape = s.inputs[0].shape;
+    s.inputs = {samples::normal(y.shape), y};
+  }
+  return r;
+}
+std::vector<OpSample> softmax_backward_samples() {
+  return softmax_grad_samples(samples::uniform({}, 0, 1));
+}
+std::vector<OpSample> log_softmax_backward_samples() {
+  return softmax_grad_samples(samples::uniform({}, -3, 0));
+}
+// (logits (N, C), labels (N) in [0, C)), with and without label smoothing.
+std::vector<OpSample> cross_entropy_samples() {
+  using namespace samples;
+  const Attrs none = Attrs().set("label_smoothing", 0.0);
+  return {{.inputs = {normal({4, 3}), index({4}, 3)}, .attrs = none},
+          {.inputs = {normal({5, 7}), index({5}, 7)}, .attrs = Attrs().set("label_smoothing", 0.1)},
+          {.inputs = {normal({1, 1}), index({1}, 1)}, .attrs = none}};
+}
+// (grad (), log_probs (N, C), labels (N)).
+std::vector<OpSample> cross_entropy_backward_samples() {
+  using namespace samples;
+  return {{.inputs = {normal(), uniform({4, 3}, -3, 0), index({4}, 3)},
+           .attrs = Attrs().set("label_smoothing", 0.0)},
+          {.inputs = {normal(), uniform({5, 7}, -3, 0), index({5}, 7)},
+           .attrs = Attrs().set("label_smoothing", 0.1)}};
+}
+
 DUET_DEFINE_OP(softmax_op, {.id = OpId::softmax,
                             .infer = softmax_infer,
                             .grad = softmax_grad,
                             .save_outputs = 1,
                             .kernels = {cpu_kernels::softmax},
-                            .inplace_input = 0})
+                            .inplace_input = 0,
+                            .samples = softmax_samples})
 DUET_DEFINE_OP(log_softmax_op,
                {.id = OpId::log_softmax,
                 .infer = softmax_infer,
                 .grad = log_softmax_grad,
                 .save_outputs = 1,
-                .kernels = {cpu_kernels::log_softmax}})
+                .kernels = {cpu_kernels::log_softmax},
+                .samples = softmax_samples})
 DUET_DEFINE_OP(softmax_backward_op,
                {.id = OpId::softmax_backward,
                 .num_inputs = 2,
@@ -85,7 +134,8 @@ DUET_DEFINE_OP(softmax_backward_op,
                 .grad = softmax_backward_grad,
                 .save_inputs = 0b11,
                 .kernels = {cpu_kernels::softmax_backward},
-                .inplace_input = 0})
+                .inplace_input = 0,
+                .samples = softmax_backward_samples})
 DUET_DEFINE_OP(log_softmax_backward_op, {.id = OpId::log_softmax_backward,
                                          .num_inputs = 2,
                                          .traits = static_cast<uint32_t>(OpTrait::backward),
@@ -93,7 +143,8 @@ DUET_DEFINE_OP(log_softmax_backward_op, {.id = OpId::log_softmax_backward,
                                          .grad = log_softmax_backward_grad,
                                          .save_inputs = 0b11,
                                          .kernels = {cpu_kernels::log_softmax_backward},
-                                         .inplace_input = 0})
+                                         .inplace_input = 0,
+                                         .samples = log_softmax_backward_samples})
 
 // ---- cross entropy -----------------------------------------------------------------------
 
@@ -175,7 +226,8 @@ DUET_DEFINE_OP(cross_entropy_op,
                 .save_inputs = 0b10,
                 .save_outputs = 0b10,
                 .nondiff_inputs = 0b10,
-                .kernels = {cpu_kernels::cross_entropy}})
+                .kernels = {cpu_kernels::cross_entropy},
+                .samples = cross_entropy_samples})
 DUET_DEFINE_OP(cross_entropy_backward_op, {.id = OpId::cross_entropy_backward,
                                            .num_inputs = 3,
                                            .traits = static_cast<uint32_t>(OpTrait::backward),
@@ -184,7 +236,8 @@ DUET_DEFINE_OP(cross_entropy_backward_op, {.id = OpId::cross_entropy_backward,
                                            .save_inputs = 0b111,
                                            .nondiff_inputs = 0b100,
                                            .kernels = {cpu_kernels::cross_entropy_backward},
-                                           .inplace_input = 1})
+                                           .inplace_input = 1,
+                                           .samples = cross_entropy_backward_samples})
 
 Attrs axis_attrs(int64_t axis) {
   return Attrs().set("axis", axis);

@@ -8,6 +8,7 @@
 
 #include "optim_kernels.h"
 #include "duet/autograd.h"
+#include "ops/op_samples.h"
 
 namespace duet {
 namespace {
@@ -115,6 +116,28 @@ void in_calls(const std::vector<Tensor>& params, int limit, Emit emit) {
   }
 }
 
+// ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------
+
+// lr, then one group per parameter; two parameters of different shapes.
+std::vector<OpSample> sgd_multi_samples(bool buffers) {
+  using namespace samples;
+  OpSample s{.inputs = {lr()},
+             .attrs = sgd_step_attrs({.momentum = buffers ? 0.9 : 0.0, .weight_decay = 0.01})
+                          .set("buffers", buffers)};
+  for (const Shape& p : {Shape{5}, Shape{2, 3}}) {
+    s.inputs.insert(s.inputs.end(), {normal(p), normal(p), step()});
+    if (buffers) s.inputs.push_back(normal(p));
+  }
+  return {s};
+}
+std::vector<OpSample> adam_multi_samples() {
+  using namespace samples;
+  OpSample s{.inputs = {lr()}, .attrs = adam_step_attrs({.weight_decay = 0.01})};
+  for (const Shape& p : {Shape{5}, Shape{2, 3}})
+    s.inputs.insert(s.inputs.end(), {normal(p), normal(p), normal(p), positive(p), step()});
+  return {s};
+}
+
 }  // namespace
 
 DUET_DEFINE_OP(sgd_step_multi_def, {.id = OpId::sgd_step_multi_,
@@ -124,7 +147,8 @@ DUET_DEFINE_OP(sgd_step_multi_def, {.id = OpId::sgd_step_multi_,
                                     .infer = sgd_multi_infer<kSgdStride>,
                                     .mutates_inputs = group_mask(kSgdStride, {0, 2}),
                                     .nondiff_inputs = 0xffffffffu,
-                                    .kernels = {sgd_multi_cpu}})
+                                    .kernels = {sgd_multi_cpu},
+                                    .samples = [] { return sgd_multi_samples(false); }})
 DUET_DEFINE_OP(sgd_momentum_step_multi_def,
                {.id = OpId::sgd_momentum_step_multi_,
                 .num_inputs = -1,
@@ -133,7 +157,8 @@ DUET_DEFINE_OP(sgd_momentum_step_multi_def,
                 .infer = sgd_multi_infer<kSgdMomentumStride>,
                 .mutates_inputs = group_mask(kSgdMomentumStride, {0, 2, 3}),
                 .nondiff_inputs = 0xffffffffu,
-                .kernels = {sgd_multi_cpu}})
+                .kernels = {sgd_multi_cpu},
+                .samples = [] { return sgd_multi_samples(true); }})
 DUET_DEFINE_OP(adam_step_multi_def,
                {.id = OpId::adam_step_multi_,
                 .num_inputs = -1,
@@ -142,7 +167,8 @@ DUET_DEFINE_OP(adam_step_multi_def,
                 .infer = adam_multi_infer,
                 .mutates_inputs = group_mask(kAdamStride, {0, 2, 3, 4}),
                 .nondiff_inputs = 0xffffffffu,
-                .kernels = {adam_multi_cpu}})
+                .kernels = {adam_multi_cpu},
+                .samples = adam_multi_samples})
 
 namespace optim {
 

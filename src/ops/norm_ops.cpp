@@ -23,6 +23,7 @@
 #include "duet/ops/norm.h"
 #include "duet/ops/shape.h"
 #include "ops/op_def.h"
+#include "ops/op_samples.h"
 
 namespace duet {
 namespace {
@@ -71,6 +72,43 @@ std::vector<Tensor> batch_norm_train_grad(const GradArgs& g) {
   return r;
 }
 
+// ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------
+
+// x (N, C, ...), weight (C), bias (C); the gradient rule takes output 0 only (the batch
+// statistics are not differentiated).
+std::vector<OpSample> batch_norm_train_samples() {
+  using namespace samples;
+  const Attrs eps = Attrs().set("eps", 1e-5);
+  return {
+      {.inputs = {normal({3, 2, 2, 3}), normal({2}), normal({2})}, .attrs = eps, .diff_outputs = 1},
+      {.inputs = {normal({5, 3}), normal({3}), normal({3})}, .attrs = eps, .diff_outputs = 1},
+      {.inputs = {normal({2, 4, 5}), positive({4}), normal({4})},
+       .attrs = Attrs().set("eps", 0.1),
+       .diff_outputs = 1}};
+}
+// (grad_y, x, weight, mean, invstd).
+std::vector<OpSample> batch_norm_backward_samples() {
+  using namespace samples;
+  return {{.inputs = {normal({3, 2, 2, 3}), normal({3, 2, 2, 3}), normal({2}), normal({2}),
+                      positive({2})}},
+          {.inputs = {normal({5, 3}), normal({5, 3}), normal({3}), normal({3}), positive({3})}}};
+}
+// x (N, C, ...), scale (C), shift (C).
+std::vector<OpSample> channel_affine_samples() {
+  using namespace samples;
+  return {{.inputs = {normal({2, 3, 4, 5}), normal({3}), normal({3})}},
+          {.inputs = {normal({4, 3}), normal({3}), normal({3})}},
+          {.inputs = {normal({0, 3, 2}), normal({3}), normal({3})}}};
+}
+// (running, stat): running is written in place.
+std::vector<OpSample> running_stat_update_samples() {
+  using namespace samples;
+  return {{.inputs = {normal({5}), normal({5})},
+           .attrs = Attrs().set("momentum", 0.1).set("correction", 1.0)},
+          {.inputs = {positive({3}), positive({3})},
+           .attrs = Attrs().set("momentum", 0.3).set("correction", 1.25)}};
+}
+
 DUET_DEFINE_OP(batch_norm_train_op,
                {.id = OpId::batch_norm_train,
                 .num_inputs = 3,
@@ -79,7 +117,8 @@ DUET_DEFINE_OP(batch_norm_train_op,
                 .grad = batch_norm_train_grad,
                 .save_inputs = 0b011,
                 .save_outputs = 0b0110,
-                .kernels = {cpu_kernels::batch_norm_train}})
+                .kernels = {cpu_kernels::batch_norm_train},
+                .samples = batch_norm_train_samples})
 
 // ---------------------------------------------------------------------------------------
 // batch_norm_backward: grad_y, x, weight, mean, invstd -> grad_x, grad_weight, grad_bias.
@@ -108,7 +147,8 @@ DUET_DEFINE_OP(batch_norm_backward_op, {.id = OpId::batch_norm_backward,
                                         .num_outputs = 3,
                                         .traits = static_cast<uint32_t>(OpTrait::backward),
                                         .infer = batch_norm_backward_infer,
-                                        .kernels = {cpu_kernels::batch_norm_backward}})
+                                        .kernels = {cpu_kernels::batch_norm_backward},
+                                        .samples = batch_norm_backward_samples})
 
 // ---------------------------------------------------------------------------------------
 // channel_affine: x (N, C, ...), scale (C), shift (C) -> x * scale[c] + shift[c]
@@ -140,7 +180,8 @@ DUET_DEFINE_OP(channel_affine_op,
                 .grad = channel_affine_grad,
                 .save_inputs = 0b011,
                 .kernels = {cpu_kernels::channel_affine},
-                .inplace_input = 0})
+                .inplace_input = 0,
+                .samples = channel_affine_samples})
 
 // ---------------------------------------------------------------------------------------
 // running_stat_update_: running (C) in place, stat (C); no outputs, no gradient.
@@ -160,7 +201,8 @@ DUET_DEFINE_OP(running_stat_update_op, {.id = OpId::running_stat_update_,
                                         .infer = running_stat_update_infer,
                                         .mutates_inputs = 0b01,
                                         .nondiff_inputs = 0b11,
-                                        .kernels = {cpu_kernels::running_stat_update}})
+                                        .kernels = {cpu_kernels::running_stat_update},
+                                        .samples = running_stat_update_samples})
 
 // A (C) parameter or running statistic of batch_norm, when given, must match x.
 void check_param(const Tensor& t, const char* what, const Tensor& x) {

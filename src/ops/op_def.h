@@ -86,6 +86,7 @@ enum class SampleInit : uint8_t {
   positive,  // uniform in [0.5, 2) (log, sqrt, rsqrt, pow with a fractional exponent)
   uniform,   // uniform in [lo, hi)
   index,     // int64 uniform in [0, hi) (labels, class indices)
+  integers,  // whole numbers in [lo, hi) in the floating dtype (ties for comparisons)
   boolean,   // bool, about half true
   ones,      // all 1 (a step counter, a learning rate)
 };
@@ -103,11 +104,16 @@ enum class SampleCheck : uint32_t {
   no_graph = 1u << 2,         // skip eager vs graph (ops a graph never records)
   float64_only = 1u << 3,     // the sample is meaningful only in float64
   no_float64_ref = 1u << 4,   // forward has no float64 kernel to compare against
+  no_cuda = 1u << 5,          // skip the GPU-vs-CPU check (the sample names a device)
 };
 struct OpSample {
   std::vector<SampleInput> inputs;
   Attrs attrs;
   uint32_t skip = 0;  // SampleCheck bits
+  // Outputs the gradient check differentiates (bit k: output k; integer outputs never are):
+  // ops whose gradient rule ignores some outputs (batch statistics) clear their bits.
+  uint32_t diff_outputs = ~0u;
+  double tol = 0;  // float32 forward tolerance against float64 (0: the test's default)
   const char* note = "";
 };
 using SamplesFn = std::vector<OpSample> (*)();

@@ -9,6 +9,7 @@
 #include "duet/source_location.h"
 #include "ops/multi_tensor_ops.h"
 #include "ops/op_def.h"
+#include "ops/op_samples.h"
 
 namespace duet {
 namespace {
@@ -84,6 +85,51 @@ std::vector<TensorMeta> increment_infer(const InferArgs& a) {
   return {};
 }
 
+// ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------
+
+Attrs sgd_sample(double momentum, double dampening, double weight_decay, bool nesterov) {
+  return Attrs()
+      .set("momentum", momentum)
+      .set("dampening", dampening)
+      .set("weight_decay", weight_decay)
+      .set("nesterov", nesterov);
+}
+Attrs adam_sample(double weight_decay, bool decoupled) {
+  return Attrs()
+      .set("beta1", 0.9)
+      .set("beta2", 0.999)
+      .set("eps", 1e-8)
+      .set("weight_decay", weight_decay)
+      .set("decoupled", decoupled);
+}
+// (param, grad, lr, step [, momentum_buf]): plain, nesterov, dampened momentum.
+std::vector<OpSample> sgd_step_samples() {
+  using namespace samples;
+  return {
+      {.inputs = {normal({5}), normal({5}), lr(), step()}, .attrs = sgd_sample(0, 0, 0.01, false)},
+      {.inputs = {normal({3, 4}), normal({3, 4}), lr(), step(), normal({3, 4})},
+       .attrs = sgd_sample(0.9, 0, 0, true)},
+      {.inputs = {normal({}), normal({}), lr(), step(), normal({})},
+       .attrs = sgd_sample(0.9, 0.1, 0.01, false)}};
+}
+// (param, grad, exp_avg, exp_avg_sq, lr, step): Adam with L2 decay and AdamW.
+std::vector<OpSample> adam_step_samples() {
+  using namespace samples;
+  return {
+      {.inputs = {normal({5}), normal({5}), normal({5}), positive({5}), lr(), step()},
+       .attrs = adam_sample(0, false)},
+      {.inputs = {normal({3, 4}), normal({3, 4}), normal({3, 4}), positive({3, 4}), lr(), step()},
+       .attrs = adam_sample(0.01, false)},
+      {.inputs = {normal({2, 3}), normal({2, 3}), normal({2, 3}), positive({2, 3}), lr(), step()},
+       .attrs = adam_sample(0.01, true)}};
+}
+// A step counter and a floating tensor.
+std::vector<OpSample> increment_samples() {
+  using namespace samples;
+  return {{.inputs = {step()}, .attrs = Attrs().set("value", 1.0)},
+          {.inputs = {normal({3})}, .attrs = Attrs().set("value", 0.5)}};
+}
+
 DUET_DEFINE_OP(sgd_step_op, {.id = OpId::sgd_step_,
                              .num_inputs = -1,
                              .num_outputs = 0,
@@ -91,7 +137,8 @@ DUET_DEFINE_OP(sgd_step_op, {.id = OpId::sgd_step_,
                              .infer = sgd_step_infer,
                              .mutates_inputs = 0b11001,
                              .nondiff_inputs = 0b11111,
-                             .kernels = {cpu_kernels::sgd_step}})
+                             .kernels = {cpu_kernels::sgd_step},
+                             .samples = sgd_step_samples})
 DUET_DEFINE_OP(adam_step_op, {.id = OpId::adam_step_,
                               .num_inputs = 6,
                               .num_outputs = 0,
@@ -99,14 +146,16 @@ DUET_DEFINE_OP(adam_step_op, {.id = OpId::adam_step_,
                               .infer = adam_step_infer,
                               .mutates_inputs = 0b101101,
                               .nondiff_inputs = 0b111111,
-                              .kernels = {cpu_kernels::adam_step}})
+                              .kernels = {cpu_kernels::adam_step},
+                              .samples = adam_step_samples})
 DUET_DEFINE_OP(increment_op, {.id = OpId::increment_,
                               .num_inputs = 1,
                               .num_outputs = 0,
                               .infer = increment_infer,
                               .mutates_inputs = 0b1,
                               .nondiff_inputs = 0b1,
-                              .kernels = {cpu_kernels::increment}})
+                              .kernels = {cpu_kernels::increment},
+                              .samples = increment_samples})
 
 }  // namespace
 

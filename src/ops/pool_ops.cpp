@@ -13,6 +13,7 @@
 #include "pool_kernels.h"
 #include "duet/ops/pool.h"
 #include "ops/op_def.h"
+#include "ops/op_samples.h"
 
 namespace duet {
 namespace {
@@ -101,12 +102,91 @@ std::vector<Tensor> max_pool2d_grad(const GradArgs& g) {
   return {max_pool2d_backward(g.grad_outputs[0], g.outputs[1], g.input_metas[0].shape)};
 }
 
+// ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------
+
+Attrs pool_sample_attrs(int64_t k, int64_t s, int64_t p, bool ceil_mode) {
+  return Attrs()
+      .set("kernel", Ints{k, k})
+      .set("stride", Ints{s, s})
+      .set("padding", Ints{p, p})
+      .set("ceil_mode", ceil_mode);
+}
+Attrs max_sample_attrs(int64_t k, int64_t s, int64_t p, bool ceil_mode, int64_t d = 1) {
+  return pool_sample_attrs(k, s, p, ceil_mode).set("dilation", Ints{d, d});
+}
+Attrs avg_sample_attrs(int64_t k, int64_t s, int64_t p, bool ceil_mode, bool include_pad) {
+  return pool_sample_attrs(k, s, p, ceil_mode).set("count_include_pad", include_pad);
+}
+// Windows that tile, overlap with padding, end in a partial window (ceil_mode), dilate; a
+// (C, H, W) input.
+std::vector<OpSample> max_pool2d_samples() {
+  using namespace samples;
+  return {{.inputs = {normal({1, 2, 4, 4})}, .attrs = max_sample_attrs(2, 2, 0, false)},
+          {.inputs = {normal({2, 3, 5, 5})}, .attrs = max_sample_attrs(3, 2, 1, false)},
+          {.inputs = {normal({1, 2, 5, 5})}, .attrs = max_sample_attrs(2, 2, 0, true)},
+          {.inputs = {normal({1, 1, 7, 6})}, .attrs = max_sample_attrs(2, 1, 1, false, 2)},
+          {.inputs = {normal({2, 5, 7})}, .attrs = max_sample_attrs(3, 2, 0, false)}};
+}
+// (grad, indices into the H x W input plane) with input_shape; indices may repeat.
+std::vector<OpSample> max_pool2d_backward_samples() {
+  using namespace samples;
+  return {{.inputs = {normal({1, 2, 2, 2}), index({1, 2, 2, 2}, 16)},
+           .attrs = Attrs().set("input_shape", Shape{1, 2, 4, 4})},
+          {.inputs = {normal({2, 3, 3, 3}), index({2, 3, 3, 3}, 25)},
+           .attrs = Attrs().set("input_shape", Shape{2, 3, 5, 5})},
+          {.inputs = {normal({2, 2, 3}), index({2, 2, 3}, 35)},
+           .attrs = Attrs().set("input_shape", Shape{2, 5, 7})}};
+}
+// (x, indices into x's planes) -> values at the indices.
+std::vector<OpSample> max_pool2d_gather_samples() {
+  using namespace samples;
+  return {{.inputs = {normal({1, 2, 4, 4}), index({1, 2, 2, 2}, 16)}},
+          {.inputs = {normal({2, 3, 5, 5}), index({2, 3, 3, 3}, 25)}},
+          {.inputs = {normal({2, 5, 7}), index({2, 2, 3}, 35)}}};
+}
+std::vector<OpSample> avg_pool2d_samples() {
+  using namespace samples;
+  return {{.inputs = {normal({1, 2, 4, 4})}, .attrs = avg_sample_attrs(2, 2, 0, false, true)},
+          {.inputs = {normal({1, 2, 5, 5})}, .attrs = avg_sample_attrs(3, 2, 1, false, true)},
+          {.inputs = {normal({2, 3, 5, 5})}, .attrs = avg_sample_attrs(3, 2, 1, true, false)},
+          {.inputs = {normal({2, 5, 7})}, .attrs = avg_sample_attrs(2, 1, 0, false, true)}};
+}
+// The gradient of each avg_pool2d sample's x.
+std::vector<OpSample> avg_pool2d_backward_samples() {
+  using namespace samples;
+  return {{.inputs = {normal({1, 2, 2, 2})},
+           .attrs = avg_sample_attrs(2, 2, 0, false, true).set("input_shape", Shape{1, 2, 4, 4})},
+          {.inputs = {normal({1, 2, 3, 3})},
+           .attrs = avg_sample_attrs(3, 2, 1, false, true).set("input_shape", Shape{1, 2, 5, 5})},
+          {.inputs = {normal({2, 3, 3, 3})},
+           .attrs = avg_sample_attrs(3, 2, 1, true, false).set("input_shape", Shape{2, 3, 5, 5})},
+          {.inputs = {normal({2, 4, 6})},
+           .attrs = avg_sample_attrs(2, 1, 0, false, true).set("input_shape", Shape{2, 5, 7})}};
+}
+// Output smaller, larger (overlapping windows) and 1x1.
+std::vector<OpSample> adaptive_avg_pool2d_samples() {
+  using namespace samples;
+  return {{.inputs = {normal({1, 2, 5, 5})}, .attrs = Attrs().set("output_size", Ints{3, 2})},
+          {.inputs = {normal({1, 2, 5, 5})}, .attrs = Attrs().set("output_size", Ints{3, 7})},
+          {.inputs = {normal({2, 3, 4, 6})}, .attrs = Attrs().set("output_size", Ints{1, 1})},
+          {.inputs = {normal({2, 4, 4})}, .attrs = Attrs().set("output_size", Ints{2, 2})}};
+}
+std::vector<OpSample> adaptive_avg_pool2d_backward_samples() {
+  using namespace samples;
+  return {
+      {.inputs = {normal({1, 2, 3, 2})}, .attrs = Attrs().set("input_shape", Shape{1, 2, 5, 5})},
+      {.inputs = {normal({1, 2, 3, 7})}, .attrs = Attrs().set("input_shape", Shape{1, 2, 5, 5})},
+      {.inputs = {normal({2, 3, 1, 1})}, .attrs = Attrs().set("input_shape", Shape{2, 3, 4, 6})},
+      {.inputs = {normal({2, 2, 2})}, .attrs = Attrs().set("input_shape", Shape{2, 4, 4})}};
+}
+
 DUET_DEFINE_OP(max_pool2d_op, {.id = OpId::max_pool2d,
                                .num_outputs = 2,
                                .infer = max_pool2d_infer,
                                .grad = max_pool2d_grad,
                                .save_outputs = 0b10,
-                               .kernels = {cpu_kernels::max_pool2d}})
+                               .kernels = {cpu_kernels::max_pool2d},
+                               .samples = max_pool2d_samples})
 
 // max_pool2d_backward: grad (N, C, OH, OW), indices -> grad_in (input_shape)
 
@@ -129,7 +209,8 @@ DUET_DEFINE_OP(max_pool2d_backward_op, {.id = OpId::max_pool2d_backward,
                                         .grad = max_pool2d_backward_grad,
                                         .save_inputs = 0b10,
                                         .nondiff_inputs = 0b10,
-                                        .kernels = {cpu_kernels::max_pool2d_backward}})
+                                        .kernels = {cpu_kernels::max_pool2d_backward},
+                                        .samples = max_pool2d_backward_samples})
 
 // max_pool2d_gather: x (N, C, H, W), indices (N, C, OH, OW) -> x at indices (N, C, OH, OW)
 
@@ -158,7 +239,8 @@ DUET_DEFINE_OP(max_pool2d_gather_op,
                 .grad = max_pool2d_gather_grad,
                 .save_inputs = 0b10,
                 .nondiff_inputs = 0b10,
-                .kernels = {cpu_kernels::max_pool2d_gather}})
+                .kernels = {cpu_kernels::max_pool2d_gather},
+                .samples = max_pool2d_gather_samples})
 
 Tensor max_pool2d_gather_impl(const Tensor& x, const Tensor& indices) {
   return call_op1(max_pool2d_gather_op(), {x, indices});
@@ -183,7 +265,8 @@ std::vector<Tensor> avg_pool2d_grad(const GradArgs& g) {
 DUET_DEFINE_OP(avg_pool2d_op, {.id = OpId::avg_pool2d,
                                .infer = avg_pool2d_infer,
                                .grad = avg_pool2d_grad,
-                               .kernels = {cpu_kernels::avg_pool2d}})
+                               .kernels = {cpu_kernels::avg_pool2d},
+                               .samples = avg_pool2d_samples})
 
 std::vector<TensorMeta> avg_pool2d_backward_infer(const InferArgs& a) {
   infer::expect_floating(a, 0);
@@ -201,7 +284,8 @@ DUET_DEFINE_OP(avg_pool2d_backward_op, {.id = OpId::avg_pool2d_backward,
                                         .traits = static_cast<uint32_t>(OpTrait::backward),
                                         .infer = avg_pool2d_backward_infer,
                                         .grad = avg_pool2d_backward_grad,
-                                        .kernels = {cpu_kernels::avg_pool2d_backward}})
+                                        .kernels = {cpu_kernels::avg_pool2d_backward},
+                                        .samples = avg_pool2d_backward_samples})
 
 Attrs without_input_shape(const Attrs& at) {
   Attrs r;
@@ -239,7 +323,8 @@ std::vector<Tensor> adaptive_avg_pool2d_grad(const GradArgs& g) {
 DUET_DEFINE_OP(adaptive_avg_pool2d_op, {.id = OpId::adaptive_avg_pool2d,
                                         .infer = adaptive_avg_pool2d_infer,
                                         .grad = adaptive_avg_pool2d_grad,
-                                        .kernels = {cpu_kernels::adaptive_avg_pool2d}})
+                                        .kernels = {cpu_kernels::adaptive_avg_pool2d},
+                                        .samples = adaptive_avg_pool2d_samples})
 
 std::vector<TensorMeta> adaptive_avg_pool2d_backward_infer(const InferArgs& a) {
   infer::expect_floating(a, 0);
@@ -261,7 +346,8 @@ DUET_DEFINE_OP(adaptive_avg_pool2d_backward_op,
                 .traits = static_cast<uint32_t>(OpTrait::backward),
                 .infer = adaptive_avg_pool2d_backward_infer,
                 .grad = adaptive_avg_pool2d_backward_grad,
-                .kernels = {cpu_kernels::adaptive_avg_pool2d_backward}})
+                .kernels = {cpu_kernels::adaptive_avg_pool2d_backward},
+                .samples = adaptive_avg_pool2d_backward_samples})
 
 // ---------------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@
 #include "duet/ops/elementwise.h"
 #include "duet/ops/random.h"
 #include "ops/op_def.h"
+#include "ops/op_samples.h"
 
 namespace duet {
 namespace {
@@ -28,6 +29,18 @@ std::vector<Tensor> dropout_grad(const GradArgs& g) {
   return {mul(g.grad_outputs[0], g.outputs[1])};
 }
 
+// ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------
+
+// The mask depends only on the seed attribute, so the gradient check holds it fixed.
+std::vector<OpSample> dropout_samples() {
+  using namespace samples;
+  auto at = [](double p) { return Attrs().set("p", p).set("seed", int64_t{1234}); };
+  return {{.inputs = {normal({3, 5})}, .attrs = at(0.3)},
+          {.inputs = {normal({2, 3, 9})}, .attrs = at(0.5)},
+          {.inputs = {normal({7})}, .attrs = at(0.0)},
+          {.inputs = {normal({0, 4})}, .attrs = at(0.5)}};
+}
+
 DUET_DEFINE_OP(dropout_op, {.id = OpId::dropout,
                             .num_outputs = 2,
                             .infer = dropout_infer,
@@ -35,7 +48,8 @@ DUET_DEFINE_OP(dropout_op, {.id = OpId::dropout,
                             .save_outputs = 0b10,
                             .random = true,
                             .kernels = {cpu_kernels::dropout},
-                            .inplace_input = 0})
+                            .inplace_input = 0,
+                            .samples = dropout_samples})
 
 }  // namespace
 

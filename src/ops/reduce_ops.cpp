@@ -5,6 +5,7 @@
 #include "duet/ops/shape.h"
 #include "geometry.h"
 #include "ops/op_def.h"
+#include "ops/op_samples.h"
 
 namespace duet {
 namespace {
@@ -136,26 +137,68 @@ std::vector<Tensor> max_backward_grad(const GradArgs& g) {
   return {sum(mul(g.grad_outputs[0], onehot), axes, keepdim), Tensor()};
 }
 
+// ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------
+
+// One axis, negative and several axes with keepdim, every axis (axes = {}), a 0-d input and
+// an empty input whose reduced groups are empty (sum) or whose kept axis is empty (mean, max).
+std::vector<OpSample> reduce_samples(bool empty_groups) {
+  using namespace samples;
+  auto at = [](Ints axes, bool keepdim) {
+    return Attrs().set("axes", axes).set("keepdim", keepdim);
+  };
+  std::vector<OpSample> r = {{.inputs = {normal({2, 3, 4})}, .attrs = at({1}, false)},
+                             {.inputs = {normal({2, 3, 5})}, .attrs = at({-1, 0}, true)},
+                             {.inputs = {normal({3, 5})}, .attrs = at({}, false)},
+                             {.inputs = {normal({})}, .attrs = at({}, false)},
+                             {.inputs = {normal({0, 4})}, .attrs = at({1}, true)}};
+  if (empty_groups) r.push_back({.inputs = {normal({0, 4})}, .attrs = at({0}, false)});
+  return r;
+}
+std::vector<OpSample> argmax_samples() {
+  using namespace samples;
+  auto at = [](int64_t axis, bool keepdim) {
+    return Attrs().set("axis", axis).set("keepdim", keepdim);
+  };
+  return {{.inputs = {normal({3, 5})}, .attrs = at(1, false)},
+          {.inputs = {normal({2, 3, 4})}, .attrs = at(-2, true)},
+          {.inputs = {integers({4, 3}, 0, 2)}, .attrs = at(0, false)},  // ties: the first wins
+          {.inputs = {normal({})}, .attrs = at(0, false)}};
+}
+// (grad of the reduced shape, x).
+std::vector<OpSample> max_backward_samples() {
+  using namespace samples;
+  auto at = [](Ints axes, bool keepdim) {
+    return Attrs().set("axes", axes).set("keepdim", keepdim);
+  };
+  return {{.inputs = {normal({2, 4}), normal({2, 3, 4})}, .attrs = at({1}, false)},
+          {.inputs = {normal({1, 3, 1}), normal({2, 3, 5})}, .attrs = at({-1, 0}, true)},
+          {.inputs = {normal({}), normal({3, 5})}, .attrs = at({}, false)}};
+}
+
 DUET_DEFINE_OP(sum_op, {.id = OpId::sum,
                         .traits = static_cast<uint32_t>(OpTrait::reduction),
                         .infer = sum_infer,
                         .grad = sum_grad,
-                        .kernels = {cpu_kernels::sum}})
+                        .kernels = {cpu_kernels::sum},
+                        .samples = [] { return reduce_samples(true); }})
 DUET_DEFINE_OP(mean_op, {.id = OpId::mean,
                          .traits = static_cast<uint32_t>(OpTrait::reduction),
                          .infer = mean_infer,
                          .grad = mean_grad,
-                         .kernels = {cpu_kernels::mean}})
+                         .kernels = {cpu_kernels::mean},
+                         .samples = [] { return reduce_samples(false); }})
 DUET_DEFINE_OP(max_op, {.id = OpId::max,
                         .traits = static_cast<uint32_t>(OpTrait::reduction),
                         .infer = max_infer,
                         .grad = max_grad,
                         .save_inputs = 1,
-                        .kernels = {cpu_kernels::max}})
+                        .kernels = {cpu_kernels::max},
+                        .samples = [] { return reduce_samples(false); }})
 DUET_DEFINE_OP(argmax_op, {.id = OpId::argmax,
                            .traits = static_cast<uint32_t>(OpTrait::reduction),
                            .infer = argmax_infer,
-                           .kernels = {cpu_kernels::argmax}})
+                           .kernels = {cpu_kernels::argmax},
+                           .samples = argmax_samples})
 DUET_DEFINE_OP(max_backward_op,
                {.id = OpId::max_backward,
                 .num_inputs = 2,
@@ -164,7 +207,8 @@ DUET_DEFINE_OP(max_backward_op,
                 .grad = max_backward_grad,
                 .save_inputs = 0b10,
                 .nondiff_inputs = 0b10,
-                .kernels = {cpu_kernels::max_backward}})
+                .kernels = {cpu_kernels::max_backward},
+                .samples = max_backward_samples})
 
 Attrs reduce_attrs(const Ints& axes, bool keepdim) {
   return Attrs().set("axes", axes).set("keepdim", keepdim);

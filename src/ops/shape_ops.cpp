@@ -8,6 +8,7 @@
 #include "shape_kernels.h"
 #include "duet/ops/shape.h"
 #include "ops/op_def.h"
+#include "ops/op_samples.h"
 
 namespace duet {
 namespace {
@@ -50,11 +51,94 @@ std::vector<Tensor> reshape_grad(const GradArgs& g) {
   return {reshape(g.grad_outputs[0], g.input_metas[0].shape)};
 }
 
+// ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------
+
+std::vector<OpSample> reshape_samples() {
+  using namespace samples;
+  auto to = [](Shape s) { return Attrs().set("shape", s); };
+  return {{.inputs = {normal({2, 3, 4})}, .attrs = to({4, -1})},
+          {.inputs = {normal({6})}, .attrs = to({2, 1, 3})},
+          {.inputs = {normal({})}, .attrs = to({1})},
+          {.inputs = {normal({0, 4})}, .attrs = to({4, 0})}};
+}
+std::vector<OpSample> permute_samples() {
+  using namespace samples;
+  auto axes = [](Ints a) { return Attrs().set("axes", a); };
+  return {{.inputs = {normal({2, 3, 4})}, .attrs = axes({2, 0, 1})},
+          {.inputs = {normal({3, 5})}, .attrs = axes({-1, 0})},
+          {.inputs = {normal({0, 4})}, .attrs = axes({1, 0})}};
+}
+Attrs slice_sample(int64_t axis, int64_t start, int64_t end, int64_t step) {
+  return Attrs().set("axis", axis).set("start", start).set("end", end).set("step", step);
+}
+// Stepped, negative bounds clamped to the axis, empty.
+std::vector<OpSample> slice_samples() {
+  using namespace samples;
+  return {{.inputs = {normal({5, 4})}, .attrs = slice_sample(0, 1, 4, 2)},
+          {.inputs = {normal({3, 7})}, .attrs = slice_sample(-1, -5, 100, 1)},
+          {.inputs = {normal({2, 6, 3})}, .attrs = slice_sample(1, 0, 6, 4)},
+          {.inputs = {normal({4})}, .attrs = slice_sample(0, 2, 2, 1)}};
+}
+// The gradient of each slice sample.
+std::vector<OpSample> slice_backward_samples() {
+  std::vector<OpSample> r = slice_samples();
+  const Shape grads[] = {{2, 4}, {3, 5}, {2, 2, 3}, {0}};
+  for (size_t i = 0; i < r.size(); ++i) {
+    r[i].attrs.set("input_shape", r[i].inputs[0].shape);
+    r[i].inputs = {samples::normal(grads[i])};
+  }
+  return r;
+}
+std::vector<OpSample> expand_samples() {
+  using namespace samples;
+  auto to = [](Shape s) { return Attrs().set("shape", s); };
+  return {{.inputs = {normal({3, 1})}, .attrs = to({2, 3, 4})},
+          {.inputs = {normal({1})}, .attrs = to({5})},
+          {.inputs = {normal({})}, .attrs = to({2, 2})},
+          {.inputs = {normal({3, 1})}, .attrs = to({-1, 0})}};
+}
+std::vector<OpSample> sum_to_samples() {
+  using namespace samples;
+  auto to = [](Shape s) { return Attrs().set("shape", s); };
+  return {{.inputs = {normal({2, 3, 4})}, .attrs = to({3, 1})},
+          {.inputs = {normal({5})}, .attrs = to({})},
+          {.inputs = {normal({4, 1, 5})}, .attrs = to({4, 1, 1})},
+          {.inputs = {normal({0, 4})}, .attrs = to({4})}};
+}
+// Two, three (one empty) and one input.
+std::vector<OpSample> concat_samples() {
+  using namespace samples;
+  auto axis = [](int64_t a) { return Attrs().set("axis", a); };
+  return {{.inputs = {normal({2, 3}), normal({2, 4})}, .attrs = axis(1)},
+          {.inputs = {normal({1, 3}), normal({2, 3}), normal({0, 3})}, .attrs = axis(0)},
+          {.inputs = {normal({2, 2, 3}), normal({2, 1, 3})}, .attrs = axis(-2)},
+          {.inputs = {normal({3, 5})}, .attrs = axis(-1)}};
+}
+std::vector<OpSample> pad_samples() {
+  using namespace samples;
+  auto at = [](Ints pads, double value) { return Attrs().set("pads", pads).set("value", value); };
+  return {{.inputs = {normal({3, 4})}, .attrs = at({1, 2}, 0.0)},
+          {.inputs = {normal({2, 3, 4})}, .attrs = at({1, 0, 0, 2}, 1.5)},
+          {.inputs = {normal({0, 3})}, .attrs = at({1, 1}, 0.0)}};
+}
+// To each floating dtype and to int64 (truncation toward zero); no gradient through int64.
+std::vector<OpSample> cast_samples() {
+  using namespace samples;
+  auto to = [](DType t) { return Attrs().set("dtype", static_cast<int64_t>(t)); };
+  return {{.inputs = {normal({3, 5})}, .attrs = to(DType::float64)},
+          {.inputs = {normal({7})}, .attrs = to(DType::float32)},
+          {.inputs = {uniform({2, 3}, -5, 5)},
+           .attrs = to(DType::int64),
+           .skip = uint32_t(SampleCheck::no_grad)},
+          {.inputs = {normal({0, 4})}, .attrs = to(DType::float32)}};
+}
+
 DUET_DEFINE_OP(reshape_op, {.id = OpId::reshape,
                             .traits = static_cast<uint32_t>(OpTrait::copying_view),
                             .infer = reshape_infer,
                             .grad = reshape_grad,
-                            .view = reshape_view})
+                            .view = reshape_view,
+                            .samples = reshape_samples})
 
 // ---------------------------------------------------------------------------------------
 // permute
@@ -100,7 +184,8 @@ std::vector<Tensor> permute_grad(const GradArgs& g) {
 DUET_DEFINE_OP(permute_op, {.id = OpId::permute,
                             .infer = permute_infer,
                             .grad = permute_grad,
-                            .view = permute_view})
+                            .view = permute_view,
+                            .samples = permute_samples})
 
 // ---------------------------------------------------------------------------------------
 // slice (Python semantics, step >= 1)
@@ -144,7 +229,8 @@ std::vector<Tensor> slice_grad(const GradArgs& g) {
 }
 
 DUET_DEFINE_OP(slice_op,
-               {.id = OpId::slice, .infer = slice_infer, .grad = slice_grad, .view = slice_view})
+               {.id = OpId::slice, .infer = slice_infer, .grad = slice_grad, .view = slice_view,
+                .samples = slice_samples})
 
 std::vector<TensorMeta> slice_backward_infer(const InferArgs& a) {
   Shape in = a.attrs.ints("input_shape");
@@ -173,7 +259,8 @@ DUET_DEFINE_OP(slice_backward_op,
                 .traits = static_cast<uint32_t>(OpTrait::backward),
                 .infer = slice_backward_infer,
                 .grad = slice_backward_grad,
-                .kernels = {slice_backward_kernel}})
+                .kernels = {slice_backward_kernel},
+                .samples = slice_backward_samples})
 
 // ---------------------------------------------------------------------------------------
 // expand: broadcast view (stride 0)
@@ -213,7 +300,8 @@ std::vector<Tensor> expand_grad(const GradArgs& g) {
 }
 
 DUET_DEFINE_OP(expand_op,
-               {.id = OpId::expand, .infer = expand_infer, .grad = expand_grad, .view = expand_view})
+               {.id = OpId::expand, .infer = expand_infer, .grad = expand_grad, .view = expand_view,
+                .samples = expand_samples})
 
 // ---------------------------------------------------------------------------------------
 // sum_to: reduce broadcast dimensions (the inverse of expand)
@@ -233,7 +321,8 @@ std::vector<Tensor> sum_to_grad(const GradArgs& g) {
 DUET_DEFINE_OP(sum_to_op, {.id = OpId::sum_to,
                            .infer = sum_to_infer,
                            .grad = sum_to_grad,
-                           .kernels = {cpu_kernels::sum_to}})
+                           .kernels = {cpu_kernels::sum_to},
+                           .samples = sum_to_samples})
 
 // ---------------------------------------------------------------------------------------
 // concat
@@ -275,7 +364,8 @@ DUET_DEFINE_OP(concat_op, {.id = OpId::concat,
                            .num_inputs = -1,
                            .infer = concat_infer,
                            .grad = concat_grad,
-                           .kernels = {cpu_kernels::concat}})
+                           .kernels = {cpu_kernels::concat},
+                           .samples = concat_samples})
 
 // ---------------------------------------------------------------------------------------
 // pad (constant)
@@ -308,7 +398,8 @@ std::vector<Tensor> pad_grad(const GradArgs& g) {
 DUET_DEFINE_OP(pad_op, {.id = OpId::pad,
                         .infer = pad_infer,
                         .grad = pad_grad,
-                        .kernels = {cpu_kernels::pad}})
+                        .kernels = {cpu_kernels::pad},
+                        .samples = pad_samples})
 
 // ---------------------------------------------------------------------------------------
 // contiguous / clone / cast
@@ -325,7 +416,8 @@ DUET_DEFINE_OP(clone_op, {.id = OpId::clone,
                           .infer = infer::same_as_input,
                           .grad = identity_grad,
                           .strided_inputs = true,
-                          .kernels = {copy_kernel}})
+                          .kernels = {copy_kernel},
+                          .samples = [] { return samples::unary(); }})
 
 std::vector<TensorMeta> cast_infer(const InferArgs& a) {
   return {{a.inputs[0].shape, static_cast<DType>(a.attrs.i("dtype")), a.inputs[0].device}};
@@ -339,7 +431,8 @@ DUET_DEFINE_OP(cast_op, {.id = OpId::cast,
                          .infer = cast_infer,
                          .grad = cast_grad,
                          .strided_inputs = true,
-                         .kernels = {copy_kernel}})
+                         .kernels = {copy_kernel},
+                         .samples = cast_samples})
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 #include "unary_kernels.h"
 #include "duet/ops/elementwise.h"
 #include "ops/op_def.h"
+#include "ops/op_samples.h"
 
 namespace duet {
 namespace {
@@ -58,72 +59,102 @@ std::vector<Tensor> pow_grad(const GradArgs& g) {
   return {mul(G(g), mul(pow(g.inputs[0], p - 1.0), p))};
 }
 
+// ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------
+
+std::vector<OpSample> value_samples() {
+  return samples::unary(Attrs().set("value", 1.5));
+}
+std::vector<OpSample> rdiv_scalar_samples() {
+  return samples::unary(Attrs().set("value", 1.5), samples::positive());
+}
+// A fractional exponent needs x > 0; 2 and 3 take their own paths and any sign.
+std::vector<OpSample> pow_samples() {
+  using namespace samples;
+  return join(unary(Attrs().set("exponent", 2.5), positive()),
+              {{.inputs = {normal({3, 5})}, .attrs = Attrs().set("exponent", 2.0)},
+               {.inputs = {normal({7})}, .attrs = Attrs().set("exponent", 3.0)},
+               {.inputs = {positive({2, 3})}, .attrs = Attrs().set("exponent", -0.5)}});
+}
+Attrs clamp_attrs() {
+  return Attrs().set("lo", -0.5).set("hi", 0.5);
+}
+
 DUET_DEFINE_OP(neg_op, {.id = OpId::neg,
                         .traits = OpTrait::elementwise | OpTrait::unary,
                         .infer = float_infer,
                         .grad = neg_grad,
                         .kernels = {cpu_kernels::neg},
-                        .inplace_input = 0})
+                        .inplace_input = 0,
+                        .samples = [] { return samples::unary(); }})
 DUET_DEFINE_OP(exp_op, {.id = OpId::exp,
                         .traits = OpTrait::elementwise | OpTrait::unary,
                         .infer = float_infer,
                         .grad = exp_grad,
                         .save_outputs = 1,
                         .kernels = {cpu_kernels::exp},
-                        .inplace_input = 0})
+                        .inplace_input = 0,
+                        .samples = [] { return samples::unary(); }})
 DUET_DEFINE_OP(log_op, {.id = OpId::log,
                         .traits = OpTrait::elementwise | OpTrait::unary,
                         .infer = float_infer,
                         .grad = log_grad,
                         .save_inputs = 1,
                         .kernels = {cpu_kernels::log},
-                        .inplace_input = 0})
+                        .inplace_input = 0,
+                        .samples = [] { return samples::unary({}, samples::positive()); }})
 DUET_DEFINE_OP(sqrt_op, {.id = OpId::sqrt,
                          .traits = OpTrait::elementwise | OpTrait::unary,
                          .infer = float_infer,
                          .grad = sqrt_grad,
                          .save_outputs = 1,
                          .kernels = {cpu_kernels::sqrt},
-                         .inplace_input = 0})
+                         .inplace_input = 0,
+                         .samples = [] { return samples::unary({}, samples::positive()); }})
 DUET_DEFINE_OP(rsqrt_op, {.id = OpId::rsqrt,
                           .traits = OpTrait::elementwise | OpTrait::unary,
                           .infer = float_infer,
                           .grad = rsqrt_grad,
                           .save_outputs = 1,
                           .kernels = {cpu_kernels::rsqrt},
-                          .inplace_input = 0})
+                          .inplace_input = 0,
+                          .samples = [] { return samples::unary({}, samples::positive()); }})
 DUET_DEFINE_OP(abs_op, {.id = OpId::abs,
                         .traits = OpTrait::elementwise | OpTrait::unary,
                         .infer = float_infer,
                         .grad = abs_grad,
                         .save_inputs = 1,
                         .kernels = {cpu_kernels::abs},
-                        .inplace_input = 0})
+                        .inplace_input = 0,
+                        .samples = [] { return samples::unary(); }})
 DUET_DEFINE_OP(sign_op, {.id = OpId::sign,
                          .traits = OpTrait::elementwise | OpTrait::unary,
                          .infer = float_infer,
                          .grad = sign_grad,
                          .kernels = {cpu_kernels::sign},
-                         .inplace_input = 0})
+                         .inplace_input = 0,
+                         .samples = [] { return samples::unary(); }})
 DUET_DEFINE_OP(add_scalar_op, {.id = OpId::add_scalar,
                                .traits = OpTrait::elementwise | OpTrait::unary,
                                .infer = float_infer,
                                .grad = add_scalar_grad,
                                .kernels = {cpu_kernels::add_scalar},
-                               .inplace_input = 0})
+                               .inplace_input = 0,
+                               .samples = value_samples})
 DUET_DEFINE_OP(mul_scalar_op, {.id = OpId::mul_scalar,
                                .traits = OpTrait::elementwise | OpTrait::unary,
                                .infer = float_infer,
                                .grad = mul_scalar_grad,
                                .kernels = {cpu_kernels::mul_scalar},
-                               .inplace_input = 0})
+                               .inplace_input = 0,
+                               .samples = value_samples})
 DUET_DEFINE_OP(rsub_scalar_op,
                {.id = OpId::rsub_scalar,
                 .traits = OpTrait::elementwise | OpTrait::unary,
                 .infer = float_infer,
                 .grad = rsub_scalar_grad,
                 .kernels = {cpu_kernels::rsub_scalar},
-                .inplace_input = 0})
+                .inplace_input = 0,
+                .samples = value_samples})
 DUET_DEFINE_OP(rdiv_scalar_op,
                {.id = OpId::rdiv_scalar,
                 .traits = OpTrait::elementwise | OpTrait::unary,
@@ -132,14 +163,16 @@ DUET_DEFINE_OP(rdiv_scalar_op,
                 .save_inputs = 1,
                 .save_outputs = 1,
                 .kernels = {cpu_kernels::rdiv_scalar},
-                .inplace_input = 0})
+                .inplace_input = 0,
+                .samples = rdiv_scalar_samples})
 DUET_DEFINE_OP(pow_op, {.id = OpId::pow,
                         .traits = OpTrait::elementwise | OpTrait::unary,
                         .infer = float_infer,
                         .grad = pow_grad,
                         .save_inputs = 1,
                         .kernels = {cpu_kernels::pow_scalar},
-                        .inplace_input = 0})
+                        .inplace_input = 0,
+                        .samples = pow_samples})
 
 std::vector<TensorMeta> clamp_infer(const InferArgs& a) {
   infer::expect_floating(a, 0);
@@ -163,7 +196,8 @@ DUET_DEFINE_OP(clamp_op, {.id = OpId::clamp,
                           .grad = clamp_grad,
                           .save_inputs = 1,
                           .kernels = {cpu_kernels::clamp},
-                          .inplace_input = 0})
+                          .inplace_input = 0,
+                          .samples = [] { return samples::unary(clamp_attrs()); }})
 DUET_DEFINE_OP(clamp_backward_op,
                {.id = OpId::clamp_backward,
                 .num_inputs = 2,
@@ -173,7 +207,8 @@ DUET_DEFINE_OP(clamp_backward_op,
                 .save_inputs = 0b10,
                 .nondiff_inputs = 0b10,
                 .kernels = {cpu_kernels::clamp_backward},
-                .inplace_input = 0})
+                .inplace_input = 0,
+                .samples = [] { return samples::grad_pair(clamp_attrs()); }})
 
 Tensor clamp_backward(const Tensor& grad, const Tensor& x, const Attrs& attrs) {
   return call_op1(clamp_backward_op(), {grad, x}, attrs);
