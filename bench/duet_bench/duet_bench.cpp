@@ -6,7 +6,6 @@
 //              --csv out.csv --plot out.svg
 //   duet-bench --list --json                     # parameters, buffers, GMACs at 224
 //   duet-bench --plot fig.svg --from a.csv,b.csv # re-plot saved CSVs (e.g. PyTorch's)
-#include <omp.h>
 
 #include <unistd.h>
 #include <algorithm>
@@ -203,7 +202,7 @@ int main(int argc, char** argv) {
       DUET_CHECK(e == "eager" || e == "graph", "duet-bench: --exec ", e,
                  " is not an execution style (expected eager or graph)");
     for (const std::string& m : model_list) models::require_model(m, "duet-bench");
-    if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
+    if (threads > 0) set_num_threads(static_cast<int>(threads));
     // Default: 80% of RAM on the CPU; the GPU's own capacity on CUDA (cudaMalloc failing).
     const int64_t limit = limit_mb > 0                     ? limit_mb << 20
                           : device.type == DeviceType::cpu ? physical_memory_bytes() / 10 * 8

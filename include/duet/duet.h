@@ -15,3 +15,4 @@
 #include "duet/ops.h"
 #include "duet/random.h"
 #include "duet/tensor.h"
+#include "duet/threads.h"

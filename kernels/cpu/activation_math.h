@@ -20,6 +20,7 @@
 #include <unsupported/Eigen/SpecialFunctions>
 
 #include "activations.h"
+#include "core/parallel.h"
 #include "cpu/elementwise_kernels.h"
 
 namespace duet::cpu_kernels {
@@ -54,11 +55,12 @@ DUET_ACT_MATH_FN(erf)
 template <class F>
 void for_each_block(int64_t n, const F& f) {
   const int64_t blocks = (n + kActBlock - 1) / kActBlock;
-#pragma omp parallel for if (n > kParallelGrain / 4) schedule(static)
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t i0 = b * kActBlock;
-    f(i0, std::min(kActBlock, n - i0));
-  }
+  parallel::parallel_for_if(n > kParallelGrain / 4, 0, blocks, [&](int64_t lo, int64_t hi) {
+    for (int64_t b = lo; b < hi; ++b) {
+      const int64_t i0 = b * kActBlock;
+      f(i0, std::min(kActBlock, n - i0));
+    }
+  });
 }
 
 template <class E>

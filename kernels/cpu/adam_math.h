@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "core/parallel.h"
 #include "duet/attrs.h"
 
 namespace duet::cpu_kernels {
@@ -83,11 +84,12 @@ void adam_update(T* p, const T* g, T* m, T* v, int64_t begin, int64_t end, int64
     if (!parallel) return adam_range<T, kD, kL, kLow>(p, gb, m, v, begin, end, k);
     constexpr int64_t kChunk = 4096;  // elements per task: a multiple of the vector width
     const int64_t chunks = (end - begin + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static)
-    for (int64_t ch = 0; ch < chunks; ++ch) {
-      const int64_t lo = begin + ch * kChunk;
-      adam_range<T, kD, kL, kLow>(p, gb, m, v, lo, std::min(end, lo + kChunk), k);
-    }
+    parallel::parallel_for(0, chunks, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t ch = p0; ch < p1; ++ch) {
+        const int64_t lo = begin + ch * kChunk;
+        adam_range<T, kD, kL, kLow>(p, gb, m, v, lo, std::min(end, lo + kChunk), k);
+      }
+    });
   };
   using Y = std::true_type;
   using N = std::false_type;

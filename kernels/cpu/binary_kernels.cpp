@@ -1,6 +1,7 @@
 #include "binary_kernels.h"
 
 #include "core/dtype_dispatch.h"
+#include "core/parallel.h"
 #include "cpu/elementwise_kernels.h"
 
 namespace duet::cpu_kernels {
@@ -47,18 +48,19 @@ void where(const KernelArgs& k) {
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     T* po = out.data<T>();
-#pragma omp parallel for if (n > kParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      int64_t rem = i, oc = 0, oa = 0, ob = 0;
-      for (int64_t d = r - 1; d >= 0; --d) {
-        const int64_t idx = rem % os[d];
-        rem /= os[d];
-        oc += idx * sc[d];
-        oa += idx * sa[d];
-        ob += idx * sb[d];
+    parallel::parallel_for_if(n > kParallelGrain, 0, n, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        int64_t rem = i, oc = 0, oa = 0, ob = 0;
+        for (int64_t d = r - 1; d >= 0; --d) {
+          const int64_t idx = rem % os[d];
+          rem /= os[d];
+          oc += idx * sc[d];
+          oa += idx * sa[d];
+          ob += idx * sb[d];
+        }
+        po[i] = pc[oc] ? pa[oa] : pb[ob];
       }
-      po[i] = pc[oc] ? pa[oa] : pb[ob];
-    }
+    });
   });
 }
 

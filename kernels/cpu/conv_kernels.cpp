@@ -1,6 +1,5 @@
 #include "conv_kernels.h"
 
-#include <omp.h>
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "core/dtype_dispatch.h"
+#include "core/parallel.h"
 #include "cpu/gemm.h"
 #include "geometry.h"
 
@@ -25,7 +25,7 @@ namespace {
 enum class ConvPass { forward, backward_input, backward_weight };
 
 // ---------------------------------------------------------------------------------------
-// Per-thread scratch buffers, kept between calls (OpenMP threads persist), so the column
+// Per-thread scratch buffers, kept between calls (pool threads persist), so the column
 // buffers are not page-faulted in on every convolution.
 
 class Scratch {
@@ -53,7 +53,7 @@ T* scratch(int slot, int64_t count) {
 }
 
 int usable_threads() {
-  return omp_in_parallel() ? 1 : omp_get_max_threads();
+  return parallel::max_threads();
 }
 
 // Whether `count` equal work items are worth spreading over `threads` threads (one GEMM per
@@ -62,12 +62,16 @@ bool parallel_items(int64_t count, int threads) {
   return threads > 1 && (count >= 2 * threads || (count >= threads && count % threads == 0));
 }
 
-// Calls f(item, thread) for every item; `thread` picks the caller's per-thread scratch.
+// Calls f(item, thread) for every item; `thread` (< threads) picks the per-thread scratch.
 template <class F>
-void run_items(int64_t count, bool parallel, F&& f) {
+void run_items(int64_t count, bool parallel, int threads, F&& f) {
   if (parallel) {
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t i = 0; i < count; ++i) f(i, omp_get_thread_num());
+    parallel::parallel_for(
+        0, count, 1,
+        [&](int64_t lo, int64_t hi) {
+          for (int64_t i = lo; i < hi; ++i) f(i, parallel::thread_index());
+        },
+        threads);
   } else {
     for (int64_t i = 0; i < count; ++i) f(i, 0);
   }
@@ -235,13 +239,15 @@ template <class T>
 void im2col(const ConvGeom& g, const T* x, int64_t oh0, int64_t oh1, T* dst, int64_t ld) {
   // Called outside a parallel region (one chunk: small maps at batch 1), a large copy is
   // shared by the threads; inside one (a chunk per thread) it runs on the caller.
-  const bool split = !omp_in_parallel() && g.cg() >= 2 * omp_get_max_threads() &&
+  const bool split = g.cg() >= 2 * parallel::max_threads() &&
                      g.cg() * g.kh * g.kw * (oh1 - oh0) * g.ow > (1 << 16);
-#pragma omp parallel for schedule(static) if (split)
-  for (int64_t ci = 0; ci < g.cg(); ++ci)
-    for (int64_t kh = 0; kh < g.kh; ++kh)
-      for (int64_t kw = 0; kw < g.kw; ++kw)
-        im2col_tap(g, x + ci * g.hw(), kh, kw, oh0, oh1, dst + ((ci * g.kh + kh) * g.kw + kw) * ld);
+  parallel::parallel_for_if(split, 0, g.cg(), [&](int64_t lo, int64_t hi) {
+    for (int64_t ci = lo; ci < hi; ++ci)
+      for (int64_t kh = 0; kh < g.kh; ++kh)
+        for (int64_t kw = 0; kw < g.kw; ++kw)
+          im2col_tap(g, x + ci * g.hw(), kh, kw, oh0, oh1,
+                     dst + ((ci * g.kh + kh) * g.kw + kw) * ld);
+  });
 }
 
 // The adjoint of im2col_tap: adds the (oh1 - oh0) * OW values of src back into the input
@@ -304,12 +310,13 @@ inline int64_t regrouped_index(const ConvGeom& g, int64_t o, int64_t ci, int64_t
 
 template <class T>
 void regroup_by_kernel_row(const ConvGeom& g, const T* w, T* wr) {
-#pragma omp parallel for schedule(static) if (g.o * g.kg() > (1 << 16))
-  for (int64_t o = 0; o < g.o; ++o)
-    for (int64_t ci = 0; ci < g.cg(); ++ci)
-      for (int64_t kh = 0; kh < g.kh; ++kh)
-        for (int64_t kw = 0; kw < g.kw; ++kw)
-          wr[regrouped_index(g, o, ci, kh, kw)] = w[((o * g.cg() + ci) * g.kh + kh) * g.kw + kw];
+  parallel::parallel_for_if(g.o * g.kg() > (1 << 16), 0, g.o, [&](int64_t lo, int64_t hi) {
+    for (int64_t o = lo; o < hi; ++o)
+      for (int64_t ci = 0; ci < g.cg(); ++ci)
+        for (int64_t kh = 0; kh < g.kh; ++kh)
+          for (int64_t kw = 0; kw < g.kw; ++kw)
+            wr[regrouped_index(g, o, ci, kh, kw)] = w[((o * g.cg() + ci) * g.kh + kh) * g.kw + kw];
+  });
 }
 
 // Fills s (Cg * KW, nr, OW) for input rows starting at output row oh0; xg is the group's
@@ -435,7 +442,7 @@ void forward_gemm(const ConvGeom& g, const T* x, const T* w, const T* b, T* y, i
   const bool row_shift = use_row_shift(g, plan);
   T* wr = ws.shared();
   if (row_shift) regroup_by_kernel_row(g, w, wr);
-  run_items(plan.count, parallel_items(plan.count, threads), [&](int64_t i, int tid) {
+  run_items(plan.count, parallel_items(plan.count, threads), threads, [&](int64_t i, int tid) {
     const ChunkPlan::Chunk ch = plan.at(i, g);
     const int64_t ni = ch.n1 - ch.n0, p0 = ch.oh0 * g.ow;
     const int64_t cols = ni * (ch.oh1 - ch.oh0) * g.ow;
@@ -516,7 +523,7 @@ void backward_input_gemm(const ConvGeom& g, const T* go, const T* w, T* gx, int 
   const bool row_shift = use_row_shift(g, plan);
   T* wr = ws.shared();
   if (row_shift) regroup_by_kernel_row(g, w, wr);
-  run_items(plan.count, parallel_items(plan.count, threads), [&](int64_t i, int tid) {
+  run_items(plan.count, parallel_items(plan.count, threads), threads, [&](int64_t i, int tid) {
     const ChunkPlan::Chunk ch = plan.at(i, g);
     const int64_t ni = ch.n1 - ch.n0;
     const bool direct = ni == 1 && g.pointwise();
@@ -622,38 +629,45 @@ void backward_weight_gemm(const ConvGeom& g, const T* go, const T* x, T* gw, int
   std::fill(extra, extra + (nt - first_extra) * wn, T(0));
   auto acc_of = [&](int t) { return t < first_extra ? gw : extra + (t - first_extra) * wn; };
   std::fill(gw, gw + wn, T(0));
-  int used = 1;
+  // Part t of nt takes a contiguous run of chunks (OpenMP's static split) and adds into
+  // accumulator t, whichever thread runs it: the sum depends on nt, not on scheduling.
+  const int used = nt;
   if (par) {
-#pragma omp parallel num_threads(nt)
-    {
-#pragma omp single
-      used = omp_get_num_threads();
-      const int tid = omp_get_thread_num();
-      T* acc = acc_of(tid);
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < plan.count; ++i) run(i, tid, acc);
-    }
+    parallel::parallel_for(
+        0, nt, 1,
+        [&](int64_t t0, int64_t t1) {
+          const int tid = parallel::thread_index();
+          for (int64_t t = t0; t < t1; ++t) {
+            const int64_t q = plan.count / nt, r = plan.count % nt;
+            const int64_t i0 = t * q + std::min(t, r), i1 = i0 + q + (t < r ? 1 : 0);
+            T* acc = acc_of(static_cast<int>(t));
+            for (int64_t i = i0; i < i1; ++i) run(i, tid, acc);
+          }
+        },
+        threads);
   } else {
     for (int64_t i = 0; i < plan.count; ++i) run(i, 0, acc_of(0));
   }
   if (row_shift) {
-#pragma omp parallel for schedule(static) if (wn > (1 << 16))
-    for (int64_t o = 0; o < g.o; ++o)
-      for (int64_t ci = 0; ci < g.cg(); ++ci)
-        for (int64_t kh = 0; kh < g.kh; ++kh)
-          for (int64_t kw = 0; kw < g.kw; ++kw) {
-            const int64_t r = regrouped_index(g, o, ci, kh, kw);
-            T s = T(0);
-            for (int t = 0; t < used; ++t) s += extra[t * wn + r];
-            gw[((o * g.cg() + ci) * g.kh + kh) * g.kw + kw] = s;
-          }
+    parallel::parallel_for_if(wn > (1 << 16), 0, g.o, [&](int64_t lo, int64_t hi) {
+      for (int64_t o = lo; o < hi; ++o)
+        for (int64_t ci = 0; ci < g.cg(); ++ci)
+          for (int64_t kh = 0; kh < g.kh; ++kh)
+            for (int64_t kw = 0; kw < g.kw; ++kw) {
+              const int64_t r = regrouped_index(g, o, ci, kh, kw);
+              T s = T(0);
+              for (int t = 0; t < used; ++t) s += extra[t * wn + r];
+              gw[((o * g.cg() + ci) * g.kh + kh) * g.kw + kw] = s;
+            }
+    });
   } else if (used > 1) {
-#pragma omp parallel for schedule(static)
-    for (int64_t j = 0; j < wn; ++j) {
-      T s = gw[j];
-      for (int t = 1; t < used; ++t) s += extra[(t - 1) * wn + j];
-      gw[j] = s;
-    }
+    parallel::parallel_for(0, wn, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t j = lo; j < hi; ++j) {
+        T s = gw[j];
+        for (int t = 1; t < used; ++t) s += extra[(t - 1) * wn + j];
+        gw[j] = s;
+      }
+    });
   }
 }
 
@@ -689,27 +703,29 @@ void forward_depthwise_s1(const ConvGeom& g, const T* x, const T* w, const T* b,
   const int64_t og = g.og(), ohw = g.ohw(), hw = g.hw(), ksz = g.kh * g.kw;
   const int64_t wp = g.w + 2 * g.pw, hp = g.h + 2 * g.ph, len = (g.oh - 1) * wp + g.ow;
   const int64_t planes = g.n * g.c;
-#pragma omp parallel for schedule(static) if (planes > 1 && planes * og * len * ksz > 32768)
-  for (int64_t pl = 0; pl < planes; ++pl) {
-    const int64_t n = pl / g.c, c = pl % g.c;
-    T* xp = scratch<T>(0, hp * wp);
-    T* yp = scratch<T>(1, g.oh * wp);
-    pad_plane(g, x + pl * hw, xp);
-    for (int64_t o = c * og; o < (c + 1) * og; ++o) {
-      std::fill(yp, yp + len, b ? b[o] : T(0));
-      for (int64_t kh = 0; kh < g.kh; ++kh) {
-        for (int64_t kw = 0; kw < g.kw; ++kw) {
-          const T wv = w[o * ksz + kh * g.kw + kw];
-          const T* xs = xp + kh * g.dh * wp + kw * g.dw;
+  parallel::parallel_for_if(
+      planes > 1 && planes * og * len * ksz > 32768, 0, planes, [&](int64_t lo, int64_t hi) {
+        for (int64_t pl = lo; pl < hi; ++pl) {
+          const int64_t n = pl / g.c, c = pl % g.c;
+          T* xp = scratch<T>(0, hp * wp);
+          T* yp = scratch<T>(1, g.oh * wp);
+          pad_plane(g, x + pl * hw, xp);
+          for (int64_t o = c * og; o < (c + 1) * og; ++o) {
+            std::fill(yp, yp + len, b ? b[o] : T(0));
+            for (int64_t kh = 0; kh < g.kh; ++kh) {
+              for (int64_t kw = 0; kw < g.kw; ++kw) {
+                const T wv = w[o * ksz + kh * g.kw + kw];
+                const T* xs = xp + kh * g.dh * wp + kw * g.dw;
 #pragma omp simd
-          for (int64_t p = 0; p < len; ++p) yp[p] += wv * xs[p];
+                for (int64_t p = 0; p < len; ++p) yp[p] += wv * xs[p];
+              }
+            }
+            T* yo = y + (n * g.o + o) * ohw;
+            for (int64_t r = 0; r < g.oh; ++r)
+              std::memcpy(yo + r * g.ow, yp + r * wp, static_cast<size_t>(g.ow) * sizeof(T));
+          }
         }
-      }
-      T* yo = y + (n * g.o + o) * ohw;
-      for (int64_t r = 0; r < g.oh; ++r)
-        std::memcpy(yo + r * g.ow, yp + r * wp, static_cast<size_t>(g.ow) * sizeof(T));
-    }
-  }
+      });
 }
 
 template <class T>
@@ -717,55 +733,59 @@ void backward_input_depthwise_s1(const ConvGeom& g, const T* go, const T* w, T* 
   const int64_t og = g.og(), ohw = g.ohw(), hw = g.hw(), ksz = g.kh * g.kw;
   const int64_t wp = g.w + 2 * g.pw, hp = g.h + 2 * g.ph, len = (g.oh - 1) * wp + g.ow;
   const int64_t planes = g.n * g.c;
-#pragma omp parallel for schedule(static) if (planes > 1 && planes * og * len * ksz > 32768)
-  for (int64_t pl = 0; pl < planes; ++pl) {
-    const int64_t n = pl / g.c, c = pl % g.c;
-    T* gxp = scratch<T>(0, hp * wp);
-    T* gp = scratch<T>(1, g.oh * wp);
-    std::fill(gxp, gxp + hp * wp, T(0));
-    for (int64_t o = c * og; o < (c + 1) * og; ++o) {
-      widen_plane(g, go + (n * g.o + o) * ohw, gp);
-      for (int64_t kh = 0; kh < g.kh; ++kh) {
-        for (int64_t kw = 0; kw < g.kw; ++kw) {
-          const T wv = w[o * ksz + kh * g.kw + kw];
-          T* xs = gxp + kh * g.dh * wp + kw * g.dw;
+  parallel::parallel_for_if(planes > 1 && planes * og * len * ksz > 32768, 0, planes,
+                            [&](int64_t lo, int64_t hi) {
+                              for (int64_t pl = lo; pl < hi; ++pl) {
+                                const int64_t n = pl / g.c, c = pl % g.c;
+                                T* gxp = scratch<T>(0, hp * wp);
+                                T* gp = scratch<T>(1, g.oh * wp);
+                                std::fill(gxp, gxp + hp * wp, T(0));
+                                for (int64_t o = c * og; o < (c + 1) * og; ++o) {
+                                  widen_plane(g, go + (n * g.o + o) * ohw, gp);
+                                  for (int64_t kh = 0; kh < g.kh; ++kh) {
+                                    for (int64_t kw = 0; kw < g.kw; ++kw) {
+                                      const T wv = w[o * ksz + kh * g.kw + kw];
+                                      T* xs = gxp + kh * g.dh * wp + kw * g.dw;
 #pragma omp simd
-          for (int64_t p = 0; p < len; ++p) xs[p] += wv * gp[p];
-        }
-      }
-    }
-    T* gxo = gx + pl * hw;
-    for (int64_t r = 0; r < g.h; ++r)
-      std::memcpy(gxo + r * g.w, gxp + (r + g.ph) * wp + g.pw,
-                  static_cast<size_t>(g.w) * sizeof(T));
-  }
+                                      for (int64_t p = 0; p < len; ++p) xs[p] += wv * gp[p];
+                                    }
+                                  }
+                                }
+                                T* gxo = gx + pl * hw;
+                                for (int64_t r = 0; r < g.h; ++r)
+                                  std::memcpy(gxo + r * g.w, gxp + (r + g.ph) * wp + g.pw,
+                                              static_cast<size_t>(g.w) * sizeof(T));
+                              }
+                            });
 }
 
 template <class T>
 void backward_weight_depthwise_s1(const ConvGeom& g, const T* go, const T* x, T* gw) {
   const int64_t og = g.og(), ohw = g.ohw(), hw = g.hw(), ksz = g.kh * g.kw;
   const int64_t wp = g.w + 2 * g.pw, hp = g.h + 2 * g.ph, len = (g.oh - 1) * wp + g.ow;
-#pragma omp parallel for schedule(static) if (g.o > 1 && g.n * g.o * len * ksz > 32768)
-  for (int64_t o = 0; o < g.o; ++o) {
-    const int64_t c = o / og;
-    T* xp = scratch<T>(0, hp * wp);
-    T* gp = scratch<T>(1, g.oh * wp);
-    T* acc = gw + o * ksz;
-    std::fill(acc, acc + ksz, T(0));
-    for (int64_t n = 0; n < g.n; ++n) {
-      pad_plane(g, x + (n * g.c + c) * hw, xp);
-      widen_plane(g, go + (n * g.o + o) * ohw, gp);
-      for (int64_t kh = 0; kh < g.kh; ++kh) {
-        for (int64_t kw = 0; kw < g.kw; ++kw) {
-          const T* xs = xp + kh * g.dh * wp + kw * g.dw;
-          T sum = 0;
+  parallel::parallel_for_if(g.o > 1 && g.n * g.o * len * ksz > 32768, 0, g.o,
+                            [&](int64_t lo, int64_t hi) {
+                              for (int64_t o = lo; o < hi; ++o) {
+                                const int64_t c = o / og;
+                                T* xp = scratch<T>(0, hp * wp);
+                                T* gp = scratch<T>(1, g.oh * wp);
+                                T* acc = gw + o * ksz;
+                                std::fill(acc, acc + ksz, T(0));
+                                for (int64_t n = 0; n < g.n; ++n) {
+                                  pad_plane(g, x + (n * g.c + c) * hw, xp);
+                                  widen_plane(g, go + (n * g.o + o) * ohw, gp);
+                                  for (int64_t kh = 0; kh < g.kh; ++kh) {
+                                    for (int64_t kw = 0; kw < g.kw; ++kw) {
+                                      const T* xs = xp + kh * g.dh * wp + kw * g.dw;
+                                      T sum = 0;
 #pragma omp simd reduction(+ : sum)
-          for (int64_t p = 0; p < len; ++p) sum += gp[p] * xs[p];
-          acc[kh * g.kw + kw] += sum;
-        }
-      }
-    }
-  }
+                                      for (int64_t p = 0; p < len; ++p) sum += gp[p] * xs[p];
+                                      acc[kh * g.kw + kw] += sum;
+                                    }
+                                  }
+                                }
+                              }
+                            });
 }
 
 template <class T>
@@ -773,34 +793,36 @@ void forward_depthwise(const ConvGeom& g, const T* x, const T* w, const T* b, T*
   if (g.sh == 1 && g.sw == 1) return forward_depthwise_s1(g, x, w, b, y);
   const int64_t og = g.og(), ohw = g.ohw(), hw = g.hw(), ksz = g.kh * g.kw;
   const int64_t planes = g.n * g.o;
-#pragma omp parallel for schedule(static) if (planes > 1 && planes * ohw * ksz > 32768)
-  for (int64_t pl = 0; pl < planes; ++pl) {
-    const int64_t n = pl / g.o, o = pl % g.o, c = o / og;
-    const T* xp = x + (n * g.c + c) * hw;
-    const T* wp = w + o * ksz;
-    T* yp = y + pl * ohw;
-    std::fill(yp, yp + ohw, b ? b[o] : T(0));
-    for (int64_t kh = 0; kh < g.kh; ++kh) {
-      for (int64_t kw = 0; kw < g.kw; ++kw) {
-        const T wv = wp[kh * g.kw + kw];
-        const int64_t iw0 = kw * g.dw - g.pw;
-        int64_t lo, hi;
-        valid_range(iw0, g.sw, g.w, g.ow, lo, hi);
-        for (int64_t oh = 0; oh < g.oh; ++oh) {
-          const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
-          if (ih < 0 || ih >= g.h) continue;
-          const T* s = xp + ih * g.w + iw0;
-          T* d = yp + oh * g.ow;
-          if (g.sw == 1) {
+  parallel::parallel_for_if(planes > 1 && planes * ohw * ksz > 32768, 0, planes,
+                            [&](int64_t p0, int64_t p1) {
+                              for (int64_t pl = p0; pl < p1; ++pl) {
+                                const int64_t n = pl / g.o, o = pl % g.o, c = o / og;
+                                const T* xp = x + (n * g.c + c) * hw;
+                                const T* wp = w + o * ksz;
+                                T* yp = y + pl * ohw;
+                                std::fill(yp, yp + ohw, b ? b[o] : T(0));
+                                for (int64_t kh = 0; kh < g.kh; ++kh) {
+                                  for (int64_t kw = 0; kw < g.kw; ++kw) {
+                                    const T wv = wp[kh * g.kw + kw];
+                                    const int64_t iw0 = kw * g.dw - g.pw;
+                                    int64_t lo, hi;
+                                    valid_range(iw0, g.sw, g.w, g.ow, lo, hi);
+                                    for (int64_t oh = 0; oh < g.oh; ++oh) {
+                                      const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
+                                      if (ih < 0 || ih >= g.h) continue;
+                                      const T* s = xp + ih * g.w + iw0;
+                                      T* d = yp + oh * g.ow;
+                                      if (g.sw == 1) {
 #pragma omp simd
-            for (int64_t j = lo; j < hi; ++j) d[j] += wv * s[j];
-          } else {
-            for (int64_t j = lo; j < hi; ++j) d[j] += wv * s[j * g.sw];
-          }
-        }
-      }
-    }
-  }
+                                        for (int64_t j = lo; j < hi; ++j) d[j] += wv * s[j];
+                                      } else {
+                                        for (int64_t j = lo; j < hi; ++j) d[j] += wv * s[j * g.sw];
+                                      }
+                                    }
+                                  }
+                                }
+                              }
+                            });
 }
 
 template <class T>
@@ -808,73 +830,79 @@ void backward_input_depthwise(const ConvGeom& g, const T* go, const T* w, T* gx)
   if (g.sh == 1 && g.sw == 1) return backward_input_depthwise_s1(g, go, w, gx);
   const int64_t og = g.og(), ohw = g.ohw(), hw = g.hw(), ksz = g.kh * g.kw;
   const int64_t planes = g.n * g.c;
-#pragma omp parallel for schedule(static) if (planes > 1 && planes * og * ohw * ksz > 32768)
-  for (int64_t pl = 0; pl < planes; ++pl) {
-    const int64_t n = pl / g.c, c = pl % g.c;
-    T* xp = gx + pl * hw;
-    std::fill(xp, xp + hw, T(0));
-    for (int64_t o = c * og; o < (c + 1) * og; ++o) {
-      const T* gp = go + (n * g.o + o) * ohw;
-      const T* wp = w + o * ksz;
-      for (int64_t kh = 0; kh < g.kh; ++kh) {
-        for (int64_t kw = 0; kw < g.kw; ++kw) {
-          const T wv = wp[kh * g.kw + kw];
-          const int64_t iw0 = kw * g.dw - g.pw;
-          int64_t lo, hi;
-          valid_range(iw0, g.sw, g.w, g.ow, lo, hi);
-          for (int64_t oh = 0; oh < g.oh; ++oh) {
-            const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
-            if (ih < 0 || ih >= g.h) continue;
-            T* d = xp + ih * g.w + iw0;
-            const T* s = gp + oh * g.ow;
-            if (g.sw == 1) {
+  parallel::parallel_for_if(planes > 1 && planes * og * ohw * ksz > 32768, 0, planes,
+                            [&](int64_t p0, int64_t p1) {
+                              for (int64_t pl = p0; pl < p1; ++pl) {
+                                const int64_t n = pl / g.c, c = pl % g.c;
+                                T* xp = gx + pl * hw;
+                                std::fill(xp, xp + hw, T(0));
+                                for (int64_t o = c * og; o < (c + 1) * og; ++o) {
+                                  const T* gp = go + (n * g.o + o) * ohw;
+                                  const T* wp = w + o * ksz;
+                                  for (int64_t kh = 0; kh < g.kh; ++kh) {
+                                    for (int64_t kw = 0; kw < g.kw; ++kw) {
+                                      const T wv = wp[kh * g.kw + kw];
+                                      const int64_t iw0 = kw * g.dw - g.pw;
+                                      int64_t lo, hi;
+                                      valid_range(iw0, g.sw, g.w, g.ow, lo, hi);
+                                      for (int64_t oh = 0; oh < g.oh; ++oh) {
+                                        const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
+                                        if (ih < 0 || ih >= g.h) continue;
+                                        T* d = xp + ih * g.w + iw0;
+                                        const T* s = gp + oh * g.ow;
+                                        if (g.sw == 1) {
 #pragma omp simd
-              for (int64_t j = lo; j < hi; ++j) d[j] += wv * s[j];
-            } else {
-              for (int64_t j = lo; j < hi; ++j) d[j * g.sw] += wv * s[j];
-            }
-          }
-        }
-      }
-    }
-  }
+                                          for (int64_t j = lo; j < hi; ++j) d[j] += wv * s[j];
+                                        } else {
+                                          for (int64_t j = lo; j < hi; ++j)
+                                            d[j * g.sw] += wv * s[j];
+                                        }
+                                      }
+                                    }
+                                  }
+                                }
+                              }
+                            });
 }
 
 template <class T>
 void backward_weight_depthwise(const ConvGeom& g, const T* go, const T* x, T* gw) {
   if (g.sh == 1 && g.sw == 1) return backward_weight_depthwise_s1(g, go, x, gw);
   const int64_t og = g.og(), ohw = g.ohw(), hw = g.hw(), ksz = g.kh * g.kw;
-#pragma omp parallel for schedule(static) if (g.o > 1 && g.n * g.o * ohw * ksz > 32768)
-  for (int64_t o = 0; o < g.o; ++o) {
-    const int64_t c = o / og;
-    for (int64_t kh = 0; kh < g.kh; ++kh) {
-      for (int64_t kw = 0; kw < g.kw; ++kw) {
-        const int64_t iw0 = kw * g.dw - g.pw;
-        int64_t lo, hi;
-        valid_range(iw0, g.sw, g.w, g.ow, lo, hi);
-        T acc = 0;
-        for (int64_t n = 0; n < g.n; ++n) {
-          const T* gp = go + (n * g.o + o) * ohw;
-          const T* xp = x + (n * g.c + c) * hw;
-          for (int64_t oh = 0; oh < g.oh; ++oh) {
-            const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
-            if (ih < 0 || ih >= g.h) continue;
-            const T* s = xp + ih * g.w + iw0;
-            const T* d = gp + oh * g.ow;
-            T part = 0;
-            if (g.sw == 1) {
+  parallel::parallel_for_if(g.o > 1 && g.n * g.o * ohw * ksz > 32768, 0, g.o,
+                            [&](int64_t p0, int64_t p1) {
+                              for (int64_t o = p0; o < p1; ++o) {
+                                const int64_t c = o / og;
+                                for (int64_t kh = 0; kh < g.kh; ++kh) {
+                                  for (int64_t kw = 0; kw < g.kw; ++kw) {
+                                    const int64_t iw0 = kw * g.dw - g.pw;
+                                    int64_t lo, hi;
+                                    valid_range(iw0, g.sw, g.w, g.ow, lo, hi);
+                                    T acc = 0;
+                                    for (int64_t n = 0; n < g.n; ++n) {
+                                      const T* gp = go + (n * g.o + o) * ohw;
+                                      const T* xp = x + (n * g.c + c) * hw;
+                                      for (int64_t oh = 0; oh < g.oh; ++oh) {
+                                        const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
+                                        if (ih < 0 || ih >= g.h) continue;
+                                        const T* s = xp + ih * g.w + iw0;
+                                        const T* d = gp + oh * g.ow;
+                                        T part = 0;
+                                        if (g.sw == 1) {
 #pragma omp simd reduction(+ : part)
-              for (int64_t j = lo; j < hi; ++j) part += d[j] * s[j];
-            } else {
-              for (int64_t j = lo; j < hi; ++j) part += d[j] * s[j * g.sw];
-            }
-            acc += part;
-          }
-        }
-        gw[o * ksz + kh * g.kw + kw] = acc;
-      }
-    }
-  }
+                                          for (int64_t j = lo; j < hi; ++j) part += d[j] * s[j];
+                                        } else {
+                                          for (int64_t j = lo; j < hi; ++j)
+                                            part += d[j] * s[j * g.sw];
+                                        }
+                                        acc += part;
+                                      }
+                                    }
+                                    gw[o * ksz + kh * g.kw + kw] = acc;
+                                  }
+                                }
+                              }
+                            });
 }
 
 }  // namespace

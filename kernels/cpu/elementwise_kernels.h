@@ -6,11 +6,12 @@
 
 #include <algorithm>
 
+#include "core/parallel.h"
 #include "duet/tensor.h"
 
 namespace duet::cpu_kernels {
 
-// Rows of at least this many elements run in parallel (OpenMP).
+// Rows of at least this many elements run in parallel (parallel::parallel_for).
 inline constexpr int64_t kParallelGrain = 1 << 15;
 
 // out[i] = f(x[i]); x and out contiguous with equal numel.
@@ -19,8 +20,10 @@ void unary_map(const Tensor& x, const Tensor& out, F f) {
   const In* px = static_cast<const In*>(x.data_ptr());
   Out* po = static_cast<Out*>(out.data_ptr());
   const int64_t n = out.numel();
-#pragma omp parallel for simd if (n > kParallelGrain) schedule(static)
-  for (int64_t i = 0; i < n; ++i) po[i] = f(px[i]);
+  parallel::parallel_for_if(n > kParallelGrain, 0, n, [&](int64_t lo, int64_t hi) {
+#pragma omp simd
+    for (int64_t i = lo; i < hi; ++i) po[i] = f(px[i]);
+  });
 }
 
 // Strides of `t` seen from `out_shape` after broadcasting (0 along broadcast axes).
@@ -36,20 +39,26 @@ void binary_map(const Tensor& a, const Tensor& b, const Tensor& out, F f) {
   if (n == 0) return;
   const bool full_a = a.numel() == n, full_b = b.numel() == n;
   if (full_a && full_b) {
-#pragma omp parallel for simd if (n > kParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[i]);
+    parallel::parallel_for_if(n > kParallelGrain, 0, n, [&](int64_t lo, int64_t hi) {
+#pragma omp simd
+      for (int64_t i = lo; i < hi; ++i) po[i] = f(pa[i], pb[i]);
+    });
     return;
   }
   if (full_a && b.numel() == 1) {
     const In s = pb[0];
-#pragma omp parallel for simd if (n > kParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], s);
+    parallel::parallel_for_if(n > kParallelGrain, 0, n, [&](int64_t lo, int64_t hi) {
+#pragma omp simd
+      for (int64_t i = lo; i < hi; ++i) po[i] = f(pa[i], s);
+    });
     return;
   }
   if (a.numel() == 1 && full_b) {
     const In s = pa[0];
-#pragma omp parallel for simd if (n > kParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i) po[i] = f(s, pb[i]);
+    parallel::parallel_for_if(n > kParallelGrain, 0, n, [&](int64_t lo, int64_t hi) {
+#pragma omp simd
+      for (int64_t i = lo; i < hi; ++i) po[i] = f(s, pb[i]);
+    });
     return;
   }
   const Shape& os = out.shape();
@@ -57,20 +66,21 @@ void binary_map(const Tensor& a, const Tensor& b, const Tensor& out, F f) {
   const Shape sa = broadcast_strides(a, os), sb = broadcast_strides(b, os);
   const int64_t inner = os[r - 1], ia = sa[r - 1], ib = sb[r - 1];
   const int64_t rows = n / inner;
-#pragma omp parallel for if (n > kParallelGrain) schedule(static)
-  for (int64_t row = 0; row < rows; ++row) {
-    int64_t rem = row, oa = 0, ob = 0;
-    for (int64_t d = r - 2; d >= 0; --d) {
-      const int64_t idx = rem % os[d];
-      rem /= os[d];
-      oa += idx * sa[d];
-      ob += idx * sb[d];
+  parallel::parallel_for_if(n > kParallelGrain, 0, rows, [&](int64_t lo, int64_t hi) {
+    for (int64_t row = lo; row < hi; ++row) {
+      int64_t rem = row, oa = 0, ob = 0;
+      for (int64_t d = r - 2; d >= 0; --d) {
+        const int64_t idx = rem % os[d];
+        rem /= os[d];
+        oa += idx * sa[d];
+        ob += idx * sb[d];
+      }
+      const In* ra = pa + oa;
+      const In* rb = pb + ob;
+      Out* ro = po + row * inner;
+      for (int64_t j = 0; j < inner; ++j) ro[j] = f(ra[j * ia], rb[j * ib]);
     }
-    const In* ra = pa + oa;
-    const In* rb = pb + ob;
-    Out* ro = po + row * inner;
-    for (int64_t j = 0; j < inner; ++j) ro[j] = f(ra[j * ia], rb[j * ib]);
-  }
+  });
 }
 
 }  // namespace duet::cpu_kernels

@@ -10,6 +10,7 @@
 
 #include "conv_kernels.h"
 #include "core/dtype_dispatch.h"
+#include "core/parallel.h"
 #include "cpu/activation_math.h"
 #include "cpu/elementwise_kernels.h"
 #include "linalg_kernels.h"
@@ -76,8 +77,10 @@ void add_relu(const KernelArgs& k) {
     T* po = static_cast<T*>(k.outputs[0].data_ptr());
     const int64_t n = k.outputs[0].numel();
     const act::relu_act<T> relu{};
-#pragma omp parallel for simd if (n > kParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i) po[i] = relu.forward(pa[i] + pb[i]);
+    parallel::parallel_for_if(n > kParallelGrain, 0, n, [&](int64_t lo, int64_t hi) {
+#pragma omp simd
+      for (int64_t i = lo; i < hi; ++i) po[i] = relu.forward(pa[i] + pb[i]);
+    });
   });
 }
 

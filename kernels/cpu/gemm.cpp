@@ -1,21 +1,20 @@
 #include "cpu/gemm.h"
 
 // Threading is ours, not Eigen's: a large product is split into one independent block per
-// OpenMP thread, each running Eigen's single-threaded GEMM. Measured as fast as Eigen's own
-// threaded GEMM on an idle machine, and far more robust when other processes compete for the
-// cores (Eigen's GEMM threads busy-wait on each other's packed panels).
+// thread (parallel::parallel_for), each running Eigen's single-threaded GEMM. Measured as fast as
+// Eigen's own threaded GEMM on an idle machine, and far more robust when other processes compete
+// for the cores (Eigen's GEMM threads busy-wait on each other's packed panels).
 #define EIGEN_DONT_PARALLELIZE
 // GCC 12 reports false "may be used uninitialized" warnings inside its AVX-512 intrinsics
 // (_mm512_undefined_*) when Eigen's GEMM kernels are instantiated; they are harmless.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-#include <omp.h>
-
 #include <Eigen/Core>
 #include <algorithm>
 #include <type_traits>
 
+#include "core/parallel.h"
 #include "cpu/sgemm_avx512.h"
 
 namespace duet::cpu_kernels {
@@ -82,7 +81,7 @@ void serial_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T 
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
           int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
-  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int threads = parallel::max_threads();
   // Split the columns of c (wide products) or its rows, in multiples of Eigen's register
   // tile (48 rows x 4 columns for float with AVX-512; 16 keeps column blocks aligned).
   const bool split_n = n >= 2 * m || m < 96;
@@ -92,19 +91,21 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
     serial_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-#pragma omp parallel for num_threads(static_cast <int>(blocks)) schedule(static)
-  for (int64_t i = 0; i < blocks; ++i) {
-    const int64_t lo = (dim * i / blocks) / align * align;
-    const int64_t hi = i == blocks - 1 ? dim : (dim * (i + 1) / blocks) / align * align;
-    if (hi <= lo) continue;
-    if (split_n) {
-      serial_gemm(trans_a, trans_b, m, hi - lo, k, alpha, a, lda, trans_b ? b + lo * ldb : b + lo,
-                  ldb, beta, c + lo, ldc);
-    } else {
-      serial_gemm(trans_a, trans_b, hi - lo, n, k, alpha, trans_a ? a + lo : a + lo * lda, lda, b,
-                  ldb, beta, c + lo * ldc, ldc);
+  // Block i covers the same columns (rows) whichever thread runs it.
+  parallel::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t i = b0; i < b1; ++i) {
+      const int64_t lo = (dim * i / blocks) / align * align;
+      const int64_t hi = i == blocks - 1 ? dim : (dim * (i + 1) / blocks) / align * align;
+      if (hi <= lo) continue;
+      if (split_n) {
+        serial_gemm(trans_a, trans_b, m, hi - lo, k, alpha, a, lda, trans_b ? b + lo * ldb : b + lo,
+                    ldb, beta, c + lo, ldc);
+      } else {
+        serial_gemm(trans_a, trans_b, hi - lo, n, k, alpha, trans_a ? a + lo : a + lo * lda, lda, b,
+                    ldb, beta, c + lo * ldc, ldc);
+      }
     }
-  }
+  });
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,

@@ -3,9 +3,9 @@
 //   // c (m, n) = a (m, k) @ b (n, k)^T, all row-major with leading dimensions
 //   cpu_kernels::gemm<float>(false, true, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
 //
-// Outside an OpenMP parallel region a large product is split over omp_get_max_threads()
-// threads (one independent block each); inside a parallel region it runs on the calling thread,
-// so kernels can parallelise over their own work items and call gemm per item.
+// Outside a parallel region a large product is split over parallel::max_threads() threads
+// (one independent block each); inside one (a parallel_for chunk) it runs on the calling
+// thread, so kernels can parallelise over their own work items and call gemm per item.
 #pragma once
 
 #include <cstdint>

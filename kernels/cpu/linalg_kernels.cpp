@@ -1,11 +1,10 @@
 #include "linalg_kernels.h"
 
-#include <omp.h>
-
 #include <algorithm>
 
 #include "core/copy.h"
 #include "core/dtype_dispatch.h"
+#include "core/parallel.h"
 #include "cpu/gemm.h"
 
 namespace duet::cpu_kernels {
@@ -120,10 +119,14 @@ void matmul(const KernelArgs& k) {
     };
     // Many matrices: one per thread, each GEMM single-threaded. Few: each GEMM is split over the
     // threads.
-    const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    const int threads = parallel::max_threads();
     if (threads > 1 && (nb >= 2 * threads || (nb >= threads && nb % threads == 0))) {
-#pragma omp parallel for schedule(static)
-      for (int64_t i = 0; i < nb; ++i) one(i);
+      parallel::parallel_for(
+          0, nb, 1,
+          [&](int64_t lo, int64_t hi) {
+            for (int64_t i = lo; i < hi; ++i) one(i);
+          },
+          threads);
     } else {
       for (int64_t i = 0; i < nb; ++i) one(i);
     }
@@ -146,8 +149,9 @@ void linear(const KernelArgs& k) {
     if (has_bias) {
       // y rows start as the bias; the GEMM accumulates onto them.
       const T* pb = static_cast<const T*>(k.inputs[2].data_ptr());
-#pragma omp parallel for if (rows * out_f > (1 << 16)) schedule(static)
-      for (int64_t r = 0; r < rows; ++r) std::copy(pb, pb + out_f, py + r * out_f);
+      parallel::parallel_for_if(rows * out_f > (1 << 16), 0, rows, [&](int64_t lo, int64_t hi) {
+        for (int64_t r = lo; r < hi; ++r) std::copy(pb, pb + out_f, py + r * out_f);
+      });
     }
     // y (rows, out) = x (rows, in) @ w (out, in)^T [+ y]
     gemm<T>(false, true, rows, out_f, in_f, T(1), px, in_f, pw, in_f, has_bias ? T(1) : T(0), py,

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/dtype_dispatch.h"
+#include "core/parallel.h"
 #include "cpu/elementwise_kernels.h"
 #include "geometry.h"
 
@@ -41,17 +42,19 @@ template <class Row, class Block>
 void for_each_lane(const AxisSplit& a, Row row, Block block) {
   const bool par_work = a.outer * a.C * a.inner > kParallelGrain / 4;
   if (a.inner == 1) {
-#pragma omp parallel for if (par_work && a.outer > 1) schedule(static)
-    for (int64_t o = 0; o < a.outer; ++o) row(o * a.C);
+    parallel::parallel_for_if(par_work && a.outer > 1, 0, a.outer, [&](int64_t lo, int64_t hi) {
+      for (int64_t o = lo; o < hi; ++o) row(o * a.C);
+    });
     return;
   }
   const int64_t ib = std::min(a.inner, kLaneBlock), nib = (a.inner + ib - 1) / ib;
   const int64_t items = a.outer * nib;
-#pragma omp parallel for if (par_work && items > 1) schedule(static)
-  for (int64_t it = 0; it < items; ++it) {
-    const int64_t o = it / nib, i0 = (it % nib) * ib;
-    block(o * a.C * a.inner + i0, std::min(ib, a.inner - i0));
-  }
+  parallel::parallel_for_if(par_work && items > 1, 0, items, [&](int64_t lo, int64_t hi) {
+    for (int64_t it = lo; it < hi; ++it) {
+      const int64_t o = it / nib, i0 = (it % nib) * ib;
+      block(o * a.C * a.inner + i0, std::min(ib, a.inner - i0));
+    }
+  });
 }
 
 // NaN-propagating maximum of a contiguous row (vectorised by Eigen).
@@ -218,12 +221,13 @@ void cross_entropy(const KernelArgs& k) {
     T* plp = k.outputs[1].data<T>();
     softmax_impl<T>(px, plp, {N, C, 1}, true);
     std::vector<double> row_loss(N);
-#pragma omp parallel for if (N * C > kParallelGrain && N > 1) schedule(static)
-    for (int64_t n = 0; n < N; ++n) {
-      const T* lp = plp + n * C;
-      const double total = eps == 0.0 ? 0.0 : ConstVecMap<T>(lp, C).template cast<double>().sum();
-      row_loss[n] = -(1.0 - eps) * lp[pl[n]] - eps / static_cast<double>(C) * total;
-    }
+    parallel::parallel_for_if(N * C > kParallelGrain && N > 1, 0, N, [&](int64_t lo, int64_t hi) {
+      for (int64_t n = lo; n < hi; ++n) {
+        const T* lp = plp + n * C;
+        const double total = eps == 0.0 ? 0.0 : ConstVecMap<T>(lp, C).template cast<double>().sum();
+        row_loss[n] = -(1.0 - eps) * lp[pl[n]] - eps / static_cast<double>(C) * total;
+      }
+    });
     double loss = 0;  // summed in a fixed order: independent of the thread count
     for (int64_t n = 0; n < N; ++n) loss += row_loss[n];
     k.outputs[0].data<T>()[0] = static_cast<T>(loss / static_cast<double>(N));
@@ -245,11 +249,13 @@ void cross_entropy_backward(const KernelArgs& k) {
     const T* plp = logp.data<T>();
     const int64_t* pl = labels.data<int64_t>();
     T* pd = k.outputs[0].data<T>();
-#pragma omp parallel for if (N * C > kParallelGrain / 4 && N > 1) schedule(static)
-    for (int64_t n = 0; n < N; ++n) {
-      VecMap<T>(pd + n * C, C) = (ConstVecMap<T>(plp + n * C, C).exp() - off) * scale;
-      pd[n * C + pl[n]] -= on * scale;
-    }
+    parallel::parallel_for_if(
+        N * C > kParallelGrain / 4 && N > 1, 0, N, [&](int64_t lo, int64_t hi) {
+          for (int64_t n = lo; n < hi; ++n) {
+            VecMap<T>(pd + n * C, C) = (ConstVecMap<T>(plp + n * C, C).exp() - off) * scale;
+            pd[n * C + pl[n]] -= on * scale;
+          }
+        });
   });
 }
 

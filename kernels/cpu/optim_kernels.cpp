@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "core/dtype_dispatch.h"
+#include "core/parallel.h"
 #include "cpu/elementwise_kernels.h"
 
 namespace duet::cpu_kernels {
@@ -29,17 +30,19 @@ void sgd_step(const KernelArgs& k) {
     const T keep = static_cast<T>(1.0 - a.f("dampening"));
     const T wd = static_cast<T>(a.f("weight_decay"));
     const int64_t n = k.inputs[0].numel();
-#pragma omp parallel for simd if (n > kParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      T d = g[i];
-      if (wd != T(0)) d = d + wd * p[i];
-      if (buf) {
-        const T b = first_step ? d : buf[i] * mom + keep * d;
-        buf[i] = b;
-        d = nesterov ? d + mom * b : b;
+    parallel::parallel_for_if(n > kParallelGrain, 0, n, [&](int64_t lo, int64_t hi) {
+#pragma omp simd
+      for (int64_t i = lo; i < hi; ++i) {
+        T d = g[i];
+        if (wd != T(0)) d = d + wd * p[i];
+        if (buf) {
+          const T b = first_step ? d : buf[i] * mom + keep * d;
+          buf[i] = b;
+          d = nesterov ? d + mom * b : b;
+        }
+        p[i] = p[i] + (-lr) * d;
       }
-      p[i] = p[i] + (-lr) * d;
-    }
+    });
   });
   *step += 1;
 }
@@ -69,8 +72,10 @@ void increment(const KernelArgs& k) {
       T* x = static_cast<T*>(k.inputs[0].data_ptr());
       const T v = static_cast<T>(value);
       const int64_t n = k.inputs[0].numel();
-#pragma omp parallel for simd if (n > kParallelGrain) schedule(static)
-      for (int64_t i = 0; i < n; ++i) x[i] = x[i] + v;
+      parallel::parallel_for_if(n > kParallelGrain, 0, n, [&](int64_t lo, int64_t hi) {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; ++i) x[i] = x[i] + v;
+      });
     }
   });
 }

@@ -2,12 +2,14 @@
 #include "geometry.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <utility>
 #include <vector>
 
 #include "core/dtype_dispatch.h"
+#include "core/parallel.h"
 
 namespace duet::cpu_kernels {
 namespace {
@@ -73,70 +75,73 @@ void max_pool2d(const KernelArgs& k) {
         2 * OH <= H && 2 * OW <= W) {
       // The common 2x2 / stride 2 window: four taps in row-major order, first maximum wins
       // and a NaN wins over numbers (the last NaN), exactly as the general loop below.
-#pragma omp parallel for schedule(static) if (g.planes * OH * OW > 4096)
-      for (int64_t p = 0; p < g.planes; ++p) {
+      parallel::parallel_for_if(
+          g.planes * OH * OW > 4096, 0, g.planes, [&](int64_t lo, int64_t hi) {
+            for (int64_t p = lo; p < hi; ++p) {
+              const T* xp = px + p * H * W;
+              T* yp = py + p * OH * OW;
+              int64_t* ip = pi + p * OH * OW;
+              for (int64_t oh = 0; oh < OH; ++oh) {
+                const T* r0 = xp + 2 * oh * W;
+                const T* r1 = r0 + W;
+#pragma omp simd
+                for (int64_t ow = 0; ow < OW; ++ow) {
+                  const T t[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+                  T best = t[0];
+                  int64_t at = 0;
+                  for (int64_t q = 1; q < 4; ++q) {
+                    const bool take = (t[q] > best) || (t[q] != t[q]);
+                    best = take ? t[q] : best;
+                    at = take ? q : at;
+                  }
+                  yp[oh * OW + ow] = best;
+                  ip[oh * OW + ow] = (2 * oh + (at >> 1)) * W + 2 * ow + (at & 1);
+                }
+              }
+            }
+          });
+      return;
+    }
+    parallel::parallel_for_if(g.planes * OH * OW > 4096, 0, g.planes, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
         const T* xp = px + p * H * W;
         T* yp = py + p * OH * OW;
         int64_t* ip = pi + p * OH * OW;
+        // Row by row: for each window tap (ih, j) sweep the whole output row, so the inner
+        // loop has independent iterations. Each output still sees its taps in row-major
+        // window order, so ties (first maximum wins) and NaN (last NaN wins) match PyTorch.
         for (int64_t oh = 0; oh < OH; ++oh) {
-          const T* r0 = xp + 2 * oh * W;
-          const T* r1 = r0 + W;
-#pragma omp simd
+          int64_t h0 = oh * sh - ph;
+          const int64_t h1 = std::min(h0 + (kh - 1) * dh + 1, H);
+          while (h0 < 0) h0 += dh;
+          T* yr = yp + oh * OW;
+          int64_t* ir = ip + oh * OW;
           for (int64_t ow = 0; ow < OW; ++ow) {
-            const T t[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
-            T best = t[0];
-            int64_t at = 0;
-            for (int64_t q = 1; q < 4; ++q) {
-              const bool take = (t[q] > best) || (t[q] != t[q]);
-              best = take ? t[q] : best;
-              at = take ? q : at;
-            }
-            yp[oh * OW + ow] = best;
-            ip[oh * OW + ow] = (2 * oh + (at >> 1)) * W + 2 * ow + (at & 1);
+            int64_t w0 = ow * sw - pw;
+            const int64_t w1 = std::min(w0 + (kw - 1) * dw + 1, W);
+            while (w0 < 0) w0 += dw;
+            yr[ow] = -std::numeric_limits<T>::infinity();
+            ir[ow] = (h0 < h1 && w0 < w1) ? h0 * W + w0 : -1;
           }
-        }
-      }
-      return;
-    }
-#pragma omp parallel for schedule(static) if (g.planes * OH * OW > 4096)
-    for (int64_t p = 0; p < g.planes; ++p) {
-      const T* xp = px + p * H * W;
-      T* yp = py + p * OH * OW;
-      int64_t* ip = pi + p * OH * OW;
-      // Row by row: for each window tap (ih, j) sweep the whole output row, so the inner
-      // loop has independent iterations. Each output still sees its taps in row-major
-      // window order, so ties (first maximum wins) and NaN (last NaN wins) match PyTorch.
-      for (int64_t oh = 0; oh < OH; ++oh) {
-        int64_t h0 = oh * sh - ph;
-        const int64_t h1 = std::min(h0 + (kh - 1) * dh + 1, H);
-        while (h0 < 0) h0 += dh;
-        T* yr = yp + oh * OW;
-        int64_t* ir = ip + oh * OW;
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          int64_t w0 = ow * sw - pw;
-          const int64_t w1 = std::min(w0 + (kw - 1) * dw + 1, W);
-          while (w0 < 0) w0 += dw;
-          yr[ow] = -std::numeric_limits<T>::infinity();
-          ir[ow] = (h0 < h1 && w0 < w1) ? h0 * W + w0 : -1;
-        }
-        for (int64_t ih = h0; ih < h1; ih += dh) {
-          const T* xr = xp + ih * W;
-          for (int64_t j = 0; j < kw; ++j) {
-            const int64_t off = j * dw - pw;  // iw = ow * sw + off
-            const auto [lo, hi] = tap_range(off, sw, W, OW);
-            const int64_t base = ih * W + off;
+          for (int64_t ih = h0; ih < h1; ih += dh) {
+            const T* xr = xp + ih * W;
+            for (int64_t j = 0; j < kw; ++j) {
+              const int64_t off = j * dw - pw;  // iw = ow * sw + off
+              const auto [lo, hi] = tap_range(off, sw, W, OW);
+              const int64_t base = ih * W + off;
 #pragma omp simd
-            for (int64_t ow = lo; ow < hi; ++ow) {
-              const T v = xr[ow * sw + off];
-              const T cur = yr[ow];
-              const bool take = (v > cur) || (v != v);
-              yr[ow] = take ? v : cur;
-              ir[ow] = take ? base + ow * sw : ir[ow];
+              for (int64_t ow = lo; ow < hi; ++ow) {
+                const T v = xr[ow * sw + off];
+                const T cur = yr[ow];
+                const bool take = (v > cur) || (v != v);
+                yr[ow] = take ? v : cur;
+                ir[ow] = take ? base + ow * sw : ir[ow];
+              }
             }
           }
         }
       }
-    }
+    });
   });
 }
 
@@ -152,21 +157,26 @@ void max_pool2d_backward(const KernelArgs& k) {
     using T = decltype(tag);
     const T* pg = grad.data<T>();
     T* po = out.data<T>();
-#pragma omp parallel for schedule(static) reduction(|| : bad) if (g.planes * hw > 4096)
-    for (int64_t p = 0; p < g.planes; ++p) {
-      T* op = po + p * hw;
-      std::fill(op, op + hw, T(0));
-      const T* gp = pg + p * ohw;
-      const int64_t* ip = pi + p * ohw;
-      for (int64_t j = 0; j < ohw; ++j) {
-        const int64_t i = ip[j];
-        if (i >= 0 && i < hw) {
-          op[i] += gp[j];
-        } else if (i != -1) {
-          bad = true;
+    std::atomic<bool> any_bad{false};
+    parallel::parallel_for_if(g.planes * hw > 4096, 0, g.planes, [&](int64_t p0, int64_t p1) {
+      bool b = false;
+      for (int64_t p = p0; p < p1; ++p) {
+        T* op = po + p * hw;
+        std::fill(op, op + hw, T(0));
+        const T* gp = pg + p * ohw;
+        const int64_t* ip = pi + p * ohw;
+        for (int64_t j = 0; j < ohw; ++j) {
+          const int64_t i = ip[j];
+          if (i >= 0 && i < hw) {
+            op[i] += gp[j];
+          } else if (i != -1) {
+            b = true;
+          }
         }
       }
-    }
+      if (b) any_bad.store(true, std::memory_order_relaxed);
+    });
+    bad = any_bad.load();
   });
   DUET_CHECK(!bad, "max_pool2d_backward: an index is outside its input plane of ", g.H, "x", g.W,
              " (expected -1 <= index < ", hw, ")");
@@ -183,18 +193,23 @@ void max_pool2d_gather(const KernelArgs& k) {
     using T = decltype(tag);
     const T* px = x.data<T>();
     T* po = k.outputs[0].data<T>();
-#pragma omp parallel for schedule(static) reduction(|| : bad) if (g.planes * ohw > 4096)
-    for (int64_t p = 0; p < g.planes; ++p) {
-      const T* xp = px + p * hw;
-      const int64_t* ip = pi + p * ohw;
-      T* op = po + p * ohw;
-      for (int64_t j = 0; j < ohw; ++j) {
-        const int64_t i = ip[j];
-        const bool ok = i >= 0 && i < hw;
-        bad = bad || (!ok && i != -1);
-        op[j] = ok ? xp[i] : T(0);
+    std::atomic<bool> any_bad{false};
+    parallel::parallel_for_if(g.planes * ohw > 4096, 0, g.planes, [&](int64_t p0, int64_t p1) {
+      bool b = false;
+      for (int64_t p = p0; p < p1; ++p) {
+        const T* xp = px + p * hw;
+        const int64_t* ip = pi + p * ohw;
+        T* op = po + p * ohw;
+        for (int64_t j = 0; j < ohw; ++j) {
+          const int64_t i = ip[j];
+          const bool ok = i >= 0 && i < hw;
+          b = b || (!ok && i != -1);
+          op[j] = ok ? xp[i] : T(0);
+        }
       }
-    }
+      if (b) any_bad.store(true, std::memory_order_relaxed);
+    });
+    bad = any_bad.load();
   });
   DUET_CHECK(!bad, "max_pool2d_gather: an index is outside its input plane of ", g.H, "x", g.W,
              " (expected -1 <= index < ", hw, ")");
@@ -210,11 +225,9 @@ void avg_pool2d(const KernelArgs& k) {
     using T = decltype(tag);
     const T* px = x.data<T>();
     T* py = k.outputs[0].data<T>();
-#pragma omp parallel if (g.planes * OH * OW > 4096)
-    {
+    parallel::parallel_for_if(g.planes * OH * OW > 4096, 0, g.planes, [&](int64_t p0, int64_t p1) {
       std::vector<double> acc(OW);
-#pragma omp for schedule(static)
-      for (int64_t p = 0; p < g.planes; ++p) {
+      for (int64_t p = p0; p < p1; ++p) {
         const T* xp = px + p * g.H * W;
         T* yp = py + p * OH * OW;
         for (int64_t oh = 0; oh < OH; ++oh) {
@@ -235,7 +248,7 @@ void avg_pool2d(const KernelArgs& k) {
           }
         }
       }
-    }
+    });
   });
 }
 
@@ -250,11 +263,9 @@ void avg_pool2d_backward(const KernelArgs& k) {
     using T = decltype(tag);
     const T* pg = grad.data<T>();
     T* po = out.data<T>();
-#pragma omp parallel if (g.planes * g.H * W > 4096)
-    {
+    parallel::parallel_for_if(g.planes * g.H * W > 4096, 0, g.planes, [&](int64_t p0, int64_t p1) {
       std::vector<T> share(OW);  // grad / divisor of one output row
-#pragma omp for schedule(static)
-      for (int64_t p = 0; p < g.planes; ++p) {
+      for (int64_t p = p0; p < p1; ++p) {
         T* op = po + p * g.H * W;
         std::fill(op, op + g.H * W, T(0));
         const T* gp = pg + p * OH * OW;
@@ -276,7 +287,7 @@ void avg_pool2d_backward(const KernelArgs& k) {
           }
         }
       }
-    }
+    });
   });
 }
 
@@ -287,24 +298,26 @@ void adaptive_avg_pool2d(const KernelArgs& k) {
     using T = decltype(tag);
     const T* px = x.data<T>();
     T* py = k.outputs[0].data<T>();
-#pragma omp parallel for schedule(static) if (g.planes * g.H * g.W > 4096)
-    for (int64_t p = 0; p < g.planes; ++p) {
-      const T* xp = px + p * g.H * g.W;
-      T* yp = py + p * g.OH * g.OW;
-      for (int64_t oh = 0; oh < g.OH; ++oh) {
-        const int64_t h0 = adaptive_start(oh, g.OH, g.H), h1 = adaptive_end(oh, g.OH, g.H);
-        for (int64_t ow = 0; ow < g.OW; ++ow) {
-          const int64_t w0 = adaptive_start(ow, g.OW, g.W), w1 = adaptive_end(ow, g.OW, g.W);
-          double s = 0;
-          for (int64_t ih = h0; ih < h1; ++ih) {
-            const T* xr = xp + ih * g.W;
+    parallel::parallel_for_if(
+        g.planes * g.H * g.W > 4096, 0, g.planes, [&](int64_t lo, int64_t hi) {
+          for (int64_t p = lo; p < hi; ++p) {
+            const T* xp = px + p * g.H * g.W;
+            T* yp = py + p * g.OH * g.OW;
+            for (int64_t oh = 0; oh < g.OH; ++oh) {
+              const int64_t h0 = adaptive_start(oh, g.OH, g.H), h1 = adaptive_end(oh, g.OH, g.H);
+              for (int64_t ow = 0; ow < g.OW; ++ow) {
+                const int64_t w0 = adaptive_start(ow, g.OW, g.W), w1 = adaptive_end(ow, g.OW, g.W);
+                double s = 0;
+                for (int64_t ih = h0; ih < h1; ++ih) {
+                  const T* xr = xp + ih * g.W;
 #pragma omp simd reduction(+ : s)
-            for (int64_t iw = w0; iw < w1; ++iw) s += xr[iw];
+                  for (int64_t iw = w0; iw < w1; ++iw) s += xr[iw];
+                }
+                yp[oh * g.OW + ow] = static_cast<T>(s / static_cast<double>((h1 - h0) * (w1 - w0)));
+              }
+            }
           }
-          yp[oh * g.OW + ow] = static_cast<T>(s / static_cast<double>((h1 - h0) * (w1 - w0)));
-        }
-      }
-    }
+        });
   });
 }
 
@@ -316,22 +329,24 @@ void adaptive_avg_pool2d_backward(const KernelArgs& k) {
     using T = decltype(tag);
     const T* pg = grad.data<T>();
     T* po = out.data<T>();
-#pragma omp parallel for schedule(static) if (g.planes * g.H * g.W > 4096)
-    for (int64_t p = 0; p < g.planes; ++p) {
-      T* op = po + p * g.H * g.W;
-      std::fill(op, op + g.H * g.W, T(0));
-      const T* gp = pg + p * g.OH * g.OW;
-      for (int64_t oh = 0; oh < g.OH; ++oh) {
-        const int64_t h0 = adaptive_start(oh, g.OH, g.H), h1 = adaptive_end(oh, g.OH, g.H);
-        for (int64_t ow = 0; ow < g.OW; ++ow) {
-          const int64_t w0 = adaptive_start(ow, g.OW, g.W), w1 = adaptive_end(ow, g.OW, g.W);
-          const T v =
-              static_cast<T>(gp[oh * g.OW + ow] / static_cast<double>((h1 - h0) * (w1 - w0)));
-          for (int64_t ih = h0; ih < h1; ++ih)
-            for (int64_t iw = w0; iw < w1; ++iw) op[ih * g.W + iw] += v;
-        }
-      }
-    }
+    parallel::parallel_for_if(
+        g.planes * g.H * g.W > 4096, 0, g.planes, [&](int64_t lo, int64_t hi) {
+          for (int64_t p = lo; p < hi; ++p) {
+            T* op = po + p * g.H * g.W;
+            std::fill(op, op + g.H * g.W, T(0));
+            const T* gp = pg + p * g.OH * g.OW;
+            for (int64_t oh = 0; oh < g.OH; ++oh) {
+              const int64_t h0 = adaptive_start(oh, g.OH, g.H), h1 = adaptive_end(oh, g.OH, g.H);
+              for (int64_t ow = 0; ow < g.OW; ++ow) {
+                const int64_t w0 = adaptive_start(ow, g.OW, g.W), w1 = adaptive_end(ow, g.OW, g.W);
+                const T v =
+                    static_cast<T>(gp[oh * g.OW + ow] / static_cast<double>((h1 - h0) * (w1 - w0)));
+                for (int64_t ih = h0; ih < h1; ++ih)
+                  for (int64_t iw = w0; iw < w1; ++iw) op[ih * g.W + iw] += v;
+              }
+            }
+          }
+        });
   });
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/dtype_dispatch.h"
+#include "core/parallel.h"
 #include "cpu/elementwise_kernels.h"
 #include "duet/random.h"
 
@@ -46,26 +47,27 @@ void dropout(const KernelArgs& k) {
       std::memset(pm, 0, n * sizeof(T));
       return;
     }
-#pragma omp parallel for if (n > kParallelGrain) schedule(static)
-    for (int64_t c = 0; c < chunks; ++c) {
-      Generator gen(chunk_seed(seed, static_cast<uint64_t>(c)));
-      uint32_t bits[kBitsBlock];
-      const int64_t c1 = std::min(n, (c + 1) * kDropoutChunk);
-      for (int64_t i0 = c * kDropoutChunk; i0 < c1; i0 += kBitsBlock) {
-        const int64_t len = std::min(kBitsBlock, c1 - i0);
-        for (int64_t j = 0; j < len; j += 2) {
-          const uint64_t r = gen.next_u64();
-          bits[j] = static_cast<uint32_t>(r);
-          bits[j + 1] = static_cast<uint32_t>(r >> 32);
-        }
-        // branch-free and vectorisable: a data-dependent branch mispredicts at p = 0.5
-        for (int64_t j = 0; j < len; ++j) {
-          const T m = bits[j] >= threshold ? scale : T(0);
-          pm[i0 + j] = m;
-          py[i0 + j] = px[i0 + j] * m;
+    parallel::parallel_for_if(n > kParallelGrain, 0, chunks, [&](int64_t lo, int64_t hi) {
+      for (int64_t c = lo; c < hi; ++c) {
+        Generator gen(chunk_seed(seed, static_cast<uint64_t>(c)));
+        uint32_t bits[kBitsBlock];
+        const int64_t c1 = std::min(n, (c + 1) * kDropoutChunk);
+        for (int64_t i0 = c * kDropoutChunk; i0 < c1; i0 += kBitsBlock) {
+          const int64_t len = std::min(kBitsBlock, c1 - i0);
+          for (int64_t j = 0; j < len; j += 2) {
+            const uint64_t r = gen.next_u64();
+            bits[j] = static_cast<uint32_t>(r);
+            bits[j + 1] = static_cast<uint32_t>(r >> 32);
+          }
+          // branch-free and vectorisable: a data-dependent branch mispredicts at p = 0.5
+          for (int64_t j = 0; j < len; ++j) {
+            const T m = bits[j] >= threshold ? scale : T(0);
+            pm[i0 + j] = m;
+            py[i0 + j] = px[i0 + j] * m;
+          }
         }
       }
-    }
+    });
   });
 }
 

@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "core/dtype_dispatch.h"
+#include "core/parallel.h"
 #include "cpu/elementwise_kernels.h"
 #include "geometry.h"
 
@@ -60,40 +61,42 @@ void reduce_3d(const In* x, Acc* out, int64_t outer, int64_t R, int64_t inner) {
   std::vector<Acc> partial(nrc > 1 ? nrc * n_out : 0);
   const int64_t items = outer * nib * nrc;
   const bool par = outer * R * inner > kParallelGrain && items > 1;
-#pragma omp parallel for if (par) schedule(static)
-  for (int64_t it = 0; it < items; ++it) {
-    const int64_t c = it % nrc, b = (it / nrc) % nib, o = it / (nrc * nib);
-    Acc* dst = (nrc > 1 ? partial.data() + c * n_out : out) + o * inner;
-    const int64_t r0 = c * rc, r1 = std::min(R, r0 + rc);
-    if (inner == 1) {
-      Acc lane[kLanes];
-      for (int j = 0; j < kLanes; ++j) lane[j] = Op::identity();
-      const In* row = x + o * R;
-      int64_t r = r0;
-      for (; r + kLanes <= r1; r += kLanes)
-        for (int j = 0; j < kLanes; ++j) lane[j] = Op::step(lane[j], row[r + j]);
-      for (; r < r1; ++r) lane[0] = Op::step(lane[0], row[r]);
-      Acc a = lane[0];
-      for (int j = 1; j < kLanes; ++j) a = Op::step(a, lane[j]);
-      dst[0] = a;
-    } else {
-      const int64_t i0 = b * ib, n = std::min(inner, i0 + ib) - i0;
-      Acc acc[kInnerBlock];
-      for (int64_t i = 0; i < n; ++i) acc[i] = Op::identity();
-      for (int64_t r = r0; r < r1; ++r) {
-        const In* row = x + (o * R + r) * inner + i0;
-        for (int64_t i = 0; i < n; ++i) acc[i] = Op::step(acc[i], row[i]);
+  parallel::parallel_for_if(par, 0, items, [&](int64_t lo, int64_t hi) {
+    for (int64_t it = lo; it < hi; ++it) {
+      const int64_t c = it % nrc, b = (it / nrc) % nib, o = it / (nrc * nib);
+      Acc* dst = (nrc > 1 ? partial.data() + c * n_out : out) + o * inner;
+      const int64_t r0 = c * rc, r1 = std::min(R, r0 + rc);
+      if (inner == 1) {
+        Acc lane[kLanes];
+        for (int j = 0; j < kLanes; ++j) lane[j] = Op::identity();
+        const In* row = x + o * R;
+        int64_t r = r0;
+        for (; r + kLanes <= r1; r += kLanes)
+          for (int j = 0; j < kLanes; ++j) lane[j] = Op::step(lane[j], row[r + j]);
+        for (; r < r1; ++r) lane[0] = Op::step(lane[0], row[r]);
+        Acc a = lane[0];
+        for (int j = 1; j < kLanes; ++j) a = Op::step(a, lane[j]);
+        dst[0] = a;
+      } else {
+        const int64_t i0 = b * ib, n = std::min(inner, i0 + ib) - i0;
+        Acc acc[kInnerBlock];
+        for (int64_t i = 0; i < n; ++i) acc[i] = Op::identity();
+        for (int64_t r = r0; r < r1; ++r) {
+          const In* row = x + (o * R + r) * inner + i0;
+          for (int64_t i = 0; i < n; ++i) acc[i] = Op::step(acc[i], row[i]);
+        }
+        for (int64_t i = 0; i < n; ++i) dst[i0 + i] = acc[i];
       }
-      for (int64_t i = 0; i < n; ++i) dst[i0 + i] = acc[i];
     }
-  }
+  });
   if (nrc > 1) {
-#pragma omp parallel for if (n_out * nrc > kParallelGrain) schedule(static)
-    for (int64_t j = 0; j < n_out; ++j) {
-      Acc a = partial[j];
-      for (int64_t c = 1; c < nrc; ++c) a = Op::step(a, partial[c * n_out + j]);
-      out[j] = a;
-    }
+    parallel::parallel_for_if(n_out * nrc > kParallelGrain, 0, n_out, [&](int64_t lo, int64_t hi) {
+      for (int64_t j = lo; j < hi; ++j) {
+        Acc a = partial[j];
+        for (int64_t c = 1; c < nrc; ++c) a = Op::step(a, partial[c * n_out + j]);
+        out[j] = a;
+      }
+    });
   }
 }
 
@@ -108,8 +111,9 @@ void reduce_groups(const In* x, std::vector<Group> g, Acc* out) {
   if (j < 0) {  // nothing to reduce
     int64_t n = 1;
     for (auto& gr : g) n *= gr.size;
-#pragma omp parallel for if (n > kParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i) out[i] = Op::step(Op::identity(), x[i]);
+    parallel::parallel_for_if(n > kParallelGrain, 0, n, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) out[i] = Op::step(Op::identity(), x[i]);
+    });
     return;
   }
   int64_t outer = 1, inner = 1;
@@ -159,12 +163,14 @@ void run_reduce(const KernelArgs& k, const char* op, bool mean) {
   if (mean) {
     if constexpr (std::is_floating_point_v<Acc>) {
       const Acc s = Acc(1) / static_cast<Acc>(count);  // count 0 gives NaN, as PyTorch
-#pragma omp parallel for if (n_out > kParallelGrain) schedule(static)
-      for (int64_t i = 0; i < n_out; ++i) po[i] = static_cast<Out>(acc[i] * s);
+      parallel::parallel_for_if(n_out > kParallelGrain, 0, n_out, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) po[i] = static_cast<Out>(acc[i] * s);
+      });
     }
   } else if constexpr (!std::is_same_v<Acc, Out>) {
-#pragma omp parallel for if (n_out > kParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n_out; ++i) po[i] = static_cast<Out>(acc[i]);
+    parallel::parallel_for_if(n_out > kParallelGrain, 0, n_out, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) po[i] = static_cast<Out>(acc[i]);
+    });
   }
 }
 
@@ -232,50 +238,54 @@ void argmax(const KernelArgs& k) {
     using T = decltype(tag);
     const T* px = x.data<T>();
     if (inner == 1) {  // contiguous rows: the (SIMD) maximum, then its first position
-#pragma omp parallel for if (x.numel() > kParallelGrain && outer > 1) schedule(static)
-      for (int64_t o = 0; o < outer; ++o) {
-        const T* row = px + o * R;
-        T best = row[0];
-        if constexpr (std::is_floating_point_v<T>) {
-          best = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(row, R)
-                     .template maxCoeff<Eigen::PropagateNaN>();
-        } else {
-          for (int64_t r = 1; r < R; ++r) best = row[r] > best ? row[r] : best;
-        }
-        int64_t idx = 0;
-        if (best != best) {
-          while (row[idx] == row[idx]) ++idx;  // the first NaN
-        } else {
-          while (row[idx] != best) ++idx;
-        }
-        po[o] = idx;
-      }
+      parallel::parallel_for_if(
+          x.numel() > kParallelGrain && outer > 1, 0, outer, [&](int64_t lo, int64_t hi) {
+            for (int64_t o = lo; o < hi; ++o) {
+              const T* row = px + o * R;
+              T best = row[0];
+              if constexpr (std::is_floating_point_v<T>) {
+                best = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(row, R)
+                           .template maxCoeff<Eigen::PropagateNaN>();
+              } else {
+                for (int64_t r = 1; r < R; ++r) best = row[r] > best ? row[r] : best;
+              }
+              int64_t idx = 0;
+              if (best != best) {
+                while (row[idx] == row[idx]) ++idx;  // the first NaN
+              } else {
+                while (row[idx] != best) ++idx;
+              }
+              po[o] = idx;
+            }
+          });
       return;
     }
     const int64_t ib = std::min(inner, kInnerBlock);
     const int64_t nib = (inner + ib - 1) / ib;
     const int64_t items = outer * nib;
-#pragma omp parallel for if (x.numel() > kParallelGrain && items > 1) schedule(static)
-    for (int64_t it = 0; it < items; ++it) {
-      const int64_t o = it / nib, i0 = (it % nib) * ib, n = std::min(inner, i0 + ib) - i0;
-      const T* base = px + o * R * inner + i0;
-      T best[kInnerBlock];
-      int64_t idx[kInnerBlock];
-      for (int64_t i = 0; i < n; ++i) {
-        best[i] = base[i];
-        idx[i] = 0;
-      }
-      for (int64_t r = 1; r < R; ++r) {
-        const T* row = base + r * inner;
-        for (int64_t i = 0; i < n; ++i) {
-          if (beats(row[i], best[i])) {
-            best[i] = row[i];
-            idx[i] = r;
+    parallel::parallel_for_if(
+        x.numel() > kParallelGrain && items > 1, 0, items, [&](int64_t lo, int64_t hi) {
+          for (int64_t it = lo; it < hi; ++it) {
+            const int64_t o = it / nib, i0 = (it % nib) * ib, n = std::min(inner, i0 + ib) - i0;
+            const T* base = px + o * R * inner + i0;
+            T best[kInnerBlock];
+            int64_t idx[kInnerBlock];
+            for (int64_t i = 0; i < n; ++i) {
+              best[i] = base[i];
+              idx[i] = 0;
+            }
+            for (int64_t r = 1; r < R; ++r) {
+              const T* row = base + r * inner;
+              for (int64_t i = 0; i < n; ++i) {
+                if (beats(row[i], best[i])) {
+                  best[i] = row[i];
+                  idx[i] = r;
+                }
+              }
+            }
+            for (int64_t i = 0; i < n; ++i) po[o * inner + i0 + i] = idx[i];
           }
-        }
-      }
-      for (int64_t i = 0; i < n; ++i) po[o * inner + i0 + i] = idx[i];
-    }
+        });
   });
 }
 
@@ -320,34 +330,36 @@ void max_backward(const KernelArgs& k) {
     const T* px = x.data<T>();
     const T* pg = g.data<T>();
     T* pd = dx.data<T>();
-#pragma omp parallel for if (x.numel() > kParallelGrain && n_out > 1) schedule(static)
-    for (int64_t o = 0; o < n_out; ++o) {
-      int64_t base = 0, rem = o;
-      for (int d = nk - 1; d >= 0; --d) {
-        base += (rem % ks[d]) * kst[d];
-        rem /= ks[d];
-      }
-      int64_t ctr[kMaxDims] = {};
-      int64_t off = base, best_off = base;
-      T best = px[base];
-      for (int64_t r = 1; r < R; ++r) {
-        int d = nr - 1;
-        ++ctr[d];
-        off += rst[d];
-        while (ctr[d] == rs[d]) {
-          off -= rs[d] * rst[d];
-          ctr[d] = 0;
-          --d;
-          ++ctr[d];
-          off += rst[d];
-        }
-        if (beats(px[off], best)) {
-          best = px[off];
-          best_off = off;
-        }
-      }
-      pd[best_off] = pg[o];
-    }
+    parallel::parallel_for_if(x.numel() > kParallelGrain && n_out > 1, 0, n_out,
+                              [&](int64_t lo, int64_t hi) {
+                                for (int64_t o = lo; o < hi; ++o) {
+                                  int64_t base = 0, rem = o;
+                                  for (int d = nk - 1; d >= 0; --d) {
+                                    base += (rem % ks[d]) * kst[d];
+                                    rem /= ks[d];
+                                  }
+                                  int64_t ctr[kMaxDims] = {};
+                                  int64_t off = base, best_off = base;
+                                  T best = px[base];
+                                  for (int64_t r = 1; r < R; ++r) {
+                                    int d = nr - 1;
+                                    ++ctr[d];
+                                    off += rst[d];
+                                    while (ctr[d] == rs[d]) {
+                                      off -= rs[d] * rst[d];
+                                      ctr[d] = 0;
+                                      --d;
+                                      ++ctr[d];
+                                      off += rst[d];
+                                    }
+                                    if (beats(px[off], best)) {
+                                      best = px[off];
+                                      best_off = off;
+                                    }
+                                  }
+                                  pd[best_off] = pg[o];
+                                }
+                              });
   });
 }
 

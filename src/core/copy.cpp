@@ -4,6 +4,7 @@
 
 #include "core/device_backend.h"
 #include "core/dtype_dispatch.h"
+#include "core/parallel.h"
 #include "core/tensor_impl.h"
 
 namespace duet::detail {
@@ -24,23 +25,24 @@ void copy_loop(const S* src, const Shape& sstride, D* dst, const Shape& dstride,
   const int64_t os = dstride[rank - 1];
   const int64_t outer = n / inner;
   // Rows are independent: parallelise over them when the copy is large.
-#pragma omp parallel for if (n > (1 << 16)) schedule(static)
-  for (int64_t row = 0; row < outer; ++row) {
-    int64_t rem = row, soff = 0, doff = 0;
-    for (int64_t d = rank - 2; d >= 0; --d) {
-      int64_t idx = rem % shape[d];
-      rem /= shape[d];
-      soff += idx * sstride[d];
-      doff += idx * dstride[d];
+  parallel::parallel_for_if(n > (1 << 16), 0, outer, [&](int64_t lo, int64_t hi) {
+    for (int64_t row = lo; row < hi; ++row) {
+      int64_t rem = row, soff = 0, doff = 0;
+      for (int64_t d = rank - 2; d >= 0; --d) {
+        int64_t idx = rem % shape[d];
+        rem /= shape[d];
+        soff += idx * sstride[d];
+        doff += idx * dstride[d];
+      }
+      const S* s = src + soff;
+      D* o = dst + doff;
+      if (is == 1 && os == 1) {
+        for (int64_t j = 0; j < inner; ++j) o[j] = static_cast<D>(s[j]);
+      } else {
+        for (int64_t j = 0; j < inner; ++j) o[j * os] = static_cast<D>(s[j * is]);
+      }
     }
-    const S* s = src + soff;
-    D* o = dst + doff;
-    if (is == 1 && os == 1) {
-      for (int64_t j = 0; j < inner; ++j) o[j] = static_cast<D>(s[j]);
-    } else {
-      for (int64_t j = 0; j < inner; ++j) o[j * os] = static_cast<D>(s[j * is]);
-    }
-  }
+  });
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/dtype_dispatch.h"
+#include "core/parallel.h"
 
 namespace duet::data {
 namespace {
@@ -114,11 +115,12 @@ template <int Type, class T>
 void convert(const unsigned char* src, T* dst, int64_t n, double scale, double shift) {
   constexpr int esize = Type == 0x08 || Type == 0x09 ? 1 : Type == 0x0B ? 2 : Type == 0x0E ? 8 : 4;
   const bool affine = scale != 1.0 || shift != 0.0;
-#pragma omp parallel for if (n > (1 << 16)) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    const double v = load<Type>(src + i * esize);
-    dst[i] = static_cast<T>(affine ? v * scale + shift : v);
-  }
+  parallel::parallel_for_if(n > (1 << 16), 0, n, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const double v = load<Type>(src + i * esize);
+      dst[i] = static_cast<T>(affine ? v * scale + shift : v);
+    }
+  });
 }
 
 template <class T>

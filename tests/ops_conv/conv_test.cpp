@@ -1,6 +1,6 @@
 // conv2d, conv2d_backward_input, conv2d_backward_weight: forward against naive loops for many
 // configurations (both dtypes, several thread counts), gradients against finite differences.
-#include <omp.h>
+#include "duet/threads.h"
 
 #include "conv_kernels.h"
 #include "test_util.h"
@@ -163,9 +163,9 @@ TEST(Conv2d, ForwardAndBackwardOpsMatchNaiveFloat32) {
 // Serial (Eigen-threaded), per-chunk parallel and the private-accumulator reduction of the
 // weight gradient must agree for any thread count.
 TEST(Conv2d, ThreadCountsAgree) {
-  const int saved = omp_get_max_threads();
+  const int saved = duet::num_threads();
   for (int t : {1, 2, 3}) {
-    omp_set_num_threads(t);
+    duet::set_num_threads(t);
     SCOPED_TRACE(detail::cat(t, " threads"));
     check_forward(with(mk(5, 16, 12, 12, 8, 3, 3), {1, 1}, {1, 1}, {1, 1}, 1, true), float64, 1e-10,
                   1e-10);
@@ -176,7 +176,7 @@ TEST(Conv2d, ThreadCountsAgree) {
     check_forward(with(mk(1, 64, 12, 12, 160, 3, 3), {1, 1}, {1, 1}, {1, 1}, 1, true), float64,
                   1e-10, 1e-10);
   }
-  omp_set_num_threads(saved);
+  duet::set_num_threads(saved);
 }
 
 TEST(Conv2d, NonContiguousInput) {

@@ -1,5 +1,5 @@
 // dropout: determinism, statistics, gradient, identity cases, errors.
-#include <omp.h>
+#include "duet/threads.h"
 
 #include <cmath>
 
@@ -34,12 +34,12 @@ TEST(Dropout, SameSeedSameMaskDifferentSeedDiffers) {
 TEST(Dropout, MaskIndependentOfThreadCount) {
   Tensor x = Tensor::ones({300000});
   Generator g1(8), g2(8);
-  const int threads = omp_get_max_threads();
-  omp_set_num_threads(1);
+  const int threads = duet::num_threads();
+  duet::set_num_threads(1);
   std::vector<float> a = dropout(x, 0.5, true, g1).to_vector<float>();
-  omp_set_num_threads(std::max(threads, 3));
+  duet::set_num_threads(std::max(threads, 3));
   std::vector<float> b = dropout(x, 0.5, true, g2).to_vector<float>();
-  omp_set_num_threads(threads);
+  duet::set_num_threads(threads);
   EXPECT_EQ(a, b);
 }
 
