@@ -62,7 +62,12 @@
   X(gelu, array, x, unfusable, ATTRS0, ALT(tanh_approximation, gelu_tanh),                     \
     T(0.5) * x * (T(1) + math::erf(x * T(0.70710678118654752440))), x,                         \
     g * (T(0.5) * (T(1) + math::erf(x * T(0.70710678118654752440))) +                          \
-         x * T(0.39894228040143267794) * math::exp(T(-0.5) * (x * x))))
+         x * T(0.39894228040143267794) * math::exp(T(-0.5) * (x * x))))                         \
+  /* log(1 + exp(beta x)) / beta, x where beta x > threshold; backward g z / (z + 1), z = */   \
+  /* exp(beta x), g where beta x > threshold (PyTorch's formulas) */                           \
+  X(softplus, scalar, x, fusable, ATTR2(beta, 1.0, threshold, 20.0), NOALT,                    \
+    x * beta > threshold ? x : math::log1p(math::exp(x * beta)) / beta, math::exp(x * beta),    \
+    x * beta > threshold ? g : g * u / (u + T(1)))
 
 // Formulas with no op, kernel or enum entry of their own, same columns: the variants an op of
 // DUET_ACTIVATIONS runs instead of its own under an attr (its `alt`), and `none`, the fused

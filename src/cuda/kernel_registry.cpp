@@ -33,13 +33,9 @@ struct KernelEntry {
   WorkspaceFn workspace = nullptr;
 };
 
-// X(op id, kernel): ops whose CUDA kernel has the op's name.
+// X(op id, kernel): ops whose CUDA kernel has the op's name (the activations: below).
 // clang-format off
 #define DUET_CUDA_SAME_NAME(X)                                                                 \
-  X(relu) X(relu6) X(leaky_relu) X(sigmoid) X(tanh) X(silu) X(hardsigmoid) X(hardswish)        \
-  X(gelu) X(relu_backward) X(relu6_backward) X(leaky_relu_backward) X(sigmoid_backward)        \
-  X(tanh_backward) X(silu_backward) X(hardsigmoid_backward) X(hardswish_backward)              \
-  X(gelu_backward)                                                                             \
   X(neg) X(exp) X(log) X(sqrt) X(rsqrt) X(abs) X(sign) X(add_scalar) X(mul_scalar)             \
   X(rsub_scalar) X(rdiv_scalar) X(clamp) X(clamp_backward)                                     \
   X(add) X(sub) X(mul) X(div) X(maximum) X(minimum) X(eq) X(ne) X(lt) X(le) X(gt) X(ge)        \
@@ -56,7 +52,11 @@ struct KernelEntry {
 // clang-format on
 
 #define DUET_CUDA_ENTRY(name) {OpId::name, &cuda_kernels::name},
+// Each activation of kernels/activations.h and its backward op.
+#define DUET_CUDA_ACTIVATION_ENTRIES(name, ...) \
+  {OpId::name, &cuda_kernels::name}, {OpId::name##_backward, &cuda_kernels::name##_backward},
 const KernelEntry kKernels[] = {
+    DUET_ACTIVATIONS(DUET_CUDA_ACTIVATION_ENTRIES)
     DUET_CUDA_SAME_NAME(DUET_CUDA_ENTRY)
     // Kernels under another name, or shared by several ops.
     {OpId::pow, &cuda_kernels::pow_scalar},

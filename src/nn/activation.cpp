@@ -41,6 +41,12 @@ Tensor GELU::forward(const Tensor& x) {
 std::string GELU::extra_repr() const {
   return std::string("approximate='") + (tanh_approximation ? "tanh" : "none") + "'";
 }
+Tensor Softplus::forward(const Tensor& x) {
+  return softplus(x, beta, threshold);
+}
+std::string Softplus::extra_repr() const {
+  return "beta=" + detail::num_str(beta) + ", threshold=" + detail::num_str(threshold);
+}
 
 Dropout::Dropout(double p_, Generator& gen) : Module("Dropout"), p(p_), gen_(&gen) {
   DUET_CHECK(p >= 0.0 && p <= 1.0, "Dropout: p = ", p, " (expected a probability in [0, 1])");

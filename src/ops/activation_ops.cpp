@@ -1,4 +1,5 @@
-// Activations (relu, relu6, leaky_relu, sigmoid, tanh, silu, hardsigmoid, hardswish, gelu)
+// Activations (relu, relu6, leaky_relu, sigmoid, tanh, silu, hardsigmoid, hardswish, gelu,
+// softplus)
 // and their fused gradient ops. Each forward op saves only what its backward op reads:
 // the output for relu/relu6/sigmoid/tanh, the input for the others.
 #include <cmath>
@@ -66,6 +67,9 @@ std::vector<Tensor> hardswish_grad(const GradArgs& g) {
 std::vector<Tensor> gelu_grad(const GradArgs& g) {
   return {gelu_backward(G(g), g.inputs[0], approx(g.attrs))};
 }
+std::vector<Tensor> softplus_grad(const GradArgs& g) {
+  return {softplus_backward(G(g), g.inputs[0], g.attrs.f("beta"), g.attrs.f("threshold"))};
+}
 
 // ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------
 
@@ -91,6 +95,20 @@ std::vector<OpSample> gelu_backward_samples() {
   return samples::join(samples::grad_pair(Attrs().set("tanh_approximation", false)),
                        {{.inputs = {samples::normal({3, 5}), samples::normal({3, 5})},
                          .attrs = Attrs().set("tanh_approximation", true)}});
+}
+// beta 1 (threshold 20: the log1p branch), and beta 2 with threshold 4 (x > 2 takes the
+// linear branch).
+Attrs softplus_sample_attrs(double beta, double threshold) {
+  return Attrs().set("beta", beta).set("threshold", threshold);
+}
+std::vector<OpSample> softplus_samples() {
+  return samples::join(samples::unary(softplus_sample_attrs(1, 20)),
+                       samples::unary(softplus_sample_attrs(2, 4), samples::uniform({}, -4, 7)));
+}
+std::vector<OpSample> softplus_backward_samples() {
+  return samples::join(
+      samples::grad_pair(softplus_sample_attrs(1, 20)),
+      samples::grad_pair(softplus_sample_attrs(2, 4), samples::uniform({}, -4, 7)));
 }
 
 DUET_DEFINE_OP(relu_op, {.id = OpId::relu,
@@ -166,6 +184,15 @@ DUET_DEFINE_OP(gelu_op, {.id = OpId::gelu,
                          .kernels = {cpu_kernels::gelu},
                          .inplace_input = 0,
                          .samples = gelu_samples})
+DUET_DEFINE_OP(softplus_op, {.id = OpId::softplus,
+                             .traits = OpTrait::elementwise | OpTrait::unary |
+                                       OpTrait::activation | OpTrait::epilogue,
+                             .infer = act_infer,
+                             .grad = softplus_grad,
+                             .save_inputs = 1,
+                             .kernels = {cpu_kernels::softplus},
+                             .inplace_input = 0,
+                             .samples = softplus_samples})
 
 // ---- backward-op gradient rules ----------------------------------------------------------
 // Every backward op is linear in grad, so d/d(grad) is the same op applied to gg. The
@@ -241,6 +268,18 @@ std::vector<Tensor> gelu_backward_grad(const GradArgs& g) {
     gx = mul(mul(GG(g), go), d2);
   }
   return {need(g, 0) ? gelu_backward(GG(g), x, approx(g.attrs)) : Tensor(), gx};
+}
+// softplus'' = beta s (1 - s), s = sigmoid(beta x); 0 where beta x > threshold (softplus is x)
+std::vector<Tensor> softplus_backward_grad(const GradArgs& g) {
+  const Tensor &go = g.inputs[0], &x = g.inputs[1];
+  const double beta = g.attrs.f("beta"), threshold = g.attrs.f("threshold");
+  Tensor gx;
+  if (need(g, 1)) {
+    Tensor bx = mul(x, beta), s = sigmoid(bx);
+    Tensor d2 = mul(mul(s, rsub(s, 1.0)), beta);
+    gx = mul(mul(GG(g), go), where(gt(bx, threshold), mul(d2, 0.0), d2));
+  }
+  return {need(g, 0) ? softplus_backward(GG(g), x, beta, threshold) : Tensor(), gx};
 }
 
 // Inputs: (grad, saved). nondiff 0b10 where the second derivative vanishes.
@@ -336,12 +375,25 @@ DUET_DEFINE_OP(gelu_backward_op,
                 .kernels = {cpu_kernels::gelu_backward},
                 .inplace_input = 0,
                 .samples = gelu_backward_samples})
+DUET_DEFINE_OP(softplus_backward_op,
+               {.id = OpId::softplus_backward,
+                .num_inputs = 2,
+                .traits = OpTrait::elementwise | OpTrait::backward,
+                .infer = act_backward_infer,
+                .grad = softplus_backward_grad,
+                .save_inputs = 0b11,
+                .kernels = {cpu_kernels::softplus_backward},
+                .inplace_input = 0,
+                .samples = softplus_backward_samples})
 
 Attrs slope_attr(double s) {
   return Attrs().set("negative_slope", s);
 }
 Attrs approx_attr(bool t) {
   return Attrs().set("tanh_approximation", t);
+}
+Attrs softplus_attrs(double beta, double threshold) {
+  return Attrs().set("beta", beta).set("threshold", threshold);
 }
 
 }  // namespace
@@ -382,6 +434,10 @@ Tensor gelu(const Tensor& x, bool t, std::source_location loc) {
   LocationScope scope(loc);
   return call_op1(gelu_op(), {x}, approx_attr(t));
 }
+Tensor softplus(const Tensor& x, double beta, double threshold, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(softplus_op(), {x}, softplus_attrs(beta, threshold));
+}
 
 Tensor relu_backward(const Tensor& g, const Tensor& y, std::source_location loc) {
   LocationScope scope(loc);
@@ -418,6 +474,11 @@ Tensor hardswish_backward(const Tensor& g, const Tensor& x, std::source_location
 Tensor gelu_backward(const Tensor& g, const Tensor& x, bool t, std::source_location loc) {
   LocationScope scope(loc);
   return call_op1(gelu_backward_op(), {g, x}, approx_attr(t));
+}
+Tensor softplus_backward(const Tensor& g, const Tensor& x, double beta, double threshold,
+                         std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(softplus_backward_op(), {g, x}, softplus_attrs(beta, threshold));
 }
 
 }  // namespace duet

@@ -21,6 +21,7 @@
   X(hardsigmoid, hardsigmoid_op)                       \
   X(hardswish, hardswish_op)                           \
   X(gelu, gelu_op)                                     \
+  X(softplus, softplus_op)                             \
   X(relu_backward, relu_backward_op)                   \
   X(relu6_backward, relu6_backward_op)                 \
   X(leaky_relu_backward, leaky_relu_backward_op)       \
@@ -29,7 +30,8 @@
   X(silu_backward, silu_backward_op)                   \
   X(hardsigmoid_backward, hardsigmoid_backward_op)     \
   X(hardswish_backward, hardswish_backward_op)         \
-  X(gelu_backward, gelu_backward_op)
+  X(gelu_backward, gelu_backward_op)                   \
+  X(softplus_backward, softplus_backward_op)
 
 #define DUET_UNARY_OP_LIST(X)        \
   X(neg, neg_op)                     \
@@ -157,7 +159,7 @@ enum class OpId : uint16_t {
 
 // Written out on purpose (ggml's GGML_OP_COUNT check): adding an op to a list without
 // updating this number fails to compile, so the count is a decision, not an accident.
-inline constexpr int kNumOps = 94;
+inline constexpr int kNumOps = 96;
 static_assert(static_cast<int>(OpId::count) == kNumOps,
               "an op was added to or removed from src/ops/op_list.h: update kNumOps");
 

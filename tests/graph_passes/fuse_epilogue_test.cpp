@@ -23,6 +23,8 @@ const std::vector<NamedAct>& activations() {
       {"sigmoid", [](const Tensor& t) { return sigmoid(t); }},
       {"silu", [](const Tensor& t) { return silu(t); }},
       {"hardswish", [](const Tensor& t) { return hardswish(t); }},
+      // an activation with attrs: the fused node carries them (beta 2, threshold 3)
+      {"softplus", [](const Tensor& t) { return softplus(t, 2.0, 3.0); }},
   };
   return acts;
 }
@@ -85,6 +87,35 @@ TEST(FuseEpilogue, ConvActivation) {
         },
         {1, 3, 11, 10}, 3);
   }
+}
+
+// softplus (beta, threshold) fuses into conv2d_fused in an eval graph: the fused node carries
+// the activation's attrs and gives the unfused bits on both sides of the threshold.
+TEST(FuseEpilogue, SoftplusWithAttrsFusesIntoConv) {
+  Generator gen(9);
+  Tensor w = Tensor::randn({5, 3, 3, 3}, gen);
+  Tensor b = Tensor::randn({5}, gen);
+  auto model = [&](const Tensor& x) {
+    return softplus(conv2d(x, w, b, {.padding = {1, 1}}), 0.5, 1.0);
+  };
+  Graph g;
+  Tensor y = model(g.input("x", {2, 3, 9, 7}));
+  run_pass(g, {y}, fuse_epilogues);
+  EXPECT_EQ(count_op(*g.data(), "conv2d_fused"), 1);
+  EXPECT_EQ(count_op(*g.data(), "softplus"), 0);
+  for (const detail::Node& n : g.data()->nodes)
+    if (n.kind == detail::NodeKind::op) {
+      EXPECT_EQ(n.attrs.s("activation"), "softplus");
+      EXPECT_EQ(n.attrs.f("beta"), 0.5);
+      EXPECT_EQ(n.attrs.f("threshold"), 1.0);
+    }
+  auto fused = check_fused_equals_eager(model, {2, 3, 33, 31}, 10);
+  EXPECT_EQ(count_op(*fused, "conv2d_fused"), 1);
+  // Eagerly, with the activation's attrs given to conv2d_fused directly.
+  Tensor x = Tensor::randn({2, 3, 9, 7}, gen);
+  Attrs sp;
+  sp.set("beta", 0.5).set("threshold", 1.0);
+  expect_same(conv2d_fused(x, w, b, Tensor(), {.padding = {1, 1}}, "softplus", sp), model(x));
 }
 
 TEST(FuseEpilogue, ConvResidualActivation) {

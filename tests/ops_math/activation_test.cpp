@@ -46,6 +46,10 @@ std::vector<Act> activations() {
       {"gelu", [](const Tensor& x) { return gelu(x); },
        [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }},
       {"gelu_tanh", [](const Tensor& x) { return gelu(x, true); }, gelu_tanh_ref},
+      {"softplus", [](const Tensor& x) { return softplus(x); },
+       [](double x) { return std::log1p(std::exp(x)); }},
+      {"softplus_beta2", [](const Tensor& x) { return softplus(x, 2.0); },
+       [](double x) { return 2 * x > 20 ? x : std::log1p(std::exp(2 * x)) / 2; }},
   };
 }
 
@@ -188,6 +192,78 @@ TEST(Activation, BackwardOpsValuesAndGradcheck) {
   gradcheck([](const std::vector<Tensor>& v) { return hardswish_backward(v[0], v[1]); }, {g, x});
   gradcheck([](const std::vector<Tensor>& v) { return gelu_backward(v[0], v[1]); }, {g, x});
   gradcheck([](const std::vector<Tensor>& v) { return gelu_backward(v[0], v[1], true); }, {g, x});
+}
+
+// softplus against PyTorch 1.13 (torch.nn.functional.softplus and its autograd gradient), on
+// both sides of the threshold, float64 and float32.
+TEST(Activation, SoftplusMatchesPyTorch) {
+  const std::vector<double> xs = {-30, -7, -1.5, -0.3, 0, 0.2, 1, 4.9, 5.1, 9.5, 10.5, 25};
+  struct Case {
+    double beta, threshold;
+    std::vector<double> y64, g64, y32;
+  };
+  const std::vector<Case> cases = {
+      {1.0, 20.0,
+       {9.357622968839737e-14, 0.0009114664537742447, 0.2014132779827524, 0.5543552444685271,
+        0.6931471805599453, 0.7981388693815918, 1.3132616875182228, 4.907418994148687,
+        5.106078236601779, 9.50007484902863, 10.50002753607023, 25.0},
+       {9.3576229688393e-14, 0.0009110511944006454, 0.18242552380635632, 0.425557483188341, 0.5,
+        0.549833997312478, 0.7310585786300049, 0.992608458655718, 0.9939401985084159,
+        0.9999251537724894, 0.9999724643088854, 1.0},
+       {9.357622912219837e-14, 0.000911466486286372, 0.20141328871250153, 0.554355263710022,
+        0.6931471824645996, 0.7981388568878174, 1.31326162815094, 4.907419204711914,
+        5.106078147888184, 9.50007438659668, 10.500027656555176, 25.0}},
+      {2.0, 10.0,
+       {4.37825538134826e-27, 4.157641866918771e-07, 0.02429367578687103, 0.21874397524294284,
+        0.34657359027997264, 0.4565076261999763, 1.0634640055214863, 4.900027725031025, 5.1,
+        9.5, 10.5, 25.0},
+       {8.75651076269652e-27, 8.315280276641321e-07, 0.04742587317756679, 0.35434369377420455,
+        0.5, 0.598687660112452, 0.8807970779778824, 0.9999445514752772, 1.0, 1.0, 1.0, 1.0},
+       {4.37825544636038e-27, 4.1576419107514084e-07, 0.024293676018714905, 0.2187439650297165,
+        0.3465735912322998, 0.4565076231956482, 1.0634640455245972, 4.900027751922607,
+        5.099999904632568, 9.5, 10.5, 25.0}},
+      {0.5, 3.0,
+       {6.11804547427441e-07, 0.05950083654524113, 0.7737420122297999, 1.2419140955790642,
+        1.3862943611198906, 1.488793320147142, 1.9481539683602134, 5.0655430449071055,
+        5.25036645315158, 9.5, 10.5, 25.0},
+       {3.059022269256247e-07, 0.029312230751356316, 0.32082130082460697, 0.46257015465625045,
+        0.5, 0.52497918747894, 0.6224593312018546, 0.9205614508160216, 0.9275735146384823, 1.0,
+        1.0, 1.0},
+       {6.118045234870806e-07, 0.059500835835933685, 0.7737420201301575, 1.24191415309906,
+        1.3862943649291992, 1.4887933731079102, 1.9481539726257324, 5.065543174743652,
+        5.2503662109375, 9.5, 10.5, 25.0}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.beta);
+    Tensor x = Tensor::from_vector(xs, {3, 4}, float64).requires_grad_();
+    Tensor y = softplus(x, c.beta, c.threshold);
+    sum(y).backward();
+    expect_values(y, c.y64, 1e-14);
+    expect_values(x.grad(), c.g64, 1e-14);
+    expect_values(softplus(Tensor::from_vector(xs, {3, 4}, float32), c.beta, c.threshold), c.y32,
+                  1e-6);
+  }
+  EXPECT_EQ(shape_str(softplus(Tensor::zeros({0, 3})).shape()), "(0, 3)");
+}
+
+// softplus and softplus_backward (its double-backward rule) against central finite
+// differences in float64, away from the threshold (where softplus has a tiny jump).
+TEST(Activation, SoftplusGradcheck) {
+  Tensor x = rand64({3, 7}, 31, -5, 5);
+  for (double beta : {1.0, 0.5, 3.0}) {
+    SCOPED_TRACE(beta);
+    gradcheck([beta](const std::vector<Tensor>& v) { return softplus(v[0], beta, 20.0); }, {x});
+    Tensor g = rand64({3, 7}, 32);
+    gradcheck([beta](const std::vector<Tensor>& v) {
+      return softplus_backward(v[0], v[1], beta, 20.0);
+    }, {g, x});
+  }
+  // Above the threshold softplus is x: gradient 1, second derivative 0.
+  Tensor big = Tensor::from_vector({30.0, 40.0}, {2}, float64).requires_grad_();
+  Tensor g1 = softplus_backward(Tensor::ones({2}, float64), big);
+  expect_values(g1, {1, 1});
+  sum(softplus_backward(Tensor::ones({2}, float64), big)).backward();
+  expect_values(big.grad(), {0, 0});
 }
 
 TEST(Activation, Errors) {

@@ -3,6 +3,7 @@
 //   auto act = std::make_shared<duet::nn::ReLU>();
 //   duet::nn::LeakyReLU leaky(0.2);
 //   duet::nn::GELU gelu(/*tanh_approximation=*/true);
+//   duet::nn::Softplus softplus(/*beta=*/1.0, /*threshold=*/20.0);
 #pragma once
 
 #include "duet/nn/module.h"
@@ -67,6 +68,15 @@ class GELU : public Module {
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   bool tanh_approximation;
+};
+
+class Softplus : public Module {
+ public:
+  explicit Softplus(double beta = 1.0, double threshold = 20.0)
+      : Module("Softplus"), beta(beta), threshold(threshold) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  double beta, threshold;
 };
 
 }  // namespace duet::nn

@@ -2,6 +2,7 @@
 //
 //   auto y = duet::relu(x);
 //   auto z = duet::gelu(x, /*tanh_approximation=*/false);
+//   auto s = duet::softplus(x, /*beta=*/2.0, /*threshold=*/20.0);
 #pragma once
 
 #include "duet/tensor.h"
@@ -23,6 +24,9 @@ Tensor hardsigmoid(const Tensor& x, std::source_location loc = std::source_locat
 Tensor hardswish(const Tensor& x, std::source_location loc = std::source_location::current());
 Tensor gelu(const Tensor& x, bool tanh_approximation = false,
             std::source_location loc = std::source_location::current());
+// log(1 + exp(beta x)) / beta, and x where beta x > threshold (PyTorch's softplus)
+Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0,
+                std::source_location loc = std::source_location::current());
 
 // ---- fused gradients (each one op with its own kernel; used by the gradient rules) ----
 // `y` is the activation's output, `x` its input; all return grad * d(activation)/dx.
@@ -49,5 +53,9 @@ Tensor hardswish_backward(const Tensor& grad, const Tensor& x,
                           std::source_location loc = std::source_location::current());
 Tensor gelu_backward(const Tensor& grad, const Tensor& x, bool tanh_approximation = false,
                      std::source_location loc = std::source_location::current());
+// grad * sigmoid(beta x), and grad where beta x > threshold
+Tensor softplus_backward(const Tensor& grad, const Tensor& x, double beta = 1.0,
+                         double threshold = 20.0,
+                         std::source_location loc = std::source_location::current());
 
 }  // namespace duet
