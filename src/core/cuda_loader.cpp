@@ -42,6 +42,7 @@ struct Backend {
   std::string why;  // cuda_unavailable_reason(); empty when devices > 0
 };
 
+#if DUET_SHARED_LIBRARY
 bool file_exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
@@ -132,6 +133,8 @@ void open_backend(Backend& b, const std::string& path) {
         cat(why ? why : "no CUDA device is visible to this process", " (CUDA backend: ", path, ")");
   }
 }
+
+#endif  // DUET_SHARED_LIBRARY
 
 Backend load() {
   Backend b;
