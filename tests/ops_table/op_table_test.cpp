@@ -6,6 +6,7 @@
 //   Samples.EveryOpHasSamples   guard: every op has samples, of its arity, that infer accepts
 //   Forward                     float32 against the same op on the inputs cast to float64
 //                               (outputs, and the inputs an update op writes)
+//   Reference                   elementwise ops against their formula in naive loops
 //   Gradient                    the tape's gradient (float64) against central differences
 //   EagerGraph                  eager against a compiled graph (bit_exact), bit for bit
 //   EagerGraphGradient          graph autodiff against the tape (float64)
@@ -13,6 +14,8 @@
 // The GPU against the CPU: tests/cuda/op_table_cuda_test.cpp.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
@@ -62,8 +65,7 @@ bool is_diff_input(const OpCase& c, size_t k) {
 // Outputs the objective reads: float64 (a float32 output, e.g. a cast, is too coarse for
 // differences of 1e-6) and non-empty, where the sample's diff_outputs allows.
 bool is_diff_output(const OpCase& c, size_t j, const Tensor& out) {
-  return j < 32 && ((c.sample.diff_outputs >> j) & 1u) && out.dtype() == float64 &&
-         out.numel() > 0;
+  return j < 32 && ((c.sample.diff_outputs >> j) & 1u) && out.dtype() == float64 && out.numel() > 0;
 }
 
 // Fixed random weights r_j for the objective sum_j sum(out_j * r_j).
@@ -137,10 +139,167 @@ TEST_P(Forward, MatchesFloat64) {
     const std::vector<Tensor> ref = run_op(c, cast_inputs(c, in, float64));
     ASSERT_EQ(out.size(), ref.size());
     const double tol = c.sample.tol > 0 ? c.sample.tol : kFloat32Tol;
-    for (size_t j = 0; j < out.size(); ++j) EXPECT_TRUE(close(out[j], ref[j], tol)) << "output " << j;
+    for (size_t j = 0; j < out.size(); ++j)
+      EXPECT_TRUE(close(out[j], ref[j], tol)) << "output " << j;
     ++checked;
   }
   if (!checked) GTEST_SKIP() << "no float32 sample";
+}
+
+// ---- forward: elementwise ops against naive loops -------------------------------------------
+// The float64 comparison above checks precision, not the formula (both dtypes run the same
+// kernel template): elementwise ops are also checked against their formula written out here,
+// one element at a time, with numpy broadcasting.
+
+namespace {
+
+using Fn1 = double (*)(double x, const Attrs& a);
+using Fn2 = double (*)(double a, double b, const Attrs& at);  // binary, or (grad, saved)
+
+double sigmoid_of(double x) {
+  return 1 / (1 + std::exp(-x));
+}
+double gelu_tanh_inner(double x) {  // tanh(sqrt(2 / pi) (x + 0.044715 x^3))
+  return std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x));
+}
+double gelu_of(double x, const Attrs& a) {
+  return a.b("tanh_approximation") ? 0.5 * x * (1 + gelu_tanh_inner(x))
+                                   : 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
+}
+double gelu_slope(double x, const Attrs& a) {
+  if (!a.b("tanh_approximation"))
+    return 0.5 * (1 + std::erf(x / std::sqrt(2.0))) +
+           x * std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI);
+  const double t = gelu_tanh_inner(x), k = std::sqrt(2 / M_PI);
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x);
+}
+
+struct Naive {
+  OpId id;
+  Fn1 unary = nullptr;
+  Fn2 binary = nullptr;
+};
+
+const std::vector<Naive>& naive_ops() {
+  static const std::vector<Naive> ops = {
+      {OpId::relu, [](double x, const Attrs&) { return std::max(x, 0.0); }},
+      {OpId::relu6, [](double x, const Attrs&) { return std::min(std::max(x, 0.0), 6.0); }},
+      {OpId::leaky_relu,
+       [](double x, const Attrs& a) { return x > 0 ? x : a.f("negative_slope") * x; }},
+      {OpId::sigmoid, [](double x, const Attrs&) { return sigmoid_of(x); }},
+      {OpId::tanh, [](double x, const Attrs&) { return std::tanh(x); }},
+      {OpId::silu, [](double x, const Attrs&) { return x * sigmoid_of(x); }},
+      {OpId::hardsigmoid,
+       [](double x, const Attrs&) { return std::min(std::max(x / 6 + 0.5, 0.0), 1.0); }},
+      {OpId::hardswish,
+       [](double x, const Attrs&) { return x * std::min(std::max(x + 3, 0.0), 6.0) / 6; }},
+      {OpId::gelu, gelu_of},
+      {OpId::neg, [](double x, const Attrs&) { return -x; }},
+      {OpId::exp, [](double x, const Attrs&) { return std::exp(x); }},
+      {OpId::log, [](double x, const Attrs&) { return std::log(x); }},
+      {OpId::sqrt, [](double x, const Attrs&) { return std::sqrt(x); }},
+      {OpId::rsqrt, [](double x, const Attrs&) { return 1 / std::sqrt(x); }},
+      {OpId::abs, [](double x, const Attrs&) { return std::abs(x); }},
+      {OpId::sign, [](double x, const Attrs&) { return double((x > 0) - (x < 0)); }},
+      {OpId::add_scalar, [](double x, const Attrs& a) { return x + a.f("value"); }},
+      {OpId::mul_scalar, [](double x, const Attrs& a) { return x * a.f("value"); }},
+      {OpId::rsub_scalar, [](double x, const Attrs& a) { return a.f("value") - x; }},
+      {OpId::rdiv_scalar, [](double x, const Attrs& a) { return a.f("value") / x; }},
+      {OpId::pow, [](double x, const Attrs& a) { return std::pow(x, a.f("exponent")); }},
+      {OpId::clamp,
+       [](double x, const Attrs& a) { return std::min(std::max(x, a.f("lo")), a.f("hi")); }},
+      {OpId::add, nullptr, [](double a, double b, const Attrs&) { return a + b; }},
+      {OpId::sub, nullptr, [](double a, double b, const Attrs&) { return a - b; }},
+      {OpId::mul, nullptr, [](double a, double b, const Attrs&) { return a * b; }},
+      {OpId::div, nullptr, [](double a, double b, const Attrs&) { return a / b; }},
+      {OpId::maximum, nullptr, [](double a, double b, const Attrs&) { return std::max(a, b); }},
+      {OpId::minimum, nullptr, [](double a, double b, const Attrs&) { return std::min(a, b); }},
+      {OpId::eq, nullptr, [](double a, double b, const Attrs&) { return double(a == b); }},
+      {OpId::ne, nullptr, [](double a, double b, const Attrs&) { return double(a != b); }},
+      {OpId::lt, nullptr, [](double a, double b, const Attrs&) { return double(a < b); }},
+      {OpId::le, nullptr, [](double a, double b, const Attrs&) { return double(a <= b); }},
+      {OpId::gt, nullptr, [](double a, double b, const Attrs&) { return double(a > b); }},
+      {OpId::ge, nullptr, [](double a, double b, const Attrs&) { return double(a >= b); }},
+      {OpId::add_relu, nullptr,
+       [](double a, double b, const Attrs&) { return std::max(a + b, 0.0); }},
+      // Gradient ops: (grad g, saved y or x).
+      {OpId::relu_backward, nullptr,
+       [](double g, double y, const Attrs&) { return y > 0 ? g : 0; }},
+      {OpId::relu6_backward, nullptr,
+       [](double g, double y, const Attrs&) { return y > 0 && y < 6 ? g : 0; }},
+      {OpId::leaky_relu_backward, nullptr,
+       [](double g, double x, const Attrs& a) { return x > 0 ? g : g * a.f("negative_slope"); }},
+      {OpId::sigmoid_backward, nullptr,
+       [](double g, double y, const Attrs&) { return g * y * (1 - y); }},
+      {OpId::tanh_backward, nullptr,
+       [](double g, double y, const Attrs&) { return g * (1 - y * y); }},
+      {OpId::silu_backward, nullptr,
+       [](double g, double x, const Attrs&) {
+         const double s = sigmoid_of(x);
+         return g * s * (1 + x * (1 - s));
+       }},
+      {OpId::hardsigmoid_backward, nullptr,
+       [](double g, double x, const Attrs&) { return x > -3 && x < 3 ? g / 6 : 0; }},
+      {OpId::hardswish_backward, nullptr,
+       [](double g, double x, const Attrs&) {
+         return x < -3 ? 0 : x > 3 ? g : g * (2 * x + 3) / 6;
+       }},
+      {OpId::gelu_backward, nullptr,
+       [](double g, double x, const Attrs& a) { return g * gelu_slope(x, a); }},
+      {OpId::clamp_backward, nullptr,
+       [](double g, double x, const Attrs& a) { return x >= a.f("lo") && x <= a.f("hi") ? g : 0; }},
+  };
+  return ops;
+}
+
+const Naive* naive_of(const OpDef& op) {
+  for (const Naive& n : naive_ops())
+    if (n.id == op.id) return &n;
+  return nullptr;
+}
+bool has_naive(const OpDef& op) {
+  return naive_of(op) != nullptr;
+}
+
+// The flat index into an input of shape `in` that broadcasts to element `flat` of `out`.
+int64_t broadcast_source(const Shape& out, const Shape& in, int64_t flat) {
+  int64_t src = 0, stride = 1;
+  for (size_t d = 0; d < out.size(); ++d) {
+    const size_t axis = out.size() - 1 - d;
+    const int64_t coord = flat % out[axis];
+    flat /= out[axis];
+    if (d < in.size()) {
+      const int64_t n = in[in.size() - 1 - d];
+      if (n != 1) src += coord * stride;
+      stride *= n;
+    }
+  }
+  return src;
+}
+
+}  // namespace
+
+using Reference = OpTest;
+TEST_P(Reference, MatchesNaiveLoops) {
+  const Naive& naive = *naive_of(op());
+  for (const OpCase& c : op_cases(op())) {
+    SCOPED_TRACE(c.name);
+    const std::vector<Tensor> in = make_inputs(c);
+    const Tensor out = run_op(c, in)[0];
+    std::vector<std::vector<double>> v;
+    for (const Tensor& t : in) v.push_back(t.to_vector<double>());
+    std::vector<double> expected(static_cast<size_t>(out.numel()));
+    for (int64_t i = 0; i < out.numel(); ++i) {
+      const double a = v[0][broadcast_source(out.shape(), in[0].shape(), i)];
+      expected[i] = naive.unary
+                        ? naive.unary(a, c.sample.attrs)
+                        : naive.binary(a, v[1][broadcast_source(out.shape(), in[1].shape(), i)],
+                                       c.sample.attrs);
+    }
+    const Tensor ref = Tensor::from_vector(expected, out.shape(),
+                                           is_floating(out.dtype()) ? float64 : out.dtype());
+    EXPECT_TRUE(close(out, ref, c.dtype == float64 ? 1e-12 : 1e-5));
+  }
 }
 
 // ---- gradients: the tape against central differences, float64 ------------------------------
@@ -197,9 +356,9 @@ namespace {
 // The inputs the graph reads: written inputs are captured (the graph writes them in place),
 // the others are fed.
 struct GraphInputs {
-  std::vector<Tensor> values;                // what the op is called with while recording
-  std::map<std::string, Tensor> feeds;       // name -> fed value
-  std::vector<Tensor> captured;              // written inputs (index as in the op)
+  std::vector<Tensor> values;           // what the op is called with while recording
+  std::map<std::string, Tensor> feeds;  // name -> fed value
+  std::vector<Tensor> captured;         // written inputs (index as in the op)
 };
 
 GraphInputs graph_inputs(Graph& g, const OpCase& c, const std::vector<Tensor>& in,
@@ -333,6 +492,8 @@ TEST_P(Inplace, AliasedOutputMatches) {
 }
 
 INSTANTIATE_TEST_SUITE_P(OpTable, Forward, ::testing::ValuesIn(op_indices()), op_param_name);
+INSTANTIATE_TEST_SUITE_P(OpTable, Reference, ::testing::ValuesIn(op_indices(has_naive)),
+                         op_param_name);
 INSTANTIATE_TEST_SUITE_P(OpTable, Gradient, ::testing::ValuesIn(op_indices(differentiable)),
                          op_param_name);
 INSTANTIATE_TEST_SUITE_P(OpTable, EagerGraph, ::testing::ValuesIn(op_indices()), op_param_name);
