@@ -17,8 +17,10 @@
 #include <string>
 #include <type_traits>
 
+#include "core/dtype_dispatch.h"
 #include "duet/attrs.h"
 #include "duet/error.h"
+#include "kernel_api.h"
 
 // DUET_ACTIVATIONS(X): X(name, kind, saved, epilogue, attrs, alt, forward, let, backward)
 //   name      the op (and its backward op name##_backward)
@@ -110,6 +112,19 @@
 #define DUET_ACT_SAVES_OUTPUT_y 1
 #define DUET_ACT_SAVES_OUTPUT_x 0
 
+// Defines the KernelFns name(k) and name##_backward(k) of an activation in a side's kernels
+// namespace: the side's forward_kernel(k, f) / backward_kernel(k, f) with the formula struct
+// act::name##_act<T> (or its variant) for the input's dtype.
+#define DUET_DEFINE_ACTIVATION_KERNELS(name, ...)                                   \
+  void name(const ::duet::KernelArgs& k) {                                          \
+    ::duet::kernels::run_activation<act::name##_act>(                               \
+        k, #name, [&](const auto& f) { forward_kernel(k, f); });                    \
+  }                                                                                 \
+  void name##_backward(const ::duet::KernelArgs& k) {                               \
+    ::duet::kernels::run_activation<act::name##_act>(                               \
+        k, #name "_backward", [&](const auto& f) { backward_kernel(k, f); });       \
+  }
+
 // Defines visit_activation<T>(act, attrs, fn) beside a side's formula structs: calls fn with
 // the fused activation's formula struct name##_act<T> read from `attrs` (none_act<T> for
 // Activation::none), so an epilogue picks its formula at run time once per call.
@@ -136,6 +151,7 @@
                                         bwd)                                                  \
   template <class T>                                                                          \
   struct name##_act {                                                                         \
+    using Scalar = T;                                                                         \
     DUET_ACT_MEMBERS_##attrs_col                                                              \
     static constexpr ::duet::kernels::ActKind kKind = ::duet::kernels::ActKind::kind;        \
     static constexpr bool kArrayForward = kKind != ::duet::kernels::ActKind::scalar;         \
@@ -179,6 +195,14 @@ void with_formula(const Attrs& attrs, const Go& go) {
     if (attrs.b(F<T>::kAltAttr)) return go(Alt::from(attrs));
   }
   go(F<T>::from(attrs));
+}
+
+// Calls go(f) with the formula F<T> for the dtype of k's input 0 (float32 or float64; an error
+// naming `op` otherwise), or its variant (with_formula).
+template <template <class> class F, class Go>
+void run_activation(const KernelArgs& k, const char* op, const Go& go) {
+  detail::dispatch_floating(k.inputs[0].dtype(), op,
+                            [&](auto tag) { with_formula<F, decltype(tag)>(k.attrs, go); });
 }
 
 // "relu", ...; "none" for Activation::none.

@@ -12,8 +12,9 @@ namespace duet::cpu_kernels {
 namespace {
 
 // y = f.forward(x).
-template <class T, class F>
-void run_forward(const KernelArgs& k, const F& f) {
+template <class F>
+void forward_kernel(const KernelArgs& k, const F& f) {
+  using T = typename F::Scalar;
   if constexpr (F::kArrayForward) {
     const T* px = k.inputs[0].data<T>();
     T* po = k.outputs[0].data<T>();
@@ -27,8 +28,9 @@ void run_forward(const KernelArgs& k, const F& f) {
 }
 
 // out = f.backward(grad, saved, f.let(saved)); grad and saved of one shape.
-template <class T, class F>
-void run_backward(const KernelArgs& k, const F& f) {
+template <class F>
+void backward_kernel(const KernelArgs& k, const F& f) {
+  using T = typename F::Scalar;
   if constexpr (F::kArrayBackward) {
     const T* pg = k.inputs[0].data<T>();
     const T* ps = k.inputs[1].data<T>();
@@ -46,31 +48,8 @@ void run_backward(const KernelArgs& k, const F& f) {
   }
 }
 
-// Formula F (or its variant, kernels::with_formula) for the input's dtype: forward or backward.
-template <template <class> class F, bool kBackward>
-void run(const KernelArgs& k, const char* op) {
-  detail::dispatch_floating(k.inputs[0].dtype(), op, [&](auto tag) {
-    using T = decltype(tag);
-    kernels::with_formula<F, T>(k.attrs, [&](const auto& f) {
-      if constexpr (kBackward) {
-        run_backward<T>(k, f);
-      } else {
-        run_forward<T>(k, f);
-      }
-    });
-  });
-}
-
 }  // namespace
 
-#define DUET_CPU_ACTIVATION_KERNELS(name, ...)               \
-  void name(const KernelArgs& k) {                           \
-    run<act::name##_act, false>(k, #name);                   \
-  }                                                          \
-  void name##_backward(const KernelArgs& k) {                \
-    run<act::name##_act, true>(k, #name "_backward");        \
-  }
-DUET_ACTIVATIONS(DUET_CPU_ACTIVATION_KERNELS)
-#undef DUET_CPU_ACTIVATION_KERNELS
+DUET_ACTIVATIONS(DUET_DEFINE_ACTIVATION_KERNELS)
 
 }  // namespace duet::cpu_kernels

@@ -14,22 +14,17 @@
 namespace duet::cuda_kernels {
 namespace {
 
-// Formula F (or its variant, kernels::with_formula) for the input's dtype: forward y = f(x),
-// or backward out = f'(grad, saved).
-template <template <class> class F, bool kBackward>
-void run(const KernelArgs& k, const char* op) {
-  detail::dispatch_floating(k.inputs[0].dtype(), op, [&](auto tag) {
-    using T = decltype(tag);
-    kernels::with_formula<F, T>(k.attrs, [&](const auto& f) {
-      using Formula = std::decay_t<decltype(f)>;
-      if constexpr (kBackward) {
-        ew::binary_same_shape<T, T, T>(k.inputs[0], k.inputs[1], k.outputs[0],
-                                       act::Backward<Formula>{f}, op);
-      } else {
-        ew::unary<T, T>(k.inputs[0], k.outputs[0], act::Forward<Formula>{f});
-      }
-    });
-  });
+// y = f(x) and out = f'(grad, saved), elementwise on the GPU.
+template <class F>
+void forward_kernel(const KernelArgs& k, const F& f) {
+  using T = typename F::Scalar;
+  ew::unary<T, T>(k.inputs[0], k.outputs[0], act::Forward<F>{f});
+}
+template <class F>
+void backward_kernel(const KernelArgs& k, const F& f) {
+  using T = typename F::Scalar;
+  ew::binary_same_shape<T, T, T>(k.inputs[0], k.inputs[1], k.outputs[0], act::Backward<F>{f},
+                                 "activation backward");
 }
 
 template <class T>
@@ -53,15 +48,7 @@ __global__ void epilogue_kernel(int64_t n, int64_t cols, T* y, const T* bias, co
 
 }  // namespace
 
-#define DUET_CUDA_ACTIVATION_KERNELS(name, ...)         \
-  void name(const KernelArgs& k) {                      \
-    run<act::name##_act, false>(k, #name);              \
-  }                                                     \
-  void name##_backward(const KernelArgs& k) {           \
-    run<act::name##_act, true>(k, #name "_backward");   \
-  }
-DUET_ACTIVATIONS(DUET_CUDA_ACTIVATION_KERNELS)
-#undef DUET_CUDA_ACTIVATION_KERNELS
+DUET_ACTIVATIONS(DUET_DEFINE_ACTIVATION_KERNELS)
 
 void add_relu(const KernelArgs& k) {
   detail::dispatch_floating(k.outputs[0].dtype(), "add_relu", [&](auto tag) {
