@@ -36,8 +36,8 @@ inline std::vector<OpSample> samples_of(const OpDef& op) {
 }
 
 // Every sample of `op` in float32 and float64 (float64 only where the sample says so).
-inline std::vector<OpCase> op_cases(const OpDef& op, std::vector<DType> dtypes = {float32,
-                                                                                  float64}) {
+inline std::vector<OpCase> op_cases(const OpDef& op,
+                                    std::vector<DType> dtypes = {float32, float64}) {
   std::vector<OpCase> r;
   const std::vector<OpSample> samples = samples_of(op);
   for (size_t i = 0; i < samples.size(); ++i)
@@ -66,13 +66,27 @@ inline std::vector<Tensor> make_inputs(const OpCase& c, Device device = cpu) {
     std::vector<double> v(static_cast<size_t>(numel(in.shape)));
     for (double& x : v) {
       switch (in.init) {
-        case SampleInit::normal: x = gen.normal(); break;
-        case SampleInit::positive: x = 0.5 + 1.5 * gen.uniform(); break;
-        case SampleInit::uniform: x = in.lo + (in.hi - in.lo) * gen.uniform(); break;
-        case SampleInit::index: x = std::floor(in.hi * gen.uniform()); break;
-        case SampleInit::integers: x = std::floor(in.lo + (in.hi - in.lo) * gen.uniform()); break;
-        case SampleInit::boolean: x = gen.uniform() < 0.5 ? 1 : 0; break;
-        case SampleInit::ones: x = 1; break;
+        case SampleInit::normal:
+          x = gen.normal();
+          break;
+        case SampleInit::positive:
+          x = 0.5 + 1.5 * gen.uniform();
+          break;
+        case SampleInit::uniform:
+          x = in.lo + (in.hi - in.lo) * gen.uniform();
+          break;
+        case SampleInit::index:
+          x = std::floor(in.hi * gen.uniform());
+          break;
+        case SampleInit::integers:
+          x = std::floor(in.lo + (in.hi - in.lo) * gen.uniform());
+          break;
+        case SampleInit::boolean:
+          x = gen.uniform() < 0.5 ? 1 : 0;
+          break;
+        case SampleInit::ones:
+          x = 1;
+          break;
       }
     }
     Tensor t = Tensor::from_vector(v, in.shape, input_dtype(c, in));
@@ -82,7 +96,8 @@ inline std::vector<Tensor> make_inputs(const OpCase& c, Device device = cpu) {
 }
 
 // The inputs with every floating input of the test's dtype converted to `dtype`.
-inline std::vector<Tensor> cast_inputs(const OpCase& c, const std::vector<Tensor>& in, DType dtype) {
+inline std::vector<Tensor> cast_inputs(const OpCase& c, const std::vector<Tensor>& in,
+                                       DType dtype) {
   std::vector<Tensor> r = in;
   for (size_t k = 0; k < r.size(); ++k)
     if (!c.sample.inputs[k].fixed && is_floating(r[k].dtype())) r[k] = r[k].to(dtype);
@@ -118,16 +133,16 @@ inline std::vector<TensorMeta> metas_of(const std::vector<Tensor>& ts) {
 inline ::testing::AssertionResult same_bits(const Tensor& x, const Tensor& y) {
   const Tensor a = x.to(cpu).contiguous(), b = y.to(cpu).contiguous();
   if (a.shape() != b.shape() || a.dtype() != b.dtype())
-    return ::testing::AssertionFailure() << "shape/dtype " << shape_str(a.shape()) << " "
-                                         << dtype_name(a.dtype()) << " vs " << shape_str(b.shape())
-                                         << " " << dtype_name(b.dtype());
+    return ::testing::AssertionFailure()
+           << "shape/dtype " << shape_str(a.shape()) << " " << dtype_name(a.dtype()) << " vs "
+           << shape_str(b.shape()) << " " << dtype_name(b.dtype());
   const size_t n = static_cast<size_t>(a.numel()) * dtype_size(a.dtype());
   if (n && std::memcmp(a.data_ptr(), b.data_ptr(), n) != 0) {
     const std::vector<double> va = a.to_vector<double>(), vb = b.to_vector<double>();
     for (size_t i = 0; i < va.size(); ++i)
       if (std::memcmp(&va[i], &vb[i], sizeof(double)) != 0)
-        return ::testing::AssertionFailure() << "bits differ at flat index " << i << ": "
-                                             << va[i] << " vs " << vb[i];
+        return ::testing::AssertionFailure()
+               << "bits differ at flat index " << i << ": " << va[i] << " vs " << vb[i];
     return ::testing::AssertionFailure() << "bits differ";
   }
   return ::testing::AssertionSuccess();
@@ -142,14 +157,14 @@ inline ::testing::AssertionResult close(const Tensor& actual, const Tensor& expe
            << "shape " << shape_str(actual.shape()) << " vs " << shape_str(expected.shape());
   const bool fa = is_floating(actual.dtype()), fe = is_floating(expected.dtype());
   if (fa != fe || (!fa && actual.dtype() != expected.dtype()))
-    return ::testing::AssertionFailure() << "dtype " << dtype_name(actual.dtype()) << " vs "
-                                         << dtype_name(expected.dtype());
+    return ::testing::AssertionFailure()
+           << "dtype " << dtype_name(actual.dtype()) << " vs " << dtype_name(expected.dtype());
   const std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
   for (size_t i = 0; i < a.size(); ++i) {
-    const bool ok = !fa                       ? a[i] == e[i]
-                    : std::isnan(e[i])        ? std::isnan(a[i])
-                    : std::isinf(e[i])        ? a[i] == e[i]
-                                              : std::abs(a[i] - e[i]) <= tol * (1 + std::abs(e[i]));
+    const bool ok = !fa                ? a[i] == e[i]
+                    : std::isnan(e[i]) ? std::isnan(a[i])
+                    : std::isinf(e[i]) ? a[i] == e[i]
+                                       : std::abs(a[i] - e[i]) <= tol * (1 + std::abs(e[i]));
     if (!ok)
       return ::testing::AssertionFailure()
              << "at flat index " << i << " of " << shape_str(actual.shape()) << ": " << a[i]
@@ -177,8 +192,7 @@ inline ::testing::AssertionResult aliased_output_matches(const OpCase& c,
   size_t ws_bytes = 0;
   if (WorkspaceFn wsfn = op.workspace[static_cast<int>(device.type)]) {
     ws_bytes = wsfn(metas_of(in), out_meta, c.sample.attrs);
-    if (ws_bytes)
-      ws = Tensor::empty({static_cast<int64_t>(ws_bytes + 7) / 8}, float64, device);
+    if (ws_bytes) ws = Tensor::empty({static_cast<int64_t>(ws_bytes + 7) / 8}, float64, device);
   }
   auto fresh = [&] {
     std::vector<Tensor> out;
