@@ -194,6 +194,11 @@ const std::vector<Naive>& naive_ops() {
       {OpId::hardswish,
        [](double x, const Attrs&) { return x * std::min(std::max(x + 3, 0.0), 6.0) / 6; }},
       {OpId::gelu, gelu_of},
+      {OpId::softplus,
+       [](double x, const Attrs& a) {
+         const double b = a.f("beta");
+         return b * x > a.f("threshold") ? x : std::log1p(std::exp(b * x)) / b;
+       }},
       {OpId::neg, [](double x, const Attrs&) { return -x; }},
       {OpId::exp, [](double x, const Attrs&) { return std::exp(x); }},
       {OpId::log, [](double x, const Attrs&) { return std::log(x); }},
@@ -246,6 +251,11 @@ const std::vector<Naive>& naive_ops() {
        }},
       {OpId::gelu_backward, nullptr,
        [](double g, double x, const Attrs& a) { return g * gelu_slope(x, a); }},
+      {OpId::softplus_backward, nullptr,
+       [](double g, double x, const Attrs& a) {
+         const double b = a.f("beta");
+         return b * x > a.f("threshold") ? g : g * sigmoid_of(b * x);
+       }},
       {OpId::clamp_backward, nullptr,
        [](double g, double x, const Attrs& a) { return x >= a.f("lo") && x <= a.f("hi") ? g : 0; }},
   };
