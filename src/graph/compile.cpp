@@ -222,14 +222,9 @@ Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
   impl->outputs = outs;
   impl->device = device;
   impl->use_cuda_graph = options.cuda_graph && !options.keep_intermediates;
-  // Eval graphs: values computed from captures only (folded batch-norm weights) are
-  // computed once and kept, outside the arena. Training graphs update their parameters
-  // every step, so there is nothing to keep.
-  if (!options.training && !options.keep_intermediates && !options.disabled_passes.count("hoist"))
-    impl->derived = detail::derived_nodes(*g);
-  impl->plan = detail::plan_memory(
-      *g, outs, !options.disabled_passes.count("inplace") && !options.keep_intermediates,
-      options.keep_intermediates, impl->derived);
+  // The plan honours the last passes' marks: in-place writes (pass "inplace") and values
+  // computed once outside the arena (pass "hoist", eval graphs).
+  impl->plan = detail::plan_memory(*g, outs, options.keep_intermediates);
   impl->build();
   impl->report = make_report(*g, impl->plan);
   for (const detail::ExecStep& st : impl->prologue)

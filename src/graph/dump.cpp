@@ -2,6 +2,8 @@
 //
 //   %2 = conv2d(%0, %1) [stride=[1, 1], padding=[1, 1], ...] -> (8, 32, 28, 28) float32  @
 //   net.cpp:14
+//   %3 = relu(%2) [inplace over %2] -> (8, 32, 28, 28) float32   (marked by pass "inplace")
+//   %5 = mul(%1, %4) [hoisted] -> (32, 1, 3, 3) float32           (marked by pass "hoist")
 #include <sstream>
 
 #include "graph/ir.h"
@@ -48,6 +50,13 @@ std::string GraphData::dump() const {
         os << ")";
         if (!n.attrs.items().empty()) os << " [" << n.attrs.str() << "]";
         if (n.mutates()) os << " (in place)";
+        if (n.inplace_of >= 0 && n.inplace_of < static_cast<int32_t>(n.inputs.size())) {
+          const ValueRef over = n.inputs[n.inplace_of];
+          os << " [inplace over %" << over.node;
+          if (nodes[over.node].outputs.size() > 1) os << "." << over.output;
+          os << "]";
+        }
+        if (n.hoisted) os << " [hoisted]";
         break;
       }
     }

@@ -21,7 +21,7 @@ struct ExecStep {
   std::vector<Tensor> outputs;  // arena views
   void* workspace = nullptr;
   size_t workspace_size = 0;
-  KernelFn kernel = nullptr;      // the device kernel, resolved at build time
+  KernelFn kernel = nullptr;      // the device kernel (MemoryPlan::calls, ops/prepare.h)
   bool materialize_view = false;  // reshape of a non-contiguous value: copy into its buffer
   std::vector<std::pair<Tensor, Tensor>> staging;  // (strided value, contiguous copy) first
   int32_t node = -1;
@@ -43,9 +43,8 @@ class ExecutableImpl {
   std::shared_ptr<Storage> arena;
   std::vector<std::vector<Tensor>> values;  // [node][output]
   std::vector<ExecStep> steps;
-  // Derived constants (derived_nodes): computed by `prologue` on the first run and again
-  // whenever a capture they read has a new storage version.
-  std::vector<bool> derived;
+  // Hoisted nodes (Node::hoisted, pass "hoist"): computed by `prologue` on the first run and
+  // again whenever a capture they read has a new storage version.
   std::vector<ExecStep> prologue;
   struct PrologueSource {
     Tensor capture;

@@ -62,63 +62,54 @@ void ExecutableImpl::build() {
       values[i][0] = node.op->view(step.inputs[0], node.outputs[0], node.attrs);
       continue;
     }
-    const bool is_derived = i < static_cast<int32_t>(derived.size()) && derived[i];
-    if (is_derived) {
-      // Outside the arena: its own tensors, kept between runs.
+    // The kernel call the planner prepared (ops/prepare.h): kernel, copies, workspace.
+    const PreparedCall& call = plan.calls[i];
+    step.kernel = call.kernel;
+    step.materialize_view = node.op->view != nullptr;
+    const bool hoisted = node.hoisted;
+    if (hoisted) {
+      // Hoisted: outside the arena, its own tensors (outputs, copies, scratch) kept between
+      // runs.
       for (size_t k = 0; k < node.outputs.size(); ++k) {
         values[i][k] =
             Tensor::empty(node.outputs[k].shape, node.outputs[k].dtype, node.outputs[k].device);
         step.outputs.push_back(values[i][k]);
       }
-      for (size_t k = 0; k < node.inputs.size(); ++k) {
-        if (!step.inputs[k].is_contiguous() && !node.op->strided_inputs && !node.op->view) {
-          Tensor staged = Tensor::empty(step.inputs[k].shape(), step.inputs[k].dtype(),
-                                        step.inputs[k].device());
-          step.staging.push_back({step.inputs[k], staged});
-          step.inputs[k] = staged;
-        }
+      for (int32_t k : call.copies) {
+        Tensor staged =
+            Tensor::empty(step.inputs[k].shape(), step.inputs[k].dtype(), step.inputs[k].device());
+        step.staging.push_back({step.inputs[k], staged});
+        step.inputs[k] = staged;
       }
-      if (WorkspaceFn wsfn = node.op->workspace[static_cast<int>(device.type)]) {
-        std::vector<TensorMeta> in_metas;
-        for (const ValueRef& r : node.inputs) in_metas.push_back(g.meta(r));
-        step.workspace_size = wsfn(in_metas, node.outputs, node.attrs);
-        if (step.workspace_size) {
-          // int64 elements: 8-byte aligned at least; the allocators align to 64 (CPU) or 256.
-          prologue_scratch.push_back(
-              Tensor::empty({static_cast<int64_t>((step.workspace_size + 7) / 8)}, int64, device));
-          step.workspace = prologue_scratch.back().data_ptr();
-        }
+      step.workspace_size = call.workspace_bytes;
+      if (step.workspace_size) {
+        // int64 elements: 8-byte aligned at least; the allocators align to 64 (CPU) or 256.
+        prologue_scratch.push_back(
+            Tensor::empty({static_cast<int64_t>((step.workspace_size + 7) / 8)}, int64, device));
+        step.workspace = prologue_scratch.back().data_ptr();
+      }
+    } else {
+      for (const auto& [k, b] : plan.staging[i]) {
+        Tensor staged = arena_view(b, g.meta(node.inputs[k]));
+        step.staging.push_back({step.inputs[k], staged});
+        step.inputs[k] = staged;
+      }
+      for (size_t k = 0; k < node.outputs.size(); ++k) {
+        values[i][k] = arena_view(plan.value_buffer[i][k], node.outputs[k]);
+        step.outputs.push_back(values[i][k]);
+      }
+      if (plan.workspace_buffer[i] >= 0) {
+        step.workspace =
+            static_cast<char*>(arena->data) + plan.buffers[plan.workspace_buffer[i]].offset;
+        step.workspace_size = plan.workspace_size[i];
       }
     }
-    for (const auto& [k, b] : plan.staging[i]) {
-      Tensor staged = arena_view(b, g.meta(node.inputs[k]));
-      step.staging.push_back({step.inputs[k], staged});
-      step.inputs[k] = staged;
-    }
-    for (size_t k = 0; k < node.outputs.size() && !is_derived; ++k) {
-      values[i][k] = arena_view(plan.value_buffer[i][k], node.outputs[k]);
-      step.outputs.push_back(values[i][k]);
-    }
-    if (plan.workspace_buffer[i] >= 0) {
-      step.workspace =
-          static_cast<char*>(arena->data) + plan.buffers[plan.workspace_buffer[i]].offset;
-      step.workspace_size = plan.workspace_size[i];
-    }
-    step.materialize_view = node.op->view != nullptr;
-    if (!step.materialize_view) {
-      const Device dev = !node.outputs.empty() ? node.outputs[0].device
-                         : node.inputs.empty() ? cpu
-                                               : g.meta(node.inputs[0]).device;
-      step.kernel = node.op->kernels[static_cast<int>(dev.type)];
-      DUET_CHECK(step.kernel, node.op->name, ": no kernel for device ", dev, " (node %", i, " at ",
-                 node.loc.str(), ")");
-    }
-    (is_derived ? prologue : steps).push_back(std::move(step));
+    (hoisted ? prologue : steps).push_back(std::move(step));
   }
-  // The captures the derived values read, directly or through views (which are derived
+  // The captures the hoisted values read, directly or through views (which are hoisted
   // nodes too, but run no step).
   for (int32_t i = 0; i < n && !prologue.empty(); ++i) {
-    if (i >= static_cast<int32_t>(derived.size()) || !derived[i]) continue;
+    if (!g.nodes[i].hoisted) continue;
     for (const ValueRef& r : g.nodes[i].inputs)
       if (g.nodes[r.node].kind == NodeKind::capture)
         prologue_sources.push_back({g.nodes[r.node].captured, 0, nullptr});

@@ -40,6 +40,13 @@ struct Node {
   Tensor captured;    // capture: the concrete tensor
   SourceLoc loc;      // model code that created the node
   bool dead = false;  // removed by a pass (compacted away by compact())
+  // Annotations of the last passes (passes.h), honoured by the planner and the executor:
+  // inplace (pass "inplace"): output 0 is written over the buffer of input `inplace_of`
+  // (always op->inplace_input), which dies here; -1: output 0 gets a buffer of its own.
+  int32_t inplace_of = -1;
+  // hoist (pass "hoist", eval graphs): computed from captures only, once, outside the arena,
+  // and again when a capture it reads changes (ExecutableImpl::prologue).
+  bool hoisted = false;
 
   bool mutates() const { return kind == NodeKind::op && op->mutates_inputs != 0; }
   // A live op node of op `id` / with trait `t`.

@@ -1,5 +1,7 @@
 // Graph passes: small functions over the IR, each testable alone and able to dump the graph
-// before and after itself (CompileOptions::dump_passes).
+// before and after itself (CompileOptions::dump_passes). Most rewrite the node list; the
+// last two (hoist, inplace) only annotate nodes (Node::hoisted, Node::inplace_of) for the
+// planner and the executor.
 #pragma once
 
 #include <functional>
@@ -49,6 +51,15 @@ void schedule_updates(PassContext& ctx);
 // Training graphs: a linear weight gradient consumed only by adam_step_ is fused with it
 // (linear_grad_adam_step_), so the gradient is never materialised.
 void fuse_updates(PassContext& ctx);
+// Eval graphs: marks op nodes computed from captures only (Node::hoisted): deterministic,
+// writing nothing, reading nothing the graph writes in place. The executor computes them once,
+// outside the arena, and again when a capture they read has a new storage version.
+void hoist_constants(PassContext& ctx);
+// Marks op nodes (OpTrait::inplace) whose output 0 can be written over input
+// op->inplace_input (Node::inplace_of): its buffer dies at the node, it holds the same
+// elements at the same places as the output and no other input reads it through another
+// view. Runs last: it depends on the final node order (liveness) and on hoisting.
+void mark_inplace(PassContext& ctx);
 
 // ---- helpers shared by the passes (pass_utils.cpp) ----
 

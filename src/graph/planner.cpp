@@ -53,30 +53,39 @@ int64_t assign_offsets(std::vector<Buffer>& buffers) {
   return arena;
 }
 
-std::vector<bool> derived_nodes(const GraphData& g) {
-  const size_t n = g.nodes.size();
-  // A value the graph itself writes in place must be read at its place in the order.
-  std::vector<bool> written(n, false);
-  for (const Node& node : g.nodes)
-    for (size_t k = 0; node.mutates() && k < node.inputs.size(); ++k)
-      if (has_bit(node.op->mutates_inputs, k)) written[node.inputs[k].node] = true;
-  std::vector<bool> derived(n, false);
-  for (size_t i = 0; i < n; ++i) {
-    const Node& node = g.nodes[i];
-    if (node.kind != NodeKind::op || node.op->random || node.mutates() || node.inputs.empty() ||
-        written[i])
-      continue;
-    bool all = true;
-    for (const ValueRef& r : node.inputs)
-      all =
-          all && !written[r.node] && (g.nodes[r.node].kind == NodeKind::capture || derived[r.node]);
-    derived[i] = all;
-  }
-  return derived;
+namespace {
+
+// The device an op node's kernel runs on: where its outputs are (input 0 for an op without
+// outputs), as in eager dispatch.
+Device node_device(const GraphData& g, const Node& node) {
+  return !node.outputs.empty() ? node.outputs[0].device
+         : node.inputs.empty() ? cpu
+                               : g.meta(node.inputs[0]).device;
 }
 
-MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs, bool allow_inplace,
-                       bool keep_all, const std::vector<bool>& derived) {
+// The planner's choice: what the in-place pass marked. Checked, not trusted: a pass that ran
+// after it (and moved a reader past the node) would make the mark unsafe.
+int32_t follow_marks(const PlanState& s, int32_t i) {
+  const Node& node = s.graph.nodes[i];
+  if (node.inplace_of < 0) return -1;
+  DUET_ASSERT(node.inplace_of == node.op->inplace_input &&
+                  node.inplace_of < static_cast<int32_t>(node.inputs.size()),
+              "planner: node %", i, " (", node.op->name, ") is marked in place over input ",
+              node.inplace_of, "; its op allows input ", node.op->inplace_input);
+  const ValueRef src = node.inputs[node.inplace_of];
+  const int32_t b = s.plan.value_buffer[src.node][src.output];
+  DUET_ASSERT(b >= 0 && s.plan.buffers[b].last == i &&
+                  s.plan.buffers[b].kind == BufferKind::activation &&
+                  s.kind[i][0] == BufferKind::activation,
+              "planner: node %", i, " (", node.op->name, ") is marked in place over %", src.node,
+              " but that buffer does not die there (a pass after \"inplace\" moved nodes?)");
+  return node.inplace_of;
+}
+
+}  // namespace
+
+MemoryPlan assign_buffers(const GraphData& g, const std::vector<ValueRef>& outputs, bool keep_all,
+                          InplaceChoice choose, bool with_calls) {
   const int32_t n = static_cast<int32_t>(g.nodes.size());
   MemoryPlan plan;
   plan.value_buffer.resize(n);
@@ -85,6 +94,7 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
   plan.inplace.assign(n, false);
   plan.alias.assign(n, false);
   plan.staging.assign(n, {});
+  plan.calls.assign(n, {});
   // The layout (shape, strides, offset) of every value relative to its buffer, found by
   // running the view functions on storage-less tensors: views are aliases, not copies.
   std::vector<std::vector<Tensor>> layout(n);
@@ -116,6 +126,7 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
     if (kind[r.node][r.output] == BufferKind::activation)
       kind[r.node][r.output] = BufferKind::output;
   }
+  const PlanState state{g, plan, layout, kind};
 
   auto new_buffer = [&](int64_t size, int32_t first, int32_t last, BufferKind k) {
     plan.buffers.push_back({size, first, last, k, -1});
@@ -123,6 +134,14 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
   };
   auto extend = [&](int32_t b, int32_t last) {
     plan.buffers[b].last = std::max(plan.buffers[b].last, last);
+  };
+  // The kernel call of op node i (ops/prepare.h), prepared on its inputs' layouts.
+  auto prepare_call = [&](int32_t i) {
+    const Node& node = g.nodes[i];
+    std::vector<Tensor> in;
+    in.reserve(node.inputs.size());
+    for (const ValueRef& r : node.inputs) in.push_back(layout[r.node][r.output]);
+    return prepare(*node.op, in, node.outputs, node.attrs, node_device(g, node), {i, &node.loc});
   };
 
   for (int32_t i = 0; i < n; ++i) {
@@ -157,67 +176,46 @@ MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
       }
       continue;
     }
-    if (i < static_cast<int32_t>(derived.size()) && derived[i]) {
-      // Computed outside the arena (the executor allocates its outputs and scratch).
+    if (with_calls) plan.calls[i] = prepare_call(i);
+    if (node.hoisted) {
+      // Computed outside the arena (the executor allocates its outputs, copies and scratch).
       for (size_t k = 0; k < nout; ++k) layout[i][k] = fake(node.outputs[k]);
       continue;
     }
-    if (!op.strided_inputs && !op.view) {
-      for (size_t k = 0; k < node.inputs.size(); ++k) {
-        const ValueRef r = node.inputs[k];
-        if (layout[r.node][r.output].is_contiguous()) continue;
-        plan.staging[i].push_back({static_cast<int32_t>(k),
-                                   new_buffer(bytes_of(g.meta(r)), i, i, BufferKind::activation)});
-      }
-    }
-    if (WorkspaceFn wsfn = op.workspace[static_cast<int>(node.outputs.empty() ? DeviceType::cpu : node.outputs[0].device.type)]) {
-      std::vector<TensorMeta> in_metas;
-      for (const ValueRef& r : node.inputs) in_metas.push_back(g.meta(r));
-      const size_t ws = wsfn(in_metas, node.outputs, node.attrs);
-      plan.workspace_size[i] = ws;
-      if (ws)
-        plan.workspace_buffer[i] =
-            new_buffer(align_up(static_cast<int64_t>(ws)), i, i, BufferKind::workspace);
+    if (with_calls) {
+      const PreparedCall& call = plan.calls[i];
+      for (int32_t k : call.copies)
+        plan.staging[i].push_back(
+            {k, new_buffer(bytes_of(g.meta(node.inputs[k])), i, i, BufferKind::activation)});
+      plan.workspace_size[i] = call.workspace_bytes;
+      if (call.workspace_bytes)
+        plan.workspace_buffer[i] = new_buffer(align_up(static_cast<int64_t>(call.workspace_bytes)),
+                                              i, i, BufferKind::workspace);
     }
     for (size_t k = 0; k < nout; ++k) {
-      const int64_t size = bytes_of(node.outputs[k]);
-      if (k == 0 && allow_inplace && op.inplace_input >= 0 &&
-          op.inplace_input < static_cast<int>(node.inputs.size()) &&
-          kind[i][0] == BufferKind::activation) {
-        const ValueRef src = node.inputs[op.inplace_input];
+      const int32_t over = k == 0 ? choose(state, i) : -1;
+      if (over >= 0) {
+        // Written over the input's buffer, which dies here (nobody else reads it).
+        const ValueRef src = node.inputs[over];
         const int32_t b = plan.value_buffer[src.node][src.output];
-        // The kernels only promise "element i is read before element i is written", and the
-        // output is the buffer from offset 0 in row-major order. So the input must be laid out
-        // exactly so (not a view at an offset: relu(x[1:]) writes output element i over x[i],
-        // which is input element i - 1, read by another thread), and no other input may read
-        // the buffer through a different view (x + x[0:1] reads row 0 after it is overwritten).
-        const Tensor& src_layout = layout[src.node][src.output];
-        bool same_elements = src_layout.is_contiguous() && src_layout.storage_offset() == 0;
-        for (size_t k = 0; same_elements && k < node.inputs.size(); ++k) {
-          const ValueRef r = node.inputs[k];
-          if (static_cast<int>(k) == op.inplace_input || plan.value_buffer[r.node][r.output] != b)
-            continue;
-          const Tensor& l = layout[r.node][r.output];
-          same_elements = l.shape() == src_layout.shape() && l.strides() == src_layout.strides() &&
-                          l.storage_offset() == src_layout.storage_offset();
-        }
-        if (b >= 0 && same_elements && plan.buffers[b].kind == BufferKind::activation &&
-            plan.buffers[b].last == i && g.meta(src).shape == node.outputs[0].shape &&
-            g.meta(src).dtype == node.outputs[0].dtype) {
-          // Only the op itself reads the dying input: write the result over it.
-          plan.inplace[i] = true;
-          plan.value_buffer[i][0] = b;
-          layout[i][0] = fake(node.outputs[0]);
-          extend(b, last_use[i][0]);
-          continue;
-        }
+        plan.inplace[i] = true;
+        plan.value_buffer[i][0] = b;
+        layout[i][0] = fake(node.outputs[0]);
+        extend(b, last_use[i][0]);
+        continue;
       }
-      plan.value_buffer[i][k] = new_buffer(size, i, last_use[i][k], kind[i][k]);
+      plan.value_buffer[i][k] =
+          new_buffer(bytes_of(node.outputs[k]), i, last_use[i][k], kind[i][k]);
       layout[i][k] = fake(node.outputs[k]);
     }
   }
   // A value nobody reads still needs its bytes while its producer runs.
   for (Buffer& b : plan.buffers) b.last = keep_all ? INT32_MAX : std::max(b.last, b.first);
+  return plan;
+}
+
+MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs, bool keep_all) {
+  MemoryPlan plan = assign_buffers(g, outputs, keep_all, follow_marks, /*with_calls=*/true);
   plan.arena_bytes = assign_offsets(plan.buffers);
   return plan;
 }

@@ -1,5 +1,6 @@
-// The memory planner: liveness over the node order, in-place reuse where an elementwise op's
-// input dies at that op, and best-fit offsets (biggest buffers first) in one arena.
+// The memory planner: liveness over the node order, in-place reuse where the in-place pass
+// marked it (Node::inplace_of), staging copies and workspace from each node's prepared kernel
+// call (ops/prepare.h), and best-fit offsets (biggest buffers first) in one arena.
 //
 // Parameters, optimizer state and other captures live outside the arena. Requested outputs
 // and graph inputs get buffers that are never shared. A gradient's buffer is never shared
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "graph/ir.h"
+#include "ops/prepare.h"
 
 namespace duet::detail {
 
@@ -34,6 +36,9 @@ struct MemoryPlan {
   // [node]: (input index, buffer) pairs: inputs that are non-contiguous views and must be
   // copied into a contiguous staging buffer before the kernel runs (as eager mode does).
   std::vector<std::vector<std::pair<int32_t, int32_t>>> staging;
+  // [node]: the op node's kernel call as ops/prepare.h prepares it (kernel, inputs to copy,
+  // workspace bytes), for arena and hoisted nodes alike; empty for other nodes and aliases.
+  std::vector<PreparedCall> calls;
   int64_t arena_bytes = 0;
 };
 
@@ -44,15 +49,31 @@ inline constexpr int64_t kArenaAlignment = 64;
 // between already-placed, simultaneously-live buffers that holds it.
 int64_t assign_offsets(std::vector<Buffer>& buffers);
 
-// keep_all: every buffer lives to the end (debugging; nothing is reused).
-// derived[i]: node i computes a value from captures only (hoisted, see derived_nodes); its
-// outputs live outside the arena, like the captures themselves.
-MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs, bool allow_inplace,
-                       bool keep_all = false, const std::vector<bool>& derived = {});
+// The planner's state while it walks the nodes in order; at op node i every earlier value has
+// its buffer and its layout in that buffer.
+struct PlanState {
+  const GraphData& graph;
+  const MemoryPlan& plan;  // buffers (with `last` as far as known) and value_buffer so far
+  // [node][output]: shape, strides and storage offset of the value in its buffer (views are
+  // aliases, not copies); captures are the captured tensors themselves.
+  const std::vector<std::vector<Tensor>>& layout;
+  const std::vector<std::vector<BufferKind>>& kind;  // [node][output]: the value's role
+};
+// Which input's buffer output 0 of op node `node` is written over; -1: a buffer of its own.
+using InplaceChoice = int32_t (*)(const PlanState& state, int32_t node);
 
-// The op nodes of an eval graph whose inputs are all captures or other such nodes (folded
-// batch-norm weights, say): deterministic, non-mutating, reading no graph input. The
-// executor computes them once and again only when one of their captures changes.
-std::vector<bool> derived_nodes(const GraphData& g);
+// Every value's buffer, walking the nodes in order, without offsets (arena_bytes stays 0).
+// Views alias their input's buffer; hoisted nodes (Node::hoisted) live outside the arena;
+// `choose` decides which outputs are written over a dying input (the in-place pass's rule, or
+// the annotations it left). with_calls: also prepare every op node's kernel call and plan its
+// staging copies and workspace (the planner); false: values only (the in-place pass).
+// keep_all: every buffer lives to the end (debugging; nothing is reused).
+MemoryPlan assign_buffers(const GraphData& g, const std::vector<ValueRef>& outputs, bool keep_all,
+                          InplaceChoice choose, bool with_calls);
+
+// The plan the executor runs: assign_buffers honouring the passes' annotations
+// (Node::inplace_of, Node::hoisted), then offsets.
+MemoryPlan plan_memory(const GraphData& g, const std::vector<ValueRef>& outputs,
+                       bool keep_all = false);
 
 }  // namespace duet::detail

@@ -2,13 +2,15 @@
 //
 //   inputs -> checks (arity, defined, one device) -> infer (shapes, dtypes, user errors)
 //     symbolic inputs: hand over to the graph recorder
-//     concrete inputs: view fn, or allocate outputs + run the device kernel
+//     concrete inputs: view fn, or prepare (ops/prepare.h: kernel, contiguous copies,
+//                      workspace), allocate outputs + run the device kernel
 //   -> record a tape node when grad mode is on and an input requires grad
 #include "core/copy.h"
 #include "core/tensor_impl.h"
 #include "duet/autograd.h"
 #include "eager/tape.h"
 #include "ops/op_def.h"
+#include "ops/prepare.h"
 
 namespace duet {
 namespace {
@@ -65,28 +67,15 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
   } else {
     const Device dev =
         !out_metas.empty() ? out_metas[0].device : (metas.empty() ? cpu : metas[0].device);
-    KernelFn kernel = op.kernels[static_cast<int>(dev.type)];
-    DUET_CHECK(kernel, name, ": no kernel for device ", dev);
+    // The kernel, the inputs it needs copied to contiguous ones, its scratch (ops/prepare.h).
+    const PreparedCall pc = prepare(op, inputs, out_metas, attrs, dev);
     std::vector<Tensor> kin = inputs;
-    if (!op.strided_inputs) {
-      for (size_t i = 0; i < kin.size(); ++i) {
-        if (kin[i].is_contiguous()) continue;
-        DUET_CHECK(!has_bit(op.mutates_inputs, i), name, ": input ", i,
-                   " is written in place and must be contiguous");
-        kin[i] = detail::contiguous_copy(kin[i]);
-      }
-    }
+    for (int32_t k : pc.copies) kin[k] = detail::contiguous_copy(kin[k]);
     outputs.reserve(out_metas.size());
     for (auto& m : out_metas) outputs.emplace_back(detail::make_impl(m.shape, m.dtype, m.device));
     std::shared_ptr<detail::Storage> ws;
-    size_t ws_size = 0;
-    if (WorkspaceFn wsfn = op.workspace[static_cast<int>(dev.type)]) {
-      std::vector<TensorMeta> in_metas;
-      for (const Tensor& t : kin) in_metas.push_back({t.shape(), t.dtype(), t.device()});
-      ws_size = wsfn(in_metas, out_metas, attrs);
-      if (ws_size) ws = std::make_shared<detail::Storage>(ws_size, dev);
-    }
-    kernel({attrs, kin, outputs, ws ? ws->data : nullptr, ws_size});
+    if (pc.workspace_bytes) ws = std::make_shared<detail::Storage>(pc.workspace_bytes, dev);
+    pc.kernel({attrs, kin, outputs, ws ? ws->data : nullptr, pc.workspace_bytes});
     for (size_t i = 0; i < inputs.size(); ++i)
       if (has_bit(op.mutates_inputs, i)) inputs[i].impl()->storage->version++;
   }

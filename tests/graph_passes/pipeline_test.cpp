@@ -10,11 +10,11 @@ TEST(Pipeline, OrderAndFlags) {
   for (const detail::Pass& pass : p) names.push_back(pass.name);
   EXPECT_EQ(names, (std::vector<std::string>{"dce", "cse", "constant_folding", "fold_batch_norm",
                                              "commute_relu_pool", "fuse_epilogue", "fuse_updates",
-                                             "dce", "schedule_updates"}));
+                                             "dce", "schedule_updates", "hoist", "inplace"}));
   for (const detail::Pass& pass : p) {
     const bool bn = std::string(pass.name) == "fold_batch_norm";
     const bool reorders = bn || std::string(pass.name) == "fuse_updates";
-    EXPECT_EQ(pass.eval_only, bn) << pass.name;
+    EXPECT_EQ(pass.eval_only, bn || std::string(pass.name) == "hoist") << pass.name;
     EXPECT_EQ(pass.reorders_math, reorders) << pass.name;
   }
 }

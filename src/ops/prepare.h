@@ -1,0 +1,52 @@
+// One kernel call, prepared: which kernel runs, which inputs must first be copied into
+// contiguous buffers, and how many scratch bytes the kernel needs. Eager dispatch (call_op),
+// the graph planner and the graph executor all ask prepare(), so the three agree by
+// construction and a "no kernel" error reads the same in both modes.
+//
+//   // eager (src/ops/dispatch.cpp)
+//   PreparedCall pc = prepare(op, inputs, out_metas, attrs, dev);
+//   for (int32_t k : pc.copies) kin[k] = detail::contiguous_copy(kin[k]);
+//   pc.kernel({attrs, kin, outputs, workspace_of(pc.workspace_bytes), pc.workspace_bytes});
+//
+//   // graph (src/graph/planner.cpp): the inputs are the values' layouts, storage-less
+//   // tensors with the shape, strides and offset each value has in its buffer
+//   PreparedCall pc = prepare(op, layouts, node.outputs, node.attrs, dev, {i, &node.loc});
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "duet/source_location.h"
+#include "ops/op_def.h"
+
+namespace duet {
+
+// Where a graph node came from, named in errors; empty in eager mode.
+struct CallSite {
+  int32_t node = -1;
+  const SourceLoc* loc = nullptr;
+};
+
+struct PreparedCall {
+  // The device's kernel; null for a view op (OpDef::view builds the alias, or the graph
+  // copies a non-contiguous input into the view's own buffer: ops with OpTrait::copying_view).
+  KernelFn kernel = nullptr;
+  // Inputs that are not contiguous while the kernel needs them so (the op does not set
+  // strided_inputs), ascending: the caller copies each into a contiguous buffer of the same
+  // shape first.
+  std::vector<int32_t> copies;
+  // Scratch the kernel needs (OpDef::workspace[device type]; 0 without a query).
+  size_t workspace_bytes = 0;
+};
+
+// Prepares one call of `op` on `device`. `inputs` are read for their shape, dtype, device and
+// strides only: concrete tensors, or the planner's storage-less layouts. `outputs` are the
+// inferred output metas. Throws duet::Error, naming the op (and in graph mode the node and its
+// source location), when the device has no kernel for the op or an input the kernel writes
+// in place is not contiguous (a copy would take the write).
+PreparedCall prepare(const OpDef& op, std::span<const Tensor> inputs,
+                     std::span<const TensorMeta> outputs, const Attrs& attrs, Device device,
+                     CallSite site = {});
+
+}  // namespace duet
