@@ -75,6 +75,9 @@ std::string GraphData::to_dot() const {
     std::string label = "%" + std::to_string(i) + " " + n.label();
     if (n.kind == NodeKind::op && !n.attrs.items().empty()) label += "\\n" + n.attrs.str();
     label += "\\n" + metas_str(n.outputs);
+    if (n.inplace_of >= 0 && n.inplace_of < static_cast<int32_t>(n.inputs.size()))
+      label += "\\n[inplace over %" + std::to_string(n.inputs[n.inplace_of].node) + "]";
+    if (n.hoisted) label += "\\n[hoisted]";
     if (n.loc.known()) label += "\\n@ " + n.loc.str();
     std::string escaped;
     for (char c : label) {

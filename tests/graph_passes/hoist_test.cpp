@@ -118,4 +118,5 @@ TEST(HoistPass, DumpShowsTheMarks) {
   const size_t next = err.find("--- before", after);
   EXPECT_NE(err.substr(after, next - after).find("[hoisted]"), std::string::npos);
   EXPECT_NE(exe.dump().find("[hoisted]"), std::string::npos);
+  EXPECT_NE(exe.to_dot().find("[hoisted]"), std::string::npos);
 }

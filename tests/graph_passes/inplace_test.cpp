@@ -150,4 +150,5 @@ TEST(InplacePass, DumpShowsTheMarks) {
   EXPECT_NE(err.substr(after).find("add_relu(%1, %0) [inplace over %1]"), std::string::npos)
       << err.substr(after);
   EXPECT_NE(exe.dump().find("[inplace over %1]"), std::string::npos);
+  EXPECT_NE(exe.to_dot().find("[inplace over %1]"), std::string::npos);
 }
