@@ -119,3 +119,24 @@ TEST(Prepare, GraphStagesWhatEagerCopies) {
   EXPECT_EQ(plan.staging[node].size(), 1u);
   expect_close(exe.run({{"x", xv}})[0], call_op1(op, {permute(exp(xv), {1, 0})}), 0, 0);
 }
+
+// An input the kernel writes in place must be contiguous in both modes (a staging copy would
+// take the write): eager mode and compile say so the same way.
+TEST(Prepare, WrittenInputMustBeContiguousInBothModes) {
+  Tensor buf = Tensor::zeros({2, 3});
+  Tensor stat = Tensor::ones({3, 2});
+  NoGradGuard ng;
+  EXPECT_EQ(error_of([&] {
+              running_stat_update_(permute(buf, {1, 0}), stat, 0.5);
+            }),
+            "running_stat_update_: input 0 is written in place and must be contiguous");
+  Graph g;
+  Tensor x = g.input("x", {3, 2});
+  running_stat_update_(permute(buf, {1, 0}), x, 0.5);
+  Tensor y = sum(x);
+  const std::string err = error_of([&] { compile(g, {y}); });
+  EXPECT_NE(err.find("running_stat_update_: input 0 is written in place and must be contiguous "
+                     "(node %"),
+            std::string::npos)
+      << err;
+}
