@@ -26,7 +26,7 @@ TEST(Increment, AddsInPlaceForIntAndFloat) {
   Tensor d = Tensor::from_vector({1.0, -1.0}, {2}, float64);
   increment_(d, 0.25);
   expect_values(d, {1.25, -0.75}, 0);
-  // Large enough for the OpenMP path.
+  // Large enough for the parallel path.
   Tensor big = Tensor::zeros({100000}, int64);
   increment_(big, 3);
   for (int64_t v : big.to_vector<int64_t>()) ASSERT_EQ(v, 3);

@@ -275,7 +275,7 @@ TEST(UpdateOps, AdamBiasCorrectionUsesTheIncrementedStep) {
 }
 
 TEST(UpdateOps, LargeTensorsRunInParallelAndMatch) {
-  // Big enough for the OpenMP path; compare against the double reference elementwise.
+  // Big enough for the parallel path; compare against the double reference elementwise.
   const int64_t n = 100000;
   Generator gen(7);
   Tensor p = Tensor::randn({n}, gen, float64), g = Tensor::randn({n}, gen, float64);
