@@ -111,6 +111,8 @@ std::vector<OpSample> softplus_backward_samples() {
       samples::grad_pair(softplus_sample_attrs(2, 4), samples::uniform({}, -4, 7)));
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(relu_op, {.id = OpId::relu,
                          .traits = OpTrait::elementwise | OpTrait::unary | OpTrait::activation | OpTrait::epilogue,
                          .infer = act_infer,
@@ -193,6 +195,8 @@ DUET_DEFINE_OP(softplus_op, {.id = OpId::softplus,
                              .kernels = {cpu_kernels::softplus},
                              .inplace_input = 0,
                              .samples = softplus_samples})
+
+namespace {
 
 // ---- backward-op gradient rules ----------------------------------------------------------
 // Every backward op is linear in grad, so d/d(grad) is the same op applied to gg. The
@@ -283,6 +287,8 @@ std::vector<Tensor> softplus_backward_grad(const GradArgs& g) {
 }
 
 // Inputs: (grad, saved). nondiff 0b10 where the second derivative vanishes.
+}  // namespace
+
 DUET_DEFINE_OP(relu_backward_op,
                {.id = OpId::relu_backward,
                 .num_inputs = 2,
@@ -385,6 +391,8 @@ DUET_DEFINE_OP(softplus_backward_op,
                 .kernels = {cpu_kernels::softplus_backward},
                 .inplace_input = 0,
                 .samples = softplus_backward_samples})
+
+namespace {
 
 Attrs slope_attr(double s) {
   return Attrs().set("negative_slope", s);

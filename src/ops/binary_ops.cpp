@@ -63,6 +63,8 @@ std::vector<Tensor> minimum_grad(const GradArgs& g) {
   return select_grad(g, false);
 }
 
+// inplace_input = 0: binary_map reads a[i] before writing out[i]; the planner only reuses
+// input 0's buffer when its shape equals the output's (not for a broadcast input 0).
 // ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------
 
 // Divisors stay away from 0.
@@ -82,8 +84,8 @@ std::vector<OpSample> where_samples() {
           {.inputs = {boolean({0, 4}), normal({0, 4}), normal({4})}}};
 }
 
-// inplace_input = 0: binary_map reads a[i] before writing out[i]; the planner only reuses
-// input 0's buffer when its shape equals the output's (not for a broadcast input 0).
+}  // namespace
+
 DUET_DEFINE_OP(add_op, {.id = OpId::add,
                         .num_inputs = 2,
                         .traits = OpTrait::elementwise | OpTrait::binary,
@@ -151,6 +153,8 @@ DUET_COMPARE_OP(gt)
 DUET_COMPARE_OP(ge)
 #undef DUET_COMPARE_OP
 
+namespace {
+
 std::vector<TensorMeta> where_infer(const InferArgs& a) {
   DUET_CHECK(a.inputs[0].dtype == DType::bool_, "where: condition has dtype ", a.inputs[0].dtype,
              " (expected bool)");
@@ -168,6 +172,8 @@ std::vector<Tensor> where_grad(const GradArgs& g) {
           g.needs_input_grad[2] ? reduce_grad(g, 2, where(c, zero, go)) : Tensor()};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(where_op, {.id = OpId::where,
                           .num_inputs = 3,
                           .traits = static_cast<uint32_t>(OpTrait::elementwise),
@@ -177,6 +183,8 @@ DUET_DEFINE_OP(where_op, {.id = OpId::where,
                           .nondiff_inputs = 0b001,
                           .kernels = {cpu_kernels::where},
                           .samples = where_samples})
+
+namespace {
 
 Tensor scalar_like(const Tensor& t, double v) {
   return Tensor::full({}, v, t.dtype(), t.device());

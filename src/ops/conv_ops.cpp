@@ -155,6 +155,8 @@ std::vector<OpSample> conv2d_backward_weight_samples() {
            .attrs = conv(1, 1, 2, 2).set("weight_shape", Shape{6, 2, 2, 3})}};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(conv2d_op, {.id = OpId::conv2d,
                            .num_inputs = -1,
                            .infer = conv2d_infer,
@@ -164,6 +166,8 @@ DUET_DEFINE_OP(conv2d_op, {.id = OpId::conv2d,
                            .workspace = {cpu_kernels::conv2d_workspace},
                            .macs = conv2d_macs,
                            .samples = conv2d_samples})
+
+namespace {
 
 // ---------------------------------------------------------------------------------------
 // conv2d_backward_input: grad_out (N, O, OH, OW), w -> grad_x of attr input_shape.
@@ -192,6 +196,8 @@ std::vector<Tensor> conv2d_backward_input_grad(const GradArgs& g) {
   return {d_go, d_w};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(conv2d_backward_input_op, {.id = OpId::conv2d_backward_input,
                                           .num_inputs = 2,
                                           .traits = static_cast<uint32_t>(OpTrait::backward),
@@ -202,6 +208,8 @@ DUET_DEFINE_OP(conv2d_backward_input_op, {.id = OpId::conv2d_backward_input,
                                           .workspace = {cpu_kernels::conv2d_backward_input_workspace},
                                           .macs = conv2d_backward_input_macs,
                                           .samples = conv2d_backward_input_samples})
+
+namespace {
 
 // ---------------------------------------------------------------------------------------
 // conv2d_backward_weight: grad_out (N, O, OH, OW), x -> grad_w of attr weight_shape.
@@ -229,6 +237,8 @@ std::vector<Tensor> conv2d_backward_weight_grad(const GradArgs& g) {
   return {d_go, d_x};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(conv2d_backward_weight_op, {.id = OpId::conv2d_backward_weight,
                                            .num_inputs = 2,
                                            .traits = static_cast<uint32_t>(OpTrait::backward),
@@ -239,8 +249,6 @@ DUET_DEFINE_OP(conv2d_backward_weight_op, {.id = OpId::conv2d_backward_weight,
                                            .workspace = {cpu_kernels::conv2d_backward_weight_workspace},
                                            .macs = conv2d_backward_weight_macs,
                                            .samples = conv2d_backward_weight_samples})
-
-}  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
               const Conv2dOptions& options, std::source_location loc) {

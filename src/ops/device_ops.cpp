@@ -47,14 +47,14 @@ std::vector<OpSample> to_device_samples() {
           {.inputs = {normal({})}, .attrs = to_cpu, .skip = uint32_t(SampleCheck::no_cuda)}};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(to_device_op, {.id = OpId::to_device,
                               .infer = to_device_infer,
                               .grad = to_device_grad,
                               .strided_inputs = true,
                               .kernels = {copy_kernel, copy_kernel},
                               .samples = to_device_samples})
-
-}  // namespace
 
 Tensor to_device(const Tensor& x, Device device, std::source_location loc) {
   LocationScope scope(loc);

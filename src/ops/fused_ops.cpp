@@ -9,9 +9,6 @@
 // add_relu: relu_backward(grad, y) for both inputs.
 #include "activations.h"
 #include "fused_kernels.h"
-#include "activation_kernels.h"
-#include "conv_kernels.h"
-#include "linalg_kernels.h"
 #include "duet/autograd.h"
 #include "duet/ops/activation.h"
 #include "duet/ops/elementwise.h"
@@ -190,6 +187,8 @@ std::vector<OpSample> add_relu_samples() {
   return r;
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(conv2d_fused_op,
                {.id = OpId::conv2d_fused,
                 .num_inputs = -1,
@@ -202,6 +201,8 @@ DUET_DEFINE_OP(conv2d_fused_op,
                 .workspace = {conv2d_fused_workspace_cpu},
                 .macs = conv2d_fused_macs,
                 .samples = conv2d_fused_samples})
+
+namespace {
 
 // ---------------------------------------------------------------------------------------
 // linear_fused: x, w [, b] -> act(linear(x, w, b))
@@ -217,6 +218,8 @@ std::vector<Tensor> linear_fused_grad(const GradArgs& g) {
   return base_grad(linear_def(), g, n, gp);
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(linear_fused_op,
                {.id = OpId::linear_fused,
                 .num_inputs = -1,
@@ -228,6 +231,8 @@ DUET_DEFINE_OP(linear_fused_op,
                 .kernels = {cpu_kernels::linear_fused},
                 .macs = linear_fused_macs,
                 .samples = linear_fused_samples})
+
+namespace {
 
 // ---------------------------------------------------------------------------------------
 // add_relu: a, b (same shape) -> relu(a + b)
@@ -246,6 +251,8 @@ std::vector<Tensor> add_relu_grad(const GradArgs& g) {
   return {g.needs_input_grad[0] ? gp : Tensor(), g.needs_input_grad[1] ? gp : Tensor()};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(add_relu_op, {.id = OpId::add_relu,
                              .num_inputs = 2,
                              .traits = OpTrait::fused | OpTrait::elementwise | OpTrait::binary,
@@ -255,6 +262,8 @@ DUET_DEFINE_OP(add_relu_op, {.id = OpId::add_relu,
                              .kernels = {cpu_kernels::add_relu},
                              .inplace_input = 0,
                              .samples = add_relu_samples})
+
+namespace {
 
 Attrs conv_attrs(const Conv2dOptions& o) {
   Attrs a;

@@ -100,6 +100,8 @@ std::vector<OpSample> linear_samples() {
           {.inputs = {normal({0, 4}), normal({5, 4}), normal({5})}}};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(matmul_op, {.id = OpId::matmul,
                            .num_inputs = 2,
                            .infer = matmul_infer,
@@ -109,6 +111,8 @@ DUET_DEFINE_OP(matmul_op, {.id = OpId::matmul,
                            .kernels = {cpu_kernels::matmul},
                            .macs = matmul_macs,
                            .samples = matmul_samples})
+
+namespace {
 
 // ---------------------------------------------------------------------------------------
 // linear: x (..., in), w (out, in) [, b (out)] -> (..., out)
@@ -153,6 +157,8 @@ std::vector<Tensor> linear_grad(const GradArgs& g) {
   return r;
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(linear_op, {.id = OpId::linear,
                            .num_inputs = -1,
                            .infer = linear_infer,
@@ -161,8 +167,6 @@ DUET_DEFINE_OP(linear_op, {.id = OpId::linear,
                            .kernels = {cpu_kernels::linear},
                            .macs = linear_macs,
                            .samples = linear_samples})
-
-}  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b, std::source_location loc) {
   LocationScope scope(loc);

@@ -112,6 +112,8 @@ std::vector<OpSample> cross_entropy_backward_samples() {
            .attrs = Attrs().set("label_smoothing", 0.1)}};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(softmax_op, {.id = OpId::softmax,
                             .infer = softmax_infer,
                             .grad = softmax_grad,
@@ -145,6 +147,8 @@ DUET_DEFINE_OP(log_softmax_backward_op, {.id = OpId::log_softmax_backward,
                                          .kernels = {cpu_kernels::log_softmax_backward},
                                          .inplace_input = 0,
                                          .samples = log_softmax_backward_samples})
+
+namespace {
 
 // ---- cross entropy -----------------------------------------------------------------------
 
@@ -217,6 +221,8 @@ std::vector<Tensor> cross_entropy_backward_grad(const GradArgs& g) {
   return {dgrad, dlogp, Tensor()};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(cross_entropy_op,
                {.id = OpId::cross_entropy,
                 .num_inputs = 2,
@@ -238,6 +244,8 @@ DUET_DEFINE_OP(cross_entropy_backward_op, {.id = OpId::cross_entropy_backward,
                                            .kernels = {cpu_kernels::cross_entropy_backward},
                                            .inplace_input = 1,
                                            .samples = cross_entropy_backward_samples})
+
+namespace {
 
 Attrs axis_attrs(int64_t axis) {
   return Attrs().set("axis", axis);

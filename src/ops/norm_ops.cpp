@@ -109,6 +109,8 @@ std::vector<OpSample> running_stat_update_samples() {
            .attrs = Attrs().set("momentum", 0.3).set("correction", 1.25)}};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(batch_norm_train_op,
                {.id = OpId::batch_norm_train,
                 .num_inputs = 3,
@@ -119,6 +121,8 @@ DUET_DEFINE_OP(batch_norm_train_op,
                 .save_outputs = 0b0110,
                 .kernels = {cpu_kernels::batch_norm_train},
                 .samples = batch_norm_train_samples})
+
+namespace {
 
 // ---------------------------------------------------------------------------------------
 // batch_norm_backward: grad_y, x, weight, mean, invstd -> grad_x, grad_weight, grad_bias.
@@ -142,6 +146,8 @@ std::vector<TensorMeta> batch_norm_backward_infer(const InferArgs& a) {
   return {a.inputs[1], stat, stat};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(batch_norm_backward_op, {.id = OpId::batch_norm_backward,
                                         .num_inputs = 5,
                                         .num_outputs = 3,
@@ -149,6 +155,8 @@ DUET_DEFINE_OP(batch_norm_backward_op, {.id = OpId::batch_norm_backward,
                                         .infer = batch_norm_backward_infer,
                                         .kernels = {cpu_kernels::batch_norm_backward},
                                         .samples = batch_norm_backward_samples})
+
+namespace {
 
 // ---------------------------------------------------------------------------------------
 // channel_affine: x (N, C, ...), scale (C), shift (C) -> x * scale[c] + shift[c]
@@ -173,6 +181,8 @@ std::vector<Tensor> channel_affine_grad(const GradArgs& g) {
   return r;
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(channel_affine_op,
                {.id = OpId::channel_affine,
                 .num_inputs = 3,
@@ -182,6 +192,8 @@ DUET_DEFINE_OP(channel_affine_op,
                 .kernels = {cpu_kernels::channel_affine},
                 .inplace_input = 0,
                 .samples = channel_affine_samples})
+
+namespace {
 
 // ---------------------------------------------------------------------------------------
 // running_stat_update_: running (C) in place, stat (C); no outputs, no gradient.
@@ -195,6 +207,8 @@ std::vector<TensorMeta> running_stat_update_infer(const InferArgs& a) {
   return {};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(running_stat_update_op, {.id = OpId::running_stat_update_,
                                         .num_inputs = 2,
                                         .num_outputs = 0,
@@ -203,6 +217,8 @@ DUET_DEFINE_OP(running_stat_update_op, {.id = OpId::running_stat_update_,
                                         .nondiff_inputs = 0b11,
                                         .kernels = {cpu_kernels::running_stat_update},
                                         .samples = running_stat_update_samples})
+
+namespace {
 
 // A (C) parameter or running statistic of batch_norm, when given, must match x.
 void check_param(const Tensor& t, const char* what, const Tensor& x) {

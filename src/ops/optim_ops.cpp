@@ -130,6 +130,8 @@ std::vector<OpSample> increment_samples() {
           {.inputs = {normal({3})}, .attrs = Attrs().set("value", 0.5)}};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(sgd_step_op, {.id = OpId::sgd_step_,
                              .num_inputs = -1,
                              .num_outputs = 0,
@@ -156,8 +158,6 @@ DUET_DEFINE_OP(increment_op, {.id = OpId::increment_,
                               .nondiff_inputs = 0b1,
                               .kernels = {cpu_kernels::increment},
                               .samples = increment_samples})
-
-}  // namespace
 
 // Declared in ops/multi_tensor_ops.h: the multi-tensor ops check each group with these.
 const OpDef& sgd_step_def() {

@@ -180,6 +180,8 @@ std::vector<OpSample> adaptive_avg_pool2d_backward_samples() {
       {.inputs = {normal({2, 2, 2})}, .attrs = Attrs().set("input_shape", Shape{2, 4, 4})}};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(max_pool2d_op, {.id = OpId::max_pool2d,
                                .num_outputs = 2,
                                .infer = max_pool2d_infer,
@@ -187,6 +189,8 @@ DUET_DEFINE_OP(max_pool2d_op, {.id = OpId::max_pool2d,
                                .save_outputs = 0b10,
                                .kernels = {cpu_kernels::max_pool2d},
                                .samples = max_pool2d_samples})
+
+namespace {
 
 // max_pool2d_backward: grad (N, C, OH, OW), indices -> grad_in (input_shape)
 
@@ -202,6 +206,8 @@ std::vector<Tensor> max_pool2d_backward_grad(const GradArgs& g) {
   return {max_pool2d_gather_impl(g.grad_outputs[0], g.inputs[1]), Tensor()};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(max_pool2d_backward_op, {.id = OpId::max_pool2d_backward,
                                         .num_inputs = 2,
                                         .traits = static_cast<uint32_t>(OpTrait::backward),
@@ -211,6 +217,8 @@ DUET_DEFINE_OP(max_pool2d_backward_op, {.id = OpId::max_pool2d_backward,
                                         .nondiff_inputs = 0b10,
                                         .kernels = {cpu_kernels::max_pool2d_backward},
                                         .samples = max_pool2d_backward_samples})
+
+namespace {
 
 // max_pool2d_gather: x (N, C, H, W), indices (N, C, OH, OW) -> x at indices (N, C, OH, OW)
 
@@ -231,6 +239,8 @@ std::vector<Tensor> max_pool2d_gather_grad(const GradArgs& g) {
   return {max_pool2d_backward(g.grad_outputs[0], g.inputs[1], g.input_metas[0].shape), Tensor()};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(max_pool2d_gather_op,
                {.id = OpId::max_pool2d_gather,
                 .num_inputs = 2,
@@ -241,6 +251,8 @@ DUET_DEFINE_OP(max_pool2d_gather_op,
                 .nondiff_inputs = 0b10,
                 .kernels = {cpu_kernels::max_pool2d_gather},
                 .samples = max_pool2d_gather_samples})
+
+namespace {
 
 Tensor max_pool2d_gather_impl(const Tensor& x, const Tensor& indices) {
   return call_op1(max_pool2d_gather_op(), {x, indices});
@@ -262,11 +274,15 @@ std::vector<Tensor> avg_pool2d_grad(const GradArgs& g) {
   return {avg_pool2d_backward_impl(g.grad_outputs[0], g.input_metas[0].shape, g.attrs)};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(avg_pool2d_op, {.id = OpId::avg_pool2d,
                                .infer = avg_pool2d_infer,
                                .grad = avg_pool2d_grad,
                                .kernels = {cpu_kernels::avg_pool2d},
                                .samples = avg_pool2d_samples})
+
+namespace {
 
 std::vector<TensorMeta> avg_pool2d_backward_infer(const InferArgs& a) {
   infer::expect_floating(a, 0);
@@ -280,12 +296,16 @@ std::vector<TensorMeta> avg_pool2d_backward_infer(const InferArgs& a) {
 
 std::vector<Tensor> avg_pool2d_backward_grad(const GradArgs& g);
 
+}  // namespace
+
 DUET_DEFINE_OP(avg_pool2d_backward_op, {.id = OpId::avg_pool2d_backward,
                                         .traits = static_cast<uint32_t>(OpTrait::backward),
                                         .infer = avg_pool2d_backward_infer,
                                         .grad = avg_pool2d_backward_grad,
                                         .kernels = {cpu_kernels::avg_pool2d_backward},
                                         .samples = avg_pool2d_backward_samples})
+
+namespace {
 
 Attrs without_input_shape(const Attrs& at) {
   Attrs r;
@@ -320,11 +340,15 @@ std::vector<Tensor> adaptive_avg_pool2d_grad(const GradArgs& g) {
   return {adaptive_avg_pool2d_backward(g.grad_outputs[0], g.input_metas[0].shape)};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(adaptive_avg_pool2d_op, {.id = OpId::adaptive_avg_pool2d,
                                         .infer = adaptive_avg_pool2d_infer,
                                         .grad = adaptive_avg_pool2d_grad,
                                         .kernels = {cpu_kernels::adaptive_avg_pool2d},
                                         .samples = adaptive_avg_pool2d_samples})
+
+namespace {
 
 std::vector<TensorMeta> adaptive_avg_pool2d_backward_infer(const InferArgs& a) {
   infer::expect_floating(a, 0);
@@ -341,6 +365,8 @@ std::vector<Tensor> adaptive_avg_pool2d_backward_grad(const GradArgs& g) {
   return {adaptive_avg_pool2d(g.grad_outputs[0], {s[s.size() - 2], s[s.size() - 1]})};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(adaptive_avg_pool2d_backward_op,
                {.id = OpId::adaptive_avg_pool2d_backward,
                 .traits = static_cast<uint32_t>(OpTrait::backward),
@@ -348,6 +374,8 @@ DUET_DEFINE_OP(adaptive_avg_pool2d_backward_op,
                 .grad = adaptive_avg_pool2d_backward_grad,
                 .kernels = {cpu_kernels::adaptive_avg_pool2d_backward},
                 .samples = adaptive_avg_pool2d_backward_samples})
+
+namespace {
 
 // ---------------------------------------------------------------------------------------
 

@@ -41,6 +41,8 @@ std::vector<OpSample> dropout_samples() {
           {.inputs = {normal({0, 4})}, .attrs = at(0.5)}};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(dropout_op, {.id = OpId::dropout,
                             .num_outputs = 2,
                             .infer = dropout_infer,
@@ -50,8 +52,6 @@ DUET_DEFINE_OP(dropout_op, {.id = OpId::dropout,
                             .kernels = {cpu_kernels::dropout},
                             .inplace_input = 0,
                             .samples = dropout_samples})
-
-}  // namespace
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen, std::source_location loc) {
   LocationScope scope(loc);

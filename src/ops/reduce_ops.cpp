@@ -175,6 +175,8 @@ std::vector<OpSample> max_backward_samples() {
           {.inputs = {normal({}), normal({3, 5})}, .attrs = at({}, false)}};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(sum_op, {.id = OpId::sum,
                         .traits = static_cast<uint32_t>(OpTrait::reduction),
                         .infer = sum_infer,
@@ -209,6 +211,8 @@ DUET_DEFINE_OP(max_backward_op,
                 .nondiff_inputs = 0b10,
                 .kernels = {cpu_kernels::max_backward},
                 .samples = max_backward_samples})
+
+namespace {
 
 Attrs reduce_attrs(const Ints& axes, bool keepdim) {
   return Attrs().set("axes", axes).set("keepdim", keepdim);

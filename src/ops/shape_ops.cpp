@@ -133,12 +133,16 @@ std::vector<OpSample> cast_samples() {
           {.inputs = {normal({0, 4})}, .attrs = to(DType::float32)}};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(reshape_op, {.id = OpId::reshape,
                             .traits = static_cast<uint32_t>(OpTrait::copying_view),
                             .infer = reshape_infer,
                             .grad = reshape_grad,
                             .view = reshape_view,
                             .samples = reshape_samples})
+
+namespace {
 
 // ---------------------------------------------------------------------------------------
 // permute
@@ -181,11 +185,15 @@ std::vector<Tensor> permute_grad(const GradArgs& g) {
   return {permute(g.grad_outputs[0], inv)};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(permute_op, {.id = OpId::permute,
                             .infer = permute_infer,
                             .grad = permute_grad,
                             .view = permute_view,
                             .samples = permute_samples})
+
+namespace {
 
 // ---------------------------------------------------------------------------------------
 // slice (Python semantics, step >= 1)
@@ -228,9 +236,13 @@ std::vector<Tensor> slice_grad(const GradArgs& g) {
                          at.i("end"), at.i("step"))};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(slice_op,
                {.id = OpId::slice, .infer = slice_infer, .grad = slice_grad, .view = slice_view,
                 .samples = slice_samples})
+
+namespace {
 
 std::vector<TensorMeta> slice_backward_infer(const InferArgs& a) {
   Shape in = a.attrs.ints("input_shape");
@@ -254,6 +266,8 @@ void slice_backward_kernel(const KernelArgs& k) {
   detail::strided_copy(k.inputs[0], dst);
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(slice_backward_op,
                {.id = OpId::slice_backward,
                 .traits = static_cast<uint32_t>(OpTrait::backward),
@@ -261,6 +275,8 @@ DUET_DEFINE_OP(slice_backward_op,
                 .grad = slice_backward_grad,
                 .kernels = {slice_backward_kernel},
                 .samples = slice_backward_samples})
+
+namespace {
 
 // ---------------------------------------------------------------------------------------
 // expand: broadcast view (stride 0)
@@ -299,9 +315,13 @@ std::vector<Tensor> expand_grad(const GradArgs& g) {
   return {sum_to(g.grad_outputs[0], g.input_metas[0].shape)};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(expand_op,
                {.id = OpId::expand, .infer = expand_infer, .grad = expand_grad, .view = expand_view,
                 .samples = expand_samples})
+
+namespace {
 
 // ---------------------------------------------------------------------------------------
 // sum_to: reduce broadcast dimensions (the inverse of expand)
@@ -318,11 +338,15 @@ std::vector<Tensor> sum_to_grad(const GradArgs& g) {
   return {expand(g.grad_outputs[0], g.input_metas[0].shape)};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(sum_to_op, {.id = OpId::sum_to,
                            .infer = sum_to_infer,
                            .grad = sum_to_grad,
                            .kernels = {cpu_kernels::sum_to},
                            .samples = sum_to_samples})
+
+namespace {
 
 // ---------------------------------------------------------------------------------------
 // concat
@@ -360,12 +384,16 @@ std::vector<Tensor> concat_grad(const GradArgs& g) {
   return r;
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(concat_op, {.id = OpId::concat,
                            .num_inputs = -1,
                            .infer = concat_infer,
                            .grad = concat_grad,
                            .kernels = {cpu_kernels::concat},
                            .samples = concat_samples})
+
+namespace {
 
 // ---------------------------------------------------------------------------------------
 // pad (constant)
@@ -395,11 +423,15 @@ std::vector<Tensor> pad_grad(const GradArgs& g) {
   return {r};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(pad_op, {.id = OpId::pad,
                         .infer = pad_infer,
                         .grad = pad_grad,
                         .kernels = {cpu_kernels::pad},
                         .samples = pad_samples})
+
+namespace {
 
 // ---------------------------------------------------------------------------------------
 // contiguous / clone / cast
@@ -412,12 +444,16 @@ std::vector<Tensor> identity_grad(const GradArgs& g) {
   return {g.grad_outputs[0]};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(clone_op, {.id = OpId::clone,
                           .infer = infer::same_as_input,
                           .grad = identity_grad,
                           .strided_inputs = true,
                           .kernels = {copy_kernel},
                           .samples = [] { return samples::unary(); }})
+
+namespace {
 
 std::vector<TensorMeta> cast_infer(const InferArgs& a) {
   return {{a.inputs[0].shape, static_cast<DType>(a.attrs.i("dtype")), a.inputs[0].device}};
@@ -427,14 +463,14 @@ std::vector<Tensor> cast_grad(const GradArgs& g) {
   return {cast(g.grad_outputs[0], g.input_metas[0].dtype)};
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(cast_op, {.id = OpId::cast,
                          .infer = cast_infer,
                          .grad = cast_grad,
                          .strided_inputs = true,
                          .kernels = {copy_kernel},
                          .samples = cast_samples})
-
-}  // namespace
 
 // ---- public functions -------------------------------------------------------------------
 

@@ -79,6 +79,8 @@ Attrs clamp_attrs() {
   return Attrs().set("lo", -0.5).set("hi", 0.5);
 }
 
+}  // namespace
+
 DUET_DEFINE_OP(neg_op, {.id = OpId::neg,
                         .traits = OpTrait::elementwise | OpTrait::unary,
                         .infer = float_infer,
@@ -174,6 +176,8 @@ DUET_DEFINE_OP(pow_op, {.id = OpId::pow,
                         .inplace_input = 0,
                         .samples = pow_samples})
 
+namespace {
+
 std::vector<TensorMeta> clamp_infer(const InferArgs& a) {
   infer::expect_floating(a, 0);
   DUET_CHECK(a.attrs.f("lo") <= a.attrs.f("hi"), a.op, ": lo = ", a.attrs.f("lo"),
@@ -189,6 +193,8 @@ std::vector<Tensor> clamp_grad(const GradArgs& g) {
 std::vector<Tensor> clamp_backward_grad(const GradArgs& g) {
   return {clamp_backward(G(g), g.inputs[1], g.attrs), Tensor()};
 }
+
+}  // namespace
 
 DUET_DEFINE_OP(clamp_op, {.id = OpId::clamp,
                           .traits = OpTrait::elementwise | OpTrait::unary,
@@ -209,6 +215,8 @@ DUET_DEFINE_OP(clamp_backward_op,
                 .kernels = {cpu_kernels::clamp_backward},
                 .inplace_input = 0,
                 .samples = [] { return samples::grad_pair(clamp_attrs()); }})
+
+namespace {
 
 Tensor clamp_backward(const Tensor& grad, const Tensor& x, const Attrs& attrs) {
   return call_op1(clamp_backward_op(), {grad, x}, attrs);

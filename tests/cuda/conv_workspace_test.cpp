@@ -1,4 +1,5 @@
-// The planned conv workspace on CUDA: the ops' workspace query (OpDef::workspace_bytes) runs
+// The planned conv workspace on CUDA: the ops' CUDA workspace query (OpDef::workspace, filled in
+// by the backend when it loads) runs
 // cudnnFind for the kernel's own key and returns its algorithm's workspace; the kernel then
 // finds the algorithm cached and runs in the workspace it is given (eager dispatch's block,
 // the graph arena's), taking a block of its own only when none or too small a one was given.
@@ -92,6 +93,11 @@ std::vector<PassCase> pass_cases(int64_t round) {
 
 }  // namespace
 
+// The op's CUDA workspace query (filled in by the CUDA backend when it loads).
+static WorkspaceFn cuda_workspace(const OpDef& op) {
+  return op.workspace[static_cast<int>(DeviceType::cuda)];
+}
+
 // The query searches (once per key); the kernel then neither searches nor allocates a
 // workspace of its own when given the queried size, and does when given none.
 TEST(CudaConvWorkspace, QueryFindsOnceAndKernelUsesThePlannedWorkspace) {
@@ -101,13 +107,13 @@ TEST(CudaConvWorkspace, QueryFindsOnceAndKernelUsesThePlannedWorkspace) {
   for (const PassCase& c : pass_cases(round++)) {
     SCOPED_TRACE(c.op);
     const OpDef& op = op_named(c.op);
-    ASSERT_NE(op.workspace_bytes, nullptr);
+    ASSERT_NE(cuda_workspace(op), nullptr);
     const std::vector<TensorMeta> in = metas(c.inputs);
     const std::vector<TensorMeta> out = op.infer({c.op, in, c.attrs});
     const int64_t finds0 = detail::cuda_conv_find_count();
-    const size_t ws = op.workspace_bytes(in, out, c.attrs);
+    const size_t ws = cuda_workspace(op)(in, out, c.attrs);
     EXPECT_EQ(detail::cuda_conv_find_count() - finds0, 1) << "the query runs cudnnFind";
-    EXPECT_EQ(op.workspace_bytes(in, out, c.attrs), ws) << "a second query is cached";
+    EXPECT_EQ(cuda_workspace(op)(in, out, c.attrs), ws) << "a second query is cached";
     EXPECT_EQ(detail::cuda_conv_find_count() - finds0, 1);
 
     // Given the queried workspace: no search, no workspace of its own.
@@ -141,9 +147,9 @@ TEST(CudaConvWorkspace, FusedQueryCoversThePlainConv) {
   const OpDef& conv = op_named("conv2d");
   const OpDef& fop = op_named("conv2d_fused");
   const std::vector<TensorMeta> pin = metas(plain.inputs), fin = metas(fused.inputs);
-  const size_t p = conv.workspace_bytes(pin, conv.infer({"conv2d", pin, plain.attrs}), plain.attrs);
+  const size_t p = cuda_workspace(conv)(pin, conv.infer({"conv2d", pin, plain.attrs}), plain.attrs);
   const size_t f =
-      fop.workspace_bytes(fin, fop.infer({"conv2d_fused", fin, fused.attrs}), fused.attrs);
+      cuda_workspace(fop)(fin, fop.infer({"conv2d_fused", fin, fused.attrs}), fused.attrs);
   EXPECT_GE(f, p);
 }
 
@@ -155,7 +161,7 @@ TEST(CudaConvWorkspace, EmptyBatchNeedsNone) {
   const std::vector<TensorMeta> in{{{0, 3, 5, 5}, float32, cuda}, {{4, 3, 3, 3}, float32, cuda}};
   const Attrs a = conv_attrs(1);
   const int64_t finds0 = detail::cuda_conv_find_count();
-  EXPECT_EQ(conv.workspace_bytes(in, conv.infer({"conv2d", in, a}), a), 0u);
+  EXPECT_EQ(cuda_workspace(conv)(in, conv.infer({"conv2d", in, a}), a), 0u);
   EXPECT_EQ(detail::cuda_conv_find_count(), finds0);
 }
 
