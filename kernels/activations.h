@@ -39,50 +39,53 @@
 //   backward  grad_x = backward(g, x or y, u)
 // T is the element type; math:: the math functions of the expanding side (std:: or Eigen's
 // on the CPU, the device functions on CUDA). Results follow PyTorch's definitions.
-#define DUET_ACTIVATIONS(X)                                                                    \
-  /* x < 0 ? 0 : x keeps NaN (as PyTorch's clamp_min) */                                      \
-  X(relu, scalar, y, fusable, ATTRS0, NOALT, x < T(0) ? T(0) : x, y, y > T(0) ? g : T(0))     \
-  /* backward: PyTorch's hardtanh_backward, strict, so the gradient is 0 at 0 and at 6 */     \
-  X(relu6, scalar, y, fusable, ATTRS0, NOALT, x < T(0) ? T(0) : (x > T(6) ? T(6) : x), y,     \
-    y > T(0) && y < T(6) ? g : T(0))                                                           \
-  X(leaky_relu, scalar, x, unfusable, ATTR1(negative_slope, 0.01), NOALT,                     \
-    x > T(0) ? x : x * negative_slope, x, x > T(0) ? g : g * negative_slope)                  \
-  X(sigmoid, array_forward, y, fusable, ATTRS0, NOALT, T(1) / (T(1) + math::exp(-x)), y,               \
-    g * y * (T(1) - y))                                                                        \
-  X(tanh, array_forward, y, unfusable, ATTRS0, NOALT, math::tanh(x), y, g * (T(1) - y * y))            \
-  /* backward: g s (1 + x (1 - s)), s = sigmoid(x) */                                          \
-  X(silu, array, x, fusable, ATTRS0, NOALT, x / (T(1) + math::exp(-x)),                        \
-    T(1) / (T(1) + math::exp(-x)), g * u * (T(1) + x * (T(1) - u)))                            \
-  X(hardsigmoid, scalar, x, unfusable, ATTRS0, NOALT,                                          \
-    (x + T(3) < T(0) ? T(0) : (x + T(3) > T(6) ? T(6) : x + T(3))) / T(6), x,                  \
-    x > T(-3) && x < T(3) ? g / T(6) : T(0))                                                   \
-  /* backward (PyTorch): x < -3 -> 0; x <= 3 -> g (x / 3 + 1/2); else g */                    \
-  X(hardswish, scalar, x, fusable, ATTRS0, NOALT,                                              \
-    x * (x + T(3) < T(0) ? T(0) : (x + T(3) > T(6) ? T(6) : x + T(3))) / T(6), x,              \
-    x < T(-3) ? T(0) : (x <= T(3) ? g * (x / T(3) + T(0.5)) : g))                              \
-  /* 0.5 x (1 + erf(x / sqrt(2))); backward g (Phi(x) + x phi(x)) */                          \
-  X(gelu, array, x, unfusable, ATTRS0, ALT(tanh_approximation, gelu_tanh),                     \
-    T(0.5) * x * (T(1) + math::erf(x * T(0.70710678118654752440))), x,                         \
-    g * (T(0.5) * (T(1) + math::erf(x * T(0.70710678118654752440))) +                          \
+#define DUET_ACTIVATIONS(X)                                                                     \
+  /* x < 0 ? 0 : x keeps NaN (as PyTorch's clamp_min) */                                        \
+  X(relu, scalar, y, fusable, ATTRS0, NOALT, x < T(0) ? T(0) : x, y, y > T(0) ? g : T(0))       \
+  /* backward: PyTorch's hardtanh_backward, strict, so the gradient is 0 at 0 and at 6 */       \
+  X(relu6, scalar, y, fusable, ATTRS0, NOALT, x < T(0) ? T(0) : (x > T(6) ? T(6) : x), y,       \
+    y > T(0) && y < T(6) ? g : T(0))                                                            \
+  /* x > 0 ? x : x * slope, written so the product is not inside a branch (x * 1 is x): */      \
+  /* a conditional multiply (it may trap) keeps the compiler from vectorising the loop */       \
+  X(leaky_relu, scalar, x, unfusable, ATTR1(negative_slope, 0.01), NOALT,                       \
+    x * (x > T(0) ? T(1) : negative_slope), x, g * (x > T(0) ? T(1) : negative_slope))          \
+  X(sigmoid, array_forward, y, fusable, ATTRS0, NOALT, T(1) / (T(1) + math::exp(-x)), y,        \
+    g * y * (T(1) - y))                                                                         \
+  X(tanh, array_forward, y, unfusable, ATTRS0, NOALT, math::tanh(x), y,                         \
+    g * (T(1) - y * y))                                                                         \
+  /* backward: g s (1 + x (1 - s)), s = sigmoid(x) */                                           \
+  X(silu, array, x, fusable, ATTRS0, NOALT, x / (T(1) + math::exp(-x)),                         \
+    T(1) / (T(1) + math::exp(-x)), g * u * (T(1) + x * (T(1) - u)))                             \
+  X(hardsigmoid, scalar, x, unfusable, ATTRS0, NOALT,                                           \
+    (x + T(3) < T(0) ? T(0) : (x + T(3) > T(6) ? T(6) : x + T(3))) / T(6), x,                   \
+    x > T(-3) && x < T(3) ? g / T(6) : T(0))                                                    \
+  /* backward (PyTorch): x < -3 -> 0; x <= 3 -> g (x / 3 + 1/2); else g */                      \
+  X(hardswish, scalar, x, fusable, ATTRS0, NOALT,                                               \
+    x * (x + T(3) < T(0) ? T(0) : (x + T(3) > T(6) ? T(6) : x + T(3))) / T(6), x,               \
+    x < T(-3) ? T(0) : (x <= T(3) ? g * (x / T(3) + T(0.5)) : g))                               \
+  /* 0.5 x (1 + erf(x / sqrt(2))); backward g (Phi(x) + x phi(x)) */                            \
+  X(gelu, array, x, unfusable, ATTRS0, ALT(tanh_approximation, gelu_tanh),                      \
+    T(0.5) * x * (T(1) + math::erf(x * T(0.70710678118654752440))), x,                          \
+    g * (T(0.5) * (T(1) + math::erf(x * T(0.70710678118654752440))) +                           \
          x * T(0.39894228040143267794) * math::exp(T(-0.5) * (x * x))))                         \
-  /* log(1 + exp(beta x)) / beta, x where beta x > threshold; backward g z / (z + 1), z = */   \
-  /* exp(beta x), g where beta x > threshold (PyTorch's formulas) */                           \
-  X(softplus, scalar, x, fusable, ATTR2(beta, 1.0, threshold, 20.0), NOALT,                    \
+  /* log(1 + exp(beta x)) / beta, x where beta x > threshold; backward g z / (z + 1), z = */    \
+  /* exp(beta x), g where beta x > threshold (PyTorch's formulas) */                            \
+  X(softplus, scalar, x, fusable, ATTR2(beta, 1.0, threshold, 20.0), NOALT,                     \
     x * beta > threshold ? x : math::log1p(math::exp(x * beta)) / beta, math::exp(x * beta),    \
     x * beta > threshold ? g : g * u / (u + T(1)))
 
 // Formulas with no op, kernel or enum entry of their own, same columns: the variants an op of
 // DUET_ACTIVATIONS runs instead of its own under an attr (its `alt`), and `none`, the fused
 // ops' identity.
-#define DUET_ACTIVATION_VARIANTS(X)                                                          \
-  X(none, scalar, y, unfusable, ATTRS0, NOALT, x, y, g)                                      \
-  /* 0.5 x (1 + tanh(u)), u = sqrt(2 / pi) (x + 0.044715 x^3) */                             \
-  X(gelu_tanh, array, x, unfusable, ATTRS0, NOALT,                                           \
-    T(0.5) * x *                                                                             \
-        (T(1) + math::tanh(T(0.79788456080286535588) * (x + T(0.044715) * (x * x * x)))),    \
-    math::tanh(T(0.79788456080286535588) * (x + T(0.044715) * (x * x * x))),                 \
-    g * (T(0.5) * (T(1) + u) + T(0.5) * x * (T(1) - u * u) *                                 \
-                                   (T(0.79788456080286535588) *                              \
+#define DUET_ACTIVATION_VARIANTS(X)                                                             \
+  X(none, scalar, y, unfusable, ATTRS0, NOALT, x, y, g)                                         \
+  /* 0.5 x (1 + tanh(u)), u = sqrt(2 / pi) (x + 0.044715 x^3) */                                \
+  X(gelu_tanh, array, x, unfusable, ATTRS0, NOALT,                                              \
+    T(0.5) * x *                                                                                \
+        (T(1) + math::tanh(T(0.79788456080286535588) * (x + T(0.044715) * (x * x * x)))),       \
+    math::tanh(T(0.79788456080286535588) * (x + T(0.044715) * (x * x * x))),                    \
+    g * (T(0.5) * (T(1) + u) + T(0.5) * x * (T(1) - u * u) *                                    \
+                                   (T(0.79788456080286535588) *                                 \
                                     (T(1) + T(3 * 0.044715) * (x * x)))))
 
 // ---- expanding the columns ----------------------------------------------------------------
@@ -98,7 +101,7 @@
 #define DUET_ACT_COPY_ATTRS0
 #define DUET_ACT_COPY_ATTR1(a, da) out.set(#a, from.f(#a, da));
 #define DUET_ACT_COPY_ATTR2(a, da, b, db) \
-  out.set(#a, from.f(#a, da));            \
+  out.set(#a, from.f(#a, da));                                                                  \
   out.set(#b, from.f(#b, db));
 // The alt column: the bool attr that selects the variant (null: none) and the variant's type.
 #define DUET_ACT_ALT_ATTR_NOALT nullptr
@@ -115,31 +118,32 @@
 // Defines the KernelFns name(k) and name##_backward(k) of an activation in a side's kernels
 // namespace: the side's forward_kernel(k, f) / backward_kernel(k, f) with the formula struct
 // act::name##_act<T> (or its variant) for the input's dtype.
-#define DUET_DEFINE_ACTIVATION_KERNELS(name, ...)                                   \
-  void name(const ::duet::KernelArgs& k) {                                          \
-    ::duet::kernels::run_activation<act::name##_act>(                               \
-        k, #name, [&](const auto& f) { forward_kernel(k, f); });                    \
-  }                                                                                 \
-  void name##_backward(const ::duet::KernelArgs& k) {                               \
-    ::duet::kernels::run_activation<act::name##_act>(                               \
-        k, #name "_backward", [&](const auto& f) { backward_kernel(k, f); });       \
+#define DUET_DEFINE_ACTIVATION_KERNELS(name, ...)                                               \
+  void name(const ::duet::KernelArgs& k) {                                                      \
+    ::duet::kernels::run_activation<act::name##_act>(                                           \
+        k, #name, [&](const auto& f) { forward_kernel(k, f); });                                \
+  }                                                                                             \
+  void name##_backward(const ::duet::KernelArgs& k) {                                           \
+    ::duet::kernels::run_activation<act::name##_act>(                                           \
+        k, #name "_backward", [&](const auto& f) { backward_kernel(k, f); });                   \
   }
 
 // Defines visit_activation<T>(act, attrs, fn) beside a side's formula structs: calls fn with
 // the fused activation's formula struct name##_act<T> read from `attrs` (none_act<T> for
 // Activation::none), so an epilogue picks its formula at run time once per call.
-#define DUET_DEFINE_ACTIVATION_VISIT                                                        \
-  template <class T, class Fn>                                                              \
-  void visit_activation(::duet::kernels::Activation a, const ::duet::Attrs& attrs,          \
-                        const Fn& fn) {                                                     \
-    switch (a) {                                                                            \
-      case ::duet::kernels::Activation::none:                                               \
-        return fn(none_act<T>{});                                                           \
-        DUET_ACTIVATIONS(DUET_ACT_VISIT_CASE)                                               \
-    }                                                                                       \
+#define DUET_DEFINE_ACTIVATION_VISIT                                                            \
+  template <class T, class Fn>                                                                  \
+  void visit_activation(::duet::kernels::Activation a, const ::duet::Attrs& attrs,              \
+                        const Fn& fn) {                                                         \
+    switch (a) {                                                                                \
+      case ::duet::kernels::Activation::none:                                                   \
+        return fn(none_act<T>{});                                                               \
+        DUET_ACTIVATIONS(DUET_ACT_VISIT_CASE)                                                   \
+    }                                                                                           \
   }
-#define DUET_ACT_VISIT_CASE(name, kind, saved, epilogue, ...) \
-  DUET_ACT_IF_##epilogue(case ::duet::kernels::Activation::name : return fn(name##_act<T>::from(attrs));)
+#define DUET_ACT_VISIT_CASE(name, kind, saved, epilogue, ...)    \
+  DUET_ACT_IF_##epilogue(case ::duet::kernels::Activation::name : \
+                         return fn(name##_act<T>::from(attrs));)
 
 // Defines `template <class T> struct name##_act` (inside the expanding side's namespace, with
 // its `math` and DUET_ACT_FN, the qualifiers of the formula functions: `inline` on the CPU,
@@ -148,29 +152,29 @@
 // on scalars; kArrayForward / kArrayBackward say when it does. Alt is the variant's type (void:
 // none), chosen when the bool attr kAltAttr is true.
 #define DUET_DEFINE_ACTIVATION_FORMULAS(name, kind, saved, epilogue, attrs_col, alt, fwd, let_, \
-                                        bwd)                                                  \
-  template <class T>                                                                          \
-  struct name##_act {                                                                         \
-    using Scalar = T;                                                                         \
-    DUET_ACT_MEMBERS_##attrs_col                                                              \
-    static constexpr ::duet::kernels::ActKind kKind = ::duet::kernels::ActKind::kind;        \
-    static constexpr bool kArrayForward = kKind != ::duet::kernels::ActKind::scalar;         \
-    static constexpr bool kArrayBackward = kKind == ::duet::kernels::ActKind::array;         \
-    static constexpr const char* kAltAttr = DUET_ACT_ALT_ATTR_##alt;                         \
-    using Alt = DUET_ACT_ALT_TYPE_##alt;                                                     \
-    static name##_act from(const ::duet::Attrs& attrs) { return {DUET_ACT_READ_##attrs_col}; } \
-    template <class X>                                                                        \
-    DUET_ACT_FN auto forward(const X& x) const {                                              \
-      return fwd;                                                                             \
-    }                                                                                         \
-    template <class S>                                                                        \
-    DUET_ACT_FN auto let(const S& saved) const {                                              \
-      return let_;                                                                            \
-    }                                                                                         \
-    template <class G, class S, class U>                                                      \
-    DUET_ACT_FN auto backward(const G& g, const S& saved, const U& u) const {                 \
-      return bwd;                                                                             \
-    }                                                                                         \
+                                        bwd)                                                    \
+  template <class T>                                                                            \
+  struct name##_act {                                                                           \
+    using Scalar = T;                                                                           \
+    DUET_ACT_MEMBERS_##attrs_col                                                                \
+    static constexpr ::duet::kernels::ActKind kKind = ::duet::kernels::ActKind::kind;           \
+    static constexpr bool kArrayForward = kKind != ::duet::kernels::ActKind::scalar;            \
+    static constexpr bool kArrayBackward = kKind == ::duet::kernels::ActKind::array;            \
+    static constexpr const char* kAltAttr = DUET_ACT_ALT_ATTR_##alt;                            \
+    using Alt = DUET_ACT_ALT_TYPE_##alt;                                                        \
+    static name##_act from(const ::duet::Attrs& attrs) { return {DUET_ACT_READ_##attrs_col}; }  \
+    template <class X>                                                                          \
+    DUET_ACT_FN auto forward(const X& x) const {                                                \
+      return fwd;                                                                               \
+    }                                                                                           \
+    template <class S>                                                                          \
+    DUET_ACT_FN auto let(const S& saved) const {                                                \
+      return let_;                                                                              \
+    }                                                                                           \
+    template <class G, class S, class U>                                                        \
+    DUET_ACT_FN auto backward(const G& g, const S& saved, const U& u) const {                   \
+      return bwd;                                                                               \
+    }                                                                                           \
   };
 
 namespace duet::kernels {

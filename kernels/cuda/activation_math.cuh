@@ -1,8 +1,9 @@
 // The activation formulas of kernels/activations.h as CUDA device functions (nvcc only): one
 // struct per formula (relu_act<T>, ...), built on the host from the op's attrs
-// (relu_act<T>::from(attrs), or visit_activation for a fused op's) and called on the device, by the activation kernels and by both
-// fused epilogues (conv_epilogue.cu, the linear epilogue in activation_kernels.cu), so a fused
-// op and its unfused sequence give the same bits on the GPU.
+// (relu_act<T>::from(attrs), or visit_activation for a fused op's) and called on the device,
+// by the activation kernels and by both fused epilogues (conv_epilogue.cu, the linear
+// epilogue in activation_kernels.cu), so a fused op and its unfused sequence give the same
+// bits on the GPU.
 #pragma once
 
 #include "activations.h"
