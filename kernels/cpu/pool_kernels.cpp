@@ -68,15 +68,15 @@ void max_pool2d(const KernelArgs& k) {
     using T = decltype(tag);
     const T* px = x.data<T>();
     T* py = k.outputs[0].data<T>();
-    // Locals, not g.*: the compiler cannot prove the output rows don't alias g.
-    const int64_t H = g.H, W = g.W, OH = g.OH, OW = g.OW, kh = g.kh, kw = g.kw;
-    const int64_t sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw;
-    if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && dh == 1 && dw == 1 &&
-        2 * OH <= H && 2 * OW <= W) {
+    if (g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 && g.dh == 1 &&
+        g.dw == 1 && 2 * g.OH <= g.H && 2 * g.OW <= g.W) {
       // The common 2x2 / stride 2 window: four taps in row-major order, first maximum wins
       // and a NaN wins over numbers (the last NaN), exactly as the general loop below.
       parallel::parallel_for_if(
-          g.planes * OH * OW > 4096, 0, g.planes, [&](int64_t lo, int64_t hi) {
+          g.planes * g.OH * g.OW > 4096, 0, g.planes, [&](int64_t lo, int64_t hi) {
+            // Locals, not g.* or captures: the compiler cannot prove that the int64 index
+            // stores don't alias them, and would reload them in the inner loops.
+            const int64_t H = g.H, W = g.W, OH = g.OH, OW = g.OW;
             for (int64_t p = lo; p < hi; ++p) {
               const T* xp = px + p * H * W;
               T* yp = py + p * OH * OW;
@@ -102,46 +102,50 @@ void max_pool2d(const KernelArgs& k) {
           });
       return;
     }
-    parallel::parallel_for_if(g.planes * OH * OW > 4096, 0, g.planes, [&](int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; ++p) {
-        const T* xp = px + p * H * W;
-        T* yp = py + p * OH * OW;
-        int64_t* ip = pi + p * OH * OW;
-        // Row by row: for each window tap (ih, j) sweep the whole output row, so the inner
-        // loop has independent iterations. Each output still sees its taps in row-major
-        // window order, so ties (first maximum wins) and NaN (last NaN wins) match PyTorch.
-        for (int64_t oh = 0; oh < OH; ++oh) {
-          int64_t h0 = oh * sh - ph;
-          const int64_t h1 = std::min(h0 + (kh - 1) * dh + 1, H);
-          while (h0 < 0) h0 += dh;
-          T* yr = yp + oh * OW;
-          int64_t* ir = ip + oh * OW;
-          for (int64_t ow = 0; ow < OW; ++ow) {
-            int64_t w0 = ow * sw - pw;
-            const int64_t w1 = std::min(w0 + (kw - 1) * dw + 1, W);
-            while (w0 < 0) w0 += dw;
-            yr[ow] = -std::numeric_limits<T>::infinity();
-            ir[ow] = (h0 < h1 && w0 < w1) ? h0 * W + w0 : -1;
-          }
-          for (int64_t ih = h0; ih < h1; ih += dh) {
-            const T* xr = xp + ih * W;
-            for (int64_t j = 0; j < kw; ++j) {
-              const int64_t off = j * dw - pw;  // iw = ow * sw + off
-              const auto [lo, hi] = tap_range(off, sw, W, OW);
-              const int64_t base = ih * W + off;
+    parallel::parallel_for_if(
+        g.planes * g.OH * g.OW > 4096, 0, g.planes, [&](int64_t p0, int64_t p1) {
+          // Locals, as above.
+          const int64_t H = g.H, W = g.W, OH = g.OH, OW = g.OW, kh = g.kh, kw = g.kw;
+          const int64_t sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw;
+          for (int64_t p = p0; p < p1; ++p) {
+            const T* xp = px + p * H * W;
+            T* yp = py + p * OH * OW;
+            int64_t* ip = pi + p * OH * OW;
+            // Row by row: for each window tap (ih, j) sweep the whole output row, so the inner
+            // loop has independent iterations. Each output still sees its taps in row-major
+            // window order, so ties (first maximum wins) and NaN (last NaN wins) match PyTorch.
+            for (int64_t oh = 0; oh < OH; ++oh) {
+              int64_t h0 = oh * sh - ph;
+              const int64_t h1 = std::min(h0 + (kh - 1) * dh + 1, H);
+              while (h0 < 0) h0 += dh;
+              T* yr = yp + oh * OW;
+              int64_t* ir = ip + oh * OW;
+              for (int64_t ow = 0; ow < OW; ++ow) {
+                int64_t w0 = ow * sw - pw;
+                const int64_t w1 = std::min(w0 + (kw - 1) * dw + 1, W);
+                while (w0 < 0) w0 += dw;
+                yr[ow] = -std::numeric_limits<T>::infinity();
+                ir[ow] = (h0 < h1 && w0 < w1) ? h0 * W + w0 : -1;
+              }
+              for (int64_t ih = h0; ih < h1; ih += dh) {
+                const T* xr = xp + ih * W;
+                for (int64_t j = 0; j < kw; ++j) {
+                  const int64_t off = j * dw - pw;  // iw = ow * sw + off
+                  const auto [lo, hi] = tap_range(off, sw, W, OW);
+                  const int64_t base = ih * W + off;
 #pragma omp simd
-              for (int64_t ow = lo; ow < hi; ++ow) {
-                const T v = xr[ow * sw + off];
-                const T cur = yr[ow];
-                const bool take = (v > cur) || (v != v);
-                yr[ow] = take ? v : cur;
-                ir[ow] = take ? base + ow * sw : ir[ow];
+                  for (int64_t ow = lo; ow < hi; ++ow) {
+                    const T v = xr[ow * sw + off];
+                    const T cur = yr[ow];
+                    const bool take = (v > cur) || (v != v);
+                    yr[ow] = take ? v : cur;
+                    ir[ow] = take ? base + ow * sw : ir[ow];
+                  }
+                }
               }
             }
           }
-        }
-      }
-    });
+        });
   });
 }
 
