@@ -49,6 +49,8 @@ Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset)
 }
 
 bool is_contiguous(const Shape& shape, const Shape& strides) {
+  // No elements: nothing to lay out (contiguous_strides gives a (3, 0) tensor strides (1, 1)).
+  if (numel(shape) == 0) return true;
   int64_t expected = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     if (shape[i] == 1) continue;

@@ -62,6 +62,14 @@ TEST(Tensor, ViewsShareStorage) {
   expect_values(tr, {0, 3, 9, 9, 9, 9});
 }
 
+// A tensor without elements is contiguous whatever its strides (a fresh (3, 0) tensor has
+// strides (1, 1)); a graph captures it like any other (found by the op table's test).
+TEST(Tensor, EmptyTensorsAreContiguous) {
+  for (const Shape& s : {Shape{3, 0}, Shape{0, 4}, Shape{2, 0, 3}})
+    EXPECT_TRUE(Tensor::zeros(s).is_contiguous()) << shape_str(s);
+  EXPECT_TRUE(Tensor::zeros({4, 3}).slice(1, 1, 1).is_contiguous());  // (4, 0), strides (3, 1)
+}
+
 TEST(Tensor, ViewErrors) {
   Tensor x = Tensor::zeros({2, 3});
   EXPECT_DUET_ERROR(x.reshape({4, 2}), "reshape", "(2, 3)", "(4, 2)");

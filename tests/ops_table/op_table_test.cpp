@@ -8,7 +8,8 @@
 //                               (outputs, and the inputs an update op writes)
 //   Reference                   elementwise ops against their formula in naive loops
 //   Gradient                    the tape's gradient (float64) against central differences
-//   EagerGraph                  eager against a compiled graph (bit_exact), bit for bit
+//   EagerGraph                  eager against a compiled graph (bit_exact), bit for bit, with
+//                               the inputs fed and with them captured
 //   EagerGraphGradient          graph autodiff against the tape (float64)
 //   Inplace                     output 0 written over input inplace_input, bit for bit
 // The GPU against the CPU: tests/cuda/op_table_cuda_test.cpp.
@@ -372,13 +373,17 @@ struct GraphInputs {
 };
 
 GraphInputs graph_inputs(Graph& g, const OpCase& c, const std::vector<Tensor>& in,
-                         const std::vector<Tensor>& captures) {
+                         const std::vector<Tensor>& captures, bool capture_all = false) {
   GraphInputs r;
   r.captured.resize(in.size());
   for (size_t k = 0; k < in.size(); ++k) {
     if (mutates(*c.op, k)) {
       r.captured[k] = captures[k];
       r.values.push_back(captures[k]);
+      continue;
+    }
+    if (capture_all) {  // read in place by the graph, never written
+      r.values.push_back(in[k]);
       continue;
     }
     const std::string name = "x" + std::to_string(k);
@@ -403,36 +408,40 @@ Attrs eager_attrs(const OpCase& c) {
 }  // namespace
 
 using EagerGraph = OpTest;
+// Twice: inputs fed, and inputs captured (values computed from captures only are constants
+// to an eval graph: folded or hoisted, computed by the same kernels).
 TEST_P(EagerGraph, BitForBit) {
   for (const OpCase& c : op_cases(op())) {
     if (c.skips(SampleCheck::no_graph)) continue;
-    SCOPED_TRACE(c.name);
     const std::vector<Tensor> in = make_inputs(c);
     const std::vector<Tensor> eager = run_op(*c.op, eager_attrs(c), in);
-    std::vector<Tensor> captures(in.size());
-    for (size_t k = 0; k < in.size(); ++k)
-      if (mutates(*c.op, k)) captures[k] = in[k].clone();
-    Tensor dummy = Tensor::zeros({1});
-    std::vector<Tensor> outs;
-    Executable exe;
-    GraphInputs gi;
-    {
-      Graph g;
-      gi = graph_inputs(g, c, in, captures);
-      outs = call_op(op(), gi.values, c.sample.attrs);
-      if (outs.empty()) {  // an in-place update: compile needs an output
-        outs.push_back(neg(g.input("dummy", {1})));
-        gi.feeds["dummy"] = dummy;
+    for (bool capture_all : {false, true}) {
+      SCOPED_TRACE(c.name + (capture_all ? ", inputs captured" : ", inputs fed"));
+      std::vector<Tensor> captures(in.size());
+      for (size_t k = 0; k < in.size(); ++k)
+        if (mutates(*c.op, k)) captures[k] = in[k].clone();
+      Tensor dummy = Tensor::zeros({1});
+      std::vector<Tensor> outs;
+      Executable exe;
+      GraphInputs gi;
+      {
+        Graph g;
+        gi = graph_inputs(g, c, in, captures, capture_all);
+        outs = call_op(op(), gi.values, c.sample.attrs);
+        if (outs.empty() || capture_all) {  // compile needs an output, run a fed input
+          outs.push_back(neg(g.input("dummy", {1})));
+          gi.feeds["dummy"] = dummy;
+        }
+        exe = compile(g, outs, {.bit_exact = true});
       }
-      exe = compile(g, outs, {.bit_exact = true});
+      manual_seed(kGraphSeed);
+      const std::vector<Tensor> r = exe.run(gi.feeds);
+      size_t j = 0;
+      for (; j < static_cast<size_t>(op().num_outputs); ++j)
+        EXPECT_TRUE(same_bits(r[j], eager[j])) << "output " << j;
+      for (size_t k = 0; k < in.size(); ++k)
+        if (mutates(*c.op, k)) EXPECT_TRUE(same_bits(gi.captured[k], eager[j++])) << "input " << k;
     }
-    manual_seed(kGraphSeed);
-    const std::vector<Tensor> r = exe.run(gi.feeds);
-    size_t j = 0;
-    for (; j < static_cast<size_t>(op().num_outputs); ++j)
-      EXPECT_TRUE(same_bits(r[j], eager[j])) << "output " << j;
-    for (size_t k = 0; k < in.size(); ++k)
-      if (mutates(*c.op, k)) EXPECT_TRUE(same_bits(gi.captured[k], eager[j++])) << "input " << k;
   }
 }
 
