@@ -6,11 +6,12 @@
 //   std::cout << duet::num_threads();  // 4
 //
 // CPU kernels split their work over duet's own thread pool (no OpenMP runtime). Workers that
-// run out of work spin for a few microseconds and then sleep, and work is handed out in
-// chunks that any thread may take, so a busy machine (another process on the cores) slows a
-// kernel down in proportion to the CPU it gets instead of stalling it. Results do not depend
-// on how the chunks fall on threads; those of a few kernels (the convolution weight
-// gradient, Adam fused into linear) depend on num_threads(), as they always have.
+// run out of work spin for 50 microseconds and then sleep, and work is handed out in chunks
+// that any thread may take, so a busy machine (another process on the cores) slows a kernel
+// down in proportion to the CPU it gets instead of stalling it. Results never depend on how
+// the chunks fall on threads. A few depend on num_threads(), as they did with OpenMP: the
+// convolution weight gradient (one partial sum per thread) and large matrix products (split
+// into one block per thread, each block's kernel chosen by its size).
 //
 // The default is DUET_NUM_THREADS if set, else OMP_NUM_THREADS if set, else the number of
 // CPUs this process may run on (sched_getaffinity). DUET_THREAD_SPIN_US (default 50) sets how

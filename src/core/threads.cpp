@@ -12,7 +12,7 @@
 // the next job, then sleeps on a futex; the caller waiting for the last chunks spins as long
 // and then sleeps too. Spinning keeps back-to-back kernels from paying a wake-up each;
 // bounding it keeps idle threads from taking the CPU that a loaded machine's running threads
-// need (libgomp's default policy spins 300,000 times, which made training 1.7-1.8x slower
+// need (libgomp's default policy spins 300,000 times, which made training 1.7-2x slower
 // than one thread beside one busy process on 2 cores). Measured alternatives: a 1-5 ms spin
 // won back the 4-8% that eager ResNet-18 inference at batch 1 loses to wake-ups on an idle
 // machine, but cost 12% beside a busy process; with sched_yield in the spin it did well
