@@ -14,7 +14,7 @@
 // into one block per thread, each block's kernel chosen by its size).
 //
 // The default is DUET_NUM_THREADS if set, else OMP_NUM_THREADS if set, else the number of
-// CPUs this process may run on (sched_getaffinity). DUET_THREAD_SPIN_US (default 50) sets how
+// CPUs this process may run on (sched_getaffinity). DUET_THREAD_SPIN_US (default 200) sets how
 // long an idle worker spins before it sleeps; 0 sleeps at once.
 #pragma once
 

@@ -8,7 +8,7 @@
 // closes the gate and waits only for the workers inside, so a worker that the OS has not
 // scheduled yet neither delays the caller nor touches the next job.
 //
-// Waiting: an idle worker spins for DUET_THREAD_SPIN_US microseconds (default 50) watching for
+// Waiting: an idle worker spins for DUET_THREAD_SPIN_US microseconds (default 200) watching for
 // the next job, then sleeps on a futex; the caller waiting for the last chunks spins as long
 // and then sleeps too. Spinning keeps back-to-back kernels from paying a wake-up each;
 // bounding it keeps idle threads from taking the CPU that a loaded machine's running threads
@@ -84,7 +84,7 @@ int default_threads() {
 
 std::chrono::nanoseconds spin_time() {
   const char* s = std::getenv("DUET_THREAD_SPIN_US");
-  long us = 50;
+  long us = 200;
   if (s && *s) {
     char* end = nullptr;
     const long v = std::strtol(s, &end, 10);
