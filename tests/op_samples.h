@@ -31,6 +31,18 @@ struct OpCase {
   bool skips(SampleCheck c) const { return (sample.skip & static_cast<uint32_t>(c)) != 0; }
 };
 
+// The op at index i of the table, and the indices of the ops a check applies to (every op
+// by default): the parameters of the table-driven tests.
+inline const OpDef& op_at(int i) {
+  return *all_ops()[static_cast<size_t>(i)];
+}
+inline std::vector<int> op_indices(bool (*keep)(const OpDef&) = nullptr) {
+  std::vector<int> r;
+  for (int i = 0; i < kNumOps; ++i)
+    if (!keep || keep(op_at(i))) r.push_back(i);
+  return r;
+}
+
 inline std::vector<OpSample> samples_of(const OpDef& op) {
   return op.samples ? op.samples() : std::vector<OpSample>{};
 }

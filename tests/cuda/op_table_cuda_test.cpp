@@ -16,16 +16,6 @@ using namespace duet::test;
 
 namespace {
 
-const OpDef& op_at(int i) {
-  return *all_ops()[static_cast<size_t>(i)];
-}
-
-std::vector<int> op_indices(bool (*keep)(const OpDef&) = nullptr) {
-  std::vector<int> r;
-  for (int i = 0; i < kNumOps; ++i)
-    if (!keep || keep(op_at(i))) r.push_back(i);
-  return r;
-}
 bool may_write_over_input(const OpDef& op) {
   return op.inplace_input >= 0;
 }

@@ -42,12 +42,6 @@ double rel_error(const Tensor& a, const Tensor& b) {
   return diff / mag;
 }
 
-bool ran(const Executable& exe, const std::string& pass) {
-  for (const PassStat& s : exe.pass_stats())
-    if (s.name == pass) return true;
-  return false;
-}
-
 }  // namespace
 
 TEST(FoldBatchNorm, ReplacesConvAndAffineByOneConv) {

@@ -9,16 +9,6 @@ using namespace duet::test;
 
 namespace {
 
-int32_t node_of(const Tensor& t) {
-  return detail::graph_value(t)->ref.node;
-}
-
-bool ran(const Executable& exe, const std::string& pass) {
-  for (const PassStat& s : exe.pass_stats())
-    if (s.name == pass) return true;
-  return false;
-}
-
 int count_hoisted(const detail::GraphData& g) {
   int n = 0;
   for (const detail::Node& nd : g.nodes) n += nd.hoisted;

@@ -8,16 +8,6 @@ using namespace duet::test;
 
 namespace {
 
-int32_t node_of(const Tensor& t) {
-  return detail::graph_value(t)->ref.node;
-}
-
-bool ran(const Executable& exe, const std::string& pass) {
-  for (const PassStat& s : exe.pass_stats())
-    if (s.name == pass) return true;
-  return false;
-}
-
 // Every mark is what the plan did, and the other way round.
 void expect_plan_follows_marks(const Executable& exe) {
   const detail::GraphData& g = *exe.impl()->graph;

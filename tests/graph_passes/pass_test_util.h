@@ -19,6 +19,16 @@ inline int count_op(const detail::GraphData& g, const std::string& op) {
     if (!nd.dead && nd.kind == detail::NodeKind::op && nd.op->name == op) ++n;
   return n;
 }
+// The node of a symbolic tensor.
+inline int32_t node_of(const Tensor& t) {
+  return detail::graph_value(t)->ref.node;
+}
+// Whether compiling `exe` ran the pass named `pass`.
+inline bool ran(const Executable& exe, const std::string& pass) {
+  for (const PassStat& s : exe.pass_stats())
+    if (s.name == pass) return true;
+  return false;
+}
 inline int count_kind(const detail::GraphData& g, detail::NodeKind kind) {
   int n = 0;
   for (const detail::Node& nd : g.nodes) n += !nd.dead && nd.kind == kind;

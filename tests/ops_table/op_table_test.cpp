@@ -31,17 +31,6 @@ namespace {
 
 constexpr double kFloat32Tol = 1e-4;  // float32 against float64: |a - e| <= tol (1 + |e|)
 
-const OpDef& op_at(int i) {
-  return *all_ops()[static_cast<size_t>(i)];
-}
-
-// The ops a check applies to (every op by default).
-std::vector<int> op_indices(bool (*keep)(const OpDef&) = nullptr) {
-  std::vector<int> r;
-  for (int i = 0; i < kNumOps; ++i)
-    if (!keep || keep(op_at(i))) r.push_back(i);
-  return r;
-}
 bool differentiable(const OpDef& op) {
   return op.grad != nullptr;
 }
