@@ -91,7 +91,7 @@ enum class SampleInit : uint8_t {
   ones,      // all 1 (a step counter, a learning rate)
 };
 struct SampleInput {
-  Shape shape;
+  Shape shape{};
   // The dtype of a floating input is the test's dtype (float32 or float64) unless `fixed`.
   DType dtype = DType::float32;
   SampleInit init = SampleInit::normal;
@@ -107,8 +107,8 @@ enum class SampleCheck : uint32_t {
   no_cuda = 1u << 5,          // skip the GPU-vs-CPU check (the sample names a device)
 };
 struct OpSample {
-  std::vector<SampleInput> inputs;
-  Attrs attrs;
+  std::vector<SampleInput> inputs{};
+  Attrs attrs{};
   uint32_t skip = 0;  // SampleCheck bits
   // Outputs the gradient check differentiates (bit k: output k; integer outputs never are):
   // ops whose gradient rule ignores some outputs (batch statistics) clear their bits.
@@ -120,7 +120,7 @@ using SamplesFn = std::vector<OpSample> (*)();
 
 struct OpDef {
   OpId id = OpId::count;  // the op's entry in src/ops/op_list.h
-  std::string name;       // op_name(id), filled in by DUET_DEFINE_OP
+  std::string name{};     // op_name(id), filled in by DUET_DEFINE_OP
   int num_inputs = 1;     // -1: variadic
   int num_outputs = 1;
   uint32_t traits = 0;  // OpTrait bits (the declared ones)
