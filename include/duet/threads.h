@@ -6,7 +6,7 @@
 //   std::cout << duet::num_threads();  // 4
 //
 // CPU kernels split their work over duet's own thread pool (no OpenMP runtime). Workers that
-// run out of work spin for 50 microseconds and then sleep, and work is handed out in chunks
+// run out of work spin for 200 microseconds and then sleep, and work is handed out in chunks
 // that any thread may take, so a busy machine (another process on the cores) slows a kernel
 // down in proportion to the CPU it gets instead of stalling it. Results never depend on how
 // the chunks fall on threads. A few depend on num_threads(), as they did with OpenMP: the
