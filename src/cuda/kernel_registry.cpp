@@ -33,13 +33,12 @@ struct KernelEntry {
   WorkspaceFn workspace = nullptr;
 };
 
-// X(op id, kernel): ops whose CUDA kernel has the op's name (the activations: below).
+// X(op id, kernel): ops whose CUDA kernel has the op's name (the activations and the binary
+// ops: below, from their own lists).
 // clang-format off
 #define DUET_CUDA_SAME_NAME(X)                                                                 \
   X(neg) X(exp) X(log) X(sqrt) X(rsqrt) X(abs) X(sign) X(add_scalar) X(mul_scalar)             \
   X(rsub_scalar) X(rdiv_scalar) X(clamp) X(clamp_backward)                                     \
-  X(add) X(sub) X(mul) X(div) X(maximum) X(minimum) X(eq) X(ne) X(lt) X(le) X(gt) X(ge)        \
-  X(where)                                                                                     \
   X(matmul) X(linear) X(linear_fused) X(add_relu)                                              \
   X(softmax) X(log_softmax) X(softmax_backward) X(log_softmax_backward) X(cross_entropy)       \
   X(cross_entropy_backward)                                                                    \
@@ -51,13 +50,14 @@ struct KernelEntry {
   X(slice_backward) X(sum_to) X(concat) X(pad)
 // clang-format on
 
-#define DUET_CUDA_ENTRY(name) {OpId::name, &cuda_kernels::name},
+#define DUET_CUDA_ENTRY(name, ...) {OpId::name, &cuda_kernels::name},
 // Each activation of kernels/activations.h and its backward op.
 #define DUET_CUDA_ACTIVATION_ENTRIES(name, ...) \
   {OpId::name, &cuda_kernels::name}, {OpId::name##_backward, &cuda_kernels::name##_backward},
 const KernelEntry kKernels[] = {
     DUET_ACTIVATIONS(DUET_CUDA_ACTIVATION_ENTRIES)
     DUET_CUDA_SAME_NAME(DUET_CUDA_ENTRY)
+    DUET_BINARY_KERNELS(DUET_CUDA_ENTRY)  // add ... minimum, eq ... ge, where
     // Kernels under another name, or shared by several ops.
     {OpId::pow, &cuda_kernels::pow_scalar},
     {OpId::clone, &cuda_kernels::copy},
