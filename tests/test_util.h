@@ -45,6 +45,35 @@ inline Tensor rand64(const Shape& shape, uint64_t seed, double lo = -1.0, double
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
+// For every input that requires grad: its .grad() (undefined: zero) against central
+// differences of the scalar `objective()` of the inputs, element by element. The inputs must
+// be contiguous float64; objective() must read them afresh on every call.
+inline void expect_finite_differences(const std::vector<Tensor>& inputs,
+                                      const std::function<double()>& objective, double eps,
+                                      double rtol, double atol) {
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const Tensor& x = inputs[k];
+    if (!x.requires_grad()) continue;
+    ASSERT_TRUE(x.is_contiguous() && x.dtype() == float64);
+    const std::vector<double> analytic =
+        x.grad().defined() ? x.grad().to_vector<double>()
+                           : std::vector<double>(static_cast<size_t>(x.numel()), 0.0);
+    ASSERT_EQ(analytic.size(), static_cast<size_t>(x.numel()));
+    double* p = x.data<double>();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const double orig = p[i];
+      p[i] = orig + eps;
+      const double up = objective();
+      p[i] = orig - eps;
+      const double down = objective();
+      p[i] = orig;
+      const double numeric = (up - down) / (2 * eps);
+      ASSERT_NEAR(analytic[i], numeric, atol + rtol * std::abs(numeric))
+          << "d objective / d input " << k << " at flat index " << i;
+    }
+  }
+}
+
 // Compares the tape's gradients of <fn(inputs), R> (R a fixed random tensor) against central
 // finite differences for every input that requires grad. Inputs should be float64.
 inline void gradcheck(const Fn& fn, const std::vector<Tensor>& inputs, double eps = 1e-6,
@@ -63,25 +92,10 @@ inline void gradcheck(const Fn& fn, const std::vector<Tensor>& inputs, double ep
     for (size_t i = 0; i < o.size(); ++i) s += o[i] * rv[i];
     return s;
   };
-  for (size_t k = 0; k < inputs.size(); ++k) {
-    const Tensor& x = inputs[k];
-    if (!x.requires_grad()) continue;
-    ASSERT_TRUE(x.grad().defined()) << "input " << k << " got no gradient";
-    std::vector<double> analytic = x.grad().to_vector<double>();
-    ASSERT_TRUE(x.is_contiguous() && x.dtype() == float64);
-    double* p = x.data<double>();
-    for (int64_t i = 0; i < x.numel(); ++i) {
-      const double orig = p[i];
-      p[i] = orig + eps;
-      const double up = objective();
-      p[i] = orig - eps;
-      const double down = objective();
-      p[i] = orig;
-      const double numeric = (up - down) / (2 * eps);
-      ASSERT_NEAR(analytic[i], numeric, atol + rtol * std::abs(numeric))
-          << "input " << k << " flat index " << i;
-    }
-  }
+  for (size_t k = 0; k < inputs.size(); ++k)
+    if (inputs[k].requires_grad())
+      ASSERT_TRUE(inputs[k].grad().defined()) << "input " << k << " got no gradient";
+  expect_finite_differences(inputs, objective, eps, rtol, atol);
 }
 
 }  // namespace duet::test

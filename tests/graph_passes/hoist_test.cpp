@@ -101,12 +101,10 @@ TEST(HoistPass, DumpShowsTheMarks) {
   testing::internal::CaptureStderr();
   Executable exe = compile(g, {y}, {.dump_passes = true});
   const std::string err = testing::internal::GetCapturedStderr();
-  const size_t before = err.find("--- before hoist"), after = err.find("--- after hoist");
-  ASSERT_NE(before, std::string::npos);
-  ASSERT_NE(after, std::string::npos);
-  EXPECT_EQ(err.substr(before, after - before).find("[hoisted]"), std::string::npos);
-  const size_t next = err.find("--- before", after);
-  EXPECT_NE(err.substr(after, next - after).find("[hoisted]"), std::string::npos);
+  const PassDumps d = dumps_around(err, "hoist");
+  ASSERT_TRUE(d.found) << err;
+  EXPECT_EQ(d.before.find("[hoisted]"), std::string::npos);
+  EXPECT_NE(d.after.find("[hoisted]"), std::string::npos);
   EXPECT_NE(exe.dump().find("[hoisted]"), std::string::npos);
   EXPECT_NE(exe.to_dot().find("[hoisted]"), std::string::npos);
 }

@@ -132,13 +132,11 @@ TEST(InplacePass, DumpShowsTheMarks) {
   testing::internal::CaptureStderr();
   Executable exe = compile(g, {y}, {.dump_passes = true});
   const std::string err = testing::internal::GetCapturedStderr();
-  const size_t before = err.find("--- before inplace"), after = err.find("--- after inplace");
-  ASSERT_NE(before, std::string::npos);
-  ASSERT_NE(after, std::string::npos);
-  EXPECT_EQ(err.substr(before, after - before).find("[inplace over %"), std::string::npos);
+  const PassDumps d = dumps_around(err, "inplace");
+  ASSERT_TRUE(d.found) << err;
+  EXPECT_EQ(d.before.find("[inplace over %"), std::string::npos);
   // add_relu(exp(x), x) writes over exp(x): "%2 = add_relu(%1, %0) [inplace over %1]"
-  EXPECT_NE(err.substr(after).find("add_relu(%1, %0) [inplace over %1]"), std::string::npos)
-      << err.substr(after);
+  EXPECT_NE(d.after.find("add_relu(%1, %0) [inplace over %1]"), std::string::npos) << d.after;
   EXPECT_NE(exe.dump().find("[inplace over %1]"), std::string::npos);
   EXPECT_NE(exe.to_dot().find("[inplace over %1]"), std::string::npos);
 }

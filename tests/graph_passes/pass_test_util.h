@@ -23,6 +23,20 @@ inline int count_op(const detail::GraphData& g, const std::string& op) {
 inline int32_t node_of(const Tensor& t) {
   return detail::graph_value(t)->ref.node;
 }
+// The graph dumps CompileOptions::dump_passes printed (captured stderr `err`) around pass
+// `pass`: `before` up to "--- after <pass>", `after` from there to the next "--- before" (or
+// the end). found: both markers were there.
+struct PassDumps {
+  bool found = false;
+  std::string before, after;
+};
+inline PassDumps dumps_around(const std::string& err, const std::string& pass) {
+  const size_t b = err.find("--- before " + pass), a = err.find("--- after " + pass);
+  if (b == std::string::npos || a == std::string::npos) return {};
+  const size_t next = err.find("--- before", a);
+  return {true, err.substr(b, a - b),
+          err.substr(a, next == std::string::npos ? std::string::npos : next - a)};
+}
 // Whether compiling `exe` ran the pass named `pass`.
 inline bool ran(const Executable& exe, const std::string& pass) {
   for (const PassStat& s : exe.pass_stats())

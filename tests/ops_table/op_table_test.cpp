@@ -23,6 +23,7 @@
 
 #include "duet/graph.h"
 #include "op_samples.h"
+#include "test_util.h"
 
 using namespace duet;
 using namespace duet::test;
@@ -327,25 +328,7 @@ TEST_P(Gradient, MatchesFiniteDifferences) {
       NoGradGuard no_grad;
       return objective_value(call_op(op(), in, c.sample.attrs), w);
     };
-    for (size_t k = 0; k < in.size(); ++k) {
-      if (!in[k].requires_grad()) continue;
-      const std::vector<double> analytic =
-          in[k].grad().defined() ? in[k].grad().to_vector<double>()
-                                 : std::vector<double>(static_cast<size_t>(in[k].numel()), 0.0);
-      ASSERT_EQ(analytic.size(), static_cast<size_t>(in[k].numel()));
-      double* p = in[k].data<double>();
-      for (int64_t i = 0; i < in[k].numel(); ++i) {
-        const double orig = p[i];
-        p[i] = orig + eps;
-        const double up = value();
-        p[i] = orig - eps;
-        const double down = value();
-        p[i] = orig;
-        const double numeric = (up - down) / (2 * eps);
-        ASSERT_NEAR(analytic[i], numeric, atol + rtol * std::abs(numeric))
-            << "d objective / d input " << k << " at flat index " << i;
-      }
-    }
+    ASSERT_NO_FATAL_FAILURE(expect_finite_differences(in, value, eps, rtol, atol));
   }
 }
 
