@@ -1,17 +1,15 @@
-// read_idx: one reader for raw and gzip IDX files (zlib's gzread passes raw files through).
+// read_idx: one reader for raw and gzip IDX files, on the loaders' reader layer (io/reader.h):
+// the header's claim is checked before anything is allocated for it.
 #include "duet/data/idx.h"
 
-#include <zlib.h>
-
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "core/dtype_dispatch.h"
 #include "core/parallel.h"
+#include "io/reader.h"
 
 namespace duet::data {
 namespace {
@@ -39,49 +37,6 @@ int element_size(int type) {
       return 0;
   }
 }
-
-class GzFile {
- public:
-  explicit GzFile(const std::string& path) : path_(path) {
-    std::error_code ec;
-    DUET_CHECK(std::filesystem::exists(path, ec), "read_idx: cannot open '", path,
-               "': no such file");
-    DUET_CHECK(!std::filesystem::is_directory(path, ec), "read_idx: '", path,
-               "' is a directory (expected an IDX file)");
-    f_ = gzopen(path.c_str(), "rb");
-    DUET_CHECK(f_ != nullptr, "read_idx: cannot open '", path, "': ", std::strerror(errno));
-    gzbuffer(f_, 1 << 18);
-  }
-  ~GzFile() {
-    if (f_) gzclose(f_);
-  }
-  GzFile(const GzFile&) = delete;
-  GzFile& operator=(const GzFile&) = delete;
-
-  // Reads up to n bytes; returns how many were read (fewer at end of file or truncation).
-  size_t read(void* dst, size_t n) {
-    size_t got = 0;
-    char* p = static_cast<char*>(dst);
-    while (got < n) {
-      const unsigned chunk = static_cast<unsigned>(std::min<size_t>(n - got, size_t{1} << 30));
-      const int r = gzread(f_, p + got, chunk);
-      if (r < 0) {
-        int err = 0;
-        const char* msg = gzerror(f_, &err);
-        // A gzip stream that ends early is a truncated file, not a corrupt one.
-        if (err == Z_BUF_ERROR) return got;
-        throw Error(detail::cat("read_idx: '", path_, "' is corrupt: ", msg));
-      }
-      if (r == 0) break;
-      got += static_cast<size_t>(r);
-    }
-    return got;
-  }
-
- private:
-  std::string path_;
-  gzFile f_ = nullptr;
-};
 
 uint32_t be32(const unsigned char* b) {
   return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | uint32_t{b[3]};
@@ -157,11 +112,11 @@ Tensor read_idx(const std::string& path, const IdxOptions& opt) {
              " is not supported (expected int64, float32 or float64)");
   DUET_CHECK(is_floating(opt.dtype) || (opt.scale == 1.0 && opt.shift == 0.0),
              "read_idx: scale/shift need a floating dtype (got ", opt.dtype, ")");
-  GzFile file(path);
+  const std::string where = io::where_of("read_idx", path);
+  const std::unique_ptr<io::ByteSource> file = io::open_source(path, where, "an IDX file");
 
   unsigned char header[4];
-  size_t got = file.read(header, 4);
-  DUET_CHECK(got == 4, "read_idx: '", path, "' is truncated: the header needs 4 bytes, got ", got);
+  file->read_exact(header, 4, "the header");
   const uint32_t magic = be32(header);
   const int type = header[2], rank = header[3];
   const bool ok = header[0] == 0 && header[1] == 0 && element_size(type) != 0 &&
@@ -171,30 +126,30 @@ Tensor read_idx(const std::string& path, const IdxOptions& opt) {
         opt.expected_rank >= 0
             ? hex32(((element_size(type) ? type : 0x08) << 8) | static_cast<int>(opt.expected_rank))
             : "0x0000TTRR";
-    throw Error(detail::cat("read_idx: '", path, "' has bad magic number ", hex32(magic),
-                            " (expected ", expected,
+    throw Error(detail::cat(where, "bad magic number ", hex32(magic), " (expected ", expected,
                             ": two zero bytes, a type code TT in {08, 09, 0B, 0C, 0D, 0E} and "
                             "the rank RR",
                             opt.expected_rank >= 0 ? "" : " >= 1", ")"));
   }
+  DUET_CHECK(rank <= io::kMaxRank, where, "the magic number ", hex32(magic), " announces rank ",
+             rank, " (duet reads at most ", io::kMaxRank, " dims)");
 
   std::vector<unsigned char> dims_raw(4 * static_cast<size_t>(rank));
-  got = file.read(dims_raw.data(), dims_raw.size());
-  DUET_CHECK(got == dims_raw.size(), "read_idx: '", path, "' is truncated: the ", rank,
-             " dimension sizes need ", dims_raw.size(), " bytes, got ", got);
+  const std::string dims_what = detail::cat("the ", rank, " dimension sizes");
+  file->read_exact(dims_raw.data(), dims_raw.size(), dims_what.c_str());
   Shape shape(rank);
   for (int i = 0; i < rank; ++i) shape[i] = be32(&dims_raw[4 * i]);
 
-  const int64_t n = numel(shape);
-  const size_t nbytes = static_cast<size_t>(n) * element_size(type);
-  DUET_CHECK(opt.dtype != int64 || type < 0x0D, "read_idx: '", path,
-             "' holds floating-point data (type ", hex32(type).substr(8),
-             "); expected an integer "
-             "type for dtype int64");
-  std::vector<unsigned char> raw(nbytes);
-  got = file.read(raw.data(), nbytes);
-  DUET_CHECK(got == nbytes, "read_idx: '", path, "' is truncated: expected ", nbytes,
-             " bytes of data for shape ", shape_str(shape), ", got ", got);
+  DUET_CHECK(opt.dtype != int64 || type < 0x0D, where, "holds floating-point data (type ",
+             hex32(type).substr(8), "); expected an integer type for dtype int64");
+  // The claim: checked arithmetic (no wrap), then checked against what the file holds before
+  // a byte is allocated for it; the result tensor's size must fit as well.
+  const uint64_t nbytes = io::checked_bytes(shape, element_size(type), where, "shape");
+  io::checked_bytes(shape, dtype_size(opt.dtype), where, "the result of shape");
+  const int64_t n = static_cast<int64_t>(nbytes / element_size(type));
+  const std::string data_what = "data for shape " + shape_str(shape);
+  const std::vector<unsigned char> raw = io::read_claim(*file, nbytes, data_what);
+  file->expect_end(data_what.c_str());
 
   Tensor out = Tensor::empty(shape, opt.dtype);
   detail::dispatch_all(opt.dtype, "read_idx", [&](auto tag) {

@@ -1,4 +1,5 @@
-// safetensors reader and writer: header parsing and validation, dtype conversion, atomic save.
+// safetensors reader and writer: header parsing and validation, dtype conversion, crash-safe
+// save. File access, size checks, the JSON depth pre-scan and quoting are io/reader.h's.
 #include "duet/io/safetensors.h"
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "duet/autograd.h"
+#include "io/reader.h"
 
 namespace duet::io {
 namespace {
@@ -23,6 +25,8 @@ using Json = nlohmann::ordered_json;
 
 // A header longer than this is not a weights file (the Python library uses the same bound).
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+// The header object, an entry (or __metadata__), a shape (or data_offsets): deeper is hostile.
+constexpr int kMaxJsonDepth = 3;
 
 // How a file dtype becomes a duet tensor.
 enum class Convert { native, f16, bf16, unsupported };
@@ -98,6 +102,44 @@ std::string json_offsets(uint64_t b, uint64_t e) {
   return "[" + std::to_string(b) + ", " + std::to_string(e) + "]";
 }
 
+// `j` as JSON text of at most about kQuoteChars characters (a 1 MB bad entry must not make a
+// 1 MB message). Recursion is bounded by the depth pre-scan (kMaxJsonDepth).
+void dump_bounded(const Json& j, std::string& out) {
+  if (out.size() > kQuoteChars) return;
+  if (j.is_string()) {
+    out += quote(j.get_ref<const std::string&>(), kQuoteChars - std::min(out.size(), kQuoteChars));
+  } else if (j.is_array() || j.is_object()) {
+    out += j.is_array() ? '[' : '{';
+    bool first = true;
+    for (auto it = j.begin(); it != j.end() && out.size() <= kQuoteChars; ++it, first = false) {
+      if (!first) out += ",";
+      if (j.is_object()) out += quote(it.key(), kQuoteChars) + ":";
+      dump_bounded(*it, out);
+    }
+    out += j.is_array() ? ']' : '}';
+  } else {
+    out += j.dump();  // a number, bool or null
+  }
+}
+
+std::string q(const Json& j) {
+  std::string out;
+  dump_bounded(j, out);
+  if (out.size() <= kQuoteChars + 20) return out;
+  out.resize(kQuoteChars);
+  while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
+  if (!out.empty() && static_cast<unsigned char>(out.back()) >= 0xC0) out.pop_back();
+  return out + "... (cut)";
+}
+
+// 'name' for a key in messages: as is when short and printable, else quote()d and cut.
+std::string key_str(const std::string& key) {
+  const bool plain = key.size() <= kQuoteChars && std::all_of(key.begin(), key.end(), [](char c) {
+                       return (c >= 0x20 && c < 0x7f && c != '\'') || (c & 0x80);
+                     });
+  return plain ? "'" + key + "'" : quote(key);
+}
+
 // Little-endian file bytes <-> host values.
 void swap_if_big_endian(void* data, size_t itemsize, size_t count) {
   if constexpr (std::endian::native == std::endian::little) return;
@@ -123,7 +165,7 @@ float bfloat16_to_float(uint16_t h) {
 
 // Reads a non-negative JSON integer; `what` describes it for the error.
 uint64_t json_uint(const Json& j, const std::string& where, const std::string& what) {
-  DUET_CHECK(j.is_number_integer(), where, what, " is ", j.dump(),
+  DUET_CHECK(j.is_number_integer(), where, what, " is ", q(j),
              " (expected a non-negative integer)");
   if (j.is_number_unsigned()) return j.get<uint64_t>();
   const int64_t v = j.get<int64_t>();
@@ -132,16 +174,16 @@ uint64_t json_uint(const Json& j, const std::string& where, const std::string& w
 }
 
 Entry parse_entry(const std::string& key, const Json& j, const std::string& where) {
-  const std::string at = where + "key '" + key + "': ";
-  DUET_CHECK(j.is_object(), at, "the entry is ", j.dump(),
+  const std::string at = where + "key " + key_str(key) + ": ";
+  DUET_CHECK(j.is_object(), at, "the entry is ", q(j),
              " (expected an object with dtype, shape and data_offsets)");
   for (const char* field : {"dtype", "shape", "data_offsets"})
     DUET_CHECK(j.contains(field), at, "the entry has no \"", field, "\" (expected dtype, shape ",
-               "and data_offsets; got ", j.dump(), ")");
+               "and data_offsets; got ", q(j), ")");
   Entry e;
   e.key = key;
   const Json& dt = j.at("dtype");
-  DUET_CHECK(dt.is_string(), at, "dtype is ", dt.dump(), " (expected a string such as \"F32\")");
+  DUET_CHECK(dt.is_string(), at, "dtype is ", q(dt), " (expected a string such as \"F32\")");
   const std::string dname = dt.get<std::string>();
   for (const auto& fd : kFileDtypes)
     if (dname == fd.name) e.dtype = &fd;
@@ -151,20 +193,20 @@ Entry parse_entry(const std::string& key, const Json& j, const std::string& wher
              " is not supported (duet reads F32, F64, I64, BOOL, and F16/BF16 as float32)");
 
   const Json& sh = j.at("shape");
-  DUET_CHECK(sh.is_array(), at, "shape is ", sh.dump(), " (expected a list of integers)");
+  DUET_CHECK(sh.is_array(), at, "shape is ", q(sh), " (expected a list of integers)");
   for (const Json& d : sh) {
-    DUET_CHECK(d.is_number_integer(), at, "shape ", sh.dump(), " has the non-integer dim ",
-               d.dump(), " (expected non-negative integers)");
-    DUET_CHECK(d.is_number_unsigned() || d.get<int64_t>() >= 0, at, "shape ", sh.dump(),
-               " has the negative dim ", d.dump(), " (expected non-negative integers)");
+    DUET_CHECK(d.is_number_integer(), at, "shape ", q(sh), " has the non-integer dim ", q(d),
+               " (expected non-negative integers)");
+    DUET_CHECK(d.is_number_unsigned() || d.get<int64_t>() >= 0, at, "shape ", q(sh),
+               " has the negative dim ", q(d), " (expected non-negative integers)");
     const uint64_t v = d.get<uint64_t>();
-    DUET_CHECK(v <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), at, "shape ",
-               sh.dump(), " has the dim ", v, ", too large for int64");
+    DUET_CHECK(v <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), at, "shape ", q(sh),
+               " has the dim ", v, ", too large for int64");
     e.shape.push_back(static_cast<int64_t>(v));
   }
 
   const Json& off = j.at("data_offsets");
-  DUET_CHECK(off.is_array() && off.size() == 2, at, "data_offsets is ", off.dump(),
+  DUET_CHECK(off.is_array() && off.size() == 2, at, "data_offsets is ", q(off),
              " (expected [begin, end])");
   e.begin = json_uint(off[0], at, "data_offsets[0]");
   e.end = json_uint(off[1], at, "data_offsets[1]");
@@ -173,61 +215,31 @@ Entry parse_entry(const std::string& key, const Json& j, const std::string& wher
   return e;
 }
 
-// Byte count of `e` from its shape, or throws when it does not fit in 64 bits.
-uint64_t expected_bytes(const Entry& e, const std::string& at) {
-  const uint64_t limit = std::numeric_limits<int64_t>::max();
-  bool zero = false;
-  for (int64_t d : e.shape) zero = zero || d == 0;
-  if (zero) return 0;
-  uint64_t n = 1;
-  for (int64_t d : e.shape) {
-    DUET_CHECK(n <= limit / static_cast<uint64_t>(d), at, "shape ", json_shape(e.shape),
-               " has too many elements (more than 2^63)");
-    n *= static_cast<uint64_t>(d);
-  }
-  DUET_CHECK(n <= limit / e.dtype->itemsize, at, "shape ", json_shape(e.shape), " ", e.dtype->name,
-             " needs more than 2^63 bytes");
-  return n * e.dtype->itemsize;
-}
-
-struct InputFile {
-  std::ifstream in;
-  uint64_t size = 0;
-};
-
-void open_file(InputFile& f, const std::string& path, const std::string& where) {
-  std::error_code ec;
-  DUET_CHECK(!std::filesystem::is_directory(path, ec), where,
-             "is a directory (expected a safetensors file)");
-  errno = 0;
-  f.in.open(path, std::ios::binary);
-  DUET_CHECK(f.in.is_open(), where, "cannot open the file (",
-             errno ? std::strerror(errno) : "unknown error", ")");
-  f.in.seekg(0, std::ios::end);
-  const std::streamoff size = f.in.tellg();
-  DUET_CHECK(size >= 0 && f.in.good(), where, "cannot read the file size");
-  f.size = static_cast<uint64_t>(size);
-  f.in.seekg(0, std::ios::beg);
-}
-
-Header read_header(InputFile& f, const std::string& where) {
-  DUET_CHECK(f.size >= 8, where, "the file is ", f.size,
+Header read_header(FileSource& f, const std::string& where) {
+  DUET_CHECK(f.size() >= 8, where, "the file is ", f.size(),
              " bytes, too short for a safetensors file (expected at least 8 bytes: the header "
              "length)");
   unsigned char len_bytes[8];
-  f.in.read(reinterpret_cast<char*>(len_bytes), 8);
-  DUET_CHECK(f.in.gcount() == 8, where, "cannot read the header length");
+  f.read_at(0, len_bytes, 8, "the header length");
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | len_bytes[i];
   DUET_CHECK(n <= kMaxHeaderBytes, where, "the header length ", n, " is absurd (more than ",
              kMaxHeaderBytes, " bytes; not a safetensors file?)");
-  DUET_CHECK(n <= f.size - 8, where, "the header length ", n,
-             " is larger than the rest of the file (", f.size - 8,
+  DUET_CHECK(n <= f.size() - 8, where, "the header length ", n,
+             " is larger than the rest of the file (", f.size() - 8,
              " bytes after the 8-byte length; truncated or not a safetensors file?)");
   std::string text(n, '\0');
-  f.in.read(text.data(), static_cast<std::streamsize>(n));
-  DUET_CHECK(static_cast<uint64_t>(f.in.gcount()) == n, where, "cannot read the ", n,
-             "-byte header");
+  f.read_at(8, text.data(), n, "the header");
+
+  // Before any parser recurses: no deeper than the format needs, and only spaces after the
+  // JSON (nlohmann's lexer would stop at a NUL byte and ignore what follows it).
+  const size_t end =
+      check_json_depth(text, kMaxJsonDepth, where + "the header is not a safetensors header: ",
+                       "a safetensors header needs 3 levels: the header, an entry, its shape");
+  const size_t pad = text.find_first_not_of(' ', end);
+  DUET_CHECK(pad == std::string::npos, where, "the header has ",
+             quote(std::string_view(text).substr(pad, 40)), " after its JSON value at byte ", pad,
+             " of ", n, " (only spaces may pad the header)");
 
   // Duplicate keys at any level are an error (nlohmann would keep the last one silently).
   std::vector<std::set<std::string>> keys_at_depth;
@@ -236,9 +248,9 @@ Header read_header(InputFile& f, const std::string& where) {
     if (ev == Json::parse_event_t::object_end && !keys_at_depth.empty()) keys_at_depth.pop_back();
     if (ev == Json::parse_event_t::key && !keys_at_depth.empty()) {
       const std::string key = parsed.get<std::string>();
-      DUET_CHECK(keys_at_depth.back().insert(key).second, where, "the header has the key '", key,
-                 "' more than once", keys_at_depth.size() == 1 ? "" : " inside one entry",
-                 " (expected unique keys)");
+      DUET_CHECK(keys_at_depth.back().insert(key).second, where, "the header has the key ",
+                 key_str(key), " more than once",
+                 keys_at_depth.size() == 1 ? "" : " inside one entry", " (expected unique keys)");
     }
     return true;
   };
@@ -253,13 +265,13 @@ Header read_header(InputFile& f, const std::string& where) {
 
   Header h;
   h.data_start = 8 + n;
-  h.data_size = f.size - h.data_start;
+  h.data_size = f.size() - h.data_start;
   for (const auto& [key, value] : j.items()) {
     if (key == "__metadata__") {
-      DUET_CHECK(value.is_object(), where, "__metadata__ is ", value.dump(),
+      DUET_CHECK(value.is_object(), where, "__metadata__ is ", q(value),
                  " (expected an object of string values)");
       for (const auto& [mk, mv] : value.items()) {
-        DUET_CHECK(mv.is_string(), where, "__metadata__ key '", mk, "' holds ", mv.dump(),
+        DUET_CHECK(mv.is_string(), where, "__metadata__ key ", key_str(mk), " holds ", q(mv),
                    " (expected a string)");
         h.metadata[mk] = mv.get<std::string>();
       }
@@ -267,8 +279,8 @@ Header read_header(InputFile& f, const std::string& where) {
     }
     Entry e = parse_entry(key, value, where);
     e.header_index = h.entries.size();
-    const std::string at = where + "key '" + key + "': ";
-    const uint64_t need = expected_bytes(e, at);
+    const std::string at = where + "key " + key_str(key) + ": ";
+    const uint64_t need = checked_bytes(e.shape, e.dtype->itemsize, at, "shape");
     DUET_CHECK(e.end - e.begin == need, at, "shape ", json_shape(e.shape), " ", e.dtype->name,
                " needs ", need, " bytes, data_offsets give ", e.end - e.begin);
     DUET_CHECK(e.end <= h.data_size, at, "data_offsets ", json_offsets(e.begin, e.end),
@@ -278,30 +290,36 @@ Header read_header(InputFile& f, const std::string& where) {
   }
   std::stable_sort(h.entries.begin(), h.entries.end(),
                    [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
+  // The tensors tile the data buffer, as the reference reader requires: no overlap, no
+  // unused gap, nothing after the last one (a hidden payload or a mis-cut file).
   const Entry* prev = nullptr;  // the non-empty entry ending last so far
   for (const Entry& e : h.entries) {
     if (e.begin == e.end) continue;
-    DUET_CHECK(prev == nullptr || e.begin >= prev->end, where, "key '", e.key, "' (data_offsets ",
-               json_offsets(e.begin, e.end), ") overlaps key '", prev->key, "' (data_offsets ",
-               json_offsets(prev->begin, prev->end), "); expected disjoint byte ranges");
+    DUET_CHECK(prev == nullptr || e.begin >= prev->end, where, "key ", key_str(e.key),
+               " (data_offsets ", json_offsets(e.begin, e.end), ") overlaps key ",
+               key_str(prev->key), " (data_offsets ", json_offsets(prev->begin, prev->end),
+               "); expected disjoint byte ranges");
+    const uint64_t expected = prev ? prev->end : 0;
+    DUET_CHECK(e.begin == expected, where, "key ", key_str(e.key), " (data_offsets ",
+               json_offsets(e.begin, e.end), ") leaves bytes [", expected, ", ", e.begin,
+               ") of the data buffer unused (expected the tensors to follow each other)");
     prev = &e;
   }
+  const uint64_t used = prev ? prev->end : 0;
+  DUET_CHECK(used == h.data_size, where, "the data buffer holds ", h.data_size,
+             " bytes but the tensors use ", used, " (", h.data_size - used,
+             " bytes of trailing data after the last tensor)");
   return h;
 }
 
-Tensor read_entry(InputFile& f, const Header& h, const Entry& e, const std::string& where) {
+Tensor read_entry(FileSource& f, const Header& h, const Entry& e) {
   const FileDtype& fd = *e.dtype;
-  Tensor t = Tensor::empty(e.shape, fd.dtype);
+  Tensor t = Tensor::empty(e.shape, fd.dtype);  // bytes checked against the file in read_header
   const uint64_t bytes = e.end - e.begin;
   if (bytes == 0) return t;
   const size_t count = bytes / fd.itemsize;
-  auto read_into = [&](void* dst) {
-    f.in.seekg(static_cast<std::streamoff>(h.data_start + e.begin), std::ios::beg);
-    f.in.read(static_cast<char*>(dst), static_cast<std::streamsize>(bytes));
-    DUET_CHECK(f.in.good() && static_cast<uint64_t>(f.in.gcount()) == bytes, where, "key '", e.key,
-               "': cannot read ", bytes, " bytes at data offset ", e.begin,
-               " (the file is truncated or unreadable)");
-  };
+  const std::string what = "key " + key_str(e.key) + ": its data";
+  auto read_into = [&](void* dst) { f.read_at(h.data_start + e.begin, dst, bytes, what.c_str()); };
   if (fd.convert == Convert::native) {
     read_into(t.data_ptr());
     swap_if_big_endian(t.data_ptr(), fd.itemsize, count);
@@ -320,27 +338,21 @@ Tensor read_entry(InputFile& f, const Header& h, const Entry& e, const std::stri
   return t;
 }
 
-std::string where_of(const char* fn, const std::string& path) {
-  return detail::cat(fn, ": '", path, "': ");
-}
-
 }  // namespace
 
 nn::StateDict load_safetensors(const std::string& path) {
   const std::string where = where_of("load_safetensors", path);
-  InputFile f;
-  open_file(f, path, where);
+  FileSource f(path, where, "a safetensors file");
   const Header h = read_header(f, where);
   nn::StateDict out;
   out.reserve(h.entries.size());
-  for (const Entry& e : h.entries) out.emplace_back(e.key, read_entry(f, h, e, where));
+  for (const Entry& e : h.entries) out.emplace_back(e.key, read_entry(f, h, e));
   return out;
 }
 
 std::map<std::string, std::string> load_safetensors_metadata(const std::string& path) {
   const std::string where = where_of("load_safetensors_metadata", path);
-  InputFile f;
-  open_file(f, path, where);
+  FileSource f(path, where, "a safetensors file");
   return read_header(f, where).metadata;
 }
 
@@ -386,46 +398,25 @@ void save_safetensors(const std::string& path, const nn::StateDict& tensors,
   }
   text.append((8 - text.size() % 8) % 8, ' ');  // the data buffer starts 8-byte aligned
 
-  const std::string tmp = path + ".tmp";
-  auto fail = [&](const std::string& what) {
-    const std::string reason = errno ? std::strerror(errno) : "unknown error";
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    throw Error(detail::cat(where, what, " (", reason, ")"));
-  };
-  {
-    errno = 0;
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out.is_open()) fail("cannot open '" + tmp + "' for writing");
-    unsigned char len_bytes[8];
-    for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(text.size() >> (8 * i));
-    out.write(reinterpret_cast<const char*>(len_bytes), 8);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const Tensor& c : data) {
-      const size_t item = dtype_size(c.dtype()), n = static_cast<size_t>(c.numel());
-      if (n == 0) continue;
-      if constexpr (std::endian::native == std::endian::little) {
-        out.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(n * item));
-      } else {
-        std::vector<char> buf(static_cast<const char*>(c.data_ptr()),
-                              static_cast<const char*>(c.data_ptr()) + n * item);
-        swap_if_big_endian(buf.data(), item, n);
-        out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
-      }
-      if (!out) break;
+  // A crash at any point leaves the previous file at `path` or the complete new one.
+  SafeWriter out(path, where);
+  unsigned char len_bytes[8];
+  for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(text.size() >> (8 * i));
+  out.write(len_bytes, 8);
+  out.write(text.data(), text.size());
+  for (const Tensor& c : data) {
+    const size_t item = dtype_size(c.dtype()), n = static_cast<size_t>(c.numel());
+    if (n == 0) continue;
+    if constexpr (std::endian::native == std::endian::little) {
+      out.write(c.data_ptr(), n * item);
+    } else {
+      std::vector<char> buf(static_cast<const char*>(c.data_ptr()),
+                            static_cast<const char*>(c.data_ptr()) + n * item);
+      swap_if_big_endian(buf.data(), item, n);
+      out.write(buf.data(), buf.size());
     }
-    out.flush();
-    if (!out) fail("cannot write '" + tmp + "'");
-    out.close();
-    if (out.fail()) fail("cannot close '" + tmp + "'");
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    const std::string reason = ec.message();
-    std::filesystem::remove(tmp, ec);
-    throw Error(detail::cat(where, "cannot rename '", tmp, "' to '", path, "' (", reason, ")"));
-  }
+  out.commit();
 }
 
 void save_weights(const nn::Module& module, const std::string& path) {

@@ -121,7 +121,7 @@ TEST(ReadIdx, Errors) {
   TempDir dir;
   // Missing file: names the path.
   EXPECT_DUET_ERROR(data::read_idx(dir.file("nope.gz")), "read_idx", dir.file("nope.gz"),
-                    "no such file");
+                    "cannot open the file", "No such file");
   // Bad magic: printed with the expected one.
   write_raw(dir.file("bad"), idx_bytes(0x07, {2}, ubytes({1, 2})));
   EXPECT_DUET_ERROR(data::read_idx(dir.file("bad")), dir.file("bad"), "bad magic number",

@@ -8,6 +8,14 @@
 // Format: a big-endian magic 0x0000TTRR (TT the element type: 0x08 uint8, 0x09 int8,
 // 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64; RR the rank), RR big-endian uint32
 // sizes, then the elements in row-major order (big-endian).
+//
+// Gzip: a file starting with 1f 8b is inflated in bounded chunks (memory grows only as data
+// arrives, never to the header's claim up front); its CRC-32 and length trailer are verified;
+// concatenated gzip members are read as one stream (RFC 1952); any other byte after the last
+// member is an error. Raw: the header's claim is checked against the file size before
+// anything is allocated. Both: at most 64 dims; the byte count (and the strides: a zero dim
+// does not excuse the others) must fit in int64; the data must end the file (trailing bytes
+// are an error). Any path open(2) accepts works (/proc/self/fd/N of a memfd included).
 #pragma once
 
 #include <cstdint>
@@ -25,7 +33,8 @@ struct IdxOptions {
 };
 
 // Throws duet::Error naming the path for a missing file, a bad magic number (printed with the
-// expected one), a truncated file (bytes expected vs got) or corrupt gzip data.
+// expected one), a truncated file (bytes expected vs got), a shape too large, trailing bytes,
+// or corrupt gzip data (a bad CRC or length trailer included).
 Tensor read_idx(const std::string& path, const IdxOptions& options = {});
 
 }  // namespace duet::data

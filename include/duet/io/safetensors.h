@@ -20,6 +20,15 @@
 // duplicate keys, an entry without dtype/shape/data_offsets, negative or non-integer dims,
 // offsets outside the data buffer, a byte count that does not match the shape, overlapping
 // tensors, truncated data) throws duet::Error naming the file, the key and the values.
+//
+// Limits (hostile files; docs/security.md): the header is at most 100,000,000 bytes; its JSON
+// nests at most 3 levels (header object, entry, shape/data_offsets), checked before it is
+// parsed; only spaces may follow the JSON inside the header length; a shape has at most 64
+// dims and its byte count (and its strides: a zero dim does not excuse the others) must fit
+// in int64; the tensors must tile the data buffer exactly (no gap, no overlap, no trailing
+// bytes), as the reference reader requires; nothing is allocated before the header's claims
+// are checked against the file size. Error messages quote at most ~200 characters of a key
+// or value. Any path open(2) accepts works (a regular file; /proc/self/fd/N of a memfd).
 #pragma once
 
 #include <map>
@@ -30,8 +39,10 @@
 namespace duet::io {
 
 // Writes `tensors` (CPU, defined, unique non-empty names, not "__metadata__") in the given
-// order; non-contiguous tensors are written contiguous. The file is written to path + ".tmp"
-// and renamed over `path`, so a failed save leaves no half-written `path`.
+// order; non-contiguous tensors are written contiguous. The file is written to a temporary
+// `path.tmp.XXXXXX` (unique per writer, mkstemp), fsynced, renamed over `path`, and the
+// directory fsynced: a failed save, a crash or a kill -9 at any moment leaves either the
+// previous file at `path` or the complete new one, and concurrent writers never collide.
 void save_safetensors(const std::string& path, const nn::StateDict& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
