@@ -102,18 +102,21 @@ std::string json_offsets(uint64_t b, uint64_t e) {
   return "[" + std::to_string(b) + ", " + std::to_string(e) + "]";
 }
 
-// `j` as JSON text of at most about kQuoteChars characters (a 1 MB bad entry must not make a
-// 1 MB message). Recursion is bounded by the depth pre-scan (kMaxJsonDepth).
+// `j` as JSON text of at most about kQuoteChars characters, "..." where cut (a 1 MB bad entry
+// must not make a 1 MB message). Recursion is bounded by the depth pre-scan (kMaxJsonDepth).
 void dump_bounded(const Json& j, std::string& out) {
-  if (out.size() > kQuoteChars) return;
+  const size_t budget = kQuoteChars - std::min(out.size(), kQuoteChars);
   if (j.is_string()) {
-    out += quote(j.get_ref<const std::string&>(), kQuoteChars - std::min(out.size(), kQuoteChars));
+    out += quote(j.get_ref<const std::string&>(), budget);
   } else if (j.is_array() || j.is_object()) {
     out += j.is_array() ? '[' : '{';
-    bool first = true;
-    for (auto it = j.begin(); it != j.end() && out.size() <= kQuoteChars; ++it, first = false) {
-      if (!first) out += ",";
-      if (j.is_object()) out += quote(it.key(), kQuoteChars) + ":";
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (it != j.begin()) out += ",";
+      if (out.size() >= kQuoteChars) {
+        out += "...";
+        break;
+      }
+      if (j.is_object()) out += quote(it.key(), kQuoteChars - out.size()) + ":";
       dump_bounded(*it, out);
     }
     out += j.is_array() ? ']' : '}';
@@ -125,11 +128,7 @@ void dump_bounded(const Json& j, std::string& out) {
 std::string q(const Json& j) {
   std::string out;
   dump_bounded(j, out);
-  if (out.size() <= kQuoteChars + 20) return out;
-  out.resize(kQuoteChars);
-  while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
-  if (!out.empty() && static_cast<unsigned char>(out.back()) >= 0xC0) out.pop_back();
-  return out + "... (cut)";
+  return out;
 }
 
 // 'name' for a key in messages: as is when short and printable, else quote()d and cut.
@@ -187,8 +186,8 @@ Entry parse_entry(const std::string& key, const Json& j, const std::string& wher
   const std::string dname = dt.get<std::string>();
   for (const auto& fd : kFileDtypes)
     if (dname == fd.name) e.dtype = &fd;
-  DUET_CHECK(e.dtype != nullptr, at, "unknown dtype '", dname,
-             "' (expected one of F32, F64, I64, BOOL, F16, BF16)");
+  DUET_CHECK(e.dtype != nullptr, at, "unknown dtype ", key_str(dname),
+             " (expected one of F32, F64, I64, BOOL, F16, BF16)");
   DUET_CHECK(e.dtype->convert != Convert::unsupported, at, "dtype ", dname,
              " is not supported (duet reads F32, F64, I64, BOOL, and F16/BF16 as float32)");
 
