@@ -116,10 +116,46 @@ struct ConvGeom {
   bool depthwise() const { return cg() == 1 && groups > 1; }
 };
 
-// PyTorch's output size: floor((in + 2p - d (k - 1) - 1) / s) + 1 (may be <= 0: invalid).
-inline int64_t conv_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
-  const int64_t span = in + 2 * p - d * (k - 1) - 1;
-  return span < 0 ? 0 : span / s + 1;
+// The output length of a sliding window along one axis, conv and pooling alike (PyTorch's
+// formula): floor((in + 2p - d (k - 1) - 1 + (ceil_mode ? s - 1 : 0)) / s) + 1, where with
+// ceil_mode the last window must start inside the input or the left padding; 0 when that is
+// <= 0 (the dilated kernel is larger than the padded input). Checked: throws duet::Error
+// naming `op` unless in >= 0, k >= 1, s >= 1, p >= 0, d >= 1 and both in + 2p and
+// d (k - 1) + 1 fit in int64; then every position a kernel computes from the result
+// (o * s - p + j * d for o < out, j < k) fits too.
+inline int64_t window_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d,
+                               bool ceil_mode, const char* op) {
+  DUET_CHECK(in >= 0 && k >= 1 && s >= 1 && p >= 0 && d >= 1, op, ": window of size ", k,
+             ", stride ", s, ", padding ", p, ", dilation ", d, " over an axis of size ", in,
+             " (expected kernel >= 1, stride >= 1, padding >= 0, dilation >= 1, size >= 0)");
+  int64_t padded = 0, span = 0;
+  const bool overflow =
+      __builtin_mul_overflow(p, 2, &padded) || __builtin_add_overflow(padded, in, &padded) ||
+      __builtin_mul_overflow(d, k - 1, &span) || __builtin_add_overflow(span, 1, &span);
+  DUET_CHECK(!overflow, op, ": window of size ", k, ", padding ", p, ", dilation ", d,
+             " over an axis of size ", in,
+             " overflows int64 (expected size + 2 * padding and dilation * (kernel - 1) + 1 to "
+             "fit in int64)");
+  const int64_t room = padded - span;  // how far the window moves; both terms are >= 0
+  int64_t out = 0;
+  if (room >= 0) {
+    out = room / s + 1 + (ceil_mode && room % s != 0 ? 1 : 0);
+  } else if (ceil_mode) {  // floor((room + s - 1) / s) + 1; no overflow: room < 0 < s
+    const int64_t num = room + (s - 1);
+    out = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1;
+  }
+  if (ceil_mode && out >= 1) {
+    int64_t last_start = 0;
+    if (__builtin_mul_overflow(out - 1, s, &last_start) || last_start >= in + p) --out;
+  }
+  return out < 0 ? 0 : out;
+}
+
+// PyTorch's conv output size: floor((in + 2p - d (k - 1) - 1) / s) + 1, or 0 when the kernel is
+// larger than the padded input; checked as window_out_size.
+inline int64_t conv_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d,
+                             const char* op = "conv2d") {
+  return window_out_size(in, k, s, p, d, false, op);
 }
 
 inline ConvGeom conv_geom(const Shape& x, const Shape& w, const Attrs& attrs) {

@@ -1,7 +1,13 @@
 // The CPU caching allocator (blocks are rounded up to size classes and kept on free lists,
 // so a steady-state training step reuses memory instead of paging it in again from the
 // system), allocator_for(device), and the public counters of duet/memory.h.
+#ifdef __linux__
+#include <sys/sysinfo.h>
+#endif
+
 #include <cstdlib>
+#include <limits>
+#include <string>
 
 #include "core/allocator.h"
 #include "core/caching_allocator.h"
@@ -18,8 +24,29 @@ class CpuAllocator final : public CachingAllocator {
   CpuAllocator() : CachingAllocator("cpu allocator", 8) {}
 
  protected:
-  void* system_alloc(size_t bytes) override { return std::aligned_alloc(64, bytes); }
+  // A request larger than the machine's memory and swap fails here, not in the kernel's OOM
+  // killer when its pages are touched (with overcommit, aligned_alloc could succeed), nor in a
+  // sanitizer's allocator (which aborts on huge requests).
+  void* system_alloc(size_t bytes) override {
+    if (bytes > machine_bytes()) return nullptr;
+    return std::aligned_alloc(64, bytes);
+  }
   void system_free(void* ptr, size_t) override { std::free(ptr); }
+  std::string out_of_memory_detail() const override {
+    return detail::cat("; this machine has ", machine_bytes(), " bytes of memory and swap");
+  }
+
+ private:
+  static size_t machine_bytes() {
+    static const size_t total = [] {
+#ifdef __linux__
+      struct sysinfo si {};
+      if (sysinfo(&si) == 0) return (static_cast<size_t>(si.totalram) + si.totalswap) * si.mem_unit;
+#endif
+      return std::numeric_limits<size_t>::max();
+    }();
+    return total;
+  }
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "core/caching_allocator.h"
 
 #include <bit>
+#include <limits>
 
 #include "duet/error.h"
 
@@ -18,10 +19,13 @@ size_t CachingAllocator::size_class(size_t n) const {
 
 void* CachingAllocator::allocate(size_t nbytes) {
   const size_t cls = size_class(nbytes);
+  // Sizes past int64 (size classes round up by <= 12.5%) can never be served.
+  DUET_CHECK(nbytes <= static_cast<size_t>(std::numeric_limits<int64_t>::max()) / 2, name_,
+             ": cannot allocate ", nbytes, " bytes (more than any device holds)");
   const int64_t counted = static_cast<int64_t>(counted_bytes(nbytes));
   std::lock_guard<std::mutex> lock(mu_);
   prepare();
-  DUET_CHECK(limit_ == 0 || stats_.current_bytes + counted <= limit_, name_,
+  DUET_CHECK(limit_ == 0 || counted <= limit_ - stats_.current_bytes, name_,
              ": out of memory allocating ", nbytes, " bytes (", stats_.current_bytes,
              " allocated, ", stats_.reserved_bytes, " reserved, limit ", limit_,
              " set by set_memory_limit)");

@@ -1,20 +1,93 @@
 #include "duet/shape.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "duet/error.h"
 
 namespace duet {
 
+namespace {
+
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+
+// The product of the non-zero dimensions, or -1 at the first negative dimension / overflow
+// (`bad` says which axis).
+int64_t extent(const Shape& s, size_t& bad, bool& negative) {
+  int64_t acc = 1;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const int64_t d = s[i];
+    if (d < 0) {
+      bad = i, negative = true;
+      return -1;
+    }
+    if (d != 0 && __builtin_mul_overflow(acc, d, &acc)) {
+      bad = i, negative = false;
+      return -1;
+    }
+  }
+  return acc;
+}
+
+[[noreturn]] void bad_shape(const Shape& s, size_t bad, bool negative, const char* what) {
+  if (negative)
+    throw Error(detail::cat(what, ": shape ", shape_str(s), " has a negative dimension (", s[bad],
+                            " at axis ", bad, "); expected every dimension >= 0"));
+  throw Error(detail::cat(what, ": shape ", shape_str(s),
+                          " has more elements than fit in int64 (the product of its dimensions "
+                          "overflows at axis ",
+                          bad, "); expected at most ", kMax, " elements"));
+}
+
+bool has_zero(const Shape& s) {
+  return std::find(s.begin(), s.end(), 0) != s.end();
+}
+
+}  // namespace
+
+int64_t checked_numel(const Shape& s, const char* what) {
+  size_t bad = 0;
+  bool negative = false;
+  const int64_t e = extent(s, bad, negative);
+  if (e < 0) bad_shape(s, bad, negative, what);
+  return has_zero(s) ? 0 : e;
+}
+
+int64_t checked_nbytes(const Shape& s, size_t itemsize, const char* what) {
+  const int64_t n = checked_numel(s, what);
+  DUET_CHECK(itemsize > 0, what, ": shape ", shape_str(s),
+             " has a dtype of element size 0 (expected a valid dtype)");
+  int64_t bytes = 0;
+  DUET_CHECK(!__builtin_mul_overflow(n, static_cast<int64_t>(itemsize), &bytes), what, ": shape ",
+             shape_str(s), " has ", n, " elements of ", itemsize,
+             " bytes, more bytes than fit in int64 (expected at most ", kMax, " bytes)");
+  return bytes;
+}
+
+int64_t checked_mul(int64_t a, int64_t b, const char* what) {
+  int64_t r = 0;
+  DUET_CHECK(!__builtin_mul_overflow(a, b, &r), what, ": ", a, " * ", b,
+             " overflows int64 (expected a result within +-", kMax, ")");
+  return r;
+}
+
+int64_t checked_add(int64_t a, int64_t b, const char* what) {
+  int64_t r = 0;
+  DUET_CHECK(!__builtin_add_overflow(a, b, &r), what, ": ", a, " + ", b,
+             " overflows int64 (expected a result within +-", kMax, ")");
+  return r;
+}
+
 int64_t numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
+  return checked_numel(s, "numel");
 }
 
 Shape contiguous_strides(const Shape& s) {
+  size_t bad = 0;
+  bool negative = false;
+  if (extent(s, bad, negative) < 0) bad_shape(s, bad, negative, "contiguous_strides");
   Shape st(s.size());
-  int64_t acc = 1;
+  int64_t acc = 1;  // cannot overflow: the extent fits
   for (size_t i = s.size(); i-- > 0;) {
     st[i] = acc;
     acc *= std::max<int64_t>(s[i], 1);
@@ -22,13 +95,42 @@ Shape contiguous_strides(const Shape& s) {
   return st;
 }
 
+void check_view_bounds(const Shape& shape, const Shape& strides, int64_t offset,
+                       int64_t storage_numel, const char* what) {
+  DUET_CHECK(shape.size() == strides.size(), what, ": view of shape ", shape_str(shape),
+             " has strides ", shape_str(strides), " (expected one stride per dimension)");
+  if (checked_numel(shape, what) == 0) return;  // reaches no element
+  // The lowest and highest element the view reaches.
+  int64_t lo = offset, hi = offset;
+  bool ok = true;
+  for (size_t i = 0; i < shape.size() && ok; ++i) {
+    int64_t span = 0;
+    ok = !__builtin_mul_overflow(shape[i] - 1, strides[i], &span) &&
+         !__builtin_add_overflow(span < 0 ? lo : hi, span, span < 0 ? &lo : &hi);
+  }
+  DUET_CHECK(
+      ok && lo >= 0 && (storage_numel < 0 || hi < storage_numel), what, ": a view of shape ",
+      shape_str(shape), " with strides ", shape_str(strides), " at offset ", offset,
+      ok ? detail::cat(" reaches elements ", lo, " to ", hi)
+         : std::string(" reaches elements beyond int64"),
+      " but its storage holds ",
+      storage_numel < 0 ? std::string("an unknown number of") : std::to_string(storage_numel),
+      " elements (expected every reachable element inside the storage)");
+}
+
 std::string shape_str(const Shape& s) {
   std::string r = "(";
-  for (size_t i = 0; i < s.size(); ++i) {
+  const size_t n = s.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (n > 16 && i == 8) {
+      r += ", ... " + std::to_string(n - 12) + " more ...";
+      i = n - 5;
+      continue;
+    }
     if (i) r += ", ";
     r += std::to_string(s[i]);
   }
-  if (s.size() == 1) r += ",";
+  if (n == 1) r += ",";
   return r + ")";
 }
 

@@ -25,11 +25,11 @@ Storage::~Storage() {
   if (owned) allocator_for(device).deallocate(data, nbytes);
 }
 
-std::shared_ptr<TensorImpl> make_impl(const Shape& shape, DType dtype, Device device) {
-  for (int64_t d : shape)
-    DUET_CHECK(d >= 0, "tensor: negative dimension in shape ", shape_str(shape));
+std::shared_ptr<TensorImpl> make_impl(const Shape& shape, DType dtype, Device device,
+                                      const char* what) {
+  const int64_t nbytes = checked_nbytes(shape, dtype_size(dtype), what);
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(numel(shape) * dtype_size(dtype), device);
+  impl->storage = std::make_shared<Storage>(static_cast<size_t>(nbytes), device);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
@@ -37,7 +37,14 @@ std::shared_ptr<TensorImpl> make_impl(const Shape& shape, DType dtype, Device de
   return impl;
 }
 
-Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
+Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset, const char* what) {
+  // No storage (symbolic) or no memory yet (the graph planner's layouts): only the arithmetic
+  // is checked.
+  const auto& storage = base.impl()->storage;
+  const bool sized = storage && storage->data;
+  check_view_bounds(shape, strides, offset,
+                    sized ? static_cast<int64_t>(storage->nbytes / dtype_size(base.dtype())) : -1,
+                    what);
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = base.impl()->storage;
   impl->shape = std::move(shape);
@@ -165,10 +172,10 @@ DUET_INSTANTIATE(bool)
 // ---- factories ----
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  return Tensor(make_impl(shape, dtype, device));
+  return Tensor(make_impl(shape, dtype, device, "empty"));
 }
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
-  Tensor t = empty(shape, dtype, device);
+  Tensor t(make_impl(shape, dtype, device, "zeros"));
   if (device.type != DeviceType::cpu) return t.fill_(0.0);
   std::memset(t.data_ptr(), 0, t.numel() * dtype_size(dtype));
   return t;
@@ -177,7 +184,7 @@ Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) {
   return full(shape, 1.0, dtype, device);
 }
 Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
-  Tensor t = empty(shape, dtype, device);
+  Tensor t(make_impl(shape, dtype, device, "full"));
   t.fill_(value);
   return t;
 }
@@ -187,7 +194,7 @@ Tensor Tensor::scalar(double value, DType dtype) {
 
 Tensor Tensor::arange(int64_t n, DType dtype) {
   DUET_CHECK(n >= 0, "arange: n = ", n, " (expected n >= 0)");
-  Tensor t = empty({n}, dtype);
+  Tensor t(make_impl({n}, dtype, cpu, "arange"));
   detail::dispatch_all(dtype, "arange", [&](auto tag) {
     using T = decltype(tag);
     T* p = t.data<T>();
@@ -198,7 +205,7 @@ Tensor Tensor::arange(int64_t n, DType dtype) {
 
 template <class Fill>
 static Tensor random_tensor(const Shape& shape, DType dtype, const char* op, Fill fill) {
-  Tensor t = Tensor::empty(shape, dtype);
+  Tensor t(make_impl(shape, dtype, cpu, op));
   detail::dispatch_floating(dtype, op, [&](auto tag) {
     using T = decltype(tag);
     T* p = t.data<T>();
@@ -220,10 +227,10 @@ Tensor Tensor::uniform(const Shape& shape, double lo, double hi, Generator& gen,
 
 template <class T>
 Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape, DType dtype) {
-  DUET_CHECK(static_cast<int64_t>(values.size()) == duet::numel(shape),
-             "from_vector: ", values.size(), " values given for shape ", shape_str(shape),
-             " (expected ", duet::numel(shape), ")");
-  Tensor src(make_impl(shape, dtype_of<T>(), cpu));
+  const int64_t n = checked_numel(shape, "from_vector");
+  DUET_CHECK(static_cast<int64_t>(values.size()) == n, "from_vector: ", values.size(),
+             " values given for shape ", shape_str(shape), " (expected ", n, ")");
+  Tensor src(make_impl(shape, dtype_of<T>(), cpu, "from_vector"));
   if (!values.empty()) {
     if constexpr (std::is_same_v<T, bool>) {
       bool* p = static_cast<bool*>(src.data_ptr());

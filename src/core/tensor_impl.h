@@ -54,10 +54,16 @@ struct TensorImpl {
   }
 };
 
-// A fresh contiguous tensor (uninitialised memory).
-std::shared_ptr<TensorImpl> make_impl(const Shape& shape, DType dtype, Device device);
-// A view of `base`'s storage with new geometry; dtype and device are kept.
-Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset);
+// A fresh contiguous tensor (uninitialised memory). Throws duet::Error naming `what` for an
+// invalid shape (duet/shape.h: checked_nbytes) or when the allocator cannot supply the bytes.
+std::shared_ptr<TensorImpl> make_impl(const Shape& shape, DType dtype, Device device,
+                                      const char* what = "tensor");
+// A view of `base`'s storage with new geometry; dtype and device are kept. Throws duet::Error
+// naming `what` unless every element the view reaches lies inside base's storage
+// (check_view_bounds; a storage without memory, as in the graph planner's layouts, has no
+// bound but the arithmetic is still checked).
+Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset,
+                 const char* what = "view");
 bool is_contiguous(const Shape& shape, const Shape& strides);
 
 }  // namespace duet::detail

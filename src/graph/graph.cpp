@@ -33,6 +33,7 @@ Tensor Graph::input(const std::string& name, const Shape& shape, DType dtype, De
   for (int64_t d : shape)
     DUET_CHECK(d >= 0, "Graph::input: input '", name, "' has a negative size in ",
                shape_str(shape));
+  checked_nbytes(shape, dtype_size(dtype), ("Graph::input: input '" + name + "'").c_str());
   detail::Node n;
   n.kind = detail::NodeKind::input;
   n.name = name;

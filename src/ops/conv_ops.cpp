@@ -42,6 +42,8 @@ Shape conv_output_shape(const char* op, const Shape& x, const Shape& w, const At
              "); expected rank 4 (N, C, H, W)");
   DUET_CHECK(w.size() == 4, op, ": ", ws, " has shape ", shape_str(w), " (rank ", w.size(),
              "); expected rank 4 (O, C / groups, KH, KW)");
+  checked_numel(x, op);  // shapes from attributes (input_shape, weight_shape) too
+  checked_numel(w, op);
   const auto& s = a.ints("stride");
   const auto& p = a.ints("padding");
   const auto& d = a.ints("dilation");
@@ -55,19 +57,28 @@ Shape conv_output_shape(const char* op, const Shape& x, const Shape& w, const At
   DUET_CHECK(groups >= 1, op, ": groups=", groups, " (expected >= 1)");
   DUET_CHECK(w[0] % groups == 0, op, ": ", ws, " has shape ", shape_str(w), " with ", w[0],
              " output channels, not divisible by groups=", groups);
-  DUET_CHECK(x[1] == w[1] * groups, op, ": ", xs, " has shape ", shape_str(x), " with ", x[1],
-             " channels but ", ws, " has shape ", shape_str(w), " and groups=", groups,
-             "; expected C == ", ws, ".shape[1] * groups = ", w[1] * groups);
+  int64_t cin = 0;
+  DUET_CHECK(!__builtin_mul_overflow(w[1], groups, &cin) && x[1] == cin, op, ": ", xs,
+             " has shape ", shape_str(x), " with ", x[1], " channels but ", ws, " has shape ",
+             shape_str(w), " and groups=", groups, "; expected C == ", ws, ".shape[1] * groups");
+  DUET_CHECK(w[2] >= 1 && w[3] >= 1, op, ": ", ws, " has shape ", shape_str(w),
+             " (expected a kernel of at least 1x1)");
   Shape out{x[0], w[0], 0, 0};
-  for (int i = 0; i < 2; ++i) {
-    const int64_t in = x[2 + i], k = w[2 + i];
-    const int64_t padded = in + 2 * p[i], span = d[i] * (k - 1) + 1;
-    DUET_CHECK(k >= 1 && span <= padded, op, ": kernel ", shape_str({w[2], w[3]}), " (dilation ",
-               shape_str(d), ") is larger than the padded input ",
-               shape_str({x[2] + 2 * p[0], x[3] + 2 * p[1]}), " of ", xs, " with shape ",
-               shape_str(x), " (padding ", shape_str(p), "); expected an output size >= 1");
-    out[2 + i] = kernels::conv_out_size(in, k, s[i], p[i], d[i]);
-  }
+  for (int i = 0; i < 2; ++i)
+    out[2 + i] = kernels::conv_out_size(x[2 + i], w[2 + i], s[i], p[i], d[i], op);
+  // conv_out_size checked x + 2p: the padded sizes fit.
+  DUET_CHECK(out[2] >= 1 && out[3] >= 1, op, ": kernel ", shape_str({w[2], w[3]}), " (dilation ",
+             shape_str(d), ") is larger than the padded input ",
+             shape_str({x[2] + 2 * p[0], x[3] + 2 * p[1]}), " of ", xs, " with shape ",
+             shape_str(x), " (padding ", shape_str(p), "); expected an output size >= 1");
+  // The kernels' products (im2col buffers, GEMM sizes) are at most the multiply-adds.
+  int64_t macs = checked_numel(out, op);
+  const bool fits = !__builtin_mul_overflow(macs, w[1], &macs) &&
+                    !__builtin_mul_overflow(macs, w[2], &macs) &&
+                    !__builtin_mul_overflow(macs, w[3], &macs);
+  DUET_CHECK(fits, op, ": ", xs, " ", shape_str(x), " with ", ws, " ", shape_str(w),
+             " gives an output ", shape_str(out),
+             " whose multiply-adds (numel(output) * C / groups * KH * KW) overflow int64");
   return out;
 }
 
@@ -77,17 +88,19 @@ Shape conv_output_shape(const char* op, const Shape& x, const Shape& w, const At
 int64_t conv2d_macs(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
                     const Attrs&) {
   const Shape& w = in[1].shape;
-  return numel(out[0].shape) * w[1] * w[2] * w[3];
+  return checked_numel({numel(out[0].shape), w[1], w[2], w[3]}, "conv2d: multiply-adds");
 }
 int64_t conv2d_backward_input_macs(std::span<const TensorMeta> in, std::span<const TensorMeta>,
                                    const Attrs&) {
   const Shape& w = in[1].shape;
-  return numel(in[0].shape) * w[1] * w[2] * w[3];
+  return checked_numel({numel(in[0].shape), w[1], w[2], w[3]},
+                       "conv2d_backward_input: multiply-adds");
 }
 int64_t conv2d_backward_weight_macs(std::span<const TensorMeta> in,
                                     std::span<const TensorMeta> out, const Attrs&) {
   const Shape& gw = out[0].shape;
-  return numel(in[0].shape) * gw[1] * gw[2] * gw[3];
+  return checked_numel({numel(in[0].shape), gw[1], gw[2], gw[3]},
+                       "conv2d_backward_weight: multiply-adds");
 }
 
 // ---------------------------------------------------------------------------------------

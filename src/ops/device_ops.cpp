@@ -13,7 +13,11 @@ namespace duet {
 namespace {
 
 Device attr_device(const Attrs& a) {
-  return Device{static_cast<DeviceType>(a.i("device_type")), static_cast<int>(a.i("device_index"))};
+  const int64_t type = a.i("device_type"), index = a.i("device_index");
+  DUET_CHECK(type >= 0 && type < kNumDeviceTypes && index >= 0 && index <= (1 << 16),
+             "to_device: device_type ", type, ", device_index ", index,
+             " (expected device_type 0 (cpu) or 1 (cuda) and a device index >= 0)");
+  return Device{static_cast<DeviceType>(type), static_cast<int>(index)};
 }
 
 Attrs device_attrs(Device d) {

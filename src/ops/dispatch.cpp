@@ -46,6 +46,9 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
   std::vector<TensorMeta> out_metas = op.infer({name, metas, attrs});
   DUET_ASSERT(static_cast<int>(out_metas.size()) == op.num_outputs, name, " inferred ",
               out_metas.size(), " outputs");
+  // Every output shape an op infers, in every mode, is a valid shape whose byte size fits
+  // (duet/shape.h); the error names the op.
+  for (const TensorMeta& m : out_metas) checked_nbytes(m.shape, dtype_size(m.dtype), name);
 
   if (symbolic || recording_active()) {
     DUET_CHECK(g_record_hook, name,
@@ -72,7 +75,8 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
     std::vector<Tensor> kin = inputs;
     for (int32_t k : pc.copies) kin[k] = detail::contiguous_copy(kin[k]);
     outputs.reserve(out_metas.size());
-    for (auto& m : out_metas) outputs.emplace_back(detail::make_impl(m.shape, m.dtype, m.device));
+    for (auto& m : out_metas)
+      outputs.emplace_back(detail::make_impl(m.shape, m.dtype, m.device, name));
     std::shared_ptr<detail::Storage> ws;
     if (pc.workspace_bytes) ws = std::make_shared<detail::Storage>(pc.workspace_bytes, dev);
     pc.kernel({attrs, kin, outputs, ws ? ws->data : nullptr, pc.workspace_bytes});

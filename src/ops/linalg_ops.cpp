@@ -71,11 +71,11 @@ std::vector<Tensor> matmul_grad(const GradArgs& g) {
 // has K = a[0]); linear: x (..., in), w (out, in) -> (..., out): numel(out) * in.
 int64_t matmul_macs(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
                     const Attrs&) {
-  return numel(out[0].shape) * in[0].shape.back();
+  return checked_mul(numel(out[0].shape), in[0].shape.back(), "matmul: multiply-adds");
 }
 int64_t linear_macs(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
                     const Attrs&) {
-  return numel(out[0].shape) * in[1].shape[1];
+  return checked_mul(numel(out[0].shape), in[1].shape[1], "linear: multiply-adds");
 }
 
 // ---- test samples (src/ops/op_samples.h, tests/ops_table/) --------------------------------------

@@ -10,6 +10,7 @@
 //   adaptive_avg_pool2d <-> adaptive_avg_pool2d_backward
 #include <algorithm>
 
+#include "geometry.h"
 #include "pool_kernels.h"
 #include "duet/ops/pool.h"
 #include "ops/op_def.h"
@@ -20,20 +21,14 @@ namespace {
 
 using Ints = std::vector<int64_t>;
 
-// floor(a / b) for b > 0 (PyTorch's div_rtn).
-int64_t floor_div(int64_t a, int64_t b) {
-  return a >= 0 ? a / b : -((-a + b - 1) / b);
-}
-
-// PyTorch's pooling_output_shape: with ceil_mode the last window must start inside the
-// input or the left padding.
-int64_t pool_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
-  int64_t out = floor_div(in + 2 * p - d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0), s) + 1;
-  if (ceil_mode && (out - 1) * s >= in + p) --out;
-  return out;
+// PyTorch's pooling_output_shape, checked: kernels/geometry.h, window_out_size.
+int64_t pool_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode,
+                      const char* op) {
+  return kernels::window_out_size(in, k, s, p, d, ceil_mode, op);
 }
 
 void check_pool_input(const char* op, const Shape& in, const char* what) {
+  checked_numel(in, op);  // attribute shapes (input_shape) too
   DUET_CHECK(in.size() == 3 || in.size() == 4, op, ": ", what, " has shape ", shape_str(in),
              " (rank ", in.size(), "); expected (N, C, H, W) or (C, H, W)");
   for (size_t i = in.size() - 3; i < in.size(); ++i)
@@ -63,7 +58,7 @@ Shape pool2d_output_shape(const char* op, const Shape& in, const Attrs& at) {
   const size_t r = in.size();
   for (int d = 0; d < 2; ++d)
     out[r - 2 + d] =
-        pool_out_size(in[r - 2 + d], kernel[d], stride[d], padding[d], dilation[d], ceil_mode);
+        pool_out_size(in[r - 2 + d], kernel[d], stride[d], padding[d], dilation[d], ceil_mode, op);
   DUET_CHECK(out[r - 2] >= 1 && out[r - 1] >= 1, op, ": input ", shape_str(in), " with kernel ",
              shape_str(kernel), ", stride ", shape_str(stride), ", padding ", shape_str(padding),
              ", dilation ", shape_str(dilation), " gives output size ", out[r - 2], "x", out[r - 1],
@@ -330,6 +325,9 @@ std::vector<TensorMeta> adaptive_avg_pool2d_infer(const InferArgs& a) {
   const Shape& in = a.inputs[0].shape;
   check_pool_input(a.op, in, "input");
   const Ints size = pair_attr(a.op, a.attrs, "output_size", 1);
+  // The kernel's window bounds compute (i + 1) * H for i < OH.
+  for (int d = 0; d < 2; ++d)
+    checked_mul(size[d], in[in.size() - 2 + d], "adaptive_avg_pool2d: output_size * input size");
   Shape out = in;
   out[in.size() - 2] = size[0];
   out[in.size() - 1] = size[1];
@@ -357,6 +355,8 @@ std::vector<TensorMeta> adaptive_avg_pool2d_backward_infer(const InferArgs& a) {
   const Shape& g = a.inputs[0].shape;
   DUET_CHECK(g[g.size() - 2] > 0 && g[g.size() - 1] > 0, a.op, ": grad has shape ", shape_str(g),
              " (expected a non-empty output plane)");
+  for (size_t d = g.size() - 2; d < g.size(); ++d)  // the kernel computes (i + 1) * H, i < OH
+    checked_mul(g[d], in[d], "adaptive_avg_pool2d_backward: output size * input size");
   return {{in, a.inputs[0].dtype, a.inputs[0].device}};
 }
 

@@ -21,30 +21,35 @@ using Ints = std::vector<int64_t>;
 std::vector<TensorMeta> reshape_infer(const InferArgs& a) {
   const Shape& in = a.inputs[0].shape;
   Shape out = a.attrs.ints("shape");
-  int64_t known = 1, infer_at = -1;
+  int64_t infer_at = -1;
   for (size_t i = 0; i < out.size(); ++i) {
     if (out[i] == -1) {
       DUET_CHECK(infer_at < 0, "reshape: more than one -1 in target shape ", shape_str(out));
       infer_at = static_cast<int64_t>(i);
     } else {
-      DUET_CHECK(out[i] >= 0, "reshape: invalid size ", out[i], " in target shape ",
-                 shape_str(out));
-      known *= out[i];
+      DUET_CHECK(out[i] >= 0, "reshape: invalid size ", out[i], " in target shape ", shape_str(out),
+                 " (expected sizes >= 0, or one -1)");
     }
   }
+  const int64_t n = checked_numel(in, "reshape");
   if (infer_at >= 0) {
-    DUET_CHECK(known != 0 && numel(in) % known == 0, "reshape: cannot reshape ", shape_str(in),
-               " (", numel(in), " elements) into ", shape_str(out));
-    out[infer_at] = numel(in) / known;
+    Shape rest = out;
+    rest[infer_at] = 1;
+    const int64_t known = checked_numel(rest, "reshape");
+    DUET_CHECK(known != 0 && n % known == 0, "reshape: cannot reshape ", shape_str(in), " (", n,
+               " elements) into ", shape_str(out));
+    out[infer_at] = n / known;
   }
-  DUET_CHECK(numel(out) == numel(in), "reshape: cannot reshape ", shape_str(in), " (", numel(in),
-             " elements) into ", shape_str(out), " (", numel(out), " elements)");
+  const int64_t m = checked_numel(out, "reshape");
+  DUET_CHECK(m == n, "reshape: cannot reshape ", shape_str(in), " (", n, " elements) into ",
+             shape_str(out), " (", m, " elements)");
   return {{out, a.inputs[0].dtype, a.inputs[0].device}};
 }
 
 Tensor reshape_view(const Tensor& x, const TensorMeta& out, const Attrs&) {
   Tensor base = x.is_contiguous() ? x : detail::contiguous_copy(x);
-  return detail::make_view(base, out.shape, contiguous_strides(out.shape), base.storage_offset());
+  return detail::make_view(base, out.shape, contiguous_strides(out.shape), base.storage_offset(),
+                           "reshape");
 }
 
 std::vector<Tensor> reshape_grad(const GradArgs& g) {
@@ -174,7 +179,7 @@ Tensor permute_view(const Tensor& x, const TensorMeta& out, const Attrs& attrs) 
   Shape st(axes.size());
   for (size_t i = 0; i < axes.size(); ++i)
     st[i] = x.strides()[axes[i] < 0 ? axes[i] + x.dim() : axes[i]];
-  return detail::make_view(x, out.shape, st, x.storage_offset());
+  return detail::make_view(x, out.shape, st, x.storage_offset(), "permute");
 }
 
 std::vector<Tensor> permute_grad(const GradArgs& g) {
@@ -210,7 +215,7 @@ SliceRange slice_range(const Shape& in, const Attrs& at, const char* op) {
   if (end < 0) end += n;
   start = std::clamp<int64_t>(start, 0, n);
   end = std::clamp<int64_t>(end, 0, n);
-  int64_t len = end > start ? (end - start + step - 1) / step : 0;
+  const int64_t len = end > start ? (end - start - 1) / step + 1 : 0;  // no overflow for huge steps
   return {axis, start, len, step};
 }
 
@@ -225,9 +230,11 @@ std::vector<TensorMeta> slice_infer(const InferArgs& a) {
 Tensor slice_view(const Tensor& x, const TensorMeta& out, const Attrs& attrs) {
   SliceRange r = slice_range(x.shape(), attrs, "slice");
   Shape st = x.strides();
-  int64_t off = x.storage_offset() + r.start * st[r.axis];
-  st[r.axis] *= r.step;
-  return detail::make_view(x, out.shape, st, off);
+  const int64_t off =
+      checked_add(x.storage_offset(), checked_mul(r.start, st[r.axis], "slice"), "slice");
+  // An axis of length <= 1 never steps: its stride stays (a huge step cannot overflow it).
+  if (r.len > 1) st[r.axis] = checked_mul(st[r.axis], r.step, "slice");
+  return detail::make_view(x, out.shape, st, off, "slice");
 }
 
 std::vector<Tensor> slice_grad(const GradArgs& g) {
@@ -246,6 +253,8 @@ namespace {
 
 std::vector<TensorMeta> slice_backward_infer(const InferArgs& a) {
   Shape in = a.attrs.ints("input_shape");
+  checked_numel(in, "slice_backward: input_shape");
+  DUET_CHECK(!in.empty(), "slice_backward: input_shape () is 0-d (expected rank >= 1)");
   SliceRange r = slice_range(in, a.attrs, "slice_backward");
   Shape expect = in;
   expect[r.axis] = r.len;
@@ -296,6 +305,8 @@ std::vector<TensorMeta> expand_infer(const InferArgs& a) {
                  shape_str(out));
       out[i] = src;
     }
+    DUET_CHECK(out[i] >= 0, "expand: invalid size ", out[i], " in target shape ",
+               shape_str(a.attrs.ints("shape")), " (expected sizes >= 0, or -1 to keep one)");
     DUET_CHECK(src == out[i] || src == 1, "expand: cannot expand ", shape_str(in), " to ",
                shape_str(a.attrs.ints("shape")), " (dimension ", i, ": ", src, " vs ", out[i],
                "; expected equal or 1)");
@@ -308,7 +319,7 @@ Tensor expand_view(const Tensor& x, const TensorMeta& out, const Attrs&) {
   Shape st(out.shape.size(), 0);
   for (size_t i = lead; i < out.shape.size(); ++i)
     st[i] = x.shape()[i - lead] == out.shape[i] ? x.strides()[i - lead] : 0;
-  return detail::make_view(x, out.shape, st, x.storage_offset());
+  return detail::make_view(x, out.shape, st, x.storage_offset(), "expand");
 }
 
 std::vector<Tensor> expand_grad(const GradArgs& g) {
@@ -366,7 +377,7 @@ std::vector<TensorMeta> concat_infer(const InferArgs& a) {
       ok = d == static_cast<size_t>(axis) || s[d] == s0[d];
     DUET_CHECK(ok, "concat: input ", i, " has shape ", shape_str(s), " but input 0 has shape ",
                shape_str(s0), "; expected equal sizes except along axis ", axis);
-    out[axis] += s[axis];
+    out[axis] = checked_add(out[axis], s[axis], "concat: size along the axis");
   }
   return {{out, a.inputs[0].dtype, a.inputs[0].device}};
 }
@@ -407,7 +418,8 @@ std::vector<TensorMeta> pad_infer(const InferArgs& a) {
   for (size_t i = 0; i < pads.size() / 2; ++i) {
     DUET_CHECK(pads[2 * i] >= 0 && pads[2 * i + 1] >= 0, "pad: negative padding ", shape_str(pads),
                " (expected >= 0)");
-    out[out.size() - 1 - i] += pads[2 * i] + pads[2 * i + 1];
+    const int64_t grow = checked_add(pads[2 * i], pads[2 * i + 1], "pad: padding of one axis");
+    out[out.size() - 1 - i] = checked_add(out[out.size() - 1 - i], grow, "pad: padded size");
   }
   return {{out, a.inputs[0].dtype, a.inputs[0].device}};
 }
@@ -456,7 +468,11 @@ DUET_DEFINE_OP(clone_op, {.id = OpId::clone,
 namespace {
 
 std::vector<TensorMeta> cast_infer(const InferArgs& a) {
-  return {{a.inputs[0].shape, static_cast<DType>(a.attrs.i("dtype")), a.inputs[0].device}};
+  const int64_t t = a.attrs.i("dtype");
+  DUET_CHECK(t >= 0 && t <= static_cast<int64_t>(DType::bfloat16), "cast: dtype ", t,
+             " is not a dtype (expected 0..", static_cast<int>(DType::bfloat16),
+             ": float32, float64, int64, bool, float16, bfloat16)");
+  return {{a.inputs[0].shape, static_cast<DType>(t), a.inputs[0].device}};
 }
 
 std::vector<Tensor> cast_grad(const GradArgs& g) {
