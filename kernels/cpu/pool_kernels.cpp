@@ -131,7 +131,9 @@ void max_pool2d(const KernelArgs& k) {
                 const T* xr = xp + ih * W;
                 for (int64_t j = 0; j < kw; ++j) {
                   const int64_t off = j * dw - pw;  // iw = ow * sw + off
-                  const auto [lo, hi] = tap_range(off, sw, W, OW);
+                  // Not a structured binding: clang cannot capture one in an omp simd region.
+                  const auto taps = tap_range(off, sw, W, OW);
+                  const int64_t lo = taps.first, hi = taps.second;
                   const int64_t base = ih * W + off;
 #pragma omp simd
                   for (int64_t ow = lo; ow < hi; ++ow) {
@@ -241,7 +243,9 @@ void avg_pool2d(const KernelArgs& k) {
             const T* xr = xp + ih * W;
             for (int64_t j = 0; j < kw; ++j) {  // row sums tap by tap
               const int64_t off = j - pw;
-              const auto [lo, hi] = tap_range(off, sw, W, OW);
+              // Not a structured binding: clang cannot capture one in an omp simd region.
+              const auto taps = tap_range(off, sw, W, OW);
+              const int64_t lo = taps.first, hi = taps.second;
 #pragma omp simd
               for (int64_t ow = lo; ow < hi; ++ow) a[ow] += xr[ow * sw + off];
             }
@@ -284,7 +288,9 @@ void avg_pool2d_backward(const KernelArgs& k) {
             T* orow = op + ih * W;
             for (int64_t j = 0; j < kw; ++j) {
               const int64_t off = j - pw;
-              const auto [lo, hi] = tap_range(off, sw, W, OW);
+              // Not a structured binding: clang cannot capture one in an omp simd region.
+              const auto taps = tap_range(off, sw, W, OW);
+              const int64_t lo = taps.first, hi = taps.second;
 #pragma omp simd
               for (int64_t ow = lo; ow < hi; ++ow) orow[ow * sw + off] += sr[ow];
             }

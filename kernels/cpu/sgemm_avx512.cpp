@@ -25,11 +25,6 @@ constexpr int64_t kMR = 8, kNR = 48, kKC = 192, kMC = 144, kNC = 3072;
 // Up to this many rows of op(a), a row-major op(b) is read in place instead of packed.
 constexpr int64_t kInPlaceRows = 128;
 
-// op(a)[i, p] and op(b)[p, j] of the row-major operands.
-inline float at_a(bool trans, const float* a, int64_t lda, int64_t i, int64_t p) {
-  return trans ? a[p * lda + i] : a[i * lda + p];
-}
-
 // A block (mc x kc) of op(a) starting at (i0, p0) -> ceil(mc / MR) micro-panels, each kc
 // columns of MR consecutive values (rows past mc are zero).
 void pack_a(bool trans, const float* a, int64_t lda, int64_t i0, int64_t p0, int64_t mc, int64_t kc,

@@ -44,7 +44,6 @@ DataLoader::DataLoader(const Tensor& inputs, const Tensor& targets, int64_t batc
       num_samples_(inputs_.size(0)),
       batch_size_(batch_size),
       shuffle_(shuffle),
-      drop_last_(drop_last),
       seed_(seed) {
   DUET_CHECK(batch_size > 0, "DataLoader: batch_size = ", batch_size, " (expected > 0)");
   DUET_CHECK(targets_.size(0) == num_samples_, "DataLoader: inputs have shape ",

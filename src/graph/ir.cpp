@@ -1,13 +1,10 @@
 // Graph IR, recording (the call_op hook) and the Graph front end.
 #include "graph/ir.h"
 
-#include <atomic>
-
 namespace duet::detail {
 namespace {
 
 thread_local std::vector<std::shared_ptr<GraphData>> t_recording;
-std::atomic<uint64_t> g_next_graph_id{1};
 
 std::string where(const GraphData& g, ValueRef v) {
   const Node& n = g.nodes[v.node];

@@ -88,7 +88,7 @@ class DataLoader {
 
   Tensor inputs_, targets_;  // contiguous
   int64_t num_samples_, batch_size_, num_batches_;
-  bool shuffle_, drop_last_;
+  bool shuffle_;
   uint64_t seed_;
   size_t prefetch_ = 2;
 
