@@ -214,6 +214,178 @@ Entry parse_entry(const std::string& key, const Json& j, const std::string& wher
   return e;
 }
 
+// Checks `e` against the data buffer and adds it to `h`.
+void add_entry(Header& h, Entry e, const std::string& where) {
+  e.header_index = h.entries.size();
+  const std::string at = where + "key " + key_str(e.key) + ": ";
+  const uint64_t need = checked_bytes(e.shape, e.dtype->itemsize, at, "shape");
+  DUET_CHECK(e.end - e.begin == need, at, "shape ", json_shape(e.shape), " ", e.dtype->name,
+             " needs ", need, " bytes, data_offsets give ", e.end - e.begin);
+  DUET_CHECK(e.end <= h.data_size, at, "data_offsets ", json_offsets(e.begin, e.end),
+             " reach past the end of the data buffer, which holds ", h.data_size,
+             " bytes (the file is truncated or the offsets are wrong)");
+  h.entries.push_back(std::move(e));
+}
+
+// Streams the header (nlohmann's SAX interface) into `h` without a DOM of the whole header:
+// each entry becomes a small JSON value of at most kMaxEntryValues values, checked and
+// converted as soon as it closes; __metadata__ strings go straight into h.metadata. So a
+// header costs memory in proportion to what it legitimately describes, not 16 bytes per
+// JSON token (a 100 MB `[1,1,1,...]` entry stops at its 129th value). Depth <= 3 is checked
+// before (check_json_depth). Duplicate keys at any level are errors.
+class HeaderSax {
+ public:
+  // An entry holds dtype, a shape of at most kMaxRank dims and two offsets: 128 is generous.
+  static constexpr int kMaxEntryValues = 128;
+
+  HeaderSax(const std::string& where, Header& h) : where_(where), h_(h) {}
+
+  bool null() { return scalar(Json(nullptr)); }
+  bool boolean(bool v) { return scalar(Json(v)); }
+  bool number_integer(Json::number_integer_t v) { return scalar(Json(v)); }
+  bool number_unsigned(Json::number_unsigned_t v) { return scalar(Json(v)); }
+  bool number_float(Json::number_float_t v, const Json::string_t&) { return scalar(Json(v)); }
+  bool string(Json::string_t& v) {
+    if (in_metadata_object() && stack_.size() == 1) {  // a metadata value: no DOM
+      h_.metadata[member_key_] = std::move(v);
+      return true;
+    }
+    return scalar(Json(std::move(v)));
+  }
+  bool binary(Json::binary_t&) { return scalar(Json()); }  // never produced by JSON text
+  bool start_object(std::size_t) { return open(Json::object()); }
+  bool start_array(std::size_t) { return open(Json::array()); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+
+  bool key(Json::string_t& k) {
+    if (depth_ == 1) {  // a top-level key: an entry name or __metadata__
+      DUET_CHECK(top_keys_.insert(k).second, where_, "the header has the key ", key_str(k),
+                 " more than once (expected unique keys)");
+      member_ = k;
+      return true;
+    }
+    if (in_metadata_object() && stack_.size() == 1) {
+      DUET_CHECK(!h_.metadata.count(k), where_, "the header has the key ", key_str(k),
+                 " more than once inside one entry (expected unique keys)");
+      member_key_ = pending_key_ = k;
+      return true;
+    }
+    Json& obj = *stack_.back();
+    DUET_CHECK(!obj.contains(k), where_, "the header has the key ", key_str(k),
+               " more than once inside one entry (expected unique keys)");
+    pending_key_ = k;
+    return true;
+  }
+
+  bool parse_error(std::size_t, const std::string&, const Json::exception& e) {
+    throw Error(detail::cat(where_, "the header is not valid JSON (", e.what(), ")"));
+  }
+
+ private:
+  bool in_metadata_object() const { return depth_ >= 2 && is_metadata_ && member_is_object_; }
+
+  // Counts a value of the current entry; the entry's DOM stays small.
+  void count() {
+    if (++values_ <= kMaxEntryValues) return;
+    throw Error(detail::cat(
+        where_, is_metadata_ ? "__metadata__" : "key " + key_str(member_) + ": the entry",
+        " holds more than ", kMaxEntryValues, " JSON values (expected ",
+        is_metadata_ ? "an object of string values"
+                     : "dtype, a shape of at most 64 dims and "
+                       "data_offsets",
+        "; got ", q(member_value_), ")"));
+  }
+
+  // Adds `v` to the innermost open container of the current entry.
+  Json* add(Json v) {
+    Json& parent = *stack_.back();
+    if (parent.is_array()) {
+      parent.push_back(std::move(v));
+      return &parent.back();
+    }
+    return &(parent[pending_key_] = std::move(v));
+  }
+
+  bool scalar(Json v) {
+    DUET_CHECK(depth_ > 0, where_, "the header is ", v.type_name(),
+               " (expected a JSON object of tensor entries)");
+    if (depth_ == 1) {  // a whole entry that is a scalar
+      begin_member(v.is_object());
+      member_value_ = std::move(v);
+      finish_member();
+      return true;
+    }
+    if (in_metadata_object() && stack_.size() == 1)
+      throw Error(detail::cat(where_, "__metadata__ key ", key_str(member_key_), " holds ", q(v),
+                              " (expected a string)"));
+    count();
+    add(std::move(v));
+    return true;
+  }
+
+  bool open(Json container) {
+    if (depth_ == 0) {
+      DUET_CHECK(container.is_object(), where_, "the header is ", container.type_name(),
+                 " (expected a JSON object of tensor entries)");
+      ++depth_;
+      return true;
+    }
+    ++depth_;
+    if (depth_ == 2) {
+      begin_member(container.is_object());
+      member_value_ = std::move(container);
+      stack_.push_back(&member_value_);
+      return true;
+    }
+    count();
+    stack_.push_back(add(std::move(container)));
+    return true;
+  }
+
+  bool close() {
+    --depth_;
+    if (depth_ == 0) return true;  // the header object
+    const bool metadata_value =
+        in_metadata_object() && stack_.size() == 2;  // a container as a metadata value
+    stack_.pop_back();
+    if (metadata_value)
+      throw Error(detail::cat(where_, "__metadata__ key ", key_str(member_key_), " holds ",
+                              q(member_value_[member_key_]), " (expected a string)"));
+    if (depth_ == 1) finish_member();
+    return true;
+  }
+
+  void begin_member(bool is_object) {
+    is_metadata_ = member_ == "__metadata__";
+    member_is_object_ = is_object;
+    values_ = 0;
+  }
+
+  void finish_member() {
+    if (is_metadata_) {
+      DUET_CHECK(member_value_.is_object(), where_, "__metadata__ is ", q(member_value_),
+                 " (expected an object of string values)");
+    } else {
+      add_entry(h_, parse_entry(member_, member_value_, where_), where_);
+    }
+    member_value_ = Json();
+    is_metadata_ = false;
+  }
+
+  const std::string& where_;
+  Header& h_;
+  int depth_ = 0;                   // 1 inside the header object, 2 inside an entry, ...
+  std::set<std::string> top_keys_;  // entry names seen (and __metadata__)
+  std::string member_;              // the current top-level key
+  bool is_metadata_ = false, member_is_object_ = false;
+  Json member_value_;         // the current entry (small: kMaxEntryValues)
+  std::vector<Json*> stack_;  // open containers of the current entry
+  std::string pending_key_;   // the key of the next value inside an entry's object
+  std::string member_key_;    // the current __metadata__ key
+  int values_ = 0;
+};
+
 Header read_header(FileSource& f, const std::string& where) {
   DUET_CHECK(f.size() >= 8, where, "the file is ", f.size(),
              " bytes, too short for a safetensors file (expected at least 8 bytes: the header "
@@ -240,52 +412,14 @@ Header read_header(FileSource& f, const std::string& where) {
              quote(std::string_view(text).substr(pad, 40)), " after its JSON value at byte ", pad,
              " of ", n, " (only spaces may pad the header)");
 
-  // Duplicate keys at any level are an error (nlohmann would keep the last one silently).
-  std::vector<std::set<std::string>> keys_at_depth;
-  auto on_event = [&](int, Json::parse_event_t ev, Json& parsed) {
-    if (ev == Json::parse_event_t::object_start) keys_at_depth.emplace_back();
-    if (ev == Json::parse_event_t::object_end && !keys_at_depth.empty()) keys_at_depth.pop_back();
-    if (ev == Json::parse_event_t::key && !keys_at_depth.empty()) {
-      const std::string key = parsed.get<std::string>();
-      DUET_CHECK(keys_at_depth.back().insert(key).second, where, "the header has the key ",
-                 key_str(key), " more than once",
-                 keys_at_depth.size() == 1 ? "" : " inside one entry", " (expected unique keys)");
-    }
-    return true;
-  };
-  Json j;
-  try {
-    j = Json::parse(text, on_event);
-  } catch (const Json::exception& e) {
-    throw Error(detail::cat(where, "the ", n, "-byte header is not valid JSON (", e.what(), ")"));
-  }
-  DUET_CHECK(j.is_object(), where, "the header is ", j.type_name(),
-             " (expected a JSON object of tensor entries)");
-
   Header h;
   h.data_start = 8 + n;
   h.data_size = f.size() - h.data_start;
-  for (const auto& [key, value] : j.items()) {
-    if (key == "__metadata__") {
-      DUET_CHECK(value.is_object(), where, "__metadata__ is ", q(value),
-                 " (expected an object of string values)");
-      for (const auto& [mk, mv] : value.items()) {
-        DUET_CHECK(mv.is_string(), where, "__metadata__ key ", key_str(mk), " holds ", q(mv),
-                   " (expected a string)");
-        h.metadata[mk] = mv.get<std::string>();
-      }
-      continue;
-    }
-    Entry e = parse_entry(key, value, where);
-    e.header_index = h.entries.size();
-    const std::string at = where + "key " + key_str(key) + ": ";
-    const uint64_t need = checked_bytes(e.shape, e.dtype->itemsize, at, "shape");
-    DUET_CHECK(e.end - e.begin == need, at, "shape ", json_shape(e.shape), " ", e.dtype->name,
-               " needs ", need, " bytes, data_offsets give ", e.end - e.begin);
-    DUET_CHECK(e.end <= h.data_size, at, "data_offsets ", json_offsets(e.begin, e.end),
-               " reach past the end of the data buffer, which holds ", h.data_size,
-               " bytes (the file is truncated or the offsets are wrong)");
-    h.entries.push_back(std::move(e));
+  HeaderSax sax(where, h);
+  try {
+    Json::sax_parse(text, &sax);
+  } catch (const Json::exception& e) {  // an entry's own conversions (parse_entry)
+    throw Error(detail::cat(where, "the ", n, "-byte header is not valid JSON (", e.what(), ")"));
   }
   std::stable_sort(h.entries.begin(), h.entries.end(),
                    [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
