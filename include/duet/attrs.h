@@ -12,10 +12,21 @@
 #include <variant>
 #include <vector>
 
+#include "duet/error.h"
+
 namespace duet {
+
+// Thrown by the typed getters for a missing attribute or one of another type ("attribute
+// 'axes' is not an int list"); op calls rethrow it as a duet::Error naming the op.
+class AttrError : public Error {
+ public:
+  using Error::Error;
+};
 
 using AttrValue = std::variant<int64_t, double, bool, std::vector<int64_t>, std::string>;
 
+// The typed getters (i, f, b, ints, s) throw AttrError when the attribute is absent or holds
+// another type (f accepts an int).
 class Attrs {
  public:
   Attrs& set(const std::string& name, AttrValue value);

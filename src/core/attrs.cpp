@@ -24,16 +24,24 @@ bool Attrs::has(const std::string& name) const {
   return false;
 }
 
+// The attrs for an error message, at most ~200 characters (attributes may come from files).
+static std::string short_str(const Attrs& a) {
+  std::string r = a.str();
+  if (r.size() > 200) r = r.substr(0, 200) + "...";
+  return r;
+}
+
 const AttrValue& Attrs::get(const std::string& name) const {
   for (auto& kv : items_)
     if (kv.first == name) return kv.second;
-  DUET_ASSERT(false, "attribute '", name, "' missing from {", str(), "}");
+  throw AttrError(detail::cat("attribute '", name.substr(0, 100), "' is missing from {",
+                              short_str(*this), "}"));
 }
 
 template <class T>
 static const T& typed(const AttrValue& v, const std::string& name, const char* want) {
   const T* p = std::get_if<T>(&v);
-  DUET_ASSERT(p, "attribute '", name, "' is not ", want);
+  if (!p) throw AttrError(detail::cat("attribute '", name.substr(0, 100), "' is not ", want));
   return *p;
 }
 

@@ -43,7 +43,12 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
     DUET_CHECK(metas[i].device == metas[0].device, name, ": input 0 is on ", metas[0].device,
                " but input ", i, " is on ", metas[i].device, "; expected all inputs on one device");
   }
-  std::vector<TensorMeta> out_metas = op.infer({name, metas, attrs});
+  std::vector<TensorMeta> out_metas;
+  try {
+    out_metas = op.infer({name, metas, attrs});
+  } catch (const AttrError& e) {  // attrs made by hand (or from a file): name the op
+    throw Error(detail::cat(name, ": ", e.what()));
+  }
   DUET_ASSERT(static_cast<int>(out_metas.size()) == op.num_outputs, name, " inferred ",
               out_metas.size(), " outputs");
   // Every output shape an op infers, in every mode, is a valid shape whose byte size fits
@@ -79,7 +84,11 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
       outputs.emplace_back(detail::make_impl(m.shape, m.dtype, m.device, name));
     std::shared_ptr<detail::Storage> ws;
     if (pc.workspace_bytes) ws = std::make_shared<detail::Storage>(pc.workspace_bytes, dev);
-    pc.kernel({attrs, kin, outputs, ws ? ws->data : nullptr, pc.workspace_bytes});
+    try {
+      pc.kernel({attrs, kin, outputs, ws ? ws->data : nullptr, pc.workspace_bytes});
+    } catch (const AttrError& e) {  // an attribute only the kernel reads
+      throw Error(detail::cat(name, ": ", e.what()));
+    }
     for (size_t i = 0; i < inputs.size(); ++i)
       if (has_bit(op.mutates_inputs, i)) inputs[i].impl()->storage->version++;
   }

@@ -185,6 +185,16 @@ std::vector<TensorMeta> clamp_infer(const InferArgs& a) {
   return {a.inputs[a.inputs.size() - 1]};
 }
 
+// (grad, x) of equal shapes and dtypes: the kernel reads both elementwise.
+std::vector<TensorMeta> clamp_backward_infer(const InferArgs& a) {
+  infer::expect_floating(a, 0);
+  infer::expect_same_dtype(a, 0, 1);
+  DUET_CHECK(a.inputs[0].shape == a.inputs[1].shape, a.op, ": grad has shape ",
+             shape_str(a.inputs[0].shape), " but x has shape ", shape_str(a.inputs[1].shape),
+             " (expected equal shapes)");
+  return clamp_infer(a);
+}
+
 Tensor clamp_backward(const Tensor& grad, const Tensor& x, const Attrs& attrs);
 
 std::vector<Tensor> clamp_grad(const GradArgs& g) {
@@ -208,7 +218,7 @@ DUET_DEFINE_OP(clamp_backward_op,
                {.id = OpId::clamp_backward,
                 .num_inputs = 2,
                 .traits = OpTrait::elementwise | OpTrait::backward,
-                .infer = clamp_infer,
+                .infer = clamp_backward_infer,
                 .grad = clamp_backward_grad,
                 .save_inputs = 0b10,
                 .nondiff_inputs = 0b10,

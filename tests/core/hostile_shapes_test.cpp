@@ -10,6 +10,7 @@
 #include "core/tensor_impl.h"
 #include "duet/graph.h"
 #include "geometry.h"
+#include "ops/op_def.h"
 #include "test_util.h"
 
 using namespace duet;
@@ -328,4 +329,79 @@ TEST(HostileShapes, GraphModeChecksEveryInferredShape) {
   Tensor y = relu(img) * 2.0;
   Executable exe = compile(g, {y});
   expect_close(exe.run({{"img", Tensor::ones({1, 1, 8, 8})}})[0], Tensor::full({1, 1, 8, 8}, 2.0));
+}
+
+// ---- every op: attributes missing or of the wrong type ------------------------------------------
+
+namespace {
+
+// A sample's inputs as plain tensors (ones; int64 and bool inputs zeros, valid indices).
+std::vector<Tensor> plain_inputs(const OpSample& s) {
+  std::vector<Tensor> r;
+  for (const SampleInput& in : s.inputs) {
+    const DType t = in.fixed ? in.dtype : float32;
+    r.push_back(is_floating(t) ? Tensor::ones(in.shape, t) : Tensor::zeros(in.shape, t));
+  }
+  return r;
+}
+
+// Calls `op` and accepts a result or a duet::Error naming the op that is not an internal error.
+void expect_user_error_or_result(const OpDef& op, const std::vector<Tensor>& in, const Attrs& attrs,
+                                 const std::string& what) {
+  try {
+    call_op(op, in, attrs);
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.find("internal error"), std::string::npos)
+        << op.name << " " << what << ": " << msg;
+    EXPECT_NE(msg.find(op.name), std::string::npos) << op.name << " " << what << ": " << msg;
+    EXPECT_LT(msg.size(), 2000u) << op.name << " " << what;
+  }
+}
+
+}  // namespace
+
+TEST(HostileShapes, EveryOpRejectsMissingOrMistypedAttributes) {
+  int calls = 0;
+  for (const OpDef* op : all_ops()) {
+    if (!op->samples) continue;
+    const std::vector<OpSample> samples = op->samples();
+    if (samples.empty()) continue;
+    const OpSample& s = samples[0];
+    const std::vector<Tensor> in = plain_inputs(s);
+    expect_user_error_or_result(*op, in, Attrs(), "without attributes");
+    ++calls;
+    for (const auto& [name, value] : s.attrs.items()) {
+      Attrs without, mistyped;
+      for (const auto& [n, v] : s.attrs.items()) {
+        if (n != name) without.set(n, v);
+        mistyped.set(n, n == name ? AttrValue(std::string("hostile")) : v);
+      }
+      expect_user_error_or_result(*op, in, without, "without " + name);
+      expect_user_error_or_result(*op, in, mistyped, name + " a string");
+      calls += 2;
+    }
+  }
+  EXPECT_GT(calls, 150);
+}
+
+TEST(HostileShapes, BackwardOpsCheckTheirInputsAgree) {
+  // clamp_backward read a saved input of another shape past its end (fuzz_ops finding).
+  const Attrs clamp = Attrs().set("lo", -1.0).set("hi", 1.0);
+  EXPECT_HOSTILE(
+      call_op(op_def(OpId::clamp_backward), {Tensor::ones({4}), Tensor::ones({2})}, clamp),
+      "clamp_backward", "grad has shape (4,)", "x has shape (2,)");
+  EXPECT_HOSTILE(
+      call_op(op_def(OpId::clamp_backward), {Tensor::ones({0}), Tensor::ones({})}, clamp),
+      "clamp_backward", "expected equal shapes");
+  const Attrs keepdim = Attrs().set("keepdim", false);
+  EXPECT_HOSTILE(call_op(op_def(OpId::sum), {Tensor::ones({2})}, keepdim), "sum",
+                 "attribute 'axes' is missing");
+  EXPECT_HOSTILE(
+      call_op(op_def(OpId::sum), {Tensor::ones({2})}, Attrs(keepdim).set("axes", int64_t{0})),
+      "sum", "attribute 'axes' is not an int list");
+  // An attribute only the kernel reads.
+  EXPECT_HOSTILE(call_op(op_def(OpId::pad), {Tensor::ones({2})},
+                         Attrs().set("pads", std::vector<int64_t>{1, 1})),
+                 "pad", "attribute 'value' is missing");
 }
