@@ -163,7 +163,12 @@ void FileSource::seek(uint64_t offset) {
 void FileSource::read_at(uint64_t offset, void* dst, size_t n, const char* what) {
   const uint64_t saved = offset_;
   seek(std::min(offset, size_));
-  read_exact(dst, n, what);
+  try {
+    read_exact(dst, n, what);
+  } catch (...) {
+    offset_ = saved;
+    throw;
+  }
   offset_ = saved;
 }
 
@@ -296,8 +301,11 @@ std::vector<unsigned char> read_claim(ByteSource& src, uint64_t n, const std::st
 
 size_t check_json_depth(std::string_view text, int max_depth, const std::string& where,
                         const char* why) {
+  // The whole text is scanned, also past the end of the first value: no parser ever sees a
+  // nesting deeper than max_depth, whatever comes before or after.
   int depth = 0;
-  bool in_string = false;
+  bool in_string = false, started = false;
+  size_t end = std::string_view::npos;  // just past the first top-level value
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (in_string) {
@@ -305,22 +313,27 @@ size_t check_json_depth(std::string_view text, int max_depth, const std::string&
         ++i;  // the escaped character, whatever it is
       } else if (c == '"') {
         in_string = false;
-        if (depth == 0) return i + 1;  // a top-level string
+        if (depth == 0 && end == std::string_view::npos) end = i + 1;  // a top-level string
       }
       continue;
     }
     switch (c) {
       case '"':
         in_string = true;
+        started = true;
         break;
       case '{':
       case '[':
+        started = true;
         DUET_CHECK(++depth <= max_depth, where, "the JSON nests more than ", max_depth,
                    " levels deep at byte ", i, " (", why, ")");
         break;
       case '}':
       case ']':
-        if (--depth <= 0) return i + 1;  // the top-level value closes (or a stray bracket)
+        if (--depth <= 0) {
+          depth = 0;  // a stray bracket is the parser's business
+          if (end == std::string_view::npos) end = i + 1;
+        }
         break;
       case ' ':
       case '\t':
@@ -328,11 +341,13 @@ size_t check_json_depth(std::string_view text, int max_depth, const std::string&
       case '\r':
         break;
       default:
-        if (depth == 0) return text.size();  // a top-level scalar: the parser's business
+        // A top-level scalar (or garbage): the parser's business; it has no end we know.
+        if (depth == 0 && !started && end == std::string_view::npos) end = text.size();
+        started = true;
         break;
     }
   }
-  return text.size();
+  return end == std::string_view::npos ? text.size() : end;
 }
 
 // ---- SafeWriter ------------------------------------------------------------------------------

@@ -407,6 +407,9 @@ Header read_header(FileSource& f, const std::string& where) {
   const size_t end =
       check_json_depth(text, kMaxJsonDepth, where + "the header is not a safetensors header: ",
                        "a safetensors header needs 3 levels: the header, an entry, its shape");
+  // nlohmann skips a UTF-8 byte order mark that the scan above would take for a scalar.
+  DUET_CHECK(text.rfind("\xEF\xBB\xBF", 0) != 0, where,
+             "the header starts with a UTF-8 byte order mark (expected a JSON object)");
   const size_t pad = text.find_first_not_of(' ', end);
   DUET_CHECK(pad == std::string::npos, where, "the header has ",
              quote(std::string_view(text).substr(pad, 40)), " after its JSON value at byte ", pad,

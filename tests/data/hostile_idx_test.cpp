@@ -14,6 +14,7 @@
 
 #include "duet/data.h"
 #include "hostile_util.h"
+#include "io/reader.h"
 #include "test_util.h"
 
 using namespace duet;
@@ -268,6 +269,30 @@ TEST_F(HostileIdx, LongPathsKeepMessagesShort) {
   } catch (const Error& e) {
     EXPECT_LT(std::string(e.what()).size(), test::kMaxMessageChars) << e.what();
     EXPECT_NE(std::string(e.what()).find("dddd/wrap.idx"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(HostileIdx, ReaderSourcesReadExactlyWhatTheFileHolds) {
+  std::string data(3 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 % 253);
+  write_bytes(file("raw"), data);
+  write_bytes(file("gz"), gzip(data));
+  for (const char* name : {"raw", "gz"}) {
+    auto src = io::open_source(file(name), "test: 'f': ");
+    EXPECT_EQ(src->compressed(), std::string(name) == "gz");
+    char head[5];
+    src->read_exact(head, 5, "the head");
+    EXPECT_EQ(std::string(head, 5), data.substr(0, 5));
+    const auto rest = io::read_claim(*src, data.size() - 5, "the rest");
+    EXPECT_TRUE(std::string(rest.begin(), rest.end()) == data.substr(5)) << name;
+    EXPECT_NO_THROW(src->expect_end("the rest"));
+    EXPECT_EQ(src->offset(), data.size());
+    // One more byte than there is: truncated, no allocation of the claim for raw files.
+    auto again = io::open_source(file(name), "test: 'f': ");
+    EXPECT_DUET_ERROR(io::read_claim(*again, data.size() + 1, "it all"),
+                      "test: 'f': ", "is truncated: expected 3145729 bytes of it all, got");
+    auto huge = io::open_source(file(name), "test: 'f': ");
+    EXPECT_DUET_ERROR(io::read_claim(*huge, uint64_t(1) << 62, "it all"), "is truncated");
   }
 }
 

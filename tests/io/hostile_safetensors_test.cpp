@@ -64,6 +64,8 @@ TEST_F(Hostile, DeepNestingInEveryPlace) {
              R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": )" + deep + "}}",
              R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8], "x": )" + deep + "}}",
              deep,                                              // the top level itself
+             "1 " + deep,                                       // after a top-level scalar
+             "\xEF\xBB\xBF" + deep,                             // after a byte order mark
              R"({"w": )" + kEntry + R"(, "v": )" + deep + "}",  // after a good entry
          }) {
       put(header, k8);
@@ -109,6 +111,11 @@ TEST_F(Hostile, OnlySpacesMayFollowTheJson) {
   }
   write_file(path, safetensors_bytes(good + "       ", k8, /*pad=*/false));
   EXPECT_EQ(io::load_safetensors(path).size(), 1u);
+}
+
+TEST_F(Hostile, ByteOrderMarkIsRejected) {  // nlohmann would skip it
+  put("\xEF\xBB\xBF" + std::string(R"({"w": )") + kEntry + "}", k8);
+  EXPECT_BOTH_HOSTILE("byte order mark");
 }
 
 TEST_F(Hostile, NulInsideTheJsonIsInvalid) {
