@@ -11,25 +11,8 @@ namespace {
 
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 
-// The product of the non-zero dimensions, or -1 at the first negative dimension / overflow
-// (`bad` says which axis).
-int64_t extent(const Shape& s, size_t& bad, bool& negative) {
-  int64_t acc = 1;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const int64_t d = s[i];
-    if (d < 0) {
-      bad = i, negative = true;
-      return -1;
-    }
-    if (d != 0 && __builtin_mul_overflow(acc, d, &acc)) {
-      bad = i, negative = false;
-      return -1;
-    }
-  }
-  return acc;
-}
-
-[[noreturn]] void bad_shape(const Shape& s, size_t bad, bool negative, const char* what) {
+[[noreturn]] [[gnu::cold]] void bad_shape(const Shape& s, size_t bad, bool negative,
+                                          const char* what) {
   if (negative)
     throw Error(detail::cat(what, ": shape ", shape_str(s), " has a negative dimension (", s[bad],
                             " at axis ", bad, "); expected every dimension >= 0"));
@@ -39,18 +22,30 @@ int64_t extent(const Shape& s, size_t& bad, bool& negative) {
                           bad, "); expected at most ", kMax, " elements"));
 }
 
-bool has_zero(const Shape& s) {
-  return std::find(s.begin(), s.end(), 0) != s.end();
+// The product of the non-zero dimensions (so every contiguous stride fits too); `zero`: some
+// dimension is 0. One pass, no allocation; throws naming `what` for a negative dimension or
+// an overflow.
+inline int64_t extent(const Shape& s, bool& zero, const char* what) {
+  int64_t acc = 1;
+  zero = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const int64_t d = s[i];
+    if (d <= 0) {
+      if (d < 0) bad_shape(s, i, true, what);
+      zero = true;
+    } else if (__builtin_mul_overflow(acc, d, &acc)) {
+      bad_shape(s, i, false, what);
+    }
+  }
+  return acc;
 }
 
 }  // namespace
 
 int64_t checked_numel(const Shape& s, const char* what) {
-  size_t bad = 0;
-  bool negative = false;
-  const int64_t e = extent(s, bad, negative);
-  if (e < 0) bad_shape(s, bad, negative, what);
-  return has_zero(s) ? 0 : e;
+  bool zero = false;
+  const int64_t e = extent(s, zero, what);
+  return zero ? 0 : e;
 }
 
 int64_t checked_nbytes(const Shape& s, size_t itemsize, const char* what) {
@@ -83,9 +78,8 @@ int64_t numel(const Shape& s) {
 }
 
 Shape contiguous_strides(const Shape& s) {
-  size_t bad = 0;
-  bool negative = false;
-  if (extent(s, bad, negative) < 0) bad_shape(s, bad, negative, "contiguous_strides");
+  bool zero = false;
+  extent(s, zero, "contiguous_strides");
   Shape st(s.size());
   int64_t acc = 1;  // cannot overflow: the extent fits
   for (size_t i = s.size(); i-- > 0;) {

@@ -17,8 +17,11 @@ PreparedCall prepare(const OpDef& op, std::span<const Tensor> inputs,
                      std::span<const TensorMeta> outputs, const Attrs& attrs, Device device,
                      CallSite site) {
   PreparedCall pc;
-  // Output metas may come from a graph pass rather than call_op's infer: check them here too.
-  for (const TensorMeta& m : outputs) checked_nbytes(m.shape, dtype_size(m.dtype), op.name.c_str());
+  // A graph node's output metas may come from a pass rather than call_op's infer (which checks
+  // them in every mode): check them here too, once per node at compile time.
+  if (site.node >= 0)
+    for (const TensorMeta& m : outputs)
+      checked_nbytes(m.shape, dtype_size(m.dtype), op.name.c_str());
   if (op.view) return pc;  // no kernel: an alias (or, in a graph, a copy into its buffer)
   const int slot = static_cast<int>(device.type);
   pc.kernel = op.kernels[slot];
