@@ -58,7 +58,7 @@ uint64_t checked_bytes(const Shape& shape, uint64_t itemsize, const std::string&
                        const char* what);
 
 // A sequential source of a file's bytes. Every read that comes up short throws
-// "<where>truncated: <what> needs N bytes at offset O, the file ends after M".
+// "<where>is truncated: <what> needs N bytes at offset O, got M".
 class ByteSource {
  public:
   virtual ~ByteSource() = default;
