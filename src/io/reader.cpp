@@ -27,12 +27,16 @@ std::string errno_str(int err) {
 
 }  // namespace
 
-std::string quote(std::string_view s, size_t max_chars) {
-  std::string out = "\"";
+namespace {
+
+// `s` with control bytes escaped, cut after max_chars; `quoted`: also escape " and \ and wrap
+// the result in double quotes.
+std::string bounded(std::string_view s, size_t max_chars, bool quoted) {
+  std::string out = quoted ? "\"" : "";
   size_t i = 0, shown = 0;
   for (; i < s.size() && shown < max_chars; ++i, ++shown) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c == '"' || c == '\\') {
+    if (quoted && (c == '"' || c == '\\')) {
       out += '\\';
       out += static_cast<char>(c);
     } else if (c >= 0x20 && c < 0x7f) {
@@ -49,9 +53,19 @@ std::string quote(std::string_view s, size_t max_chars) {
   if (i < s.size()) {
     while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
     if (!out.empty() && static_cast<unsigned char>(out.back()) >= 0xC0) out.pop_back();
-    return out + "\"... (" + std::to_string(s.size()) + " bytes)";
+    return out + (quoted ? "\"" : "") + "... (" + std::to_string(s.size()) + " bytes)";
   }
-  return out + "\"";
+  return quoted ? out + "\"" : out;
+}
+
+}  // namespace
+
+std::string quote(std::string_view s, size_t max_chars) {
+  return bounded(s, max_chars, true);
+}
+
+std::string cut(std::string_view s, size_t max_chars) {
+  return bounded(s, max_chars, false);
 }
 
 std::string where_of(const char* fn, const std::string& path) {

@@ -43,6 +43,9 @@ constexpr int64_t kMaxRank = 64;
 // `s` as a double-quoted string of at most `max_chars` characters: printable ASCII as is,
 // other bytes and quotes escaped (\xNN, \", \\), cut with `..." (N bytes)` when longer.
 std::string quote(std::string_view s, size_t max_chars = kQuoteChars);
+// A message from elsewhere (a parser's, which may repeat a whole token of the file) cut the
+// same way, without the quotes: at most `max_chars` characters, control bytes escaped.
+std::string cut(std::string_view s, size_t max_chars = 2 * kQuoteChars);
 
 // "read_idx: '<path>': " with a path longer than 300 characters shortened to its tail.
 std::string where_of(const char* fn, const std::string& path);

@@ -279,7 +279,7 @@ class HeaderSax {
   }
 
   bool parse_error(std::size_t, const std::string&, const Json::exception& e) {
-    throw Error(detail::cat(where_, "the header is not valid JSON (", e.what(), ")"));
+    throw Error(detail::cat(where_, "the header is not valid JSON (", cut(e.what()), ")"));
   }
 
  private:
@@ -422,7 +422,8 @@ Header read_header(FileSource& f, const std::string& where) {
   try {
     Json::sax_parse(text, &sax);
   } catch (const Json::exception& e) {  // an entry's own conversions (parse_entry)
-    throw Error(detail::cat(where, "the ", n, "-byte header is not valid JSON (", e.what(), ")"));
+    throw Error(
+        detail::cat(where, "the ", n, "-byte header is not valid JSON (", cut(e.what()), ")"));
   }
   std::stable_sort(h.entries.begin(), h.entries.end(),
                    [](const Entry& a, const Entry& b) { return a.begin < b.begin; });

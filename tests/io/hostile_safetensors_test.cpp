@@ -237,6 +237,17 @@ TEST_F(Hostile, HugeValuesAreQuotedShort) {
   }
 }
 
+TEST_F(Hostile, ParserMessagesAreCutToo) {  // nlohmann repeats the whole last token
+  put(R"({"w": ")" + std::string(100000, 'A') + "\x01\"}");
+  EXPECT_BOTH_HOSTILE("not valid JSON", "control character", "bytes)");
+  put(R"({"w": )" + std::string(100000, '1') + "}");
+  EXPECT_BOTH_HOSTILE("not valid JSON", "number overflow");
+  put(R"({"w": {"dtype": "F32", "shape": [1e)" + std::string(100000, '9') + "]}}");
+  EXPECT_BOTH_HOSTILE("not valid JSON");
+  put(R"({"w": tru)" + std::string(100000, 'e') + "}");  // true, then garbage
+  EXPECT_BOTH_HOSTILE("key 'w'");
+}
+
 TEST_F(Hostile, BinaryKeysAreEscapedInMessages) {
   put("{\"w\\u0000\\u001b[31m\": 5}");
   EXPECT_BOTH_HOSTILE("key \"w\\x00\\x1b[31m\"");

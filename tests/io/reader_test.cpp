@@ -23,6 +23,11 @@ TEST(Reader, QuoteEscapesAndCuts) {
   EXPECT_LT(io::quote(std::string(1 << 20, 'x')).size(), 250u);
 }
 
+TEST(Reader, CutKeepsQuotes) {
+  EXPECT_EQ(io::cut("say \"hi\"\n"), "say \"hi\"\\x0a");
+  EXPECT_EQ(io::cut(std::string(1000, 'x'), 4), "xxxx... (1000 bytes)");
+}
+
 TEST(Reader, WhereOfShortensLongPaths) {
   EXPECT_EQ(io::where_of("f", "a/b"), "f: 'a/b': ");
   const std::string w = io::where_of("f", std::string(5000, 'd') + "/name.bin");
