@@ -3,6 +3,7 @@
 // which links zlib).
 #include "io/reader.h"
 
+#include "hostile_util.h"
 #include "io_test_util.h"
 #include "test_util.h"
 
@@ -123,6 +124,23 @@ TEST(Reader, SafeWriterCommitsOrLeavesNothing) {
   EXPECT_NE(a.temp_path(), b.temp_path());
   EXPECT_DUET_ERROR(io::SafeWriter(dir.file("no/dir/x"), kWhere), "cannot open a temporary file",
                     "No such file");
+}
+
+// The hostile tests' memory bound is real: a claim-sized allocation fails in the child.
+TEST(Reader, HostileHarnessCatchesClaimSizedAllocations) {
+  const HostileResult big = run_hostile([] {
+    std::vector<char> v(size_t{1} << 30, 1);  // 1 GiB, what a trusting loader would do
+    if (v[12345] != 1) throw Error("unreachable");
+  });
+  // 2: std::bad_alloc; under AddressSanitizer its allocator aborts the child instead.
+  EXPECT_NE(big.status, 0) << big.message;
+  EXPECT_NE(big.status, 1) << "a 1 GiB allocation succeeded under the limit";
+  const HostileResult small = run_hostile([] {
+    std::vector<char> v(size_t{16} << 20, 1);
+    throw Error(std::string("fine ") + v[7]);
+  });
+  EXPECT_EQ(small.status, 0) << small.message;
+  EXPECT_EQ(small.message, std::string("fine ") + char(1));
 }
 
 }  // namespace
