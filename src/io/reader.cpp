@@ -25,9 +25,18 @@ std::string errno_str(int err) {
   return err ? std::strerror(err) : "unknown error";
 }
 
-}  // namespace
-
-namespace {
+// Drops a UTF-8 character that a cut left incomplete at the end of `out`.
+void drop_partial_utf8(std::string& out) {
+  size_t cont = 0;  // continuation bytes at the end
+  while (cont < out.size() && cont < 4 &&
+         (static_cast<unsigned char>(out[out.size() - 1 - cont]) & 0xC0) == 0x80)
+    ++cont;
+  if (cont == out.size()) return;
+  const unsigned char lead = static_cast<unsigned char>(out[out.size() - 1 - cont]);
+  if (lead < 0xC0) return;  // ASCII (or stray continuation bytes): nothing was split
+  const size_t len = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+  if (cont + 1 < len) out.resize(out.size() - 1 - cont);
+}
 
 // `s` with control bytes escaped, cut after max_chars; `quoted`: also escape " and \ and wrap
 // the result in double quotes.
@@ -51,8 +60,7 @@ std::string bounded(std::string_view s, size_t max_chars, bool quoted) {
     }
   }
   if (i < s.size()) {
-    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
-    if (!out.empty() && static_cast<unsigned char>(out.back()) >= 0xC0) out.pop_back();
+    drop_partial_utf8(out);
     return out + (quoted ? "\"" : "") + "... (" + std::to_string(s.size()) + " bytes)";
   }
   return quoted ? out + "\"" : out;

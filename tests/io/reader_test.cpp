@@ -21,6 +21,11 @@ TEST(Reader, QuoteEscapesAndCuts) {
   EXPECT_EQ(io::quote(std::string(1000, 'x'), 10), "\"xxxxxxxxxx\"... (1000 bytes)");
   // A cut never splits a UTF-8 character.
   EXPECT_EQ(io::quote("\xc3\xa9\xc3\xa9\xc3\xa9", 3), "\"\xc3\xa9\"... (6 bytes)");
+  EXPECT_EQ(io::quote("\xc3\xa9\xc3\xa9\xc3\xa9", 4), "\"\xc3\xa9\xc3\xa9\"... (6 bytes)");
+  EXPECT_EQ(io::quote("a\xe2\x82\xac"
+                      "b",
+                      3),
+            "\"a\"... (5 bytes)");  // a, then 2 of 3 bytes of €
   EXPECT_LT(io::quote(std::string(1 << 20, 'x')).size(), 250u);
 }
 
