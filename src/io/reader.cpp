@@ -38,12 +38,13 @@ void drop_partial_utf8(std::string& out) {
   if (cont + 1 < len) out.resize(out.size() - 1 - cont);
 }
 
-// `s` with control bytes escaped, cut after max_chars; `quoted`: also escape " and \ and wrap
-// the result in double quotes.
+// `s` with control bytes escaped, cut after about max_chars output characters; `quoted`: also
+// escape " and \ and wrap the result in double quotes.
 std::string bounded(std::string_view s, size_t max_chars, bool quoted) {
   std::string out = quoted ? "\"" : "";
-  size_t i = 0, shown = 0;
-  for (; i < s.size() && shown < max_chars; ++i, ++shown) {
+  const size_t limit = max_chars + out.size();  // output characters, escapes included
+  size_t i = 0;
+  for (; i < s.size() && out.size() < limit; ++i) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
     if (quoted && (c == '"' || c == '\\')) {
       out += '\\';

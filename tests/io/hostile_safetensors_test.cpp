@@ -251,6 +251,14 @@ TEST_F(Hostile, ParserMessagesAreCutToo) {  // nlohmann repeats the whole last t
 TEST_F(Hostile, BinaryKeysAreEscapedInMessages) {
   put("{\"w\\u0000\\u001b[31m\": 5}");
   EXPECT_BOTH_HOSTILE("key \"w\\x00\\x1b[31m\"");
+  // Every character escaped (4 output characters each), in the key and the value: still short.
+  std::string ctl;
+  for (int i = 0; i < 1000; ++i) ctl += "\\u0001";
+  put(R"({")" + ctl + R"(": {"dtype": ")" + ctl + R"(", "shape": [2], "data_offsets": [0, 8]}})",
+      k8);
+  EXPECT_BOTH_HOSTILE("unknown dtype \"\\x01\\x01");
+  put(R"({")" + ctl + R"(": [")" + ctl + R"(", ")" + ctl + R"(", ")" + ctl + R"("]})", k8);
+  EXPECT_BOTH_HOSTILE("the entry is [\"\\x01");
 }
 
 // ---- truncation at every byte, trailing data ------------------------------------------------

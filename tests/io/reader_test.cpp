@@ -27,6 +27,7 @@ TEST(Reader, QuoteEscapesAndCuts) {
                       3),
             "\"a\"... (5 bytes)");  // a, then 2 of 3 bytes of €
   EXPECT_LT(io::quote(std::string(1 << 20, 'x')).size(), 250u);
+  EXPECT_LT(io::quote(std::string(1 << 20, '\0')).size(), 250u);  // escapes count too
 }
 
 TEST(Reader, CutKeepsQuotes) {
