@@ -7,10 +7,12 @@
 //   byte 1   which of the op's declared samples (OpDef::samples) starts the call
 //   byte 2   flags: bit 0 graph mode; bit 1 float64 floating inputs; bit 2 eager: inputs
 //            require grad and the outputs are backpropagated / graph: inputs captured instead
-//            of fed; bit 3 input values from the data bytes; bit 4 graph: bit_exact compile
+//            of fed; bit 3 input values from the data bytes; bit 4 graph: bit_exact compile;
+//            bit 5 graph: neg and exp of every floating output requested too (values live
+//            at once)
 //   byte 3   the number of edits (b % 16) that follow, 3 bytes each (Edit below)
 //   rest     the data bytes: input values when bit 3 is set
-// Dims come from {0, 1, 2, 3, 4, 5, 7, 2^31, 2^40, 2^62, INT64_MAX, -1, INT64_MIN, ...};
+// Dims come from {0, 1, 2, 3, 4, 5, 7, 2^20, 2^29, 2^31, 2^40, 2^62, INT64_MAX, -1, INT64_MIN};
 // integer attributes from {0, -1, 1, 2, huge, INT64_MAX, INT64_MIN, ...}; floats include NaN
 // and infinities. duet::set_memory_limit(cpu, 256 MB) turns huge valid shapes into errors.
 //
@@ -57,7 +59,8 @@ constexpr int kMaxRank = 5;
 constexpr int64_t kMaxValues = 1 << 16;  // inputs with more elements are not filled
 
 const int64_t kDims[] = {0, 1, 2, 3, 4, 5, 7, int64_t{1} << 31, int64_t{1} << 40,
-                         int64_t{1} << 62, kMax, -1, kMin, (int64_t{1} << 62) + 48, 6, 1};
+                         int64_t{1} << 62, kMax, -1, kMin, (int64_t{1} << 62) + 48,
+                         int64_t{1} << 20, int64_t{1} << 29};
 const int64_t kInts[] = {0, -1, 1, 2, 3, 7, -2, int64_t{1} << 31, (int64_t{1} << 31) - 1,
                          int64_t{1} << 40, int64_t{1} << 62, kMax, kMin, -(int64_t{1} << 62), 4,
                          5};
@@ -323,7 +326,7 @@ void run_eager(const OpDef& op, const std::vector<Tensor>& in, const Attrs& attr
 // inference and the memory planner) and made only to run it.
 void run_graph(const OpDef& op, const std::vector<InputSpec>& specs,
                const std::function<Tensor(size_t)>& make, const Attrs& attrs, bool capture_all,
-               bool bit_exact) {
+               bool bit_exact, bool consumers) {
   std::vector<Tensor> captured(specs.size());
   for (size_t k = 0; k < specs.size(); ++k)
     if (capture_all || ((op.mutates_inputs >> k) & 1u)) captured[k] = make(k);
@@ -343,6 +346,14 @@ void run_graph(const OpDef& op, const std::vector<InputSpec>& specs,
       values.push_back(g.input(fed.back(), specs[k].sample.shape, specs[k].dtype));
     }
     std::vector<Tensor> outs = duet::call_op(op, values, attrs);
+    if (consumers) {  // more values live at once: the planner adds their sizes
+      const size_t n = outs.size();
+      for (size_t j = 0; j < n; ++j)
+        if (outs[j].defined() && duet::is_floating(outs[j].dtype())) {
+          outs.push_back(duet::neg(outs[j]));
+          outs.push_back(duet::exp(outs[j]));
+        }
+    }
     if (outs.empty() || fed.empty()) {  // compile needs an output, run a fed input
       outs.push_back(duet::neg(g.input("dummy", {1})));
       dummy = true;
@@ -402,7 +413,8 @@ extern "C" int DUET_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   const uint8_t sample_byte = b.next(), flags = b.next();
   const Mode mode = (flags & 1) ? kGraph : kEager;
   const DType floating = (flags & 2) ? duet::float64 : duet::float32;
-  const bool grad_or_capture = flags & 4, data_values = flags & 8, bit_exact = flags & 16;
+  const bool grad_or_capture = flags & 4, data_values = flags & 8, bit_exact = flags & 16,
+             consumers = flags & 32;
 
   std::vector<InputSpec> inputs;
   Attrs attrs;
@@ -425,7 +437,8 @@ extern "C" int DUET_FUZZ_ENTRY(const uint8_t* data, size_t size) {
     const std::function<Tensor(size_t)> make = [&](size_t k) {
       return make_tensor(inputs[k], 1000 * (sample_byte % 8) + k, values, values_size);
     };
-    if (mode == kGraph) return run_graph(op, inputs, make, attrs, grad_or_capture, bit_exact);
+    if (mode == kGraph)
+      return run_graph(op, inputs, make, attrs, grad_or_capture, bit_exact, consumers);
     std::vector<Tensor> in;
     for (size_t k = 0; k < inputs.size(); ++k) in.push_back(make(k));
     run_eager(op, in, attrs, grad_or_capture);
