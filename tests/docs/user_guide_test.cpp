@@ -3,13 +3,17 @@
 // file), plus assertions on what the snippet's comments promise.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "duet/duet.h"
+#include "duet/io.h"
 #include "duet/nn.h"
 
 namespace {
@@ -126,4 +130,55 @@ duet::Tensor z = layer.forward(x);
     EXPECT_NEAR(gs[i], 1.0 / (1.0 + std::exp(-2.0 * xs[i])), 1e-6);
     EXPECT_NEAR(zs[i], std::log1p(std::exp(xs[i])), 1e-6);
   }
+}
+
+TEST(UserGuide, UntrustedFiles) {
+  // A safetensors file whose header nests 100,000 levels deep (it used to overflow the stack).
+  const std::string downloaded_path =
+      ::testing::TempDir() + "/user_guide_hostile_" + std::to_string(::getpid()) + ".safetensors";
+  {
+    std::string header = "{\"w\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
+    header.append((8 - header.size() % 8) % 8, ' ');
+    std::ofstream f(downloaded_path, std::ios::binary);
+    const uint64_t n = header.size();
+    for (int i = 0; i < 8; ++i) f.put(static_cast<char>(n >> (8 * i)));
+    f << header;
+  }
+  // clang-format off
+std::string what;
+try {
+  duet::nn::StateDict sd = duet::io::load_safetensors(downloaded_path);
+} catch (const duet::Error& e) {
+  what = e.what();  // "load_safetensors: '<path>': the header is not a safetensors header: ..."
+}
+  // clang-format on
+  std::remove(downloaded_path.c_str());
+  EXPECT_NE(what.find("load_safetensors: '" + downloaded_path + "': the header is not a "
+                      "safetensors header"),
+            std::string::npos)
+      << what;
+  EXPECT_NE(what.find("nests more than 3 levels"), std::string::npos) << what;
+  EXPECT_LT(what.size(), 2000u);
+
+  // clang-format off
+try {
+  duet::Tensor t = duet::Tensor::zeros({int64_t{1} << 40, int64_t{1} << 40});
+} catch (const duet::Error& e) {
+  what = e.what();  // "zeros: shape (1099511627776, 1099511627776) has more elements than ..."
+}
+duet::set_memory_limit(duet::cpu, int64_t{1} << 30);  // beyond 1 GiB: a duet::Error
+  // clang-format on
+  EXPECT_EQ(what.rfind("zeros: shape (1099511627776, 1099511627776) has more elements than", 0),
+            0u)
+      << what;
+  std::string over_limit;
+  try {
+    duet::Tensor big = duet::Tensor::empty({int64_t{1} << 29}, duet::float32);  // 2 GiB
+  } catch (const duet::Error& e) {
+    over_limit = e.what();
+  }
+  duet::set_memory_limit(duet::cpu, 0);  // no limit again
+  EXPECT_NE(over_limit.find("set_memory_limit"), std::string::npos) << over_limit;
+  duet::Tensor ok = duet::Tensor::empty({int64_t{1} << 20}, duet::float32);  // 4 MiB is fine
+  EXPECT_EQ(ok.numel(), int64_t{1} << 20);
 }
