@@ -51,6 +51,25 @@ inline std::pair<int64_t, int64_t> tap_range(int64_t off, int64_t s, int64_t in,
   return {std::max<int64_t>(0, -floor_div(off, s)), std::min(out, floor_div(in - 1 - off, s) + 1)};
 }
 
+// The window taps j in [lo, hi) (of k, at offsets j * d - p) that reach an input column of
+// some output in [0, out) with stride s: off <= in - 1 and off + (out - 1) * s >= 0. Taps
+// outside only see padding; skipping them keeps a huge, mostly-padding window (kernel 2^62
+// with padding 2^61 over 5 columns) from looping 2^62 times. No overflow: the shape rule
+// checked in + 2p and (out - 1) * s <= in + 2p (kernels/geometry.h, window_out_size).
+inline std::pair<int64_t, int64_t> live_taps(int64_t k, int64_t d, int64_t p, int64_t s, int64_t in,
+                                             int64_t out) {
+  const int64_t min_off = -(out - 1) * s;  // off >= min_off: j * d >= p + min_off
+  const int64_t need = p + min_off;
+  const int64_t lo = need <= 0 ? 0 : need / d + (need % d != 0);
+  const int64_t hi = std::min(k, (in - 1 + p) / d + 1);
+  return {lo, std::max(lo, hi)};
+}
+
+// The first of start, start + d, start + 2d, ... that is >= 0 (start < 0 may be -2^61).
+inline int64_t first_inside(int64_t start, int64_t d) {
+  return start >= 0 ? start : start + (-start / d + (-start % d != 0)) * d;
+}
+
 inline int64_t adaptive_start(int64_t i, int64_t out, int64_t in) {
   return (i * in) / out;
 }
@@ -107,6 +126,7 @@ void max_pool2d(const KernelArgs& k) {
           // Locals, as above.
           const int64_t H = g.H, W = g.W, OH = g.OH, OW = g.OW, kh = g.kh, kw = g.kw;
           const int64_t sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw;
+          const std::pair<int64_t, int64_t> jt = live_taps(kw, dw, pw, sw, W, OW);
           for (int64_t p = p0; p < p1; ++p) {
             const T* xp = px + p * H * W;
             T* yp = py + p * OH * OW;
@@ -115,21 +135,22 @@ void max_pool2d(const KernelArgs& k) {
             // loop has independent iterations. Each output still sees its taps in row-major
             // window order, so ties (first maximum wins) and NaN (last NaN wins) match PyTorch.
             for (int64_t oh = 0; oh < OH; ++oh) {
-              int64_t h0 = oh * sh - ph;
-              const int64_t h1 = std::min(h0 + (kh - 1) * dh + 1, H);
-              while (h0 < 0) h0 += dh;
+              const int64_t hs0 = oh * sh - ph;
+              const int64_t h1 = std::min(hs0 + (kh - 1) * dh + 1, H);
+              const int64_t h0 = first_inside(hs0, dh);
               T* yr = yp + oh * OW;
               int64_t* ir = ip + oh * OW;
               for (int64_t ow = 0; ow < OW; ++ow) {
-                int64_t w0 = ow * sw - pw;
-                const int64_t w1 = std::min(w0 + (kw - 1) * dw + 1, W);
-                while (w0 < 0) w0 += dw;
+                const int64_t ws0 = ow * sw - pw;
+                const int64_t w1 = std::min(ws0 + (kw - 1) * dw + 1, W);
+                const int64_t w0 = first_inside(ws0, dw);
                 yr[ow] = -std::numeric_limits<T>::infinity();
                 ir[ow] = (h0 < h1 && w0 < w1) ? h0 * W + w0 : -1;
               }
-              for (int64_t ih = h0; ih < h1; ih += dh) {
+              // The step stops at h1: ih + dh may not fit (kernel 1, dilation 2^63 - 1).
+              for (int64_t ih = h0; ih < h1; ih = (h1 - ih > dh) ? ih + dh : h1) {
                 const T* xr = xp + ih * W;
-                for (int64_t j = 0; j < kw; ++j) {
+                for (int64_t j = jt.first; j < jt.second; ++j) {
                   const int64_t off = j * dw - pw;  // iw = ow * sw + off
                   // Not a structured binding: clang cannot capture one in an omp simd region.
                   const auto taps = tap_range(off, sw, W, OW);
@@ -227,6 +248,7 @@ void avg_pool2d(const KernelArgs& k) {
   const std::vector<Span> hs = avg_spans(g.OH, g.H, g.kh, g.sh, g.ph, g.count_include_pad);
   const std::vector<Span> ws = avg_spans(g.OW, g.W, g.kw, g.sw, g.pw, g.count_include_pad);
   const int64_t W = g.W, OH = g.OH, OW = g.OW, kw = g.kw, sw = g.sw, pw = g.pw;
+  const std::pair<int64_t, int64_t> jt = live_taps(kw, 1, pw, sw, W, OW);
   detail::dispatch_floating(x.dtype(), "avg_pool2d", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();
@@ -241,7 +263,7 @@ void avg_pool2d(const KernelArgs& k) {
           double* a = acc.data();
           for (int64_t ih = hs[oh].lo; ih < hs[oh].hi; ++ih) {
             const T* xr = xp + ih * W;
-            for (int64_t j = 0; j < kw; ++j) {  // row sums tap by tap
+            for (int64_t j = jt.first; j < jt.second; ++j) {  // row sums tap by tap
               const int64_t off = j - pw;
               // Not a structured binding: clang cannot capture one in an omp simd region.
               const auto taps = tap_range(off, sw, W, OW);
@@ -267,6 +289,7 @@ void avg_pool2d_backward(const KernelArgs& k) {
   const std::vector<Span> hs = avg_spans(g.OH, g.H, g.kh, g.sh, g.ph, g.count_include_pad);
   const std::vector<Span> ws = avg_spans(g.OW, g.W, g.kw, g.sw, g.pw, g.count_include_pad);
   const int64_t W = g.W, OH = g.OH, OW = g.OW, kw = g.kw, sw = g.sw, pw = g.pw;
+  const std::pair<int64_t, int64_t> jt = live_taps(kw, 1, pw, sw, W, OW);
   detail::dispatch_floating(grad.dtype(), "avg_pool2d_backward", [&](auto tag) {
     using T = decltype(tag);
     const T* pg = grad.data<T>();
@@ -286,7 +309,7 @@ void avg_pool2d_backward(const KernelArgs& k) {
                          : static_cast<T>(gp[oh * OW + ow] / (hs[oh].count * ws[ow].count));
           for (int64_t ih = hs[oh].lo; ih < hs[oh].hi; ++ih) {
             T* orow = op + ih * W;
-            for (int64_t j = 0; j < kw; ++j) {
+            for (int64_t j = jt.first; j < jt.second; ++j) {
               const int64_t off = j - pw;
               // Not a structured binding: clang cannot capture one in an omp simd region.
               const auto taps = tap_range(off, sw, W, OW);

@@ -210,6 +210,21 @@ TEST(HostileShapes, PoolingAttributes) {
   EXPECT_EQ(max_pool2d(x, o).shape(), (Shape{1, 2, 1, 1}));
   o.ceil_mode = true;
   EXPECT_EQ(avg_pool2d(x, o).shape(), (Shape{1, 2, 1, 1}));
+  // A huge window that is mostly padding runs over the taps that reach the input only (it
+  // looped 2^62 times), and a huge dilation of a 1x1 window does not step past int64.
+  o = Pool2dOptions{};
+  o.kernel = {k2_62, k2_62};
+  o.stride = {1, 1};
+  o.padding = {int64_t{1} << 61, int64_t{1} << 61};
+  EXPECT_EQ(max_pool2d(x, o).to_vector<float>(), std::vector<float>(2 * 6 * 6, 1.0f));
+  EXPECT_EQ(avg_pool2d(x, o).shape(), (Shape{1, 2, 6, 6}));
+  EXPECT_EQ(avg_pool2d_backward(Tensor::ones({1, 2, 6, 6}), {1, 2, 5, 5}, o).shape(), x.shape());
+  o = Pool2dOptions{};
+  o.kernel = {1, 1};
+  o.stride = {1, 1};
+  o.dilation = {kMax, kMax};
+  expect_close(max_pool2d(x, o), x);
+  o = Pool2dOptions{};
   o.stride = {-1, 1};
   EXPECT_HOSTILE(max_pool2d(x, o), "max_pool2d", "stride (-1, 1)", ">= 1");
   o.stride = {1, 1};
