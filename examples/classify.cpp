@@ -1,6 +1,6 @@
 // Runs a model-zoo classifier on a batch of images read from a safetensors file.
 //
-//   classify --model resnet18 --weights resnet18.safetensors --input x.safetensors \
+//   classify --model resnet18 --weights resnet18.safetensors --input x.safetensors
 //            --output logits.safetensors [--mode eager|graph] [--num-classes K]
 //
 // Reads tensor "input" (N, 3, H, W) float32 (F16/BF16 files are converted), builds

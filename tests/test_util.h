@@ -93,8 +93,9 @@ inline void gradcheck(const Fn& fn, const std::vector<Tensor>& inputs, double ep
     return s;
   };
   for (size_t k = 0; k < inputs.size(); ++k)
-    if (inputs[k].requires_grad())
+    if (inputs[k].requires_grad()) {
       ASSERT_TRUE(inputs[k].grad().defined()) << "input " << k << " got no gradient";
+    }
   expect_finite_differences(inputs, objective, eps, rtol, atol);
 }
 

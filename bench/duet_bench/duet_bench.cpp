@@ -2,7 +2,7 @@
 // duet's eager and graph execution as the two contenders.
 //
 //   duet-bench                                   # the full study grid on the CPU
-//   duet-bench --models resnet18,mobilenet_v2 --sizes 64 --batches 2 --steps 3 --warmup 1 \
+//   duet-bench --models resnet18,mobilenet_v2 --sizes 64 --batches 2 --steps 3 --warmup 1
 //              --csv out.csv --plot out.svg
 //   duet-bench --list --json                     # parameters, buffers, GMACs at 224
 //   duet-bench --plot fig.svg --from a.csv,b.csv # re-plot saved CSVs (e.g. PyTorch's)

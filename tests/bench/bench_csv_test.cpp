@@ -61,9 +61,13 @@ void expect_same(const BenchRow& a, const BenchRow& b) {
   EXPECT_EQ(a.time_s, b.time_s);  // exact: times are written to round-trip
   EXPECT_EQ(a.median_s, b.median_s);
   ASSERT_EQ(a.memory_mb.has_value(), b.memory_mb.has_value());
-  if (a.memory_mb) EXPECT_NEAR(*a.memory_mb, *b.memory_mb, 0.05);  // one decimal
+  if (a.memory_mb) {
+    EXPECT_NEAR(*a.memory_mb, *b.memory_mb, 0.05);  // one decimal
+  }
   ASSERT_EQ(a.device_total_mb.has_value(), b.device_total_mb.has_value());
-  if (a.device_total_mb) EXPECT_NEAR(*a.device_total_mb, *b.device_total_mb, 0.05);
+  if (a.device_total_mb) {
+    EXPECT_NEAR(*a.device_total_mb, *b.device_total_mb, 0.05);
+  }
   EXPECT_EQ(a.cuda_graph, b.cuda_graph);
   EXPECT_EQ(a.graph_path, b.graph_path);
 }

@@ -73,8 +73,9 @@ TEST(CudaLoader, BackendRegistersEveryKernel) {
   for (const OpDef* op : all_ops()) {
     if (!op->kernels[cpu]) continue;  // views, to_device: no kernel on any device
     EXPECT_TRUE(op->kernels[gpu]) << op->name << " has a CPU kernel but no CUDA kernel";
-    if (op->workspace[cpu])
+    if (op->workspace[cpu]) {
       EXPECT_TRUE(op->workspace[gpu]) << op->name << ": no CUDA workspace query";
+    }
   }
 }
 

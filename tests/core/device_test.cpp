@@ -25,7 +25,9 @@ TEST(Device, ParsesNames) {
 TEST(Device, CountMatchesAvailability) {
   EXPECT_GE(cuda_device_count(), 0);
   EXPECT_EQ(cuda_available(), cuda_device_count() > 0);
-  if (!cuda_built()) EXPECT_EQ(cuda_device_count(), 0);
+  if (!cuda_built()) {
+    EXPECT_EQ(cuda_device_count(), 0);
+  }
 }
 
 TEST(Device, SettingsRoundTrip) {

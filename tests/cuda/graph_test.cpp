@@ -181,8 +181,9 @@ TEST(CudaGraphMode, TrainingGraphFollowsEager) {
     EXPECT_NEAR(graph.losses[i], eager[i], 1e-4 * std::abs(eager[i])) << "step " << i;
   const nn::StateDict es = net->state_dict();
   for (size_t i = 0; i < es.size(); ++i)
-    if (is_floating(es[i].second.dtype()))
+    if (is_floating(es[i].second.dtype())) {
       EXPECT_LE(test::max_rel_error(graph.state[i].second, es[i].second), 1e-4) << es[i].first;
+    }
 }
 
 // After warm-up and capture, a training step is one graph launch: no cudaMalloc, no host

@@ -60,8 +60,9 @@ TEST(FoldBatchNorm, ReplacesConvAndAffineByOneConv) {
     EXPECT_EQ(count_op(*g.data(), "mul"), muls + (bias ? 2 : 1));  // W * scale, b * scale
     // The new conv reads the scaled weight and a bias.
     for (const detail::Node& n : g.data()->nodes)
-      if (!n.dead && n.kind == detail::NodeKind::op && n.op->name == "conv2d")
+      if (!n.dead && n.kind == detail::NodeKind::op && n.op->name == "conv2d") {
         EXPECT_EQ(n.inputs.size(), 3u);
+      }
   }
 }
 

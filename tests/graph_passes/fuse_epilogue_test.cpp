@@ -275,8 +275,9 @@ TEST(FuseEpilogue, AddReluRunsInPlace) {
   ASSERT_EQ(count_op(*exe.impl()->graph, "add_relu"), 1);
   const auto& nodes = exe.impl()->graph->nodes;
   for (size_t i = 0; i < nodes.size(); ++i)
-    if (nodes[i].kind == detail::NodeKind::op && nodes[i].op->name == "add_relu")
+    if (nodes[i].kind == detail::NodeKind::op && nodes[i].op->name == "add_relu") {
       EXPECT_TRUE(exe.impl()->plan.inplace[i]);  // over exp(x), which dies there
+    }
 }
 
 TEST(FuseEpilogue, Conv2dFusedPlansConvWorkspace) {

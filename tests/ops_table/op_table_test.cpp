@@ -103,7 +103,9 @@ TEST(Samples, EveryOpHasSamples) {
     for (const OpCase& c : op_cases(*op)) {
       SCOPED_TRACE(c.name);
       const size_t n = c.sample.inputs.size();
-      if (op->num_inputs >= 0) EXPECT_EQ(n, static_cast<size_t>(op->num_inputs));
+      if (op->num_inputs >= 0) {
+        EXPECT_EQ(n, static_cast<size_t>(op->num_inputs));
+      }
       std::vector<TensorMeta> metas;
       for (const SampleInput& in : c.sample.inputs)
         metas.push_back({in.shape, input_dtype(c, in), cpu});
@@ -411,8 +413,11 @@ TEST_P(EagerGraph, BitForBit) {
       size_t j = 0;
       for (; j < static_cast<size_t>(op().num_outputs); ++j)
         EXPECT_TRUE(same_bits(r[j], eager[j])) << "output " << j;
-      for (size_t k = 0; k < in.size(); ++k)
-        if (mutates(*c.op, k)) EXPECT_TRUE(same_bits(gi.captured[k], eager[j++])) << "input " << k;
+      for (size_t k = 0; k < in.size(); ++k) {
+        if (mutates(*c.op, k)) {
+          EXPECT_TRUE(same_bits(gi.captured[k], eager[j++])) << "input " << k;
+        }
+      }
     }
   }
 }
