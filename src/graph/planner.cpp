@@ -7,13 +7,17 @@
 namespace duet::detail {
 namespace {
 
+// Sizes and offsets are checked: each value's byte size fits in int64, but a graph of huge
+// values can still overflow their sum (a duet::Error before anything is allocated).
 int64_t align_up(int64_t n) {
-  return (n + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+  return checked_add(n, kArenaAlignment - 1, "compile: memory plan (buffer bytes)") /
+         kArenaAlignment * kArenaAlignment;
 }
 
 int64_t bytes_of(const TensorMeta& m) {
-  return std::max<int64_t>(align_up(numel(m.shape) * static_cast<int64_t>(dtype_size(m.dtype))),
-                           kArenaAlignment);
+  return std::max<int64_t>(
+      align_up(checked_nbytes(m.shape, dtype_size(m.dtype), "compile: memory plan")),
+      kArenaAlignment);
 }
 
 bool overlaps(const Buffer& a, const Buffer& b) {
@@ -44,10 +48,10 @@ int64_t assign_offsets(std::vector<Buffer>& buffers) {
         best = cursor;
         best_gap = gap;
       }
-      cursor = std::max(cursor, o->offset + o->size);
+      cursor = std::max(cursor, checked_add(o->offset, o->size, "compile: memory plan (arena)"));
     }
     b.offset = best >= 0 ? best : cursor;
-    arena = std::max(arena, b.offset + b.size);
+    arena = std::max(arena, checked_add(b.offset, b.size, "compile: memory plan (arena)"));
     placed.push_back(idx);
   }
   return arena;
@@ -188,9 +192,13 @@ MemoryPlan assign_buffers(const GraphData& g, const std::vector<ValueRef>& outpu
         plan.staging[i].push_back(
             {k, new_buffer(bytes_of(g.meta(node.inputs[k])), i, i, BufferKind::activation)});
       plan.workspace_size[i] = call.workspace_bytes;
-      if (call.workspace_bytes)
+      if (call.workspace_bytes) {
+        DUET_CHECK(call.workspace_bytes <= static_cast<size_t>(INT64_MAX), "compile: node %", i,
+                   " (", node.op->name, ") asks for a workspace of ", call.workspace_bytes,
+                   " bytes (expected at most ", INT64_MAX, ")");
         plan.workspace_buffer[i] = new_buffer(align_up(static_cast<int64_t>(call.workspace_bytes)),
                                               i, i, BufferKind::workspace);
+      }
     }
     for (size_t k = 0; k < nout; ++k) {
       const int32_t over = k == 0 ? choose(state, i) : -1;

@@ -184,3 +184,17 @@ TEST(Planner, SteadyStateTrainingStepAllocatesNothing) {
   EXPECT_GT(r.activations, 0);
   EXPECT_EQ(r.arena, exe_arena_bytes(step));
 }
+
+// Each value's byte size fits in int64 (2^62 bytes); the arena holding three of them at once
+// does not: a duet::Error naming the memory plan, not a wrapped (UB) arena size.
+TEST(Planner, ArenaSizeOverflowIsAnError) {
+  Graph g;
+  Tensor x = g.input("x", {int64_t{1} << 60});
+  try {
+    compile(g, {relu(x), neg(x), exp(x)});
+    FAIL() << "compile accepted an arena of more than 2^63 bytes";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("compile: memory plan"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("overflows int64"), std::string::npos) << e.what();
+  }
+}
