@@ -83,9 +83,23 @@ Stats& stats() {
   return s;
 }
 
+// Adds this process's counts to the file's (libFuzzer -fork=N and restarted campaigns run
+// many processes one after another).
 void write_stats() {
   const char* path = std::getenv("DUET_FUZZ_OPS_STATS");
   if (!path) return;
+  {
+    std::ifstream in(path);
+    std::string name, header;
+    std::getline(in, header);
+    for (int i = 0; i < duet::kNumOps && (in >> name); ++i)
+      for (int m = 0; m < kNumModes; ++m) {
+        uint64_t c = 0, r = 0;
+        in >> c >> r;
+        stats().calls[i][m] += c;
+        stats().results[i][m] += r;
+      }
+  }
   std::ofstream f(path);
   f << "op eager_calls eager_results graph_calls graph_results\n";
   for (int i = 0; i < duet::kNumOps; ++i) {
