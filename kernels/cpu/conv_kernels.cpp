@@ -137,7 +137,7 @@ ChunkPlan plan_chunks(const ConvGeom& g, size_t elem, bool split_images, int thr
 
 // Output columns ow in [lo, hi) read input columns iw = iw0 + ow * s inside [0, W).
 inline void valid_range(int64_t iw0, int64_t s, int64_t w, int64_t ow, int64_t& lo, int64_t& hi) {
-  lo = iw0 >= 0 ? 0 : (-iw0 + s - 1) / s;
+  lo = iw0 >= 0 ? 0 : -iw0 / s + (-iw0 % s != 0);  // ceil(-iw0 / s); -iw0 + s - 1 may overflow
   hi = w - 1 - iw0 < 0 ? 0 : std::min(ow, (w - 1 - iw0) / s + 1);
   lo = std::min(lo, ow);
   hi = std::max(hi, lo);

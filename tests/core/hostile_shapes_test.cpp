@@ -291,6 +291,12 @@ TEST(HostileShapes, ConvolutionAttributes) {
   o = Conv2dOptions{};
   o.stride = {kMax, kMax};
   EXPECT_EQ(conv2d(x, w, Tensor(), o).shape(), (Shape{1, 4, 1, 1}));
+  // A window far in the padding with a huge stride: the im2col column range was
+  // (-iw0 + s - 1) / s, which wrapped (SIGSEGV); every output reads only padding here.
+  o = Conv2dOptions{{2, kMax}, {2, int64_t{1} << 32}, {1, 2}, 1};
+  Tensor y = conv2d(Tensor::ones({1, 2, 5, 6}), Tensor::ones({2, 2, 3, 3}), Tensor(), o);
+  EXPECT_EQ(y.shape(), (Shape{1, 2, 4, 1}));
+  EXPECT_EQ(y.to_vector<float>(), std::vector<float>(8, 0.0f));
   o.stride = {0, 1};
   EXPECT_HOSTILE(conv2d(x, w, Tensor(), o), "conv2d", "stride (0, 1)");
   o = Conv2dOptions{};
