@@ -51,18 +51,27 @@ inline std::pair<int64_t, int64_t> tap_range(int64_t off, int64_t s, int64_t in,
   return {std::max<int64_t>(0, -floor_div(off, s)), std::min(out, floor_div(in - 1 - off, s) + 1)};
 }
 
-// The window taps j in [lo, hi) (of k, at offsets j * d - p) that reach an input column of
-// some output in [0, out) with stride s: off <= in - 1 and off + (out - 1) * s >= 0. Taps
-// outside only see padding; skipping them keeps a huge, mostly-padding window (kernel 2^62
-// with padding 2^61 over 5 columns) from looping 2^62 times. No overflow: the shape rule
-// checked in + 2p and (out - 1) * s <= in + 2p (kernels/geometry.h, window_out_size).
-inline std::pair<int64_t, int64_t> live_taps(int64_t k, int64_t d, int64_t p, int64_t s, int64_t in,
-                                             int64_t out) {
-  const int64_t min_off = -(out - 1) * s;  // off >= min_off: j * d >= p + min_off
-  const int64_t need = p + min_off;
-  const int64_t lo = need <= 0 ? 0 : need / d + (need % d != 0);
-  const int64_t hi = std::min(k, (in - 1 + p) / d + 1);
-  return {lo, std::max(lo, hi)};
+// The window taps j of [0, k) (at offsets j * d - p) that reach an input column in [0, in) for
+// some output in [0, out) with stride s, as ascending disjoint runs [lo, hi): output o reads
+// input o * s + j * d - p. Taps that only see padding are skipped, so a huge, mostly-padding
+// window (kernel 2^32 with stride 2^31 over 6 columns) costs at most out * in taps, not k.
+// No overflow: the shape rule checked in + 2p and (out - 1) * s <= in + p (geometry.h).
+inline std::vector<std::pair<int64_t, int64_t>> live_taps(int64_t k, int64_t d, int64_t p,
+                                                          int64_t s, int64_t in, int64_t out) {
+  auto floor_div_pos = [](int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a - 1) / b) - 1; };
+  std::vector<std::pair<int64_t, int64_t>> runs;
+  for (int64_t o = out; o-- > 0;) {       // ascending taps
+    const int64_t first = p - o * s;      // j * d >= first
+    const int64_t last = first + in - 1;  // j * d <= last
+    const int64_t lo = std::max<int64_t>(0, -floor_div_pos(-first, d));
+    const int64_t hi = std::min(k, last < 0 ? 0 : last / d + 1);
+    if (lo >= hi) continue;
+    if (!runs.empty() && lo <= runs.back().second)
+      runs.back().second = std::max(runs.back().second, hi);
+    else
+      runs.push_back({lo, hi});
+  }
+  return runs;
 }
 
 // The first of start, start + d, start + 2d, ... that is >= 0 (start < 0 may be -2^61).
@@ -82,6 +91,7 @@ inline int64_t adaptive_end(int64_t i, int64_t out, int64_t in) {
 void max_pool2d(const KernelArgs& k) {
   const Tensor& x = k.inputs[0];
   const Geom g = geometry(k.attrs, x.shape(), k.outputs[0].shape());
+  if (k.outputs[0].numel() == 0) return;  // (an empty output may have one huge axis)
   int64_t* pi = k.outputs[1].data<int64_t>();
   detail::dispatch_floating(x.dtype(), "max_pool2d", [&](auto tag) {
     using T = decltype(tag);
@@ -126,7 +136,7 @@ void max_pool2d(const KernelArgs& k) {
           // Locals, as above.
           const int64_t H = g.H, W = g.W, OH = g.OH, OW = g.OW, kh = g.kh, kw = g.kw;
           const int64_t sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw;
-          const std::pair<int64_t, int64_t> jt = live_taps(kw, dw, pw, sw, W, OW);
+          const std::vector<std::pair<int64_t, int64_t>> jt = live_taps(kw, dw, pw, sw, W, OW);
           for (int64_t p = p0; p < p1; ++p) {
             const T* xp = px + p * H * W;
             T* yp = py + p * OH * OW;
@@ -150,21 +160,22 @@ void max_pool2d(const KernelArgs& k) {
               // The step stops at h1: ih + dh may not fit (kernel 1, dilation 2^63 - 1).
               for (int64_t ih = h0; ih < h1; ih = (h1 - ih > dh) ? ih + dh : h1) {
                 const T* xr = xp + ih * W;
-                for (int64_t j = jt.first; j < jt.second; ++j) {
-                  const int64_t off = j * dw - pw;  // iw = ow * sw + off
-                  // Not a structured binding: clang cannot capture one in an omp simd region.
-                  const auto taps = tap_range(off, sw, W, OW);
-                  const int64_t lo = taps.first, hi = taps.second;
-                  const int64_t base = ih * W + off;
+                for (const auto& run : jt)
+                  for (int64_t j = run.first; j < run.second; ++j) {
+                    const int64_t off = j * dw - pw;  // iw = ow * sw + off
+                    // Not a structured binding: clang cannot capture one in an omp simd region.
+                    const auto taps = tap_range(off, sw, W, OW);
+                    const int64_t lo = taps.first, hi = taps.second;
+                    const int64_t base = ih * W + off;
 #pragma omp simd
-                  for (int64_t ow = lo; ow < hi; ++ow) {
-                    const T v = xr[ow * sw + off];
-                    const T cur = yr[ow];
-                    const bool take = (v > cur) || (v != v);
-                    yr[ow] = take ? v : cur;
-                    ir[ow] = take ? base + ow * sw : ir[ow];
+                    for (int64_t ow = lo; ow < hi; ++ow) {
+                      const T v = xr[ow * sw + off];
+                      const T cur = yr[ow];
+                      const bool take = (v > cur) || (v != v);
+                      yr[ow] = take ? v : cur;
+                      ir[ow] = take ? base + ow * sw : ir[ow];
+                    }
                   }
-                }
               }
             }
           }
@@ -245,10 +256,12 @@ void max_pool2d_gather(const KernelArgs& k) {
 void avg_pool2d(const KernelArgs& k) {
   const Tensor& x = k.inputs[0];
   const Geom g = geometry(k.attrs, x.shape(), k.outputs[0].shape());
+  // Nothing to write; an empty output may still have one huge axis (scratch is sized by it).
+  if (k.outputs[0].numel() == 0) return;
   const std::vector<Span> hs = avg_spans(g.OH, g.H, g.kh, g.sh, g.ph, g.count_include_pad);
   const std::vector<Span> ws = avg_spans(g.OW, g.W, g.kw, g.sw, g.pw, g.count_include_pad);
   const int64_t W = g.W, OH = g.OH, OW = g.OW, kw = g.kw, sw = g.sw, pw = g.pw;
-  const std::pair<int64_t, int64_t> jt = live_taps(kw, 1, pw, sw, W, OW);
+  const std::vector<std::pair<int64_t, int64_t>> jt = live_taps(kw, 1, pw, sw, W, OW);
   detail::dispatch_floating(x.dtype(), "avg_pool2d", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();
@@ -263,14 +276,15 @@ void avg_pool2d(const KernelArgs& k) {
           double* a = acc.data();
           for (int64_t ih = hs[oh].lo; ih < hs[oh].hi; ++ih) {
             const T* xr = xp + ih * W;
-            for (int64_t j = jt.first; j < jt.second; ++j) {  // row sums tap by tap
-              const int64_t off = j - pw;
-              // Not a structured binding: clang cannot capture one in an omp simd region.
-              const auto taps = tap_range(off, sw, W, OW);
-              const int64_t lo = taps.first, hi = taps.second;
+            for (const auto& run : jt)
+              for (int64_t j = run.first; j < run.second; ++j) {  // row sums tap by tap
+                const int64_t off = j - pw;
+                // Not a structured binding: clang cannot capture one in an omp simd region.
+                const auto taps = tap_range(off, sw, W, OW);
+                const int64_t lo = taps.first, hi = taps.second;
 #pragma omp simd
-              for (int64_t ow = lo; ow < hi; ++ow) a[ow] += xr[ow * sw + off];
-            }
+                for (int64_t ow = lo; ow < hi; ++ow) a[ow] += xr[ow * sw + off];
+              }
           }
           for (int64_t ow = 0; ow < OW; ++ow) {
             const bool empty = hs[oh].lo >= hs[oh].hi || ws[ow].lo >= ws[ow].hi;
@@ -286,10 +300,18 @@ void avg_pool2d_backward(const KernelArgs& k) {
   const Tensor& grad = k.inputs[0];
   Tensor out = k.outputs[0];
   const Geom g = geometry(k.attrs, out.shape(), grad.shape());
+  if (out.numel() == 0) return;
+  if (grad.numel() == 0) {  // no window reads the input: its gradient is zero
+    detail::dispatch_floating(out.dtype(), "avg_pool2d_backward", [&](auto tag) {
+      using T = decltype(tag);
+      std::fill(out.data<T>(), out.data<T>() + out.numel(), T(0));
+    });
+    return;
+  }
   const std::vector<Span> hs = avg_spans(g.OH, g.H, g.kh, g.sh, g.ph, g.count_include_pad);
   const std::vector<Span> ws = avg_spans(g.OW, g.W, g.kw, g.sw, g.pw, g.count_include_pad);
   const int64_t W = g.W, OH = g.OH, OW = g.OW, kw = g.kw, sw = g.sw, pw = g.pw;
-  const std::pair<int64_t, int64_t> jt = live_taps(kw, 1, pw, sw, W, OW);
+  const std::vector<std::pair<int64_t, int64_t>> jt = live_taps(kw, 1, pw, sw, W, OW);
   detail::dispatch_floating(grad.dtype(), "avg_pool2d_backward", [&](auto tag) {
     using T = decltype(tag);
     const T* pg = grad.data<T>();
@@ -309,14 +331,15 @@ void avg_pool2d_backward(const KernelArgs& k) {
                          : static_cast<T>(gp[oh * OW + ow] / (hs[oh].count * ws[ow].count));
           for (int64_t ih = hs[oh].lo; ih < hs[oh].hi; ++ih) {
             T* orow = op + ih * W;
-            for (int64_t j = jt.first; j < jt.second; ++j) {
-              const int64_t off = j - pw;
-              // Not a structured binding: clang cannot capture one in an omp simd region.
-              const auto taps = tap_range(off, sw, W, OW);
-              const int64_t lo = taps.first, hi = taps.second;
+            for (const auto& run : jt)
+              for (int64_t j = run.first; j < run.second; ++j) {
+                const int64_t off = j - pw;
+                // Not a structured binding: clang cannot capture one in an omp simd region.
+                const auto taps = tap_range(off, sw, W, OW);
+                const int64_t lo = taps.first, hi = taps.second;
 #pragma omp simd
-              for (int64_t ow = lo; ow < hi; ++ow) orow[ow * sw + off] += sr[ow];
-            }
+                for (int64_t ow = lo; ow < hi; ++ow) orow[ow * sw + off] += sr[ow];
+              }
           }
         }
       }

@@ -219,6 +219,15 @@ TEST(HostileShapes, PoolingAttributes) {
   EXPECT_EQ(max_pool2d(x, o).to_vector<float>(), std::vector<float>(2 * 6 * 6, 1.0f));
   EXPECT_EQ(avg_pool2d(x, o).shape(), (Shape{1, 2, 6, 6}));
   EXPECT_EQ(avg_pool2d_backward(Tensor::ones({1, 2, 6, 6}), {1, 2, 5, 5}, o).shape(), x.shape());
+  // Huge strides too: the taps that reach the input are sparse runs (2^31 taps apart).
+  o.kernel = {int64_t{1} << 32, int64_t{1} << 32};
+  o.stride = {int64_t{1} << 32, int64_t{1} << 31};
+  o.padding = {2, int64_t{1} << 31};
+  o.ceil_mode = true;
+  EXPECT_EQ(avg_pool2d(Tensor::ones({1, 2, 5, 6}), o).shape(), (Shape{1, 2, 1, 2}));
+  EXPECT_EQ(max_pool2d(Tensor::ones({1, 2, 5, 6}), o).to_vector<float>(),
+            std::vector<float>(4, 1.0f));
+  o.ceil_mode = false;
   o = Pool2dOptions{};
   o.kernel = {1, 1};
   o.stride = {1, 1};
