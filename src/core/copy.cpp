@@ -1,6 +1,8 @@
 #include "core/copy.h"
 
 #include <cstring>
+#include <limits>
+#include <type_traits>
 
 #include "core/device_backend.h"
 #include "core/dtype_dispatch.h"
@@ -10,6 +12,19 @@
 namespace duet::detail {
 namespace {
 
+// One element converted to D. Floating point to integer saturates (NaN -> 0, out of range ->
+// the nearest limit): a value outside the integer's range is undefined behaviour in C++, and
+// tensors (files, user data) may hold 1e308, inf or NaN.
+template <class D, class S>
+inline D convert(S v) {
+  if constexpr (std::is_floating_point_v<S> && std::is_integral_v<D> && !std::is_same_v<D, bool>) {
+    if (v != v) return D(0);
+    if (v <= static_cast<S>(std::numeric_limits<D>::min())) return std::numeric_limits<D>::min();
+    if (v >= static_cast<S>(std::numeric_limits<D>::max())) return std::numeric_limits<D>::max();
+  }
+  return static_cast<D>(v);
+}
+
 template <class S, class D>
 void copy_loop(const S* src, const Shape& sstride, D* dst, const Shape& dstride,
                const Shape& shape) {
@@ -17,7 +32,7 @@ void copy_loop(const S* src, const Shape& sstride, D* dst, const Shape& dstride,
   const int64_t n = numel(shape);
   if (n == 0) return;
   if (rank == 0) {
-    dst[0] = static_cast<D>(src[0]);
+    dst[0] = convert<D>(src[0]);
     return;
   }
   const int64_t inner = shape[rank - 1];
@@ -37,9 +52,9 @@ void copy_loop(const S* src, const Shape& sstride, D* dst, const Shape& dstride,
       const S* s = src + soff;
       D* o = dst + doff;
       if (is == 1 && os == 1) {
-        for (int64_t j = 0; j < inner; ++j) o[j] = static_cast<D>(s[j]);
+        for (int64_t j = 0; j < inner; ++j) o[j] = convert<D>(s[j]);
       } else {
-        for (int64_t j = 0; j < inner; ++j) o[j * os] = static_cast<D>(s[j * is]);
+        for (int64_t j = 0; j < inner; ++j) o[j * os] = convert<D>(s[j * is]);
       }
     }
   });
