@@ -70,12 +70,26 @@ void increment(const KernelArgs& k) {
       DUET_ASSERT(false, "increment_: a bool input passed infer");
     } else {
       T* x = static_cast<T*>(k.inputs[0].data_ptr());
-      const T v = static_cast<T>(value);
       const int64_t n = k.inputs[0].numel();
-      parallel::parallel_for_if(n > kParallelGrain, 0, n, [&](int64_t lo, int64_t hi) {
+      if constexpr (std::is_integral_v<T>) {
+        // An integer counter: the value must be an integer in range (converting inf or 1e308
+        // is UB); the sum wraps (unsigned arithmetic) instead of overflowing.
+        DUET_CHECK(value == value && value >= -9.2233720368547758e18 &&
+                       value < 9.2233720368547758e18 && value == static_cast<double>(
+                                                                     static_cast<int64_t>(value)),
+                   "increment_: value ", value, " for an int64 tensor (expected an integer within "
+                   "int64's range)");
+        const uint64_t v = static_cast<uint64_t>(static_cast<int64_t>(value));
+        parallel::parallel_for_if(n > kParallelGrain, 0, n, [&](int64_t lo, int64_t hi) {
+          for (int64_t i = lo; i < hi; ++i) x[i] = static_cast<T>(static_cast<uint64_t>(x[i]) + v);
+        });
+      } else {
+        const T v = static_cast<T>(value);
+        parallel::parallel_for_if(n > kParallelGrain, 0, n, [&](int64_t lo, int64_t hi) {
 #pragma omp simd
-        for (int64_t i = lo; i < hi; ++i) x[i] = x[i] + v;
-      });
+          for (int64_t i = lo; i < hi; ++i) x[i] = x[i] + v;
+        });
+      }
     }
   });
 }
