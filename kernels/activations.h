@@ -232,8 +232,12 @@ inline Activation parse_activation(const std::string& name, const char* op) {
 #undef DUET_ACT_PARSE
   const size_t last = expected.rfind(", ");
   expected.replace(last, 2, " or ");
-  throw Error(detail::cat(op, ": activation '", name, "' is not supported (expected ", expected,
-                          ")"));
+  // A hostile attribute (an ONNX file, a fuzzer) may be long: quote at most 64 characters.
+  const std::string shown =
+      name.size() <= 64 ? name : name.substr(0, 64) + "...' (" + std::to_string(name.size()) +
+                                     " characters";
+  throw Error(detail::cat(op, ": activation '", shown, name.size() <= 64 ? "'" : ")",
+                          " is not supported (expected ", expected, ")"));
 }
 
 // Whether the activation's backward op reads its output (else its input).

@@ -57,6 +57,8 @@ void concat(const KernelArgs& k) {
 void pad(const KernelArgs& k) {
   Tensor out = k.outputs[0];
   out.fill_(k.attrs.f("value"));
+  const Tensor& x0 = k.inputs[0];
+  if (x0.numel() == 0) return;  // nothing to copy (and no view at an offset past the output)
   const auto& pads = k.attrs.ints("pads");
   const Tensor& x = k.inputs[0];
   Shape st = out.strides();

@@ -45,6 +45,11 @@ Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset,
   check_view_bounds(shape, strides, offset,
                     sized ? static_cast<int64_t>(storage->nbytes / dtype_size(base.dtype())) : -1,
                     what);
+  // An empty view reaches no element: an offset outside its storage is dropped, so data_ptr()
+  // never computes offset * itemsize past int64 or a pointer outside the allocation.
+  const int64_t storage_numel =
+      sized ? static_cast<int64_t>(storage->nbytes / dtype_size(base.dtype())) : 0;
+  if ((offset < 0 || offset > storage_numel) && numel(shape) == 0) offset = 0;
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = base.impl()->storage;
   impl->shape = std::move(shape);

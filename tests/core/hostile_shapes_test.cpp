@@ -170,6 +170,13 @@ TEST(HostileShapes, SliceExpandPadConcat) {
   EXPECT_HOSTILE(pad(x, {k2_40, k2_40, k2_40, 0}), "pad", "more elements than fit");
   EXPECT_HOSTILE(pad(x, {-1, 0}), "pad", "negative padding");
   EXPECT_HOSTILE(pad(x, {1}), "pad", "even count");
+  // An empty input padded by 2^62 along an axis whose other side is empty: the output is empty
+  // and nothing is copied (the kernel used to form a view at element offset 2^62, whose byte
+  // offset overflowed).
+  Tensor e = Tensor::zeros({0, 1}, float64);
+  EXPECT_EQ(pad(e, {k2_62, 0}).shape(), (Shape{0, k2_62 + 1}));
+  // An empty view keeps no offset outside its storage.
+  EXPECT_EQ(e.slice(0, k2_62, kMax).numel(), 0);
   // concat: too large even when each input is representable (graph mode, nothing allocated).
   Graph g;
   Tensor a = g.input("a", {k2_62}, DType::bool_);
@@ -434,4 +441,14 @@ TEST(HostileShapes, BackwardOpsCheckTheirInputsAgree) {
   EXPECT_HOSTILE(call_op(op_def(OpId::pad), {Tensor::ones({2})},
                          Attrs().set("pads", std::vector<int64_t>{1, 1})),
                  "pad", "attribute 'value' is missing");
+}
+
+// A string attribute from a hostile source is quoted short in the error.
+TEST(HostileShapes, LongStringAttributesAreQuotedShort) {
+  Tensor x = Tensor::ones({2, 3}), w = Tensor::ones({4, 3});
+  const std::string act(3000, 'r');
+  EXPECT_HOSTILE(linear_fused(x, w, Tensor(), act), "linear_fused", "activation 'rrrr",
+                 "(3000 characters)", "is not supported");
+  EXPECT_HOSTILE(linear_fused(x, w, Tensor(), "gelu_tanh_fast"), "linear_fused",
+                 "activation 'gelu_tanh_fast' is not supported (expected none, ");
 }

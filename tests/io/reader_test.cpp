@@ -143,6 +143,8 @@ TEST(Reader, HostileHarnessCatchesClaimSizedAllocations) {
 #endif
   const HostileResult big = run_hostile([] {
     std::vector<char> v(size_t{1} << 30, 1);  // 1 GiB, what a trusting loader would do
+    // Observable, so clang -O3 cannot elide the new/delete pair.
+    asm volatile("" : : "r"(v.data()) : "memory");
     if (v[12345] != 1) throw Error("unreachable");
   });
   EXPECT_EQ(big.status, 2) << big.message;  // std::bad_alloc
