@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the whole test suite (ctest). Extra args go to ctest.
+# DUET_WERROR=ON makes compiler warnings errors (CI sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # PyTorch + torchvision (Debian's 1.13) are the reference the classify test compares against.
 DUET_EXTRA_PKGS="python3-torch python3-torchvision" \
-  bash scripts/setup.sh -DDUET_BUILD_TESTS=ON -DDUET_BUILD_EXAMPLES=ON -DDUET_BUILD_BENCH=ON
+  bash scripts/setup.sh -DDUET_BUILD_TESTS=ON -DDUET_BUILD_EXAMPLES=ON -DDUET_BUILD_BENCH=ON \
+  -DDUET_WERROR="${DUET_WERROR:-OFF}"
 cd build
 ctest --output-on-failure -j2 "$@"
