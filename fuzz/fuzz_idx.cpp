@@ -62,11 +62,7 @@ duet::data::IdxOptions options_from(uint8_t b) {
 }  // namespace
 
 extern "C" int DUET_FUZZ_ENTRY(const uint8_t* data, size_t size) {
-  static duet::fuzz::MemFile* file = [] {
-    duet::set_num_threads(1);
-    duet::set_memory_limit(duet::cpu, 256 << 20);
-    return new duet::fuzz::MemFile();
-  }();
+  duet::fuzz::MemFile* file = &duet::fuzz::loader_file();
   if (size < 3) return 0;
   const int mode = data[0] & 3, level = (data[0] >> 2) & 3;
   const duet::data::IdxOptions opt = options_from(data[1]);

@@ -37,11 +37,7 @@ void check_tensors(const duet::nn::StateDict& sd, size_t file_size) {
 }  // namespace
 
 extern "C" int DUET_FUZZ_ENTRY(const uint8_t* data, size_t size) {
-  static duet::fuzz::MemFile* file = [] {
-    duet::set_num_threads(1);
-    duet::set_memory_limit(duet::cpu, 256 << 20);
-    return new duet::fuzz::MemFile();
-  }();
+  duet::fuzz::MemFile* file = &duet::fuzz::loader_file();
   file->write(data, size);
   duet::fuzz::expect_result_or_error("load_safetensors", [&] {
     check_tensors(duet::io::load_safetensors(file->path()), size);

@@ -23,6 +23,8 @@
 #include <string>
 
 #include "duet/error.h"
+#include "duet/memory.h"
+#include "duet/threads.h"
 
 #ifndef DUET_FUZZ_ENTRY
 #define DUET_FUZZ_ENTRY LLVMFuzzerTestOneInput
@@ -63,6 +65,17 @@ class MemFile {
   int fd_ = -1;
   std::string path_;
 };
+
+// The loader targets' file, made once per process: one kernel thread and a 256 MB memory limit,
+// so a file's claim can never turn into a real multi-GB allocation.
+inline MemFile& loader_file() {
+  static MemFile* file = [] {
+    duet::set_num_threads(1);
+    duet::set_memory_limit(duet::cpu, 256 << 20);
+    return new MemFile();
+  }();
+  return *file;
+}
 
 // A harness check that failed: the input found a bug (libFuzzer saves it as a crash).
 [[noreturn]] inline void bug(const char* what, const std::string& detail) {

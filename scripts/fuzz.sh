@@ -28,11 +28,8 @@ NICE=${NICE:-10}
 
 # clang 19 with its runtime libraries (libFuzzer, ASan, UBSan), as scripts/setup.sh does.
 if ! command -v clang++-19 > /dev/null || ! ls /usr/lib/llvm-19/lib/clang/19/lib/linux/libclang_rt.fuzzer-x86_64.a > /dev/null 2>&1; then
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  echo "[fuzz] installing clang-19 libclang-rt-19-dev"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang-19 libclang-rt-19-dev
+  source scripts/apt_install.sh
+  duet_apt_install fuzz clang-19 libclang-rt-19-dev
 fi
 
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then

@@ -23,17 +23,8 @@ else
   CC=${CC:-gcc}
 fi
 export CC CXX
-missing=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  echo "[sanitize] installing: ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
-fi
+source scripts/apt_install.sh
+duet_apt_install sanitize "${PKGS[@]}"
 
 BUILD_DIR=${BUILD_DIR:-build-asan}
 JOBS=${JOBS:-2}

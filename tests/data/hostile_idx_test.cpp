@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "duet/data.h"
+#include "idx_bytes.h"
 #include "hostile_util.h"
 #include "io/reader.h"
 #include "test_util.h"
@@ -39,16 +40,8 @@ class HostileIdx : public ::testing::Test {
   fs::path dir_;
 };
 
-void put_be32(std::string& s, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) s.push_back(static_cast<char>((v >> shift) & 0xFF));
-}
-
-std::string idx_bytes(int type, const std::vector<uint32_t>& dims, const std::string& payload) {
-  std::string s;
-  put_be32(s, (static_cast<uint32_t>(type) << 8) | static_cast<uint32_t>(dims.size()));
-  for (uint32_t d : dims) put_be32(s, d);
-  return s + payload;
-}
+using test::idx_bytes;
+using test::put_be32;
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "duet/data.h"
+#include "idx_bytes.h"
 #include "test_util.h"
 
 using namespace duet;
@@ -32,17 +33,8 @@ class TempDir {
   fs::path path_;
 };
 
-void put_be32(std::string& s, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) s.push_back(static_cast<char>((v >> shift) & 0xFF));
-}
-
-// IDX bytes: magic 0x0000TTRR, sizes, payload.
-std::string idx_bytes(int type, const std::vector<uint32_t>& dims, const std::string& payload) {
-  std::string s;
-  put_be32(s, (static_cast<uint32_t>(type) << 8) | static_cast<uint32_t>(dims.size()));
-  for (uint32_t d : dims) put_be32(s, d);
-  return s + payload;
-}
+using test::idx_bytes;
+using test::put_be32;
 
 std::string ubytes(const std::vector<int>& v) {
   std::string s;
