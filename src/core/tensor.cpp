@@ -1,5 +1,6 @@
 #include "duet/tensor.h"
 
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 #include <mutex>
@@ -41,15 +42,14 @@ Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset,
   // No storage (symbolic) or no memory yet (the graph planner's layouts): only the arithmetic
   // is checked.
   const auto& storage = base.impl()->storage;
-  const bool sized = storage && storage->data;
-  check_view_bounds(shape, strides, offset,
-                    sized ? static_cast<int64_t>(storage->nbytes / dtype_size(base.dtype())) : -1,
-                    what);
+  const int64_t storage_numel =  // -1: unknown
+      storage && storage->data ? static_cast<int64_t>(storage->nbytes / dtype_size(base.dtype()))
+                               : -1;
+  check_view_bounds(shape, strides, offset, storage_numel, what);
   // An empty view reaches no element: an offset outside its storage is dropped, so data_ptr()
   // never computes offset * itemsize past int64 or a pointer outside the allocation.
-  const int64_t storage_numel =
-      sized ? static_cast<int64_t>(storage->nbytes / dtype_size(base.dtype())) : 0;
-  if ((offset < 0 || offset > storage_numel) && numel(shape) == 0) offset = 0;
+  if ((offset < 0 || offset > std::max<int64_t>(storage_numel, 0)) && numel(shape) == 0)
+    offset = 0;
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = base.impl()->storage;
   impl->shape = std::move(shape);
