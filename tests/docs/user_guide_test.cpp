@@ -1,4 +1,4 @@
-// docs/user_guide.md's snippets, compiled and run. Each TEST below holds one ```cpp block of
+// docs/guide.md's snippets, compiled and run (this file and the other files of tests/docs/). Each TEST below holds one ```cpp block of
 // the guide line for line (SnippetsAreHere checks that every block of the guide is in this
 // file), plus assertions on what the snippet's comments promise.
 #include <gtest/gtest.h>
@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -60,18 +61,21 @@ std::vector<std::string> cpp_blocks(const std::string& md) {
 }  // namespace
 
 TEST(UserGuide, SnippetsAreHere) {
-  const std::vector<std::string> source =
-      trimmed_lines(read_file(DUET_SOURCE_DIR "/tests/docs/user_guide_test.cpp"));
-  const std::vector<std::string> blocks =
-      cpp_blocks(read_file(DUET_SOURCE_DIR "/docs/user_guide.md"));
+  // Every file of tests/docs/, one after the other: a block must lie inside one of them.
+  std::vector<std::vector<std::string>> sources;
+  for (const auto& entry : std::filesystem::directory_iterator(DUET_SOURCE_DIR "/tests/docs"))
+    if (entry.path().extension() == ".cpp")
+      sources.push_back(trimmed_lines(read_file(entry.path().string())));
+  ASSERT_FALSE(sources.empty());
+  const std::vector<std::string> blocks = cpp_blocks(read_file(DUET_SOURCE_DIR "/docs/guide.md"));
   ASSERT_GE(blocks.size(), 4u);
   for (const std::string& block : blocks) {
     const std::vector<std::string> want = trimmed_lines(block);
     bool found = false;
-    for (size_t i = 0; !found && i + want.size() <= source.size(); ++i)
-      found = std::equal(want.begin(), want.end(), source.begin() + static_cast<long>(i));
-    EXPECT_TRUE(found) << "docs/user_guide.md block not in tests/docs/user_guide_test.cpp:\n"
-                       << block;
+    for (const auto& source : sources)
+      for (size_t i = 0; !found && i + want.size() <= source.size(); ++i)
+        found = std::equal(want.begin(), want.end(), source.begin() + static_cast<long>(i));
+    EXPECT_TRUE(found) << "docs/guide.md block not in any file of tests/docs/:\n" << block;
   }
 }
 

@@ -1,0 +1,10 @@
+// Training workflow (duet::train): fit and evaluate, metrics, callbacks, learning-rate
+// schedules, checkpoints that resume, TensorBoard, profiling a window of steps.
+//
+//   #include <duet/train.h>
+//   auto history = duet::train::fit(*net, loss_fn, opt, train_loader, {.epochs = 3});
+//
+// docs/guide.md walks through each piece.
+#pragma once
+
+#include "duet/train/callback.h"
