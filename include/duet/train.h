@@ -8,3 +8,4 @@
 #pragma once
 
 #include "duet/train/callback.h"
+#include "duet/train/profile_callback.h"

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "duet/error.h"
+#include "profiler/hooks.h"
 
 namespace duet::detail {
 
@@ -48,11 +49,13 @@ void* CachingAllocator::allocate(size_t nbytes) {
   stats_.current_bytes += counted;
   stats_.num_allocs++;
   if (stats_.current_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.current_bytes;
+  profiler::detail::note_alloc(nbytes);  // the requested size, on this thread (duet/profiler.h)
   return p;
 }
 
 void CachingAllocator::deallocate(void* ptr, size_t nbytes) {
   if (!ptr) return;
+  profiler::detail::note_free(nbytes);
   std::lock_guard<std::mutex> lock(mu_);
   stats_.current_bytes -= static_cast<int64_t>(counted_bytes(nbytes));
   stats_.num_frees++;

@@ -21,7 +21,7 @@
 
 namespace duet::detail {
 
-inline constexpr uint32_t kCudaBackendAbi = 1;
+inline constexpr uint32_t kCudaBackendAbi = 2;  // 2: the profiler's CUDA events
 inline constexpr const char* kCudaBackendEntry = "duet_cuda_backend";
 // The file libduet looks for (docs/cuda.md, "The backend library").
 inline constexpr const char* kCudaBackendFile = "libduet_cuda.so";
@@ -62,6 +62,12 @@ struct CudaBackendTable {
   int64_t (*conv_fused_count)();
   int64_t (*conv_own_workspace_count)();
   void (*set_conv_fuse_identity_always)(bool on);
+
+  // The profiler's CUDA events (device_backend.h, cuda_event_*): pooled, recorded on the
+  // device's stream; elapsed_ms waits for `end` (only when a profile stops).
+  void* (*event_record)(int index);
+  double (*event_elapsed_ms)(void* start, void* end);
+  void (*event_release)(void* event) noexcept;
 };
 
 // The plugin's entry point: extern "C" const CudaBackendTable* duet_cuda_backend();

@@ -203,6 +203,16 @@ void cuda_memory_info(int index, int64_t& free_bytes, int64_t& total_bytes) {
   check_device_available(Device{DeviceType::cuda, index});
   table().memory_info(index, &free_bytes, &total_bytes);
 }
+void* cuda_event_record(int index) {
+  check_device_available(Device{DeviceType::cuda, index});
+  return table().event_record(index);
+}
+double cuda_event_elapsed_ms(void* start, void* end) {
+  return table().event_elapsed_ms(start, end);
+}
+void cuda_event_release(void* event) noexcept {
+  if (const auto* t = backend().table; t && event) t->event_release(event);
+}
 int64_t cuda_conv_find_count() {
   const auto* t = backend().table;
   return t ? t->conv_find_count() : 0;

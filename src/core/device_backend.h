@@ -24,6 +24,13 @@ void note_cuda_sync();
 // cudaMemGetInfo (free, total) for the device.
 void cuda_memory_info(int index, int64_t& free_bytes, int64_t& total_bytes);
 
+// The profiler's CUDA events (src/profiler/recorder.cpp): an event from a per-device pool,
+// recorded now on device `index`'s stream (no host wait); the milliseconds between two
+// recorded events (waits for `end`: only when a profile stops); an event back to its pool.
+void* cuda_event_record(int index);
+double cuda_event_elapsed_ms(void* start, void* end);
+void cuda_event_release(void* event) noexcept;
+
 // For tests, from the cuDNN conv kernels (0 / nothing without the backend): cudnnFind
 // searches run so far; forward calls that ran as one cudnnConvolutionBiasActivationForward;
 // kernel calls that took their workspace from the caching allocator (none was planned).

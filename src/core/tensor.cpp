@@ -15,6 +15,7 @@
 #include "duet/autograd.h"
 #include "duet/ops/shape.h"
 #include "duet/source_location.h"
+#include "profiler/hooks.h"
 
 namespace duet {
 namespace detail {
@@ -176,10 +177,14 @@ DUET_INSTANTIATE(bool)
 
 // ---- factories ----
 
+// The factories are no op-table ops, but a profile records them as ops (duet/profiler.h), as
+// torch.profiler records aten::zeros.
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  profiler::detail::Scope profile_scope(profiler::EventKind::op, "empty", nullptr, device);
   return Tensor(make_impl(shape, dtype, device, "empty"));
 }
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+  profiler::detail::Scope profile_scope(profiler::EventKind::op, "zeros", nullptr, device);
   Tensor t(make_impl(shape, dtype, device, "zeros"));
   if (device.type != DeviceType::cpu) return t.fill_(0.0);
   std::memset(t.data_ptr(), 0, t.numel() * dtype_size(dtype));
@@ -189,6 +194,7 @@ Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) {
   return full(shape, 1.0, dtype, device);
 }
 Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
+  profiler::detail::Scope profile_scope(profiler::EventKind::op, "full", nullptr, device);
   Tensor t(make_impl(shape, dtype, device, "full"));
   t.fill_(value);
   return t;

@@ -46,6 +46,9 @@ const detail::CudaBackendTable kTable = {
     .conv_fused_count = &cuda_kernels::conv_fused_count,
     .conv_own_workspace_count = &cuda_kernels::conv_own_workspace_count,
     .set_conv_fuse_identity_always = &cuda_kernels::set_conv_fuse_identity_always,
+    .event_record = &event_record,
+    .event_elapsed_ms = &event_elapsed_ms,
+    .event_release = &event_release,
 };
 
 }  // namespace

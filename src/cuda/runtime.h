@@ -134,6 +134,11 @@ void copy_tensor(const Tensor& src, const Tensor& dst);
 void fill_tensor(const Tensor& dst, double value);
 void write_int64(const Tensor& dst, const int64_t* values, int64_t n);
 
+// The profiler's CUDA events (src/cuda/events.cpp; device_backend.h's cuda_event_*).
+void* event_record(int index);
+double event_elapsed_ms(void* start, void* end);
+void event_release(void* event) noexcept;
+
 // One CUDA Graph capture (src/cuda/cuda_graph.cpp): what detail::CudaGraph forwards to.
 class GraphCapture {
  public:

@@ -15,6 +15,7 @@
 #include "duet/ops/elementwise.h"
 #include "duet/ops/shape.h"
 #include "eager/tape.h"
+#include "profiler/hooks.h"
 
 namespace duet {
 namespace {
@@ -170,6 +171,12 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
     for (size_t i = 0; i < node->next.size(); ++i)
       args.needs_input_grad[i] = node->next[i].active();
 
+    // "<op>_grad" in a profile (duet/profiler.h), the rule's ops nested inside.
+    profiler::detail::Scope profile_scope;
+    if (profiler::detail::recording())
+      profile_scope.start(profiler::EventKind::backward, node->op->name.c_str(), nullptr,
+                          node->input_metas.empty() ? cpu : node->input_metas[0].device,
+                          "_grad");
     std::vector<Tensor> gin = node->op->grad(args);
     DUET_ASSERT(gin.size() == node->next.size(), node->op->name, " grad returned ", gin.size(),
                 " gradients for ", node->next.size(), " inputs");

@@ -90,7 +90,10 @@ class ExecutableImpl {
   void bind_feeds(const std::map<std::string, Tensor>& fed);
   void check_captures_in_place();
   void draw_seeds();
-  void run_steps();                      // every step, kernel by kernel
+  // Every step, kernel by kernel; profile_nodes: each as a profiler event (never while a
+  // CUDA Graph is being captured: nothing runs then, and no CUDA event may be recorded).
+  void run_steps(bool profile_nodes = false);
+  void run_step_profiled(ExecStep& st);
   std::string recapture_reason() const;  // empty when the captured graph is still valid
   void capture_and_launch(const std::string& why);
 };

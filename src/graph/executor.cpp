@@ -7,6 +7,7 @@
 #include "core/device_backend.h"
 #include "duet/cuda.h"
 #include "graph/executable.h"
+#include "profiler/hooks.h"
 
 namespace duet::detail {
 namespace {}  // namespace
@@ -208,12 +209,23 @@ void ExecutableImpl::draw_seeds() {
     cuda_write_int64(seeds, seed_values.data(), static_cast<int64_t>(seed_values.size()));
 }
 
-void ExecutableImpl::run_steps() {
+// A step as a graph_node event of a profile (duet/profiler.h), nested in the run's event.
+void ExecutableImpl::run_step_profiled(ExecStep& st) {
+  profiler::detail::Scope scope(profiler::EventKind::graph_node, st.op->name.c_str(), &st.inputs,
+                                device);
+  scope.set_graph(graph->id, st.node);
+  run_step(st);
+}
+
+void ExecutableImpl::run_steps(bool profile_nodes) {
   const bool timed = step_seconds != nullptr;
   for (size_t si = 0; si < steps.size(); ++si) {
     const auto t0 =
         timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    run_step(steps[si]);
+    if (profile_nodes)
+      run_step_profiled(steps[si]);
+    else
+      run_step(steps[si]);
     if (timed) {
       synchronize(device);  // a GPU step's time is its kernels', not their launch
       (*step_seconds)[si] +=
@@ -269,6 +281,15 @@ void ExecutableImpl::capture_and_launch(const std::string& why) {
 }
 
 std::vector<Tensor> ExecutableImpl::run(const std::map<std::string, Tensor>& fed) {
+  // A profile (duet/profiler.h) sees the run as one "graph #N" event and, when the steps run
+  // kernel by kernel (not a CUDA Graph capture or replay), each step as a child event.
+  profiler::detail::Scope profile_scope;
+  const bool profiling = profiler::detail::recording();
+  if (profiling) {
+    const std::string name = cat("graph #", graph->id);
+    profile_scope.start(profiler::EventKind::graph_run, name.c_str(), nullptr, device);
+    profile_scope.set_graph(graph->id);
+  }
   bind_feeds(fed);
   if (device.type != DeviceType::cpu) check_captures_in_place();
   // Derived constants: recomputed only when a capture they read was written since.
@@ -277,7 +298,12 @@ std::vector<Tensor> ExecutableImpl::run(const std::map<std::string, Tensor>& fed
     stale = stale || src.capture.impl()->storage->version != src.version ||
             src.capture.data_ptr() != src.data;
   if (stale) {
-    for (ExecStep& st : prologue) run_step(st);
+    for (ExecStep& st : prologue) {
+      if (profiling)
+        run_step_profiled(st);
+      else
+        run_step(st);
+    }
     for (auto& src : prologue_sources) {
       src.version = src.capture.impl()->storage->version;
       src.data = src.capture.data_ptr();
@@ -288,7 +314,7 @@ std::vector<Tensor> ExecutableImpl::run(const std::map<std::string, Tensor>& fed
   // Run 1 is the warm-up (cuDNN's algorithm search, cuBLAS's first calls); timed runs
   // (profile) are never captured.
   if (!use_cuda_graph || runs == 0 || step_seconds || steps.empty()) {
-    run_steps();
+    run_steps(profiling);
   } else {
     const std::string why = recapture_reason();
     if (why.empty())

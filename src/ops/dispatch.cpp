@@ -11,6 +11,7 @@
 #include "eager/tape.h"
 #include "ops/op_def.h"
 #include "ops/prepare.h"
+#include "profiler/hooks.h"
 
 namespace duet {
 namespace {
@@ -60,6 +61,14 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
                ": got a symbolic (graph-mode) input but graph mode is not "
                "available in this build");
     return g_record_hook(op, inputs, attrs, std::move(out_metas));
+  }
+  // An event from here to the return when a profiler records (duet/profiler.h); otherwise
+  // one relaxed atomic load.
+  profiler::detail::Scope profile_scope;
+  if (profiler::detail::recording()) {
+    const Device dev =
+        !out_metas.empty() ? out_metas[0].device : (metas.empty() ? cpu : metas[0].device);
+    profile_scope.start(profiler::EventKind::op, name, &inputs, dev);
   }
 
   for (size_t i = 0; i < inputs.size(); ++i) {
