@@ -58,7 +58,7 @@ class Logs {
 // What fit returns: the logs of every finished epoch (a resumed fit starts at its
 // initial epoch, so epochs[0] is that epoch's).
 struct History {
-  std::vector<Logs> epochs;
+  std::vector<Logs> epochs{};
   // The value of `name` in each epoch; throws duet::Error naming the key and the first epoch
   // that lacks it.
   std::vector<double> values(const std::string& name) const;
@@ -75,6 +75,7 @@ struct FitState {
   int64_t batch = 0;            // the current batch within the epoch, 0-based
   int64_t steps_per_epoch = 0;  // optimizer steps per epoch
   int64_t global_step = 0;      // optimizer steps done so far, resumed ones included
+  int64_t samples_seen = 0;     // samples trained on in the current epoch so far
   bool stop_training = false;   // set it to end fit after the current epoch
   History* history = nullptr;   // the epochs finished so far
   // The gradients of the last optimizer step, one per optimizer parameter (undefined where a

@@ -1,0 +1,308 @@
+// fit() and evaluate(): the epoch/batch loop, eager and compiled (jit) steps, metrics, logs.
+#include "duet/train/fit.h"
+
+#include <cmath>
+#include <iostream>
+#include <limits>
+
+#include "duet/autograd.h"
+#include "duet/data/dataloader.h"
+#include "duet/graph.h"
+#include "duet/jit.h"
+#include "duet/nn/module.h"
+#include "duet/ops.h"
+#include "duet/optim/optimizer.h"
+#include "duet/train/callbacks.h"
+
+namespace duet::train {
+
+Tensor cross_entropy_loss(const Tensor& logits, const Tensor& labels) {
+  return cross_entropy(logits, labels);
+}
+
+std::vector<Tensor> clip_grad_norm(const std::vector<Tensor>& grads, double max_norm,
+                                   Tensor* total_norm) {
+  DUET_CHECK(std::isfinite(max_norm) && max_norm > 0, "clip_grad_norm: max_norm = ", max_norm,
+             " (expected a positive finite number)");
+  Tensor squares;  // sum over every gradient of its squared elements, in parameter order
+  for (const Tensor& g : grads) {
+    if (!g.defined()) continue;
+    Tensor s = sum(mul(g, g));
+    squares = squares.defined() ? add(squares, s) : s;
+  }
+  if (!squares.defined()) {
+    if (total_norm) *total_norm = Tensor();
+    return grads;
+  }
+  Tensor norm = sqrt(squares);
+  if (total_norm) *total_norm = norm;
+  // PyTorch: clip_coef = max_norm / (total + 1e-6), clamped to at most 1, always applied.
+  Tensor coef = clamp(rdiv(add(norm, 1e-6), max_norm), 0.0, 1.0);
+  std::vector<Tensor> out;
+  out.reserve(grads.size());
+  for (const Tensor& g : grads)
+    out.push_back(g.defined() ? mul(g, coef.to(g.dtype())) : Tensor());
+  return out;
+}
+
+namespace {
+
+Device model_device(nn::Module& model) {
+  const std::vector<Tensor> ps = model.parameters();
+  return ps.empty() ? cpu : ps[0].device();
+}
+
+// The eval step of fit/evaluate: eager module calls or one compiled (jit-cached) graph.
+class Evaluator {
+ public:
+  Evaluator(nn::Module& model, const LossFn& loss_fn, Execution mode, bool bit_exact,
+            bool cuda_graph)
+      : model_(model), loss_fn_(loss_fn), mode_(mode) {
+    if (mode == Execution::graph)
+      step_ = std::make_unique<JitFunction>(
+          [this](const std::vector<Tensor>& in) {
+            Tensor out = model_(in[0]);
+            return std::vector<Tensor>{loss_fn_(out, in[1]), out};
+          },
+          CompileOptions{.training = false, .bit_exact = bit_exact, .cuda_graph = cuda_graph},
+          "eval_step");
+  }
+
+  // "loss" and each metric over `loader` (one pass), in eval mode, without a tape.
+  Logs run(data::DataLoader& loader, const std::vector<std::shared_ptr<Metric>>& metrics) {
+    NoGradGuard no_grad;
+    const bool was_training = model_.is_training();
+    model_.eval();
+    const Device device = model_device(model_);
+    Mean loss_mean("loss");
+    for (auto& m : metrics) m->reset();
+    for (auto& batch : loader) {
+      Tensor x = batch.x.to(device), y = batch.y.to(device);
+      Tensor loss, out;
+      if (step_) {
+        std::vector<Tensor> r = (*step_)({x, y});
+        loss = r[0];
+        out = r[1];
+      } else {
+        out = model_(x);
+        loss = loss_fn_(out, y);
+      }
+      loss_mean.update(loss, y);
+      for (auto& m : metrics) m->update(out, y);
+    }
+    model_.train(was_training);
+    Logs logs;
+    logs.set("loss", loss_mean.compute());
+    for (auto& m : metrics) logs.set(m->name(), m->compute());
+    return logs;
+  }
+
+ private:
+  nn::Module& model_;
+  const LossFn& loss_fn_;
+  Execution mode_;
+  std::unique_ptr<JitFunction> step_;
+};
+
+// One optimizer step: eager (module + tape) or a compiled training step that does forward,
+// backward, clipping and the update in one executable.
+class Stepper {
+ public:
+  struct Result {
+    Tensor loss, output;
+  };
+
+  Stepper(nn::Module& model, const LossFn& loss_fn, optim::Optimizer& opt,
+          const FitOptions& options, bool want_output)
+      : model_(model), loss_fn_(loss_fn), opt_(opt), options_(options),
+        want_output_(want_output) {
+    if (options.mode != Execution::graph) return;
+    step_ = std::make_unique<JitFunction>(
+        [this](const std::vector<Tensor>& in) {
+          Tensor out = model_(in[0]);
+          Tensor loss = loss_fn_(out, in[1]);
+          DUET_CHECK(loss.numel() == 1, "fit: the loss function returned shape ",
+                     shape_str(loss.shape()), " (expected one element)");
+          std::vector<Tensor> grads = duet::gradients(loss, opt_.params());
+          if (options_.clip_grad_norm) grads = clip_grad_norm(grads, *options_.clip_grad_norm);
+          opt_.apply_gradients(grads);
+          std::vector<Tensor> outs{loss};
+          if (want_output_) outs.push_back(out);
+          kept_.assign(grads.size(), false);
+          if (options_.keep_gradients)
+            for (size_t i = 0; i < grads.size(); ++i)
+              if (grads[i].defined()) {
+                outs.push_back(grads[i]);
+                kept_[i] = true;
+              }
+          return outs;
+        },
+        CompileOptions{.training = true, .bit_exact = options.bit_exact,
+                       .cuda_graph = options.cuda_graph},
+        "train_step");
+  }
+
+  Result step(const Tensor& x, const Tensor& y) {
+    if (step_) {
+      std::vector<Tensor> r = (*step_)({x, y});
+      Result res{r[0], want_output_ ? r[1] : Tensor()};
+      if (options_.keep_gradients) {
+        size_t at = want_output_ ? 2 : 1;
+        grads_.assign(kept_.size(), Tensor());
+        for (size_t i = 0; i < kept_.size(); ++i)
+          if (kept_[i]) grads_[i] = r[at++].clone();  // outputs live until the next run
+      }
+      return res;
+    }
+    opt_.zero_grad();
+    Tensor out = model_(x);
+    Tensor loss = loss_fn_(out, y);
+    DUET_CHECK(loss.numel() == 1, "fit: the loss function returned shape ",
+               shape_str(loss.shape()), " (expected one element)");
+    loss.backward();
+    if (options_.clip_grad_norm) {
+      std::vector<Tensor> grads;
+      grads.reserve(opt_.params().size());
+      for (const Tensor& p : opt_.params()) grads.push_back(p.grad());
+      NoGradGuard no_grad;
+      grads_ = clip_grad_norm(grads, *options_.clip_grad_norm);
+      opt_.apply_gradients(grads_);
+    } else {
+      opt_.step();
+    }
+    return {loss, out};
+  }
+
+  size_t num_compiles() const { return step_ ? step_->num_compiles() : 0; }
+
+  // The last step's gradients (see FitState::gradients).
+  std::vector<Tensor> gradients() const {
+    if (options_.mode == Execution::graph || options_.clip_grad_norm) {
+      if (!grads_.empty()) return grads_;
+      return std::vector<Tensor>(opt_.params().size());
+    }
+    std::vector<Tensor> g;
+    for (const Tensor& p : opt_.params()) g.push_back(p.grad());
+    return g;
+  }
+
+ private:
+  nn::Module& model_;
+  const LossFn& loss_fn_;
+  optim::Optimizer& opt_;
+  const FitOptions& options_;
+  bool want_output_;
+  std::unique_ptr<JitFunction> step_;
+  std::vector<bool> kept_;    // graph: which gradients are outputs of the step
+  std::vector<Tensor> grads_;
+};
+
+}  // namespace
+
+History fit(nn::Module& model, const LossFn& loss_fn, optim::Optimizer& optimizer,
+            data::DataLoader& train, const FitOptions& options) {
+  DUET_CHECK(options.epochs >= 0 && options.initial_epoch >= 0 &&
+                 options.initial_epoch <= options.epochs,
+             "fit: initial_epoch = ", options.initial_epoch, ", epochs = ", options.epochs,
+             " (expected 0 <= initial_epoch <= epochs)");
+  DUET_CHECK(options.log_every >= 1, "fit: log_every = ", options.log_every, " (expected >= 1)");
+  DUET_CHECK(loss_fn != nullptr, "fit: no loss function");
+  for (size_t i = 0; i < options.metrics.size(); ++i)
+    DUET_CHECK(options.metrics[i] != nullptr, "fit: metric ", i, " is null");
+
+  CallbackList callbacks;
+  for (size_t i = 0; i < options.callbacks.size(); ++i) {
+    DUET_CHECK(options.callbacks[i] != nullptr, "fit: callback ", i, " is null");
+    callbacks.push_back(options.callbacks[i]);
+  }
+  if (options.progress != Progress::none)
+    callbacks.push_back(std::make_shared<ProgressBar>(options.progress, options.progress_stream));
+
+  const Device device = model_device(model);
+  const bool drop_last = options.last_batch == LastBatch::drop;
+  const int64_t full_batches = train.num_samples() / train.batch_size();
+  const int64_t steps_per_epoch = drop_last ? full_batches : train.num_batches();
+
+  Stepper stepper(model, loss_fn, optimizer, options, !options.metrics.empty());
+  std::unique_ptr<Evaluator> evaluator;
+  if (options.validation)
+    evaluator = std::make_unique<Evaluator>(model, loss_fn, options.mode, options.bit_exact,
+                                            options.cuda_graph);
+
+  History history;
+  FitState state;
+  state.model = &model;
+  state.optimizer = &optimizer;
+  state.train_loader = &train;
+  state.epochs = options.epochs;
+  state.epoch = options.initial_epoch;
+  state.steps_per_epoch = steps_per_epoch;
+  state.global_step = options.initial_epoch * steps_per_epoch;
+  state.history = &history;
+  state.gradients = [&stepper] { return stepper.gradients(); };
+
+  Mean loss_mean("loss");
+  for (auto& cb : callbacks) cb->on_train_begin(state);
+  for (int64_t epoch = options.initial_epoch; epoch < options.epochs; ++epoch) {
+    state.epoch = epoch;
+    state.batch = 0;
+    state.samples_seen = 0;
+    model.train();
+    loss_mean.reset();
+    for (auto& m : options.metrics) m->reset();
+    for (auto& cb : callbacks) cb->on_epoch_begin(state);
+
+    double last_lr = optimizer.lr();
+    train.start_epoch(epoch);
+    int64_t batch_index = 0;
+    while (auto batch = train.next()) {
+      const int64_t bsz = batch->x.size(0);
+      if (drop_last && bsz < train.batch_size()) continue;
+      state.batch = batch_index;
+      for (auto& cb : callbacks) cb->on_batch_begin(state);
+      const bool log_now =
+          (batch_index + 1) % options.log_every == 0 || batch_index + 1 == steps_per_epoch;
+      if (log_now) last_lr = optimizer.lr();
+      Tensor x = batch->x.to(device), y = batch->y.to(device);
+      Stepper::Result r = stepper.step(x, y);
+      {
+        NoGradGuard no_grad;
+        loss_mean.update(r.loss, y);
+        for (auto& m : options.metrics) m->update(r.output, y);
+      }
+      ++state.global_step;
+      state.samples_seen += bsz;
+      Logs logs;
+      if (log_now) {
+        logs.set("loss", r.loss.item<double>());
+        logs.set("lr", last_lr);
+        for (auto& m : options.metrics) logs.set(m->name(), m->compute());
+      }
+      for (auto& cb : callbacks) cb->on_batch_end(state, logs);
+      ++batch_index;
+    }
+
+    Logs logs;
+    logs.set("loss", loss_mean.compute());
+    for (auto& m : options.metrics) logs.set(m->name(), m->compute());
+    if (evaluator) {
+      Logs val = evaluator->run(*options.validation, options.metrics);
+      for (const auto& [k, v] : val.items()) logs.set("val_" + k, v);
+    }
+    logs.set("lr", last_lr);
+    history.epochs.push_back(logs);
+    for (auto& cb : callbacks) cb->on_epoch_end(state, logs);
+    if (state.stop_training) break;
+  }
+  for (auto& cb : callbacks) cb->on_train_end(state);
+  return history;
+}
+
+Logs evaluate(nn::Module& model, const LossFn& loss_fn, data::DataLoader& loader,
+              const EvaluateOptions& options) {
+  DUET_CHECK(loss_fn != nullptr, "evaluate: no loss function");
+  Evaluator ev(model, loss_fn, options.mode, options.bit_exact, options.cuda_graph);
+  return ev.run(loader, options.metrics);
+}
+
+}  // namespace duet::train
