@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(build-essential cmake libeigen3-dev zlib1g-dev nlohmann-json3-dev dataset-fashion-mnist
-      googletest libgtest-dev libbenchmark-dev)
+PKGS=(build-essential cmake libeigen3-dev zlib1g-dev libpng-dev nlohmann-json3-dev
+      dataset-fashion-mnist googletest libgtest-dev libbenchmark-dev python3-venv)
 # Extra packages a caller needs (scripts/test.sh: PyTorch, the reference for classify).
 read -r -a EXTRA <<< "${DUET_EXTRA_PKGS:-}"
 PKGS+=("${EXTRA[@]}")

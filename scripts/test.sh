@@ -7,5 +7,8 @@ cd "$(dirname "$0")/.."
 DUET_EXTRA_PKGS="python3-torch python3-torchvision" \
   bash scripts/setup.sh -DDUET_BUILD_TESTS=ON -DDUET_BUILD_EXAMPLES=ON -DDUET_BUILD_BENCH=ON \
   -DDUET_WERROR="${DUET_WERROR:-OFF}"
+# The Python reference tools (scripts/python_requirements.txt: tensorboard, ...) in their venv;
+# the tests that need them skip when it cannot be installed.
+bash scripts/python_venv.sh > /dev/null || echo "test.sh: no Python venv: its tests will skip" >&2
 cd build
 ctest --output-on-failure -j2 "$@"

@@ -8,4 +8,5 @@
 #pragma once
 
 #include "duet/train/callback.h"
+#include "duet/train/tensorboard_callback.h"
 #include "duet/train/profile_callback.h"
