@@ -101,12 +101,12 @@ int main(int argc, char** argv) {
         batches.emplace_back(Tensor::randn(image_shape, gen), y);
       }
     } else {
-      data::Dataset train = data::load_fashion_mnist(dir, true, true);
+      data::IdxDataset train = data::load_fashion_mnist(dir, true, true);
       DUET_CHECK(steps * bs <= train.size(), "compare_modes: ", steps, " steps of ", bs,
                  " images need ", steps * bs, " images; the training set has ", train.size());
       for (int64_t s = 0; s < steps; ++s)
-        batches.emplace_back(train.images.slice(0, s * bs, (s + 1) * bs).contiguous(),
-                             train.labels.slice(0, s * bs, (s + 1) * bs).contiguous());
+        batches.emplace_back(train.images().slice(0, s * bs, (s + 1) * bs).contiguous(),
+                             train.labels().slice(0, s * bs, (s + 1) * bs).contiguous());
     }
     // Both modes read the batches where the model is, uploaded before anything is timed.
     for (auto& [x, y] : batches) {

@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
         std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(64, 10)});
     std::cout << *net << "\n";
     optim::SGD opt(net->parameters(), /*lr=*/0.05, /*momentum=*/0.9);
-    data::DataLoader loader(train.images, train.labels, 64, true, 0);
+    data::DataLoader loader(train, {.batch_size = 64, .shuffle = true, .seed = 0});
 
     for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
       double loss_sum = 0;
@@ -49,9 +49,9 @@ int main(int argc, char** argv) {
         ++steps;
       }
       NoGradGuard no_grad;
-      Tensor pred = argmax((*net)(test.images), 1);
+      Tensor pred = argmax((*net)(test.images()), 1);
       double acc =
-          sum(eq(pred, test.labels).to(int64)).item<int64_t>() / static_cast<double>(test.size());
+          sum(eq(pred, test.labels()).to(int64)).item<int64_t>() / static_cast<double>(test.size());
       std::printf("epoch %lld: train loss %.4f, test accuracy %.4f\n",
                   static_cast<long long>(epoch), loss_sum / steps, acc);
     }

@@ -1,20 +1,31 @@
-// Trains the Fashion-MNIST CNN (duet::models::fashion_cnn) and reports test accuracy.
+// Trains the Fashion-MNIST CNN (duet::models::fashion_cnn) with duet::train::fit and reports
+// test accuracy.
 //
 //   train_fashion_mnist --mode eager --epochs 3 --json
 //   train_fashion_mnist --device cuda --mode graph --epochs 1   # CUDA Graph replay per step
+//   train_fashion_mnist --augment --epochs 15 --schedule onecycle --lr 0.003 --tensorboard runs/aug
+//   train_fashion_mnist --epochs 2 --checkpoint ckpt.safetensors   # saved after each epoch
+//   train_fashion_mnist --epochs 4 --resume ckpt.safetensors       # continues at epoch 3
 //
 // Exit code 0 on success, 1 with a one-line message on any error.
+#include <chrono>
 #include <cstdio>
-#include <functional>
 #include <iostream>
 #include <string>
 
 #include "common/cli.h"
 #include "duet/data.h"
+#include "duet/data/transforms.h"
 #include "duet/duet.h"
-#include "duet/jit.h"
 #include "duet/models/fashion_cnn.h"
 #include "duet/optim.h"
+#include "duet/threads.h"
+#include "duet/train/callbacks.h"
+#include "duet/train/checkpoint.h"
+#include "duet/train/fit.h"
+#include "duet/train/model_checkpoint.h"
+#include "duet/train/profile_callback.h"
+#include "duet/train/tensorboard_callback.h"
 
 using namespace duet;
 
@@ -27,126 +38,142 @@ const char* kUsage = R"(usage: train_fashion_mnist [options]
                        each compiled step as a CUDA Graph and replaying it
   --epochs N           epochs (default 3)
   --batch-size N       mini-batch size (default 64)
-  --lr X               Adam learning rate (default 0.001), cosine-decayed over the epochs
-  --seed N             seed for weights, shuffling and dropout (default 0)
+  --lr X               Adam learning rate (default 0.001; the peak lr with onecycle)
+  --schedule S         cosine (per epoch, the default) or onecycle (per step)
+  --seed N             seed for weights, shuffling, augmentation and dropout (default 0)
   --data DIR           Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)
   --limit N            use only the first N training images (default all)
+  --augment            random crop (28, padding 2) and horizontal flip of training images
+  --threads N          CPU threads for the kernels (default: all cores) and N data workers
+  --tensorboard DIR    TensorBoard event files under DIR/train and DIR/validation
+  --checkpoint FILE    save a checkpoint that resumes exactly after every epoch
+  --resume FILE        continue from a checkpoint (same options; --epochs is the total)
+  --profile FILE       profile training steps 5..14: Chrome trace to FILE, table to stdout
   --json               print one JSON object as the last stdout line
 )";
 
 struct Options {
-  std::string mode = "eager", device = "cpu", data = data::kFashionMnistDir;
-  int64_t epochs = 3, batch_size = 64, seed = 0, limit = 0;
+  std::string mode = "eager", device = "cpu", data = data::kFashionMnistDir, schedule = "cosine";
+  std::string tensorboard, checkpoint, resume, profile;
+  int64_t epochs = 3, batch_size = 64, seed = 0, limit = 0, threads = 0;
   double lr = 1e-3;
-  bool json = false;
+  bool json = false, augment = false;
   bool cuda_graph = true;  // graph mode on CUDA: CompileOptions::cuda_graph
 };
 
-// Fraction of correct argmax predictions over a dataset, in eval mode without a tape.
-// `forward` is the eager module call or a compiled eval graph.
-double evaluate(nn::Module& net, const data::Dataset& ds, Device device,
-                const std::function<Tensor(const Tensor&)>& forward) {
-  NoGradGuard no_grad;
-  net.eval();
-  int64_t correct = 0;
-  const int64_t n = ds.size(), bs = 1000;
-  for (int64_t at = 0; at < n; at += bs) {
-    const int64_t end = std::min(n, at + bs);
-    Tensor logits = forward(ds.images.slice(0, at, end).contiguous().to(device));
-    Tensor hit = eq(argmax(logits, 1), ds.labels.slice(0, at, end).to(device));
-    correct += sum(hit.to(int64)).item<int64_t>();
+// Training images per second: the time from each epoch's start to its last step (the
+// validation pass after it is not counted).
+struct Throughput : train::Callback {
+  std::chrono::steady_clock::time_point t0;
+  double images = 0, seconds = 0;
+  void on_epoch_begin(train::FitState&) override { t0 = std::chrono::steady_clock::now(); }
+  void on_batch_end(train::FitState& s, const train::Logs&) override {
+    if (s.batch + 1 != s.steps_per_epoch) return;
+    seconds += examples::seconds_since(t0);
+    images += static_cast<double>(s.samples_seen);
   }
-  net.train();
-  return static_cast<double>(correct) / static_cast<double>(n);
-}
+};
 
 int run(const Options& o) {
   DUET_CHECK(o.mode == "eager" || o.mode == "graph", "train_fashion_mnist: --mode ", o.mode,
              " is not a mode (expected eager or graph)");
+  DUET_CHECK(o.schedule == "cosine" || o.schedule == "onecycle", "train_fashion_mnist: --schedule ",
+             o.schedule, " is not a schedule (expected cosine or onecycle)");
   const Device device = parse_device(o.device);  // throws when the device is not available
+  if (o.threads > 0) set_num_threads(static_cast<int>(o.threads));
 
   manual_seed(static_cast<uint64_t>(o.seed));
   Generator gen(static_cast<uint64_t>(o.seed));
-  data::Dataset train = data::load_fashion_mnist(o.data, /*train=*/true, /*normalize=*/true);
-  data::Dataset test = data::load_fashion_mnist(o.data, /*train=*/false, /*normalize=*/true);
-  if (o.limit > 0 && o.limit < train.size()) {
-    train.images = train.images.slice(0, 0, o.limit).contiguous();
-    train.labels = train.labels.slice(0, 0, o.limit).contiguous();
-  }
+  // With --augment the crop pads raw pixels with black, then normalizes.
+  data::TensorDataset train = data::load_fashion_mnist(o.data, /*train=*/true,
+                                                       /*normalize=*/!o.augment);
+  data::TensorDataset test = data::load_fashion_mnist(o.data, /*train=*/false, /*normalize=*/true);
+  if (o.limit > 0 && o.limit < train.size())
+    train = data::TensorDataset(train.inputs().slice(0, 0, o.limit),
+                                train.targets().slice(0, 0, o.limit));
   auto net = models::fashion_cnn(gen);
   net->to(device);  // before the optimizer: its state follows the parameters' device
   optim::Adam opt(net->parameters(), o.lr);
-  // Cosine decay over the epochs: the learning rate is a tensor the compiled step reads, so
-  // the schedule needs no recompilation in graph mode.
-  optim::CosineAnnealingLR schedule(opt, o.epochs);
-  data::DataLoader loader(train.images, train.labels, o.batch_size, /*shuffle=*/true,
-                          static_cast<uint64_t>(o.seed));
 
-  // Eager: run the module and the tape. Graph: the same code traced once per batch shape (and
-  // device: batches are moved to `device` before the call) into a compiled training step
-  // (forward, backward, Adam update) and an eval graph; on CUDA each is captured as a CUDA
-  // Graph on its second run and replayed after that, unless --no-cuda-graph.
+  data::DataLoaderOptions loader_options{.batch_size = o.batch_size, .shuffle = true,
+                                         .seed = static_cast<uint64_t>(o.seed)};
+  if (o.threads > 0) loader_options.num_workers = o.threads;
+  if (o.augment)
+    loader_options.transform = data::Compose({data::RandomCrop(28, /*padding=*/2),
+                                              data::RandomHorizontalFlip(0.5),
+                                              data::Normalize({0.2860}, {0.3530})});
+  data::DataLoader loader(train, loader_options);
+  data::DataLoader test_loader(test, {.batch_size = 1000, .shuffle = false});
+
+  // The learning rate is a tensor the compiled step reads: no schedule recompiles anything.
+  std::shared_ptr<optim::LRScheduler> schedule;
+  train::Interval interval = train::Interval::epoch;
+  if (o.schedule == "cosine") {
+    schedule = std::make_shared<optim::CosineAnnealingLR>(opt, o.epochs);
+  } else {
+    schedule = std::make_shared<optim::OneCycleLR>(opt, o.lr, o.epochs * loader.num_batches());
+    interval = train::Interval::step;
+  }
+
+  int64_t initial_epoch = 0;
+  if (!o.resume.empty()) {
+    train::CheckpointInfo info = train::load_checkpoint(
+        o.resume, {.model = net.get(), .optimizer = &opt, .scheduler = schedule.get(),
+                   .loader = &loader});
+    initial_epoch = info.epoch;
+    DUET_CHECK(initial_epoch <= o.epochs, "train_fashion_mnist: ", o.resume, " holds ",
+               initial_epoch, " epochs (expected at most --epochs ", o.epochs, ")");
+  }
+
+  auto throughput = std::make_shared<Throughput>();
+  train::CallbackList callbacks = {std::make_shared<train::LRSchedule>(schedule, interval),
+                                   throughput};
+  if (!o.tensorboard.empty())
+    callbacks.push_back(std::make_shared<train::TensorBoard>(
+        o.tensorboard, train::TensorBoardOptions{.graph_input_shape = Shape{1, 1, 28, 28}}));
+  if (!o.checkpoint.empty())
+    callbacks.push_back(std::make_shared<train::ModelCheckpoint>(
+        train::ModelCheckpointOptions{.last = o.checkpoint, .scheduler = schedule.get()}));
+  if (!o.profile.empty())
+    callbacks.push_back(std::make_shared<train::ProfileSteps>(5, 10, o.profile));
+
   const bool graph = o.mode == "graph";
-  JitFunction train_step = jit(
-      [&](const std::vector<Tensor>& in) {
-        return std::vector<Tensor>{cross_entropy((*net)(in[0]), in[1])};
-      },
-      {.training = true, .optimizer = &opt, .cuda_graph = o.cuda_graph}, "train_step");
-  JitFunction eval_step =
-      jit([&](const std::vector<Tensor>& in) { return std::vector<Tensor>{(*net)(in[0])}; },
-          {.training = false, .cuda_graph = o.cuda_graph}, "eval");
-  auto step = [&](const Tensor& x, const Tensor& y) -> double {
-    if (graph) return train_step({x, y})[0].item<double>();
-    opt.zero_grad();
-    Tensor loss = cross_entropy((*net)(x), y);
-    loss.backward();
-    opt.step();
-    return loss.item<double>();
-  };
-  auto forward = [&](const Tensor& x) { return graph ? eval_step({x})[0] : (*net)(x); };
-
   if (!o.json)
     std::cout << "train_fashion_mnist: mode " << o.mode << " on " << device.str()
               << (graph && device.type == DeviceType::cuda
                       ? (o.cuda_graph ? " (CUDA Graph replay)" : " (no CUDA Graph)")
                       : "")
-              << ", " << train.size() << " training images, " << net->num_parameters()
-              << " parameters\n";
+              << ", " << train.size() << " training images" << (o.augment ? " (augmented)" : "")
+              << ", " << net->num_parameters() << " parameters\n";
   reset_peak_memory(device);
-  double last_loss = 0, accuracy = 0, total_images = 0, total_seconds = 0;
-  for (int64_t epoch = 1; epoch <= o.epochs; ++epoch) {
-    const auto t0 = std::chrono::steady_clock::now();
-    double loss_sum = 0;
-    int64_t seen = 0, steps = 0;
-    for (auto& batch : loader) {
-      loss_sum += step(batch.x.to(device), batch.y.to(device));
-      seen += batch.x.size(0);
-      ++steps;
-      if (steps % 20 == 0 || steps == loader.num_batches())
-        examples::progress(static_cast<int>(epoch), static_cast<int>(o.epochs), steps,
-                           loader.num_batches(), loss_sum / steps,
-                           seen / examples::seconds_since(t0));
-    }
-    const double secs = examples::seconds_since(t0);
-    total_images += static_cast<double>(seen);
-    total_seconds += secs;
-    last_loss = loss_sum / static_cast<double>(std::max<int64_t>(steps, 1));
-    accuracy = evaluate(*net, test, device, forward);
-    schedule.step();
-    if (!o.json)
-      std::printf("epoch %lld: train loss %.4f, test accuracy %.4f, %.0f images/s\n",
-                  static_cast<long long>(epoch), last_loss, accuracy, seen / secs);
-  }
+  // Eager: the module and the tape. Graph: the same code traced once per batch shape into a
+  // compiled training step (forward, backward, Adam update) and an eval step; on CUDA each is
+  // captured as a CUDA Graph on its second run and replayed after that, unless --no-cuda-graph.
+  train::History history = train::fit(
+      *net, train::cross_entropy_loss, opt, loader,
+      {.epochs = o.epochs,
+       .initial_epoch = initial_epoch,
+       .mode = graph ? train::Execution::graph : train::Execution::eager,
+       .validation = &test_loader,
+       .metrics = {std::make_shared<train::Accuracy>()},
+       .callbacks = callbacks,
+       .cuda_graph = o.cuda_graph,
+       .progress = o.json ? train::Progress::none : train::Progress::automatic,
+       .log_every = device.type == DeviceType::cuda ? 20 : 1});
+
   const MemoryStats mem = memory_stats(device);
-  const double ips = total_seconds > 0 ? total_images / total_seconds : 0;
+  const double ips = throughput->seconds > 0 ? throughput->images / throughput->seconds : 0;
+  const bool ran = !history.epochs.empty();
   std::printf(
       "{\"mode\": \"%s\", \"device\": \"%s\", \"cuda_graph\": %s, \"epochs\": %lld, "
       "\"batch_size\": %lld, \"test_accuracy\": %.4f, \"train_loss\": %.4f, "
       "\"images_per_second\": %.1f, \"peak_memory_bytes\": %lld}\n",
       o.mode.c_str(), o.device.c_str(),
       graph && device.type == DeviceType::cuda ? (o.cuda_graph ? "true" : "false") : "null",
-      static_cast<long long>(o.epochs), static_cast<long long>(o.batch_size), accuracy, last_loss,
-      ips, static_cast<long long>(mem.peak_bytes));
+      static_cast<long long>(o.epochs), static_cast<long long>(o.batch_size),
+      ran ? history.epochs.back().at("val_accuracy") : 0.0,
+      ran ? history.epochs.back().at("loss") : 0.0, ips,
+      static_cast<long long>(mem.peak_bytes));
   return 0;
 }
 
@@ -166,8 +193,15 @@ int main(int argc, char** argv) {
     o.batch_size = cli.get_int("--batch-size", o.batch_size);
     o.seed = cli.get_int("--seed", o.seed, 0);
     o.limit = cli.get_int("--limit", o.limit, 0);
+    o.threads = cli.get_int("--threads", o.threads, 1);
     o.lr = cli.get_double("--lr", o.lr);
+    o.schedule = cli.get("--schedule", o.schedule);
     o.data = cli.get("--data", o.data);
+    o.tensorboard = cli.get("--tensorboard", "");
+    o.checkpoint = cli.get("--checkpoint", "");
+    o.resume = cli.get("--resume", "");
+    o.profile = cli.get("--profile", "");
+    o.augment = cli.flag("--augment");
     o.json = cli.flag("--json");
     o.cuda_graph = !cli.flag("--no-cuda-graph");
     cli.finish();

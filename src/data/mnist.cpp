@@ -22,7 +22,7 @@ std::string locate(const char* fn, const std::string& dir, const std::string& na
                           ".gz or ", name, " in '", dir, "')"));
 }
 
-Dataset load(const char* fn, const std::string& dir, bool train, double mean, double std) {
+IdxDataset load(const char* fn, const std::string& dir, bool train, double mean, double std) {
   DUET_CHECK(std > 0, fn, ": std = ", std, " (expected > 0)");
   std::error_code ec;
   const std::string prefix = train ? "train" : "t10k";
@@ -35,25 +35,16 @@ Dataset load(const char* fn, const std::string& dir, bool train, double mean, do
       locate(fn, dir, images_name, train ? "training images" : "test images");
   const std::string labels_path =
       locate(fn, dir, labels_name, train ? "training labels" : "test labels");
-
-  // pixel / 255, then (x - mean) / std, in one pass: raw * scale + shift.
-  const double scale = 1.0 / (255.0 * std), shift = -mean / std;
-  Tensor images =
-      read_idx(images_path, {.dtype = float32, .scale = scale, .shift = shift, .expected_rank = 3});
-  Tensor labels = read_idx(labels_path, {.dtype = int64, .expected_rank = 1});
-  DUET_CHECK(images.size(0) == labels.size(0), fn, ": '", images_path, "' holds ", images.size(0),
-             " images but '", labels_path, "' holds ", labels.size(0),
-             " labels (expected the same count)");
-  return {images.reshape({images.size(0), 1, images.size(1), images.size(2)}), labels};
+  return IdxDataset(images_path, labels_path, {.mean = mean, .std = std, .caller = fn});
 }
 
 }  // namespace
 
-Dataset load_mnist_dir(const std::string& dir, bool train, double mean, double std) {
+IdxDataset load_mnist_dir(const std::string& dir, bool train, double mean, double std) {
   return load("load_mnist_dir", dir, train, mean, std);
 }
 
-Dataset load_fashion_mnist(const std::string& dir, bool train, bool normalize) {
+IdxDataset load_fashion_mnist(const std::string& dir, bool train, bool normalize) {
   return load("load_fashion_mnist", dir, train, normalize ? kFashionMnistMean : 0.0,
               normalize ? kFashionMnistStd : 1.0);
 }

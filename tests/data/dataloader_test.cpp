@@ -150,8 +150,8 @@ TEST(DataLoader, Errors) {
 
 TEST(DataLoader, FashionMnistBatches) {
   if (!std::filesystem::is_directory(data::kFashionMnistDir)) GTEST_SKIP();
-  data::Dataset test = data::load_fashion_mnist(data::kFashionMnistDir, false);
-  data::DataLoader loader(test.images, test.labels, 256, true, 0);
+  data::IdxDataset test = data::load_fashion_mnist(data::kFashionMnistDir, false);
+  data::DataLoader loader(test.images(), test.labels(), 256, true, 0);
   EXPECT_EQ(loader.num_batches(), 40);
   int64_t total = 0;
   for (auto& b : loader) {

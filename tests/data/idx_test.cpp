@@ -151,17 +151,17 @@ TEST(MnistDir, LoadsGzipOrRawAndNormalises) {
   TempDir dir;
   write_mnist_dir(dir, "train", 5, 4, 3, 5, /*gz=*/true);
   write_mnist_dir(dir, "t10k", 2, 4, 3, 2, /*gz=*/false);
-  data::Dataset train = data::load_mnist_dir(dir.str(), true);
+  data::IdxDataset train = data::load_mnist_dir(dir.str(), true);
   EXPECT_EQ(train.size(), 5);
-  EXPECT_EQ(train.images.shape(), (Shape{5, 1, 4, 3}));
-  EXPECT_EQ(train.images.dtype(), float32);
-  EXPECT_EQ(train.labels.dtype(), int64);
-  EXPECT_EQ(train.labels.to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3, 4}));
-  std::vector<double> px = train.images.to_vector<double>();
+  EXPECT_EQ(train.images().shape(), (Shape{5, 1, 4, 3}));
+  EXPECT_EQ(train.images().dtype(), float32);
+  EXPECT_EQ(train.labels().dtype(), int64);
+  EXPECT_EQ(train.labels().to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3, 4}));
+  std::vector<double> px = train.images().to_vector<double>();
   EXPECT_NEAR(px[12 + 5], (7 + 5) / 255.0, 1e-7);  // image 1, row 1, col 2
-  data::Dataset test = data::load_mnist_dir(dir.str(), false, 0.5, 0.25);
+  data::IdxDataset test = data::load_mnist_dir(dir.str(), false, 0.5, 0.25);
   EXPECT_EQ(test.size(), 2);
-  std::vector<double> tp = test.images.to_vector<double>();
+  std::vector<double> tp = test.images().to_vector<double>();
   EXPECT_NEAR(tp[1], (1 / 255.0 - 0.5) / 0.25, 1e-6);
 }
 
@@ -187,18 +187,18 @@ TEST(MnistDir, Errors) {
 TEST(FashionMnist, RealDatasetWhenInstalled) {
   if (!fs::is_directory(data::kFashionMnistDir)) GTEST_SKIP() << data::kFashionMnistDir;
   for (bool train : {true, false}) {
-    data::Dataset d = data::load_fashion_mnist(data::kFashionMnistDir, train);
+    data::IdxDataset d = data::load_fashion_mnist(data::kFashionMnistDir, train);
     const int64_t n = train ? 60000 : 10000;
-    EXPECT_EQ(d.images.shape(), (Shape{n, 1, 28, 28}));
-    EXPECT_EQ(d.labels.shape(), (Shape{n}));
+    EXPECT_EQ(d.images().shape(), (Shape{n, 1, 28, 28}));
+    EXPECT_EQ(d.labels().shape(), (Shape{n}));
     std::vector<int64_t> counts(10, 0);
-    for (int64_t y : d.labels.to_vector<int64_t>()) {
+    for (int64_t y : d.labels().to_vector<int64_t>()) {
       ASSERT_GE(y, 0);
       ASSERT_LE(y, 9);
       counts[y]++;
     }
     for (int64_t c : counts) EXPECT_EQ(c, n / 10);  // balanced classes
-    std::vector<float> px = d.images.to_vector<float>();
+    std::vector<float> px = d.images().to_vector<float>();
     double mean = 0;
     float lo = 1, hi = 0;
     for (float v : px) {
@@ -211,8 +211,8 @@ TEST(FashionMnist, RealDatasetWhenInstalled) {
     EXPECT_EQ(hi, 1.0f);
     EXPECT_NEAR(mean, data::kFashionMnistMean, 0.01);
   }
-  data::Dataset norm = data::load_fashion_mnist(data::kFashionMnistDir, false, true);
-  std::vector<float> px = norm.images.to_vector<float>();
+  data::IdxDataset norm = data::load_fashion_mnist(data::kFashionMnistDir, false, true);
+  std::vector<float> px = norm.images().to_vector<float>();
   double mean = 0, sq = 0;
   for (float v : px) {
     mean += v;

@@ -1,8 +1,9 @@
 // MNIST-format datasets (Fashion-MNIST, MNIST) from the four standard IDX files.
 //
 //   auto train = duet::data::load_fashion_mnist();                        // default directory
-//   train.images;   // (60000, 1, 28, 28) float32 in [0, 1]
-//   train.labels;   // (60000) int64 in [0, 9]
+//   train.images();  // (60000, 1, 28, 28) float32 in [0, 1]
+//   train.labels();  // (60000) int64 in [0, 9]
+//   train.get(0);    // an Example {x (1, 28, 28), y ()}: an IdxDataset is a Dataset
 //   auto test = duet::data::load_fashion_mnist(duet::data::kFashionMnistDir, /*train=*/false,
 //                                              /*normalize=*/true);  // (x - 0.2860) / 0.3530
 //
@@ -11,7 +12,7 @@
 
 #include <string>
 
-#include "duet/tensor.h"
+#include "duet/data/idx_dataset.h"
 
 namespace duet::data {
 
@@ -21,19 +22,13 @@ inline constexpr double kFashionMnistStd = 0.3530;
 inline constexpr double kMnistMean = 0.1307;
 inline constexpr double kMnistStd = 0.3081;
 
-struct Dataset {
-  Tensor images;  // (N, 1, rows, cols) float32
-  Tensor labels;  // (N) int64
-  int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
-};
-
 // Reads {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] from `dir`. Pixels become
 // (pixel / 255 - mean) / std. Errors name the directory or file and what was expected, and
 // report an image/label count mismatch.
-Dataset load_mnist_dir(const std::string& dir, bool train = true, double mean = 0.0,
+IdxDataset load_mnist_dir(const std::string& dir, bool train = true, double mean = 0.0,
                        double std = 1.0);
 
-Dataset load_fashion_mnist(const std::string& dir = kFashionMnistDir, bool train = true,
+IdxDataset load_fashion_mnist(const std::string& dir = kFashionMnistDir, bool train = true,
                            bool normalize = false);
 
 }  // namespace duet::data
