@@ -7,8 +7,8 @@
 //   cmake -S . -B build-C        ... -DDUET_BUILD_BENCH=ON
 //   cmake -S . -B build-C-nohooks ... -DDUET_BUILD_BENCH=ON -DCMAKE_CXX_FLAGS=-DDUET_PROFILER_HOOKS=0
 //   for b in build-C build-C-nohooks; do
-//     $b/bench/bench_profiler_overhead --benchmark_repetitions=7 \
-//       --benchmark_report_aggregates_only=true --benchmark_filter='Off'
+//     $b/bench/bench_profiler_overhead --benchmark_repetitions=7
+//       --benchmark_report_aggregates_only=true --benchmark_filter='Off'   (one line)
 //   done
 //
 // One CPU thread for kernels (set_num_threads(1)) so the numbers move less on a shared

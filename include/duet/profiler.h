@@ -56,7 +56,7 @@ enum class EventKind {
 const char* kind_name(EventKind kind);  // "op", "backward", "graph_run", "graph_node", "range"
 
 struct Event {
-  std::string name;
+  std::string name{};
   EventKind kind = EventKind::op;
   int64_t id = 0;       // unique in the Profile, in the order events started on their thread
   int64_t parent = -1;  // the enclosing event on the same thread, -1 at top level
@@ -66,8 +66,8 @@ struct Event {
   int64_t duration_ns = 0;
   int64_t self_ns = 0;  // duration_ns minus the children's duration_ns
   // op and graph_node events: the inputs (empty with ProfileOptions::record_shapes off).
-  std::vector<Shape> input_shapes;
-  std::vector<DType> input_dtypes;
+  std::vector<Shape> input_shapes{};
+  std::vector<DType> input_dtypes{};
   Device device = cpu;  // where the op or graph ran (cpu for ranges)
   // Bytes the allocators handed out and took back on this thread while the event ran
   // (requested sizes, every device), children included; self_*: minus the children's.

@@ -96,18 +96,10 @@ void release_cuda(void*& ev) noexcept {
   ev = nullptr;
 }
 
-}  // namespace
-
-Frame* begin_event(EventKind kind, const char* name, const char* suffix,
-                   const std::vector<Tensor>* inputs, Device device) {
-  ThreadState& t = tls();
-  if (!attach(t)) return nullptr;
-  Session& s = *t.session;
-  if (t.depth == t.frames.size()) t.frames.push_back(std::make_unique<Frame>());
-  Frame* f = t.frames[t.depth].get();
-  Frame* up = t.depth ? t.frames[t.depth - 1].get() : nullptr;
-  if (up && up->gen != t.gen) up = nullptr;  // left open by an earlier session
-  ++t.depth;
+// An open event's fields (begin_event): may throw (out of memory, a CUDA error).
+void fill_frame(ThreadState& t, Session& s, Frame* f, Frame* up, EventKind kind,
+                const char* name, const char* suffix, const std::vector<Tensor>* inputs,
+                Device device) {
   f->gen = t.gen;
   f->up = up;
   f->kind = kind;
@@ -131,6 +123,29 @@ Frame* begin_event(EventKind kind, const char* name, const char* suffix,
   if (device.type == DeviceType::cuda && s.options.cuda_events) {
     ensure_cuda_reference(s, device.index);
     f->cuda_start = duet::detail::cuda_event_record(device.index);
+  }
+}
+
+}  // namespace
+
+Frame* begin_event(EventKind kind, const char* name, const char* suffix,
+                   const std::vector<Tensor>* inputs, Device device) {
+  ThreadState& t = tls();
+  if (!attach(t)) return nullptr;
+  Session& s = *t.session;
+  if (t.depth == t.frames.size()) t.frames.push_back(std::make_unique<Frame>());
+  Frame* f = t.frames[t.depth].get();
+  Frame* up = t.depth ? t.frames[t.depth - 1].get() : nullptr;
+  if (up && up->gen != t.gen) up = nullptr;  // left open by an earlier session
+  ++t.depth;
+  f->cuda_start = f->cuda_end = nullptr;
+  try {
+    fill_frame(t, s, f, up, kind, name, suffix, inputs, device);
+  } catch (...) {  // out of memory, or a CUDA error recording the event: no event, counted
+    --t.depth;
+    release_cuda(f->cuda_start);
+    s.dropped.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
   }
   f->alloc0 = t.allocated;
   f->freed0 = t.freed;
@@ -188,8 +203,8 @@ void end_event(Frame* f) noexcept {
     e.start_ns = f->start_ns;  // absolute until stop()
     e.duration_ns = dur;
     e.self_ns = dur - f->child_ns;
-    e.input_shapes = f->shapes;
-    e.input_dtypes = f->dtypes;
+    e.input_shapes = std::move(f->shapes);  // the frame refills them at its next start
+    e.input_dtypes = std::move(f->dtypes);
     e.device = f->device;
     e.bytes_allocated = alloc;
     e.bytes_freed = freed;
