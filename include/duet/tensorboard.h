@@ -27,9 +27,10 @@
 // directory that cannot be created or written, an image of the wrong rank, channel count or
 // dtype, an image or histogram holding NaN or infinity (a histogram of non-finite values has
 // no bins; TensorFlow's own histogram op refuses them too), an empty histogram, a call after
-// close(). Events are buffered and written by flush(), by close(), by the destructor, and
-// whenever max_queue events wait or flush_secs have passed since the last write. Every event
-// is appended whole; a crash can leave a truncated last record, which TensorBoard skips.
+// close(). Events are buffered and written by flush(), by close(), by the destructor, and by
+// the add_* call that finds max_queue events waiting or flush_secs passed since the last write
+// (no background thread). Every event is appended whole; a crash can leave a truncated last
+// record, which TensorBoard skips. The writer is thread-safe.
 #pragma once
 
 #include <cstdint>

@@ -3,13 +3,18 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 
+#include "duet/data.h"
 #include "duet/duet.h"
+#include "duet/optim.h"
 #include "duet/nn.h"
 #include "duet/tensorboard.h"
 #include "duet/train.h"
+#include "duet/train/fit.h"
+#include "duet/train/metrics.h"
 #include "tensorboard/event_reader.h"
 
 namespace {
@@ -68,37 +73,38 @@ TEST(GuideTensorBoard, SummaryWriter) {
 TEST(GuideTensorBoard, Callback) {
   const std::string log_dir = fresh_dir("guide_callback");
   auto net = std::make_shared<Net>();
+  duet::Generator gen(2);
+  duet::Tensor x = duet::Tensor::randn({64, 784}, gen);
+  duet::Tensor y = duet::Tensor::from_vector(std::vector<double>(64, 3.0), {64}, duet::int64);
+  duet::data::DataLoader train_loader(x, y, /*batch_size=*/4, /*shuffle=*/true, /*seed=*/0);
+  duet::data::DataLoader test_loader(x, y, /*batch_size=*/32, /*shuffle=*/false);
+  duet::optim::SGD opt(net->parameters(), 0.01);
+  testing::internal::CaptureStdout();  // fit's progress lines
   auto tb = std::make_shared<duet::train::TensorBoard>(
-      log_dir + "/fit", duet::train::TensorBoardOptions{.update_freq = 100,
+      log_dir + "/fit", duet::train::TensorBoardOptions{.update_freq = 10,
                                                         .graph_input_shape = duet::Shape{1, 784}});
-  // duet::train::fit(*net, loss_fn, opt, train_loader, {.epochs = 3, .callbacks = {tb}});
+  duet::train::fit(*net, duet::train::cross_entropy_loss, opt, train_loader,
+                   {.epochs = 3, .validation = &test_loader, .callbacks = {tb}});
+  // log_dir/fit/train: epoch_loss, epoch_lr (steps 0, 1, 2), batch_loss (steps 10, 20, ...),
+  // weights/fc.weight, gradients/fc.weight, ...; log_dir/fit/validation: epoch_loss
+  testing::internal::GetCapturedStdout();
 
-  // What fit does with it, by hand: one epoch of 100 steps.
-  duet::train::FitState s;
-  s.model = net.get();
-  tb->on_train_begin(s);
-  for (s.global_step = 1; s.global_step <= 100; ++s.global_step) {
-    duet::train::Logs batch;
-    batch.set("loss", 2.0);
-    tb->on_batch_end(s, batch);
-  }
-  duet::train::Logs logs;
-  logs.set("loss", 1.5);
-  logs.set("accuracy", 0.5);
-  logs.set("val_loss", 1.75);
-  tb->on_epoch_end(s, logs);
-  tb->on_train_end(s);
-  auto train = summary_values(event_file_in(log_dir + "/fit/train"));
-  std::vector<std::string> tags;
-  for (const auto& v : train) tags.push_back(v.tag);
-  EXPECT_EQ(tags, (std::vector<std::string>{"batch_loss", "epoch_loss", "epoch_accuracy",
-                                            "weights/fc.weight", "weights/fc.bias"}));
-  EXPECT_EQ(train[0].step, 100);
-  auto validation = summary_values(event_file_in(log_dir + "/fit/validation"));
-  ASSERT_EQ(validation.size(), 1u);
-  EXPECT_EQ(validation[0].tag, "epoch_loss");
-  EXPECT_EQ(validation[0].value.f32(2), 1.75f);
-  EXPECT_EQ(read_records(event_file_in(log_dir + "/fit/train")).size(), 7u);  // + header, graph
+  std::map<std::string, std::vector<int64_t>> steps;  // tag -> steps
+  for (const auto& v : summary_values(event_file_in(log_dir + "/fit/train")))
+    steps[v.tag].push_back(v.step);
+  EXPECT_EQ(steps["epoch_loss"], (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(steps["epoch_lr"], (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(steps["batch_loss"], (std::vector<int64_t>{10, 20, 30, 40}));  // 48 steps in all
+  EXPECT_EQ(steps["weights/fc.weight"], (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(steps["gradients/fc.weight"], (std::vector<int64_t>{0, 1, 2}));
+  std::map<std::string, std::vector<int64_t>> val_steps;
+  for (const auto& v : summary_values(event_file_in(log_dir + "/fit/validation")))
+    val_steps[v.tag].push_back(v.step);
+  EXPECT_EQ(val_steps["epoch_loss"], (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_FALSE(val_steps.count("epoch_lr"));
+  // The graph: the header, then the graph event before the first scalar.
+  auto records = read_records(event_file_in(log_dir + "/fit/train"));
+  EXPECT_TRUE(decode(records[1]).has(4));
   fs::remove_all(log_dir);
 }
 

@@ -187,5 +187,22 @@ for p in params:
     check([e.step for e in g] == [0, 1] and all(e.histogram_value.num > 0 for e in g),
           p + ": gradient histograms")
 
+# ---- the callback in fit -------------------------------------------------------------------
+history = {}
+for line in open(os.path.join(DIR, "raw", "history.txt")):
+    epoch, name, value = line.split()
+    history.setdefault(name, []).append((int(epoch), float(np.float32(float(value)))))
+check(sorted(history) == ["accuracy", "loss", "lr", "val_accuracy", "val_loss"],
+      f"fit history keys {sorted(history)}")
+ftrain = accumulator(os.path.join(DIR, "fit_real", "train"))
+fval = accumulator(os.path.join(DIR, "fit_real", "validation"))
+for name, points in history.items():
+    acc_, tag = (fval, "epoch_" + name[4:]) if name.startswith("val_") else (ftrain, "epoch_" + name)
+    got = [(e.step, e.value) for e in acc_.Scalars(tag)]
+    check(got == points, f"fit: {tag} {got} == history {name} {points}")
+check(sorted(ftrain.Tags()["histograms"]) == sorted(["weights/" + p for p in params] +
+                                                    ["gradients/" + p for p in params]),
+      f"fit: histogram tags {ftrain.Tags()['histograms']}")
+
 print(f"tensorboard_reader: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -5,6 +5,9 @@
 //     DIR/writer/           SummaryWriter: scalars, histograms, images, text, a graph
 //     DIR/fit/{train,validation}/
 //                           the TensorBoard callback, driven by hand for 2 epochs of 3 steps
+//     DIR/fit_real/{train,validation}/
+//                           the callback in duet::train::fit (2 epochs, eager); the History
+//                           fit returned in DIR/raw/history.txt ("epoch name value" lines)
 //     DIR/raw/*.f32         the histogram and image source values (float32, row-major)
 #include <cmath>
 #include <cstdio>
@@ -15,11 +18,14 @@
 #include <string>
 #include <vector>
 
+#include "duet/data.h"
 #include "duet/duet.h"
 #include "duet/nn.h"
 #include "duet/optim.h"
 #include "duet/tensorboard.h"
 #include "duet/train.h"
+#include "duet/train/fit.h"
+#include "duet/train/metrics.h"
 
 namespace {
 
@@ -113,6 +119,29 @@ int main(int argc, char** argv) {
         write_f32(dir + "/raw/epoch" + std::to_string(s.epoch) + "_" + name + ".f32", p);
     }
     tb->on_train_end(s);
+
+    // Through fit: a 2-class problem, 2 epochs of 4 steps, with validation.
+    Tensor x = Tensor::randn({32, 4}, gen);
+    std::vector<double> x0 = x.to_vector<double>(), labels(32);
+    for (size_t i = 0; i < 32; ++i) labels[i] = x0[4 * i] > 0 ? 1 : 0;
+    Tensor y = Tensor::from_vector(labels, {32}, duet::int64);
+    duet::data::DataLoader train(x, y, /*batch_size=*/8, /*shuffle=*/true, /*seed=*/0);
+    duet::data::DataLoader val(x, y, /*batch_size=*/16, /*shuffle=*/false);
+    auto net2 = std::make_shared<Net>();
+    duet::optim::SGD opt2(net2->parameters(), 0.1);
+    auto tb2 = std::make_shared<duet::train::TensorBoard>(dir + "/fit_real");
+    duet::train::History h = duet::train::fit(
+        *net2, duet::train::cross_entropy_loss, opt2, train,
+        {.epochs = 2,
+         .validation = &val,
+         .metrics = {std::make_shared<duet::train::Accuracy>()},
+         .callbacks = {tb2},
+         .progress = duet::train::Progress::none});
+    std::ofstream history(dir + "/raw/history.txt");
+    history.precision(17);
+    for (size_t e = 0; e < h.epochs.size(); ++e)
+      for (const auto& [name, value] : h.epochs[e].items())
+        history << e << " " << name << " " << value << "\n";
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;
