@@ -31,9 +31,9 @@ using OptimizerFactory =
 struct EquivalenceOptions {
   double rtol = 1e-5;          // per tensor: max|a - b| / max(max|b|, 1e-12) must not exceed it
   bool bit_exact = false;      // compile with bit_exact and require identical bits
-  OptimizerFactory optimizer;  // default: SGD(lr 0.01, momentum 0.9)
+  OptimizerFactory optimizer{};  // default: SGD(lr 0.01, momentum 0.9)
   uint64_t seed = 0;           // default generator seed (dropout) for both runs
-  std::set<std::string> disabled_passes;
+  std::set<std::string> disabled_passes{};
   // Models on a CUDA device: the graph run captures its step as a CUDA Graph (run 2) and
   // replays it (CompileOptions::cuda_graph); use steps >= 3 to compare replays. Ignored on
   // the CPU.

@@ -76,7 +76,7 @@ struct CompileOptions {
   bool training = false;                  // must match the graph's GraphOptions::training
   optim::Optimizer* optimizer = nullptr;  // training: gradients of outputs[0] + its update
   bool bit_exact = false;                 // no pass that changes arithmetic order
-  std::set<std::string> disabled_passes;  // e.g. {"cse", "fuse_epilogue"}
+  std::set<std::string> disabled_passes{};  // e.g. {"cse", "fuse_epilogue"}
   bool dump_passes = false;               // print the graph before/after each pass (stderr)
   // Debugging: no passes, no buffer reuse; every node's value stays readable after run()
   // (Executable::value). Used by check_equivalence to find the first diverging node.
@@ -126,7 +126,13 @@ class Executable {
 
   // Feeds every graph input by name (shape and dtype must match). Returns the requested
   // outputs as views into the arena: valid until the next run; clone() to keep them.
+  // Throws duet::Error when the executable is stale (below).
   std::vector<Tensor> run(const std::map<std::string, Tensor>& feeds);
+  // Why this executable no longer computes what the model code would ("" when it does): a
+  // tensor whose value was read on the host while the graph was built (item(),
+  // to_vector(): baked in as a constant) has been written since (fill_, copy_, a step).
+  // Build and compile the graph again; jit does so by itself.
+  std::string stale_reason() const;
   MemoryReport memory_report() const;
   std::string dump() const;
   std::string to_dot() const;

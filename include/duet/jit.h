@@ -7,6 +7,8 @@
 //   for (auto& b : loader) {
 //     duet::Tensor loss = step({b.x, b.y})[0];   // first call traces + compiles
 //   }
+//   // A tensor read on the host while tracing (x.item()) is baked in; writing it later
+//   // (fill_, copy_) makes the next call trace again: "duet: jit 'f' retracing: ..."
 //   // A new input signature (say, a smaller last batch) recompiles once and logs why:
 //   //   duet: jit 'train_step' recompiling: input 0 shape changed from (64, 1, 28, 28) to (32, 1,
 //   28, 28)
@@ -34,7 +36,9 @@ class JitFunction {
   // are views into the executable's arena: valid until the next call; clone() to keep them.
   std::vector<Tensor> operator()(const std::vector<Tensor>& inputs);
 
-  size_t num_compiles() const;  // how many signatures were compiled
+  // How many times it traced and compiled: once per signature, plus once per retrace (a
+  // tensor read on the host while tracing was written since: Executable::stale_reason).
+  size_t num_compiles() const;
   const std::string& last_recompile_reason() const;
   // The executable for the most recent call (for memory_report(), dump(), ...).
   Executable& last_executable();

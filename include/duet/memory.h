@@ -4,9 +4,11 @@
 //   auto y = model(x);
 //   duet::MemoryStats s = duet::memory_stats(duet::cpu);
 //   std::cout << s.peak_bytes << "\n";
+//   std::cout << duet::format_bytes(s.peak_bytes) << "\n";   // "80.2 KiB"
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "duet/dtype.h"
 
@@ -27,6 +29,11 @@ struct MemoryStats {
 };
 
 MemoryStats memory_stats(Device device);
+
+// A size for people: exact bytes below 1 KiB ("512 B"), then 3 significant digits in binary
+// units ("80.2 KiB", "1.50 MiB", "11.2 GiB"); negative sizes (differences) keep their sign.
+// Every size duet prints goes through it.
+std::string format_bytes(int64_t bytes);
 // Sets peak to current and zeroes the alloc/free counters.
 void reset_peak_memory(Device device);
 // Returns the allocator's cached free blocks to the system (reserved_bytes drops).

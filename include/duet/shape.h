@@ -1,6 +1,7 @@
-// Shapes and strides: plain vectors of int64, printed as (2, 3, 4).
+// Shapes and strides: vectors of int64, printed as (2, 3, 4).
 //
 //   duet::Shape s{2, 3, 4};
+//   std::cout << s;             // (2, 3, 4)
 //   duet::numel(s);             // 24
 //   duet::contiguous_strides(s) // {12, 4, 1}
 //   duet::broadcast_shapes({2, 1, 4}, {3, 1}, "add")  // (2, 3, 4)
@@ -16,12 +17,22 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace duet {
 
-using Shape = std::vector<int64_t>;
+// A std::vector<int64_t> (it converts to and from one, and has every vector operation) of
+// duet's own type, so that `std::cout << t.shape()` finds operator<< below.
+class Shape : public std::vector<int64_t> {
+ public:
+  using std::vector<int64_t>::vector;
+  Shape() = default;
+  Shape(const std::vector<int64_t>& v) : std::vector<int64_t>(v) {}             // NOLINT
+  Shape(std::vector<int64_t>&& v) noexcept : std::vector<int64_t>(std::move(v)) {}  // NOLINT
+};
 
 // A valid shape has dimensions >= 0 whose product, zero dimensions skipped (so its contiguous
 // strides as well), fits in int64. numel() and contiguous_strides() throw duet::Error
@@ -31,6 +42,8 @@ Shape contiguous_strides(const Shape& s);
 // "(2, 3, 4)"; a shape of more than 16 dimensions prints its first 8 and last 4 (errors about
 // hostile shapes stay short).
 std::string shape_str(const Shape& s);
+// Prints shape_str(s).
+std::ostream& operator<<(std::ostream& os, const Shape& s);
 
 // The element count of `s`, or duet::Error naming `what` (the op or the caller) and the shape
 // when a dimension is negative or the product of the non-zero dimensions overflows int64.

@@ -57,12 +57,15 @@ class Tensor {
     check_dtype(dtype_of<T>(), "data");
     return static_cast<T*>(data_ptr());
   }
-  // The single value of a one-element tensor, converted to T.
-  template <class T>
-  T item() const;
+  // The single value of a one-element tensor, converted to T (double by default:
+  // `loss.item()`). While a graph is traced, reading a concrete tensor bakes its value into
+  // the graph: a warning names the caller's line (loc), and writing the tensor later makes
+  // jit retrace (a compiled Executable refuses to run; docs/graph_mode.md).
+  template <class T = double>
+  T item(std::source_location loc = std::source_location::current()) const;
   // All elements in row-major order, converted to T.
   template <class T>
-  std::vector<T> to_vector() const;
+  std::vector<T> to_vector(std::source_location loc = std::source_location::current()) const;
 
   // ---- factories ----
   static Tensor empty(const Shape& shape, DType dtype = float32, Device device = cpu);

@@ -13,6 +13,7 @@
 #include "core/caching_allocator.h"
 #include "core/device_backend.h"
 #include "duet/error.h"
+#include "duet/memory.h"
 
 namespace duet::detail {
 namespace {
@@ -33,7 +34,8 @@ class CpuAllocator final : public CachingAllocator {
   }
   void system_free(void* ptr, size_t) override { std::free(ptr); }
   std::string out_of_memory_detail() const override {
-    return detail::cat("; this machine has ", machine_bytes(), " bytes of memory and swap");
+    return detail::cat("; this machine has ", format_bytes(static_cast<int64_t>(machine_bytes())),
+                       " of memory and swap");
   }
 
  private:

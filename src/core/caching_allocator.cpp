@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "duet/error.h"
+#include "duet/memory.h"
 #include "profiler/hooks.h"
 
 namespace duet::detail {
@@ -27,9 +28,10 @@ void* CachingAllocator::allocate(size_t nbytes) {
   std::lock_guard<std::mutex> lock(mu_);
   prepare();
   DUET_CHECK(limit_ == 0 || counted <= limit_ - stats_.current_bytes, name_,
-             ": out of memory allocating ", nbytes, " bytes (", stats_.current_bytes,
-             " allocated, ", stats_.reserved_bytes, " reserved, limit ", limit_,
-             " set by set_memory_limit)");
+             ": out of memory allocating ", nbytes, " bytes = ",
+             format_bytes(static_cast<int64_t>(nbytes)), " (", format_bytes(stats_.current_bytes),
+             " allocated, ", format_bytes(stats_.reserved_bytes), " reserved, limit ",
+             format_bytes(limit_), " set by set_memory_limit)");
   void* p = nullptr;
   auto it = free_.find(cls);
   if (it != free_.end() && !it->second.empty()) {
@@ -41,8 +43,10 @@ void* CachingAllocator::allocate(size_t nbytes) {
       release_cached();
       p = system_alloc(cls);
     }
-    DUET_CHECK(p, name_, ": out of memory allocating ", nbytes, " bytes (", stats_.current_bytes,
-               " allocated, ", stats_.reserved_bytes, " reserved", out_of_memory_detail(), ")");
+    DUET_CHECK(p, name_, ": out of memory allocating ", nbytes, " bytes = ",
+               format_bytes(static_cast<int64_t>(nbytes)), " (", format_bytes(stats_.current_bytes),
+               " allocated, ", format_bytes(stats_.reserved_bytes), " reserved",
+               out_of_memory_detail(), ")");
     stats_.reserved_bytes += static_cast<int64_t>(cls);
     stats_.num_device_mallocs++;
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <ostream>
 
 #include "duet/error.h"
 
@@ -126,6 +127,10 @@ std::string shape_str(const Shape& s) {
   }
   if (n == 1) r += ",";
   return r + ")";
+}
+
+std::ostream& operator<<(std::ostream& os, const Shape& s) {
+  return os << shape_str(s);
 }
 
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {

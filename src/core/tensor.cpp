@@ -132,22 +132,27 @@ void Tensor::check_dtype(DType expected, const char* what) const {
 }
 
 // Reading a concrete tensor on the host while a graph records: the value becomes a constant of
-// the graph. Warn once per source location.
-static void warn_host_read(const Tensor& t) {
+// the graph. The graph layer notes the read (a later write to the tensor makes the graph
+// stale); warn once per source location, the caller's (loc) unless it is inside duet.
+static void warn_host_read(const Tensor& t, const std::source_location& loc) {
   if (!recording_active() || t.is_symbolic()) return;
+  LocationScope scope(loc);
+  const SourceLoc at = current_location();
+  note_host_read(t, at);
   static std::mutex mu;
   static std::set<std::string> warned;
-  const std::string where = current_location().str();
+  const std::string where = at.str();
   std::lock_guard<std::mutex> lock(mu);
   if (!warned.insert(where).second) return;
   std::cerr << "duet: warning: a tensor value (shape " << shape_str(t.shape())
             << ") was read on the host while tracing at " << where
-            << "; it is baked into the graph as a constant\n";
+            << "; it is baked into the graph as a constant (writing the tensor later makes jit "
+               "retrace; a compiled Executable refuses to run)\n";
 }
 
 template <class T>
-std::vector<T> Tensor::to_vector() const {
-  if (defined()) warn_host_read(*this);
+std::vector<T> Tensor::to_vector(std::source_location loc) const {
+  if (defined()) warn_host_read(*this, loc);
   // A CUDA tensor is copied to the host first (waiting for the kernels that make it).
   Tensor c = defined() && is_contiguous() && dtype() == dtype_of<T>() && device() == cpu ? *this
                                                                                          : Tensor();
@@ -160,15 +165,15 @@ std::vector<T> Tensor::to_vector() const {
 }
 
 template <class T>
-T Tensor::item() const {
+T Tensor::item(std::source_location loc) const {
   DUET_CHECK(numel() == 1, "item: tensor of shape ", shape_str(shape()), " has ", numel(),
              " elements; expected exactly one");
-  return to_vector<T>()[0];
+  return to_vector<T>(loc)[0];
 }
 
-#define DUET_INSTANTIATE(T)                             \
-  template std::vector<T> Tensor::to_vector<T>() const; \
-  template T Tensor::item<T>() const;
+#define DUET_INSTANTIATE(T)                                               \
+  template std::vector<T> Tensor::to_vector<T>(std::source_location) const; \
+  template T Tensor::item<T>(std::source_location) const;
 DUET_INSTANTIATE(float)
 DUET_INSTANTIATE(double)
 DUET_INSTANTIATE(int64_t)

@@ -17,6 +17,7 @@
 #include "core/device_backend.h"
 #include "cuda/runtime.h"
 #include "duet/cuda.h"
+#include "duet/memory.h"
 
 namespace duet {
 namespace detail {
@@ -63,7 +64,8 @@ class CudaAllocator final : public CachingAllocator {
     size_t free_b = 0, total_b = 0;
     cudaMemGetInfo(&free_b, &total_b);
     cudaGetLastError();
-    return cat(" by duet; the device has ", free_b, " of ", total_b, " bytes free");
+    return cat(" by duet; the device has ", format_bytes(static_cast<int64_t>(free_b)), " of ",
+               format_bytes(static_cast<int64_t>(total_b)), " free");
   }
 
  private:
@@ -106,8 +108,9 @@ void* CapturePool::allocate(size_t nbytes) {
   if (e != cudaSuccess) {
     cudaGetLastError();
     throw Error(detail::cat("cuda:", device_, " CUDA Graph scratch pool: out of memory allocating ",
-                            size, " bytes (the pool holds ", bytes_,
-                            " bytes); expected the step's scratch to fit on the device"));
+                            size, " bytes = ", format_bytes(static_cast<int64_t>(size)),
+                            " (the pool holds ", format_bytes(bytes_),
+                            "); expected the step's scratch to fit on the device"));
   }
   blocks_.push_back({p, size});
   bytes_ += static_cast<int64_t>(size);

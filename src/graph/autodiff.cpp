@@ -102,7 +102,13 @@ std::vector<Tensor> gradients(const Tensor& loss, const std::vector<Tensor>& wrt
     for (int32_t k = 0; k < static_cast<int32_t>(n.outputs.size()); ++k)
       args.outputs.push_back(g->symbolic({i, k}));
     const size_t first_new = g->nodes.size();
-    std::vector<Tensor> gin = n.op->grad(args);
+    std::vector<Tensor> gin;
+    try {
+      gin = n.op->grad(args);
+    } catch (const Error& e) {  // name the forward node and the model code that made it
+      throw Error(detail::cat("gradients: differentiating node %", i, " (", n.label(),
+                              ", created at ", n.loc.str(), "): ", e.what()));
+    }
     // Backward nodes point at the model code of the forward node they differentiate.
     for (size_t j = first_new; j < g->nodes.size(); ++j) g->nodes[j].loc = n.loc;
     for (size_t k = 0; k < n.inputs.size(); ++k) {

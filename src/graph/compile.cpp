@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "duet/cuda.h"
+#include "duet/memory.h"
 #include "duet/optim/optimizer.h"
 #include "graph/executable.h"
 #include "graph/passes.h"
@@ -63,7 +64,7 @@ MemoryReport make_report(const detail::GraphData& g, const detail::MemoryPlan& p
 }  // namespace
 
 std::string MemoryReport::str() const {
-  auto mb = [](int64_t b) { return detail::cat(b / 1024.0 / 1024.0, " MiB"); };
+  auto mb = [](int64_t b) { return format_bytes(b); };
   return detail::cat(
       "parameters ", mb(parameters), ", gradients ", mb(gradients), ", optimizer state ",
       mb(optimizer_state), ", buffers ", mb(buffers), ", derived ", mb(derived), ", activations ",
@@ -79,7 +80,15 @@ Executable& Executable::operator=(Executable&&) noexcept = default;
 
 std::vector<Tensor> Executable::run(const std::map<std::string, Tensor>& feeds) {
   DUET_CHECK(impl_, "Executable::run: this executable is empty (not compiled)");
+  if (!impl_->graph->host_reads.empty()) {
+    const std::string why = impl_->graph->stale_reason();
+    DUET_CHECK(why.empty(), "Executable::run: graph #", impl_->graph->id, " is stale: ", why,
+               "; build and compile the graph again (jit retraces by itself)");
+  }
   return impl_->run(feeds);
+}
+std::string Executable::stale_reason() const {
+  return impl_ ? impl_->graph->stale_reason() : "";
 }
 MemoryReport Executable::memory_report() const {
   return impl_->report;

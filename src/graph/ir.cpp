@@ -1,6 +1,8 @@
 // Graph IR, recording (the call_op hook) and the Graph front end.
 #include "graph/ir.h"
 
+#include "duet/autograd.h"
+
 namespace duet::detail {
 namespace {
 
@@ -86,6 +88,15 @@ ValueRef GraphData::value_of(const Tensor& t, const char* op) {
   }
   auto it = capture_of.find(t.impl());
   if (it != capture_of.end()) return {it->second, 0};
+  // An eager result that requires grad, captured into a training graph, is a constant there:
+  // the gradient would stop at it without a word. Refuse it.
+  DUET_CHECK(!(training && building && grad_enabled() && t.requires_grad() && !t.is_leaf()), op,
+             ": an input is a tensor computed eagerly (outside the graph) that requires grad, ",
+             "shape ", shape_str(t.shape()), ", captured into training graph #", id, " at ",
+             current_location().str(),
+             "; the graph would treat it as a constant and no gradient would reach the "
+             "parameters it was computed from. Compute it inside the traced code (from the "
+             "parameters themselves), or pass t.detach() if it is meant as a constant");
   Node n;
   n.kind = NodeKind::capture;
   n.captured = t;
@@ -162,8 +173,26 @@ std::shared_ptr<GraphData> active_graph() {
   return t_recording.empty() ? nullptr : t_recording.back();
 }
 
+namespace {
+void note_host_read_in_graph(const Tensor& t, const SourceLoc& where) {
+  std::shared_ptr<GraphData> g = active_graph();
+  if (!g || !t.defined() || !t.impl()->storage) return;
+  g->host_reads.push_back({t.impl()->storage, t.impl()->storage->version, t.shape(), where});
+}
+}  // namespace
+
+std::string GraphData::stale_reason() const {
+  for (const HostRead& r : host_reads)
+    if (r.storage->version != r.version)
+      return cat("a tensor of shape ", shape_str(r.shape), " whose value was read on the host ",
+                 "while tracing at ", r.loc.str(),
+                 " (baked into the graph as a constant) has been written since");
+  return "";
+}
+
 void install_graph_hook() {
   set_record_hook(&record);
+  set_host_read_hook(&note_host_read_in_graph);
 }
 
 }  // namespace duet::detail

@@ -65,6 +65,17 @@ struct GraphData : std::enable_shared_from_this<GraphData> {
 
   // Values produced by gradients() for captured parameters (memory report category).
   std::vector<ValueRef> gradient_values;
+  // Concrete tensors whose value was read on the host while recording (baked into the graph
+  // as constants) and their storage version then: a later write makes the graph stale.
+  struct HostRead {
+    std::shared_ptr<Storage> storage;
+    uint64_t version = 0;
+    Shape shape;
+    SourceLoc loc;
+  };
+  std::vector<HostRead> host_reads;
+  // Why the graph no longer matches the values it baked in ("" when it does).
+  std::string stale_reason() const;
 
   const TensorMeta& meta(ValueRef v) const { return nodes[v.node].outputs[v.output]; }
   // The ValueRef for a tensor used in this graph: its node if symbolic (and from this graph),

@@ -61,6 +61,7 @@ struct JitFunction::State {
   bool has_last = false;
   Executable* last_exe = nullptr;
   std::string reason;
+  size_t compiles = 0;
 };
 
 JitFunction::JitFunction(TraceFn fn, CompileOptions options, std::string name)
@@ -83,6 +84,18 @@ std::vector<Tensor> JitFunction::operator()(const std::vector<Tensor>& inputs) {
     sig.inputs.push_back({inputs[i].shape(), inputs[i].dtype(), inputs[i].device()});
   }
   auto it = s.cache.find(sig);
+  if (it != s.cache.end()) {
+    // A value baked in while tracing changed since: trace this signature again.
+    std::string stale = it->second.stale_reason();
+    if (!stale.empty()) {
+      s.reason = std::move(stale);
+      std::cerr << "duet: jit '" << s.name << "' retracing: " << s.reason << "\n";
+      if (s.last_exe == &it->second) s.last_exe = nullptr;
+      s.cache.erase(it);
+      it = s.cache.end();
+      s.has_last = false;  // the reason is logged already
+    }
+  }
   if (it == s.cache.end()) {
     if (s.has_last) {
       s.reason = why(s.last, sig);
@@ -95,6 +108,7 @@ std::vector<Tensor> JitFunction::operator()(const std::vector<Tensor>& inputs) {
                                  inputs[i].device()));
     std::vector<Tensor> outs = s.fn(symbolic);
     it = s.cache.emplace(sig, compile(g, outs, s.options)).first;
+    ++s.compiles;
   }
   s.last = sig;
   s.has_last = true;
@@ -105,7 +119,7 @@ std::vector<Tensor> JitFunction::operator()(const std::vector<Tensor>& inputs) {
 }
 
 size_t JitFunction::num_compiles() const {
-  return state_->cache.size();
+  return state_->compiles;
 }
 const std::string& JitFunction::last_recompile_reason() const {
   return state_->reason;

@@ -28,7 +28,7 @@ const std::shared_ptr<Module>& Sequential::operator[](size_t i) const {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
-  for (auto& m : modules_) y = m->forward(y);
+  for (auto& m : modules_) y = (*m)(y);  // a module call: errors name the child's path
   return y;
 }
 

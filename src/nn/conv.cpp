@@ -8,13 +8,19 @@
 
 namespace duet::nn {
 
-Conv2d::Conv2d(int64_t in, int64_t out, std::array<int64_t, 2> kernel, const Conv2dOptions& opt,
-               bool with_bias, Generator& gen)
+Conv2d::Conv2d(int64_t in, int64_t out, Int2 kernel, const Conv2dOptions& opt, bool with_bias,
+               Generator& gen)
     : Module("Conv2d"), in_channels(in), out_channels(out), kernel_size(kernel), options(opt) {
   DUET_CHECK(in > 0 && out > 0, "Conv2d: in_channels = ", in, ", out_channels = ", out,
              " (expected both > 0)");
-  DUET_CHECK(kernel[0] > 0 && kernel[1] > 0, "Conv2d: kernel_size = ", detail::pair_str(kernel),
+  DUET_CHECK(kernel[0] > 0 && kernel[1] > 0, "Conv2d: kernel_size = ", kernel,
              " (expected positive sizes)");
+  DUET_CHECK(opt.stride[0] > 0 && opt.stride[1] > 0, "Conv2d: stride = ", opt.stride,
+             " (expected >= 1 on both axes)");
+  DUET_CHECK(opt.dilation[0] > 0 && opt.dilation[1] > 0, "Conv2d: dilation = ", opt.dilation,
+             " (expected >= 1 on both axes)");
+  DUET_CHECK(opt.padding[0] >= 0 && opt.padding[1] >= 0, "Conv2d: padding = ", opt.padding,
+             " (expected >= 0 on both axes)");
   DUET_CHECK(opt.groups > 0 && in % opt.groups == 0 && out % opt.groups == 0,
              "Conv2d: groups = ", opt.groups, " must divide in_channels = ", in,
              " and out_channels = ", out);

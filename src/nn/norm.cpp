@@ -27,6 +27,8 @@ BatchNorm2d::BatchNorm2d(int64_t c, double eps_, std::optional<double> momentum_
     running_mean = register_buffer("running_mean", Tensor::zeros({c}));
     running_var = register_buffer("running_var", Tensor::ones({c}));
     num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, int64));
+    // Exported checkpoints often lack it; PyTorch loads them with the counter at 0.
+    set_buffer_optional("num_batches_tracked");
   }
 }
 

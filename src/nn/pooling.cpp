@@ -28,9 +28,24 @@ std::string pool_repr(const Pool2dOptions& o, bool is_max) {
   return os.str();
 }
 
+// The options' own values, checked when the layer is built (the op checks them against
+// an input's shape on every call).
+void check_options(const Pool2dOptions& o, const char* layer) {
+  DUET_CHECK(o.kernel[0] > 0 && o.kernel[1] > 0, layer, ": kernel = ", o.kernel,
+             " (expected >= 1 on both axes)");
+  DUET_CHECK(o.stride[0] >= 0 && o.stride[1] >= 0, layer, ": stride = ", o.stride,
+             " (expected >= 1 on both axes, or 0 for the kernel size)");
+  DUET_CHECK(o.padding[0] >= 0 && o.padding[1] >= 0, layer, ": padding = ", o.padding,
+             " (expected >= 0 on both axes)");
+  DUET_CHECK(o.dilation[0] > 0 && o.dilation[1] > 0, layer, ": dilation = ", o.dilation,
+             " (expected >= 1 on both axes)");
+}
+
 }  // namespace
 
-MaxPool2d::MaxPool2d(const Pool2dOptions& o) : Module("MaxPool2d"), options(o) {}
+MaxPool2d::MaxPool2d(const Pool2dOptions& o) : Module("MaxPool2d"), options(o) {
+  check_options(o, "MaxPool2d");
+}
 MaxPool2d::MaxPool2d(int64_t kernel, int64_t stride, int64_t padding)
     : MaxPool2d(square(kernel, stride, padding)) {}
 Tensor MaxPool2d::forward(const Tensor& x) {
@@ -40,7 +55,9 @@ std::string MaxPool2d::extra_repr() const {
   return pool_repr(options, true);
 }
 
-AvgPool2d::AvgPool2d(const Pool2dOptions& o) : Module("AvgPool2d"), options(o) {}
+AvgPool2d::AvgPool2d(const Pool2dOptions& o) : Module("AvgPool2d"), options(o) {
+  check_options(o, "AvgPool2d");
+}
 AvgPool2d::AvgPool2d(int64_t kernel, int64_t stride, int64_t padding)
     : AvgPool2d(square(kernel, stride, padding)) {}
 Tensor AvgPool2d::forward(const Tensor& x) {

@@ -12,7 +12,7 @@ inline const char* py_bool(bool b) {
   return b ? "True" : "False";
 }
 
-inline std::string pair_str(const std::array<int64_t, 2>& a) {
+inline std::string pair_str(const std::array<int64_t, 2>& a) {  // also Int2
   std::ostringstream os;
   os << "(" << a[0] << ", " << a[1] << ")";
   return os.str();

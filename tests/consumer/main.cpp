@@ -5,8 +5,10 @@
 
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 int main() {
   duet::Tensor x = duet::Tensor::from_vector({1, -2, 3}, {3});
@@ -18,6 +20,20 @@ int main() {
   float s = g[0] + g[1] + g[2];
   if (s != 2.0f) {
     std::cout << "consumer FAILED: grad sum " << s << ", expected 2\n";
+    return 1;
+  }
+  // The whole API from <duet/duet.h>: a module, an optimizer, a compiled training step
+  // (documented designated initializers, which must not warn under -Wextra), a summary.
+  auto fc = std::make_shared<duet::nn::Linear>(3, 2);
+  duet::optim::Adam adam(fc->parameters(), 1e-3);
+  auto step = duet::jit([&](const std::vector<duet::Tensor>& in) {
+    return std::vector<duet::Tensor>{duet::sum((*fc)(in[0]))};
+  }, {.training = true, .optimizer = &adam}, "step");
+  step({duet::Tensor::ones({4, 3})});
+  auto conv = duet::nn::make<duet::nn::Conv2d>(1, 4, 3, {.padding = 1});
+  duet::Summary summary = duet::summary(*conv, {1, 1, 8, 8});
+  if (summary.total_params != 40 || conv->options.padding != duet::Int2{1, 1}) {
+    std::cout << "consumer FAILED: summary " << summary.total_params << " params\n";
     return 1;
   }
   std::cout << "consumer ok, grad sum " << s << "\n";

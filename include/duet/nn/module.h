@@ -14,16 +14,36 @@
 //   auto net = std::make_shared<Net>();
 //   net->state_dict();         // {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
 //   net->eval();               // recursive
-//   net->load_state_dict(sd);  // throws duet::Error naming the key; all-or-nothing
+//   net->load_state_dict(sd);  // throws duet::Error naming every bad key; all-or-nothing
+//   auto r = net->load_state_dict(sd, /*strict=*/false);  // r.missing_keys, r.unexpected_keys
+//
+// Several inputs (or outputs): override forward_many instead and call (*m)(a, b):
+//
+//   struct Pair : duet::nn::Module {
+//     Pair() : Module("Pair") {}
+//     std::vector<duet::Tensor> forward_many(const std::vector<duet::Tensor>& in) override {
+//       return {duet::add(in[0], in[1])};
+//     }
+//   };
+//   duet::Tensor y = (*pair)(a, b);         // one output
+//   std::vector<duet::Tensor> ys = (*pair)({a, b});  // every output
+//
+// An error raised inside a module call names the module's path in the model:
+//   "layer1.0.conv1 (Conv2d): conv2d: input has shape ..."
+//
+// Layers with an options struct: std::make_shared cannot take a braced list ({.padding = 1}),
+// nn::make can: duet::nn::make<duet::nn::Conv2d>(1, 16, 3, {.padding = 1}).
 //
 // A registered parameter is a tensor handle shared by the module's member (e.g.
 // Linear::weight) and the registry. Change values in place (copy_ under NoGradGuard, or
 // load_state_dict), never by assigning a new tensor to the member.
 #pragma once
 
+#include <concepts>
 #include <memory>
 #include <ostream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -41,6 +61,16 @@ Tensor find(const StateDict& dict, const std::string& name);
 // restore it later with load_state_dict.
 StateDict clone_state_dict(const StateDict& dict);
 
+// What a load_state_dict(strict = false) left out (PyTorch's _IncompatibleKeys): model keys
+// the dict lacks, and dict keys the model lacks, each in state_dict order.
+struct LoadReport {
+  std::vector<std::string> missing_keys{};
+  std::vector<std::string> unexpected_keys{};
+  bool ok() const { return missing_keys.empty() && unexpected_keys.empty(); }
+  // "missing keys: 'a', 'b'; unexpected keys: 'c'" or "all keys matched"
+  std::string str() const;
+};
+
 class Module {
  public:
   explicit Module(std::string type_name = "Module");
@@ -49,10 +79,21 @@ class Module {
   Module& operator=(const Module&) = delete;
 
   // ---- running ----
-  // The default throws duet::Error: containers and custom modules override it.
+  // One input, one output: override forward. Several inputs or outputs: override
+  // forward_many. Each default calls the other (forward(x) = forward_many({x})[0]); a module
+  // overriding neither throws duet::Error when called.
   virtual Tensor forward(const Tensor& x);
-  // Runs forward; graph nodes created inside carry the caller's source location.
+  virtual std::vector<Tensor> forward_many(const std::vector<Tensor>& inputs);
+  // Run forward / forward_many. Graph nodes created inside carry the caller's source
+  // location; a duet::Error raised inside names this module's path in the model
+  // ("layer1.0.conv1 (Conv2d): ..."). The two- and three-input forms expect one output.
   Tensor operator()(const Tensor& x, std::source_location loc = std::source_location::current());
+  Tensor operator()(const Tensor& a, const Tensor& b,
+                    std::source_location loc = std::source_location::current());
+  Tensor operator()(const Tensor& a, const Tensor& b, const Tensor& c,
+                    std::source_location loc = std::source_location::current());
+  std::vector<Tensor> operator()(const std::vector<Tensor>& inputs,
+                                 std::source_location loc = std::source_location::current());
 
   // ---- registration (in order; names must be unique and contain no '.') ----
   // Parameters are leaves that require grad (set here when the tensor is floating).
@@ -82,9 +123,15 @@ class Module {
   // handles (not copies): clone them to snapshot.
   StateDict state_dict() const;
   // Copies every tensor of `dict` into the matching parameter/buffer (dtype converted).
-  // Validates everything first: a missing key (strict), an unexpected key (strict) or a
-  // shape mismatch throws duet::Error naming the key (and both shapes) and changes nothing.
-  void load_state_dict(const StateDict& dict, bool strict = true);
+  // Validates everything first: missing keys (strict), unexpected keys (strict), shape or
+  // device mismatches throw one duet::Error listing every problem (at most ~2,000
+  // characters; the count of those left out is given) and change nothing. Non-strict: the
+  // keys present are loaded and the report lists the missing and unexpected ones.
+  // An optional buffer (set_buffer_optional: BatchNorm's num_batches_tracked) may be absent
+  // even when strict; it is then reset to 0, as PyTorch does, and not reported.
+  LoadReport load_state_dict(const StateDict& dict, bool strict = true);
+  // load_state_dict may omit buffer `name` of this module (see above).
+  void set_buffer_optional(const std::string& name);
 
   // ---- modes ----
   void train(bool on = true);  // recursive
@@ -114,11 +161,12 @@ class Module {
     std::string name;
     Tensor tensor;
     bool persistent = true;
+    bool optional = false;  // load_state_dict may omit it
   };
   void add_child(const std::string& name, std::shared_ptr<Module> module);
   void check_new_name(const std::string& name, const char* what) const;
   void collect(const std::string& prefix, bool params, bool buffers, bool persistent_only,
-               bool recurse, StateDict& out) const;
+               bool recurse, StateDict& out, std::vector<std::string>* optional = nullptr) const;
   void repr_into(std::ostream& os, int indent) const;
 
   std::string type_name_;
@@ -129,5 +177,48 @@ class Module {
 };
 
 std::ostream& operator<<(std::ostream& os, const Module& m);
+
+// The modules whose operator() is running on this thread, outermost first, and the dotted
+// path of the innermost one in the outermost ("layer1.0.conv1"; "" for the outermost itself;
+// a module called without being registered in its caller shows as "<Type>").
+const std::vector<Module*>& module_call_stack();
+std::string module_call_path();
+
+// std::make_shared<T>(args...), where an options struct may be written as a braced list:
+//   auto conv = duet::nn::make<duet::nn::Conv2d>(1, 16, 3, {.padding = 1});
+//   auto pool = duet::nn::make<duet::nn::MaxPool2d>({.kernel = 3, .stride = 2, .padding = 1});
+// (make_shared cannot: a template cannot deduce a type from a braced list.) Works for modules
+// that name their options struct T::Options (Conv2d, MaxPool2d, AvgPool2d), with up to three
+// arguments before it; any other call is forwarded to make_shared as is.
+namespace make_impl {
+template <class T, class... A>
+concept passes_options = requires { typename T::Options; } &&
+                         (std::same_as<std::remove_cvref_t<A>, typename T::Options> || ...);
+}  // namespace make_impl
+
+template <class T, class... A>
+  requires(!make_impl::passes_options<T, A...>)
+std::shared_ptr<T> make(A&&... args) {
+  return std::make_shared<T>(std::forward<A>(args)...);
+}
+template <class T, class... R>
+std::shared_ptr<T> make(const typename T::Options& options, R&&... rest) {
+  return std::make_shared<T>(options, std::forward<R>(rest)...);
+}
+template <class T, class A1, class... R>
+std::shared_ptr<T> make(A1&& a1, const typename T::Options& options, R&&... rest) {
+  return std::make_shared<T>(std::forward<A1>(a1), options, std::forward<R>(rest)...);
+}
+template <class T, class A1, class A2, class... R>
+std::shared_ptr<T> make(A1&& a1, A2&& a2, const typename T::Options& options, R&&... rest) {
+  return std::make_shared<T>(std::forward<A1>(a1), std::forward<A2>(a2), options,
+                             std::forward<R>(rest)...);
+}
+template <class T, class A1, class A2, class A3, class... R>
+std::shared_ptr<T> make(A1&& a1, A2&& a2, A3&& a3, const typename T::Options& options,
+                        R&&... rest) {
+  return std::make_shared<T>(std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3),
+                             options, std::forward<R>(rest)...);
+}
 
 }  // namespace duet::nn

@@ -1,7 +1,10 @@
 // Pooling modules over (N, C, H, W) inputs.
 //
 //   duet::nn::MaxPool2d pool(2);                               // kernel 2, stride 2
-//   duet::nn::MaxPool2d stem({.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}});
+//   duet::nn::MaxPool2d stem({.kernel = 3, .stride = 2, .padding = 1});  // (3, 3), ...
+//
+// A kernel below 1, a negative stride (0: the kernel), a negative padding or a dilation
+// below 1 is a duet::Error at construction.
 //   duet::nn::AdaptiveAvgPool2d gap(1);                        // (N, C, 1, 1)
 #pragma once
 
@@ -12,8 +15,11 @@
 
 namespace duet::nn {
 
+using duet::Pool2dOptions;
+
 class MaxPool2d : public Module {
  public:
+  using Options = Pool2dOptions;
   explicit MaxPool2d(const Pool2dOptions& options);
   // stride 0: same as kernel.
   explicit MaxPool2d(int64_t kernel, int64_t stride = 0, int64_t padding = 0);
@@ -24,6 +30,7 @@ class MaxPool2d : public Module {
 
 class AvgPool2d : public Module {
  public:
+  using Options = Pool2dOptions;
   explicit AvgPool2d(const Pool2dOptions& options);
   explicit AvgPool2d(int64_t kernel, int64_t stride = 0, int64_t padding = 0);
   Tensor forward(const Tensor& x) override;

@@ -1,7 +1,8 @@
 // 2-D convolution (NCHW, weights OIHW) with stride, padding, dilation and groups.
 //
 //   // x: (N, C, H, W), w: (O, C / groups, KH, KW), b: (O)
-//   auto y = duet::conv2d(x, w, b, {.stride = {2, 2}, .padding = {1, 1}});
+//   auto y = duet::conv2d(x, w, b, {.stride = 2, .padding = 1});   // (2, 2) and (1, 1)
+//   auto z = duet::conv2d(x, w, b, {.padding = {1, 0}});          // per axis: (H, W)
 //   // depthwise: groups = C, w: (C, 1, 3, 3)
 #pragma once
 
@@ -10,15 +11,17 @@
 
 #include <source_location>
 
+#include "duet/int2.h"
 #include "duet/tensor.h"
 
 namespace duet {
 
+// One value means both axes ({.padding = 1} is (1, 1)); {a, b} is (height, width).
 struct Conv2dOptions {
-  std::array<int64_t, 2> stride{1, 1};
-  std::array<int64_t, 2> padding{0, 0};
-  std::array<int64_t, 2> dilation{1, 1};
-  int64_t groups = 1;
+  Int2 stride = 1;    // > 0
+  Int2 padding = 0;   // >= 0
+  Int2 dilation = 1;  // > 0
+  int64_t groups = 1;  // > 0, divides the input and output channels
 };
 
 // bias may be undefined.

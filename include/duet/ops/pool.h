@@ -1,7 +1,7 @@
 // Pooling over NCHW tensors, with PyTorch semantics (ceil_mode, count_include_pad, and
 // adaptive pooling to outputs larger than the input).
 //
-//   auto y = duet::max_pool2d(x, {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}});
+//   auto y = duet::max_pool2d(x, {.kernel = 3, .stride = 2, .padding = 1});  // (3, 3), ...
 //   auto g = duet::adaptive_avg_pool2d(x, {1, 1});   // (N, C, 1, 1)
 #pragma once
 
@@ -9,15 +9,17 @@
 #include <cstdint>
 #include <vector>
 
+#include "duet/int2.h"
 #include "duet/tensor.h"
 
 namespace duet {
 
+// One value means both axes ({.kernel = 3} is (3, 3)); {a, b} is (height, width).
 struct Pool2dOptions {
-  std::array<int64_t, 2> kernel{2, 2};
-  std::array<int64_t, 2> stride{0, 0};  // 0: same as kernel
-  std::array<int64_t, 2> padding{0, 0};
-  std::array<int64_t, 2> dilation{1, 1};  // max pooling only
+  Int2 kernel = 2;
+  Int2 stride = 0;    // 0: same as kernel
+  Int2 padding = 0;
+  Int2 dilation = 1;  // max pooling only
   bool ceil_mode = false;
   bool count_include_pad = true;  // avg pooling only
 };
