@@ -16,6 +16,7 @@ import sys
 import numpy as np
 from PIL import Image
 from tensorboard.backend.event_processing import event_accumulator as ea
+from tensorboard.backend.event_processing import plugin_event_accumulator as pea
 from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 from tensorboard.util import tensor_util
 
@@ -155,6 +156,17 @@ check({"input/input", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"} <= set
       f"graph nodes {sorted(ops)}")
 check(list(ops.values()).count("relu") == 1, "graph: one relu")
 check(all(i.split(":")[0] in ops for n in graph.node for i in n.input), "graph: inputs resolve")
+
+# What TensorBoard's web app reads (its plugin accumulator migrates each value to its plugin):
+# every tag lands in the plugin that shows it, and the graph is found.
+pacc = pea.EventAccumulator(wdir, size_guidance={pea.TENSORS: 0})
+pacc.Reload()
+for plugin, expected in [("scalars", ["loss/train", "lr"]),
+                         ("histograms", ["weights/normal", "weights/wide"]),
+                         ("images", ["samples/gray", "samples/rgb"]), ("text", [text_tag])]:
+    got = sorted(pacc.PluginTagToContent(plugin))
+    check(got == expected, f"plugin {plugin}: tags {got}")
+check(pacc.Tags()["graph"] and len(pacc.Graph().node) == len(graph.node), "plugin: the graph")
 
 # ---- the TensorBoard callback --------------------------------------------------------------
 tdir, vdir = os.path.join(DIR, "fit", "train"), os.path.join(DIR, "fit", "validation")
