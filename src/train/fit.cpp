@@ -197,6 +197,39 @@ class Stepper {
   std::vector<Tensor> grads_;
 };
 
+// The epoch's loss, weighted by batch size. A step whose loss is read on the host anyway (a
+// logged step) adds it there; the others add on the device (no host sync). Both add
+// double(loss) * batch; the two partial sums meet in mean(). Eager and graph log the same
+// steps, so they sum in the same order.
+class LossTracker {
+ public:
+  void reset() {
+    host_ = 0;
+    device_ = Tensor();
+    count_ = 0;
+  }
+  void add_host(double loss, int64_t n) {
+    host_ += loss * static_cast<double>(n);
+    count_ += n;
+  }
+  void add_device(const Tensor& loss, int64_t n) {
+    NoGradGuard no_grad;
+    Tensor v = mul(loss.reshape({}).to(float64), static_cast<double>(n));
+    device_ = device_.defined() ? add(device_, v) : v;
+    count_ += n;
+  }
+  double mean() const {
+    if (count_ == 0) return 0.0;
+    const double total = device_.defined() ? host_ + device_.item<double>() : host_;
+    return total / static_cast<double>(count_);
+  }
+
+ private:
+  double host_ = 0;
+  Tensor device_;
+  int64_t count_ = 0;
+};
+
 }  // namespace
 
 History fit(nn::Module& model, const LossFn& loss_fn, optim::Optimizer& optimizer,
@@ -241,7 +274,7 @@ History fit(nn::Module& model, const LossFn& loss_fn, optim::Optimizer& optimize
   state.history = &history;
   state.gradients = [&stepper] { return stepper.gradients(); };
 
-  Mean loss_mean("loss");
+  LossTracker loss_mean;
   for (auto& cb : callbacks) cb->on_train_begin(state);
   for (int64_t epoch = options.initial_epoch; epoch < options.epochs; ++epoch) {
     state.epoch = epoch;
@@ -265,16 +298,22 @@ History fit(nn::Module& model, const LossFn& loss_fn, optim::Optimizer& optimize
       if (log_now) last_lr = optimizer.lr();
       Tensor x = batch->x.to(device), y = batch->y.to(device);
       Stepper::Result r = stepper.step(x, y);
-      {
+      double loss_value = 0;
+      if (log_now) {
+        loss_value = r.loss.item<double>();
+        loss_mean.add_host(loss_value, bsz);
+      } else {
+        loss_mean.add_device(r.loss, bsz);
+      }
+      if (!options.metrics.empty()) {
         NoGradGuard no_grad;
-        loss_mean.update(r.loss, y);
         for (auto& m : options.metrics) m->update(r.output, y);
       }
       ++state.global_step;
       state.samples_seen += bsz;
       Logs logs;
       if (log_now) {
-        logs.set("loss", r.loss.item<double>());
+        logs.set("loss", loss_value);
         logs.set("lr", last_lr);
         for (auto& m : options.metrics) logs.set(m->name(), m->compute());
       }
@@ -283,7 +322,7 @@ History fit(nn::Module& model, const LossFn& loss_fn, optim::Optimizer& optimize
     }
 
     Logs logs;
-    logs.set("loss", loss_mean.compute());
+    logs.set("loss", loss_mean.mean());
     for (auto& m : options.metrics) logs.set(m->name(), m->compute());
     if (evaluator) {
       Logs val = evaluator->run(*options.validation, options.metrics);

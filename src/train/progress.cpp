@@ -51,11 +51,13 @@ ProgressBar::ProgressBar(Progress mode, std::ostream* out)
 
 void ProgressBar::on_epoch_begin(FitState&) {
   start_ = last_draw_ = std::chrono::steady_clock::now();
+  train_seconds_ = 0;
   loss_sum_ = 0;
   loss_count_ = 0;
 }
 
 void ProgressBar::on_batch_end(FitState& s, const Logs& logs) {
+  if (s.batch + 1 == s.steps_per_epoch) train_seconds_ = seconds(std::chrono::steady_clock::now() - start_);
   if (!live_ || logs.empty()) return;
   if (auto l = logs.get("loss")) {
     loss_sum_ += *l;
@@ -89,8 +91,11 @@ void ProgressBar::on_epoch_end(FitState& s, const Logs& logs) {
   if (live_) os << "\r";
   os << "epoch " << s.epoch + 1 << "/" << s.epochs << " - " << s.batch + 1 << "/"
      << s.steps_per_epoch << " - " << format_seconds(elapsed);
-  if (elapsed > 0)
-    os << " - " << std::fixed << std::setprecision(0) << s.samples_seen / elapsed << " img/s";
+  // images/s over the training steps (the validation pass after them is not counted)
+  const double train_seconds = train_seconds_ > 0 ? train_seconds_ : elapsed;
+  if (train_seconds > 0)
+    os << " - " << std::fixed << std::setprecision(0) << s.samples_seen / train_seconds
+       << " img/s";
   os.unsetf(std::ios::fixed);
   os << " - " << format_logs(logs);
   if (live_) os << "\033[K";
