@@ -17,6 +17,7 @@
 #include <limits>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "duet/duet.h"
@@ -342,6 +343,48 @@ TEST(SummaryWriter, GraphOfAModel) {
   }
   EXPECT_TRUE(found);
   EXPECT_EQ(decode(graph.bytes(4)).u(1), 22u);  // versions.producer
+  fs::remove_all(dir);
+}
+
+TEST(SummaryWriter, GraphBuiltByHand) {
+  std::string dir = fresh_dir("graph_by_hand");
+  {
+    Graph g;
+    Tensor x = g.input("x", {2, 3});
+    Tensor y = relu(add(x, x));
+    (void)y;
+    g.end_build();
+    SummaryWriter w(dir);
+    w.add_graph(g);
+  }
+  Fields graph = decode(decode(read_records(event_file_in(dir))[1]).bytes(4));
+  std::vector<std::string> ops;
+  for (size_t i = 0; i < graph.count(1); ++i) ops.push_back(decode(graph.bytes(1, i)).bytes(2));
+  EXPECT_EQ(ops, (std::vector<std::string>{"input", "add", "relu"}));
+  Fields relu_node = decode(graph.bytes(1, 2));
+  EXPECT_EQ(relu_node.bytes(1), "relu_2");
+  EXPECT_EQ(relu_node.bytes(3), "add_1");  // its input
+  fs::remove_all(dir);
+}
+
+TEST(SummaryWriter, ThreadSafe) {
+  std::string dir = fresh_dir("threads");
+  {
+    SummaryWriter w(dir, {.max_queue = 7});
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&w, t] {
+        for (int i = 0; i < 500; ++i) w.add_scalar("t" + std::to_string(t), i, i);
+      });
+    }
+    for (auto& th : threads) th.join();
+  }
+  auto values = summary_values(event_file_in(dir));  // every record's CRCs are checked
+  ASSERT_EQ(values.size(), 2000u);
+  std::map<std::string, int64_t> next;
+  for (const auto& v : values) {
+    EXPECT_EQ(v.step, next[v.tag]++) << v.tag;  // each thread's steps in order
+  }
   fs::remove_all(dir);
 }
 
