@@ -10,3 +10,6 @@
 #include "duet/train/callback.h"
 #include "duet/train/tensorboard_callback.h"
 #include "duet/train/profile_callback.h"
+#include "duet/train/callbacks.h"
+#include "duet/train/fit.h"
+#include "duet/train/metrics.h"
