@@ -64,6 +64,12 @@ TEST(Umbrella, DesignatedInitializersDoNotWarn) {
   duet::SummaryOptions summary{.depth = 1};
   duet::profiler::ProfileOptions profile{.record_shapes = false};
   duet::train::ProfileStepsOptions steps{.print_table = false};
+  duet::train::FitOptions fit{.epochs = 3, .mode = duet::train::Execution::graph,
+                              .clip_grad_norm = 1.0, .progress = duet::train::Progress::none};
+  duet::train::EvaluateOptions evaluate{.mode = duet::train::Execution::graph};
+  duet::train::EarlyStoppingOptions early{.monitor = "val_loss", .patience = 3,
+                                          .restore_best_weights = true};
+  EXPECT_TRUE(fit.metrics.empty() && evaluate.metrics.empty() && early.mode == "auto");
   duet::tensorboard::SummaryWriterOptions tensorboard{.flush_secs = 5};
   EXPECT_EQ(tensorboard.max_queue, 10);
   EXPECT_FALSE(profile.record_shapes || steps.print_table);
