@@ -27,14 +27,16 @@ except Exception as e:  # noqa: BLE001 - any import failure means "cannot check 
 TOLERANCE = 1e-4
 BATCH = 2
 CLASSES = 10
-# (model, H, W, pass --num-classes): the others let classify infer K from the weights.
+# (model, H, W, pass --num-classes, exported): the others let classify infer K from the
+# weights; "exported" state dicts leave out BatchNorm's num_batches_tracked, as many exported
+# checkpoints do (PyTorch loads them; so must classify).
 CASES = [
-    ("resnet18", 64, 64, False),
-    ("resnet18", 97, 75, False),
-    ("mobilenet_v2", 67, 67, False),
-    ("efficientnet_b0", 64, 80, False),
-    ("vgg16_bn", 32, 32, True),
-    ("resnet50", 45, 45, True),
+    ("resnet18", 64, 64, False, False),
+    ("resnet18", 97, 75, False, True),
+    ("mobilenet_v2", 67, 67, False, True),
+    ("efficientnet_b0", 64, 80, False, False),
+    ("vgg16_bn", 32, 32, True, False),
+    ("resnet50", 45, 45, True, False),
 ]
 
 _DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.bool: "BOOL"}
@@ -88,7 +90,7 @@ def randomize_batch_norm(model, gen):
                 m.bias.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
 
 
-def check_case(binary, workdir, name, h, w, pass_k, seed):
+def check_case(binary, workdir, name, h, w, pass_k, exported, seed):
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = getattr(torchvision.models, name)(weights=None, num_classes=CLASSES)
@@ -100,7 +102,10 @@ def check_case(binary, workdir, name, h, w, pass_k, seed):
     tag = f"{name}_{h}x{w}"
     weights = os.path.join(workdir, f"{tag}.weights.safetensors")
     inputs = os.path.join(workdir, f"{tag}.input.safetensors")
-    write_safetensors(weights, model.state_dict(), {"format": "pt"})
+    state = model.state_dict()
+    if exported:
+        state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    write_safetensors(weights, state, {"format": "pt"})
     write_safetensors(inputs, {"input": x})
     ok = True
     for mode in ("eager", "graph"):
@@ -113,6 +118,8 @@ def check_case(binary, workdir, name, h, w, pass_k, seed):
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         secs = time.time() - t0
         label = f"{name:16s} {h:3d}x{w:<3d} {mode:5s}"
+        if exported:
+            label += " (no num_batches_tracked)"
         if proc.returncode != 0:
             print(f"{label} FAIL: exit {proc.returncode}: {proc.stderr.strip()}")
             ok = False
@@ -144,8 +151,8 @@ def main():
           f"tolerance {TOLERANCE:g}")
     all_ok = True
     with tempfile.TemporaryDirectory(prefix="duet_classify_") as workdir:
-        for i, (name, h, w, pass_k) in enumerate(CASES):
-            all_ok = check_case(binary, workdir, name, h, w, pass_k, seed=i) and all_ok
+        for i, (name, h, w, pass_k, exported) in enumerate(CASES):
+            all_ok = check_case(binary, workdir, name, h, w, pass_k, exported, seed=i) and all_ok
     print("classify_check:", "all passed" if all_ok else "FAILED")
     return 0 if all_ok else 1
 
