@@ -193,7 +193,7 @@ void end_event(Frame* f) noexcept {
     return;
   }
   try {
-    Event e;
+    Event& e = b.events.emplace_back();
     e.name = f->name;
     e.kind = f->kind;
     e.id = f->id;
@@ -212,7 +212,6 @@ void end_event(Frame* f) noexcept {
     e.self_bytes_freed = freed - f->child_freed;
     e.graph = f->graph;
     e.node = f->node;
-    b.events.push_back(std::move(e));
     if (f->cuda_start && f->cuda_end)
       b.cuda.push_back({b.events.size() - 1, f->device.index, f->cuda_start, f->cuda_end});
     else
@@ -264,6 +263,12 @@ Results stop_session(const std::shared_ptr<Session>& s) {
     buffers = s->buffers;
   }
   std::vector<PendingCuda> cuda;
+  size_t total = 0;
+  for (auto& b : buffers) {
+    std::lock_guard<std::mutex> lock(b->mu);
+    total += b->events.size();
+  }
+  r.events.reserve(total);
   for (auto& b : buffers) {
     std::lock_guard<std::mutex> lock(b->mu);
     b->closed = true;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -45,7 +46,7 @@ struct ThreadBuffer {
   std::mutex mu;
   uint64_t thread = 0;
   bool closed = false;  // stop() gathered it: later events are dropped
-  std::vector<Event> events;
+  std::deque<Event> events;  // grows without moving what it holds
   std::vector<PendingCuda> cuda;
 };
 

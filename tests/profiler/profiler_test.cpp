@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "duet/data.h"
 #include "duet/duet.h"
 #include "duet/graph.h"
 #include "duet/profiler.h"
@@ -252,6 +253,40 @@ TEST(Profiler, WorkerThreadEventsCarryTheirThreadId) {
   }
   EXPECT_EQ(on_worker, (std::map<std::string, int>{{"mul", 2}, {"worker batch", 1}}));
   EXPECT_EQ(on_main, (std::map<std::string, int>{{"add", 1}}));
+}
+
+TEST(Profiler, DataLoaderWorkersOpsAreOnTheirOwnThreads) {
+  // A transform (ops on each example) runs on the loader's 2 worker threads.
+  Tensor images = Tensor::ones({12, 1, 4, 4});
+  Tensor labels = Tensor::zeros({12}, int64);
+  data::Transform twice = [](const Tensor& x, Generator&) { return mul(x, 2.0); };
+  profiler::Profile p;  // before the workers start making batches
+  data::DataLoader loader(images, labels,
+                          {.batch_size = 4, .shuffle = false, .num_workers = 2,
+                           .transform = twice});
+  int batches = 0;
+  while (auto b = loader.next()) {
+    profiler::Range r("train step");
+    sum(b->x);
+    ++batches;
+  }
+  p.stop();
+  EXPECT_EQ(batches, 3);
+  const uint64_t main = profiler::thread_id();
+  std::map<uint64_t, int> transform_calls;  // thread -> mul_scalar events
+  int steps_on_main = 0;
+  for (const Event& e : p.events()) {
+    if (e.name == "mul_scalar") transform_calls[e.thread]++;
+    if (e.name == "train step" && e.thread == main) ++steps_on_main;
+  }
+  EXPECT_EQ(steps_on_main, 3);
+  int total = 0;
+  for (const auto& [thread, n] : transform_calls) {
+    EXPECT_NE(thread, main) << "transforms run on the workers";
+    total += n;
+  }
+  EXPECT_EQ(total, 12);  // one per example, each on the worker that made its batch
+  EXPECT_LE(transform_calls.size(), 2u);
 }
 
 TEST(Profiler, ManyThreadsAtOnceLoseNothing) {
