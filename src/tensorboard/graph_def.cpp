@@ -94,7 +94,9 @@ std::string encode_graph_def(const GraphData& g, const std::map<const void*, std
     if (!n.outputs.empty()) add_attr(node, "dtype", attr_string(dtype_name(n.outputs[0].dtype)));
     if (n.kind == NodeKind::op && !n.attrs.items().empty())
       add_attr(node, "attrs", attr_string(n.attrs.str()));
-    if (n.loc.known()) add_attr(node, "source", attr_string(n.loc.str()));
+    // The model line that made the node (an input's is where the graph was built: omitted).
+    if (n.loc.known() && n.kind != NodeKind::input)
+      add_attr(node, "source", attr_string(n.loc.str()));
     graph.message_field(1, node);
   }
   ProtoWriter versions;  // VersionDef { int32 producer = 1 }: what torch.utils.tensorboard writes

@@ -4,8 +4,8 @@
 //              map<string, AttrValue> attr = 5; }
 // Node names: inputs "input/<feed name>", captures "<parameter name>" when `names` knows the
 // tensor (else "capture/<node index>"), ops "<op>_<node index>". Attributes: "_output_shapes"
-// (what TensorBoard draws on the edges), "dtype", "source" (the model line), and the op's own
-// attributes as text ("attrs").
+// (what TensorBoard draws on the edges), "dtype", "source" (the model line that made the node;
+// not for inputs), and the op's own attributes as text ("attrs").
 #pragma once
 
 #include <map>

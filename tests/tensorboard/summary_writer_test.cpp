@@ -342,6 +342,16 @@ TEST(SummaryWriter, GraphOfAModel) {
     found = true;
   }
   EXPECT_TRUE(found);
+  // An op's "source" is the model line that made it (TinyNet::forward, in this file).
+  std::string relu_source;
+  for (const auto& [name, n] : nodes) {
+    if (op_of[name] != "relu") continue;
+    for (size_t k = 0; k < n.count(5); ++k) {
+      Fields entry = decode(n.bytes(5, k));
+      if (entry.bytes(1) == "source") relu_source = decode(entry.bytes(2)).bytes(2);
+    }
+  }
+  EXPECT_EQ(relu_source.rfind("summary_writer_test.cpp:", 0), 0u) << relu_source;
   EXPECT_EQ(decode(graph.bytes(4)).u(1), 22u);  // versions.producer
   fs::remove_all(dir);
 }
