@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "duet/error.h"
+#include "duet/memory.h"
 #include "io/reader.h"
 #include "profiler/hooks.h"
 #include "profiler/session.h"
@@ -72,21 +73,6 @@ std::string fmt_time(int64_t ns) {
     std::snprintf(buf, sizeof buf, "%.3fms", v / 1e6);
   else
     std::snprintf(buf, sizeof buf, "%.3fus", v / 1e3);
-  return buf;
-}
-
-std::string fmt_bytes(int64_t b) {
-  char buf[32];
-  const double a = static_cast<double>(b < 0 ? -b : b);
-  const char* sign = b < 0 ? "-" : "";
-  if (a < 1024)
-    std::snprintf(buf, sizeof buf, "%s%lld B", sign, static_cast<long long>(a));
-  else if (a < 1024.0 * 1024)
-    std::snprintf(buf, sizeof buf, "%s%.2f KiB", sign, a / 1024);
-  else if (a < 1024.0 * 1024 * 1024)
-    std::snprintf(buf, sizeof buf, "%s%.2f MiB", sign, a / (1024.0 * 1024));
-  else
-    std::snprintf(buf, sizeof buf, "%s%.2f GiB", sign, a / (1024.0 * 1024 * 1024));
   return buf;
 }
 
@@ -201,7 +187,7 @@ std::string Profile::table(const TableOptions& options) const {
                                           static_cast<double>(self_total)),
                                   fmt_time(r.total_ns),
                                   fmt_time(r.total_ns / r.calls),
-                                  fmt_bytes(r.self_alloc),
+                                  format_bytes(r.self_alloc),
                                   std::to_string(r.calls)};
     if (any_device) c.push_back(r.has_device ? fmt_time(r.device_ns) : "-");
     cells.push_back(std::move(c));
