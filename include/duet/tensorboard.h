@@ -1,8 +1,8 @@
 // duet::tensorboard: writes TensorBoard event files (scalars, histograms, images, text, the
 // model graph) that `tensorboard --logdir runs` shows.
 //
-//   duet::tensorboard::SummaryWriter w("runs/exp1");   // creates runs/exp1 and one
-//                                                      // events.out.tfevents.<time>.<host>.<pid>.<n>
+//   duet::tensorboard::SummaryWriter w("runs/exp1");   // creates runs/exp1 and its file
+//                                                      // events.out.tfevents.<time>.<host>...
 //   w.add_scalar("loss/train", 0.31, step);            // a point of the "loss/train" curve
 //   w.add_histogram("fc1.weight", net->fc1->weight, step);
 //   w.add_image("samples", image, step);               // (C, H, W) in [0, 1], C = 1, 3 or 4
@@ -51,8 +51,8 @@ class Module;
 namespace duet::tensorboard {
 
 struct SummaryWriterOptions {
-  int max_queue = 10;          // events kept in memory before a write
-  double flush_secs = 120;     // seconds after which a pending event is written
+  int max_queue = 10;             // events kept in memory before a write
+  double flush_secs = 120;        // seconds after which a pending event is written
   std::string filename_suffix{};  // appended to the event file's name
 };
 

@@ -15,6 +15,8 @@ uint32_t crc32c(const void* data, size_t n, uint32_t crc = 0);
 // TensorFlow's mask: ((crc >> 15) | (crc << 17)) + 0xA282EAD8, so that a CRC stored inside the
 // data it covers does not checksum to a constant.
 uint32_t mask_crc(uint32_t crc);
-inline uint32_t masked_crc32c(const void* data, size_t n) { return mask_crc(crc32c(data, n)); }
+inline uint32_t masked_crc32c(const void* data, size_t n) {
+  return mask_crc(crc32c(data, n));
+}
 
 }  // namespace duet::tensorboard::detail

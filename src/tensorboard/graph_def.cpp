@@ -79,10 +79,10 @@ std::string encode_graph_def(const GraphData& g, const std::map<const void*, std
     if (n.dead) continue;
     ProtoWriter node;
     node.string_field(1, name[i]);
-    node.string_field(2, n.kind == NodeKind::op        ? n.op->name
-                         : n.kind == NodeKind::input   ? std::string("input")
+    node.string_field(2, n.kind == NodeKind::op       ? n.op->name
+                         : n.kind == NodeKind::input  ? std::string("input")
                          : n.captured.requires_grad() ? std::string("parameter")
-                                                       : std::string("tensor"));
+                                                      : std::string("tensor"));
     if (n.kind == NodeKind::op) {
       for (const auto& in : n.inputs) {
         std::string ref = name[static_cast<size_t>(in.node)];

@@ -17,8 +17,8 @@ void check_image(int64_t height, int64_t width, int64_t channels, const std::str
   DUET_CHECK(channels == 1 || channels == 3 || channels == 4, where, ": ", channels,
              " channels, expected 1, 3 or 4");
   // PNG allows 2^31 - 1 per side; libpng's default limit is 1,000,000, and so is ours.
-  DUET_CHECK(height > 0 && width > 0 && height <= 1000000 && width <= 1000000, where,
-             ": image of ", height, " x ", width, " pixels, expected 1 to 1,000,000 per side");
+  DUET_CHECK(height > 0 && width > 0 && height <= 1000000 && width <= 1000000, where, ": image of ",
+             height, " x ", width, " pixels, expected 1 to 1,000,000 per side");
 }
 
 void put_be32(std::string& out, uint32_t v) {
@@ -29,9 +29,8 @@ void put_chunk(std::string& out, const char type[5], const std::string& data) {
   put_be32(out, static_cast<uint32_t>(data.size()));
   std::string body = std::string(type, 4) + data;
   out += body;
-  put_be32(out, static_cast<uint32_t>(
-                    crc32(0, reinterpret_cast<const Bytef*>(body.data()),
-                          static_cast<uInt>(body.size()))));
+  put_be32(out, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()),
+                                            static_cast<uInt>(body.size()))));
 }
 
 }  // namespace
@@ -61,9 +60,9 @@ std::string encode_png_zlib(const uint8_t* hwc, int64_t height, int64_t width, i
   std::string ihdr;
   put_be32(ihdr, static_cast<uint32_t>(width));
   put_be32(ihdr, static_cast<uint32_t>(height));
-  ihdr.push_back(8);                                                 // bit depth
-  ihdr.push_back(channels == 1 ? 0 : channels == 3 ? 2 : 6);         // gray, RGB, RGBA
-  ihdr.append(3, '\0');  // compression, filter, interlace: 0
+  ihdr.push_back(8);                                          // bit depth
+  ihdr.push_back(channels == 1 ? 0 : channels == 3 ? 2 : 6);  // gray, RGB, RGBA
+  ihdr.append(3, '\0');                                       // compression, filter, interlace: 0
   std::string out = "\x89PNG\r\n\x1a\n";
   put_chunk(out, "IHDR", ihdr);
   put_chunk(out, "IDAT", packed);
@@ -73,7 +72,9 @@ std::string encode_png_zlib(const uint8_t* hwc, int64_t height, int64_t width, i
 
 #if DUET_HAVE_LIBPNG
 
-bool png_uses_libpng() { return true; }
+bool png_uses_libpng() {
+  return true;
+}
 
 std::string encode_png(const uint8_t* hwc, int64_t height, int64_t width, int64_t channels,
                        const std::string& where) {
@@ -83,9 +84,7 @@ std::string encode_png(const uint8_t* hwc, int64_t height, int64_t width, int64_
   image.version = PNG_IMAGE_VERSION;
   image.width = static_cast<png_uint_32>(width);
   image.height = static_cast<png_uint_32>(height);
-  image.format = channels == 1   ? PNG_FORMAT_GRAY
-                 : channels == 3 ? PNG_FORMAT_RGB
-                                 : PNG_FORMAT_RGBA;
+  image.format = channels == 1 ? PNG_FORMAT_GRAY : channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_RGBA;
   png_alloc_size_t size = 0;
   std::string out;
   // First call: the PNG's size (no buffer); second: the PNG.
@@ -97,8 +96,8 @@ std::string encode_png(const uint8_t* hwc, int64_t height, int64_t width, int64_
   if (!ok) {
     std::string msg = image.message;
     png_image_free(&image);
-    DUET_CHECK(false, where, ": libpng cannot encode the ", height, " x ", width, " x ",
-               channels, " image: ", msg);
+    DUET_CHECK(false, where, ": libpng cannot encode the ", height, " x ", width, " x ", channels,
+               " image: ", msg);
   }
   out.resize(size);
   return out;
@@ -106,7 +105,9 @@ std::string encode_png(const uint8_t* hwc, int64_t height, int64_t width, int64_
 
 #else
 
-bool png_uses_libpng() { return false; }
+bool png_uses_libpng() {
+  return false;
+}
 
 std::string encode_png(const uint8_t* hwc, int64_t height, int64_t width, int64_t channels,
                        const std::string& where) {

@@ -39,8 +39,8 @@ const std::vector<double>& default_bins() {
 }
 
 Histogram make_histogram(const std::vector<double>& values, const std::vector<double>& edges) {
-  DUET_ASSERT(!values.empty() && edges.size() >= 2, "make_histogram: ", values.size(),
-              " values, ", edges.size(), " edges");
+  DUET_ASSERT(!values.empty() && edges.size() >= 2, "make_histogram: ", values.size(), " values, ",
+              edges.size(), " edges");
   Histogram h;
   h.min = h.max = values[0];
   std::vector<double> counts(edges.size() - 1, 0.0);
@@ -52,7 +52,7 @@ Histogram make_histogram(const std::vector<double>& values, const std::vector<do
     if (v < edges.front() || v > edges.back()) continue;
     size_t i = static_cast<size_t>(std::upper_bound(edges.begin(), edges.end(), v) -
                                    edges.begin());  // first edge > v: bin i - 1
-    counts[std::min(i, counts.size()) - 1] += 1;     // v == last edge: the last bin
+    counts[std::min(i, counts.size()) - 1] += 1;    // v == last edge: the last bin
   }
   h.num = static_cast<double>(values.size());
   // The first and last non-empty buckets (torch: searchsorted over cumsum(counts > 0)).

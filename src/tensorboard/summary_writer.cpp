@@ -65,7 +65,7 @@ struct SummaryWriter::Impl {
         int err = errno;
         pending.erase(0, done);  // what was written stays written; the rest is retried
         throw Error(duet::detail::cat("SummaryWriter: cannot write the event file '", path,
-                                "': ", std::strerror(err)));
+                                      "': ", std::strerror(err)));
       }
       done += static_cast<size_t>(n);
     }
@@ -86,18 +86,16 @@ struct SummaryWriter::Impl {
 SummaryWriter::SummaryWriter(const std::string& log_dir, SummaryWriterOptions options)
     : impl_(std::make_unique<Impl>()) {
   DUET_CHECK(!log_dir.empty(), "SummaryWriter: the log directory is an empty path");
-  DUET_CHECK(options.max_queue >= 1 && options.flush_secs >= 0,
-             "SummaryWriter('", log_dir, "'): max_queue ", options.max_queue, ", flush_secs ",
-             options.flush_secs, ": expected max_queue >= 1 and flush_secs >= 0");
-  DUET_CHECK(options.filename_suffix.find('/') == std::string::npos,
-             "SummaryWriter('", log_dir, "'): filename_suffix '", options.filename_suffix,
-             "' contains '/'");
+  DUET_CHECK(options.max_queue >= 1 && options.flush_secs >= 0, "SummaryWriter('", log_dir,
+             "'): max_queue ", options.max_queue, ", flush_secs ", options.flush_secs,
+             ": expected max_queue >= 1 and flush_secs >= 0");
+  DUET_CHECK(options.filename_suffix.find('/') == std::string::npos, "SummaryWriter('", log_dir,
+             "'): filename_suffix '", options.filename_suffix, "' contains '/'");
   impl_->log_dir = log_dir;
   impl_->options = options;
   std::error_code ec;
   std::filesystem::create_directories(log_dir, ec);
-  DUET_CHECK(!ec, "SummaryWriter: cannot create the log directory '", log_dir,
-             "': ", ec.message());
+  DUET_CHECK(!ec, "SummaryWriter: cannot create the log directory '", log_dir, "': ", ec.message());
   double t = now_seconds();
   char stamp[32];
   std::snprintf(stamp, sizeof stamp, "%010lld", static_cast<long long>(t));
@@ -148,7 +146,8 @@ void SummaryWriter::add_histogram(const std::string& tag, const Tensor& values, 
       if (bad++ == 0) first_bad = static_cast<int64_t>(i);
     }
   }
-  DUET_CHECK(bad == 0, where, ": ", bad, " of ", v.size(), " values are NaN or infinite (the first, ",
+  DUET_CHECK(bad == 0, where, ": ", bad, " of ", v.size(),
+             " values are NaN or infinite (the first, ",
              v[static_cast<size_t>(first_bad < 0 ? 0 : first_bad)], ", at flat index ", first_bad,
              "), expected finite values");
   detail::Histogram h;
@@ -207,9 +206,9 @@ void SummaryWriter::add_text(const std::string& tag, const std::string& text, in
                              std::optional<double> wall_time) {
   DUET_CHECK(!tag.empty(), "SummaryWriter::add_text: empty tag");
   std::lock_guard lock(impl_->mu);
-  impl_->append("add_text", tag,
-                detail::text_event(tag + "/text_summary", text, step,
-                                   wall_time.value_or(now_seconds())));
+  impl_->append(
+      "add_text", tag,
+      detail::text_event(tag + "/text_summary", text, step, wall_time.value_or(now_seconds())));
 }
 
 void SummaryWriter::add_graph(const Graph& graph) {
@@ -249,8 +248,14 @@ void SummaryWriter::close() {
              "': ", std::strerror(errno));
 }
 
-bool SummaryWriter::closed() const { return impl_->fd < 0; }
-const std::string& SummaryWriter::log_dir() const { return impl_->log_dir; }
-const std::string& SummaryWriter::file_path() const { return impl_->path; }
+bool SummaryWriter::closed() const {
+  return impl_->fd < 0;
+}
+const std::string& SummaryWriter::log_dir() const {
+  return impl_->log_dir;
+}
+const std::string& SummaryWriter::file_path() const {
+  return impl_->path;
+}
 
 }  // namespace duet::tensorboard

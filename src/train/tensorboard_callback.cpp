@@ -11,9 +11,9 @@ namespace duet::train {
 
 TensorBoard::TensorBoard(std::string log_dir, TensorBoardOptions options)
     : log_dir_(std::move(log_dir)), options_(std::move(options)) {
-  DUET_CHECK(options_.update_freq >= 0 && options_.histogram_freq >= 0,
-             "TensorBoard('", log_dir_, "'): update_freq ", options_.update_freq,
-             ", histogram_freq ", options_.histogram_freq, ": expected >= 0");
+  DUET_CHECK(options_.update_freq >= 0 && options_.histogram_freq >= 0, "TensorBoard('", log_dir_,
+             "'): update_freq ", options_.update_freq, ", histogram_freq ", options_.histogram_freq,
+             ": expected >= 0");
   train_ = std::make_unique<tensorboard::SummaryWriter>(log_dir_ + "/train");
 }
 

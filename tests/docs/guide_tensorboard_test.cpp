@@ -9,8 +9,8 @@
 
 #include "duet/data.h"
 #include "duet/duet.h"
-#include "duet/optim.h"
 #include "duet/nn.h"
+#include "duet/optim.h"
 #include "duet/tensorboard.h"
 #include "duet/train.h"
 #include "duet/train/fit.h"
@@ -81,8 +81,8 @@ TEST(GuideTensorBoard, Callback) {
   duet::optim::SGD opt(net->parameters(), 0.01);
   testing::internal::CaptureStdout();  // fit's progress lines
   auto tb = std::make_shared<duet::train::TensorBoard>(
-      log_dir + "/fit", duet::train::TensorBoardOptions{.update_freq = 10,
-                                                        .graph_input_shape = duet::Shape{1, 784}});
+      log_dir + "/fit",
+      duet::train::TensorBoardOptions{.update_freq = 10, .graph_input_shape = duet::Shape{1, 784}});
   duet::train::fit(*net, duet::train::cross_entropy_loss, opt, train_loader,
                    {.epochs = 3, .validation = &test_loader, .callbacks = {tb}});
   // log_dir/fit/train: epoch_loss, epoch_lr (steps 0, 1, 2), batch_loss (steps 10, 20, ...),

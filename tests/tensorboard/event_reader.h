@@ -54,7 +54,8 @@ inline uint64_t read_varint(const std::string& s, size_t& pos) {
 inline uint64_t read_le(const std::string& s, size_t pos, int n) {
   if (pos + static_cast<size_t>(n) > s.size()) throw std::runtime_error("truncated fixed field");
   uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(s[pos + i])) << (8 * i);
+  for (int i = 0; i < n; ++i)
+    v |= static_cast<uint64_t>(static_cast<uint8_t>(s[pos + i])) << (8 * i);
   return v;
 }
 

@@ -95,8 +95,9 @@ void fit_with_tensorboard(Execution mode) {
     const auto& points = val_scalars["epoch_" + std::string(name)];
     ASSERT_EQ(points.size(), 3u) << name;
     for (int64_t e = 0; e < 3; ++e) {
-      EXPECT_EQ(points[static_cast<size_t>(e)].second,
-                static_cast<float>(h.epochs[static_cast<size_t>(e)].at("val_" + std::string(name))));
+      EXPECT_EQ(
+          points[static_cast<size_t>(e)].second,
+          static_cast<float>(h.epochs[static_cast<size_t>(e)].at("val_" + std::string(name))));
     }
   }
   // 5 steps per epoch, 15 in all: per-step scalars at global steps 2, 4, ..., 14.
@@ -111,8 +112,12 @@ void fit_with_tensorboard(Execution mode) {
   fs::remove_all(dir);
 }
 
-TEST(TensorBoardCallback, ThroughFitEager) { fit_with_tensorboard(Execution::eager); }
-TEST(TensorBoardCallback, ThroughFitGraph) { fit_with_tensorboard(Execution::graph); }
+TEST(TensorBoardCallback, ThroughFitEager) {
+  fit_with_tensorboard(Execution::eager);
+}
+TEST(TensorBoardCallback, ThroughFitGraph) {
+  fit_with_tensorboard(Execution::graph);
+}
 
 }  // namespace
 }  // namespace duet::train

@@ -39,8 +39,7 @@ TEST(ProtoWriter, Varints) {
   EXPECT_EQ(hex(varint(150)), "96 01");
   EXPECT_EQ(hex(varint(300)), "ac 02");
   EXPECT_EQ(hex(varint(16384)), "80 80 01");
-  EXPECT_EQ(hex(varint(std::numeric_limits<uint64_t>::max())),
-            "ff ff ff ff ff ff ff ff ff 01");
+  EXPECT_EQ(hex(varint(std::numeric_limits<uint64_t>::max())), "ff ff ff ff ff ff ff ff ff 01");
   for (uint64_t v : {0ull, 1ull, 127ull, 128ull, 1ull << 35, (1ull << 63) + 5}) {
     std::string s = varint(v);
     size_t pos = 0;

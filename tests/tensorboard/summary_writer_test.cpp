@@ -47,7 +47,8 @@ TEST(SummaryWriter, CreatesDirectoryAndOneEventFileWithVersionHeader) {
   }
   EXPECT_EQ(event_file_in(dir), path);
   std::string name = fs::path(path).filename().string();
-  EXPECT_TRUE(std::regex_match(name, std::regex(R"(events\.out\.tfevents\.\d{10}\.[^.]+.*\.\d+\.\d+)")))
+  EXPECT_TRUE(
+      std::regex_match(name, std::regex(R"(events\.out\.tfevents\.\d{10}\.[^.]+.*\.\d+\.\d+)")))
       << name;
   auto records = read_records(path);
   ASSERT_EQ(records.size(), 1u);
@@ -91,7 +92,8 @@ TEST(SummaryWriter, BuffersUntilFlushOrMaxQueue) {
   EXPECT_EQ(read_records(w.file_path()).size(), 5u);
   w.close();
   EXPECT_TRUE(w.closed());
-  EXPECT_DUET_ERROR(w.add_scalar("a", 5, 4), "add_scalar('a'): the writer of '" + dir + "' is closed");
+  EXPECT_DUET_ERROR(w.add_scalar("a", 5, 4),
+                    "add_scalar('a'): the writer of '" + dir + "' is closed");
   w.close();  // twice is fine
   fs::remove_all(dir);
 }
@@ -261,8 +263,8 @@ TEST(SummaryWriter, ImagesArePngWithTorchScaling) {
         double v = c.chw[static_cast<size_t>(ch * c.h * c.w + i)];
         float f = std::min(255.0f, std::max(0.0f, static_cast<float>(v) * 255.0f));
         uint8_t expected = c.floating ? static_cast<uint8_t>(f) : static_cast<uint8_t>(v);
-        EXPECT_EQ(px[static_cast<size_t>(i * c.c + ch)], expected) << c.tag << " channel " << ch
-                                                                   << " pixel " << i;
+        EXPECT_EQ(px[static_cast<size_t>(i * c.c + ch)], expected)
+            << c.tag << " channel " << ch << " pixel " << i;
       }
     }
   }
@@ -282,7 +284,7 @@ TEST(SummaryWriter, TextUsesTheTextPlugin) {
   Fields metadata = decode(values[0].value.bytes(9));
   EXPECT_EQ(decode(metadata.bytes(1)).bytes(1), "text");
   Fields tensor = decode(values[0].value.bytes(8));
-  EXPECT_EQ(tensor.u(1), 7u);  // DT_STRING
+  EXPECT_EQ(tensor.u(1), 7u);                                    // DT_STRING
   EXPECT_EQ(decode(decode(tensor.bytes(2)).bytes(2)).u(1), 1u);  // shape (1)
   EXPECT_EQ(tensor.bytes(8), "lr=0.001 **bold** é");
   fs::remove_all(dir);
@@ -402,10 +404,12 @@ TEST(SummaryWriter, Errors) {
   std::string dir = fresh_dir("errors");
   fs::create_directories(dir);
   std::ofstream(dir + "/file") << "x";
-  EXPECT_DUET_ERROR(SummaryWriter(dir + "/file/run"),
-                    "SummaryWriter: cannot create the log directory '" + dir + "/file/run': Not a directory");
-  EXPECT_DUET_ERROR(SummaryWriter(dir + "/file"),
-                    "SummaryWriter: cannot create the log directory '" + dir + "/file': Not a directory");
+  EXPECT_DUET_ERROR(
+      SummaryWriter(dir + "/file/run"),
+      "SummaryWriter: cannot create the log directory '" + dir + "/file/run': Not a directory");
+  EXPECT_DUET_ERROR(
+      SummaryWriter(dir + "/file"),
+      "SummaryWriter: cannot create the log directory '" + dir + "/file': Not a directory");
   EXPECT_DUET_ERROR(SummaryWriter(""), "SummaryWriter: the log directory is an empty path");
   EXPECT_DUET_ERROR(SummaryWriter(dir, {.max_queue = 0}), "max_queue 0");
   SummaryWriter w(dir);

@@ -29,8 +29,8 @@
 namespace duet::train {
 
 struct TensorBoardOptions {
-  int64_t update_freq = 0;         // per-step scalars every N optimizer steps; 0: none
-  int64_t histogram_freq = 1;      // weight/gradient histograms every N epochs; 0: none
+  int64_t update_freq = 0;          // per-step scalars every N optimizer steps; 0: none
+  int64_t histogram_freq = 1;       // weight/gradient histograms every N epochs; 0: none
   bool gradient_histograms = true;  // with the weight histograms
   // The model's graph (SummaryWriter::add_graph) for an input of this shape, at train begin.
   std::optional<Shape> graph_input_shape{};

@@ -209,7 +209,8 @@ check(sorted(history) == ["accuracy", "loss", "lr", "val_accuracy", "val_loss"],
 ftrain = accumulator(os.path.join(DIR, "fit_real", "train"))
 fval = accumulator(os.path.join(DIR, "fit_real", "validation"))
 for name, points in history.items():
-    acc_, tag = (fval, "epoch_" + name[4:]) if name.startswith("val_") else (ftrain, "epoch_" + name)
+    is_val = name.startswith("val_")
+    acc_, tag = (fval, "epoch_" + name[4:]) if is_val else (ftrain, "epoch_" + name)
     got = [(e.step, e.value) for e in acc_.Scalars(tag)]
     check(got == points, f"fit: {tag} {got} == history {name} {points}")
 check(sorted(ftrain.Tags()["histograms"]) == sorted(["weights/" + p for p in params] +

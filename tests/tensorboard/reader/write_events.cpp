@@ -130,13 +130,13 @@ int main(int argc, char** argv) {
     auto net2 = std::make_shared<Net>();
     duet::optim::SGD opt2(net2->parameters(), 0.1);
     auto tb2 = std::make_shared<duet::train::TensorBoard>(dir + "/fit_real");
-    duet::train::History h = duet::train::fit(
-        *net2, duet::train::cross_entropy_loss, opt2, train,
-        {.epochs = 2,
-         .validation = &val,
-         .metrics = {std::make_shared<duet::train::Accuracy>()},
-         .callbacks = {tb2},
-         .progress = duet::train::Progress::none});
+    duet::train::History h =
+        duet::train::fit(*net2, duet::train::cross_entropy_loss, opt2, train,
+                         {.epochs = 2,
+                          .validation = &val,
+                          .metrics = {std::make_shared<duet::train::Accuracy>()},
+                          .callbacks = {tb2},
+                          .progress = duet::train::Progress::none});
     std::ofstream history(dir + "/raw/history.txt");
     history.precision(17);
     for (size_t e = 0; e < h.epochs.size(); ++e)
