@@ -17,9 +17,9 @@
 // optimizer update. Eager runs the module and the tape; graph traces the same code once into
 // a compiled training step (forward, backward, clipping, update: one executable, jit-cached
 // by batch shape) and an eval step, both created once per fit. Both give the same History on
-// the same seed: with bit_exact = true bit for bit (CPU, a model without dropout: a graph's
-// random ops draw from the graph's seed); by default within float rounding (graph passes
-// such as update fusion change the order of float operations).
+// the same seed: with bit_exact = true bit for bit on the CPU (dropout included: its masks
+// come from the default generator in both modes); by default within float rounding (graph
+// passes such as update fusion change the order of float operations).
 //
 // The last partial batch (N % batch_size samples): LastBatch::keep trains on it; in graph mode
 // the jit compiles that shape once, on the first epoch, and reuses it after (2 train
