@@ -149,7 +149,14 @@ void ExecutableImpl::run_step(ExecStep& st) {
     strided_copy(in,
                  make_view(out, in.shape(), contiguous_strides(in.shape()), out.storage_offset()));
   } else {
-    st.kernel({st.attrs, st.inputs, st.outputs, st.workspace, st.workspace_size, st.device_seed});
+    try {
+      st.kernel({st.attrs, st.inputs, st.outputs, st.workspace, st.workspace_size, st.device_seed});
+    } catch (const Error& e) {  // a value checked at run time (a label out of range, ...)
+      if (st.node < 0) throw;
+      const Node& n = graph->nodes[static_cast<size_t>(st.node)];
+      throw Error(cat("run: node %", st.node, " (", n.label(), ", created at ", n.loc.str(),
+                      "): ", e.what()));
+    }
   }
 }
 

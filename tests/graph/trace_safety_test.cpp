@@ -110,3 +110,17 @@ TEST(TraceSafety, ErrorsWhileTracingNameTheModulePathAndLine) {
   EXPECT_DUET_ERROR(f({Tensor::ones({8, 4})}), "fc2 (Linear): Linear: input has shape (8, 6)",
                     "[graph mode, at trace_safety_test.cpp:");
 }
+
+TEST(TraceSafety, RunTimeErrorsNameTheNodeAndLine) {
+  // A label out of range is only known when the step runs: the error names the node and the
+  // model line that created it.
+  Graph g;
+  Tensor logits = g.input("logits", {2, 3});
+  Tensor labels = g.input("labels", {2}, int64);
+  Tensor loss = cross_entropy(logits, labels);
+  Executable exe = compile(g, {loss});
+  EXPECT_DUET_ERROR(exe.run({{"logits", Tensor::zeros({2, 3})},
+                             {"labels", Tensor::from_vector<int64_t>({0, 7}, {2}, int64)}}),
+                    "run: node %", "cross_entropy", "created at trace_safety_test.cpp:",
+                    "label 7");
+}
