@@ -71,7 +71,11 @@ TEST(Umbrella, DesignatedInitializersDoNotWarn) {
                                           .restore_best_weights = true};
   EXPECT_TRUE(fit.metrics.empty() && evaluate.metrics.empty() && early.mode == "auto");
   duet::tensorboard::SummaryWriterOptions tensorboard{.flush_secs = 5};
-  EXPECT_EQ(tensorboard.max_queue, 10);
+  duet::tensorboard::SummaryWriterOptions queued{.max_queue = 3, .flush_secs = 1e9};
+  duet::train::TensorBoardOptions tb_callback{.update_freq = 100,
+                                              .graph_input_shape = duet::Shape{1, 784}};
+  EXPECT_EQ(tensorboard.max_queue + queued.max_queue, 13);
+  EXPECT_EQ(tb_callback.graph_input_shape, (duet::Shape{1, 784}));
   EXPECT_FALSE(profile.record_shapes || steps.print_table);
   EXPECT_TRUE(training.training && !graphs.cuda_graph && graph_options.training);
   EXPECT_EQ(conv.padding, (duet::Int2{1, 1}));
