@@ -56,8 +56,10 @@ void LRScheduler::load_state_dict(const SchedulerState& state) {
   DUET_CHECK(std::isfinite(epoch) && epoch == std::floor(epoch) && epoch >= 0 && epoch <= 9e15,
              name(), "::load_state_dict: last_epoch = ", epoch,
              " (expected a non-negative integer)");
-  DUET_CHECK(std::isfinite(base) && std::isfinite(last), name(),
-             "::load_state_dict: base_lr = ", base, ", last_lr = ", last, " (expected finite)");
+  // Everything is checked before anything changes (the optimizer refuses a negative lr).
+  DUET_CHECK(std::isfinite(base) && std::isfinite(last) && base >= 0 && last >= 0, name(),
+             "::load_state_dict: base_lr = ", base, ", last_lr = ", last,
+             " (expected finite and >= 0)");
   last_epoch_ = static_cast<int64_t>(epoch);
   base_lr_ = base;
   last_lr_ = last;

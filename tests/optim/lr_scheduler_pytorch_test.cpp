@@ -152,6 +152,10 @@ TEST(SchedulerState, WrongOrMissingKeysAreErrorsNamingThem) {
                     "last_epoch = -1");
   EXPECT_DUET_ERROR(s.load_state_dict({{"last_epoch", 1.5}, {"base_lr", 0.1}, {"last_lr", 0.1}}),
                     "last_epoch = 1.5");
+  // A negative lr is refused before anything changes (fuzz_checkpoint found a half load).
+  EXPECT_DUET_ERROR(s.load_state_dict({{"last_epoch", 3}, {"base_lr", 0.1}, {"last_lr", -1}}),
+                    "StepLR::load_state_dict", "last_lr = -1", "expected finite and >= 0");
+  EXPECT_EQ(opt.lr(), 0.1);
   optim::ReduceLROnPlateau p(opt);
   EXPECT_DUET_ERROR(p.load_state_dict(s.state_dict()), "ReduceLROnPlateau::load_state_dict",
                     "missing key 'best'");
