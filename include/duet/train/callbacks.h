@@ -65,7 +65,9 @@ enum class Interval { epoch, step };
 
 // Steps `scheduler` after every optimizer step (Interval::step, on_batch_end) or every epoch
 // (Interval::epoch, on_epoch_end). A ReduceLROnPlateau is stepped per epoch with
-// logs.at(monitor).
+// logs.at(monitor). Put it before a ModelCheckpoint in the callback list, so that the saved
+// schedule has taken its end-of-epoch step, as the optimizer's lr has (a resumed run then
+// continues exactly).
 class LRSchedule : public Callback {
  public:
   LRSchedule(std::shared_ptr<optim::LRScheduler> scheduler, Interval interval = Interval::epoch,
