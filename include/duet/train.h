@@ -8,6 +8,8 @@
 #pragma once
 
 #include "duet/train/callback.h"
+#include "duet/train/checkpoint.h"
+#include "duet/train/model_checkpoint.h"
 #include "duet/train/tensorboard_callback.h"
 #include "duet/train/profile_callback.h"
 #include "duet/train/callbacks.h"

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "duet/error.h"
+
 namespace duet {
 
 static uint64_t splitmix64(uint64_t& x) {
@@ -57,6 +59,25 @@ uint64_t Generator::below(uint64_t n) {
     __uint128_t m = static_cast<__uint128_t>(next_u64()) * n;
     if (static_cast<uint64_t>(m) >= threshold) return static_cast<uint64_t>(m >> 64);
   }
+}
+
+GeneratorState Generator::state() const {
+  GeneratorState st;
+  for (int i = 0; i < 4; ++i) st.s[i] = s_[i];
+  st.have_spare = have_spare_;
+  st.spare = have_spare_ ? spare_ : 0.0;
+  return st;
+}
+
+void Generator::set_state(const GeneratorState& st) {
+  DUET_CHECK((st.s[0] | st.s[1] | st.s[2] | st.s[3]) != 0,
+             "Generator::set_state: the state words are all zero (xoshiro256** would only "
+             "produce zeros; expected a state from Generator::state())");
+  DUET_CHECK(!st.have_spare || std::isfinite(st.spare),
+             "Generator::set_state: the spare normal is ", st.spare, " (expected a finite value)");
+  for (int i = 0; i < 4; ++i) s_[i] = st.s[i];
+  have_spare_ = st.have_spare;
+  spare_ = st.have_spare ? st.spare : 0.0;
 }
 
 Generator& default_generator() {

@@ -213,7 +213,7 @@ DataLoaderState DataLoader::state() const {
   return {.seed = options_.seed,
           .epoch = epoch_,
           .next_batch = next_to_consume_,
-          .in_epoch = active_,
+          .in_epoch = active_ && next_to_consume_ < num_batches_,  // a drained epoch is done
           .num_samples = num_samples_,
           .batch_size = options_.batch_size,
           .shuffle = options_.shuffle};

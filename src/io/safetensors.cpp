@@ -487,6 +487,17 @@ nn::StateDict load_safetensors(const std::string& path) {
   return out;
 }
 
+SafetensorsFile load_safetensors_file(const std::string& path) {
+  const std::string where = where_of("load_safetensors", path);
+  FileSource f(path, where, "a safetensors file");
+  const Header h = read_header(f, where);
+  SafetensorsFile out;
+  out.metadata = h.metadata;
+  out.tensors.reserve(h.entries.size());
+  for (const Entry& e : h.entries) out.tensors.emplace_back(e.key, read_entry(f, h, e));
+  return out;
+}
+
 std::map<std::string, std::string> load_safetensors_metadata(const std::string& path) {
   const std::string where = where_of("load_safetensors_metadata", path);
   FileSource f(path, where, "a safetensors file");

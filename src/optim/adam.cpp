@@ -21,14 +21,30 @@ Adam::Adam(std::vector<Tensor> params, double lr, std::pair<double, double> beta
       eps(eps_),
       weight_decay(weight_decay_),
       decoupled_(decoupled) {
-  DUET_CHECK(beta1 >= 0.0 && beta1 < 1.0 && beta2 >= 0.0 && beta2 < 1.0, name_, ": betas = (",
-             beta1, ", ", beta2, ") (expected each in [0, 1))");
-  DUET_CHECK(eps >= 0.0, name_, ": eps = ", eps, " (expected >= 0)");
-  DUET_CHECK(weight_decay >= 0.0, name_, ": weight_decay = ", weight_decay, " (expected >= 0)");
+  check_hyperparameters(extra_hyperparameters());
   for (size_t i = 0; i < params_.size(); ++i) {
     add_state_like_param(i, "exp_avg");
     add_state_like_param(i, "exp_avg_sq");
   }
+}
+
+std::vector<std::pair<std::string, double>> Adam::extra_hyperparameters() const {
+  return {{"beta1", beta1}, {"beta2", beta2}, {"eps", eps}, {"weight_decay", weight_decay}};
+}
+
+void Adam::check_hyperparameters(const std::vector<std::pair<std::string, double>>& h) const {
+  const double b1 = h.at(0).second, b2 = h.at(1).second, e = h.at(2).second, wd = h.at(3).second;
+  DUET_CHECK(b1 >= 0.0 && b1 < 1.0 && b2 >= 0.0 && b2 < 1.0, name_, ": betas = (", b1, ", ", b2,
+             ") (expected each in [0, 1))");
+  DUET_CHECK(e >= 0.0, name_, ": eps = ", e, " (expected >= 0)");
+  DUET_CHECK(wd >= 0.0, name_, ": weight_decay = ", wd, " (expected >= 0)");
+}
+
+void Adam::set_extra_hyperparameters(const std::vector<std::pair<std::string, double>>& h) {
+  beta1 = h.at(0).second;
+  beta2 = h.at(1).second;
+  eps = h.at(2).second;
+  weight_decay = h.at(3).second;
 }
 
 void Adam::apply_gradients(const std::vector<Tensor>& grads) {

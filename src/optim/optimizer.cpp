@@ -1,6 +1,10 @@
 // Optimizer base: parameter checks, zero_grad, the lr tensor, per-parameter state and step().
 #include "duet/optim/optimizer.h"
 
+#include <cmath>
+#include <map>
+#include <set>
+
 #include "duet/autograd.h"
 
 namespace duet::optim {
@@ -91,6 +95,83 @@ const ParamState& Optimizer::state(size_t i) const {
   DUET_CHECK(i < state_.size(), name_, ": parameter index ", i, " out of range (", state_.size(),
              " parameters)");
   return state_[i];
+}
+
+std::vector<std::pair<std::string, double>> Optimizer::hyperparameters() const {
+  std::vector<std::pair<std::string, double>> h{{"lr", lr()}};
+  for (auto& kv : extra_hyperparameters()) h.push_back(std::move(kv));
+  return h;
+}
+
+OptimizerStateDict Optimizer::state_dict() const {
+  OptimizerStateDict d{name_, hyperparameters(), {}};
+  for (size_t i = 0; i < state_.size(); ++i)
+    for (const auto& [key, t] : state_[i].tensors)
+      d.state.emplace_back(std::to_string(i) + "." + key, t);
+  return d;
+}
+
+void Optimizer::load_state_dict(const OptimizerStateDict& dict) {
+  const std::string where = name_ + "::load_state_dict: ";
+  DUET_CHECK(dict.name == name_, where, "the state dict is for optimizer '", dict.name,
+             "' (expected '", name_, "')");
+  // Hyper-parameters: exactly our names, finite values, then the subclass's checks.
+  std::map<std::string, double> given_h;
+  for (const auto& [k, v] : dict.hyperparameters) {
+    DUET_CHECK(given_h.emplace(k, v).second, where, "hyper-parameter '", k,
+               "' appears more than once");
+    DUET_CHECK(std::isfinite(v), where, "hyper-parameter '", k, "' = ", v,
+               " (expected a finite value)");
+  }
+  const auto own_h = hyperparameters();
+  std::vector<std::pair<std::string, double>> extra;
+  double new_lr = 0.0;
+  for (const auto& [k, v] : own_h) {
+    auto it = given_h.find(k);
+    DUET_CHECK(it != given_h.end(), where, "missing hyper-parameter '", k, "' (", name_,
+               " has it = ", v, ")");
+    if (k == "lr")
+      new_lr = it->second;
+    else
+      extra.emplace_back(k, it->second);
+    given_h.erase(it);
+  }
+  DUET_CHECK(given_h.empty(), where, "unexpected hyper-parameter '",
+             given_h.empty() ? std::string() : given_h.begin()->first, "' (", name_,
+             " has no such hyper-parameter)");
+  DUET_CHECK(new_lr >= 0.0, where, "lr = ", new_lr, " (expected >= 0)");
+  check_hyperparameters(extra);
+  // State tensors: exactly our keys, each with our shape and dtype.
+  std::map<std::string, const Tensor*> given;
+  for (const auto& [k, t] : dict.state)
+    DUET_CHECK(given.emplace(k, &t).second, where, "state key '", k, "' appears more than once");
+  std::vector<std::pair<Tensor, const Tensor*>> todo;
+  for (size_t i = 0; i < state_.size(); ++i) {
+    for (const auto& [key, dst] : state_[i].tensors) {
+      const std::string k = std::to_string(i) + "." + key;
+      auto it = given.find(k);
+      DUET_CHECK(it != given.end(), where, "missing state key '", k, "' (expected shape ",
+                 shape_str(dst.shape()), " ", dst.dtype(), "; the state dict has ",
+                 dict.state.size(), " state tensors for ", name_, "'s ", state_.size(),
+                 " parameters)");
+      const Tensor& src = *it->second;
+      DUET_CHECK(src.defined() && !src.is_symbolic(), where, "state key '", k,
+                 "' holds no data (an undefined or symbolic tensor)");
+      DUET_CHECK(src.shape() == dst.shape() && src.dtype() == dst.dtype(), where,
+                 "state key '", k, "' has shape ", shape_str(src.shape()), " ", src.dtype(),
+                 " but the optimizer expects ", shape_str(dst.shape()), " ", dst.dtype());
+      todo.emplace_back(dst, &src);
+      given.erase(it);
+    }
+  }
+  DUET_CHECK(given.empty(), where, "unexpected state key '",
+             given.empty() ? std::string() : given.begin()->first, "' (", name_, " has ",
+             state_.size(), " parameters and no such state)");
+  // Nothing below can fail.
+  NoGradGuard no_grad;
+  for (auto& [dst, src] : todo) dst.copy_(*src);
+  lr_.fill_(new_lr);
+  set_extra_hyperparameters(extra);
 }
 
 }  // namespace duet::optim

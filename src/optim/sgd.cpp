@@ -16,13 +16,38 @@ SGD::SGD(std::vector<Tensor> params, double lr, double momentum_, double dampeni
       dampening(dampening_),
       weight_decay(weight_decay_),
       nesterov(nesterov_) {
-  DUET_CHECK(momentum >= 0.0, "SGD: momentum = ", momentum, " (expected >= 0)");
-  DUET_CHECK(weight_decay >= 0.0, "SGD: weight_decay = ", weight_decay, " (expected >= 0)");
-  DUET_CHECK(!nesterov || (momentum > 0.0 && dampening == 0.0),
-             "SGD: nesterov momentum requires momentum > 0 and dampening = 0 (got momentum = ",
-             momentum, ", dampening = ", dampening, ")");
+  check_hyperparameters(extra_hyperparameters());
   if (momentum != 0.0)
     for (size_t i = 0; i < params_.size(); ++i) add_state_like_param(i, "momentum_buffer");
+}
+
+std::vector<std::pair<std::string, double>> SGD::extra_hyperparameters() const {
+  return {{"momentum", momentum},
+          {"dampening", dampening},
+          {"weight_decay", weight_decay},
+          {"nesterov", nesterov ? 1.0 : 0.0}};
+}
+
+void SGD::check_hyperparameters(const std::vector<std::pair<std::string, double>>& h) const {
+  const double m = h.at(0).second, d = h.at(1).second, wd = h.at(2).second, n = h.at(3).second;
+  DUET_CHECK(m >= 0.0, "SGD: momentum = ", m, " (expected >= 0)");
+  DUET_CHECK(wd >= 0.0, "SGD: weight_decay = ", wd, " (expected >= 0)");
+  DUET_CHECK(n == 0.0 || n == 1.0, "SGD: nesterov = ", n, " (expected 0 or 1)");
+  DUET_CHECK(n == 0.0 || (m > 0.0 && d == 0.0),
+             "SGD: nesterov momentum requires momentum > 0 and dampening = 0 (got momentum = ",
+             m, ", dampening = ", d, ")");
+  // The momentum buffers exist only when the optimizer was built with momentum.
+  DUET_CHECK((m != 0.0) == (momentum != 0.0), "SGD: momentum = ", m, " but this optimizer was ",
+             momentum != 0.0 ? "built with" : "built without",
+             " momentum buffers (momentum = ", momentum, "; expected ",
+             momentum != 0.0 ? "a nonzero" : "zero", " momentum)");
+}
+
+void SGD::set_extra_hyperparameters(const std::vector<std::pair<std::string, double>>& h) {
+  momentum = h.at(0).second;
+  dampening = h.at(1).second;
+  weight_decay = h.at(2).second;
+  nesterov = h.at(3).second != 0.0;
 }
 
 void SGD::apply_gradients(const std::vector<Tensor>& grads) {

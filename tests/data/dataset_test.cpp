@@ -196,6 +196,11 @@ TEST(DataLoaderState, ContinuesAnEpochExactly) {
   EXPECT_EQ(rest_b, rest);
   EXPECT_EQ(run(b), next_a);
 
+  // Every batch taken but the end not seen yet: the epoch counts as done.
+  DataLoader d(ds, o);
+  for (int64_t i = 0; i < d.num_batches(); ++i) d.next();
+  EXPECT_FALSE(d.state().in_epoch);
+  EXPECT_EQ(d.state().epoch, 0);
   // A state between epochs: the next loop starts the following epoch.
   DataLoaderState done = a.state();
   EXPECT_FALSE(done.in_epoch);

@@ -17,6 +17,7 @@
 extern "C" int duet_fuzz_safetensors(const uint8_t* data, size_t size);
 extern "C" int duet_fuzz_idx(const uint8_t* data, size_t size);
 extern "C" int duet_fuzz_ops(const uint8_t* data, size_t size);
+extern "C" int duet_fuzz_checkpoint(const uint8_t* data, size_t size);
 
 namespace {
 
@@ -77,6 +78,10 @@ TEST(FuzzReplay, Safetensors) {
 
 TEST(FuzzReplay, Idx) {
   EXPECT_TRUE(replay("fuzz_idx", duet_fuzz_idx) > 0 || kFilesGiven);
+}
+
+TEST(FuzzReplay, Checkpoint) {
+  EXPECT_TRUE(replay("fuzz_checkpoint", duet_fuzz_checkpoint) > 0 || kFilesGiven);
 }
 
 TEST(FuzzReplay, Ops) {

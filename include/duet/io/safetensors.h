@@ -52,6 +52,13 @@ nn::StateDict load_safetensors(const std::string& path);
 // The "__metadata__" object ({} when absent). Validates the whole header, reads no data.
 std::map<std::string, std::string> load_safetensors_metadata(const std::string& path);
 
+// The tensors and the metadata of one file, from one open and one read (checkpoints).
+struct SafetensorsFile {
+  nn::StateDict tensors{};
+  std::map<std::string, std::string> metadata{};
+};
+SafetensorsFile load_safetensors_file(const std::string& path);
+
 // save_safetensors(path, module.state_dict(), {{"format", "pt"}}).
 void save_weights(const nn::Module& module, const std::string& path);
 // module.load_state_dict(load_safetensors(path)) (strict): a missing key, an unexpected key

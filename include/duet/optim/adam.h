@@ -22,6 +22,11 @@ class Adam : public Optimizer {
   double beta1, beta2, eps, weight_decay;
 
  protected:
+  // "beta1", "beta2", "eps", "weight_decay"
+  std::vector<std::pair<std::string, double>> extra_hyperparameters() const override;
+  void check_hyperparameters(const std::vector<std::pair<std::string, double>>& h) const override;
+  void set_extra_hyperparameters(const std::vector<std::pair<std::string, double>>& h) override;
+
   Adam(std::vector<Tensor> params, double lr, std::pair<double, double> betas, double eps,
        double weight_decay, bool decoupled, std::string name);
   bool decoupled_;

@@ -9,6 +9,10 @@
 //   }
 //   opt.state(0).get("momentum_buffer");   // inspect the state of parameter 0
 //
+//   auto sd = opt.state_dict();    // {name "SGD", hyperparameters {lr, momentum, ...},
+//                                  //  state {"0.step", "0.momentum_buffer", "1.step", ...}}
+//   other.load_state_dict(sd);     // validates everything, then copies in place
+//
 // Graph mode: every value that changes between steps lives in a tensor the optimizer owns —
 // the learning rate (lr_tensor(), float64 scalar) and each parameter's step count (state
 // key "step", int64 scalar) — and all state tensors are created (zeros) in the constructor,
@@ -27,10 +31,20 @@
 
 namespace duet::optim {
 
+// An optimizer's state as plain data (PyTorch's optimizer.state_dict(), flattened): the
+// optimizer's name, its hyper-parameters (lr first; booleans as 0/1) and every per-parameter
+// state tensor under "<parameter index>.<key>" ("0.step", "0.exp_avg", ...). state_dict()
+// returns the live tensors (not copies): clone them to keep a snapshot.
+struct OptimizerStateDict {
+  std::string name{};
+  std::vector<std::pair<std::string, double>> hyperparameters{};
+  std::vector<std::pair<std::string, Tensor>> state{};
+};
+
 // One parameter's state, PyTorch names: "step" (int64 scalar, updates applied to this
 // parameter), "momentum_buffer" (SGD with momentum), "exp_avg", "exp_avg_sq" (Adam).
 struct ParamState {
-  std::vector<std::pair<std::string, Tensor>> tensors;
+  std::vector<std::pair<std::string, Tensor>> tensors{};
   Tensor get(const std::string& key) const;  // undefined when absent
   void set(const std::string& key, const Tensor& t);
   int64_t step() const;  // reads the "step" tensor (0 when absent)
@@ -60,7 +74,25 @@ class Optimizer {
   const std::vector<Tensor>& params() const { return params_; }
   const ParamState& state(size_t param_index) const;
 
+  OptimizerStateDict state_dict() const;
+  // Validates everything first (the name; the hyper-parameter names, exactly, and values,
+  // with the constructor's checks; every state key, exactly, with its shape and dtype) and
+  // changes nothing on error: the duet::Error names the first mismatching key and both
+  // shapes/dtypes. Then copies the state into the EXISTING tensors in place (compiled graphs
+  // hold them) and sets the hyper-parameters (lr through lr_tensor(), in place).
+  void load_state_dict(const OptimizerStateDict& dict);
+
+  // The hyper-parameters, lr first, as state_dict() reports them.
+  std::vector<std::pair<std::string, double>> hyperparameters() const;
+
  protected:
+  // The subclass's own hyper-parameters (after lr), and their validation and assignment:
+  // check_hyperparameters gets a full set in the order extra_hyperparameters() gives and
+  // throws duet::Error for an invalid value; set_extra_hyperparameters then cannot fail.
+  virtual std::vector<std::pair<std::string, double>> extra_hyperparameters() const { return {}; }
+  virtual void check_hyperparameters(const std::vector<std::pair<std::string, double>>&) const {}
+  virtual void set_extra_hyperparameters(const std::vector<std::pair<std::string, double>>&) {}
+
   // Checks grads against params_ (count; shape/dtype of the defined ones).
   void check_grads(const std::vector<Tensor>& grads) const;
   // Adds a zero-filled state tensor shaped like parameter i under `key`.

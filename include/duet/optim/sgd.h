@@ -20,6 +20,12 @@ class SGD : public Optimizer {
 
   double momentum, dampening, weight_decay;
   bool nesterov;
+
+ protected:
+  // "momentum", "dampening", "weight_decay", "nesterov" (0/1)
+  std::vector<std::pair<std::string, double>> extra_hyperparameters() const override;
+  void check_hyperparameters(const std::vector<std::pair<std::string, double>>& h) const override;
+  void set_extra_hyperparameters(const std::vector<std::pair<std::string, double>>& h) override;
 };
 
 }  // namespace duet::optim
