@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <ostream>
@@ -86,6 +87,17 @@ class Tensor {
                             DType dtype = float32) {
     return from_vector(std::vector<double>(values), shape, dtype);
   }
+  // Zero copy over memory the caller owns (CPU): the tensor reads and writes `data` in place.
+  // `deleter(data)` runs once, when the last tensor or view on this memory dies (none: the
+  // caller keeps the memory alive longer than every tensor on it). `strides` (in elements,
+  // >= 0) default to contiguous. Checked: the shape and the bytes the strides reach must fit
+  // in int64, and a null `data` with a nonzero size is an error; on error the deleter is not
+  // called (the memory stays the caller's).
+  //   float* buf = new float[6]{1, 2, 3, 4, 5, 6};
+  //   auto t = Tensor::from_blob(buf, {2, 3}, float32,
+  //                              [](void* p) { delete[] static_cast<float*>(p); });
+  static Tensor from_blob(void* data, const Shape& shape, DType dtype = float32,
+                          std::function<void(void*)> deleter = {}, const Shape& strides = {});
 
   // ---- copies and views (differentiable; these call the ops in duet/ops/shape.h) ----
   // Each takes the caller's source location (graph nodes show where model code made them).

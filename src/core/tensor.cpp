@@ -24,7 +24,14 @@ Storage::Storage(size_t n, Device d) : nbytes(n), device(d) {
   data = allocator_for(d).allocate(n);
 }
 Storage::~Storage() {
-  if (owned) allocator_for(device).deallocate(data, nbytes);
+  if (owned) {
+    allocator_for(device).deallocate(data, nbytes);
+  } else if (deleter) {
+    try {
+      deleter(data);
+    } catch (...) {  // a destructor must not throw; the user's deleter's error is dropped
+    }
+  }
 }
 
 std::shared_ptr<TensorImpl> make_impl(const Shape& shape, DType dtype, Device device,
@@ -261,6 +268,37 @@ template Tensor Tensor::from_vector<float>(const std::vector<float>&, const Shap
 template Tensor Tensor::from_vector<double>(const std::vector<double>&, const Shape&, DType);
 template Tensor Tensor::from_vector<int64_t>(const std::vector<int64_t>&, const Shape&, DType);
 template Tensor Tensor::from_vector<bool>(const std::vector<bool>&, const Shape&, DType);
+
+Tensor Tensor::from_blob(void* data, const Shape& shape, DType dtype,
+                         std::function<void(void*)> deleter, const Shape& strides_in) {
+  const char* what = "Tensor::from_blob";
+  const int64_t n = checked_numel(shape, what);
+  const int64_t item = static_cast<int64_t>(dtype_size(dtype));
+  Shape strides = strides_in.empty() ? contiguous_strides(shape) : strides_in;
+  DUET_CHECK(strides.size() == shape.size(), what, ": strides ", shape_str(strides),
+             " for shape ", shape_str(shape), " (expected one stride per dimension)");
+  // Elements reached: 1 + sum (d - 1) * stride, each product and sum checked, then bytes.
+  int64_t span = n == 0 ? 0 : 1;
+  if (n != 0) {
+    for (size_t i = 0; i < shape.size(); ++i) {
+      DUET_CHECK(strides[i] >= 0, what, ": stride ", strides[i], " of dimension ", i,
+                 " (expected strides >= 0)");
+      span = checked_add(span, checked_mul(shape[i] - 1, strides[i], what), what);
+    }
+  }
+  const int64_t nbytes = checked_mul(span, item, what);
+  DUET_CHECK(data != nullptr || nbytes == 0, what, ": data is null but shape ", shape_str(shape),
+             " ", dtype, " needs ", nbytes, " bytes (expected a pointer to them)");
+  auto impl = std::make_shared<detail::TensorImpl>();
+  impl->storage =
+      std::make_shared<detail::Storage>(data, static_cast<size_t>(nbytes), cpu);
+  impl->storage->deleter = std::move(deleter);
+  impl->shape = shape;
+  impl->strides = std::move(strides);
+  impl->dtype = dtype;
+  impl->device = cpu;
+  return Tensor(std::move(impl));
+}
 
 // ---- views and copies: the ops in duet/ops/shape.h ----
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "duet/tensor.h"
@@ -17,6 +18,7 @@ struct Storage {
   Device device;
   uint64_t version = 0;  // bumped by in-place writes; saved tensors check it
   bool owned = true;     // false: memory belongs to someone else (a graph's arena)
+  std::function<void(void*)> deleter;  // Tensor::from_blob: called on the memory at the end
   Storage(size_t nbytes, Device device);
   // Wraps memory owned elsewhere; never freed through the allocator.
   Storage(void* external, size_t nbytes, Device device)
