@@ -139,3 +139,21 @@ TEST(Summary, SeveralInputs) {
   EXPECT_EQ(s.input_bytes, 2 * 6 * 4);
   EXPECT_EQ(summary(m, std::vector<Shape>{{4, 1}, {4, 1}}).rows[0].output_shape, (Shape{4, 1}));
 }
+
+TEST(Summary, AModuleCalledTwiceHasTwoRowsAndIsCountedOnce) {
+  struct Twice : nn::Module {
+    std::shared_ptr<nn::Linear> fc;
+    Twice() : Module("Twice") { fc = register_module("fc", std::make_shared<nn::Linear>(4, 4)); }
+    Tensor forward(const Tensor& x) override { return (*fc)(relu((*fc)(x))); }
+  };
+  Twice m;
+  Summary s = summary(m, {3, 4});
+  ASSERT_EQ(s.rows.size(), 3u);
+  EXPECT_FALSE(s.rows[1].repeated);
+  EXPECT_TRUE(s.rows[2].repeated);
+  EXPECT_EQ(s.rows[2].name, "fc");
+  EXPECT_EQ(s.total_params, 20);
+  EXPECT_EQ(s.total_multiply_adds, 2 * 3 * 4 * 4);
+  EXPECT_EQ(s.rows[2].multiply_adds, 3 * 4 * 4);
+  EXPECT_NE(s.str().find("(repeated)"), std::string::npos) << s.str();
+}
