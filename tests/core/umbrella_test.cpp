@@ -76,6 +76,13 @@ TEST(Umbrella, DesignatedInitializersDoNotWarn) {
                                               .graph_input_shape = duet::Shape{1, 784}};
   EXPECT_EQ(tensorboard.max_queue + queued.max_queue, 13);
   EXPECT_EQ(tb_callback.graph_input_shape, (duet::Shape{1, 784}));
+  duet::data::DataLoaderOptions loader_options{.batch_size = 128, .seed = 42, .num_workers = 2};
+  duet::data::IdxDatasetOptions idx_dataset{.mean = 0.2860, .std = 0.3530};
+  duet::train::Checkpoint checkpoint{.model = fc.get(), .optimizer = &adam, .epoch = 1};
+  duet::train::ModelCheckpointOptions model_checkpoint{.last = "last.safetensors",
+                                                       .monitor = "val_accuracy", .mode = "max"};
+  EXPECT_TRUE(loader_options.shuffle && !loader_options.transform && idx_dataset.std > 0 &&
+              checkpoint.default_generator && model_checkpoint.best.empty());
   EXPECT_FALSE(profile.record_shapes || steps.print_table);
   EXPECT_TRUE(training.training && !graphs.cuda_graph && graph_options.training);
   EXPECT_EQ(conv.padding, (duet::Int2{1, 1}));
