@@ -44,6 +44,7 @@ const char* kUsage = R"(usage: train_fashion_mnist [options]
   --data DIR           Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)
   --limit N            use only the first N training images (default all)
   --augment            random crop (28, padding 2) and horizontal flip of training images
+  --dropout X          dropout before the last layer (default 0.25); --no-dropout: none
   --threads N          CPU threads for the kernels (default: all cores) and N data workers
   --tensorboard DIR    TensorBoard event files under DIR/train and DIR/validation
   --checkpoint FILE    save a checkpoint that resumes exactly after every epoch
@@ -56,7 +57,7 @@ struct Options {
   std::string mode = "eager", device = "cpu", data = data::kFashionMnistDir, schedule = "cosine";
   std::string tensorboard, checkpoint, resume, profile;
   int64_t epochs = 3, batch_size = 64, seed = 0, limit = 0, threads = 0;
-  double lr = 1e-3;
+  double lr = 1e-3, dropout = 0.25;
   bool json = false, augment = false;
   bool cuda_graph = true;  // graph mode on CUDA: CompileOptions::cuda_graph
 };
@@ -91,7 +92,7 @@ int run(const Options& o) {
   if (o.limit > 0 && o.limit < train.size())
     train = data::TensorDataset(train.inputs().slice(0, 0, o.limit),
                                 train.targets().slice(0, 0, o.limit));
-  auto net = models::fashion_cnn(gen);
+  auto net = models::fashion_cnn(gen, o.dropout);
   net->to(device);  // before the optimizer: its state follows the parameters' device
   optim::Adam opt(net->parameters(), o.lr);
 
@@ -157,6 +158,7 @@ int run(const Options& o) {
        .validation = &test_loader,
        .metrics = {std::make_shared<train::Accuracy>()},
        .callbacks = callbacks,
+       .keep_gradients = !o.tensorboard.empty(),  // graph mode: gradient histograms
        .cuda_graph = o.cuda_graph,
        .progress = o.json ? train::Progress::none : train::Progress::automatic,
        .log_every = device.type == DeviceType::cuda ? 20 : 1});
@@ -195,6 +197,7 @@ int main(int argc, char** argv) {
     o.limit = cli.get_int("--limit", o.limit, 0);
     o.threads = cli.get_int("--threads", o.threads, 1);
     o.lr = cli.get_double("--lr", o.lr);
+    o.dropout = cli.flag("--no-dropout") ? 0.0 : cli.get_double("--dropout", o.dropout);
     o.schedule = cli.get("--schedule", o.schedule);
     o.data = cli.get("--data", o.data);
     o.tensorboard = cli.get("--tensorboard", "");

@@ -38,6 +38,8 @@ duet_example_test(example_unknown_flag 1 "unknown argument '--bogus'"
                   $<TARGET_FILE:train_fashion_mnist> --bogus)
 duet_example_test(example_bad_mode 1 "--mode fast is not a mode"
                   $<TARGET_FILE:train_fashion_mnist> --mode fast)
+duet_example_test(example_bad_schedule 1 "--schedule linear is not a schedule"
+                  $<TARGET_FILE:train_fashion_mnist> --schedule linear)
 if(EXISTS ${_fm})
   # A short real run: 4000 images, one epoch; the JSON line must report > 70% accuracy.
   duet_example_test(example_train_short 0 "\"test_accuracy\": 0\\.([7-9])"
@@ -45,6 +47,21 @@ if(EXISTS ${_fm})
   duet_example_test(example_train_short_graph 0 "\"test_accuracy\": 0\\.([7-9])"
                     $<TARGET_FILE:train_fashion_mnist> --mode graph --epochs 1 --limit 4000 --json)
   duet_example_test(example_mlp 0 "test accuracy 0\\.[7-9]" $<TARGET_FILE:mlp>)
+  # The fit-era flags in one short run (1,000 augmented images, 1 epoch): the profile table,
+  # then the JSON line; the checkpoint it writes is resumed for a second epoch.
+  set(_ex ${CMAKE_CURRENT_BINARY_DIR}/example_train_flags)
+  duet_example_test(example_train_flags 0 "Self CPU time total.*\"test_accuracy\": 0\\.[3-9]"
+                    $<TARGET_FILE:train_fashion_mnist> --epochs 1 --limit 1000 --augment
+                    --threads 2 --checkpoint ${_ex}/ckpt.safetensors --tensorboard ${_ex}/tb
+                    --profile ${_ex}/trace.json --json)
+  duet_example_test(example_train_resume 0 "epoch 2/2 - 16/16 .*\"epochs\": 2"
+                    $<TARGET_FILE:train_fashion_mnist> --epochs 2 --limit 1000 --augment
+                    --resume ${_ex}/ckpt.safetensors)
+  set_tests_properties(example_train_flags PROPERTIES FIXTURES_SETUP example_ckpt)
+  set_tests_properties(example_train_resume PROPERTIES FIXTURES_REQUIRED example_ckpt)
+  duet_example_test(example_train_bad_resume 1 "error: .*nonexistent.safetensors"
+                    $<TARGET_FILE:train_fashion_mnist> --limit 1000 --resume
+                    ${_ex}/nonexistent.safetensors)
   # Graph and eager must agree to 1e-5 (the JSON prints e.g. 3.1e-07 or 0).
   duet_example_test(example_compare_modes 0 "\"max_rel_diff\": (0|[0-9.]+e-(0[6-9]|[1-9][0-9]))[,}]"
                     $<TARGET_FILE:compare_modes> --steps 5 --batch-size 8 --json)
