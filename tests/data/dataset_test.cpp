@@ -234,8 +234,9 @@ TEST(DataLoaderWorkers, PrefetchBoundsWorkAhead) {
   auto ds = std::make_shared<Counting>();
   DataLoader loader(ds, {.batch_size = 1, .shuffle = false, .num_workers = 2, .prefetch = 3});
   loader.next();
+  // Give the workers time to run ahead (the bound below holds whatever the timing).
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   // 1 consumed + at most 2 workers * 3 ahead
   EXPECT_LE(ds->made.load(), 7);
-  EXPECT_GE(ds->made.load(), 2);
+  EXPECT_GE(ds->made.load(), 1);
 }
