@@ -26,7 +26,8 @@ namespace duet::profiler::detail {
 #ifndef DUET_PROFILER_HOOKS
 #define DUET_PROFILER_HOOKS 1
 #endif
-extern std::atomic<bool> g_recording;
+// Hidden: only libduet's own files read it, so the load is PC-relative (no GOT entry).
+extern std::atomic<bool> g_recording __attribute__((visibility("hidden")));
 inline bool recording() {
 #if DUET_PROFILER_HOOKS
   return g_recording.load(std::memory_order_relaxed);

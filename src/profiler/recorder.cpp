@@ -26,7 +26,7 @@
 namespace duet::profiler {
 namespace detail {
 
-std::atomic<bool> g_recording{false};
+__attribute__((visibility("hidden"))) std::atomic<bool> g_recording{false};
 
 namespace {
 
