@@ -3,8 +3,8 @@
 //
 //   train_fashion_mnist --mode eager --epochs 3 --json
 //   train_fashion_mnist --device cuda --mode graph --epochs 1   # CUDA Graph replay per step
-//   train_fashion_mnist --augment --no-dropout --epochs 15 --schedule onecycle --lr 0.003 \
-//                       --tensorboard runs/aug           # 0.9333 test accuracy (CPU, seed 0)
+//   train_fashion_mnist --augment --no-dropout --epochs 15 --schedule onecycle --lr 0.003
+//       --tensorboard runs/aug     # one command line: 0.9333 test accuracy (CPU, seed 0)
 //   train_fashion_mnist --epochs 2 --checkpoint ckpt.safetensors   # saved after each epoch
 //   train_fashion_mnist --epochs 4 --resume ckpt.safetensors       # continues at epoch 3
 //
