@@ -9,6 +9,10 @@ DUET_EXTRA_PKGS="python3-torch python3-torchvision" \
   -DDUET_WERROR="${DUET_WERROR:-OFF}"
 # The Python reference tools (scripts/python_requirements.txt: tensorboard, ...) in their venv;
 # the tests that need them skip when it cannot be installed.
-bash scripts/python_venv.sh > /dev/null || echo "test.sh: no Python venv: its tests will skip" >&2
+# DUET_REQUIRE_VENV=1 (CI) makes a failed install an error instead.
+if ! bash scripts/python_venv.sh > /dev/null; then
+  [ "${DUET_REQUIRE_VENV:-0}" = 1 ] && { echo "test.sh: the Python venv did not install" >&2; exit 1; }
+  echo "test.sh: no Python venv: its tests will skip" >&2
+fi
 cd build
 ctest --output-on-failure -j2 "$@"
