@@ -3,8 +3,7 @@
 //
 //   train_fashion_mnist --mode eager --epochs 3 --json
 //   train_fashion_mnist --device cuda --mode graph --epochs 1   # CUDA Graph replay per step
-//   train_fashion_mnist --augment --no-dropout --epochs 15 --schedule onecycle --lr 0.003
-//       --tensorboard runs/aug     # one command line: 0.9333 test accuracy (CPU, seed 0)
+//   train_fashion_mnist --augment --epochs 15 --tensorboard runs/aug   # 0.9333 (CPU, seed 0)
 //   train_fashion_mnist --epochs 2 --checkpoint ckpt.safetensors   # saved after each epoch
 //   train_fashion_mnist --epochs 4 --resume ckpt.safetensors       # continues at epoch 3
 //
@@ -39,13 +38,17 @@ const char* kUsage = R"(usage: train_fashion_mnist [options]
                        each compiled step as a CUDA Graph and replaying it
   --epochs N           epochs (default 3)
   --batch-size N       mini-batch size (default 64)
-  --lr X               Adam learning rate (default 0.001; the peak lr with onecycle)
-  --schedule S         cosine (per epoch, the default) or onecycle (per step)
+  --lr X               Adam learning rate (default 0.001, 0.003 with --augment; the peak
+                       lr with onecycle)
+  --schedule S         cosine (per epoch; the default) or onecycle (per step; the default
+                       with --augment)
   --seed N             seed for weights, shuffling, augmentation and dropout (default 0)
   --data DIR           Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)
   --limit N            use only the first N training images (default all)
-  --augment            random crop (28, padding 2) and horizontal flip of training images
-  --dropout X          dropout before the last layer (default 0.25); --no-dropout: none
+  --augment            random crop (28, padding 2) and horizontal flip of training images;
+                       also changes the defaults to --no-dropout --schedule onecycle --lr 0.003
+  --dropout X          dropout before the last layer (default 0.25, 0 with --augment);
+                       --no-dropout: none
   --threads N          CPU threads for the kernels (default: all cores) and N data workers
   --tensorboard DIR    TensorBoard event files under DIR/train and DIR/validation
   --checkpoint FILE    save a checkpoint that resumes exactly after every epoch
@@ -197,6 +200,14 @@ int main(int argc, char** argv) {
     o.seed = cli.get_int("--seed", o.seed, 0);
     o.limit = cli.get_int("--limit", o.limit, 0);
     o.threads = cli.get_int("--threads", o.threads, 1);
+    o.augment = cli.flag("--augment");
+    if (o.augment) {
+      // Augmentation regularizes on its own: the measured recipe (0.9333 in 15 epochs) drops
+      // dropout and runs a one-cycle schedule peaking at 0.003. Each flag still overrides.
+      o.lr = 3e-3;
+      o.dropout = 0.0;
+      o.schedule = "onecycle";
+    }
     o.lr = cli.get_double("--lr", o.lr);
     o.dropout = cli.flag("--no-dropout") ? 0.0 : cli.get_double("--dropout", o.dropout);
     o.schedule = cli.get("--schedule", o.schedule);
@@ -205,7 +216,6 @@ int main(int argc, char** argv) {
     o.checkpoint = cli.get("--checkpoint", "");
     o.resume = cli.get("--resume", "");
     o.profile = cli.get("--profile", "");
-    o.augment = cli.flag("--augment");
     o.json = cli.flag("--json");
     o.cuda_graph = !cli.flag("--no-cuda-graph");
     cli.finish();
