@@ -38,6 +38,10 @@ if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang-19 \
     -DCMAKE_CXX_COMPILER=clang++-19 -DDUET_FUZZ=ON -DDUET_SHARED=OFF -DDUET_CUDA=OFF \
     -DDUET_BUILD_TESTS=OFF -DDUET_BUILD_EXAMPLES=OFF -DDUET_BUILD_BENCH=OFF "${LAUNCHER[@]}"
+else
+  # Re-read the CMake files: a target added since the last configure is otherwise unknown
+  # to the generated Makefiles ("No rule to make target").
+  cmake -S . -B "$BUILD_DIR" > /dev/null
 fi
 nice -n "$NICE" cmake --build "$BUILD_DIR" -j"$JOBS" --target "$TARGET"
 
