@@ -57,7 +57,7 @@ class Evaluator {
  public:
   Evaluator(nn::Module& model, const LossFn& loss_fn, Execution mode, bool bit_exact,
             bool cuda_graph)
-      : model_(model), loss_fn_(loss_fn), mode_(mode) {
+      : model_(model), loss_fn_(loss_fn) {
     if (mode == Execution::graph)
       step_ = std::make_unique<JitFunction>(
           [this](const std::vector<Tensor>& in) {
@@ -100,7 +100,6 @@ class Evaluator {
  private:
   nn::Module& model_;
   const LossFn& loss_fn_;
-  Execution mode_;
   std::unique_ptr<JitFunction> step_;
 };
 
