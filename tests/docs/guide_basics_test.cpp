@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "duet/duet.h"
+#include "guide_toy.h"
 #include "test_util.h"
 
 using duet::int64;
@@ -43,23 +44,9 @@ struct SmallCnn : duet::nn::Module {
   }
 };
 
-std::shared_ptr<duet::nn::Sequential> toy_net() {
-  duet::Generator gen(1);
-  return std::make_shared<duet::nn::Sequential>(std::vector<std::shared_ptr<duet::nn::Module>>{
-      std::make_shared<duet::nn::Linear>(2, 16, true, gen), std::make_shared<duet::nn::ReLU>(),
-      std::make_shared<duet::nn::Linear>(16, 2, true, gen)});
-}
-
-// The toy problem of the training-loop sections.
-struct Toy {
-  duet::Tensor inputs, labels;
-};
-Toy toy_data() {
-  duet::Generator gen(0);
-  duet::Tensor inputs = duet::Tensor::randn({256, 2}, gen);                   // (256, 2)
-  duet::Tensor labels = duet::gt(duet::sum(inputs, {1}), 0.0).to(duet::int64);  // (256)
-  return {inputs, labels};
-}
+using guide_toy::Toy;
+using guide_toy::toy_data;
+using guide_toy::toy_net;
 
 double accuracy(duet::nn::Module& net, const Toy& d) {
   duet::NoGradGuard no_grad;

@@ -15,30 +15,17 @@
 #include "duet/optim.h"
 #include "duet/train/callbacks.h"
 #include "duet/train/fit.h"
+#include "guide_toy.h"
 
 namespace {
 
-std::shared_ptr<duet::nn::Sequential> toy_net() {
-  duet::Generator gen(1);
-  return std::make_shared<duet::nn::Sequential>(std::vector<std::shared_ptr<duet::nn::Module>>{
-      std::make_shared<duet::nn::Linear>(2, 16, true, gen), std::make_shared<duet::nn::ReLU>(),
-      std::make_shared<duet::nn::Linear>(16, 2, true, gen)});
-}
-
-// The toy problem of the guide's training sections: is x0 + x1 > 0?
-struct Toy {
-  duet::Tensor inputs, labels;
-  Toy() {
-    duet::Generator gen(0);
-    inputs = duet::Tensor::randn({256, 2}, gen);                            // (256, 2)
-    labels = duet::gt(duet::sum(inputs, {1}), 0.0).to(duet::int64);         // (256)
-  }
-};
+using guide_toy::Toy;
+using guide_toy::toy_net;
 
 }  // namespace
 
 TEST(GuideFit, FitWithValidationAndAccuracy) {
-  Toy d;
+  Toy d = guide_toy::toy_data();
   duet::Tensor inputs = d.inputs, labels = d.labels;
   testing::internal::CaptureStdout();
   auto net = toy_net();
@@ -110,7 +97,7 @@ TEST(GuideFit, CustomMetric) {
 }
 
 TEST(GuideFit, CallbacksScheduleEarlyStoppingClipping) {
-  Toy d;
+  Toy d = guide_toy::toy_data();
   duet::Tensor inputs = d.inputs, labels = d.labels;
   duet::data::DataLoader train(inputs, labels, /*batch_size=*/32, /*shuffle=*/true, /*seed=*/0);
   duet::data::DataLoader val(inputs, labels, /*batch_size=*/64, /*shuffle=*/false);
@@ -149,7 +136,7 @@ TEST(GuideFit, CallbacksScheduleEarlyStoppingClipping) {
 }
 
 TEST(GuideFit, EagerAndGraphSameLosses) {
-  Toy d;
+  Toy d = guide_toy::toy_data();
   duet::Tensor inputs = d.inputs, labels = d.labels;
   testing::internal::CaptureStderr();  // the graph's "recompiling" line for the last batch
   std::vector<double> losses[2];
