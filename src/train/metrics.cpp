@@ -28,6 +28,11 @@ Tensor accumulate(const Tensor& total, const Tensor& value) {
   return total.defined() ? add(total, value) : value;
 }
 
+void check_totals(const std::string& who, const std::vector<double>& t) {
+  DUET_CHECK(t.size() == 2 && t[1] >= 0, who, ": set_totals got ", t.size(),
+             " values (expected {sum, count >= 0})");
+}
+
 }  // namespace
 
 void Mean::reset() {
@@ -48,6 +53,16 @@ double Mean::compute() const {
   return count_ == 0 ? 0.0 : total_.item<double>() / static_cast<double>(count_);
 }
 
+std::vector<double> Mean::totals() const {
+  return {total_.defined() ? total_.item<double>() : 0.0, static_cast<double>(count_)};
+}
+
+void Mean::set_totals(const std::vector<double>& t) {
+  check_totals("Mean '" + name_ + "'", t);
+  total_ = Tensor::scalar(t[0], float64);
+  count_ = static_cast<int64_t>(t[1]);
+}
+
 void Accuracy::reset() {
   correct_ = Tensor();
   count_ = 0;
@@ -64,6 +79,17 @@ void Accuracy::update(const Tensor& output, const Tensor& target) {
 double Accuracy::compute() const {
   return count_ == 0 ? 0.0
                      : static_cast<double>(correct_.item<int64_t>()) / static_cast<double>(count_);
+}
+
+std::vector<double> Accuracy::totals() const {
+  return {correct_.defined() ? static_cast<double>(correct_.item<int64_t>()) : 0.0,
+          static_cast<double>(count_)};
+}
+
+void Accuracy::set_totals(const std::vector<double>& t) {
+  check_totals("Accuracy", t);
+  correct_ = Tensor::scalar(t[0], int64);
+  count_ = static_cast<int64_t>(t[1]);
 }
 
 TopKAccuracy::TopKAccuracy(int64_t k) : k_(k) {
@@ -95,6 +121,17 @@ void TopKAccuracy::update(const Tensor& output, const Tensor& target) {
 double TopKAccuracy::compute() const {
   return count_ == 0 ? 0.0
                      : static_cast<double>(correct_.item<int64_t>()) / static_cast<double>(count_);
+}
+
+std::vector<double> TopKAccuracy::totals() const {
+  return {correct_.defined() ? static_cast<double>(correct_.item<int64_t>()) : 0.0,
+          static_cast<double>(count_)};
+}
+
+void TopKAccuracy::set_totals(const std::vector<double>& t) {
+  check_totals("TopKAccuracy(" + std::to_string(k_) + ")", t);
+  correct_ = Tensor::scalar(t[0], int64);
+  count_ = static_cast<int64_t>(t[1]);
 }
 
 }  // namespace duet::train

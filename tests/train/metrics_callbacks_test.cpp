@@ -1,12 +1,16 @@
 // Metrics against hand computation, EarlyStopping's Keras semantics, LRSchedule driving
 // schedulers from fit, and gradient clipping against a hand-computed clipped step.
 #include <cmath>
+#include <filesystem>
 
 #include "duet/data/dataloader.h"
 #include "duet/nn.h"
 #include "duet/optim.h"
 #include "duet/train/callbacks.h"
 #include "duet/train/fit.h"
+#include "duet/train/model_checkpoint.h"
+#include "duet/train/profile_callback.h"
+#include "duet/train/tensorboard_callback.h"
 #include "test_util.h"
 
 using namespace duet;
@@ -56,6 +60,55 @@ TEST(Metrics, AccuracyTopKMeanByHand) {
   EXPECT_DOUBLE_EQ(m.compute(), (1.0 * 3 + 3.0 * 1) / 4);
   EXPECT_DUET_ERROR(acc.update(out, Tensor::zeros({5})), "Accuracy: target has shape (5,)");
   EXPECT_DUET_ERROR(train::TopKAccuracy(0), "TopKAccuracy: k = 0");
+}
+
+TEST(Metrics, TotalsAreTheSumsThatDistributedFitAddsOverRanks) {
+  // Two "ranks" of 4 and 2 samples: summing their totals and setting them on one metric
+  // gives the value over all 6 (what fit(..., {.distributed = true}) does with an all-reduce).
+  Tensor out = from({0.1f, 0.9f, 0.8f, 0.2f, 0.3f, 0.7f, 0.6f, 0.4f}, {4, 2});
+  Tensor y = Tensor::from_vector(std::vector<int64_t>{1, 0, 0, 0}, {4});  // 3 right
+  Tensor out2 = from({0.9f, 0.1f, 0.2f, 0.8f}, {2, 2});
+  Tensor y2 = Tensor::from_vector(std::vector<int64_t>{1, 1}, {2});  // 1 right
+  train::Accuracy a, b;
+  a.update(out, y);
+  b.update(out2, y2);
+  EXPECT_EQ(a.totals(), (std::vector<double>{3, 4}));
+  EXPECT_EQ(b.totals(), (std::vector<double>{1, 2}));
+  a.set_totals({3 + 1, 4 + 2});
+  EXPECT_DOUBLE_EQ(a.compute(), 4.0 / 6.0);
+  train::TopKAccuracy t(1);
+  t.update(out2, y2);
+  EXPECT_EQ(t.totals(), (std::vector<double>{1, 2}));
+  t.set_totals({5, 10});
+  EXPECT_DOUBLE_EQ(t.compute(), 0.5);
+  train::Mean m("loss");
+  EXPECT_EQ(m.totals(), (std::vector<double>{0, 0}));
+  m.update(Tensor::scalar(2.0), Tensor::zeros({3}));
+  EXPECT_EQ(m.totals(), (std::vector<double>{6, 3}));
+  m.set_totals({6 + 1, 3 + 1});
+  EXPECT_DOUBLE_EQ(m.compute(), 7.0 / 4.0);
+  m.reset();
+  EXPECT_EQ(m.compute(), 0.0);
+  EXPECT_DUET_ERROR(m.set_totals({1}), "Mean 'loss': set_totals got 1 values");
+  EXPECT_DUET_ERROR(a.set_totals({1, -1}), "Accuracy: set_totals");
+  // A metric of one's own without totals: fit averages compute() over the ranks instead.
+  struct Plain : train::Metric {
+    std::string name() const override { return "plain"; }
+    void reset() override {}
+    void update(const Tensor&, const Tensor&) override {}
+    double compute() const override { return 1; }
+  } plain;
+  EXPECT_TRUE(plain.totals().empty());
+}
+
+TEST(Callbacks, TheOnesThatWriteRunOnRankZeroOnly) {
+  EXPECT_TRUE(train::ProgressBar(train::Progress::none).rank_zero_only());
+  EXPECT_TRUE(train::ModelCheckpoint({.last = "never-written"}).rank_zero_only());
+  const std::string tb_dir = ::testing::TempDir() + "duet_rank_zero_tb";
+  EXPECT_TRUE(train::TensorBoard(tb_dir).rank_zero_only());
+  std::filesystem::remove_all(tb_dir);
+  EXPECT_TRUE(train::ProfileSteps(0, 1, "").rank_zero_only());
+  EXPECT_FALSE(train::EarlyStopping().rank_zero_only());
 }
 
 namespace {

@@ -96,6 +96,11 @@ class Callback {
   virtual void on_batch_begin(FitState&) {}
   // `logs`: "loss" of this batch, "lr" it used, and each metric's running value this epoch.
   virtual void on_batch_end(FitState&, const Logs& /*logs*/) {}
+  // Distributed fit (FitOptions::distributed): true runs this callback on rank 0 only. The
+  // ones that print or write files say true (ProgressBar, TensorBoard, ModelCheckpoint,
+  // ProfileSteps); the others (EarlyStopping, LRSchedule, yours) run on every rank and see
+  // the same epoch logs there, so they decide the same everywhere.
+  virtual bool rank_zero_only() const { return false; }
 };
 
 using CallbackList = std::vector<std::shared_ptr<Callback>>;

@@ -96,6 +96,7 @@ class ProgressBar : public Callback {
   void on_batch_end(FitState& state, const Logs& logs) override;
   void on_epoch_end(FitState& state, const Logs& logs) override;
   bool live() const { return live_; }  // true: the '\r' bar
+  bool rank_zero_only() const override { return true; }
 
  private:
   std::ostream& out_;

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "duet/tensor.h"
 
@@ -36,6 +37,14 @@ class Metric {
   // One batch: `output` is the model's output, `target` the batch's targets.
   virtual void update(const Tensor& output, const Tensor& target) = 0;
   virtual double compute() const = 0;  // the value over the batches since reset()
+
+  // Distributed fit (FitOptions::distributed): the metric's additive totals since reset()
+  // (sums and counts, as doubles). fit sums them over the ranks, gives the sums back with
+  // set_totals(), then reads compute(): the value over every rank's samples. The default
+  // (empty) makes fit average compute() over the ranks instead, which is exact for a
+  // per-sample mean on equal shards (a DistributedSampler's).
+  virtual std::vector<double> totals() const { return {}; }
+  virtual void set_totals(const std::vector<double>& /*totals*/) {}
 };
 
 // The mean of a per-batch scalar, weighted by the batch size: update(value, target) adds
@@ -48,6 +57,8 @@ class Mean : public Metric {
   void reset() override;
   void update(const Tensor& value, const Tensor& target) override;
   double compute() const override;
+  std::vector<double> totals() const override;  // {sum, count}
+  void set_totals(const std::vector<double>& totals) override;
 
  private:
   std::string name_;
@@ -64,6 +75,8 @@ class Accuracy : public Metric {
   void reset() override;
   void update(const Tensor& output, const Tensor& target) override;
   double compute() const override;
+  std::vector<double> totals() const override;  // {sum, count}
+  void set_totals(const std::vector<double>& totals) override;
 
  private:
   Tensor correct_;  // int64 scalar; undefined after reset
@@ -80,6 +93,8 @@ class TopKAccuracy : public Metric {
   void reset() override;
   void update(const Tensor& output, const Tensor& target) override;
   double compute() const override;
+  std::vector<double> totals() const override;  // {sum, count}
+  void set_totals(const std::vector<double>& totals) override;
   int64_t k() const { return k_; }
 
  private:

@@ -46,6 +46,7 @@ class ModelCheckpoint : public Callback {
  public:
   explicit ModelCheckpoint(ModelCheckpointOptions options);
   void on_epoch_end(FitState& state, const Logs& logs) override;
+  bool rank_zero_only() const override { return true; }  // distributed fit: rank 0 writes
 
   std::optional<double> best_value() const { return best_; }
   const std::string& best_path() const { return best_path_; }  // "" before the first

@@ -39,6 +39,7 @@ class ProfileSteps : public Callback {
   void on_batch_begin(FitState& state) override;
   void on_batch_end(FitState& state, const Logs& logs) override;
   void on_train_end(FitState& state) override;
+  bool rank_zero_only() const override { return true; }
 
   // The finished profile (null until the window ends): its events, table, trace.
   const profiler::Profile* profile() const { return done_ ? profile_.get() : nullptr; }

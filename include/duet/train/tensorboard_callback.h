@@ -44,6 +44,7 @@ class TensorBoard : public Callback {
   void on_train_end(FitState& s) override;
   void on_batch_end(FitState& s, const Logs& logs) override;
   void on_epoch_end(FitState& s, const Logs& logs) override;
+  bool rank_zero_only() const override { return true; }
 
   const std::string& log_dir() const { return log_dir_; }
   tensorboard::SummaryWriter& train_writer() { return *train_; }
