@@ -13,3 +13,14 @@ if(DUET_COMM_PLUGINS)
 else()
   message(STATUS "duet: no collective engine plugin (install libopenmpi-dev for MPI)")
 endif()
+# What the plugin loader needs to know: whether it can load plugins at all, which engines were
+# built, and the install libdir it searches last.
+set(_duet_comm_shared 0)
+if(DUET_SHARED)
+  set(_duet_comm_shared 1)
+endif()
+string(REPLACE ";" "," _duet_comm_built "${DUET_COMM_PLUGINS}")
+set_property(SOURCE ${PROJECT_SOURCE_DIR}/src/distributed/plugin_loader.cpp APPEND PROPERTY
+  COMPILE_DEFINITIONS DUET_SHARED_LIBRARY=${_duet_comm_shared}
+  "DUET_COMM_PLUGINS_BUILT=\"${_duet_comm_built}\""
+  "DUET_INSTALL_LIBDIR=\"${CMAKE_INSTALL_FULL_LIBDIR}\"")

@@ -5,7 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake libeigen3-dev zlib1g-dev libpng-dev nlohmann-json3-dev
-      dataset-fashion-mnist googletest libgtest-dev libbenchmark-dev python3-venv)
+      dataset-fashion-mnist googletest libgtest-dev libbenchmark-dev python3-venv
+      libopenmpi-dev openmpi-bin libgloo-dev)
+# libopenmpi-dev + openmpi-bin: the MPI engine plugin (libduet_mpi.so) and the mpirun tests;
+# libgloo-dev: the Gloo engine plugin (docs/distributed.md).
 # Extra packages a caller needs (scripts/test.sh: PyTorch, the reference for classify).
 read -r -a EXTRA <<< "${DUET_EXTRA_PKGS:-}"
 PKGS+=("${EXTRA[@]}")

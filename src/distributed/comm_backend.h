@@ -26,8 +26,12 @@
 
 #include "duet/distributed.h"
 #include "duet/dtype.h"
+#include "duet/error.h"
 
 namespace duet::distributed::detail {
+
+// This namespace hides duet::detail: bring its message helper in (detail::cat(...)).
+using ::duet::detail::cat;
 
 inline constexpr uint32_t kCommBackendAbi = 1;
 inline constexpr const char* kCommBackendEntry = "duet_comm_backend_create";
