@@ -13,4 +13,5 @@
 #include "duet/data/idx.h"
 #include "duet/data/idx_dataset.h"
 #include "duet/data/mnist.h"
+#include "duet/data/sampler.h"
 #include "duet/data/transforms.h"

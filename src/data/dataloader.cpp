@@ -71,15 +71,16 @@ std::shared_ptr<const Dataset> checked(std::shared_ptr<const Dataset> d) {
 }  // namespace
 
 DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, const DataLoaderOptions& options)
-    : dataset_(checked(std::move(dataset))), options_(options), num_samples_(dataset_->size()) {
+    : dataset_(checked(std::move(dataset))), options_(options),
+      num_samples_(options.sampler ? options.sampler->size() : dataset_->size()) {
   const int64_t bs = options_.batch_size;
   DUET_CHECK(bs > 0, "DataLoader: batch_size = ", bs, " (expected > 0)");
   DUET_CHECK(options_.num_workers >= 0 && options_.num_workers <= 256,
              "DataLoader: num_workers = ", options_.num_workers, " (expected 0 to 256)");
   DUET_CHECK(options_.prefetch >= 1 && options_.prefetch <= 1024, "DataLoader: prefetch = ",
              options_.prefetch, " (expected 1 to 1024)");
-  DUET_CHECK(num_samples_ >= 0, "DataLoader: the dataset's size() is ", num_samples_,
-             " (expected >= 0)");
+  DUET_CHECK(num_samples_ >= 0, "DataLoader: the ", options_.sampler ? "sampler" : "dataset",
+             "'s size() is ", num_samples_, " (expected >= 0)");
   num_batches_ = options_.drop_last ? num_samples_ / bs : num_samples_ / bs + (num_samples_ % bs != 0);
   for (int64_t i = 0; i < options_.num_workers; ++i)
     workers_.emplace_back([this] { worker_loop(); });
@@ -119,6 +120,17 @@ int64_t DataLoader::epoch() const {
 }
 
 std::vector<int64_t> DataLoader::order(int64_t epoch) const {
+  if (options_.sampler) {
+    std::vector<int64_t> idx = options_.sampler->indices(epoch);
+    DUET_CHECK(static_cast<int64_t>(idx.size()) == num_samples_, "DataLoader: the sampler gave ",
+               idx.size(), " indices for epoch ", epoch, " (expected its size(), ", num_samples_,
+               ")");
+    const int64_t n = dataset_->size();
+    for (int64_t i : idx)
+      DUET_CHECK(i >= 0 && i < n, "DataLoader: the sampler gave index ", i, " for epoch ", epoch,
+                 " (expected 0 to ", n - 1, ": the dataset has ", n, " samples)");
+    return idx;
+  }
   std::vector<int64_t> idx(static_cast<size_t>(num_samples_));
   std::iota(idx.begin(), idx.end(), int64_t{0});
   if (!options_.shuffle) return idx;

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "duet/data/dataset.h"
+#include "duet/data/sampler.h"
 #include "duet/data/transforms.h"
 #include "duet/tensor.h"
 
@@ -57,6 +58,9 @@ struct DataLoaderOptions {
   int64_t num_workers = 1;  // threads making batches; 0: on the calling thread
   int64_t prefetch = 2;     // batches each worker may make ahead (>= 1)
   Transform transform{};    // applied to each example's x (empty: none)
+  // When set, each epoch batches sampler->indices(epoch) in that order (num_samples() =
+  // sampler->size()) and `shuffle` is ignored: e.g. a DistributedSampler, each rank its shard.
+  std::shared_ptr<const Sampler> sampler{};
 };
 
 // Where a loader is: enough to continue exactly (checkpoints). The order depends only on
@@ -91,7 +95,7 @@ class DataLoader {
   const Dataset& dataset() const { return *dataset_; }
   // The epoch being iterated (or last finished); -1 before the first.
   int64_t epoch() const;
-  // The sample order of `epoch` (identity when !shuffle).
+  // The sample order of `epoch` (identity when !shuffle; the sampler's indices when set).
   std::vector<int64_t> order(int64_t epoch) const;
   // The seed of sample `index`'s transform generator in `epoch`.
   uint64_t sample_seed(int64_t epoch, int64_t index) const;
