@@ -10,6 +10,7 @@
 namespace duet::detail {
 
 struct TapeNode;
+struct GradReadyHooks;  // eager/tape.h
 
 // A block of device memory from allocator_for(device). Freed when the last view goes away.
 struct Storage {
@@ -47,6 +48,8 @@ struct TensorImpl {
   std::shared_ptr<TensorImpl> grad;
   std::shared_ptr<TapeNode> grad_fn;  // null for leaves
   int output_nr = 0;                  // which output of grad_fn this is
+  // add_grad_ready_hook's hooks on this leaf (duet/autograd.h); null when none
+  std::shared_ptr<GradReadyHooks> grad_ready_hooks;
 
   // graph mode
   std::shared_ptr<SymbolicValue> symbolic;

@@ -5,7 +5,16 @@
 // reference cycles), and an edge per input. backward() walks the nodes reachable from the
 // roots in decreasing creation order (a valid reverse topological order), calls each op's
 // gradient rule (the same rule graph autodiff uses) and frees the saved tensors.
+//
+// Grad-ready hooks (duet/autograd.h): when any hook exists, backward first counts, for each
+// hooked leaf, the edges that point at it from the nodes reachable from the roots (plus the
+// roots that are that leaf), and decrements the count as each such edge is processed,
+// whether or not its gradient is defined; at zero the leaf's hooks fire. A node that every
+// incoming edge reached without a gradient never runs; its edges then count as processed
+// without one. With no hook anywhere backward skips all of this (one atomic load).
 #include <atomic>
+#include <exception>
+#include <mutex>
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
@@ -21,7 +30,76 @@ namespace duet {
 namespace {
 thread_local bool g_grad_enabled = true;
 std::atomic<uint64_t> g_seq{0};
+
+// ---- grad-ready hooks: the registry ----
+std::mutex g_hook_mutex;              // guards every TensorImpl::grad_ready_hooks and the map
+std::atomic<int64_t> g_num_hooks{0};  // backward counts edges only when > 0
+int64_t g_next_hook_id = 1;
+std::unordered_map<int64_t, std::weak_ptr<detail::TensorImpl>> g_hook_leaf;  // id -> leaf
+
+// The backwards running on this thread, innermost last (a hook may run a backward of its own).
+struct BackwardState {
+  std::vector<std::function<void()>> callbacks;
+};
+thread_local std::vector<BackwardState*> g_backward_stack;
+
+bool has_hooks(const detail::TensorImpl* leaf) {  // g_hook_mutex held
+  return leaf->grad_ready_hooks && !leaf->grad_ready_hooks->hooks.empty();
+}
+
+void fire_hooks(const std::shared_ptr<detail::TensorImpl>& leaf) {
+  std::vector<GradReadyHook> fns;
+  {
+    std::lock_guard<std::mutex> lock(g_hook_mutex);
+    if (!leaf->grad_ready_hooks) return;
+    for (auto& [id, fn] : leaf->grad_ready_hooks->hooks) fns.push_back(fn);
+  }
+  Tensor t(leaf);
+  for (auto& fn : fns) fn(t);  // outside the lock: a hook may add or remove hooks
+}
 }  // namespace
+
+int64_t add_grad_ready_hook(const Tensor& leaf, GradReadyHook fn) {
+  DUET_CHECK(leaf.defined(), "add_grad_ready_hook: the tensor is undefined");
+  DUET_CHECK(leaf.requires_grad() && leaf.is_leaf(),
+             "add_grad_ready_hook: expected a leaf that requires grad (a parameter), got a "
+             "tensor of shape ",
+             shape_str(leaf.shape()),
+             leaf.requires_grad() ? " with a grad_fn (not a leaf)" : " that does not require grad");
+  DUET_CHECK(static_cast<bool>(fn), "add_grad_ready_hook: the hook is empty");
+  std::lock_guard<std::mutex> lock(g_hook_mutex);
+  auto& hooks = leaf.impl()->grad_ready_hooks;
+  if (!hooks) hooks = std::make_shared<detail::GradReadyHooks>();
+  int64_t id = g_next_hook_id++;
+  hooks->hooks.emplace_back(id, std::move(fn));
+  g_hook_leaf.emplace(id, leaf.impl_ptr());
+  g_num_hooks.fetch_add(1);
+  return id;
+}
+
+void remove_grad_ready_hook(int64_t id) {
+  std::lock_guard<std::mutex> lock(g_hook_mutex);
+  auto it = g_hook_leaf.find(id);
+  if (it == g_hook_leaf.end()) return;  // removed already: nothing to do
+  if (auto leaf = it->second.lock()) {
+    auto& hooks = leaf->grad_ready_hooks->hooks;
+    std::erase_if(hooks, [id](const auto& h) { return h.first == id; });
+    if (hooks.empty()) leaf->grad_ready_hooks.reset();
+  }
+  g_hook_leaf.erase(it);
+  g_num_hooks.fetch_sub(1);
+}
+
+void queue_backward_callback(std::function<void()> fn) {
+  DUET_CHECK(!g_backward_stack.empty(),
+             "queue_backward_callback: no backward is running on this thread (expected a call "
+             "from a grad-ready hook or a gradient rule, during backward)");
+  g_backward_stack.back()->callbacks.push_back(std::move(fn));
+}
+
+bool in_backward() {
+  return !g_backward_stack.empty();
+}
 
 bool grad_enabled() {
   return g_grad_enabled;
@@ -107,8 +185,49 @@ static Tensor restore(const SavedTensor& s, const TapeNode& node, const char* wh
 
 }  // namespace detail
 
-void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
-              bool retain_graph) {
+namespace {
+
+// Edge counts for the grad-ready hooks of one backward (only built when hooks exist).
+struct HookCounts {
+  // Hooked leaf -> edges (and roots) of this backward still to be processed.
+  std::unordered_map<detail::TensorImpl*, int64_t> leaf;
+  // Node -> incoming edges (and roots) still to be processed.
+  std::unordered_map<detail::TapeNode*, int64_t> node;
+};
+
+HookCounts count_edges(const std::vector<Tensor>& roots) {
+  HookCounts c;
+  std::vector<detail::TapeNode*> stack;
+  std::unordered_set<detail::TapeNode*> seen;
+  std::lock_guard<std::mutex> lock(g_hook_mutex);
+  auto visit = [&](detail::TapeNode* n) {
+    ++c.node[n];
+    if (seen.insert(n).second) stack.push_back(n);
+  };
+  for (const Tensor& r : roots) {
+    if (!r.defined()) continue;
+    if (r.impl()->grad_fn) {
+      visit(r.impl()->grad_fn.get());
+    } else if (has_hooks(r.impl())) {
+      ++c.leaf[r.impl()];
+    }
+  }
+  while (!stack.empty()) {
+    detail::TapeNode* n = stack.back();
+    stack.pop_back();
+    for (const detail::Edge& e : n->next) {
+      if (e.node) {
+        visit(e.node.get());
+      } else if (e.leaf && has_hooks(e.leaf.get())) {
+        ++c.leaf[e.leaf.get()];
+      }
+    }
+  }
+  return c;
+}
+
+void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
+                  bool retain_graph) {
   using detail::TapeNode;
   DUET_CHECK(grads.empty() || grads.size() == roots.size(), "backward: ", roots.size(),
              " roots but ", grads.size(), " gradients (expected one per root)");
@@ -132,6 +251,40 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
     it->second[nr] = detail::accumulate(it->second[nr], g);
   };
 
+  // Grad-ready hooks: count the edges first (nothing of this when no hook exists).
+  const bool hooked = g_num_hooks.load(std::memory_order_relaxed) > 0;
+  HookCounts counts;
+  if (hooked) counts = count_edges(roots);
+  auto leaf_done = [&](const std::shared_ptr<detail::TensorImpl>& leaf) {
+    auto it = counts.leaf.find(leaf.get());
+    if (it == counts.leaf.end() || --it->second != 0) return;
+    counts.leaf.erase(it);
+    fire_hooks(leaf);
+  };
+  // One edge processed; g may be undefined. A node that gets its last incoming edge without
+  // ever receiving a gradient never runs: its own edges are processed here, without one.
+  std::vector<const detail::Edge*> dead;
+  auto edge_done = [&](const detail::Edge& e, const Tensor& g) {
+    if (e.node) {
+      if (g.defined()) send(e.node, e.output_nr, g);
+      if (hooked && --counts.node[e.node.get()] == 0 && !pending.count(e.node.get()))
+        for (const detail::Edge& d : e.node->next) dead.push_back(&d);
+    } else if (e.leaf) {
+      if (g.defined()) detail::accumulate_leaf(e.leaf.get(), g);
+      if (hooked) leaf_done(e.leaf);
+    }
+    while (!dead.empty()) {
+      const detail::Edge* d = dead.back();
+      dead.pop_back();
+      if (d->node) {
+        if (--counts.node[d->node.get()] == 0 && !pending.count(d->node.get()))
+          for (const detail::Edge& dd : d->node->next) dead.push_back(&dd);
+      } else if (d->leaf) {
+        leaf_done(d->leaf);
+      }
+    }
+  };
+
   for (size_t r = 0; r < roots.size(); ++r) {
     const Tensor& root = roots[r];
     DUET_CHECK(root.defined(), "backward: root ", r, " is undefined");
@@ -147,11 +300,14 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
     }
     DUET_CHECK(g.shape() == root.shape(), "backward: gradient of shape ", shape_str(g.shape()),
                " for a root of shape ", shape_str(root.shape()), " (expected equal shapes)");
+    detail::Edge e;
     if (root.impl()->grad_fn) {
-      send(root.impl()->grad_fn, root.impl()->output_nr, g);
+      e.node = root.impl()->grad_fn;
+      e.output_nr = root.impl()->output_nr;
     } else {
-      detail::accumulate_leaf(root.impl(), g);
+      e.leaf = root.impl_ptr();
     }
+    edge_done(e, g);
   }
 
   while (!ready.empty()) {
@@ -187,17 +343,47 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
     }
     for (size_t i = 0; i < gin.size(); ++i) {
       const detail::Edge& e = node->next[i];
-      if (!e.active() || !gin[i].defined()) continue;
-      DUET_ASSERT(gin[i].shape() == node->input_metas[i].shape, node->op->name, " grad for input ",
-                  i, " has shape ", shape_str(gin[i].shape()), ", expected ",
-                  shape_str(node->input_metas[i].shape));
-      if (e.node) {
-        send(e.node, e.output_nr, gin[i]);
-      } else {
-        detail::accumulate_leaf(e.leaf.get(), gin[i]);
+      if (!e.active()) continue;
+      if (gin[i].defined()) {
+        DUET_ASSERT(gin[i].shape() == node->input_metas[i].shape, node->op->name,
+                    " grad for input ", i, " has shape ", shape_str(gin[i].shape()), ", expected ",
+                    shape_str(node->input_metas[i].shape));
       }
+      edge_done(e, gin[i]);
     }
   }
+}
+
+}  // namespace
+
+void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
+              bool retain_graph) {
+  BackwardState state;
+  g_backward_stack.push_back(&state);
+  // Runs the queued callbacks (those they queue too), in order; on the error path, inside the
+  // catch handler (std::current_exception() is the pending error) and ignoring their errors.
+  auto run_callbacks = [&](bool failing) {
+    std::exception_ptr first;
+    for (size_t i = 0; i < state.callbacks.size(); ++i) {
+      auto fn = std::move(state.callbacks[i]);
+      try {
+        fn();
+      } catch (...) {
+        if (!failing && !first) first = std::current_exception();
+      }
+    }
+    g_backward_stack.pop_back();
+    if (first) std::rethrow_exception(first);
+  };
+  try {
+    run_backward(roots, grads, retain_graph);
+  } catch (...) {
+    NoGradGuard no_grad;
+    run_callbacks(true);
+    throw;
+  }
+  NoGradGuard no_grad;
+  run_callbacks(false);
 }
 
 }  // namespace duet

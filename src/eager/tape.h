@@ -1,7 +1,9 @@
 // The eager tape: one TapeNode per op call whose inputs require grad.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "core/tensor_impl.h"
@@ -32,6 +34,12 @@ struct TapeNode {
   int num_outputs = 1;
   uint64_t seq = 0;       // creation order: a valid topological order
   bool released = false;  // saved tensors freed by a backward
+};
+
+// The grad-ready hooks of one leaf (TensorImpl::grad_ready_hooks), guarded by the hook
+// registry's mutex (tape.cpp).
+struct GradReadyHooks {
+  std::vector<std::pair<int64_t, std::function<void(const Tensor&)>>> hooks;  // (id, fn)
 };
 
 // Called by call_op after an eager kernel ran: records a node when grad mode is on and any
