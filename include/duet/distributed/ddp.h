@@ -97,11 +97,17 @@ class GradientReducer {
   const std::vector<Tensor>& params() const;
 
   // Eager, for tests and the benchmark: per bucket of the last backward, seconds from the
-  // start of backward to the all-reduce's start and to its completion.
+  // start of backward to the all-reduce's start and to its completion (as first observed by
+  // the reducer: at a later hook or at the end of backward, so an upper bound), and to the
+  // moment its last gradient was ready.
   struct Timing {
     double started = 0, completed = 0;
+    double ready = 0;
   };
   std::vector<Timing> last_timings() const;
+  // Seconds from the start of that backward (prepare_for_backward) to its end (when the
+  // reducer's end-of-backward callback ran): the compute the all-reduces can hide behind.
+  double last_backward_seconds() const;
 
  private:
   struct Impl;
