@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs a program on N local ranks over Gloo, the way torchrun would launch it: each process
+# gets RANK, LOCAL_RANK, WORLD_SIZE=N, MASTER_ADDR=127.0.0.1 and one free MASTER_PORT.
+#   bash scripts/gloo_test.sh N PROGRAM [ARGS...]
+# Output lines are prefixed "[rank r]". Exits 0 when every rank exited 0; the whole job is
+# killed after $DUET_GLOO_TIMEOUT seconds (default 300) so that a hang fails instead of waiting.
+set -uo pipefail
+n=$1; shift
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2> /dev/null ||
+       echo $((20000 + RANDOM % 40000)))
+pids=()
+for ((r = 0; r < n; r++)); do
+  RANK=$r LOCAL_RANK=$r WORLD_SIZE=$n MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
+    timeout --signal=TERM --kill-after=10 "${DUET_GLOO_TIMEOUT:-300}" "$@" \
+    > >(sed -u "s/^/[rank $r] /") 2>&1 &
+  pids+=($!)
+done
+rc=0
+for ((r = 0; r < n; r++)); do
+  if ! wait "${pids[$r]}"; then
+    echo "gloo_test.sh: rank $r failed" >&2
+    rc=1
+  fi
+done
+exit $rc
