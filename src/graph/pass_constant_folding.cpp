@@ -6,11 +6,12 @@
 // autodiff seed), it does not require grad, and no node of the graph writes it. Parameters,
 // BN buffers, optimizer state and tensors the caller still holds are not constants.
 //
-// Not folded: random ops, ops that write inputs in place or have no outputs, ops whose outputs
-// some node writes in place (each run must start from the computed value), and ops whose
-// results would be much larger than their inputs (an expand of a scalar to an activation's
-// shape would turn a reusable arena buffer into a permanent capture). A kernel that throws
-// leaves the node alone, so the error surfaces at run time with the node's location.
+// Not folded: random ops, collectives (a compile never communicates), ops that write inputs in
+// place or have no outputs, ops whose outputs some node writes in place (each run must start
+// from the computed value), and ops whose results would be much larger than their inputs (an
+// expand of a scalar to an activation's shape would turn a reusable arena buffer into a
+// permanent capture). A kernel that throws leaves the node alone, so the error surfaces at run
+// time with the node's location.
 #include "core/copy.h"
 #include "core/tensor_impl.h"
 #include "duet/autograd.h"
@@ -57,7 +58,8 @@ void constant_folding(PassContext& ctx) {
   NoGradGuard no_grad;
   for (size_t i = 0; i < n; ++i) {
     Node& nd = g.nodes[i];
-    if (nd.dead || nd.kind != NodeKind::op || nd.op->random || nd.mutates() || nd.outputs.empty())
+    if (nd.dead || nd.kind != NodeKind::op || nd.op->random || nd.mutates() || nd.outputs.empty() ||
+        nd.op->has(OpTrait::collective))
       continue;
     bool written = false;  // a later in-place write must keep hitting a fresh value each run
     for (size_t k = 0; k < nd.outputs.size(); ++k) written = written || mi.written[i][k];

@@ -2,7 +2,8 @@
 // same values, so later copies are merged into the first.
 //
 // Not merged: random ops (each call draws new numbers), ops that write an input in place,
-// ops without outputs (side effects), and nodes whose outputs some node writes in place.
+// ops without outputs (side effects), collectives (each one communicates), and nodes whose
+// outputs some node writes in place.
 // A node that reads a value written in place (a parameter the optimizer updates, a running
 // statistic) is merged only with a copy that has no mutating node between the two, so both
 // read the same contents.
@@ -53,7 +54,9 @@ void common_subexpression_elimination(PassContext& ctx) {
     Node& nd = g.nodes[i];
     if (nd.dead) continue;
     for (ValueRef& r : nd.inputs) r = canon(r);
-    if (nd.kind != NodeKind::op || nd.op->random || nd.mutates() || nd.outputs.empty()) continue;
+    if (nd.kind != NodeKind::op || nd.op->random || nd.mutates() || nd.outputs.empty() ||
+        nd.op->has(OpTrait::collective))
+      continue;
     bool writes_out = false, reads_written = false;
     for (size_t k = 0; k < nd.outputs.size(); ++k) writes_out = writes_out || mi.written[i][k];
     for (const ValueRef& r : nd.inputs)

@@ -27,8 +27,10 @@ void dead_code_elimination(PassContext& ctx) {
   std::vector<Node>& nodes = ctx.graph.nodes;
   std::vector<bool> live(nodes.size(), false);
   for (const ValueRef& r : ctx.outputs) live[r.node] = true;
+  // Side effects: in-place writes, and collectives (the other ranks wait for them; a start
+  // whose wait was removed would leave a transfer writing into a dead buffer).
   for (size_t i = 0; i < nodes.size(); ++i)
-    if (nodes[i].mutates()) live[i] = true;
+    if (nodes[i].mutates() || nodes[i].has(OpTrait::collective)) live[i] = true;
   // Inputs stay: a feed must always be accepted, even if unused.
   for (size_t i = 0; i < nodes.size(); ++i)
     if (nodes[i].kind == NodeKind::input) live[i] = true;

@@ -18,12 +18,13 @@ void hoist_constants(PassContext& ctx) {
   for (const Node& node : g.nodes)
     for (size_t k = 0; node.has(OpTrait::mutates) && k < node.inputs.size(); ++k)
       if (has_bit(node.op->mutates_inputs, k)) written[node.inputs[k].node] = true;
-  // Deterministic, writing nothing, written by nothing, and reading only captures or other
-  // hoisted values.
+  // Deterministic, writing nothing, communicating nothing, written by nothing, and reading
+  // only captures or other hoisted values.
   for (size_t i = 0; i < n; ++i) {
     Node& node = g.nodes[i];
     if (node.kind != NodeKind::op || node.dead || node.has(OpTrait::random) ||
-        node.has(OpTrait::mutates) || node.inputs.empty() || written[i])
+        node.has(OpTrait::mutates) || node.has(OpTrait::collective) || node.inputs.empty() ||
+        written[i])
       continue;
     bool all = true;
     for (const ValueRef& r : node.inputs)

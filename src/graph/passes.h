@@ -48,6 +48,11 @@ void fuse_epilogues(PassContext& ctx);
 // after its last dependency, so a parameter is updated while its gradient is still in cache
 // and the gradient's buffer can be reused for the rest of the backward pass.
 void schedule_updates(PassContext& ctx);
+// Graphs with collectives (graph-mode data parallelism): moves each all_reduce_start, with the
+// nodes that only pack its bucket, to just after the bucket's last gradient, and each
+// all_reduce_wait (with the views reading it) to just before the first node that needs it, so
+// the communication overlaps the rest of backward.
+void schedule_collectives(PassContext& ctx);
 // Training graphs: a linear weight gradient consumed only by adam_step_ is fused with it
 // (linear_grad_adam_step_), so the gradient is never materialised.
 void fuse_updates(PassContext& ctx);

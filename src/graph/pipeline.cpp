@@ -5,8 +5,10 @@
 // values; epilogue fusion computes the same float operations in the same order; batch-norm
 // folding multiplies the weights by the BN scale before the convolution instead of after;
 // update fusion computes the weight gradient in row blocks (GEMM blocking may differ).
-// hoist and inplace only annotate nodes (the same kernels run on the same values), so they run
-// last, on the final node order; CompileOptions::keep_intermediates skips every pass.
+// schedule_collectives runs after schedule_updates (which puts each update right after the
+// reduced gradient it reads) and only reorders nodes. hoist and inplace only annotate nodes
+// (the same kernels run on the same values), so they run last, on the final node order;
+// CompileOptions::keep_intermediates skips every pass.
 #include "graph/passes.h"
 
 namespace duet::detail {
@@ -22,6 +24,7 @@ const std::vector<Pass>& pass_pipeline() {
       {"fuse_updates", fuse_updates, /*eval_only=*/false, /*reorders_math=*/true},
       {"dce", dead_code_elimination},
       {"schedule_updates", schedule_updates},
+      {"schedule_collectives", schedule_collectives},
       {"hoist", hoist_constants, /*eval_only=*/true},
       {"inplace", mark_inplace},
   };

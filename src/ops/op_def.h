@@ -62,6 +62,8 @@ enum class OpTrait : uint32_t {
   reduction = 1u << 7,         // reduces axes
   fused = 1u << 8,             // a fusion made by a graph pass (conv2d_fused, add_relu, ...)
   copying_view = 1u << 9,      // a view op whose view function copies a non-contiguous input
+  collective = 1u << 10,       // communicates with the other ranks (src/ops/collective_ops.cpp):
+                               // never removed, merged, folded or hoisted by a pass
   // Derived from the fields (never written in `traits`):
   view = 1u << 24,     // view != null
   random = 1u << 25,   // random

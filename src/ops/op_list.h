@@ -132,6 +132,11 @@
   X(adam_step_multi_, adam_step_multi_def)                         \
   X(linear_grad_adam_step_, linear_grad_adam_step_def)
 
+// Collectives over the process group (graph-mode data parallelism, src/distributed/).
+#define DUET_COLLECTIVE_OP_LIST(X)         \
+  X(all_reduce_start, all_reduce_start_op) \
+  X(all_reduce_wait, all_reduce_wait_op)
+
 #define DUET_ALL_OP_LISTS(X) \
   DUET_ACTIVATION_OP_LIST(X) \
   DUET_UNARY_OP_LIST(X)      \
@@ -145,7 +150,8 @@
   DUET_SHAPE_OP_LIST(X)      \
   DUET_RANDOM_OP_LIST(X)     \
   DUET_FUSED_OP_LIST(X)      \
-  DUET_OPTIM_OP_LIST(X)
+  DUET_OPTIM_OP_LIST(X)      \
+  DUET_COLLECTIVE_OP_LIST(X)
 
 namespace duet {
 
@@ -159,7 +165,7 @@ enum class OpId : uint16_t {
 
 // Written out on purpose (ggml's GGML_OP_COUNT check): adding an op to a list without
 // updating this number fails to compile, so the count is a decision, not an accident.
-inline constexpr int kNumOps = 96;
+inline constexpr int kNumOps = 98;
 static_assert(static_cast<int>(OpId::count) == kNumOps,
               "an op was added to or removed from src/ops/op_list.h: update kNumOps");
 

@@ -10,7 +10,8 @@ TEST(Pipeline, OrderAndFlags) {
   for (const detail::Pass& pass : p) names.push_back(pass.name);
   EXPECT_EQ(names, (std::vector<std::string>{"dce", "cse", "constant_folding", "fold_batch_norm",
                                              "commute_relu_pool", "fuse_epilogue", "fuse_updates",
-                                             "dce", "schedule_updates", "hoist", "inplace"}));
+                                             "dce", "schedule_updates", "schedule_collectives",
+                                             "hoist", "inplace"}));
   for (const detail::Pass& pass : p) {
     const bool bn = std::string(pass.name) == "fold_batch_norm";
     const bool reorders = bn || std::string(pass.name) == "fuse_updates";
