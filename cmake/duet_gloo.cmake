@@ -5,9 +5,22 @@ if(NOT DUET_SHARED)
   message(STATUS "duet: Gloo plugin off (DUET_SHARED=OFF: a static libduet loads no plugin)")
   return()
 endif()
+set(DUET_GLOO_ROOT "" CACHE PATH
+    "Gloo prefix (include/gloo, lib/libgloo.so) when its CMake package is not installed")
 find_package(Gloo CONFIG QUIET)
+if(NOT TARGET gloo AND DUET_GLOO_ROOT)
+  # A copy without the CMake package (scripts/gpu_check.sh carries one to GPU machines).
+  find_path(DUET_GLOO_INCLUDE_DIR gloo/context.h HINTS ${DUET_GLOO_ROOT}/include NO_DEFAULT_PATH)
+  find_library(DUET_GLOO_LIBRARY gloo HINTS ${DUET_GLOO_ROOT}/lib NO_DEFAULT_PATH)
+  if(DUET_GLOO_INCLUDE_DIR AND DUET_GLOO_LIBRARY)
+    add_library(gloo SHARED IMPORTED)
+    set_target_properties(gloo PROPERTIES IMPORTED_LOCATION ${DUET_GLOO_LIBRARY}
+                                          INTERFACE_INCLUDE_DIRECTORIES ${DUET_GLOO_INCLUDE_DIR})
+  endif()
+endif()
 if(NOT TARGET gloo)
-  message(STATUS "duet: Gloo plugin off (libgloo-dev not found: no CMake package Gloo)")
+  message(STATUS "duet: Gloo plugin off (libgloo-dev not found: no CMake package Gloo; "
+                 "or set DUET_GLOO_ROOT)")
   return()
 endif()
 file(GLOB DUET_GLOO_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/distributed/gloo/*.cpp)
