@@ -332,16 +332,3 @@ double GradientReducer::last_backward_seconds() const {
 }
 
 }  // namespace duet::distributed
-
-namespace duet::distributed::detail {
-
-// Until graph mode's implementation (graph_reduce.cpp) is linked in.
-[[gnu::weak]] std::vector<Tensor> all_reduce_gradients_graph(
-    const std::vector<GradientReducer::BucketInfo>& /*buckets*/,
-    const std::vector<Tensor>& /*params*/, const std::vector<Tensor>& /*grads*/) {
-  throw Error(
-      "GradientReducer::all_reduce_gradients: graph-mode gradients are not supported by this "
-      "build (graph_reduce.cpp is missing)");
-}
-
-}  // namespace duet::distributed::detail
