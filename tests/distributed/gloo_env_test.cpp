@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "distributed/comm_backend.h"
+#include "distributed/gloo/reduce_fns.h"
 #include "duet/distributed.h"
 #include "duet/error.h"
 
@@ -218,6 +219,53 @@ TEST_F(GlooPlugin, AWorldOfOneRank) {
   } catch (const duet::Error& e) {
     EXPECT_NE(std::string(e.what()).find("broadcast from root 1"), std::string::npos) << e.what();
   }
+}
+
+// The element-wise reductions Gloo's allreduce calls, for every dtype (two ranks can only
+// exercise those a tensor can hold; float16 and bfloat16 are tested here alone).
+TEST(GlooReduceFns, EveryDtypeAndOp) {
+  using duet::distributed::ReduceOp;
+  using duet::distributed::gloo_engine::reduce_fn;
+  float f[3];
+  const float fa[3] = {1.5f, -2, 0}, fb[3] = {0.25f, -3, -0.f};
+  reduce_fn(duet::float32, ReduceOp::sum)(f, fa, fb, 3);
+  EXPECT_EQ(f[0], 1.75f);
+  EXPECT_EQ(f[1], -5);
+  reduce_fn(duet::float32, ReduceOp::min)(f, fa, fb, 3);
+  EXPECT_EQ(f[1], -3);
+  reduce_fn(duet::float32, ReduceOp::max)(f, fa, fb, 3);
+  EXPECT_EQ(f[0], 1.5f);
+  int64_t i[2];
+  const int64_t ia[2] = {int64_t{1} << 62, -1}, ib[2] = {1, 5};
+  reduce_fn(duet::int64, ReduceOp::sum)(i, ia, ib, 2);
+  EXPECT_EQ(i[0], (int64_t{1} << 62) + 1);
+  EXPECT_EQ(i[1], 4);
+  // bool: sum and max are or, min is and.
+  uint8_t b[4];
+  const uint8_t ba[4] = {0, 0, 1, 1}, bb[4] = {0, 1, 0, 1};
+  reduce_fn(duet::bool_, ReduceOp::sum)(b, ba, bb, 4);
+  EXPECT_EQ(std::vector<int>(b, b + 4), (std::vector<int>{0, 1, 1, 1}));
+  reduce_fn(duet::bool_, ReduceOp::min)(b, ba, bb, 4);
+  EXPECT_EQ(std::vector<int>(b, b + 4), (std::vector<int>{0, 0, 0, 1}));
+  // float16 (IEEE half): 1.5 + 0.25 = 1.75 exactly; 2048 + 1 rounds to 2048 (11-bit mantissa).
+  _Float16 h[2];
+  const _Float16 ha[2] = {static_cast<_Float16>(1.5f), static_cast<_Float16>(2048.f)};
+  const _Float16 hb[2] = {static_cast<_Float16>(0.25f), static_cast<_Float16>(1.f)};
+  reduce_fn(duet::DType::float16, ReduceOp::sum)(h, ha, hb, 2);
+  EXPECT_EQ(static_cast<float>(h[0]), 1.75f);
+  EXPECT_EQ(static_cast<float>(h[1]), 2048.f);
+  // bfloat16 bits: 1.0 = 0x3f80, 2^-8 = 0x3b80; 1 + 2^-8 is a tie between 1 and 1 + 2^-7
+  // and rounds to even (1.0); 1 + 3 * 2^-8 is the tie between 1 + 2^-7 and 1 + 2^-6, and
+  // rounds to the even one (0x3f82).
+  uint16_t bf[2];
+  const uint16_t bfa[2] = {0x3f80, 0x3f80}, bfb[2] = {0x3b80, 0x3c40};
+  reduce_fn(duet::DType::bfloat16, ReduceOp::sum)(bf, bfa, bfb, 2);
+  EXPECT_EQ(bf[0], 0x3f80);
+  EXPECT_EQ(bf[1], 0x3f82);
+  reduce_fn(duet::DType::bfloat16, ReduceOp::max)(bf, bfa, bfb, 2);
+  EXPECT_EQ(bf[0], 0x3f80);
+  EXPECT_THROW(reduce_fn(duet::float32, ReduceOp::avg), duet::Error);
+  EXPECT_THROW(reduce_fn(duet::bool_, ReduceOp::avg), duet::Error);
 }
 
 }  // namespace
