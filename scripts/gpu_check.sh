@@ -8,7 +8,11 @@
 #   5. issue #6's benchmark points, duet eager + duet graph (capture on) + PyTorch eager +
 #      PyTorch graph in one command each: training at batch 1 (resnet18, mobilenet_v2,
 #      efficientnet_b0 at 224), training 32x224 (resnet50, vgg16), inference at batch 1 (the
-#      three small models); bench/compare.py prints the time and peak-memory ratios.
+#      three small models); bench/compare.py prints the time and peak-memory ratios;
+#   6. (in 2) the NCCL engine with one rank (tests/cuda/nccl_test.cpp: collectives on CUDA
+#      tensors, all_reduce_start/wait captured into a CUDA Graph), bootstrapped over Gloo
+#      (carried from this machine when the GPU machine lacks libgloo-dev) or MPI; its log is
+#      OUT/nccl.log.
 #
 #   bash scripts/gpu_check.sh [OUT_DIR]          # OUT_DIR default ./out (logs, CSVs)
 #
@@ -32,6 +36,16 @@ if [ "${1:-}" = "--prepare" ]; then
   cp /usr/include/zlib.h /usr/include/zconf.h "$CARRY/include/"
   cp -r /usr/src/googletest "$CARRY/googletest"
   cp /usr/share/datasets/fashion-mnist/*.gz "$CARRY/fashion-mnist/"
+  # Gloo (NCCL's bootstrap without mpirun): headers, libgloo and the libraries it needs.
+  if [ -f /usr/include/gloo/context.h ]; then
+    mkdir -p "$CARRY/gloo/include" "$CARRY/gloo/lib"
+    cp -r /usr/include/gloo "$CARRY/gloo/include/"
+    gloo_so=$(ls /usr/lib/libgloo.so.0 /usr/lib/x86_64-linux-gnu/libgloo.so.0 2> /dev/null | head -1)
+    for l in "$gloo_so" $(ldd "$gloo_so" | awk '/hiredis|ibverbs|libnl/ {print $3}'); do
+      cp -L "$l" "$CARRY/gloo/lib/"
+    done
+    ln -sf libgloo.so.0 "$CARRY/gloo/lib/libgloo.so"
+  fi
   du -sh "$CARRY"
   exit 0
 fi
@@ -49,6 +63,10 @@ if [ -d "$CARRY" ]; then
   zlib=$(ls /usr/lib/x86_64-linux-gnu/libz.so /lib/x86_64-linux-gnu/libz.so.1 2> /dev/null | head -1)
   [ -n "$zlib" ] && args+=(-DZLIB_LIBRARY="$zlib")
   DATA="$PWD/$CARRY/fashion-mnist"
+  if [ -d "$CARRY/gloo" ] && [ ! -f /usr/include/gloo/context.h ]; then
+    args+=(-DDUET_GLOO_ROOT="$PWD/$CARRY/gloo")
+    export LD_LIBRARY_PATH="$PWD/$CARRY/gloo/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  fi
 fi
 command -v ninja > /dev/null && args+=(-G Ninja)
 nvidia-smi -L | tee "$OUT/gpu.txt"
@@ -57,8 +75,14 @@ echo "== build (CUDA arch $ARCH)"
 cmake -S . -B "$BUILD" "${args[@]}" > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
 # Only what this script runs: the CUDA backend library (libduet_cuda.so, which libduet.so loads
 # at run time), the CUDA tests, the loader test, two examples and duet-bench.
+# The collective engine plugins the configure found (duet_nccl: NCCL; duet_gloo / duet_mpi: its
+# bootstrap), for tests/cuda/nccl_test.cpp.
+plugins=$(sed -n 's/.*collective engine plugins: //p' "$OUT/configure.log" | tr ';' ' ')
+plugin_targets=()
+for p in $plugins; do plugin_targets+=("duet_$p"); done
+echo "collective engine plugins: ${plugins:-none}"
 cmake --build "$BUILD" -j"$(nproc)" --target duet_cuda duet_test_cuda duet_test_core \
-  train_fashion_mnist compare_modes duet-bench > "$OUT/build.log" 2>&1 ||
+  "${plugin_targets[@]}" train_fashion_mnist compare_modes duet-bench > "$OUT/build.log" 2>&1 ||
   { grep -m20 -E "error" "$OUT/build.log"; exit 1; }
 OUT_ABS=$(cd "$OUT" && pwd)
 
@@ -75,6 +99,11 @@ STEP_TIMEOUT=${STEP_TIMEOUT:-240}
 echo "== ctest -L cuda"
 (cd "$BUILD" && ctest -L cuda -j4 --timeout 300 --output-on-failure > "$OUT_ABS/ctest_cuda.log" 2>&1) || true
 grep -E "tests passed|tests failed|\(Failed\)|\(SEGFAULT\)|\(Subprocess|\(Timeout" "$OUT/ctest_cuda.log" | head -60
+
+echo "== NCCL, one rank (collectives on CUDA tensors, all-reduce ops in a captured CUDA Graph)"
+timeout "$STEP_TIMEOUT" "$BUILD/tests/duet_test_cuda" --gtest_filter='NcclOneRank.*' \
+  > "$OUT/nccl.log" 2>&1 || echo "NcclOneRank: exit $?"
+grep -E "^\[ +(OK|FAILED|SKIPPED|PASSED) +\]|Failure|Skipped|rror" "$OUT/nccl.log" | head -30 || true
 
 for mode in eager graph; do
   echo "== train_fashion_mnist --device cuda --mode $mode --epochs 1"

@@ -1,0 +1,133 @@
+// The NCCL engine with one rank (label cuda; skipped without a GPU, or when libduet_nccl.so or
+// a bootstrap plugin, Gloo or MPI, is not built): the collectives on CUDA tensors, CPU
+// tensors going to the bootstrap engine, and graph mode's all_reduce_start / all_reduce_wait
+// on CUDA, run kernel by kernel and then captured into a CUDA Graph and replayed.
+// Never run by the session that wrote it (no GPU there): scripts/gpu_check.sh runs it.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cuda_test_util.h"
+#include "duet/distributed.h"
+#include "duet/graph.h"
+#include "duet/jit.h"
+#include "ops/collective_ops.h"
+
+namespace duet {
+namespace {
+
+namespace dist = duet::distributed;
+
+bool built(const char* lib) {
+  return std::filesystem::exists(std::string(DUET_BINARY_DIR) + "/" + lib);
+}
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// A one-rank NCCL group for the test's lifetime, bootstrapped over Gloo (the environment of
+// a one-process torchrun) when its plugin is built, else over MPI (a singleton).
+class NcclOneRank : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DUET_REQUIRE_CUDA();
+    if (!built("libduet_nccl.so")) GTEST_SKIP() << "libduet_nccl.so is not built";
+    if (built("libduet_gloo.so")) {
+      setenv("RANK", "0", 1);
+      setenv("WORLD_SIZE", "1", 1);
+      setenv("LOCAL_RANK", "0", 1);
+      setenv("MASTER_ADDR", "127.0.0.1", 1);
+      setenv("MASTER_PORT", std::to_string(free_port()).c_str(), 1);
+    } else if (!built("libduet_mpi.so")) {
+      GTEST_SKIP() << "no bootstrap engine for NCCL: neither libduet_gloo.so nor libduet_mpi.so "
+                      "is built";
+    }
+    dist::init(
+        dist::InitOptions{.backend = dist::Backend::nccl, .timeout = std::chrono::seconds(60)});
+  }
+  void TearDown() override {
+    if (dist::is_initialized()) dist::shutdown();
+  }
+};
+
+Tensor cuda_of(const std::vector<float>& v) {
+  return Tensor::from_vector<float>(v, {static_cast<int64_t>(v.size())}).to(cuda);
+}
+std::vector<float> host(const Tensor& t) {
+  return t.to(cpu).contiguous().to_vector<float>();
+}
+
+TEST_F(NcclOneRank, CollectivesOnCudaTensors) {
+  EXPECT_EQ(dist::backend(), dist::Backend::nccl);
+  EXPECT_EQ(dist::world_size(), 1);
+  Tensor t = cuda_of({1.5f, -2, 3});
+  dist::all_reduce(t);
+  EXPECT_EQ(host(t), (std::vector<float>{1.5f, -2, 3}));
+  dist::all_reduce(t, dist::ReduceOp::avg);
+  EXPECT_EQ(host(t), (std::vector<float>{1.5f, -2, 3}));
+  dist::all_reduce(t, dist::ReduceOp::max);
+  EXPECT_EQ(t.device(), cuda);
+  Tensor i = Tensor::from_vector<int64_t>({int64_t{1} << 60, -7}, {2}).to(cuda);
+  dist::all_reduce(i);
+  EXPECT_EQ(i.to(cpu).to_vector<int64_t>(), (std::vector<int64_t>{int64_t{1} << 60, -7}));
+  dist::broadcast(t, 0);
+  EXPECT_EQ(host(t), (std::vector<float>{1.5f, -2, 3}));
+  Tensor all = dist::all_gather(Tensor::from_vector<float>({4, 5, 6, 7}, {2, 2}).to(cuda));
+  EXPECT_EQ(all.shape(), (Shape{2, 2}));
+  EXPECT_EQ(all.device(), cuda);
+  EXPECT_EQ(host(all), (std::vector<float>{4, 5, 6, 7}));
+  Tensor rs = dist::reduce_scatter(cuda_of({8, 9}));
+  EXPECT_EQ(host(rs), (std::vector<float>{8, 9}));
+  dist::barrier();
+}
+
+TEST_F(NcclOneRank, CpuTensorsGoToTheBootstrapEngine) {
+  Tensor t = Tensor::from_vector<float>({2, 4}, {2});
+  dist::all_reduce(t, dist::ReduceOp::avg);
+  EXPECT_EQ(t.to_vector<float>(), (std::vector<float>{2, 4}));
+  EXPECT_EQ(t.device(), cpu);
+}
+
+// all_reduce_start / all_reduce_wait on CUDA in a compiled graph: run 1 kernel by kernel,
+// run 2 captured into a CUDA Graph (the NCCL call becomes a node), later runs replayed; every
+// run gives 2 x + 1 (one rank: the average is the bucket itself).
+TEST_F(NcclOneRank, GraphModeAllReduceIsCapturedAndReplayed) {
+  Graph g;
+  Tensor x = g.input("x", {1000}, float32, cuda);
+  Tensor bucket = x * 2.0;  // a fresh buffer, as graph_reduce's concat makes
+  const int64_t tag = dist::detail::new_collective_tag();
+  Tensor token = dist::detail::all_reduce_start(bucket, dist::ReduceOp::avg, tag, 0);
+  Tensor reduced = dist::detail::all_reduce_wait(bucket, token, dist::ReduceOp::avg, tag, 0);
+  Executable exe = compile(g, {reduced + 1.0, token}, {.cuda_graph = true});
+  for (int run = 0; run < 4; ++run) {
+    SCOPED_TRACE(run);
+    std::vector<float> in(1000);
+    for (int k = 0; k < 1000; ++k) in[k] = static_cast<float>(k % 17 + run);
+    auto out = exe.run({{"x", Tensor::from_vector<float>(in, {1000}).to(cuda)}});
+    std::vector<float> y = host(out[0]);
+    int wrong = 0;
+    for (int k = 0; k < 1000; ++k) wrong += y[k] != 2 * in[k] + 1;
+    EXPECT_EQ(wrong, 0);
+    EXPECT_EQ(out[1].to(cpu).to_vector<int64_t>(), std::vector<int64_t>{tag});
+  }
+  EXPECT_EQ(exe.num_captures(), 1);
+}
+
+}  // namespace
+}  // namespace duet
