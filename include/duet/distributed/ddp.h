@@ -24,8 +24,9 @@
 // bucket's flat buffer and its all-reduce (average) starts on the communication thread, while
 // backward goes on. When backward ends, the reducer waits for every bucket and writes the
 // averaged gradients back into each parameter's .grad. A parameter that got no gradient in
-// this backward (unused in forward) contributes zeros, and its .grad is set to the average
-// of the other ranks' gradients (zeros when no rank used it).
+// this backward (unused in forward) contributes its current .grad (zeros when it has none,
+// as after zero_grad), and its .grad is set to the average over the ranks (zeros when no rank
+// used it). One backward per forward: forward arms the hooks, that backward disarms them.
 //
 // Graph: all_reduce_gradients(grads) on symbolic gradients records, per bucket, a flatten, an
 // all_reduce_start node and an all_reduce_wait node; the compiler's schedule pass places each
