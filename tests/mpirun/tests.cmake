@@ -2,7 +2,9 @@
 # run by ctest as `mpirun -np 2` (scripts/mpirun_test.sh: --allow-run-as-root, --oversubscribe,
 # a timeout) under the name mpirun.<name>, label "distributed". Without MPI (no mpirun, or
 # libduet_mpi.so not built) they are not registered. Extra registrations (expected failures,
-# other rank counts) go in tests/mpirun/*.cmake.
+# other rank counts) go in tests/mpirun/*.cmake; gloo.cmake (Gloo's own launcher, no MPI) is
+# included first, whatever MPI's state.
+include(${CMAKE_CURRENT_LIST_DIR}/gloo.cmake)
 if(NOT TARGET duet_mpi)
   message(STATUS "duet: multi-process tests off (libduet_mpi.so is not built)")
   return()
@@ -32,7 +34,8 @@ foreach(_src ${_mp_srcs})
 endforeach()
 file(GLOB _mp_extra CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*.cmake)
 foreach(_f ${_mp_extra})
-  if(NOT _f STREQUAL "${CMAKE_CURRENT_LIST_FILE}")
+  get_filename_component(_fname ${_f} NAME)
+  if(NOT _fname STREQUAL "tests.cmake" AND NOT _fname STREQUAL "gloo.cmake")
     include(${_f})
   endif()
 endforeach()
