@@ -22,10 +22,9 @@ std::vector<int64_t> tensor_signature(const Tensor& t) {
 std::string describe_tensor_signature(const std::vector<int64_t>& sig) {
   if (sig.size() < 2) return "(no tensor)";
   const int64_t code = sig[0];
-  const std::string dtype =
-      code >= 0 && code <= static_cast<int64_t>(DType::bfloat16)
-          ? std::string(dtype_name(static_cast<DType>(code)))
-          : cat("dtype#", code);
+  const std::string dtype = code >= 0 && code <= static_cast<int64_t>(DType::bfloat16)
+                                ? std::string(dtype_name(static_cast<DType>(code)))
+                                : cat("dtype#", code);
   Shape shape(sig.begin() + 2, sig.end());
   std::string text = cat(dtype, " ", shape_str(shape));
   if (static_cast<int64_t>(shape.size()) < sig[1]) text += " (more dims not shown)";
@@ -61,7 +60,9 @@ std::string describe_call(const char* what, const Tensor& t) {
   return detail::cat(what, " (", dtype_name(t.dtype()), ", ", t.numel(), " elements)");
 }
 
-bool on_device(const Tensor& t) { return t.device().type != DeviceType::cpu; }
+bool on_device(const Tensor& t) {
+  return t.device().type != DeviceType::cpu;
+}
 
 // The device engine for t's collective, or the error that there is none.
 detail::CommBackend& device_engine_for(ProcessGroup& g, const char* what, const Tensor& t) {
@@ -74,8 +75,7 @@ detail::CommBackend& device_engine_for(ProcessGroup& g, const char* what, const 
 }
 
 // Runs a device engine's request on the calling thread, bounded by the group's timeout.
-void run_on_device(ProcessGroup& g, const std::string& what,
-                   std::unique_ptr<detail::Request> req) {
+void run_on_device(ProcessGroup& g, const std::string& what, std::unique_ptr<detail::Request> req) {
   const auto started = std::chrono::steady_clock::now();
   while (!req->test()) {
     if (std::chrono::steady_clock::now() - started > g.timeout())
@@ -84,7 +84,9 @@ void run_on_device(ProcessGroup& g, const std::string& what,
   }
 }
 
-ReduceOp wire_op(ReduceOp op) { return op == ReduceOp::avg ? ReduceOp::sum : op; }
+ReduceOp wire_op(ReduceOp op) {
+  return op == ReduceOp::avg ? ReduceOp::sum : op;
+}
 
 std::shared_ptr<Work> with_tensors(std::shared_ptr<Work> work, const Tensor& a,
                                    const Tensor& b = Tensor()) {
@@ -109,7 +111,9 @@ std::shared_ptr<Work> all_reduce_async(Tensor& t, ReduceOp op) {
   return with_tensors(g.all_reduce(t.data_ptr(), t.numel(), t.dtype(), op, what), t);
 }
 
-void all_reduce(Tensor& t, ReduceOp op) { all_reduce_async(t, op)->wait(); }
+void all_reduce(Tensor& t, ReduceOp op) {
+  all_reduce_async(t, op)->wait();
+}
 
 void broadcast(Tensor& t, int root) {
   ProcessGroup& g = ProcessGroup::get();
@@ -163,8 +167,9 @@ Tensor reduce_scatter(const Tensor& t, ReduceOp op) {
   const std::string what = describe_call("reduce_scatter", t);
   if (on_device(t)) {
     detail::CommBackend& e = device_engine_for(g, "reduce_scatter", t);
-    run_on_device(g, what, e.start_reduce_scatter(t.data_ptr(), out.data_ptr(), out.numel(),
-                                                  t.dtype(), wire_op(op)));
+    run_on_device(
+        g, what,
+        e.start_reduce_scatter(t.data_ptr(), out.data_ptr(), out.numel(), t.dtype(), wire_op(op)));
     if (op == ReduceOp::avg && n > 1) out.copy_(duet::div(out, double(n)));
     return out;
   }

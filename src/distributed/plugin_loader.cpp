@@ -92,8 +92,9 @@ std::string how_to_get(Backend engine) {
       how = "build duet with the engine's development files installed";
   }
   if (!DUET_SHARED_LIBRARY)
-    how += "; this libduet is a static library, which cannot load engine plugins "
-           "(build duet as a shared library, the default: -DDUET_SHARED=ON)";
+    how +=
+        "; this libduet is a static library, which cannot load engine plugins "
+        "(build duet as a shared library, the default: -DDUET_SHARED=ON)";
   else if (!plugin_built(engine))
     how += cat("; this duet was configured without it (engine plugins built: ",
                *DUET_COMM_PLUGINS_BUILT ? DUET_COMM_PLUGINS_BUILT : "none", ")");
@@ -132,8 +133,8 @@ std::unique_ptr<CommBackend> load_comm_backend(Backend engine, const CommInit& i
   std::string path;
   if (const char* exact = std::getenv(var.c_str()); exact && *exact) {
     if (!file_exists(exact))
-      throw Error(cat("distributed: the ", backend_name(engine), " engine is not available: ",
-                      var, "=", exact, " does not exist"));
+      throw Error(cat("distributed: the ", backend_name(engine), " engine is not available: ", var,
+                      "=", exact, " does not exist"));
     path = exact;
   } else {
     const std::vector<std::string> looked = candidates(file);
@@ -145,10 +146,9 @@ std::unique_ptr<CommBackend> load_comm_backend(Backend engine, const CommInit& i
     if (path.empty()) {
       std::string list;
       for (const auto& p : looked) list += (list.empty() ? "" : ", ") + p;
-      throw Error(cat("distributed: the ", backend_name(engine), " engine is not available: ",
-                      file, " was not found next to libduet (searched: ", list, "; set ", var,
-                      " to its path or DUET_BACKEND_PATH to its directory); ",
-                      how_to_get(engine)));
+      throw Error(cat("distributed: the ", backend_name(engine), " engine is not available: ", file,
+                      " was not found next to libduet (searched: ", list, "; set ", var,
+                      " to its path or DUET_BACKEND_PATH to its directory); ", how_to_get(engine)));
     }
   }
   CommBackendCreateFn create = open_plugin(engine, path);

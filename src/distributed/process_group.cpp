@@ -75,8 +75,9 @@ void check_comm_dtype(const std::string& what, DType dtype, ReduceOp op) {
       return;
     case DType::int64:
     case DType::bool_:
-      DUET_CHECK(op != ReduceOp::avg, what, ": avg needs a floating dtype (float32 or float64) but ",
-                 "the tensor is ", dtype_name(dtype), "; use sum and divide yourself");
+      DUET_CHECK(op != ReduceOp::avg, what,
+                 ": avg needs a floating dtype (float32 or float64) but ", "the tensor is ",
+                 dtype_name(dtype), "; use sum and divide yourself");
       return;
     default:
       break;
@@ -149,7 +150,7 @@ class WorkImpl final : public Work {
 
 // One queued collective.
 struct Item {
-  std::string what;  // for errors: "all_reduce (float32, 1000 elements)"
+  std::string what;   // for errors: "all_reduce (float32, 1000 elements)"
   int64_t bytes = 0;  // what one rank sends: picks the polling (execute())
   std::function<std::unique_ptr<Request>(CommBackend&)> start;
   std::function<void()> after;  // on success, on the thread (avg: divide); may be empty
@@ -214,8 +215,8 @@ class GroupImpl final : public ProcessGroup {
     if (ready.wait_for(timeout_) != std::future_status::ready) {
       thread_.detach();  // stuck in the engine's start: leave it (and this object) behind
       leaked_ = true;
-      throw Error(cat("distributed: init(", backend_name(backend_),
-                      ") did not complete within ", format_timeout(timeout_),
+      throw Error(cat("distributed: init(", backend_name(backend_), ") did not complete within ",
+                      format_timeout(timeout_),
                       ": the engine's start-up waits for every rank (did every process call "
                       "init(), with the same world size?)"));
     }
@@ -242,9 +243,10 @@ class GroupImpl final : public ProcessGroup {
     std::function<void()> after;
     if (op == ReduceOp::avg && world_size_ > 1)
       after = [buf, count, dtype, n = world_size_] { divide_buffer(buf, count, dtype, n); };
-    return enqueue(std::move(what), count * int64_t(dtype_size(dtype)),
-                   [=](CommBackend& e) { return e.start_all_reduce(buf, count, dtype, wire); },
-                   std::move(after));
+    return enqueue(
+        std::move(what), count * int64_t(dtype_size(dtype)),
+        [=](CommBackend& e) { return e.start_all_reduce(buf, count, dtype, wire); },
+        std::move(after));
   }
 
   std::shared_ptr<Work> broadcast(void* buf, int64_t count, DType dtype, int root,
@@ -253,16 +255,15 @@ class GroupImpl final : public ProcessGroup {
     DUET_CHECK(root >= 0 && root < world_size_, what, ": root ", root,
                " is not a rank of this group (expected 0 .. ", world_size_ - 1, ")");
     return enqueue(std::move(what), count * int64_t(dtype_size(dtype)),
-                   [=](CommBackend& e) { return e.start_broadcast(buf, count, dtype, root); },
-                   {});
+                   [=](CommBackend& e) { return e.start_broadcast(buf, count, dtype, root); }, {});
   }
 
   std::shared_ptr<Work> all_gather(const void* send, void* recv, int64_t count, DType dtype,
                                    std::string what) override {
     check_comm_dtype(what, dtype);
-    return enqueue(
-        std::move(what), count * world_size_ * int64_t(dtype_size(dtype)),
-        [=](CommBackend& e) { return e.start_all_gather(send, recv, count, dtype); }, {});
+    return enqueue(std::move(what), count * world_size_ * int64_t(dtype_size(dtype)),
+                   [=](CommBackend& e) { return e.start_all_gather(send, recv, count, dtype); },
+                   {});
   }
 
   std::shared_ptr<Work> reduce_scatter(const void* send, void* recv, int64_t count, DType dtype,
@@ -282,9 +283,9 @@ class GroupImpl final : public ProcessGroup {
     return enqueue(std::move(what), 0, [](CommBackend& e) { return e.start_barrier(); }, {});
   }
 
-  void check_same(const std::string& what, const std::vector<int64_t>& signature,
-                  const std::function<std::string(const std::vector<int64_t>&)>& describe)
-      override {
+  void check_same(
+      const std::string& what, const std::vector<int64_t>& signature,
+      const std::function<std::string(const std::vector<int64_t>&)>& describe) override {
     compare(what, what, signature, describe, "the same", cat(what, " (shape check)"));
   }
   // check_same with the record's key apart from the name in errors, and the error's
@@ -455,14 +456,15 @@ class GroupImpl final : public ProcessGroup {
   void execute(Item& item) {
     const auto started = std::chrono::steady_clock::now();
     if (item.bytes >= kArrivalBytes && world_size_ > 1) {
-      std::unique_ptr<Request> arrived = engine_->start_barrier();
+      std::unique_ptr<Request> arrived =
+          engine_call(item, [&] { return engine_->start_barrier(); });
       poll(*arrived, item, started, std::chrono::microseconds(20));
     }
-    std::unique_ptr<Request> req = item.start(*engine_);
+    std::unique_ptr<Request> req = engine_call(item, [&] { return item.start(*engine_); });
     // Every rank is here (or it is small): the time to copy the data at 250 MB/s, at least
     // 200 us, at most 2 s.
-    const auto eager = std::chrono::microseconds(std::clamp<int64_t>(item.bytes / 250, 200,
-                                                                     2000000));
+    const auto eager =
+        std::chrono::microseconds(std::clamp<int64_t>(item.bytes / 250, 200, 2000000));
     poll(*req, item, started, eager);
     if (item.after) item.after();
   }
@@ -474,7 +476,7 @@ class GroupImpl final : public ProcessGroup {
     const auto longest = poll_interval();
     const auto spin_until = std::chrono::steady_clock::now() + eager;
     auto interval = std::chrono::microseconds(10);
-    while (!req.test()) {
+    while (!engine_call(item, [&] { return req.test(); })) {
       const auto now = std::chrono::steady_clock::now();
       if (now - started > timeout_)
         throw Error(timeout_message(item.what, rank_, world_size_, timeout_));
@@ -487,6 +489,18 @@ class GroupImpl final : public ProcessGroup {
       interval = std::min(interval, longest);
       std::this_thread::sleep_for(interval);
       interval *= 2;
+    }
+  }
+
+  // Runs an engine call for `item`; its errors name the user's collective first ("distributed:
+  // all_reduce (float32, 16 elements) failed on rank 0 of 2: <the engine's message>").
+  template <class F>
+  auto engine_call(const Item& item, F&& f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      throw Error(cat("distributed: ", item.what, " failed on rank ", rank_, " of ", world_size_,
+                      ": ", e.what()));
     }
   }
 
@@ -516,8 +530,8 @@ class GroupImpl final : public ProcessGroup {
 
 // The signature record every rank all-gathers: a fixed number of int64 so that ranks with
 // different signatures still exchange the same byte count.
-constexpr int kWhatWords = 8;   // 64 characters of `what`
-constexpr int kSigWords = 22;   // the signature's first entries (dtype, ndim, dims)
+constexpr int kWhatWords = 8;  // 64 characters of `what`
+constexpr int kSigWords = 22;  // the signature's first entries (dtype, ndim, dims)
 constexpr int kRecordWords = 2 + kWhatWords + kSigWords;
 constexpr int64_t kRecordMagic = 0x6475657473696700;  // "duetsig\0"
 
@@ -575,7 +589,7 @@ void GroupImpl::compare(const std::string& what, const std::string& key,
 
 // ---- the one group of this process ----
 
-std::mutex g_mu;                    // init / shutdown
+std::mutex g_mu;                     // init / shutdown
 std::unique_ptr<GroupImpl> g_group;  // null when not initialized
 std::atomic<GroupImpl*> g_current{nullptr};
 bool g_atexit_registered = false;
@@ -587,8 +601,8 @@ void shutdown_at_exit(int status, void*) {
     if (status != 0) {
       std::lock_guard<std::mutex> lock(g_mu);
       if (g_group)
-        g_group->abandon(cat("the process is exiting with status ", status, " (rank ",
-                             g_group->rank(), ")"));
+        g_group->abandon(
+            cat("the process is exiting with status ", status, " (rank ", g_group->rank(), ")"));
     }
     duet::distributed::shutdown();
   } catch (const std::exception& e) {
@@ -614,7 +628,9 @@ ProcessGroup& ProcessGroup::get() {
   return *g;
 }
 
-ProcessGroup* ProcessGroup::current() { return g_current.load(std::memory_order_acquire); }
+ProcessGroup* ProcessGroup::current() {
+  return g_current.load(std::memory_order_acquire);
+}
 
 void check_same_tensor(ProcessGroup& group, const std::string& what, const std::string& key,
                        const Tensor* t, const std::string& call) {
@@ -625,8 +641,8 @@ void check_same_tensor(ProcessGroup& group, const std::string& what, const std::
     impl->compare(what, key, tensor_signature(*t), describe_tensor_signature,
                   "the same dtype and shape", call);
   else
-    impl->compare(what, key, {}, [](const std::vector<int64_t>&) { return std::string(); },
-                  "the same", call);
+    impl->compare(
+        what, key, {}, [](const std::vector<int64_t>&) { return std::string(); }, "the same", call);
 }
 
 void hold_until_done(const std::shared_ptr<Work>& work, std::shared_ptr<const void> keep) {
@@ -670,7 +686,9 @@ void init(Backend backend) {
   init(o);
 }
 
-bool is_initialized() { return detail::ProcessGroup::current() != nullptr; }
+bool is_initialized() {
+  return detail::ProcessGroup::current() != nullptr;
+}
 
 void shutdown() {
   using namespace detail;
@@ -699,7 +717,11 @@ int local_rank() {
   auto* g = detail::ProcessGroup::current();
   return g ? g->local_rank() : 0;
 }
-Backend backend() { return detail::ProcessGroup::get().backend(); }
-bool is_main_process() { return rank() == 0; }
+Backend backend() {
+  return detail::ProcessGroup::get().backend();
+}
+bool is_main_process() {
+  return rank() == 0;
+}
 
 }  // namespace duet::distributed

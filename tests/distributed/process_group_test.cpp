@@ -45,23 +45,23 @@ void require_error(F&& call, const std::string& want) {
 }
 
 // Runs `body` in a fresh process (a re-run of this binary); it must exit 0 ("child ok").
-#define IN_CHILD(...)                                  \
-  do {                                                 \
-    GTEST_FLAG_SET(death_test_style, "threadsafe");    \
-    EXPECT_EXIT(                                       \
-        {                                              \
-          __VA_ARGS__;                                 \
-          std::fprintf(stderr, "child ok\n");          \
-          std::exit(0);                                \
-        },                                             \
-        ::testing::ExitedWithCode(0), "child ok");     \
+#define IN_CHILD(...)                               \
+  do {                                              \
+    GTEST_FLAG_SET(death_test_style, "threadsafe"); \
+    EXPECT_EXIT(                                    \
+        {                                           \
+          __VA_ARGS__;                              \
+          std::fprintf(stderr, "child ok\n");       \
+          std::exit(0);                             \
+        },                                          \
+        ::testing::ExitedWithCode(0), "child ok");  \
   } while (0)
 
 // The launch variables a test process may inherit (say from a run under mpirun).
 void clear_launch_env() {
-  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "PMI_SIZE", "RANK",
-                        "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "DUET_DIST_TIMEOUT",
-                        "DUET_MPI_BACKEND"})
+  for (const char* v :
+       {"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "PMI_SIZE", "RANK", "WORLD_SIZE",
+        "MASTER_ADDR", "MASTER_PORT", "DUET_DIST_TIMEOUT", "DUET_MPI_BACKEND"})
     unsetenv(v);
 }
 
@@ -91,10 +91,9 @@ TEST(ProcessGroup, SingletonCollectivesAreIdentities) {
     dist::init();  // not under mpirun: MPI starts a world of one
     require(dist::is_initialized(), "initialized");
     require(dist::backend() == dist::Backend::mpi, "automatic picks mpi without mpirun");
-    require(dist::rank() == 0 && dist::world_size() == 1 && dist::local_rank() == 0,
-            "rank 0 of 1");
-    for (dist::ReduceOp op : {dist::ReduceOp::sum, dist::ReduceOp::avg, dist::ReduceOp::min,
-                              dist::ReduceOp::max}) {
+    require(dist::rank() == 0 && dist::world_size() == 1 && dist::local_rank() == 0, "rank 0 of 1");
+    for (dist::ReduceOp op :
+         {dist::ReduceOp::sum, dist::ReduceOp::avg, dist::ReduceOp::min, dist::ReduceOp::max}) {
       Tensor f = Tensor::from_vector({1.5, -2, 3}, {3});
       dist::all_reduce(f, op);
       require(f.to_vector<float>() == std::vector<float>{1.5f, -2.f, 3.f},
@@ -191,8 +190,9 @@ TEST(ProcessGroup, MissingPluginIsAClearError) {
     require(!dist::is_initialized(), "no group");
     // A library that is not a plugin: libduet itself (found through its search path).
     setenv("DUET_MPI_BACKEND", DUET_BINARY_DIR "/libduet.so", 1);
-    require_error([] { dist::init(); }, "is not a duet engine plugin (it has no "
-                                        "duet_comm_backend_create function)");
+    require_error([] { dist::init(); },
+                  "is not a duet engine plugin (it has no "
+                  "duet_comm_backend_create function)");
     unsetenv("DUET_MPI_BACKEND");
     // The search list names every place it looked, $DUET_BACKEND_PATH first.
     setenv("DUET_BACKEND_PATH", "/nonexistent/a:/nonexistent/b", 1);
@@ -243,8 +243,8 @@ TEST(ProcessGroup, TensorSignatures) {
   const Tensor t = Tensor::zeros({2, 3}, duet::float64);
   const auto sig = dist::detail::tensor_signature(t);
   EXPECT_EQ(dist::detail::describe_tensor_signature(sig), "float64 (2, 3)");
-  EXPECT_EQ(dist::detail::describe_tensor_signature(dist::detail::tensor_signature(
-                Tensor::scalar(1.0, duet::int64))),
+  EXPECT_EQ(dist::detail::describe_tensor_signature(
+                dist::detail::tensor_signature(Tensor::scalar(1.0, duet::int64))),
             "int64 ()");
   EXPECT_NE(sig, dist::detail::tensor_signature(Tensor::zeros({3, 2}, duet::float64)));
   EXPECT_NE(sig, dist::detail::tensor_signature(Tensor::zeros({2, 3})));

@@ -43,7 +43,9 @@ int64_t value_i(int rank, int64_t i) {
   const int64_t v = (int64_t{1} << 40) * (rank + 1) + i * 7 + rank;  // beyond int32
   return i % 3 == 1 ? -v : v;
 }
-bool value_b(int rank, int64_t i) { return ((i >> rank) & 1) != 0; }  // per-rank bit patterns
+bool value_b(int rank, int64_t i) {
+  return ((i >> rank) & 1) != 0;
+}  // per-rank bit patterns
 
 Tensor make(duet::DType dtype, int rank, int64_t count) {
   std::vector<double> vals;
@@ -249,8 +251,8 @@ TEST_F(Collectives, AsyncWorksOverlapAndCompleteInAnyWaitOrder) {
   std::vector<std::shared_ptr<dist::Work>> works;
   for (int j = 0; j < 8; ++j) {
     ts.push_back(Tensor::full({1000 + j}, double(r + j), duet::float32));
-    works.push_back(dist::all_reduce_async(ts.back(), j % 2 ? dist::ReduceOp::max
-                                                             : dist::ReduceOp::sum));
+    works.push_back(
+        dist::all_reduce_async(ts.back(), j % 2 ? dist::ReduceOp::max : dist::ReduceOp::sum));
   }
   for (int j = 7; j >= 0; --j) {
     works[static_cast<size_t>(j)]->wait();

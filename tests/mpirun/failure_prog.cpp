@@ -46,8 +46,7 @@ int main(int argc, char** argv) {
     try {
       dist::barrier();
     } catch (const duet::Error& e) {
-      const double s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::fprintf(stderr, "rank 0 caught again%s: %s\n", s < 1.0 ? " at once" : " (slowly)",
                    e.what());
     }

@@ -6,6 +6,13 @@
 // Launch: mpirun (OpenMPI: OMPI_COMM_WORLD_*); without mpirun, MPI starts a singleton (a world
 // of one process). MPI_Finalize runs in the destructor unless the group broke (abort()): a
 // finalize would wait for a dead or hung peer.
+// MPI's C API only: no deprecated C++ bindings (which also warn under clang).
+#ifndef OMPI_SKIP_MPICXX
+#define OMPI_SKIP_MPICXX 1
+#endif
+#ifndef MPICH_SKIP_MPICXX
+#define MPICH_SKIP_MPICXX 1
+#endif
 #include <mpi.h>
 
 #include <climits>
@@ -26,8 +33,8 @@ std::string mpi_error_string(int code) {
 }
 
 void check_mpi(int code, const char* call) {
-  if (code != MPI_SUCCESS) throw Error(cat("distributed (mpi): ", call, " failed: ",
-                                           mpi_error_string(code)));
+  if (code != MPI_SUCCESS)
+    throw Error(cat("distributed (mpi): ", call, " failed: ", mpi_error_string(code)));
 }
 
 MPI_Datatype mpi_type(DType dtype) {
@@ -149,9 +156,9 @@ class MpiBackend final : public CommBackend {
   std::unique_ptr<Request> start_broadcast(void* buf, int64_t count, DType dtype,
                                            int root) override {
     auto r = std::make_unique<MpiRequest>("MPI_Ibcast");
-    check_mpi(MPI_Ibcast(buf, mpi_count(count, "broadcast"), mpi_type(dtype), root, comm_,
-                         r->handle()),
-              "MPI_Ibcast");
+    check_mpi(
+        MPI_Ibcast(buf, mpi_count(count, "broadcast"), mpi_type(dtype), root, comm_, r->handle()),
+        "MPI_Ibcast");
     return r;
   }
 
@@ -160,9 +167,9 @@ class MpiBackend final : public CommBackend {
     auto r = std::make_unique<MpiRequest>("MPI_Iallgather");
     const int n = mpi_count(count, "all_gather");
     mpi_count(count * size_, "all_gather");
-    check_mpi(MPI_Iallgather(send, n, mpi_type(dtype), recv, n, mpi_type(dtype), comm_,
-                             r->handle()),
-              "MPI_Iallgather");
+    check_mpi(
+        MPI_Iallgather(send, n, mpi_type(dtype), recv, n, mpi_type(dtype), comm_, r->handle()),
+        "MPI_Iallgather");
     return r;
   }
 
@@ -198,8 +205,8 @@ extern "C" __attribute__((visibility("default"))) duet::distributed::detail::Com
 duet_comm_backend_create(const duet::distributed::detail::CommInit& init) {
   using duet::distributed::detail::kCommBackendAbi;
   if (init.abi != kCommBackendAbi)
-    throw duet::Error(duet::detail::cat(
-        "distributed: libduet_mpi.so was built for engine ABI ", kCommBackendAbi,
-        " but this libduet uses ABI ", init.abi, "; use the plugin built with this libduet"));
+    throw duet::Error(duet::detail::cat("distributed: libduet_mpi.so was built for engine ABI ",
+                                        kCommBackendAbi, " but this libduet uses ABI ", init.abi,
+                                        "; use the plugin built with this libduet"));
   return new duet::distributed::detail::MpiBackend(init);
 }
