@@ -4,6 +4,7 @@
 //                          exits 1 printing it.
 //   failure_prog throw   : rank 1 throws (uncaught) before the collective; rank 0 waits in it.
 //   failure_prog exit    : rank 1 exits with status 1 before the collective.
+//   failure_prog noinit  : rank 1 never calls init(); rank 0's init() times out with an error.
 //   failure_prog broken  : as timeout, then rank 0 calls again: the group is broken and the
 //                          second call fails at once, naming the first error.
 // Every mode must end the job with a nonzero status, never hang.
@@ -21,6 +22,19 @@ namespace dist = duet::distributed;
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "noinit") {
+    const char* env_rank = std::getenv("OMPI_COMM_WORLD_RANK");
+    if (env_rank && std::string(env_rank) == "1") {
+      std::this_thread::sleep_for(std::chrono::seconds(20));
+      return 0;
+    }
+    try {
+      dist::init();
+    } catch (const duet::Error& e) {
+      std::fprintf(stderr, "rank 0 caught: %s\n", e.what());
+    }
+    return 1;
+  }
   dist::init();  // timeout: $DUET_DIST_TIMEOUT
   const int r = dist::rank();
   duet::Tensor t = duet::Tensor::full({1000}, 1.0);

@@ -21,6 +21,8 @@ duet_mp_failure(timeout timeout 3
   "rank 0 caught: distributed: all_reduce \\(float32, 1000 elements\\) on rank 0 of 2 did not complete within 3 s: a peer may have exited, hung or called a different collective")
 duet_mp_failure(broken broken 3
   "rank 0 caught again at once: distributed: barrier: the process group is broken by an earlier failure \\(distributed: all_reduce .*did not complete within 3 s")
+duet_mp_failure(noinit noinit 3
+  "rank 0 caught: distributed: init\\(mpi\\) did not complete within 3 s: the engine's start-up waits for every rank")
 # Rank 0's timeout (40 s) is longer than ctest's bound: only mpirun ending the job passes.
 duet_mp_failure(throw throw 40 "rank 1 fails on purpose before all_reduce")
 duet_mp_failure(exit exit 40 "rank 1 exits with status 1 on purpose before all_reduce")
