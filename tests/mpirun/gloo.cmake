@@ -3,6 +3,8 @@
 #   gloo.collectives   every collective against hand values (tests/mpirun/gloo/gloo_ranks.cpp)
 #   gloo.peer_exit     rank 1 exits; rank 0's all_reduce fails with a duet::Error
 #   gloo.peer_silent   rank 1 stays silent; rank 0's all_reduce fails at the 2 s timeout
+#   gloo.mp_<name>     the MPI suites tests/mpirun/<name>_test.cpp (collectives, DDP eager and
+#                      graph equivalence) again over Gloo: init() picks Gloo from RANK/WORLD_SIZE
 if(NOT TARGET duet_gloo)
   message(STATUS "duet: Gloo multi-process tests off (libduet_gloo.so is not built)")
   return()
@@ -20,6 +22,21 @@ set_tests_properties(gloo.peer_exit PROPERTIES ENVIRONMENT DUET_GLOO_TEST_MODE=p
 set_tests_properties(gloo.peer_silent PROPERTIES ENVIRONMENT DUET_GLOO_TEST_MODE=peer_silent)
 set_tests_properties(gloo.collectives gloo.peer_exit gloo.peer_silent PROPERTIES
                      LABELS distributed PROCESSORS 2 RESOURCE_LOCK mpirun TIMEOUT 300)
+# The MPI suites exist only later in tests/mpirun/tests.cmake (and only with MPI): registered at
+# the end of this directory. Collectives.BarrierAndQueries checks that the backend is MPI.
+function(duet_gloo_register_mp_suites)
+  set(_filter_collectives --gtest_filter=-Collectives.BarrierAndQueries)
+  foreach(_suite collectives ddp_eager ddp_graph)
+    if(TARGET duet_mp_${_suite})
+      add_test(NAME gloo.mp_${_suite}
+               COMMAND bash ${PROJECT_SOURCE_DIR}/scripts/gloo_test.sh 2
+                       $<TARGET_FILE:duet_mp_${_suite}> ${_filter_${_suite}})
+      set_tests_properties(gloo.mp_${_suite} PROPERTIES LABELS distributed PROCESSORS 2
+                           RESOURCE_LOCK mpirun TIMEOUT 300)
+    endif()
+  endforeach()
+endfunction()
+cmake_language(DEFER CALL duet_gloo_register_mp_suites)
 # The single-process Gloo tests (tests/distributed/gloo_env_test.cpp) load the plugin.
 if(TARGET duet_test_distributed)
   add_dependencies(duet_test_distributed duet_gloo)
