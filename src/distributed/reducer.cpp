@@ -187,7 +187,8 @@ GradientReducer::GradientReducer(std::vector<Tensor> params, const DDPOptions& o
   m.params = std::move(params);
   m.buckets = detail::assign_buckets(m.params, options.bucket_cap_mb);
   detail::check_same_entries(*m.group, "DistributedDataParallel: gradient buckets",
-                             "buckets and parameters", detail::bucket_layout(m.buckets, m.params),
+                             "layout entries (buckets + parameters)",
+                             detail::bucket_layout(m.buckets, m.params),
                              detail::describe_bucket_entry);
 
   const size_t n = m.params.size();

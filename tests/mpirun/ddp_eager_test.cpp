@@ -289,8 +289,15 @@ TEST(DDPEager, ModelsThatDifferAcrossRanksAreAnErrorOnEveryRank) {
   // Rank 1's head takes one more input feature.
   auto model =
       std::make_shared<Net>(float32, 1, false, false, -1, distributed::rank() == 1 ? 97 : 96);
-  EXPECT_DUET_ERROR(DistributedDataParallel ddp(model), "broadcast_module", "fc_weight", "(5, 96)",
-                    "(5, 97)");
+  EXPECT_DUET_ERROR(DistributedDataParallel ddp(model),
+                    "broadcast_module: entry 4 of 6: rank 0 has 'fc_weight' float32 (5, 96) but "
+                    "rank 1 has 'fc_weight' float32 (5, 97)");
+  // A different bucket layout (the reducer alone, a parameter list that differs).
+  std::vector<Tensor> params = model->parameters();
+  if (distributed::rank() == 1) params.pop_back();
+  EXPECT_DUET_ERROR(distributed::GradientReducer reducer(params),
+                    "DistributedDataParallel: gradient buckets: rank 0 has 7 layout entries "
+                    "(buckets + parameters) but rank 1 has 6 layout entries");
   // The group is still usable afterwards.
   Tensor t = Tensor::full({2}, 1.0, float64);
   distributed::all_reduce(t);
