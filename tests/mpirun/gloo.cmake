@@ -4,7 +4,8 @@
 #   gloo.peer_exit     rank 1 exits; rank 0's all_reduce fails with a duet::Error
 #   gloo.peer_silent   rank 1 stays silent; rank 0's all_reduce fails at the 2 s timeout
 #   gloo.mp_<name>     the MPI suites tests/mpirun/<name>_test.cpp (collectives, DDP eager and
-#                      graph equivalence) again over Gloo: init() picks Gloo from RANK/WORLD_SIZE
+#                      graph equivalence, fit)
+#                      again over Gloo: init() picks Gloo from RANK/WORLD_SIZE
 if(NOT TARGET duet_gloo)
   message(STATUS "duet: Gloo multi-process tests off (libduet_gloo.so is not built)")
   return()
@@ -26,7 +27,7 @@ set_tests_properties(gloo.collectives gloo.peer_exit gloo.peer_silent PROPERTIES
 # the end of this directory. Collectives.BarrierAndQueries checks that the backend is MPI.
 function(duet_gloo_register_mp_suites)
   set(_filter_collectives --gtest_filter=-Collectives.BarrierAndQueries)
-  foreach(_suite collectives ddp_eager ddp_graph)
+  foreach(_suite collectives ddp_eager ddp_graph fit)
     if(TARGET duet_mp_${_suite})
       add_test(NAME gloo.mp_${_suite}
                COMMAND bash ${PROJECT_SOURCE_DIR}/scripts/gloo_test.sh 2
