@@ -109,6 +109,14 @@ class MpiBackend final : public CommBackend {
           "in this process (MPI allows one MPI_Init per process): init the mpi engine once");
     if (initialized) {
       owns_mpi_ = false;  // the program initialized MPI itself: it finalizes it too
+      int level = MPI_THREAD_SINGLE;
+      check_mpi(MPI_Query_thread(&level), "MPI_Query_thread");
+      if (level < MPI_THREAD_SERIALIZED)
+        throw Error(
+            "distributed (mpi): the program initialized MPI with a thread level below "
+            "MPI_THREAD_SERIALIZED, but duet calls MPI from its communication thread: use "
+            "MPI_Init_thread(..., MPI_THREAD_SERIALIZED or MPI_THREAD_MULTIPLE, ...) or let "
+            "duet::distributed::init() initialize MPI");
     } else {
       int provided = 0;
       check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided),
