@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
         "all_reduce %.2f MB float32 on %d ranks (poll %s us): median %.1f ms (min %.1f, max "
         "%.1f) over %d, %.2f GB/s algorithm bandwidth; CPU during it %.0f%% of one core; "
         "waiting %.2f s for a late peer: CPU %.2f%% of one core\n",
-        static_cast<double>(count) * 4 / 1e6, n, poll ? poll : "100 (default)", median * 1e3,
+        static_cast<double>(count) * 4 / 1e6, n, poll ? poll : "500 (default)", median * 1e3,
         times.front() * 1e3, times.back() * 1e3, repeats,
         static_cast<double>(count) * 4 / median / 1e9, 100.0 * cpu / wall, wait_wall,
         100.0 * wait_cpu / wait_wall);
