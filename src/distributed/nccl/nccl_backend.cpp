@@ -2,6 +2,8 @@
 #include "distributed/nccl/nccl_backend.h"
 
 #include <chrono>
+#include <cstdlib>
+#include <string>
 #include <thread>
 
 #include "cuda/runtime.h"
@@ -131,12 +133,23 @@ NcclBackend::NcclBackend(const detail::CommInit& init) : timeout_(init.timeout) 
     throw;
   }
   DUET_CUDA_CHECK(cudaMalloc(&barrier_buf_, sizeof(float)));
+  const char* comm_stream = std::getenv("DUET_NCCL_COMM_STREAM");
+  if (!comm_stream || std::string(comm_stream) != "0") {
+    int least = 0, greatest = 0;  // communication first when both streams have work ready
+    DUET_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+    DUET_CUDA_CHECK(cudaStreamCreateWithPriority(&comm_stream_, cudaStreamNonBlocking, greatest));
+  }
   register_nccl_kernels();
 }
 
 NcclBackend::~NcclBackend() {
   if (comm_) ncclCommDestroy(comm_);
   if (barrier_buf_) cudaFree(barrier_buf_);
+  for (auto& [tag, events] : tag_events_) {
+    cudaEventDestroy(events.first);
+    cudaEventDestroy(events.second);
+  }
+  if (comm_stream_) cudaStreamDestroy(comm_stream_);
 }
 
 void NcclBackend::abort(const std::string&) noexcept {
@@ -224,6 +237,43 @@ std::unique_ptr<detail::Request> NcclBackend::start_barrier() {
   check(ncclAllReduce(barrier_buf_, barrier_buf_, 1, ncclFloat32, ncclSum, comm_, stream_),
         "barrier");
   return enqueued("barrier");
+}
+
+void NcclBackend::fork_all_reduce(int64_t tag, void* buf, int64_t count, DType dtype, ReduceOp op) {
+  DUET_CHECK(comm_, "distributed: nccl: all_reduce_start after the communicator was aborted");
+  const std::string what =
+      cat("all_reduce_start (", dtype_name(dtype), ", ", count, " elements, tag ", tag, ")");
+  cuda_backend::context(device_);
+  if (!comm_stream_) {
+    check(ncclAllReduce(buf, buf, static_cast<size_t>(count), nccl_dtype(dtype), nccl_op(op, dtype),
+                        comm_, stream_),
+          what);
+    return;
+  }
+  auto it = tag_events_.find(tag);
+  if (it == tag_events_.end()) {
+    // Created outside any capture the first time (graph mode's first run is uncaptured).
+    cudaEvent_t fork = nullptr, join = nullptr;
+    DUET_CUDA_CHECK(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming));
+    DUET_CUDA_CHECK(cudaEventCreateWithFlags(&join, cudaEventDisableTiming));
+    it = tag_events_.emplace(tag, std::make_pair(fork, join)).first;
+  }
+  auto [fork, join] = it->second;
+  DUET_CUDA_CHECK(cudaEventRecord(fork, stream_));
+  DUET_CUDA_CHECK(cudaStreamWaitEvent(comm_stream_, fork, 0));
+  check(ncclAllReduce(buf, buf, static_cast<size_t>(count), nccl_dtype(dtype), nccl_op(op, dtype),
+                      comm_, comm_stream_),
+        what);
+  DUET_CUDA_CHECK(cudaEventRecord(join, comm_stream_));
+}
+
+void NcclBackend::join_all_reduce(int64_t tag) {
+  if (!comm_stream_) return;
+  auto it = tag_events_.find(tag);
+  DUET_CHECK(it != tag_events_.end(), "all_reduce_wait: no all_reduce_start with tag ", tag,
+             " ran on this rank's NCCL engine (expected its start first)");
+  cuda_backend::context(device_);
+  DUET_CUDA_CHECK(cudaStreamWaitEvent(stream_, it->second.second, 0));
 }
 
 NcclBackend& NcclBackend::of_current_group(const char* what) {

@@ -23,6 +23,9 @@
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
+#include <map>
+#include <utility>
+
 #include "distributed/comm_backend.h"
 
 namespace duet::distributed::nccl_engine {
@@ -58,6 +61,16 @@ class NcclBackend final : public detail::CommBackend {
   // throws duet::Error naming `what` when the group is not an NCCL one.
   static NcclBackend& of_current_group(const char* what);
 
+  // Graph mode's split all-reduce (all_reduce_start / all_reduce_wait's CUDA kernels), which
+  // overlaps the compute stream: fork() enqueues the all-reduce on the engine's own
+  // communication stream after the compute stream's work so far (event), so the kernels the
+  // schedule put after the start run beside it; join() makes the compute stream wait for it.
+  // Both are events and stream waits only, so a CUDA Graph capture records the fork and the
+  // join as graph edges. `tag` pairs them (C's collective tag). With $DUET_NCCL_COMM_STREAM=0
+  // fork runs on the compute stream and join does nothing (no overlap).
+  void fork_all_reduce(int64_t tag, void* buf, int64_t count, DType dtype, ReduceOp op);
+  void join_all_reduce(int64_t tag);
+
  private:
   // Checks an NCCL call's result: ncclInProgress waits (bounded by the timeout) until the
   // non-blocking communicator took the call; anything else throws naming `what`.
@@ -72,6 +85,11 @@ class NcclBackend final : public detail::CommBackend {
   cudaStream_t stream_ = nullptr;
   ncclComm_t comm_ = nullptr;
   void* barrier_buf_ = nullptr;  // one float on the device
+  // fork/join: the communication stream (null: $DUET_NCCL_COMM_STREAM=0) and, per tag, the
+  // events of the fork (compute -> comm) and of the join (comm -> compute), kept for reuse
+  // (one pair per bucket of each compiled graph).
+  cudaStream_t comm_stream_ = nullptr;
+  std::map<int64_t, std::pair<cudaEvent_t, cudaEvent_t>> tag_events_;
 };
 
 }  // namespace duet::distributed::nccl_engine

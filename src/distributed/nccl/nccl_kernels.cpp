@@ -29,16 +29,19 @@ void all_reduce_start_cuda(const KernelArgs& k) {
              bucket.device().str(), " but this rank's NCCL engine uses cuda:", nccl.device_index(),
              " (its local rank)");
   cudaStream_t stream = cuda_backend::stream_for(bucket);
-  // Enqueued on the stream; the Request (an event outside a capture) is not needed: the wait
-  // kernel and everything after it run later on the same stream.
-  nccl.start_all_reduce(bucket.data_ptr(), bucket.numel(), bucket.dtype(), reduce_op_of(k.attrs));
-  write_token(static_cast<int64_t*>(k.outputs[0].data_ptr()), k.attrs.i("tag"), stream);
+  // On the engine's communication stream after the compute stream's work so far; the wait
+  // kernel joins it back, so the kernels between the two run beside the all-reduce.
+  const int64_t tag = k.attrs.i("tag");
+  nccl.fork_all_reduce(tag, bucket.data_ptr(), bucket.numel(), bucket.dtype(),
+                       reduce_op_of(k.attrs));
+  write_token(static_cast<int64_t*>(k.outputs[0].data_ptr()), tag, stream);
 }
 
 // inputs: bucket, token; output 0: like bucket (often the bucket's own buffer).
 void all_reduce_wait_cuda(const KernelArgs& k) {
   const Tensor& bucket = k.inputs[0];
   const Tensor& out = k.outputs[0];
+  NcclBackend::of_current_group("all_reduce_wait").join_all_reduce(k.attrs.i("tag"));
   if (out.data_ptr() == bucket.data_ptr()) return;
   cudaStream_t stream = cuda_backend::stream_for(bucket);
   DUET_CUDA_CHECK(cudaMemcpyAsync(out.data_ptr(), bucket.data_ptr(),

@@ -1,10 +1,15 @@
 // The CUDA kernels of graph mode's collective ops (src/ops/collective_ops.h), registered in
 // the op table when libduet_nccl.so creates its engine:
-//   all_reduce_start (CUDA): ncclAllReduce in place on the bucket, on the device's stream
-//                            (ncclAvg for op=avg), and the token (int64 (1)) := tag;
-//   all_reduce_wait  (CUDA): nothing to wait for on the host (stream order); copies the
-//                            bucket into the output unless the in-place pass aliased them.
-// Both are stream-ordered and host-sync free, so a CUDA Graph captures them (NCCL >= 2.9).
+//   all_reduce_start (CUDA): NcclBackend::fork_all_reduce: the compute stream's work so far
+//                            (an event), then ncclAllReduce in place on the bucket on the
+//                            engine's communication stream (ncclAvg for op=avg); the token
+//                            (int64 (1)) := tag on the compute stream;
+//   all_reduce_wait  (CUDA): join_all_reduce: the compute stream waits for that all-reduce (an
+//                            event; the host never waits); a device copy when the in-place
+//                            pass did not give the output the bucket's own buffer.
+// The kernels the schedule put between the two run beside the all-reduce. Events and stream
+// waits only, no host sync: a CUDA Graph capture records the fork and join as edges and the
+// NCCL call as a node (NCCL >= 2.9).
 #pragma once
 
 #include <cstdint>
