@@ -6,16 +6,21 @@
 //   train_fashion_mnist --augment --epochs 15 --tensorboard runs/aug   # 0.9333 (CPU, seed 0)
 //   train_fashion_mnist --epochs 2 --checkpoint ckpt.safetensors   # saved after each epoch
 //   train_fashion_mnist --epochs 4 --resume ckpt.safetensors       # continues at epoch 3
+//   mpirun --allow-run-as-root --oversubscribe -np 2 train_fashion_mnist --distributed
+//       # data parallel on 2 processes: each rank 32 of the global batch of 64
 //
 // Exit code 0 on success, 1 with a one-line message on any error.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include "common/cli.h"
 #include "duet/data.h"
 #include "duet/data/transforms.h"
+#include "duet/distributed.h"
 #include "duet/duet.h"
 #include "duet/models/fashion_cnn.h"
 #include "duet/optim.h"
@@ -54,7 +59,13 @@ const char* kUsage = R"(usage: train_fashion_mnist [options]
   --checkpoint FILE    save a checkpoint that resumes exactly after every epoch
   --resume FILE        continue from a checkpoint (same options; --epochs is the total)
   --profile FILE       profile training steps 5..14: Chrome trace to FILE, table to stdout
-  --json               print one JSON object as the last stdout line
+  --json               print one JSON object as the last stdout line (--distributed:
+                       one per rank, with its "rank" and a parameter checksum)
+  --distributed        data parallel over the ranks of an mpirun launch (or RANK and
+                       WORLD_SIZE for Gloo): each rank trains on its shard of every epoch
+                       (a DistributedSampler) with --batch-size / world samples per step,
+                       so the global batch stays --batch-size; --threads defaults to the
+                       cores divided among the ranks; only rank 0 prints and writes files
 )";
 
 struct Options {
@@ -62,7 +73,7 @@ struct Options {
   std::string tensorboard, checkpoint, resume, profile;
   int64_t epochs = 3, batch_size = 64, seed = 0, limit = 0, threads = 0;
   double lr = 1e-3, dropout = 0.25;
-  bool json = false, augment = false;
+  bool json = false, augment = false, distributed = false;
   bool cuda_graph = true;  // graph mode on CUDA: CompileOptions::cuda_graph
 };
 
@@ -75,9 +86,17 @@ struct Throughput : train::Callback {
   void on_batch_end(train::FitState& s, const train::Logs&) override {
     if (s.batch + 1 != s.steps_per_epoch) return;
     seconds += examples::seconds_since(t0);
-    images += static_cast<double>(s.samples_seen);
+    // distributed: every rank trains as many images at the same time
+    images += static_cast<double>(s.samples_seen) * distributed::world_size();
   }
 };
+
+// The sum of every parameter's elements (float64): equal on every rank of a distributed run.
+double parameter_checksum(nn::Module& net) {
+  double total = 0;
+  for (const Tensor& p : net.parameters()) total += sum(p.to(cpu).to(float64)).item<double>();
+  return total;
+}
 
 int run(const Options& o) {
   DUET_CHECK(o.mode == "eager" || o.mode == "graph", "train_fashion_mnist: --mode ", o.mode,
@@ -85,7 +104,19 @@ int run(const Options& o) {
   DUET_CHECK(o.schedule == "cosine" || o.schedule == "onecycle", "train_fashion_mnist: --schedule ",
              o.schedule, " is not a schedule (expected cosine or onecycle)");
   const Device device = parse_device(o.device);  // throws when the device is not available
-  if (o.threads > 0) set_num_threads(static_cast<int>(o.threads));
+  int64_t batch_size = o.batch_size, threads = o.threads;
+  if (o.distributed) {
+    distributed::init();  // the backend from the environment (mpirun: MPI)
+    const int64_t world = distributed::world_size();
+    DUET_CHECK(o.batch_size % world == 0, "train_fashion_mnist: --batch-size ", o.batch_size,
+               " is not divisible by the ", world, " ranks (expected a global batch that is)");
+    batch_size = o.batch_size / world;
+    if (threads == 0)
+      threads = std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()) /
+                                         world);
+  }
+  const bool main_rank = distributed::is_main_process();
+  if (threads > 0) set_num_threads(static_cast<int>(threads));
 
   manual_seed(static_cast<uint64_t>(o.seed));
   Generator gen(static_cast<uint64_t>(o.seed));
@@ -100,15 +131,23 @@ int run(const Options& o) {
   net->to(device);  // before the optimizer: its state follows the parameters' device
   optim::Adam opt(net->parameters(), o.lr);
 
-  data::DataLoaderOptions loader_options{.batch_size = o.batch_size, .shuffle = true,
+  data::DataLoaderOptions loader_options{.batch_size = batch_size, .shuffle = true,
                                          .seed = static_cast<uint64_t>(o.seed)};
-  if (o.threads > 0) loader_options.num_workers = o.threads;
+  if (threads > 0) loader_options.num_workers = threads;
+  data::DataLoaderOptions test_options{.batch_size = 1000, .shuffle = false};
+  if (o.distributed) {
+    // Each rank its shard: the same permutation everywhere per epoch, every rank-th sample.
+    loader_options.sampler = data::DistributedSampler::for_current_process(
+        train.size(), {.shuffle = true, .seed = static_cast<uint64_t>(o.seed)});
+    test_options.sampler = data::DistributedSampler::for_current_process(
+        test.size(), {.shuffle = false});
+  }
   if (o.augment)
     loader_options.transform = data::Compose({data::RandomCrop(28, /*padding=*/2),
                                               data::RandomHorizontalFlip(0.5),
                                               data::Normalize({0.2860}, {0.3530})});
   data::DataLoader loader(train, loader_options);
-  data::DataLoader test_loader(test, {.batch_size = 1000, .shuffle = false});
+  data::DataLoader test_loader(test, test_options);
 
   // The learning rate is a tensor the compiled step reads: no schedule recompiles anything.
   std::shared_ptr<optim::LRScheduler> schedule;
@@ -143,13 +182,17 @@ int run(const Options& o) {
     callbacks.push_back(std::make_shared<train::ProfileSteps>(5, 10, o.profile));
 
   const bool graph = o.mode == "graph";
-  if (!o.json)
+  if (!o.json && main_rank)
     std::cout << "train_fashion_mnist: mode " << o.mode << " on " << device.str()
               << (graph && device.type == DeviceType::cuda
                       ? (o.cuda_graph ? " (CUDA Graph replay)" : " (no CUDA Graph)")
                       : "")
               << ", " << train.size() << " training images" << (o.augment ? " (augmented)" : "")
-              << ", " << net->num_parameters() << " parameters\n";
+              << ", " << net->num_parameters() << " parameters"
+              << (o.distributed ? ", " + std::to_string(distributed::world_size()) + " ranks of " +
+                                      std::to_string(batch_size) + " per step"
+                                : std::string())
+              << "\n";
   reset_peak_memory(device);
   // Eager: the module and the tape. Graph: the same code traced once per batch shape into a
   // compiled training step (forward, backward, Adam update) and an eval step; on CUDA each is
@@ -165,21 +208,31 @@ int run(const Options& o) {
        .keep_gradients = !o.tensorboard.empty(),  // graph mode: gradient histograms
        .cuda_graph = o.cuda_graph,
        .progress = o.json ? train::Progress::none : train::Progress::automatic,
-       .log_every = device.type == DeviceType::cuda ? 20 : 1});
+       .log_every = device.type == DeviceType::cuda ? 20 : 1,
+       .distributed = o.distributed});
 
   const MemoryStats mem = memory_stats(device);
   const double ips = throughput->seconds > 0 ? throughput->images / throughput->seconds : 0;
   const bool ran = !history.epochs.empty();
+  if (!main_rank && !o.json) return 0;  // rank 0 reports; with --json every rank does
+  std::string dist_fields;
+  if (o.distributed) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, ", \"rank\": %d, \"world_size\": %d, \"param_checksum\": %.17g",
+                  distributed::rank(), distributed::world_size(), parameter_checksum(*net));
+    dist_fields = buf;
+  }
   std::printf(
       "{\"mode\": \"%s\", \"device\": \"%s\", \"cuda_graph\": %s, \"epochs\": %lld, "
       "\"batch_size\": %lld, \"test_accuracy\": %.4f, \"train_loss\": %.4f, "
-      "\"images_per_second\": %.1f, \"peak_memory_bytes\": %lld}\n",
+      "\"images_per_second\": %.1f, \"peak_memory_bytes\": %lld%s}\n",
       o.mode.c_str(), o.device.c_str(),
       graph && device.type == DeviceType::cuda ? (o.cuda_graph ? "true" : "false") : "null",
       static_cast<long long>(o.epochs), static_cast<long long>(o.batch_size),
       ran ? history.epochs.back().at("val_accuracy") : 0.0,
       ran ? history.epochs.back().at("loss") : 0.0, ips,
-      static_cast<long long>(mem.peak_bytes));
+      static_cast<long long>(mem.peak_bytes), dist_fields.c_str());
+  std::fflush(stdout);
   return 0;
 }
 
@@ -218,6 +271,7 @@ int main(int argc, char** argv) {
     o.profile = cli.get("--profile", "");
     o.json = cli.flag("--json");
     o.cuda_graph = !cli.flag("--no-cuda-graph");
+    o.distributed = cli.flag("--distributed");
     cli.finish();
     return run(o);
   } catch (const duet::Error& e) {

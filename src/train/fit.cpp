@@ -7,6 +7,7 @@
 
 #include "duet/autograd.h"
 #include "duet/data/dataloader.h"
+#include "duet/distributed.h"
 #include "duet/graph.h"
 #include "duet/jit.h"
 #include "duet/nn/module.h"
@@ -52,12 +53,51 @@ Device model_device(nn::Module& model) {
   return ps.empty() ? cpu : ps[0].device();
 }
 
+// Sums `sums` (in place) and every metric's totals over the ranks in one all-reduce, gives
+// each metric its global totals (set_totals) and returns each metric's global value; a metric
+// without totals gets the mean of compute() over the ranks. Without `distributed`, the local
+// values. Every rank must call it with the same metrics, in the same order.
+std::vector<double> global_metric_values(const std::vector<std::shared_ptr<Metric>>& metrics,
+                                         std::vector<double>& sums, bool distributed) {
+  std::vector<double> values;
+  if (!distributed) {
+    for (auto& m : metrics) values.push_back(m->compute());
+    return values;
+  }
+  std::vector<double> packed = sums;
+  std::vector<std::vector<double>> totals;
+  for (auto& m : metrics) {
+    totals.push_back(m->totals());
+    if (totals.back().empty()) packed.push_back(m->compute());
+    else packed.insert(packed.end(), totals.back().begin(), totals.back().end());
+  }
+  if (packed.empty()) return values;
+  Tensor t = Tensor::from_vector(packed, {static_cast<int64_t>(packed.size())}, float64);
+  distributed::all_reduce(t, distributed::ReduceOp::sum);
+  packed = t.to_vector<double>();
+  size_t at = 0;
+  for (double& s : sums) s = packed[at++];
+  const double world = static_cast<double>(distributed::world_size());
+  for (size_t i = 0; i < metrics.size(); ++i) {
+    if (totals[i].empty()) {
+      values.push_back(packed[at++] / world);
+      continue;
+    }
+    std::vector<double> global(packed.begin() + static_cast<std::ptrdiff_t>(at),
+                               packed.begin() + static_cast<std::ptrdiff_t>(at + totals[i].size()));
+    at += totals[i].size();
+    metrics[i]->set_totals(global);
+    values.push_back(metrics[i]->compute());
+  }
+  return values;
+}
+
 // The eval step of fit/evaluate: eager module calls or one compiled (jit-cached) graph.
 class Evaluator {
  public:
   Evaluator(nn::Module& model, const LossFn& loss_fn, Execution mode, bool bit_exact,
-            bool cuda_graph)
-      : model_(model), loss_fn_(loss_fn) {
+            bool cuda_graph, bool distributed = false)
+      : model_(model), loss_fn_(loss_fn), distributed_(distributed) {
     if (mode == Execution::graph)
       step_ = std::make_unique<JitFunction>(
           [this](const std::vector<Tensor>& in) {
@@ -91,15 +131,20 @@ class Evaluator {
       for (auto& m : metrics) m->update(out, y);
     }
     model_.train(was_training);
+    // Distributed: the loss and metrics over every rank's samples.
+    std::vector<std::shared_ptr<Metric>> all{std::shared_ptr<Metric>(&loss_mean, [](Metric*) {})};
+    all.insert(all.end(), metrics.begin(), metrics.end());
+    std::vector<double> no_sums;
+    std::vector<double> values = global_metric_values(all, no_sums, distributed_);
     Logs logs;
-    logs.set("loss", loss_mean.compute());
-    for (auto& m : metrics) logs.set(m->name(), m->compute());
+    for (size_t i = 0; i < all.size(); ++i) logs.set(all[i]->name(), values[i]);
     return logs;
   }
 
  private:
   nn::Module& model_;
   const LossFn& loss_fn_;
+  bool distributed_;
   std::unique_ptr<JitFunction> step_;
 };
 
@@ -111,10 +156,11 @@ class Stepper {
     Tensor loss, output;
   };
 
+  // reducer: distributed fit's gradient averaging (null otherwise).
   Stepper(nn::Module& model, const LossFn& loss_fn, optim::Optimizer& opt,
-          const FitOptions& options, bool want_output)
+          const FitOptions& options, bool want_output, distributed::GradientReducer* reducer)
       : model_(model), loss_fn_(loss_fn), opt_(opt), options_(options),
-        want_output_(want_output) {
+        want_output_(want_output), reducer_(reducer) {
     if (options.mode != Execution::graph) return;
     step_ = std::make_unique<JitFunction>(
         [this](const std::vector<Tensor>& in) {
@@ -123,6 +169,8 @@ class Stepper {
           DUET_CHECK(loss.numel() == 1, "fit: the loss function returned shape ",
                      shape_str(loss.shape()), " (expected one element)");
           std::vector<Tensor> grads = duet::gradients(loss, opt_.params());
+          // averaged over the ranks: per bucket, start/wait nodes the scheduler places
+          if (reducer_) grads = reducer_->all_reduce_gradients(grads);
           if (options_.clip_grad_norm) grads = clip_grad_norm(grads, *options_.clip_grad_norm);
           opt_.apply_gradients(grads);
           std::vector<Tensor> outs{loss};
@@ -154,11 +202,13 @@ class Stepper {
       return res;
     }
     opt_.zero_grad();
+    if (reducer_) reducer_->prepare_for_backward();  // bucket all-reduces during backward
     Tensor out = model_(x);
     Tensor loss = loss_fn_(out, y);
     DUET_CHECK(loss.numel() == 1, "fit: the loss function returned shape ",
                shape_str(loss.shape()), " (expected one element)");
     loss.backward();
+    if (reducer_) reducer_->finish();  // every .grad averaged (a no-op if backward's end did it)
     if (options_.clip_grad_norm) {
       std::vector<Tensor> grads;
       grads.reserve(opt_.params().size());
@@ -191,6 +241,7 @@ class Stepper {
   optim::Optimizer& opt_;
   const FitOptions& options_;
   bool want_output_;
+  distributed::GradientReducer* reducer_;
   std::unique_ptr<JitFunction> step_;
   std::vector<bool> kept_;    // graph: which gradients are outputs of the step
   std::vector<Tensor> grads_;
@@ -217,17 +268,49 @@ class LossTracker {
     device_ = device_.defined() ? add(device_, v) : v;
     count_ += n;
   }
-  double mean() const {
-    if (count_ == 0) return 0.0;
-    const double total = device_.defined() ? host_ + device_.item<double>() : host_;
-    return total / static_cast<double>(count_);
-  }
+  double total() const { return device_.defined() ? host_ + device_.item<double>() : host_; }
+  double count() const { return static_cast<double>(count_); }
 
  private:
   double host_ = 0;
   Tensor device_;
   int64_t count_ = 0;
 };
+
+// Distributed fit's checks before anything is broadcast: a process group, a train loader
+// sharded for this rank, and the same number of steps per epoch on every rank.
+void check_distributed(const data::DataLoader& train, int64_t steps_per_epoch) {
+  DUET_CHECK(distributed::is_initialized(),
+             "fit: distributed = true but there is no process group (expected "
+             "duet::distributed::init() first, in a program launched by mpirun or with "
+             "RANK/WORLD_SIZE set)");
+  const int world = distributed::world_size(), rank = distributed::rank();
+  const auto* sampler =
+      dynamic_cast<const data::DistributedSampler*>(train.options().sampler.get());
+  // Found before the collective, thrown after it: every rank fails, none waits for the others.
+  std::string problem;
+  if (sampler && (sampler->num_replicas() != world || sampler->rank() != rank))
+    problem = detail::cat("fit: the train loader's DistributedSampler is for rank ",
+                          sampler->rank(), " of ", sampler->num_replicas(),
+                          " but this process is rank ", rank, " of ", world,
+                          " (expected DistributedSampler::for_current_process)");
+  if (!train.options().sampler && world > 1 && rank == 0)
+    std::cerr << "duet: fit(distributed): the train loader has no sampler, so each of the "
+              << world << " ranks trains on the whole dataset; give it a DistributedSampler "
+              << "(duet::data::DistributedSampler::for_current_process) to shard it\n";
+  // max over the ranks of (steps, -steps, problem): the largest and minus the smallest step
+  // count, and whether any rank found a problem.
+  Tensor t = Tensor::from_vector(
+      std::vector<int64_t>{steps_per_epoch, -steps_per_epoch, problem.empty() ? 0 : 1}, {3});
+  distributed::all_reduce(t, distributed::ReduceOp::max);
+  const std::vector<int64_t> v = t.to_vector<int64_t>();
+  if (!problem.empty()) throw Error(problem);
+  DUET_CHECK(v[2] == 0, "fit: rank ", rank, ": another rank's train loader has a "
+             "DistributedSampler for another rank or world size (its error says which)");
+  DUET_CHECK(v[0] == -v[1], "fit: rank ", rank, " has ", steps_per_epoch,
+             " steps per epoch but the ranks have between ", -v[1], " and ", v[0],
+             " (expected the same on every rank: shard the data with a DistributedSampler)");
+}
 
 }  // namespace
 
@@ -242,12 +325,16 @@ History fit(nn::Module& model, const LossFn& loss_fn, optim::Optimizer& optimize
   for (size_t i = 0; i < options.metrics.size(); ++i)
     DUET_CHECK(options.metrics[i] != nullptr, "fit: metric ", i, " is null");
 
+  const bool dist = options.distributed;
+  // Rank 0 runs every callback; the other ranks skip the rank_zero_only() ones.
+  const bool rank_zero = !dist || distributed::rank() == 0;
   CallbackList callbacks;
   for (size_t i = 0; i < options.callbacks.size(); ++i) {
     DUET_CHECK(options.callbacks[i] != nullptr, "fit: callback ", i, " is null");
-    callbacks.push_back(options.callbacks[i]);
+    if (rank_zero || !options.callbacks[i]->rank_zero_only())
+      callbacks.push_back(options.callbacks[i]);
   }
-  if (options.progress != Progress::none)
+  if (options.progress != Progress::none && rank_zero)
     callbacks.push_back(std::make_shared<ProgressBar>(options.progress, options.progress_stream));
 
   const Device device = model_device(model);
@@ -255,11 +342,21 @@ History fit(nn::Module& model, const LossFn& loss_fn, optim::Optimizer& optimize
   const int64_t full_batches = train.num_samples() / train.batch_size();
   const int64_t steps_per_epoch = drop_last ? full_batches : train.num_batches();
 
-  Stepper stepper(model, loss_fn, optimizer, options, !options.metrics.empty());
+  // Distributed: every rank starts from rank 0's parameters and buffers; the reducer
+  // averages the optimizer's gradients over the ranks (its constructor checks that every
+  // rank has the same parameter list).
+  std::unique_ptr<distributed::GradientReducer> reducer;
+  if (dist) {
+    check_distributed(train, steps_per_epoch);
+    distributed::broadcast_module(model, 0, options.ddp.broadcast_buffers);
+    reducer = std::make_unique<distributed::GradientReducer>(optimizer.params(), options.ddp);
+  }
+
+  Stepper stepper(model, loss_fn, optimizer, options, !options.metrics.empty(), reducer.get());
   std::unique_ptr<Evaluator> evaluator;
   if (options.validation)
     evaluator = std::make_unique<Evaluator>(model, loss_fn, options.mode, options.bit_exact,
-                                            options.cuda_graph);
+                                            options.cuda_graph, dist);
 
   History history;
   FitState state;
@@ -320,9 +417,14 @@ History fit(nn::Module& model, const LossFn& loss_fn, optim::Optimizer& optimize
       ++batch_index;
     }
 
+    // The epoch's loss and metrics (distributed: over every rank's samples).
+    std::vector<double> loss_sums{loss_mean.total(), loss_mean.count()};
+    const std::vector<double> metric_values =
+        global_metric_values(options.metrics, loss_sums, dist);
     Logs logs;
-    logs.set("loss", loss_mean.mean());
-    for (auto& m : options.metrics) logs.set(m->name(), m->compute());
+    logs.set("loss", loss_sums[1] == 0 ? 0.0 : loss_sums[0] / loss_sums[1]);
+    for (size_t i = 0; i < options.metrics.size(); ++i)
+      logs.set(options.metrics[i]->name(), metric_values[i]);
     if (evaluator) {
       Logs val = evaluator->run(*options.validation, options.metrics);
       for (const auto& [k, v] : val.items()) logs.set("val_" + k, v);
@@ -330,16 +432,26 @@ History fit(nn::Module& model, const LossFn& loss_fn, optim::Optimizer& optimize
     logs.set("lr", last_lr);
     history.epochs.push_back(logs);
     for (auto& cb : callbacks) cb->on_epoch_end(state, logs);
+    if (dist) {  // a callback that stops one rank stops them all
+      Tensor stop = Tensor::from_vector(std::vector<int64_t>{state.stop_training ? 1 : 0}, {1});
+      distributed::all_reduce(stop, distributed::ReduceOp::max);
+      state.stop_training = stop.to_vector<int64_t>()[0] != 0;
+    }
     if (state.stop_training) break;
   }
   for (auto& cb : callbacks) cb->on_train_end(state);
+  if (dist) distributed::barrier();  // rank 0's checkpoints and logs are written
   return history;
 }
 
 Logs evaluate(nn::Module& model, const LossFn& loss_fn, data::DataLoader& loader,
               const EvaluateOptions& options) {
   DUET_CHECK(loss_fn != nullptr, "evaluate: no loss function");
-  Evaluator ev(model, loss_fn, options.mode, options.bit_exact, options.cuda_graph);
+  DUET_CHECK(!options.distributed || distributed::is_initialized(),
+             "evaluate: distributed = true but there is no process group (expected "
+             "duet::distributed::init() first)");
+  Evaluator ev(model, loss_fn, options.mode, options.bit_exact, options.cuda_graph,
+               options.distributed);
   return ev.run(loader, options.metrics);
 }
 

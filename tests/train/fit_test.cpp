@@ -294,4 +294,11 @@ TEST(Fit, BadOptionsAreErrors) {
   auto sum_loss = [](const Tensor& out, const Tensor&) { return sum(out, {1}); };
   EXPECT_DUET_ERROR(train::fit(*net, sum_loss, opt, loader, {.progress = train::Progress::none}),
                     "fit: the loss function returned shape (8,)");
+  // (no process group in this program)
+  EXPECT_DUET_ERROR(train::fit(*net, train::cross_entropy_loss, opt, loader,
+                               {.progress = train::Progress::none, .distributed = true}),
+                    "fit: distributed = true but there is no process group",
+                    "duet::distributed::init()");
+  EXPECT_DUET_ERROR(train::evaluate(*net, train::cross_entropy_loss, loader, {.distributed = true}),
+                    "evaluate: distributed = true but there is no process group");
 }

@@ -25,6 +25,24 @@
 // the jit compiles that shape once, on the first epoch, and reuses it after (2 train
 // compilations in all, whatever the number of epochs). LastBatch::drop skips it.
 //
+// Distributed (FitOptions::distributed, launched with mpirun, after duet::distributed::init()):
+// every rank runs fit on the same model and optimizer. fit broadcasts rank 0's parameters and
+// buffers, then averages the gradients over the ranks before each update (a GradientReducer
+// over the optimizer's parameters: eager, bucket all-reduces overlap backward; graph, the
+// compiled step holds all_reduce_start/all_reduce_wait nodes between gradients and clipping),
+// so every rank applies the same update. Give each rank its shard of the data: the train
+// loader's sampler a DistributedSampler (a DistributedSampler for another world size or rank
+// is an error; no sampler on more than one rank is a warning, every rank then sees the same
+// samples). Every rank must take the same number of steps per epoch (checked at the start).
+// The epoch logs ("loss", the metrics, and the "val_" values, each rank validating its own
+// loader's samples) are sums over the ranks (Metric::totals), so they are identical on every
+// rank and callbacks such as EarlyStopping decide the same everywhere; a callback that sets
+// stop_training on any rank stops every rank. Batch logs (on_batch_end) are the rank's own.
+// Callbacks whose rank_zero_only() is true (the progress bar, TensorBoard, ModelCheckpoint,
+// ProfileSteps) run on rank 0 only; fit ends with a barrier, so their files are complete on
+// return. Resume: load the same checkpoint on every rank, same world size (the loader state
+// holds the shard length, which set_state checks).
+//
 // Batches are moved to the device of the model's first parameter. Logs hold doubles: the
 // running loss and metrics are read from the device every `log_every` steps (and on each
 // epoch's last step) for on_batch_end and the progress bar; set log_every > 1 on a GPU to
@@ -38,6 +56,7 @@
 #include <optional>
 #include <vector>
 
+#include "duet/distributed/ddp.h"
 #include "duet/train/callback.h"
 #include "duet/train/metrics.h"
 
@@ -71,6 +90,10 @@ struct FitOptions {
   Progress progress = Progress::automatic;
   std::ostream* progress_stream = nullptr;  // nullptr: std::cout
   int64_t log_every = 1;                    // batch logs every N steps (see above)
+  // Data-parallel training over the process group (duet::distributed::init() first; see
+  // "Distributed" above and docs/distributed.md). `ddp`: bucket size and overlap.
+  bool distributed = false;
+  distributed::DDPOptions ddp{};
 };
 
 struct EvaluateOptions {
@@ -78,6 +101,8 @@ struct EvaluateOptions {
   std::vector<std::shared_ptr<Metric>> metrics{};
   bool bit_exact = false;
   bool cuda_graph = true;
+  // Each rank evaluates its loader; the results are summed over the ranks (as fit's "val_").
+  bool distributed = false;
 };
 
 History fit(nn::Module& model, const LossFn& loss_fn, optim::Optimizer& optimizer,
