@@ -101,7 +101,7 @@ echo "== ctest -L cuda"
 grep -E "tests passed|tests failed|\(Failed\)|\(SEGFAULT\)|\(Subprocess|\(Timeout" "$OUT/ctest_cuda.log" | head -60
 
 echo "== NCCL, one rank (collectives on CUDA tensors, all-reduce ops in a captured CUDA Graph)"
-timeout "$STEP_TIMEOUT" "$BUILD/tests/duet_test_cuda" --gtest_filter='NcclOneRank.*' \
+timeout "$STEP_TIMEOUT" "$BUILD/tests/duet_test_cuda" --gtest_filter='NcclOneRank*' \
   > "$OUT/nccl.log" 2>&1 || echo "NcclOneRank: exit $?"
 grep -E "^\[ +(OK|FAILED|SKIPPED|PASSED) +\]|Failure|Skipped|rror" "$OUT/nccl.log" | head -30 || true
 

@@ -57,12 +57,27 @@ class NcclOneRank : public ::testing::Test {
     } else if (!built("libduet_mpi.so")) {
       GTEST_SKIP() << "no bootstrap engine for NCCL: neither libduet_gloo.so nor libduet_mpi.so "
                       "is built";
+    } else if (groups_started_ > 0) {
+      GTEST_SKIP() << "MPI (the bootstrap here) starts once per process: run this test alone";
     }
+    ++groups_started_;
     dist::init(
         dist::InitOptions{.backend = dist::Backend::nccl, .timeout = std::chrono::seconds(60)});
   }
   void TearDown() override {
     if (dist::is_initialized()) dist::shutdown();
+    unsetenv("DUET_NCCL_COMM_STREAM");
+  }
+  static inline int groups_started_ = 0;
+};
+
+// A group whose NCCL engine reads $DUET_NCCL_COMM_STREAM=0: graph mode's all-reduce on the
+// compute stream.
+class NcclOneRankComputeStream : public NcclOneRank {
+ protected:
+  void SetUp() override {
+    setenv("DUET_NCCL_COMM_STREAM", "0", 1);
+    NcclOneRank::SetUp();
   }
 };
 
@@ -105,28 +120,38 @@ TEST_F(NcclOneRank, CpuTensorsGoToTheBootstrapEngine) {
 }
 
 // all_reduce_start / all_reduce_wait on CUDA in a compiled graph: run 1 kernel by kernel,
-// run 2 captured into a CUDA Graph (the NCCL call becomes a node), later runs replayed; every
-// run gives 2 x + 1 (one rank: the average is the bucket itself).
-TEST_F(NcclOneRank, GraphModeAllReduceIsCapturedAndReplayed) {
+// run 2 captured into a CUDA Graph (the fork to the communication stream, the NCCL call and
+// the join become part of it), later runs replayed; every run gives 2 x + 1 (one rank: the
+// average is the bucket itself) and 3 x from a kernel that ran between start and wait.
+void graph_mode_all_reduce_is_captured_and_replayed() {
   Graph g;
   Tensor x = g.input("x", {1000}, float32, cuda);
   Tensor bucket = x * 2.0;  // a fresh buffer, as graph_reduce's concat makes
   const int64_t tag = dist::detail::new_collective_tag();
   Tensor token = dist::detail::all_reduce_start(bucket, dist::ReduceOp::avg, tag, 0);
+  Tensor beside = x * 3.0;  // may run while the all-reduce does
   Tensor reduced = dist::detail::all_reduce_wait(bucket, token, dist::ReduceOp::avg, tag, 0);
-  Executable exe = compile(g, {reduced + 1.0, token}, {.cuda_graph = true});
+  Executable exe = compile(g, {reduced + 1.0, token, beside}, {.cuda_graph = true});
   for (int run = 0; run < 4; ++run) {
     SCOPED_TRACE(run);
     std::vector<float> in(1000);
     for (int k = 0; k < 1000; ++k) in[k] = static_cast<float>(k % 17 + run);
     auto out = exe.run({{"x", Tensor::from_vector<float>(in, {1000}).to(cuda)}});
-    std::vector<float> y = host(out[0]);
+    std::vector<float> y = host(out[0]), z = host(out[2]);
     int wrong = 0;
-    for (int k = 0; k < 1000; ++k) wrong += y[k] != 2 * in[k] + 1;
+    for (int k = 0; k < 1000; ++k) wrong += y[k] != 2 * in[k] + 1 || z[k] != 3 * in[k];
     EXPECT_EQ(wrong, 0);
     EXPECT_EQ(out[1].to(cpu).to_vector<int64_t>(), std::vector<int64_t>{tag});
   }
   EXPECT_EQ(exe.num_captures(), 1);
+}
+
+TEST_F(NcclOneRank, GraphModeAllReduceIsCapturedAndReplayed) {
+  graph_mode_all_reduce_is_captured_and_replayed();
+}
+
+TEST_F(NcclOneRankComputeStream, GraphModeAllReduceIsCapturedAndReplayed) {
+  graph_mode_all_reduce_is_captured_and_replayed();
 }
 
 }  // namespace
