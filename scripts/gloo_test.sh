@@ -4,13 +4,16 @@
 #   bash scripts/gloo_test.sh N PROGRAM [ARGS...]
 # Output lines are prefixed "[rank r]". Exits 0 when every rank exited 0; the whole job is
 # killed after $DUET_GLOO_TIMEOUT seconds (default 300) so that a hang fails instead of waiting.
+# DUET_GLOO_SET_LOCAL_RANK=0 leaves LOCAL_RANK unset (the ranks then count host names).
 set -uo pipefail
 n=$1; shift
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2> /dev/null ||
        echo $((20000 + RANDOM % 40000)))
 pids=()
 for ((r = 0; r < n; r++)); do
-  RANK=$r LOCAL_RANK=$r WORLD_SIZE=$n MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
+  local_rank=(LOCAL_RANK=$r)
+  [ "${DUET_GLOO_SET_LOCAL_RANK:-1}" = 0 ] && local_rank=(-u LOCAL_RANK)
+  env "${local_rank[@]}" RANK=$r WORLD_SIZE=$n MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
     timeout --signal=TERM --kill-after=10 "${DUET_GLOO_TIMEOUT:-300}" "$@" \
     > >(sed -u "s/^/[rank $r] /") 2>&1 &
   pids+=($!)
