@@ -664,6 +664,7 @@ void init(const InitOptions& options) {
   o.timeout = timeout_from_env(o.timeout);
   DUET_CHECK(o.timeout.count() > 0, "distributed: init: the timeout must be positive, got ",
              o.timeout.count(), " ms");
+  (void)poll_interval();  // a bad $DUET_DIST_POLL_US fails here, not in the first collective
   const Backend backend = resolve(o.backend);
   auto group = std::make_unique<GroupImpl>(backend, o);
   try {

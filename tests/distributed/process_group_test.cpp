@@ -223,6 +223,11 @@ TEST(ProcessGroup, NcclPluginMissingNamesWhereItLooked) {
 TEST(ProcessGroup, IncompleteEnvironmentNamesTheVariables) {
   IN_CHILD({
     clear_launch_env();
+    // First: the poll interval is read once per process.
+    setenv("DUET_DIST_POLL_US", "fast", 1);
+    require_error([] { dist::init(); },
+                  "distributed: DUET_DIST_POLL_US=fast is not a number of microseconds");
+    unsetenv("DUET_DIST_POLL_US");
     setenv("RANK", "0", 1);
     require_error([] { dist::init(); },
                   "distributed: init(automatic): the environment is incomplete: RANK is set but "
