@@ -91,11 +91,7 @@ std::string how_to_get(Backend engine) {
     default:
       how = "build duet with the engine's development files installed";
   }
-  if (!DUET_SHARED_LIBRARY)
-    how +=
-        "; this libduet is a static library, which cannot load engine plugins "
-        "(build duet as a shared library, the default: -DDUET_SHARED=ON)";
-  else if (!plugin_built(engine))
+  if (!plugin_built(engine))
     how += cat("; this duet was configured without it (engine plugins built: ",
                *DUET_COMM_PLUGINS_BUILT ? DUET_COMM_PLUGINS_BUILT : "none", ")");
   return how;
@@ -129,6 +125,11 @@ std::string comm_plugin_file(Backend engine) {
 
 std::unique_ptr<CommBackend> load_comm_backend(Backend engine, const CommInit& init) {
   const std::string file = comm_plugin_file(engine);
+  // A plugin links libduet.so: beside a static libduet it would bring a second copy of duet.
+  if (!DUET_SHARED_LIBRARY)
+    throw Error(cat("distributed: the ", backend_name(engine), " engine is not available: this ",
+                    "libduet is a static library, which cannot load engine plugins (", file,
+                    "); build duet as a shared library, the default: -DDUET_SHARED=ON"));
   const std::string var = override_variable(engine);
   std::string path;
   if (const char* exact = std::getenv(var.c_str()); exact && *exact) {
