@@ -189,7 +189,8 @@ struct TcpStore::Server {
     while (ok && !stop.load()) {
       char op = 0;
       std::string key, value;
-      if (!read_exact(fd, &op, 1) || !read_blob(fd, kMaxKeyBytes, &key)) break;
+      if (!read_exact(fd, &op, 1) || (op != 'S' && op != 'G')) break;  // not our protocol
+      if (!read_blob(fd, kMaxKeyBytes, &key)) break;
       if (op == 'S') {
         if (!read_blob(fd, kMaxValueBytes, &value)) break;
         char ack = put(key, std::vector<char>(value.begin(), value.end())) ? 1 : 0;
@@ -202,8 +203,6 @@ struct TcpStore::Server {
           reply.append(v->data(), v->size());
         }
         ok = write_all(fd, reply.data(), reply.size());
-      } else {
-        break;  // not our protocol
       }
     }
     std::lock_guard<std::mutex> lock(mu);
