@@ -157,6 +157,22 @@ void NcclBackend::abort(const std::string&) noexcept {
   comm_ = nullptr;
 }
 
+void NcclBackend::check_buffer(const void* ptr, const std::string& what) const {
+  cudaPointerAttributes attr{};
+  if (ptr == nullptr || cudaPointerGetAttributes(&attr, ptr) != cudaSuccess) {
+    cudaGetLastError();  // clear the error of a failed query; NCCL reports a bad pointer
+    return;
+  }
+  DUET_CHECK(attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged,
+             "distributed: nccl: ", what,
+             ": the buffer is not CUDA device memory; the NCCL "
+             "engine serves CUDA tensors (CPU tensors go to the bootstrap engine)");
+  DUET_CHECK(attr.device == device_, "distributed: nccl: ", what,
+             ": the tensor is on cuda:", attr.device, " but rank ", rank_,
+             "'s NCCL engine uses cuda:", device_,
+             " (its local rank); expected tensors on cuda:", device_);
+}
+
 void NcclBackend::check(ncclResult_t r, const std::string& what) {
   const auto deadline = Clock::now() + timeout_;
   while (r == ncclInProgress && comm_) {
@@ -190,6 +206,7 @@ std::unique_ptr<detail::Request> NcclBackend::start_all_reduce(void* buf, int64_
   DUET_CHECK(comm_, "distributed: nccl: all_reduce after the communicator was aborted");
   const std::string what = cat("all_reduce (", dtype_name(dtype), ", ", count, " elements)");
   cuda_backend::context(device_);
+  check_buffer(buf, what);
   check(ncclAllReduce(buf, buf, static_cast<size_t>(count), nccl_dtype(dtype), nccl_op(op, dtype),
                       comm_, stream_),
         what);
@@ -203,6 +220,7 @@ std::unique_ptr<detail::Request> NcclBackend::start_broadcast(void* buf, int64_t
              "; expected a rank in 0..", world_size_ - 1);
   const std::string what = cat("broadcast (", dtype_name(dtype), ", ", count, " elements)");
   cuda_backend::context(device_);
+  check_buffer(buf, what);
   check(
       ncclBroadcast(buf, buf, static_cast<size_t>(count), nccl_dtype(dtype), root, comm_, stream_),
       what);
@@ -214,6 +232,8 @@ std::unique_ptr<detail::Request> NcclBackend::start_all_gather(const void* send,
   DUET_CHECK(comm_, "distributed: nccl: all_gather after the communicator was aborted");
   const std::string what = cat("all_gather (", dtype_name(dtype), ", ", count, " elements)");
   cuda_backend::context(device_);
+  check_buffer(send, what);
+  check_buffer(recv, what);
   check(ncclAllGather(send, recv, static_cast<size_t>(count), nccl_dtype(dtype), comm_, stream_),
         what);
   return enqueued(what);
@@ -225,6 +245,8 @@ std::unique_ptr<detail::Request> NcclBackend::start_reduce_scatter(const void* s
   DUET_CHECK(comm_, "distributed: nccl: reduce_scatter after the communicator was aborted");
   const std::string what = cat("reduce_scatter (", dtype_name(dtype), ", ", count, " elements)");
   cuda_backend::context(device_);
+  check_buffer(send, what);
+  check_buffer(recv, what);
   check(ncclReduceScatter(send, recv, static_cast<size_t>(count), nccl_dtype(dtype),
                           nccl_op(op, dtype), comm_, stream_),
         what);
@@ -244,6 +266,7 @@ void NcclBackend::fork_all_reduce(int64_t tag, void* buf, int64_t count, DType d
   const std::string what =
       cat("all_reduce_start (", dtype_name(dtype), ", ", count, " elements, tag ", tag, ")");
   cuda_backend::context(device_);
+  check_buffer(buf, what);
   if (!comm_stream_) {
     check(ncclAllReduce(buf, buf, static_cast<size_t>(count), nccl_dtype(dtype), nccl_op(op, dtype),
                         comm_, stream_),

@@ -75,6 +75,8 @@ class NcclBackend final : public detail::CommBackend {
   // Checks an NCCL call's result: ncclInProgress waits (bounded by the timeout) until the
   // non-blocking communicator took the call; anything else throws naming `what`.
   void check(ncclResult_t r, const std::string& what);
+  // A buffer in another device's memory (or host memory) is an error naming both devices.
+  void check_buffer(const void* ptr, const std::string& what) const;
   std::unique_ptr<detail::Request> enqueued(const std::string& what);
 
   int rank_ = 0;
