@@ -202,6 +202,13 @@ TEST(ScheduleCollectives, StartsEarlyWaitsLate) {
     ASSERT_GE(buf, 0);
     EXPECT_GE(s.exe.impl()->plan.buffers[buf].last, p.waits[b]);
     EXPECT_EQ(w.inplace_of, 0) << "bucket " << b;
+    // No other node writes over the bucket's buffer (only its last reader could: the wait).
+    for (int i = 0; i < static_cast<int>(g.nodes.size()); ++i) {
+      const detail::Node& n = g.nodes[i];
+      if (i == p.waits[b] || n.inplace_of < 0) continue;
+      const detail::ValueRef src = n.inputs[n.inplace_of];
+      EXPECT_NE(s.exe.impl()->plan.value_buffer[src.node][src.output], buf) << n.label();
+    }
   }
   const std::string dump = s.exe.dump();
   EXPECT_NE(dump.find("all_reduce_wait"), std::string::npos);
