@@ -116,13 +116,19 @@ std::chrono::microseconds poll_interval() {
 
 class WorkImpl final : public Work {
  public:
+  // `waiters` counts the threads blocked in wait() on any of the group's works.
+  explicit WorkImpl(std::shared_ptr<std::atomic<int>> waiters) : waiters_(std::move(waiters)) {}
   bool completed() const override {
     std::lock_guard<std::mutex> lock(mu_);
     return done_;
   }
   void wait() override {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return done_; });
+    if (!done_) {
+      waiters_->fetch_add(1, std::memory_order_acq_rel);
+      cv_.wait(lock, [&] { return done_; });
+      waiters_->fetch_sub(1, std::memory_order_acq_rel);
+    }
     if (error_) std::rethrow_exception(error_);
   }
   void finish(std::exception_ptr error) {
@@ -146,6 +152,7 @@ class WorkImpl final : public Work {
   bool done_ = false;
   std::exception_ptr error_;
   std::shared_ptr<const void> keep_;
+  std::shared_ptr<std::atomic<int>> waiters_;
 };
 
 // One queued collective.
@@ -342,7 +349,7 @@ class GroupImpl final : public ProcessGroup {
   std::shared_ptr<Work> enqueue(std::string what, int64_t bytes,
                                 std::function<std::unique_ptr<Request>(CommBackend&)> start,
                                 std::function<void()> after) {
-    auto work = std::make_shared<WorkImpl>();
+    auto work = std::make_shared<WorkImpl>(waiters_);
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!first_error_.empty()) throw Error(broken_message(what));
@@ -446,34 +453,43 @@ class GroupImpl final : public ProcessGroup {
   }
 
   // Runs one collective. An engine moves data only while it is polled (MPI's shared-memory
-  // transport copies in fragments, one per progress call), so polling with sleeps in between
-  // makes a large transfer many times slower, while spinning takes a core from the compute
-  // threads for as long as a peer is late. So a large collective (>= kArrivalBytes) first
-  // waits, patiently, in a barrier until every rank has arrived (sleeps of 10 us doubling up
-  // to poll_interval()), then polls the transfer eagerly (yielding the core between polls)
-  // for about the time the data needs, then patiently again. Smaller ones start eagerly for a
-  // short while. All ranks decide alike: the decision depends on the byte count only.
+  // transport copies in fragments, a few per progress call), so polling with long sleeps in
+  // between makes a large transfer many times slower, while spinning takes a core from the
+  // compute threads (or the peer's, on a shared host) for as long as a peer is late. So:
+  //  * a large collective (>= kArrivalBytes) first waits, patiently, in a barrier until every
+  //    rank has arrived: sleeps of 10 us doubling up to poll_interval() (500 us);
+  //  * then it polls the transfer back to back (yielding the core between polls) for about
+  //    the time the data needs, then with sleeps of at most kTransferPoll (50 us): the peers
+  //    are there, every poll moves data;
+  //  * a smaller one polls back to back for 200 us, then patiently (it may wait for a peer).
+  // While a thread is blocked in Work::wait() (its compute has nothing else to do), the
+  // transfer polls back to back to the end; waiting for late peers stays patient.
+  // All ranks decide alike (the barrier depends on the byte count only).
   void execute(Item& item) {
     const auto started = std::chrono::steady_clock::now();
-    if (item.bytes >= kArrivalBytes && world_size_ > 1) {
+    const bool large = item.bytes >= kArrivalBytes && world_size_ > 1;
+    if (large) {
       std::unique_ptr<Request> arrived =
           engine_call(item, [&] { return engine_->start_barrier(); });
-      poll(*arrived, item, started, std::chrono::microseconds(20));
+      poll(*arrived, item, started, std::chrono::microseconds(20), poll_interval(), false);
     }
     std::unique_ptr<Request> req = engine_call(item, [&] { return item.start(*engine_); });
-    // Every rank is here (or it is small): the time to copy the data at 250 MB/s, at least
-    // 200 us, at most 2 s.
-    const auto eager =
-        std::chrono::microseconds(std::clamp<int64_t>(item.bytes / 250, 200, 2000000));
-    poll(*req, item, started, eager);
+    if (large) {
+      // The time to copy the data at 250 MB/s, at most 2 s.
+      const auto eager = std::chrono::microseconds(std::min<int64_t>(item.bytes / 250, 2000000));
+      poll(*req, item, started, eager, std::min(poll_interval(), kTransferPoll), true);
+    } else {
+      poll(*req, item, started, std::chrono::microseconds(200), poll_interval(), false);
+    }
     if (item.after) item.after();
   }
 
-  // Polls req until it completes: back to back (yielding) for `eager`, then with sleeps that
-  // grow to poll_interval(). Throws at the timeout (counted from `started`) or when abandoned.
+  // Polls req until it completes: back to back (yielding) for `eager`, then with sleeps of
+  // 10 us doubling up to `longest`; back to back to the end when `spin_when_waited` and a
+  // thread waits on a Work. Throws at the timeout (counted from `started`) or when abandoned.
   void poll(Request& req, const Item& item, std::chrono::steady_clock::time_point started,
-            std::chrono::microseconds eager) {
-    const auto longest = poll_interval();
+            std::chrono::microseconds eager, std::chrono::microseconds longest,
+            bool spin_when_waited) {
     const auto spin_until = std::chrono::steady_clock::now() + eager;
     auto interval = std::chrono::microseconds(10);
     while (!engine_call(item, [&] { return req.test(); })) {
@@ -482,7 +498,8 @@ class GroupImpl final : public ProcessGroup {
         throw Error(timeout_message(item.what, rank_, world_size_, timeout_));
       if (abandoned_.load(std::memory_order_acquire))
         throw Error(cat("distributed: ", item.what, " abandoned: the process is exiting"));
-      if (now < spin_until || longest.count() == 0) {
+      const bool waited = waiters_->load(std::memory_order_acquire) > 0;
+      if (now < spin_until || longest.count() == 0 || (waited && spin_when_waited)) {
         std::this_thread::yield();
         continue;
       }
@@ -491,6 +508,9 @@ class GroupImpl final : public ProcessGroup {
       interval *= 2;
     }
   }
+
+  // The longest sleep between polls of a transfer under way (execute()).
+  static constexpr std::chrono::microseconds kTransferPoll{50};
 
   // Runs an engine call for `item`; its errors name the user's collective first ("distributed:
   // all_reduce (float32, 16 elements) failed on rank 0 of 2: <the engine's message>").
@@ -524,6 +544,8 @@ class GroupImpl final : public ProcessGroup {
   bool finalizing_ = false;
   bool leaked_ = false;
   std::atomic<bool> abandoned_{false};
+  // Threads blocked in Work::wait() (shared with the works, which may outlive the group).
+  std::shared_ptr<std::atomic<int>> waiters_ = std::make_shared<std::atomic<int>>(0);
   std::chrono::steady_clock::time_point finalize_start_;
   std::string first_error_;  // the error that broke the group ("" while healthy)
 };
