@@ -23,3 +23,4 @@
 #include "duet/nn/norm.h"
 #include "duet/nn/pooling.h"
 #include "duet/nn/stochastic_depth.h"
+#include "duet/nn/sync_batch_norm.h"

@@ -135,7 +135,8 @@
 // Collectives over the process group (graph-mode data parallelism, src/distributed/).
 #define DUET_COLLECTIVE_OP_LIST(X)         \
   X(all_reduce_start, all_reduce_start_op) \
-  X(all_reduce_wait, all_reduce_wait_op)
+  X(all_reduce_wait, all_reduce_wait_op)   \
+  X(all_reduce_sum, all_reduce_sum_op)
 
 #define DUET_ALL_OP_LISTS(X) \
   DUET_ACTIVATION_OP_LIST(X) \
@@ -165,7 +166,7 @@ enum class OpId : uint16_t {
 
 // Written out on purpose (ggml's GGML_OP_COUNT check): adding an op to a list without
 // updating this number fails to compile, so the count is a decision, not an accident.
-inline constexpr int kNumOps = 98;
+inline constexpr int kNumOps = 99;
 static_assert(static_cast<int>(OpId::count) == kNumOps,
               "an op was added to or removed from src/ops/op_list.h: update kNumOps");
 
