@@ -114,6 +114,17 @@ TEST_F(NcclOneRank, CollectivesOnCudaTensors) {
   dist::barrier();
 }
 
+// The differentiable all-reduce (SyncBatchNorm2d's statistics) on CUDA: one rank sums to the
+// input itself, and the gradient is the output's gradient.
+TEST_F(NcclOneRank, AllReduceSumAutogradOnCuda) {
+  Tensor x = cuda_of({1, -2, 4}).requires_grad_();
+  Tensor y = dist::all_reduce_sum_autograd(x);
+  EXPECT_EQ(y.device(), cuda);
+  EXPECT_EQ(host(y), (std::vector<float>{1, -2, 4}));
+  sum(mul(y, cuda_of({3, 5, 7}))).backward();
+  EXPECT_EQ(host(x.grad()), (std::vector<float>{3, 5, 7}));
+}
+
 TEST_F(NcclOneRank, CpuTensorsGoToTheBootstrapEngine) {
   Tensor t = Tensor::from_vector<float>({2, 4}, {2});
   dist::all_reduce(t, dist::ReduceOp::avg);

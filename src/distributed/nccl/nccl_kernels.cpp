@@ -5,6 +5,7 @@
 
 #include "cuda/runtime.h"
 #include "distributed/nccl/nccl_backend.h"
+#include "distributed/process_group.h"
 #include "ops/op_def.h"
 
 namespace duet::distributed::nccl_engine {
@@ -49,6 +50,23 @@ void all_reduce_wait_cuda(const KernelArgs& k) {
                                   cudaMemcpyDeviceToDevice, stream));
 }
 
+// all_reduce_sum (src/ops/sync_ops.cpp: SyncBatchNorm2d's statistics), out of place: the
+// input copied into the output, then summed in place there by NCCL, both on the compute
+// stream. Without a group or in a world of one: the copy alone, as on the CPU.
+void all_reduce_sum_cuda(const KernelArgs& k) {
+  const Tensor& x = k.inputs[0];
+  const Tensor& out = k.outputs[0];
+  cudaStream_t stream = cuda_backend::stream_for(x);
+  if (out.data_ptr() != x.data_ptr())
+    DUET_CUDA_CHECK(cudaMemcpyAsync(out.data_ptr(), x.data_ptr(),
+                                    static_cast<size_t>(x.numel()) * dtype_size(x.dtype()),
+                                    cudaMemcpyDeviceToDevice, stream));
+  detail::ProcessGroup* group = detail::ProcessGroup::current();
+  if (!group || group->world_size() == 1 || x.numel() == 0) return;
+  NcclBackend& nccl = NcclBackend::of_current_group("all_reduce_sum_autograd");
+  nccl.start_all_reduce(out.data_ptr(), out.numel(), out.dtype(), ReduceOp::sum);
+}
+
 }  // namespace
 
 void register_nccl_kernels() {
@@ -56,6 +74,7 @@ void register_nccl_kernels() {
   std::call_once(once, [] {
     register_kernel(OpId::all_reduce_start, DeviceType::cuda, &all_reduce_start_cuda);
     register_kernel(OpId::all_reduce_wait, DeviceType::cuda, &all_reduce_wait_cuda);
+    register_kernel(OpId::all_reduce_sum, DeviceType::cuda, &all_reduce_sum_cuda);
   });
 }
 

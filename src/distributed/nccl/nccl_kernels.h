@@ -7,6 +7,8 @@
 //   all_reduce_wait  (CUDA): join_all_reduce: the compute stream waits for that all-reduce (an
 //                            event; the host never waits); a device copy when the in-place
 //                            pass did not give the output the bucket's own buffer.
+//   all_reduce_sum   (CUDA): SyncBatchNorm2d's out-of-place sum (src/ops/sync_ops.cpp), on the
+//                            compute stream.
 // The kernels the schedule put between the two run beside the all-reduce. Events and stream
 // waits only, no host sync: a CUDA Graph capture records the fork and join as edges and the
 // NCCL call as a node (NCCL >= 2.9).
