@@ -29,14 +29,13 @@ set_tests_properties(gloo.peer_silent PROPERTIES ENVIRONMENT DUET_GLOO_TEST_MODE
 set_tests_properties(gloo.collectives gloo.collectives_3 gloo.peer_exit gloo.peer_silent PROPERTIES
                      LABELS distributed PROCESSORS 2 RESOURCE_LOCK mpirun TIMEOUT 300)
 # The MPI suites exist only later in tests/mpirun/tests.cmake (and only with MPI): registered at
-# the end of this directory. Collectives.BarrierAndQueries checks that the backend is MPI.
+# the end of this directory.
 function(duet_gloo_register_mp_suites)
-  set(_filter_collectives --gtest_filter=-Collectives.BarrierAndQueries)
   foreach(_suite collectives ddp_eager ddp_graph fit)
     if(TARGET duet_mp_${_suite})
       add_test(NAME gloo.mp_${_suite}
                COMMAND bash ${PROJECT_SOURCE_DIR}/scripts/gloo_test.sh 2
-                       $<TARGET_FILE:duet_mp_${_suite}> ${_filter_${_suite}})
+                       $<TARGET_FILE:duet_mp_${_suite}>)
       set_tests_properties(gloo.mp_${_suite} PROPERTIES LABELS distributed PROCESSORS 2
                            RESOURCE_LOCK mpirun TIMEOUT 300)
     endif()
