@@ -6,7 +6,7 @@
 #   gloo.peer_exit     rank 1 exits; rank 0's all_reduce fails with a duet::Error
 #   gloo.peer_silent   rank 1 stays silent; rank 0's all_reduce fails at the 2 s timeout
 #   gloo.mp_<name>     the MPI suites tests/mpirun/<name>_test.cpp (collectives, DDP eager and
-#                      graph equivalence, fit)
+#                      graph equivalence, fit, SyncBatchNorm2d; not shutdown: MPI-only)
 #                      again over Gloo: init() picks Gloo from RANK/WORLD_SIZE
 if(NOT TARGET duet_gloo)
   message(STATUS "duet: Gloo multi-process tests off (libduet_gloo.so is not built)")
@@ -31,7 +31,7 @@ set_tests_properties(gloo.collectives gloo.collectives_3 gloo.peer_exit gloo.pee
 # The MPI suites exist only later in tests/mpirun/tests.cmake (and only with MPI): registered at
 # the end of this directory.
 function(duet_gloo_register_mp_suites)
-  foreach(_suite collectives ddp_eager ddp_graph fit)
+  foreach(_suite collectives ddp_eager ddp_graph fit sync_batch_norm)
     if(TARGET duet_mp_${_suite})
       add_test(NAME gloo.mp_${_suite}
                COMMAND bash ${PROJECT_SOURCE_DIR}/scripts/gloo_test.sh 2
