@@ -161,7 +161,9 @@ struct GradientReducer::Impl {
         const Tensor& p = params[static_cast<size_t>(i)];
         Tensor avg = slot(static_cast<size_t>(i));
         Tensor g = p.grad();
-        if (g.defined() && g.dtype() == p.dtype() && g.is_contiguous()) {
+        if (options.gradient_as_bucket_view) {
+          p.set_grad(avg);
+        } else if (g.defined() && g.dtype() == p.dtype() && g.is_contiguous()) {
           g.copy_(avg);
         } else {
           p.set_grad(avg.clone());

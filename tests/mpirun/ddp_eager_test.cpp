@@ -115,6 +115,7 @@ struct Config {
   bool overlap = true;
   bool head_first = false;
   bool with_unused = false;
+  bool as_view = false;  // DDPOptions::gradient_as_bucket_view
 };
 
 // kSteps steps with DDP (rank r's model built from seed 100 + r) against the reference: one
@@ -122,7 +123,9 @@ struct Config {
 double ddp_vs_reference(const Config& c, int steps = 5) {
   ensure_init();
   auto model = std::make_shared<Net>(c.dt, 100 + distributed::rank(), c.head_first, c.with_unused);
-  DistributedDataParallel ddp(model, {.bucket_cap_mb = c.cap_mb, .overlap = c.overlap});
+  DistributedDataParallel ddp(
+      model,
+      {.bucket_cap_mb = c.cap_mb, .overlap = c.overlap, .gradient_as_bucket_view = c.as_view});
   auto ref = std::make_shared<Net>(c.dt, 100, c.head_first, c.with_unused);
   auto opt = make_opt(c.opt, model->parameters());
   auto ref_opt = make_opt(c.opt, ref->parameters());
@@ -183,6 +186,22 @@ TEST(DDPEager, Float64AndNoOverlap) {
   EXPECT_LE(ddp_vs_reference({.opt = "adam", .dt = float64, .cap_mb = 1e-6, .head_first = true}),
             1e-12);
   EXPECT_LE(ddp_vs_reference({.opt = "sgd", .cap_mb = 1e-6, .overlap = false}), 1e-6);
+}
+
+TEST(DDPEager, GradientAsBucketView) {
+  {
+    ensure_init();
+    auto model = std::make_shared<Net>(float32, 3);
+    DistributedDataParallel ddp(model, {.gradient_as_bucket_view = true});
+    auto [x, y] = my_shard(global_batch(0, float32));
+    cross_entropy(ddp(x), y).backward();
+    // One bucket in reverse registration order: conv1_weight right after conv1_bias.
+    EXPECT_EQ(static_cast<const float*>(model->c1w.grad().data_ptr()),
+              static_cast<const float*>(model->c1b.grad().data_ptr()) + 4);
+  }
+  EXPECT_LE(ddp_vs_reference({.opt = "sgd", .cap_mb = 0.002, .as_view = true}), 1e-6);
+  EXPECT_LE(ddp_vs_reference({.opt = "adam", .dt = float64, .with_unused = true, .as_view = true}),
+            1e-12);
 }
 
 TEST(DDPEager, UnusedParameter) {

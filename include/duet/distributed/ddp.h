@@ -50,6 +50,10 @@ struct DDPOptions {
   bool broadcast_buffers = true;  // also broadcast the buffers (BN running stats) at start
   // Eager: start a bucket's all-reduce as soon as it is ready (false: all after backward).
   bool overlap = true;
+  // Eager: after the reduction each parameter's .grad is a view of its bucket's buffer instead
+  // of a copy (PyTorch's gradient_as_bucket_view; saves one copy of every gradient per step).
+  // Such a .grad is overwritten by the next reduction: do not keep it across steps.
+  bool gradient_as_bucket_view = false;
 };
 
 // The bucketed gradient all-reduce of a list of parameters, used by DistributedDataParallel
