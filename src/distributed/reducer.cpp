@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <optional>
 
 #include "core/tensor_impl.h"
 #include "distributed/buckets.h"
@@ -21,6 +22,7 @@
 #include "duet/autograd.h"
 #include "duet/distributed/ddp.h"
 #include "duet/error.h"
+#include "duet/profiler.h"
 
 namespace duet::distributed {
 
@@ -87,6 +89,8 @@ struct GradientReducer::Impl {
 
   void launch(size_t b) {
     NoGradGuard no_grad;
+    std::optional<profiler::Range> range;  // in a profile: "ddp.launch bucket 3"
+    if (profiler::is_profiling()) range.emplace(::duet::detail::cat("ddp.launch bucket ", b));
     for (int64_t i : buckets[b].params) {
       const Tensor& g = params[static_cast<size_t>(i)].grad();
       if (g.defined()) {
@@ -146,6 +150,8 @@ struct GradientReducer::Impl {
     launch_ready();
     poll();
     for (size_t b = 0; b < buckets.size(); ++b) {
+      std::optional<profiler::Range> range;  // the wait and the copy back
+      if (profiler::is_profiling()) range.emplace(::duet::detail::cat("ddp.finish bucket ", b));
       try {
         works[b]->wait();
       } catch (...) {

@@ -15,6 +15,7 @@
 #include "duet/distributed/ddp.h"
 #include "duet/duet.h"
 #include "duet/nn.h"
+#include "duet/profiler.h"
 
 using namespace duet;
 namespace dist = duet::distributed;
@@ -70,6 +71,18 @@ void world_of_one_body() {
     cross_entropy(ddp(x), y).backward();
     cross_entropy((*plain)(x), y).backward();
     require(same_grads(*model, *plain), "gradients equal the plain backward's");
+  }
+  {  // In a profile, the reducer's work on the backward thread is named per bucket.
+    profiler::Profile prof;
+    cross_entropy(ddp(x), y).backward();
+    prof.stop();
+    cross_entropy((*plain)(x), y).backward();
+    int launches = 0, finishes = 0;
+    for (const auto& e : prof.events()) {
+      launches += e.name.rfind("ddp.launch bucket ", 0) == 0;
+      finishes += e.name.rfind("ddp.finish bucket ", 0) == 0;
+    }
+    require(launches == 4 && finishes == 4, "profiler ranges per bucket");
   }
   auto t = ddp.reducer().last_timings();
   require(t.size() == 4, "one timing per bucket");
