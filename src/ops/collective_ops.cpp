@@ -88,7 +88,10 @@ ReduceOp reduce_op_of(const char* op, const Attrs& attrs) {
   if (s == "avg") return ReduceOp::avg;
   if (s == "min") return ReduceOp::min;
   if (s == "max") return ReduceOp::max;
-  throw Error(detail::cat(op, ": op = \"", s, "\" (expected \"sum\", \"avg\", \"min\" or \"max\")"));
+  // At most 40 characters of what was given (attrs may come from anywhere).
+  const std::string shown = s.size() > 40 ? s.substr(0, 40) + "..." : s;
+  throw Error(
+      detail::cat(op, ": op = \"", shown, "\" (expected \"sum\", \"avg\", \"min\" or \"max\")"));
 }
 
 // "bucket 3 (float32, 1186 elements, tag 7)"
