@@ -99,7 +99,7 @@ void barrier();
 
 // Differentiable all-reduce (sum), out of place and blocking: every rank gets the sum of all
 // ranks' x, and x's gradient is the sum of all ranks' gradients of the result (what
-// SyncBatchNorm2d's statistics need). The identity in a world of one or before init(). CPU.
+// SyncBatchNorm2d's statistics need). The identity in a world of one or before init().
 Tensor all_reduce_sum_autograd(const Tensor& x);
 
 }  // namespace duet::distributed

@@ -6,8 +6,9 @@
 //   Tensor total = duet::distributed::all_reduce_sum_autograd(local_sums);   // (C)
 //
 // Without a process group, or in a world of one, it is the identity (so the op-table test
-// checks it like any op). OpTrait::collective: in a graph no pass folds, merges, hoists or
-// drops it (a compile never communicates; every rank must run it).
+// checks it like any op). The CUDA kernel comes with the NCCL plugin. OpTrait::collective: in a
+// graph no pass folds, merges, hoists or drops it (a compile never communicates; every rank must
+// run it).
 #include <cstring>
 
 #include "distributed/process_group.h"
@@ -42,10 +43,11 @@ void all_reduce_sum_cpu(const KernelArgs& k) {
 
 std::vector<OpSample> all_reduce_sum_samples() {
   using namespace samples;
-  // No CUDA kernel: the NCCL engine is not wired to this op (CPU only).
+  // The CUDA kernel exists only once the NCCL plugin is loaded (init(Backend::nccl)), which
+  // the op-table test process never does.
   const auto no_cuda = static_cast<uint32_t>(SampleCheck::no_cuda);
-  return {{.inputs = {normal({7})}, .skip = no_cuda, .note = "CPU only"},
-          {.inputs = {normal({2, 3})}, .skip = no_cuda, .note = "CPU only"}};
+  return {{.inputs = {normal({7})}, .skip = no_cuda, .note = "CUDA kernel: the NCCL plugin"},
+          {.inputs = {normal({2, 3})}, .skip = no_cuda, .note = "CUDA kernel: the NCCL plugin"}};
 }
 
 }  // namespace

@@ -12,7 +12,7 @@
 // of one process on the concatenated batch. Evaluation, a world of one (or no init()), and
 // track_running_stats = false outside training behave exactly as BatchNorm2d. Every rank must
 // call it the same number of times (it communicates). Not in graph mode on W > 1 ranks (an
-// error); CPU tensors only (the all-reduce runs on the process group's CPU engine).
+// error). CPU tensors over MPI or Gloo; CUDA tensors over NCCL (init(Backend::nccl)).
 #pragma once
 
 #include "duet/nn/norm.h"
