@@ -96,9 +96,9 @@ void world_of_one_body() {
   }
   (void)ddp(x);
   // The several-input form arms the hooks too (prepare_for_backward resets the end time).
-  Tensor out = ddp(std::vector<Tensor>{x})[0];
+  Tensor many = ddp(std::vector<Tensor>{x})[0];
   require(ddp.reducer().last_backward_seconds() == 0, "forward_many armed the reducer");
-  cross_entropy(out, y).backward();
+  cross_entropy(many, y).backward();
   require(ddp.reducer().last_backward_seconds() > 0, "the reducer finished the backward");
   cross_entropy((*plain)(x), y).backward();
   cross_entropy(ddp(x), y).backward();
