@@ -335,6 +335,19 @@ TEST_F(Collectives, LargeBuffers) {
   dist::broadcast(b, 1);
   EXPECT_EQ(b.data<float>()[0], 7.0f);
   EXPECT_EQ(b.data<float>()[count - 1], 7.0f);
+  // all_gather and reduce_scatter past the large-collective threshold (256 KB).
+  const int64_t per = 1'000'000;
+  Tensor mine = Tensor::full({per}, double(r + 1), duet::float64);
+  Tensor all = dist::all_gather(mine);
+  ASSERT_EQ(all.shape(), duet::Shape({per * n}));
+  for (int k = 0; k < n; ++k) {
+    EXPECT_EQ(all.data<double>()[k * per], k + 1.0) << "rank " << k;
+    EXPECT_EQ(all.data<double>()[(k + 1) * per - 1], k + 1.0) << "rank " << k;
+  }
+  Tensor rs = dist::reduce_scatter(all, dist::ReduceOp::max);  // rank r: n copies of r + 1
+  ASSERT_EQ(rs.shape(), duet::Shape({per}));
+  EXPECT_EQ(rs.data<double>()[0], r + 1.0);
+  EXPECT_EQ(rs.data<double>()[per - 1], r + 1.0);
 }
 
 TEST_F(Collectives, NonContiguousTensorIsAnError) {
