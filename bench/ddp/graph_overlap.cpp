@@ -2,6 +2,7 @@
 // training step hides behind backward, measured from the profiler's trace.
 //
 //   mpirun --allow-run-as-root --oversubscribe -np 2 graph_overlap --batch 8 --size 128
+//       [--bucket-mb 25] [--steps 5] [--warmup 2] [--threads 1] [--trace rank0_step.json]
 //
 // Each rank compiles a resnet18 training step (forward, cross-entropy, gradients,
 // GradientReducer::all_reduce_gradients: per bucket an all_reduce_start / all_reduce_wait
@@ -44,6 +45,7 @@ namespace {
 struct Args {
   int64_t batch = 8, size = 128, steps = 5, warmup = 2, threads = 1;
   double bucket_mb = 25;
+  std::string trace;  // --trace PATH: rank 0's Chrome trace of one scheduled step
 };
 
 Args parse(int argc, char** argv) {
@@ -57,6 +59,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--warmup") a.warmup = std::atoll(v);
     else if (k == "--threads") a.threads = std::atoll(v);
     else if (k == "--bucket-mb") a.bucket_mb = std::atof(v);
+    else if (k == "--trace") a.trace = v;
     else {
       std::fprintf(stderr, "graph_overlap: unknown option %s\n", k.c_str());
       std::exit(2);
@@ -177,6 +180,13 @@ int main(int argc, char** argv) {
       for (const StepTimes& t : profiled_steps(sched ? scheduled : unscheduled, x, y, 1))
         (sched ? with : without).push_back(t);
     }
+  }
+  if (!a.trace.empty()) {  // one more scheduled step, traced (both ranks run it)
+    distributed::barrier();
+    profiler::Profile p;
+    scheduled({x, y});
+    p.stop();
+    if (main_rank) p.export_chrome_trace(a.trace);
   }
   auto field = [](const std::vector<StepTimes>& v, double StepTimes::*f) {
     std::vector<double> r;
