@@ -45,6 +45,7 @@ const char* kUsage = R"(usage: ddp_scaling [options]
   --threads N       CPU threads per process (default 1)
   --bucket-mb X     DDP bucket cap (default 25)
   --no-overlap      eager: all-reduce after backward instead of during it
+  --grad-view       eager: DDPOptions::gradient_as_bucket_view (no copy back per step)
   --distributed     one rank of an mpirun launch (duet::distributed::init())
   --json            one JSON line (rank 0)
 )";
@@ -53,7 +54,7 @@ struct Options {
   std::string model = "resnet18", mode = "eager";
   int64_t size = 128, batch = 8, steps = 10, warmup = 2, threads = 1;
   double bucket_mb = 25;
-  bool overlap = true, distributed = false, json = false;
+  bool overlap = true, grad_view = false, distributed = false, json = false;
 };
 
 int run(const Options& o) {
@@ -76,7 +77,9 @@ int run(const Options& o) {
   if (o.distributed) {
     distributed::broadcast_module(*net);
     reducer = std::make_unique<distributed::GradientReducer>(
-        opt.params(), distributed::DDPOptions{.bucket_cap_mb = o.bucket_mb, .overlap = o.overlap});
+        opt.params(), distributed::DDPOptions{.bucket_cap_mb = o.bucket_mb,
+                                              .overlap = o.overlap,
+                                              .gradient_as_bucket_view = o.grad_view});
   }
   std::unique_ptr<JitFunction> step;
   if (o.mode == "graph")
@@ -138,11 +141,13 @@ int run(const Options& o) {
     std::printf(
         "{\"model\": \"%s\", \"size\": %lld, \"mode\": \"%s\", \"world_size\": %d, "
         "\"batch_per_rank\": %lld, \"global_batch\": %lld, \"threads\": %lld, "
+        "\"bucket_mb\": %g, \"buckets\": %zu, "
         "\"median_step_s\": %.4f, \"images_per_second\": %.3f, \"cpu_s_per_step\": %.4f, "
         "\"comm_s_per_step\": %s, \"hidden_comm_fraction\": %s}\n",
         o.model.c_str(), static_cast<long long>(o.size), o.mode.c_str(), world,
         static_cast<long long>(o.batch), static_cast<long long>(world * o.batch),
-        static_cast<long long>(o.threads), slowest, ips, cpu,
+        static_cast<long long>(o.threads), o.bucket_mb,
+        reducer ? reducer->buckets().size() : size_t{0}, slowest, ips, cpu,
         comm < 0 ? "null" : std::to_string(comm).c_str(),
         hidden < 0 ? "null" : std::to_string(hidden).c_str());
   } else {
@@ -175,6 +180,7 @@ int main(int argc, char** argv) {
     o.threads = cli.get_int("--threads", o.threads, 1);
     o.bucket_mb = cli.get_double("--bucket-mb", o.bucket_mb);
     o.overlap = !cli.flag("--no-overlap");
+    o.grad_view = cli.flag("--grad-view");
     o.distributed = cli.flag("--distributed");
     o.json = cli.flag("--json");
     cli.finish();
