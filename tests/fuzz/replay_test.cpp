@@ -18,6 +18,7 @@ extern "C" int duet_fuzz_safetensors(const uint8_t* data, size_t size);
 extern "C" int duet_fuzz_idx(const uint8_t* data, size_t size);
 extern "C" int duet_fuzz_ops(const uint8_t* data, size_t size);
 extern "C" int duet_fuzz_checkpoint(const uint8_t* data, size_t size);
+extern "C" int duet_fuzz_store(const uint8_t* data, size_t size);
 
 namespace {
 
@@ -82,6 +83,10 @@ TEST(FuzzReplay, Idx) {
 
 TEST(FuzzReplay, Checkpoint) {
   EXPECT_TRUE(replay("fuzz_checkpoint", duet_fuzz_checkpoint) > 0 || kFilesGiven);
+}
+
+TEST(FuzzReplay, Store) {
+  EXPECT_TRUE(replay("fuzz_store", duet_fuzz_store) > 0 || kFilesGiven);
 }
 
 TEST(FuzzReplay, Ops) {

@@ -1,9 +1,5 @@
-// The Gloo rendezvous store over TCP (tcp_store.h).
-//
-// Wire format (integers little-endian):
-//   connection: client sends the 8 bytes "DUETKV01" once
-//   set:  'S' u32 key_len key u32 value_len value  -> u8 1 (stored) or 0 (over a limit)
-//   get:  'G' u32 key_len key                      -> u8 0 (absent) or u8 1 u32 len value
+// The Gloo rendezvous store over TCP (tcp_store.h). The wire format and the server's loop are
+// in libduet (src/distributed/store_protocol.h), where the fuzz target reaches them.
 // The client polls get until the key is there or its timeout passed.
 #include "distributed/gloo/tcp_store.h"
 
@@ -25,14 +21,13 @@
 #include <optional>
 #include <thread>
 
+#include "distributed/store_protocol.h"
 #include "duet/error.h"
 
 namespace duet::distributed::gloo_engine {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr char kHello[8] = {'D', 'U', 'E', 'T', 'K', 'V', '0', '1'};
-
 std::string seconds_str(std::chrono::milliseconds ms) {
   std::ostringstream os;
   os << static_cast<double>(ms.count()) / 1000.0 << " s";
@@ -47,51 +42,11 @@ std::string describe_key(const std::string& key) {
   return "key \"" + key + "\"";
 }
 
-bool read_exact(int fd, void* buf, size_t n) {
-  auto* p = static_cast<char*>(buf);
-  while (n > 0) {
-    ssize_t r = ::recv(fd, p, n, 0);
-    if (r == 0) return false;
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
-
-bool write_all(int fd, const void* buf, size_t n) {
-  const auto* p = static_cast<const char*>(buf);
-  while (n > 0) {
-    ssize_t r = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
-
-void put_u32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-bool read_u32(int fd, uint32_t* v) {
-  unsigned char b[4];
-  if (!read_exact(fd, b, 4)) return false;
-  *v = uint32_t{b[0]} | (uint32_t{b[1]} << 8) | (uint32_t{b[2]} << 16) | (uint32_t{b[3]} << 24);
-  return true;
-}
-// A length-prefixed string of at most `limit` bytes.
-bool read_blob(int fd, size_t limit, std::string* out) {
-  uint32_t n = 0;
-  if (!read_u32(fd, &n) || n > limit) return false;
-  out->resize(n);
-  return n == 0 || read_exact(fd, out->data(), n);
-}
+using detail::store_put_u32;
+using detail::store_read_blob;
+using detail::store_read_exact;
+using detail::store_write_all;
+using detail::StoreTable;
 
 struct AddrInfo {
   addrinfo* list = nullptr;
@@ -150,10 +105,8 @@ int try_connect(const addrinfo* ai, std::chrono::milliseconds budget) {
 
 // ---- rank 0: the map and the threads serving it ------------------------------------------
 struct TcpStore::Server {
-  std::mutex mu;
-  std::condition_variable changed;
-  std::map<std::string, std::vector<char>> map;
-  size_t bytes = 0;
+  StoreTable table;
+  std::mutex mu;  // guards the connection bookkeeping below
   int listen_fd = -1;
   int max_connections = 8;
   std::atomic<bool> stop{false};
@@ -162,49 +115,8 @@ struct TcpStore::Server {
   std::vector<int> fds;               // open connections, guarded by mu
   int accepted = 0;
 
-  // False when a limit refuses it.
-  bool put(const std::string& key, const std::vector<char>& value) {
-    if (key.size() > kMaxKeyBytes || value.size() > kMaxValueBytes) return false;
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = map.find(key);
-    size_t old = it == map.end() ? 0 : it->first.size() + it->second.size();
-    size_t add = key.size() + value.size();
-    if (bytes - old + add > kMaxStoreBytes) return false;
-    bytes = bytes - old + add;
-    map[key] = value;
-    changed.notify_all();
-    return true;
-  }
-  std::optional<std::vector<char>> find(const std::string& key) {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = map.find(key);
-    if (it == map.end()) return std::nullopt;
-    return it->second;
-  }
-
   void serve(int fd) {
-    char hello[sizeof(kHello)];
-    bool ok =
-        read_exact(fd, hello, sizeof(hello)) && std::memcmp(hello, kHello, sizeof(hello)) == 0;
-    while (ok && !stop.load()) {
-      char op = 0;
-      std::string key, value;
-      if (!read_exact(fd, &op, 1) || (op != 'S' && op != 'G')) break;  // not our protocol
-      if (!read_blob(fd, kMaxKeyBytes, &key)) break;
-      if (op == 'S') {
-        if (!read_blob(fd, kMaxValueBytes, &value)) break;
-        char ack = put(key, std::vector<char>(value.begin(), value.end())) ? 1 : 0;
-        ok = write_all(fd, &ack, 1);
-      } else if (op == 'G') {
-        auto v = find(key);
-        std::string reply(1, v ? 1 : 0);
-        if (v) {
-          put_u32(reply, static_cast<uint32_t>(v->size()));
-          reply.append(v->data(), v->size());
-        }
-        ok = write_all(fd, reply.data(), reply.size());
-      }
-    }
+    detail::serve_store_connection(fd, table, stop);
     std::lock_guard<std::mutex> lock(mu);
     auto it = std::find(fds.begin(), fds.end(), fd);
     if (it != fds.end()) {
@@ -297,7 +209,7 @@ TcpStore::TcpStore(const TcpStoreOptions& options) : options_(options) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   set_timeouts(client_->fd, options.timeout);
-  DUET_CHECK(write_all(client_->fd, kHello, sizeof(kHello)),
+  DUET_CHECK(store_write_all(client_->fd, detail::kStoreHello, sizeof(detail::kStoreHello)),
              "gloo rendezvous: lost the connection to rank 0's store at ", address());
 }
 
@@ -313,17 +225,18 @@ void TcpStore::set(const std::string& key, const std::vector<char>& data) {
              " bytes) is over the store's limits (key <= ", kMaxKeyBytes,
              " bytes, value <= ", kMaxValueBytes, " bytes)");
   if (server_) {
-    DUET_CHECK(server_->put(key, data), "gloo rendezvous: the store is full (", kMaxStoreBytes,
-               " bytes) at key \"", key, "\"");
+    DUET_CHECK(server_->table.put(key, data), "gloo rendezvous: the store is full (",
+               kMaxStoreBytes, " bytes) at key \"", key, "\"");
     return;
   }
   std::string msg(1, 'S');
-  put_u32(msg, static_cast<uint32_t>(key.size()));
+  store_put_u32(msg, static_cast<uint32_t>(key.size()));
   msg += key;
-  put_u32(msg, static_cast<uint32_t>(data.size()));
+  store_put_u32(msg, static_cast<uint32_t>(data.size()));
   msg.append(data.data(), data.size());
   char ack = 0;
-  DUET_CHECK(write_all(client_->fd, msg.data(), msg.size()) && read_exact(client_->fd, &ack, 1),
+  DUET_CHECK(store_write_all(client_->fd, msg.data(), msg.size()) &&
+                 store_read_exact(client_->fd, &ack, 1),
              "gloo rendezvous: lost the connection to rank 0's store at ", address(),
              " while setting key \"", key, "\" (did rank 0 exit?)");
   DUET_CHECK(ack == 1, "gloo rendezvous: rank 0's store at ", address(), " refused key \"", key,
@@ -335,12 +248,12 @@ namespace {
 std::optional<std::vector<char>> get_once(int fd, const std::string& key,
                                           const std::string& address) {
   std::string msg(1, 'G');
-  put_u32(msg, static_cast<uint32_t>(key.size()));
+  store_put_u32(msg, static_cast<uint32_t>(key.size()));
   msg += key;
   char found = 0;
-  bool ok = write_all(fd, msg.data(), msg.size()) && read_exact(fd, &found, 1);
+  bool ok = store_write_all(fd, msg.data(), msg.size()) && store_read_exact(fd, &found, 1);
   std::string value;
-  if (ok && found == 1) ok = read_blob(fd, kMaxValueBytes, &value);
+  if (ok && found == 1) ok = store_read_blob(fd, kMaxValueBytes, &value);
   DUET_CHECK(ok && (found == 0 || found == 1), "gloo rendezvous: lost the connection to rank 0's ",
              "store at ", address, " while reading key \"", key, "\" (did rank 0 exit?)");
   if (found == 0) return std::nullopt;
@@ -355,10 +268,9 @@ void TcpStore::wait(const std::vector<std::string>& keys,
     auto sleep = std::chrono::milliseconds(2);
     while (true) {
       if (server_) {
-        std::unique_lock<std::mutex> lock(server_->mu);
-        if (server_->changed.wait_until(lock, deadline,
-                                        [&] { return server_->map.count(key) != 0; }))
-          break;
+        StoreTable& t = server_->table;
+        std::unique_lock<std::mutex> lock(t.mu);
+        if (t.changed.wait_until(lock, deadline, [&] { return t.map.count(key) != 0; })) break;
       } else if (get_once(client_->fd, key, address())) {
         break;
       }
@@ -378,7 +290,7 @@ void TcpStore::wait(const std::vector<std::string>& keys) {
 
 std::vector<char> TcpStore::get(const std::string& key) {
   wait({key}, options_.timeout);
-  if (server_) return *server_->find(key);
+  if (server_) return *server_->table.find(key);
   auto v = get_once(client_->fd, key, address());
   DUET_CHECK(v.has_value(), "gloo rendezvous: key \"", key, "\" vanished from the store");
   return *v;

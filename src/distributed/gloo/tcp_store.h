@@ -21,11 +21,14 @@
 #include <string>
 #include <vector>
 
+#include "distributed/store_protocol.h"
+
 namespace duet::distributed::gloo_engine {
 
-inline constexpr size_t kMaxKeyBytes = 1024;
-inline constexpr size_t kMaxValueBytes = size_t{16} << 20;
-inline constexpr size_t kMaxStoreBytes = size_t{256} << 20;
+// The limits of the wire format (src/distributed/store_protocol.h).
+inline constexpr size_t kMaxKeyBytes = detail::kStoreMaxKeyBytes;
+inline constexpr size_t kMaxValueBytes = detail::kStoreMaxValueBytes;
+inline constexpr size_t kMaxStoreBytes = detail::kStoreMaxBytes;
 
 struct TcpStoreOptions {
   std::string host;     // MASTER_ADDR
