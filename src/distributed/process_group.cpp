@@ -23,11 +23,13 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "distributed/group_internal.h"
 #include "distributed/plugin_loader.h"
 #include "duet/error.h"
+#include "duet/profiler.h"
 
 namespace duet::distributed {
 
@@ -466,6 +468,11 @@ class GroupImpl final : public ProcessGroup {
   // transfer polls back to back to the end; waiting for late peers stays patient.
   // All ranks decide alike (the barrier depends on the byte count only).
   void execute(Item& item) {
+    // In a profile: one range per collective on this thread's lane of the trace, from the
+    // arrival barrier to completion ("all_reduce of bucket 0 (...)"), beside the compute
+    // thread's backward ops, so the trace shows what the communication overlaps.
+    std::optional<profiler::Range> range;
+    if (profiler::is_profiling()) range.emplace(item.what);
     const auto started = std::chrono::steady_clock::now();
     const bool large = item.bytes >= kArrivalBytes && world_size_ > 1;
     if (large) {
