@@ -87,7 +87,7 @@ struct Throughput : train::Callback {
     if (s.batch + 1 != s.steps_per_epoch) return;
     seconds += examples::seconds_since(t0);
     // distributed: every rank trains as many images at the same time
-    images += static_cast<double>(s.samples_seen) * distributed::world_size();
+    images += static_cast<double>(s.samples_seen * s.world_size);
   }
 };
 

@@ -368,6 +368,7 @@ History fit(nn::Module& model, const LossFn& loss_fn, optim::Optimizer& optimize
   state.steps_per_epoch = steps_per_epoch;
   state.global_step = options.initial_epoch * steps_per_epoch;
   state.history = &history;
+  state.world_size = dist ? distributed::world_size() : 1;
   state.gradients = [&stepper] { return stepper.gradients(); };
 
   LossTracker loss_mean;

@@ -77,7 +77,9 @@ void ProgressBar::on_batch_end(FitState& s, const Logs& logs) {
   os << "] loss " << std::setprecision(4) << (loss_count_ ? loss_sum_ / loss_count_ : 0.0);
   for (const auto& [k, v] : logs.items())
     if (k != "loss" && k != "lr") os << " - " << k << " " << std::setprecision(4) << v;
-  if (elapsed > 0) os << " - " << std::fixed << std::setprecision(0) << s.samples_seen / elapsed
+  // distributed: every rank trains as many samples at the same time
+  const double seen = static_cast<double>(s.samples_seen * s.world_size);
+  if (elapsed > 0) os << " - " << std::fixed << std::setprecision(0) << seen / elapsed
                       << " img/s";
   if (done > 0 && done < s.steps_per_epoch)
     os << " - ETA " << format_seconds(elapsed / done * (s.steps_per_epoch - done));
@@ -94,8 +96,8 @@ void ProgressBar::on_epoch_end(FitState& s, const Logs& logs) {
   // images/s over the training steps (the validation pass after them is not counted)
   const double train_seconds = train_seconds_ > 0 ? train_seconds_ : elapsed;
   if (train_seconds > 0)
-    os << " - " << std::fixed << std::setprecision(0) << s.samples_seen / train_seconds
-       << " img/s";
+    os << " - " << std::fixed << std::setprecision(0)
+       << static_cast<double>(s.samples_seen * s.world_size) / train_seconds << " img/s";
   os.unsetf(std::ios::fixed);
   os << " - " << format_logs(logs);
   if (live_) os << "\033[K";

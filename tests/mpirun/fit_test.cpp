@@ -140,7 +140,9 @@ void expect_matches_one_process(train::Execution mode) {
 struct Counter : train::Callback {
   bool zero_only;
   int epochs = 0, batches = 0, train_end = 0;
+  int64_t world = 0;
   explicit Counter(bool z) : zero_only(z) {}
+  void on_train_begin(train::FitState& s) override { world = s.world_size; }
   void on_epoch_end(train::FitState&, const train::Logs&) override { ++epochs; }
   void on_batch_end(train::FitState&, const train::Logs&) override { ++batches; }
   void on_train_end(train::FitState&) override { ++train_end; }
@@ -184,6 +186,7 @@ TEST(DistributedFit, RankZeroOnlyCallbacksAndProgressRunOnRankZero) {
   EXPECT_EQ(everywhere->epochs, 2);
   EXPECT_EQ(everywhere->batches, 8);  // 32 samples per rank, 4 steps per epoch
   EXPECT_EQ(everywhere->train_end, 1);
+  EXPECT_EQ(everywhere->world, 2);  // FitState::world_size
   const bool zero = distributed::rank() == 0;
   EXPECT_EQ(zero_only->epochs, zero ? 2 : 0);
   EXPECT_EQ(zero_only->batches, zero ? 8 : 0);

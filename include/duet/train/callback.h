@@ -75,7 +75,8 @@ struct FitState {
   int64_t batch = 0;            // the current batch within the epoch, 0-based
   int64_t steps_per_epoch = 0;  // optimizer steps per epoch
   int64_t global_step = 0;      // optimizer steps done so far, resumed ones included
-  int64_t samples_seen = 0;     // samples trained on in the current epoch so far
+  int64_t samples_seen = 0;     // samples trained on in the current epoch so far (this rank's)
+  int64_t world_size = 1;       // distributed fit: the ranks training together (1 otherwise)
   bool stop_training = false;   // set it to end fit after the current epoch
   History* history = nullptr;   // the epochs finished so far
   // The gradients of the last optimizer step, one per optimizer parameter (undefined where a

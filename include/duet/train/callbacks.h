@@ -86,7 +86,8 @@ class LRSchedule : public Callback {
 //   epoch 2/5  412/938 [=========>          ] loss 0.3121 - accuracy 0.8874 - 5123 img/s - ETA 7s
 // ending with the epoch's logs and time; lines: one plain line per epoch (for logs and pipes)
 //   epoch 2/5 - 938/938 - 11.2s - 5356 img/s - loss 0.3012 - accuracy 0.8901 - val_loss ...
-// (the time includes the validation pass; images/s counts the training steps only)
+// (the time includes the validation pass; images/s counts the training steps only, of every
+// rank in a distributed fit)
 // automatic: bar when the stream is std::cout and stdout is a terminal, lines otherwise.
 // fit adds one (last in the list) unless FitOptions::progress is none.
 class ProgressBar : public Callback {
