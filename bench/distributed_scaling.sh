@@ -4,7 +4,8 @@
 # eager and graph mode; prints the table (median step times; images/s of the slowest rank).
 #   bash bench/distributed_scaling.sh [BUILD_DIR] [STEPS] [RANKS] [GLOBAL_BATCH] [FLAGS...]
 # defaults: build, 10 timed steps (2 warm-up), 2 ranks, global batch 16 (8 per rank); FLAGS go
-# to the ranks' ddp_scaling (e.g. --bucket-mb 5 --grad-view).
+# to every ddp_scaling run (e.g. --optimizer sgd, --bucket-mb 5 --grad-view: the DDP flags do
+# nothing in the one-process run).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -19,7 +20,7 @@ field() { sed -E "s/.*\"$1\": ([^,}]+).*/\\1/" <<<"$2"; }
 printf '%-6s %-22s %-22s %-8s %s\n' mode "1 x 1 thread (img/s)" "$ranks x 1 thread (img/s)" \
   ratio "hidden comm"
 for mode in eager graph; do
-  one=$("$prog" --mode "$mode" --batch "$global" --threads 1 --steps "$steps" --json | tail -1)
+  one=$("$prog" --mode "$mode" --batch "$global" --threads 1 --steps "$steps" --json "$@" | tail -1)
   many=$(DUET_MPIRUN_TIMEOUT=1200 bash "$root/scripts/mpirun_test.sh" "$ranks" "$prog" \
          --distributed --mode "$mode" --batch "$per_rank" --threads 1 --steps "$steps" --json "$@" |
          grep '"world_size"' | tail -1)

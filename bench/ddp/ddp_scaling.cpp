@@ -46,12 +46,13 @@ const char* kUsage = R"(usage: ddp_scaling [options]
   --bucket-mb X     DDP bucket cap (default 25)
   --no-overlap      eager: all-reduce after backward instead of during it
   --grad-view       eager: DDPOptions::gradient_as_bucket_view (no copy back per step)
+  --optimizer adam|sgd  Adam lr 1e-3 (default, as duet-bench) or SGD lr 0.01 momentum 0.9
   --distributed     one rank of an mpirun launch (duet::distributed::init())
   --json            one JSON line (rank 0)
 )";
 
 struct Options {
-  std::string model = "resnet18", mode = "eager";
+  std::string model = "resnet18", mode = "eager", optimizer = "adam";
   int64_t size = 128, batch = 8, steps = 10, warmup = 2, threads = 1;
   double bucket_mb = 25;
   bool overlap = true, grad_view = false, distributed = false, json = false;
@@ -65,7 +66,16 @@ int run(const Options& o) {
   const int world = distributed::world_size(), rank = distributed::rank();
   Generator gen(0);
   auto net = models::create_model(o.model, 1000, gen);
-  optim::Adam opt(net->parameters(), 1e-3);
+  DUET_CHECK(o.optimizer == "adam" || o.optimizer == "sgd", "ddp_scaling: --optimizer ",
+             o.optimizer, " (expected adam or sgd)");
+  // Every rank runs the whole update: a fixed cost per step that data parallelism does not
+  // divide (Adam: ~7 passes over the parameters' bytes; SGD with momentum: ~5).
+  std::unique_ptr<optim::Optimizer> optimizer;
+  if (o.optimizer == "adam")
+    optimizer = std::make_unique<optim::Adam>(net->parameters(), 1e-3);
+  else
+    optimizer = std::make_unique<optim::SGD>(net->parameters(), 0.01, 0.9);
+  optim::Optimizer& opt = *optimizer;
   // x: (batch, 3, size, size); y: (batch) labels; different per rank (its shard)
   Generator data_gen(100 + static_cast<uint64_t>(rank));
   Tensor x = Tensor::randn({o.batch, 3, o.size, o.size}, data_gen);
@@ -139,12 +149,13 @@ int run(const Options& o) {
   if (rank != 0) return 0;
   if (o.json) {
     std::printf(
-        "{\"model\": \"%s\", \"size\": %lld, \"mode\": \"%s\", \"world_size\": %d, "
+        "{\"model\": \"%s\", \"optimizer\": \"%s\", \"size\": %lld, \"mode\": \"%s\", "
+        "\"world_size\": %d, "
         "\"batch_per_rank\": %lld, \"global_batch\": %lld, \"threads\": %lld, "
         "\"bucket_mb\": %g, \"buckets\": %zu, "
         "\"median_step_s\": %.4f, \"images_per_second\": %.3f, \"cpu_s_per_step\": %.4f, "
         "\"comm_s_per_step\": %s, \"hidden_comm_fraction\": %s}\n",
-        o.model.c_str(), static_cast<long long>(o.size), o.mode.c_str(), world,
+        o.model.c_str(), o.optimizer.c_str(), static_cast<long long>(o.size), o.mode.c_str(), world,
         static_cast<long long>(o.batch), static_cast<long long>(world * o.batch),
         static_cast<long long>(o.threads), o.bucket_mb,
         reducer ? reducer->buckets().size() : size_t{0}, slowest, ips, cpu,
@@ -175,6 +186,7 @@ int main(int argc, char** argv) {
     o.size = cli.get_int("--size", o.size, 1);
     o.batch = cli.get_int("--batch", o.batch, 1);
     o.mode = cli.get("--mode", o.mode);
+    o.optimizer = cli.get("--optimizer", o.optimizer);
     o.steps = cli.get_int("--steps", o.steps, 1);
     o.warmup = cli.get_int("--warmup", o.warmup, 0);
     o.threads = cli.get_int("--threads", o.threads, 1);
