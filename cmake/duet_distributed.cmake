@@ -22,5 +22,4 @@ endif()
 string(REPLACE ";" "," _duet_comm_built "${DUET_COMM_PLUGINS}")
 set_property(SOURCE ${PROJECT_SOURCE_DIR}/src/distributed/plugin_loader.cpp APPEND PROPERTY
   COMPILE_DEFINITIONS DUET_SHARED_LIBRARY=${_duet_comm_shared}
-  "DUET_COMM_PLUGINS_BUILT=\"${_duet_comm_built}\""
-  "DUET_INSTALL_LIBDIR=\"${CMAKE_INSTALL_FULL_LIBDIR}\"")
+  "DUET_COMM_PLUGINS_BUILT=\"${_duet_comm_built}\"")

@@ -10,8 +10,8 @@
 //   2. each directory of $DUET_BACKEND_PATH (':'-separated);
 //   3. the directory libduet.so itself was loaded from (dladdr);
 //   4. the install libdir (DUET_INSTALL_LIBDIR, set by CMake).
+// (2 to 4: core/plugin_search.h, shared with the collective engines' loader.)
 #include <dlfcn.h>
-#include <sys/stat.h>
 
 #include <cstdlib>
 #include <string>
@@ -19,15 +19,13 @@
 
 #include "core/cuda_backend_abi.h"
 #include "core/cuda_graph.h"
+#include "core/plugin_search.h"
 #include "core/device_backend.h"
 #include "duet/cuda.h"
 #include "duet/error.h"
 
 #ifndef DUET_VERSION
 #define DUET_VERSION "unknown"
-#endif
-#ifndef DUET_INSTALL_LIBDIR
-#define DUET_INSTALL_LIBDIR "/usr/local/lib"
 #endif
 
 namespace duet {
@@ -43,39 +41,7 @@ struct Backend {
 };
 
 #if DUET_SHARED_LIBRARY
-bool file_exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-// The directory libduet was loaded from ("" if dladdr cannot say).
-std::string libduet_dir() {
-  Dl_info info{};
-  if (!dladdr(reinterpret_cast<void*>(&libduet_dir), &info) || !info.dli_fname) return "";
-  std::string file = info.dli_fname;
-  const size_t slash = file.rfind('/');
-  return slash == std::string::npos ? "." : file.substr(0, slash);
-}
-
-std::vector<std::string> candidates() {
-  std::vector<std::string> out;
-  auto add = [&](const std::string& path) {
-    for (const auto& p : out)
-      if (p == path) return;
-    out.push_back(path);
-  };
-  std::string dirs = std::getenv("DUET_BACKEND_PATH") ? std::getenv("DUET_BACKEND_PATH") : "";
-  for (size_t start = 0; start <= dirs.size();) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    if (end > start) add(dirs.substr(start, end - start) + "/" + kCudaBackendFile);
-    start = end + 1;
-  }
-  const std::string beside = libduet_dir();
-  if (!beside.empty()) add(beside + "/" + kCudaBackendFile);
-  add(std::string(DUET_INSTALL_LIBDIR) + "/" + kCudaBackendFile);
-  return out;
-}
+std::vector<std::string> candidates() { return plugin_candidates(kCudaBackendFile); }
 
 std::string not_found(const std::vector<std::string>& looked) {
   std::string list;
@@ -146,7 +112,7 @@ Backend load() {
 #else
   if (const char* explicit_path = std::getenv("DUET_CUDA_BACKEND");
       explicit_path && *explicit_path) {
-    if (!file_exists(explicit_path)) {
+    if (!plugin_file_exists(explicit_path)) {
       b.why = cat("the CUDA backend library was not found: DUET_CUDA_BACKEND=", explicit_path,
                   " does not exist");
       return b;
@@ -156,7 +122,7 @@ Backend load() {
   }
   const std::vector<std::string> looked = candidates();
   for (const auto& path : looked) {
-    if (file_exists(path)) {
+    if (plugin_file_exists(path)) {
       open_backend(b, path);
       return b;
     }

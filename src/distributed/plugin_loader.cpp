@@ -3,17 +3,14 @@
 #include "distributed/plugin_loader.h"
 
 #include <dlfcn.h>
-#include <sys/stat.h>
 
 #include <cstdlib>
 #include <mutex>
 #include <vector>
 
+#include "core/plugin_search.h"
 #include "duet/error.h"
 
-#ifndef DUET_INSTALL_LIBDIR
-#define DUET_INSTALL_LIBDIR "/usr/local/lib"
-#endif
 #ifndef DUET_SHARED_LIBRARY
 #define DUET_SHARED_LIBRARY 1
 #endif
@@ -25,20 +22,6 @@
 namespace duet::distributed::detail {
 namespace {
 
-bool file_exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-// The directory libduet was loaded from ("" if dladdr cannot say).
-std::string libduet_dir() {
-  Dl_info info{};
-  if (!dladdr(reinterpret_cast<void*>(&libduet_dir), &info) || !info.dli_fname) return "";
-  std::string file = info.dli_fname;
-  const size_t slash = file.rfind('/');
-  return slash == std::string::npos ? "." : file.substr(0, slash);
-}
-
 std::string upper(std::string s) {
   for (char& c : s) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
   return s;
@@ -47,27 +30,6 @@ std::string upper(std::string s) {
 // "$DUET_MPI_BACKEND".
 std::string override_variable(Backend engine) {
   return "DUET_" + upper(backend_name(engine)) + "_BACKEND";
-}
-
-std::vector<std::string> candidates(const std::string& file) {
-  std::vector<std::string> out;
-  auto add = [&](const std::string& path) {
-    for (const auto& p : out)
-      if (p == path) return;
-    out.push_back(path);
-  };
-  const char* env = std::getenv("DUET_BACKEND_PATH");
-  const std::string dirs = env ? env : "";
-  for (size_t start = 0; start <= dirs.size();) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    if (end > start) add(dirs.substr(start, end - start) + "/" + file);
-    start = end + 1;
-  }
-  const std::string beside = libduet_dir();
-  if (!beside.empty()) add(beside + "/" + file);
-  add(std::string(DUET_INSTALL_LIBDIR) + "/" + file);
-  return out;
 }
 
 bool plugin_built(Backend engine) {
@@ -133,14 +95,14 @@ std::unique_ptr<CommBackend> load_comm_backend(Backend engine, const CommInit& i
   const std::string var = override_variable(engine);
   std::string path;
   if (const char* exact = std::getenv(var.c_str()); exact && *exact) {
-    if (!file_exists(exact))
+    if (!::duet::detail::plugin_file_exists(exact))
       throw Error(cat("distributed: the ", backend_name(engine), " engine is not available: ", var,
                       "=", exact, " does not exist"));
     path = exact;
   } else {
-    const std::vector<std::string> looked = candidates(file);
+    const std::vector<std::string> looked = ::duet::detail::plugin_candidates(file);
     for (const auto& p : looked)
-      if (file_exists(p)) {
+      if (::duet::detail::plugin_file_exists(p)) {
         path = p;
         break;
       }

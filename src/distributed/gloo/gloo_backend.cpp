@@ -43,20 +43,6 @@ std::string seconds_str(std::chrono::milliseconds ms) {
   return ::duet::detail::cat(static_cast<double>(ms.count()) / 1000.0, " s");
 }
 
-const char* op_name(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::sum:
-      return "sum";
-    case ReduceOp::avg:
-      return "avg";
-    case ReduceOp::min:
-      return "min";
-    case ReduceOp::max:
-      return "max";
-  }
-  return "?";
-}
-
 class GlooBackend final : public CommBackend {
  public:
   explicit GlooBackend(const CommInit& init) : timeout_(init.timeout) {
@@ -98,7 +84,7 @@ class GlooBackend final : public CommBackend {
                                             ReduceOp op) override {
     if (count > 0) {
       guard(::duet::detail::cat("all_reduce (", dtype_name(dtype), ", ", count, " elements, ",
-                                op_name(op), ")"),
+                                reduce_op_name(op), ")"),
             [&] { all_reduce(buf, count, dtype, op); });
     }
     return std::make_unique<Done>();
@@ -148,7 +134,7 @@ class GlooBackend final : public CommBackend {
                                                 DType dtype, ReduceOp op) override {
     if (count > 0) {
       guard(::duet::detail::cat("reduce_scatter (", dtype_name(dtype), ", ", count,
-                                " elements per rank, ", op_name(op), ")"),
+                                " elements per rank, ", reduce_op_name(op), ")"),
             [&] {
               size_t n = bytes(count, dtype);
               std::vector<uint8_t> all(
