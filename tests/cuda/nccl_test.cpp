@@ -21,6 +21,7 @@
 #include "duet/graph.h"
 #include "duet/jit.h"
 #include "ops/collective_ops.h"
+#include "distributed_test_util.h"
 
 namespace duet {
 namespace {
@@ -31,17 +32,7 @@ bool built(const char* lib) {
   return std::filesystem::exists(std::string(DUET_BINARY_DIR) + "/" + lib);
 }
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using duet::test::free_port;
 
 // A one-rank NCCL group for the test's lifetime, bootstrapped over Gloo (the environment of
 // a one-process torchrun) when its plugin is built, else over MPI (a singleton).

@@ -16,20 +16,14 @@
 #include "duet/duet.h"
 #include "duet/nn.h"
 #include "duet/profiler.h"
+#include "distributed_test_util.h"
 
 using namespace duet;
 namespace dist = duet::distributed;
 
 namespace {
 
-// Child-side check: gtest assertions do not reach the parent from a death test.
-void require(bool ok, const std::string& what) {
-  if (!ok) {
-    std::fprintf(stderr, "child check failed: %s\n", what.c_str());
-    std::fflush(stderr);
-    std::_Exit(1);
-  }
-}
+using duet::test::require;
 
 std::shared_ptr<nn::Sequential> net(uint64_t seed) {
   Generator g(seed);
@@ -117,14 +111,7 @@ void world_of_one_body() {
 }  // namespace
 
 TEST(DDPWorldOfOne, GradientsAreThePlainBackwards) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(
-      {
-        world_of_one_body();
-        std::fprintf(stderr, "child ok\n");
-        std::exit(0);
-      },
-      ::testing::ExitedWithCode(0), "child ok");
+  IN_CHILD(world_of_one_body());
 }
 
 TEST(DDPWorldOfOne, NeedsInit) {

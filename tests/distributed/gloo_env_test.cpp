@@ -23,6 +23,7 @@
 #include "distributed/gloo/reduce_fns.h"
 #include "duet/distributed.h"
 #include "duet/error.h"
+#include "distributed_test_util.h"
 
 namespace {
 
@@ -33,17 +34,7 @@ using duet::distributed::detail::CommInit;
 const char* kVars[] = {"RANK",        "WORLD_SIZE", "MASTER_ADDR",
                        "MASTER_PORT", "LOCAL_RANK", "GLOO_SOCKET_IFNAME"};
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using duet::test::free_port;
 
 class GlooPlugin : public ::testing::Test {
  protected:

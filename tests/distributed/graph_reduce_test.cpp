@@ -15,6 +15,7 @@
 #include "duet/distributed.h"
 #include "graph/executable.h"
 #include "ops/collective_ops.h"
+#include "distributed_test_util.h"
 
 namespace dist = duet::distributed;
 namespace dd = duet::distributed::detail;
@@ -22,25 +23,8 @@ using namespace duet;
 
 namespace {
 
-void require(bool ok, const std::string& what) {
-  if (!ok) {
-    std::fprintf(stderr, "child check failed: %s\n", what.c_str());
-    std::fflush(stderr);
-    std::_Exit(1);
-  }
-}
-
-template <class F>
-void require_error(F&& call, const std::string& want) {
-  try {
-    call();
-  } catch (const Error& e) {
-    require(std::string(e.what()).find(want) != std::string::npos,
-            "error \"" + std::string(e.what()) + "\" lacks \"" + want + "\"");
-    return;
-  }
-  require(false, "no error; expected one with \"" + want + "\"");
-}
+using duet::test::require;
+using duet::test::require_error;
 
 bool same_bits(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
@@ -49,18 +33,6 @@ bool same_bits(const Tensor& a, const Tensor& b) {
     if (x[i] != y[i]) return false;
   return true;
 }
-
-#define IN_CHILD(...)                               \
-  do {                                              \
-    GTEST_FLAG_SET(death_test_style, "threadsafe"); \
-    EXPECT_EXIT(                                    \
-        {                                           \
-          __VA_ARGS__;                              \
-          std::fprintf(stderr, "child ok\n");       \
-          std::exit(0);                             \
-        },                                          \
-        ::testing::ExitedWithCode(0), "child ok");  \
-  } while (0)
 
 void init_world_of_one() {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "PMI_SIZE", "RANK",

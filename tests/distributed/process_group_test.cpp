@@ -15,47 +15,15 @@
 #include "duet/distributed.h"
 #include "duet/error.h"
 #include "duet/tensor.h"
+#include "distributed_test_util.h"
 
 namespace dist = duet::distributed;
 using duet::Tensor;
 
 namespace {
 
-// Child-side checks: gtest assertions do not reach the parent from a death test, so a failed
-// check prints and exits 1.
-void require(bool ok, const std::string& what) {
-  if (!ok) {
-    std::fprintf(stderr, "child check failed: %s\n", what.c_str());
-    std::fflush(stderr);
-    std::_Exit(1);
-  }
-}
-
-// `call` must throw duet::Error containing `want`.
-template <class F>
-void require_error(F&& call, const std::string& want) {
-  try {
-    call();
-  } catch (const duet::Error& e) {
-    require(std::string(e.what()).find(want) != std::string::npos,
-            "error \"" + std::string(e.what()) + "\" lacks \"" + want + "\"");
-    return;
-  }
-  require(false, "no error; expected one with \"" + want + "\"");
-}
-
-// Runs `body` in a fresh process (a re-run of this binary); it must exit 0 ("child ok").
-#define IN_CHILD(...)                               \
-  do {                                              \
-    GTEST_FLAG_SET(death_test_style, "threadsafe"); \
-    EXPECT_EXIT(                                    \
-        {                                           \
-          __VA_ARGS__;                              \
-          std::fprintf(stderr, "child ok\n");       \
-          std::exit(0);                             \
-        },                                          \
-        ::testing::ExitedWithCode(0), "child ok");  \
-  } while (0)
+using duet::test::require;
+using duet::test::require_error;
 
 // The launch variables a test process may inherit (say from a run under mpirun).
 void clear_launch_env() {
