@@ -6,11 +6,5 @@ target_include_directories(duet_mp_graph_failure_prog PRIVATE ${PROJECT_SOURCE_D
                            ${PROJECT_SOURCE_DIR}/kernels ${PROJECT_SOURCE_DIR}/tests)
 target_link_libraries(duet_mp_graph_failure_prog PRIVATE duet::duet)
 add_dependencies(duet_mp_graph_failure_prog duet_mpi)
-add_test(NAME mpirun.failure.graph_timeout
-         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/expect_failure.sh
-                 "rank 0 caught: .*all_reduce_wait: bucket 0 \\(float32, [0-9]+ elements, tag [0-9]+\\): .*did not complete within 3 s"
-                 bash ${PROJECT_SOURCE_DIR}/scripts/mpirun_test.sh 2
-                 $<TARGET_FILE:duet_mp_graph_failure_prog> timeout)
-set_tests_properties(mpirun.failure.graph_timeout PROPERTIES LABELS distributed PROCESSORS 2
-                     RESOURCE_LOCK mpirun TIMEOUT 60
-                     ENVIRONMENT "DUET_DIST_TIMEOUT=3;DUET_MPIRUN_TIMEOUT=50")
+duet_mp_failure(graph_timeout duet_mp_graph_failure_prog timeout 3
+  "rank 0 caught: .*all_reduce_wait: bucket 0 \\(float32, [0-9]+ elements, tag [0-9]+\\): .*did not complete within 3 s")

@@ -32,6 +32,19 @@ foreach(_src ${_mp_srcs})
   set_tests_properties(mpirun.${_name} PROPERTIES LABELS distributed PROCESSORS 2
                        RESOURCE_LOCK mpirun TIMEOUT 600)
 endforeach()
+# An expected failure on 2 ranks: PROGRAM (a target) run with MODE under mpirun must end with
+# a nonzero status and print a line matching REGEX (an extended regex;
+# tests/mpirun/expect_failure.sh), with DUET_DIST_TIMEOUT=TIMEOUT seconds; ctest's TIMEOUT
+# catches a hang.
+function(duet_mp_failure name program mode timeout regex)
+  add_test(NAME mpirun.failure.${name}
+           COMMAND bash ${PROJECT_SOURCE_DIR}/tests/mpirun/expect_failure.sh "${regex}"
+                   bash ${PROJECT_SOURCE_DIR}/scripts/mpirun_test.sh 2
+                   $<TARGET_FILE:${program}> ${mode})
+  set_tests_properties(mpirun.failure.${name} PROPERTIES LABELS distributed PROCESSORS 2
+                       RESOURCE_LOCK mpirun TIMEOUT 60
+                       ENVIRONMENT "DUET_DIST_TIMEOUT=${timeout};DUET_MPIRUN_TIMEOUT=50")
+endfunction()
 file(GLOB _mp_extra CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*.cmake)
 foreach(_f ${_mp_extra})
   get_filename_component(_fname ${_f} NAME)
