@@ -17,6 +17,7 @@
   X(sqrt, 0, math::sqrt(x))                                 \
   X(rsqrt, 0, T(1) / math::sqrt(x))                         \
   X(abs, 0, math::abs(x))                                   \
+  X(erf, 0, math::erf(x))                                   \
   X(sign, 0, (x > T(0)) - (x < T(0)))                       \
   X(add_scalar, k.attrs.f("value"), x + s)                  \
   X(mul_scalar, k.attrs.f("value"), x* s)                   \

@@ -37,7 +37,7 @@ struct KernelEntry {
 // ops: below, from their own lists).
 // clang-format off
 #define DUET_CUDA_SAME_NAME(X)                                                                 \
-  X(neg) X(exp) X(log) X(sqrt) X(rsqrt) X(abs) X(sign) X(add_scalar) X(mul_scalar)             \
+  X(neg) X(exp) X(log) X(sqrt) X(rsqrt) X(abs) X(erf) X(sign) X(add_scalar) X(mul_scalar)      \
   X(rsub_scalar) X(rdiv_scalar) X(clamp) X(clamp_backward)                                     \
   X(matmul) X(linear) X(linear_fused) X(add_relu)                                              \
   X(softmax) X(log_softmax) X(softmax_backward) X(log_softmax_backward) X(cross_entropy)       \

@@ -40,6 +40,7 @@
   X(sqrt, sqrt_op)                   \
   X(rsqrt, rsqrt_op)                 \
   X(abs, abs_op)                     \
+  X(erf, erf_op)                     \
   X(sign, sign_op)                   \
   X(add_scalar, add_scalar_op)       \
   X(mul_scalar, mul_scalar_op)       \
@@ -166,7 +167,7 @@ enum class OpId : uint16_t {
 
 // Written out on purpose (ggml's GGML_OP_COUNT check): adding an op to a list without
 // updating this number fails to compile, so the count is a decision, not an accident.
-inline constexpr int kNumOps = 99;
+inline constexpr int kNumOps = 100;
 static_assert(static_cast<int>(OpId::count) == kNumOps,
               "an op was added to or removed from src/ops/op_list.h: update kNumOps");
 

@@ -1,4 +1,4 @@
-// Unary math (neg, exp, log, sqrt, rsqrt, abs, sign) and ops with a scalar attribute
+// Unary math (neg, exp, log, sqrt, rsqrt, abs, erf, sign) and ops with a scalar attribute
 // (add/mul/rsub/rdiv by a scalar, pow, clamp).
 #include <cmath>
 
@@ -36,6 +36,11 @@ std::vector<Tensor> rsqrt_grad(const GradArgs& g) {  // d/dx x^-1/2 = -1/2 y^3
 }
 std::vector<Tensor> abs_grad(const GradArgs& g) {
   return {mul(G(g), sign(g.inputs[0]))};
+}
+// d/dx erf(x) = 2 / sqrt(pi) * exp(-x^2)
+std::vector<Tensor> erf_grad(const GradArgs& g) {
+  const Tensor& x = g.inputs[0];
+  return {mul(G(g), mul(exp(neg(mul(x, x))), 1.1283791670955126))};
 }
 std::vector<Tensor> sign_grad(const GradArgs& g) {
   return {mul(G(g), 0.0)};
@@ -126,6 +131,14 @@ DUET_DEFINE_OP(abs_op, {.id = OpId::abs,
                         .grad = abs_grad,
                         .save_inputs = 1,
                         .kernels = {cpu_kernels::abs},
+                        .inplace_input = 0,
+                        .samples = [] { return samples::unary(); }})
+DUET_DEFINE_OP(erf_op, {.id = OpId::erf,
+                        .traits = OpTrait::elementwise | OpTrait::unary,
+                        .infer = float_infer,
+                        .grad = erf_grad,
+                        .save_inputs = 1,
+                        .kernels = {cpu_kernels::erf},
                         .inplace_input = 0,
                         .samples = [] { return samples::unary(); }})
 DUET_DEFINE_OP(sign_op, {.id = OpId::sign,
@@ -253,6 +266,10 @@ Tensor log(const Tensor& a, std::source_location loc) {
 Tensor sqrt(const Tensor& a, std::source_location loc) {
   LocationScope scope(loc);
   return call_op1(sqrt_op(), {a});
+}
+Tensor erf(const Tensor& a, std::source_location loc) {
+  LocationScope scope(loc);
+  return call_op1(erf_op(), {a});
 }
 Tensor rsqrt(const Tensor& a, std::source_location loc) {
   LocationScope scope(loc);

@@ -44,6 +44,8 @@ Tensor log(const Tensor& a, std::source_location loc = std::source_location::cur
 Tensor sqrt(const Tensor& a, std::source_location loc = std::source_location::current());
 Tensor rsqrt(const Tensor& a, std::source_location loc = std::source_location::current());
 Tensor abs(const Tensor& a, std::source_location loc = std::source_location::current());
+// The error function (ONNX's Erf; exact GELU is 0.5 x (1 + erf(x / sqrt(2)))).
+Tensor erf(const Tensor& a, std::source_location loc = std::source_location::current());
 // -1, 0, 1; gradient zero
 Tensor sign(const Tensor& a, std::source_location loc = std::source_location::current());
 
