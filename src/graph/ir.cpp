@@ -173,6 +173,18 @@ std::shared_ptr<GraphData> active_graph() {
   return t_recording.empty() ? nullptr : t_recording.back();
 }
 
+PauseRecording::PauseRecording() : saved_(std::move(t_recording)) {
+  t_recording.clear();
+  set_recording_active(false);
+}
+
+PauseRecording::~PauseRecording() {
+  // Graphs pushed meanwhile (none expected) stay above the restored ones.
+  saved_.insert(saved_.end(), t_recording.begin(), t_recording.end());
+  t_recording = std::move(saved_);
+  set_recording_active(!t_recording.empty());
+}
+
 namespace {
 void note_host_read_in_graph(const Tensor& t, const SourceLoc& where) {
   std::shared_ptr<GraphData> g = active_graph();

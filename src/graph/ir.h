@@ -103,6 +103,19 @@ void push_recording(const std::shared_ptr<GraphData>& g);
 void pop_recording(const GraphData* g);
 std::shared_ptr<GraphData> active_graph();
 
+// Suspends every graph recording on this thread for its lifetime: ops called meanwhile run
+// eagerly on concrete tensors (the ONNX importer folds constant subgraphs this way).
+class PauseRecording {
+ public:
+  PauseRecording();
+  ~PauseRecording();
+  PauseRecording(const PauseRecording&) = delete;
+  PauseRecording& operator=(const PauseRecording&) = delete;
+
+ private:
+  std::vector<std::shared_ptr<GraphData>> saved_;
+};
+
 // Installs the record hook into call_op (idempotent).
 void install_graph_hook();
 
