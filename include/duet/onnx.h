@@ -85,6 +85,7 @@ struct LoadOptions {
   // Hostile-file limits, checked before anything is allocated (docs/security.md).
   int64_t max_file_bytes = int64_t{2} << 30;      // protobuf's own 2 GiB limit
   int64_t max_tensor_bytes = int64_t{1} << 32;    // one initializer or constant
+  int64_t max_total_tensor_bytes = int64_t{1} << 33;  // all initializers, decoded
   int64_t max_nodes = 1'000'000;
   // Fold subgraphs that read only initializers and constants once, at load (the weights of
   // an exported model that divides its BN scale at run time, ...). false: folded per call.
