@@ -1,0 +1,132 @@
+// ONNX's pooling: MaxPool, AveragePool, GlobalAveragePool and GlobalMaxPool on 1-D and 2-D
+// windows, mapped onto duet's max_pool2d / avg_pool2d / adaptive_avg_pool2d / reductions.
+// duet's pools take PyTorch's symmetric padding of at most half the kernel; other pads
+// (asymmetric, SAME_*, larger) pad the input first: -inf for MaxPool, zeros for
+// AveragePool, whose divisor without count_include_pad then comes from pooling a mask.
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "duet/ops/elementwise.h"
+#include "duet/ops/pool.h"
+#include "duet/ops/reduce.h"
+#include "duet/ops/shape.h"
+#include "graph/ir.h"
+#include "onnx/import_nn_ops.h"
+
+namespace duet::onnx::detail {
+
+namespace {
+
+using duet::detail::cat;
+
+// True when duet's pool can take the window's padding itself (PyTorch's rule).
+bool native_padding(const Window& w) {
+  return w.symmetric() && w.pad_begin[0] <= w.kernel[0] / 2 && w.pad_begin[1] <= w.kernel[1] / 2;
+}
+
+int64_t read_ceil_mode(const NodeContext& n) {
+  const int64_t ceil_mode = n.attr_int("ceil_mode", 0);
+  if (ceil_mode != 0 && ceil_mode != 1)
+    n.fail(cat("ceil_mode = ", ceil_mode, " (expected 0 or 1)"));
+  return ceil_mode;
+}
+
+// MaxPool-1 ... -12: X (N, C, [H,] W); the Indices output is not supported.
+std::vector<Tensor> convert_max_pool(NodeContext& n) {
+  n.expect_attrs(
+      {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"});
+  if (output_requested(n, 1))
+    n.fail(cat("output Indices ('", n.node().output(1), "') is not supported"));
+  const int64_t order = n.attr_int("storage_order", 0);
+  if (order != 0 && order != 1) n.fail(cat("storage_order = ", order, " (expected 0 or 1)"));
+  const Tensor& x = n.input(0);
+  const size_t sp = spatial_rank(n, x, "X");
+  Window win = read_window(n, sp, {}, true);
+  Tensor x2 = lift_1d(x, sp);
+  resolve_forward_pads(win, {x2.size(2), x2.size(3)});
+  Pool2dOptions o{.kernel = win.kernel,
+                  .stride = win.stride,
+                  .padding = 0,
+                  .dilation = win.dilation,
+                  .ceil_mode = read_ceil_mode(n) == 1};
+  if (native_padding(win))
+    o.padding = win.pad_begin;
+  else
+    x2 = pad(x2, pad_list(win), -std::numeric_limits<double>::infinity());
+  return {lower_1d(max_pool2d(x2, o), sp)};
+}
+
+// AveragePool-7 ... -11 (dilations arrive in opset 19): X (N, C, [H,] W).
+std::vector<Tensor> convert_avg_pool(NodeContext& n) {
+  n.expect_attrs({"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"});
+  const int64_t include = n.attr_int("count_include_pad", 0);
+  if (include != 0 && include != 1)
+    n.fail(cat("count_include_pad = ", include, " (expected 0 or 1)"));
+  const Tensor& x = n.input(0);
+  const size_t sp = spatial_rank(n, x, "X");
+  Window win = read_window(n, sp, {}, false);
+  Tensor x2 = lift_1d(x, sp);
+  resolve_forward_pads(win, {x2.size(2), x2.size(3)});
+  Pool2dOptions o{.kernel = win.kernel,
+                  .stride = win.stride,
+                  .padding = 0,
+                  .ceil_mode = read_ceil_mode(n) == 1,
+                  .count_include_pad = include == 1};
+  if (native_padding(win)) {
+    o.padding = win.pad_begin;
+    return {lower_1d(avg_pool2d(x2, o), sp)};
+  }
+  // Zero-padded input, pooled without padding: every window divides by its size (clipped to
+  // the padded input in ceil mode), which is count_include_pad = 1. For 0, divide by the
+  // share of real elements instead: the same pool of a 1/0 mask, computed once on the host.
+  const std::vector<int64_t> pads = pad_list(win);
+  o.count_include_pad = true;
+  Tensor y = avg_pool2d(pad(x2, pads), o);
+  if (include == 0) {
+    Tensor share;
+    {
+      duet::detail::PauseRecording pause;
+      const Tensor ones = Tensor::ones({1, 1, x2.size(2), x2.size(3)}, x2.dtype(), x2.device());
+      share = avg_pool2d(pad(ones, pads), o);  // (1, 1, OH, OW)
+    }
+    y = div(y, share);
+  }
+  return {lower_1d(y, sp)};
+}
+
+// GlobalAveragePool-1 / GlobalMaxPool-1: X (N, C, ...) -> (N, C, 1, ...).
+std::vector<Tensor> convert_global_pool(NodeContext& n, bool average) {
+  n.expect_attrs({});
+  const Tensor& x = n.input(0);
+  if (x.dim() < 3)
+    n.fail(cat("X has shape ", shape_str(x.shape()), " (expected (N, C, d1, ...), rank >= 3)"));
+  if (average && x.dim() == 4) return {adaptive_avg_pool2d(x, {1, 1})};  // as the zoo's models
+  std::vector<int64_t> axes;
+  for (int64_t a = 2; a < x.dim(); ++a) axes.push_back(a);
+  return {average ? mean(x, axes, true) : max(x, axes, true)};
+}
+
+std::vector<Tensor> convert_global_average_pool(NodeContext& n) {
+  return convert_global_pool(n, true);
+}
+
+std::vector<Tensor> convert_global_max_pool(NodeContext& n) {
+  return convert_global_pool(n, false);
+}
+
+const OperatorDef kPoolOperators[] = {
+    {"AveragePool", 7, convert_avg_pool, "1-D and 2-D (3-D is not supported)"},
+    {"GlobalAveragePool", 1, convert_global_average_pool, ""},
+    {"GlobalMaxPool", 1, convert_global_max_pool, ""},
+    {"MaxPool", 1, convert_max_pool,
+     "1-D and 2-D (3-D is not supported); the Indices output is not supported"},
+};
+
+}  // namespace
+
+std::span<const OperatorDef> pool_operators() {
+  return kPoolOperators;
+}
+
+}  // namespace duet::onnx::detail
