@@ -1,0 +1,475 @@
+// ONNX's backend node tests against duet's importer: every case directory
+// (<data>/test_*/model.onnx + test_data_set_*/{input,output}_*.pb, Debian's libonnx-testdata)
+// is loaded with duet::onnx::load, run eagerly (forward_many) and compiled (Model::compile at
+// the inputs' shapes), and every output compared with ONNX's expected one like ONNX's backend
+// test runner does: rtol 1e-3, atol 1e-7 (|got - want| <= atol + rtol |want|), NaNs equal,
+// dtypes and shapes equal (ONNX INT32 reads as int64 on both sides, duet has no int32).
+//
+//   run_node_tests [--data DIR]... [--filter SUBSTR]... [--report FILE]
+//                  [--expected-failures FILE] [--assert] [--quiet]
+//
+// A case is "unsupported" when load or run throws duet::Error with "not supported" in its
+// message (the importer's phrase for an operator, attribute, opset or dtype it does not read),
+// "failed" on any other error or a mismatch, "passed" otherwise. The report counts cases per
+// operator: a case counts for every op_type its model uses (an `_expanded` case, ONNX's
+// function body of an operator, counts for the operators of that body, not for the function).
+// With --assert the exit status is 1 when a failed case uses an operator duet imports
+// (supported_operators()) and is not listed in --expected-failures ("test_name  reason"
+// lines); 77 when no data directory exists (ctest: skipped).
+// The case name is printed before it runs, so a crash names its case.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "duet/error.h"
+#include "duet/graph.h"
+#include "duet/onnx.h"
+#include "duet/tensor.h"
+#include "onnx/proto.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Options {
+  std::vector<std::string> data_dirs;
+  std::vector<std::string> filters;
+  std::string report;
+  std::string expected_failures;
+  bool assert_supported = false;
+  bool quiet = false;
+};
+
+enum class Status { passed, failed, unsupported };
+
+const char* status_name(Status s) {
+  switch (s) {
+    case Status::passed: return "passed";
+    case Status::failed: return "FAILED";
+    case Status::unsupported: return "unsupported";
+  }
+  return "?";
+}
+
+struct CaseResult {
+  std::string name;
+  std::string suite;              // the data directory's name: node, pytorch-operator, ...
+  std::vector<std::string> ops;   // op_types used (domain-qualified outside ai.onnx)
+  Status status = Status::passed;
+  std::string detail;             // the first line of the error or the mismatch
+  double ms = 0;
+};
+
+std::string read_file(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+std::string first_line(const std::string& s, size_t max_len = 200) {
+  std::string line = s.substr(0, s.find('\n'));
+  if (line.size() > max_len) line = line.substr(0, max_len) + "...";
+  return line;
+}
+
+void collect_ops(const ::onnx::GraphProto& g, std::set<std::string>& ops) {
+  for (const auto& node : g.node()) {
+    const std::string& domain = node.domain();
+    ops.insert(domain.empty() || domain == "ai.onnx" ? node.op_type()
+                                                     : domain + "." + node.op_type());
+    for (const auto& attr : node.attribute()) {
+      if (attr.has_g()) collect_ops(attr.g(), ops);
+      for (const auto& sub : attr.graphs()) collect_ops(sub, ops);
+    }
+  }
+}
+
+// "input_3.pb" -> 3; -1 for other names.
+int pb_index(const std::string& file, const std::string& prefix) {
+  if (file.rfind(prefix, 0) != 0 || file.size() < prefix.size() + 4 ||
+      file.substr(file.size() - 3) != ".pb")
+    return -1;
+  std::string digits = file.substr(prefix.size(), file.size() - prefix.size() - 3);
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), ::isdigit)) return -1;
+  return std::stoi(digits);
+}
+
+std::vector<fs::path> pb_files(const fs::path& dir, const std::string& prefix) {
+  std::map<int, fs::path> by_index;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    int i = pb_index(e.path().filename().string(), prefix);
+    if (i >= 0) by_index[i] = e.path();
+  }
+  std::vector<fs::path> out;
+  for (auto& [i, p] : by_index) out.push_back(p);
+  return out;
+}
+
+// "" when `got` matches `want` (ONNX backend defaults), else what differs.
+std::string compare(const duet::Tensor& got_in, const duet::Tensor& want, size_t index) {
+  std::ostringstream os;
+  os << "output " << index << ": ";
+  if (!got_in.defined()) return os.str() + "undefined tensor";
+  duet::Tensor got = got_in.is_symbolic() ? got_in : got_in.contiguous();
+  if (got.dtype() != want.dtype()) {
+    os << "dtype " << duet::dtype_name(got.dtype()) << ", expected "
+       << duet::dtype_name(want.dtype());
+    return os.str();
+  }
+  if (got.shape() != want.shape()) {
+    os << "shape " << duet::shape_str(got.shape()) << ", expected "
+       << duet::shape_str(want.shape());
+    return os.str();
+  }
+  if (got.numel() == 0) return "";
+  if (!duet::is_floating(want.dtype())) {
+    auto g = got.to(duet::int64).contiguous().to_vector<int64_t>();
+    auto w = want.to(duet::int64).contiguous().to_vector<int64_t>();
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (g[i] != w[i]) {
+        os << "element " << i << " is " << g[i] << ", expected " << w[i];
+        return os.str();
+      }
+    }
+    return "";
+  }
+  auto g = got.to(duet::float64).contiguous().to_vector<double>();
+  auto w = want.to(duet::float64).contiguous().to_vector<double>();
+  constexpr double rtol = 1e-3, atol = 1e-7;
+  size_t bad = 0, first_bad = 0;
+  double worst = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    bool ok;
+    if (std::isnan(w[i]) || std::isnan(g[i])) {
+      ok = std::isnan(w[i]) && std::isnan(g[i]);
+    } else if (std::isinf(w[i]) || std::isinf(g[i])) {
+      ok = g[i] == w[i];
+    } else {
+      double err = std::fabs(g[i] - w[i]);
+      ok = err <= atol + rtol * std::fabs(w[i]);
+      worst = std::max(worst, err);
+    }
+    if (!ok) {
+      if (bad == 0) first_bad = i;
+      ++bad;
+    }
+  }
+  if (bad == 0) return "";
+  os << bad << " of " << w.size() << " elements differ (first: element " << first_bad << " is "
+     << g[first_bad] << ", expected " << w[first_bad] << "; max |diff| " << worst << ")";
+  return os.str();
+}
+
+struct Outcome {
+  Status status = Status::passed;
+  std::string detail;
+};
+
+Outcome classify_error(const std::string& where, const std::string& what, bool duet_error) {
+  if (duet_error && what.find("not supported") != std::string::npos)
+    return {Status::unsupported, first_line(what)};
+  return {Status::failed, where + (duet_error ? "" : " (not a duet::Error)") + ": " +
+                              first_line(what)};
+}
+
+// Runs one test_data_set directory eagerly and compiled.
+Outcome run_data_set(duet::onnx::Model& model, const fs::path& set_dir) {
+  std::vector<duet::Tensor> inputs, expected;
+  for (const auto& p : pb_files(set_dir, "input_")) inputs.push_back(duet::onnx::load_tensor(p));
+  for (const auto& p : pb_files(set_dir, "output_"))
+    expected.push_back(duet::onnx::load_tensor(p));
+  const auto& declared = model.inputs();
+  if (inputs.size() != declared.size()) {
+    return {Status::failed, "the model declares " + std::to_string(declared.size()) +
+                                " inputs, the data set has " + std::to_string(inputs.size())};
+  }
+  // eager
+  {
+    auto out = model.forward_many(inputs);
+    if (out.size() < expected.size()) {
+      return {Status::failed, "eager: " + std::to_string(out.size()) + " outputs, expected " +
+                                  std::to_string(expected.size())};
+    }
+    for (size_t i = 0; i < expected.size(); ++i) {
+      std::string diff = compare(out[i], expected[i], i);
+      if (!diff.empty()) return {Status::failed, "eager: " + diff};
+    }
+  }
+  // compiled (a model without inputs is all constants: nothing to compile)
+  if (!inputs.empty()) {
+    std::vector<duet::Shape> shapes;
+    std::map<std::string, duet::Tensor> feeds;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      shapes.push_back(inputs[i].shape());
+      feeds[declared[i].name] = inputs[i];
+    }
+    duet::Executable exe;
+    try {
+      exe = model.compile(shapes);
+    } catch (const duet::Error& e) {
+      Outcome o = classify_error("graph: compile", e.what(), true);
+      return o;
+    }
+    auto out = exe.run(feeds);
+    if (out.size() < expected.size()) {
+      return {Status::failed, "graph: " + std::to_string(out.size()) + " outputs, expected " +
+                                  std::to_string(expected.size())};
+    }
+    for (size_t i = 0; i < expected.size(); ++i) {
+      std::string diff = compare(out[i], expected[i], i);
+      if (!diff.empty()) return {Status::failed, "graph: " + diff};
+    }
+  }
+  return {};
+}
+
+// A value ONNX declares as a sequence, map or optional: duet reads tensors only.
+std::string non_tensor_value(const ::onnx::GraphProto& g) {
+  auto check = [](const ::onnx::ValueInfoProto& v) -> std::string {
+    if (v.has_type() && !v.type().has_tensor_type())
+      return "value '" + v.name() + "' is a sequence, map or optional (not supported: duet reads "
+                                    "tensors only)";
+    return "";
+  };
+  for (const auto& v : g.input())
+    if (auto s = check(v); !s.empty()) return s;
+  for (const auto& v : g.output())
+    if (auto s = check(v); !s.empty()) return s;
+  return "";
+}
+
+CaseResult run_case(const fs::path& dir, const std::string& suite) {
+  CaseResult r;
+  r.name = dir.filename().string();
+  r.suite = suite;
+  auto t0 = std::chrono::steady_clock::now();
+  auto finish = [&](Outcome o) {
+    r.status = o.status;
+    r.detail = o.detail;
+    r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return r;
+  };
+  fs::path model_path = dir / "model.onnx";
+  ::onnx::ModelProto proto;
+  if (!proto.ParseFromString(read_file(model_path)))
+    return finish({Status::failed, "model.onnx does not parse as a ModelProto"});
+  std::set<std::string> ops;
+  collect_ops(proto.graph(), ops);
+  r.ops.assign(ops.begin(), ops.end());
+  if (std::string s = non_tensor_value(proto.graph()); !s.empty())
+    return finish({Status::unsupported, s});
+  std::vector<fs::path> sets;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_directory() && e.path().filename().string().rfind("test_data_set_", 0) == 0)
+      sets.push_back(e.path());
+  std::sort(sets.begin(), sets.end());
+  if (sets.empty()) return finish({Status::failed, "no test_data_set_* directory"});
+  const char* stage = "load";
+  try {
+    auto model = duet::onnx::load(model_path.string());
+    stage = "run";
+    for (const auto& set : sets) {
+      Outcome o = run_data_set(*model, set);
+      if (o.status != Status::passed) {
+        if (sets.size() > 1) o.detail = set.filename().string() + ": " + o.detail;
+        return finish(o);
+      }
+    }
+  } catch (const duet::Error& e) {
+    return finish(classify_error(stage, e.what(), true));
+  } catch (const std::exception& e) {
+    return finish(classify_error(stage, e.what(), false));
+  }
+  return finish({});
+}
+
+std::map<std::string, std::string> read_expected_failures(const std::string& path) {
+  std::map<std::string, std::string> out;
+  if (path.empty()) return out;
+  std::ifstream f(path);
+  if (!f) {
+    std::cerr << "run_node_tests: cannot read " << path << "\n";
+    std::exit(2);
+  }
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream is(line);
+    std::string name, reason;
+    is >> name;
+    std::getline(is, reason);
+    reason.erase(0, reason.find_first_not_of(" \t"));
+    if (!name.empty()) out[name] = reason;
+  }
+  return out;
+}
+
+struct OpCount {
+  int passed = 0, failed = 0, unsupported = 0;
+};
+
+std::string make_report(const std::vector<CaseResult>& results,
+                        const std::set<std::string>& supported,
+                        const std::map<std::string, std::string>& expected) {
+  std::ostringstream os;
+  std::map<std::string, std::map<std::string, OpCount>> per_suite;  // suite -> op -> counts
+  std::map<std::string, OpCount> suite_total;
+  for (const auto& r : results) {
+    auto& t = suite_total[r.suite];
+    (r.status == Status::passed ? t.passed : r.status == Status::failed ? t.failed
+                                                                        : t.unsupported)++;
+    for (const auto& op : r.ops) {
+      auto& c = per_suite[r.suite][op];
+      (r.status == Status::passed ? c.passed : r.status == Status::failed ? c.failed
+                                                                          : c.unsupported)++;
+    }
+  }
+  for (const auto& [suite, ops] : per_suite) {
+    const auto& t = suite_total[suite];
+    os << "## " << suite << ": " << t.passed + t.failed + t.unsupported << " cases, " << t.passed
+       << " passed, " << t.failed << " failed, " << t.unsupported << " unsupported\n\n";
+    os << "| operator | imported | passed | failed | unsupported |\n";
+    os << "|---|---|---:|---:|---:|\n";
+    for (const auto& [op, c] : ops) {
+      os << "| " << op << " | " << (supported.count(op) ? "yes" : "no") << " | " << c.passed
+         << " | " << c.failed << " | " << c.unsupported << " |\n";
+    }
+    os << "\n";
+  }
+  os << "## failed cases\n\n";
+  for (const auto& r : results) {
+    if (r.status != Status::failed) continue;
+    auto it = expected.find(r.name);
+    os << "- " << r.suite << "/" << r.name
+       << (it != expected.end() ? " (expected: " + it->second + ")" : "") << ": " << r.detail
+       << "\n";
+  }
+  os << "\n## unsupported cases\n\n";
+  for (const auto& r : results) {
+    if (r.status == Status::unsupported)
+      os << "- " << r.suite << "/" << r.name << ": " << r.detail << "\n";
+  }
+  return os.str();
+}
+
+int usage() {
+  std::cerr << "usage: run_node_tests [--data DIR]... [--filter SUBSTR]... [--report FILE]\n"
+               "                      [--expected-failures FILE] [--assert] [--quiet]\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << a << " needs a value\n";
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--data") {
+      opt.data_dirs.push_back(value());
+    } else if (a == "--filter") {
+      opt.filters.push_back(value());
+    } else if (a == "--report") {
+      opt.report = value();
+    } else if (a == "--expected-failures") {
+      opt.expected_failures = value();
+    } else if (a == "--assert") {
+      opt.assert_supported = true;
+    } else if (a == "--quiet") {
+      opt.quiet = true;
+    } else {
+      return usage();
+    }
+  }
+  if (opt.data_dirs.empty()) opt.data_dirs.push_back("/usr/share/libonnx-testdata/data/node");
+  if (!duet::onnx::available()) {
+    std::cout << "SKIPPED: libduet was built without ONNX support\n";
+    return 77;
+  }
+  auto expected = read_expected_failures(opt.expected_failures);
+  std::set<std::string> supported;
+  for (const auto& op : duet::onnx::supported_operators()) supported.insert(op);
+
+  std::vector<CaseResult> results;
+  bool any_dir = false;
+  for (const auto& data : opt.data_dirs) {
+    if (!fs::is_directory(data)) {
+      std::cout << "no data directory " << data << " (libonnx-testdata not installed?)\n";
+      continue;
+    }
+    any_dir = true;
+    std::string suite = fs::path(data).filename().string();
+    std::vector<fs::path> cases;
+    for (const auto& e : fs::directory_iterator(data)) {
+      std::string name = e.path().filename().string();
+      if (!e.is_directory() || !fs::exists(e.path() / "model.onnx")) continue;
+      bool keep = opt.filters.empty();
+      for (const auto& f : opt.filters) keep = keep || name.find(f) != std::string::npos;
+      if (keep) cases.push_back(e.path());
+    }
+    std::sort(cases.begin(), cases.end());
+    for (const auto& dir : cases) {
+      std::cout << "RUN  " << suite << "/" << dir.filename().string() << std::flush;
+      CaseResult r = run_case(dir, suite);
+      std::cout << "  " << status_name(r.status);
+      if (r.status != Status::passed && !opt.quiet) std::cout << ": " << r.detail;
+      std::cout << "\n" << std::flush;
+      results.push_back(std::move(r));
+    }
+  }
+  if (!any_dir) return 77;
+
+  std::string report = make_report(results, supported, expected);
+  std::cout << "\n" << report;
+  if (!opt.report.empty()) {
+    std::ofstream f(opt.report);
+    f << report;
+  }
+
+  // The assertion: a failure of a case that uses an operator duet imports is a bug unless
+  // listed (an operator duet does not import must make load() say "not supported").
+  int unexpected = 0;
+  std::set<std::string> seen;
+  for (const auto& r : results) {
+    seen.insert(r.name);
+    bool any_supported = std::any_of(r.ops.begin(), r.ops.end(), [&](const std::string& op) {
+      return supported.count(op) != 0;
+    });
+    bool listed = expected.count(r.name) != 0;
+    if (r.status == Status::failed && any_supported && !listed) {
+      std::cout << "UNEXPECTED FAILURE " << r.suite << "/" << r.name << ": " << r.detail << "\n";
+      ++unexpected;
+    }
+    if (r.status == Status::passed && listed)
+      std::cout << "note: " << r.name << " passes but is listed in the expected failures\n";
+  }
+  if (opt.filters.empty()) {
+    for (const auto& [name, reason] : expected)
+      if (!seen.count(name)) std::cout << "note: expected failure " << name << " was not run\n";
+  }
+  int passed = 0, failed = 0, unsupported = 0;
+  for (const auto& r : results)
+    (r.status == Status::passed ? passed : r.status == Status::failed ? failed : unsupported)++;
+  std::cout << "\n" << results.size() << " cases: " << passed << " passed, " << failed
+            << " failed, " << unsupported << " unsupported; " << unexpected
+            << " unexpected failures of imported operators\n";
+  return opt.assert_supported && unexpected > 0 ? 1 : 0;
+}

@@ -1,0 +1,24 @@
+# ---- part E: ONNX's own backend node tests, PyTorch/torchvision and NHWC import tests -------
+# onnx_backend_node: every case of Debian's libonnx-testdata (data/node) loaded, run eagerly and
+# compiled, outputs against ONNX's (rtol 1e-3, atol 1e-7); fails when a case of an imported
+# operator fails and is not in backend/expected_failures.txt. Skipped (77) without the data.
+add_executable(onnx_node_tests ${CMAKE_CURRENT_LIST_DIR}/backend/run_node_tests.cpp)
+target_include_directories(onnx_node_tests PRIVATE ${PROJECT_SOURCE_DIR}/src ${DUET_ONNX_GEN_DIR})
+target_link_libraries(onnx_node_tests PRIVATE duet::duet protobuf::libprotobuf-lite)
+add_test(NAME onnx_backend_node
+         COMMAND onnx_node_tests --data /usr/share/libonnx-testdata/data/node --assert --quiet
+                 --expected-failures ${CMAKE_CURRENT_LIST_DIR}/backend/expected_failures.txt
+                 --report ${CMAKE_CURRENT_BINARY_DIR}/onnx_backend_node_report.md)
+set_tests_properties(onnx_backend_node PROPERTIES LABELS onnx SKIP_RETURN_CODE 77 TIMEOUT 600)
+
+# onnx_torchvision_import: torch.onnx.export's resnet18, mobilenet_v2, efficientnet_b0 and a
+# custom model (opsets 13 and 17, odd input sizes) and tf2onnx-style NHWC models built with
+# onnx.helper, imported and run eager and compiled against PyTorch's / ONNX Runtime's outputs
+# (max |diff| <= 1e-4 max |ref|). Skipped (77) only when the Python venv cannot be had.
+add_executable(onnx_check_import ${CMAKE_CURRENT_LIST_DIR}/torchvision/check_import.cpp)
+target_link_libraries(onnx_check_import PRIVATE duet::duet)
+add_test(NAME onnx_torchvision_import
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/torchvision/run_import_test.sh
+                 $<TARGET_FILE:onnx_check_import> ${CMAKE_CURRENT_BINARY_DIR}/onnx_torchvision)
+set_tests_properties(onnx_torchvision_import PROPERTIES LABELS onnx SKIP_RETURN_CODE 77
+                     TIMEOUT 600)
