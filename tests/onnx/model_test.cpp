@@ -171,4 +171,128 @@ TEST(OnnxRegistry, TableIsSortedAndUnique) {
   EXPECT_EQ(duet::onnx::detail::find_operator(""), nullptr);
 }
 
+// x (N, 4) -> MatMul w (4, 3) -> Add b (3) -> Relu -> y (N, 3)
+OnnxBuilder small_mlp() {
+  OnnxBuilder b;
+  b.input("x", TensorProto::FLOAT, {-1, 4});
+  b.init("w", rand64({4, 3}, 1).to(float32));
+  b.init("b", rand64({3}, 2).to(float32));
+  b.node("MatMul", {"x", "w"}, {"xw"}, "mm");
+  b.node("Add", {"xw", "b"}, {"pre"}, "add");
+  b.node("Relu", {"pre"}, {"y"}, "relu");
+  b.output("y", TensorProto::FLOAT, {-1, 3});
+  return b;
+}
+
+TEST(OnnxModel, EagerMatchesGraphAtTwoBatchSizes) {
+  DUET_NEED_OPS("MatMul", "Add", "Relu");
+  auto m = small_mlp().load();
+  for (int64_t n : {2, 5}) {
+    Tensor x = rand64({n, 4}, 10 + static_cast<uint64_t>(n)).to(float32);
+    Tensor eager = (*m)(x);
+    ASSERT_EQ(eager.shape(), Shape({n, 3}));
+    // Reference by hand: relu(x w + b).
+    Tensor ref = duet::relu(duet::matmul(x, m->initializers().at("w")) + m->initializers().at("b"));
+    expect_close(eager, ref);
+    auto exe = m->compile({{n, 4}});
+    Tensor graph = exe.run({{"x", x}})[0];
+    expect_close(graph, eager, 1e-6, 1e-6);
+  }
+  EXPECT_EQ(m->operator_counts(), (std::map<std::string, int64_t>{{"Add", 1}, {"MatMul", 1},
+                                                                  {"Relu", 1}}));
+  // The model's inputs are checked in graph mode too.
+  Graph g;
+  Tensor bad = g.input("x", {2, 5});
+  EXPECT_THAT(error_of([&] { (*m)(bad); }),
+              HasSubstr("input 'x' has shape (2, 5), the model expects (N, 4)"));
+}
+
+// x (N, 2, 3) -> Shape -> Gather(0) -> Unsqueeze -> Concat([n], [-1]) -> Reshape(x) -> (N, 6)
+OnnxBuilder shape_chain(int64_t opset) {
+  OnnxBuilder b(opset);
+  b.input("x", TensorProto::FLOAT, {-1, 2, 3});
+  b.init("zero", Tensor::scalar(0, int64));
+  b.init("minus_one", Tensor::from_vector<int64_t>({-1}, {1}));
+  b.node("Shape", {"x"}, {"shape"}, "shape");
+  b.node("Gather", {"shape", "zero"}, {"n"}, "gather");
+  if (opset >= 13) {
+    b.init("axes", Tensor::from_vector<int64_t>({0}, {1}));
+    b.node("Unsqueeze", {"n", "axes"}, {"n1"}, "unsqueeze");
+  } else {
+    OnnxBuilder::attr_ints(b.node("Unsqueeze", {"n"}, {"n1"}, "unsqueeze"), "axes", {0});
+  }
+  OnnxBuilder::attr_int(b.node("Concat", {"n1", "minus_one"}, {"target"}, "concat"), "axis", 0);
+  b.node("Reshape", {"x", "target"}, {"y"}, "reshape");
+  b.output("y", TensorProto::FLOAT, {-1, 6});
+  return b;
+}
+
+TEST(OnnxModel, ShapeChainsFoldOnTheHost) {
+  DUET_NEED_OPS("Shape", "Gather", "Unsqueeze", "Concat", "Reshape");
+  for (int64_t opset : {11, 13}) {
+    auto m = shape_chain(opset).load();
+    Tensor x = rand64({3, 2, 3}, 4).to(float32);
+    Tensor eager = (*m)(x);
+    EXPECT_EQ(eager.shape(), Shape({3, 6}));
+    EXPECT_EQ(eager.to_vector<double>(), x.to_vector<double>());
+    Graph g;
+    Tensor y = (*m)(g.input("x", {4, 2, 3}));
+    EXPECT_EQ(y.shape(), Shape({4, 6}));
+    const std::string dump = g.dump();
+    // Only the input and the reshape were recorded: Shape -> ... -> Concat ran on the host.
+    EXPECT_EQ(g.num_nodes(), 2u) << dump;
+    EXPECT_THAT(dump, HasSubstr("reshape"));
+    EXPECT_THAT(dump, Not(HasSubstr("gather")));
+    EXPECT_THAT(dump, Not(HasSubstr("cat")));
+    auto exe = duet::compile(g, {y});
+    Tensor x4 = rand64({4, 2, 3}, 5).to(float32);
+    EXPECT_EQ(exe.run({{"x", x4}})[0].to_vector<double>(), x4.to_vector<double>());
+    EXPECT_EQ(exe.stale_reason(), "");
+  }
+}
+
+TEST(OnnxModel, InitializerOnlySubgraphsFoldAtLoad) {
+  DUET_NEED_OPS("Mul", "MatMul");
+  OnnxBuilder b;
+  b.input("x", TensorProto::FLOAT, {2, 2});
+  b.init("w", Tensor::from_vector({1, 2, 3, 4}, {2, 2}));
+  b.init("scale", Tensor::from_vector({10}, {1}));
+  b.node("Mul", {"w", "scale"}, {"ws"}, "scale_w");  // initializers only
+  b.node("MatMul", {"x", "ws"}, {"y"}, "mm");
+  b.output("y", TensorProto::FLOAT, {2, 2});
+  Tensor x = Tensor::from_vector({1, 0, 0, 1}, {2, 2});
+  auto folded = b.load();
+  auto per_call = b.load({.fold_constants = false});
+  EXPECT_EQ(folded->impl().run_order, std::vector<int>({1}));
+  EXPECT_EQ(per_call->impl().run_order, std::vector<int>({0, 1}));
+  const std::vector<double> want = {10, 20, 30, 40};
+  EXPECT_EQ((*folded)(x).to_vector<double>(), want);
+  EXPECT_EQ((*per_call)(x).to_vector<double>(), want);
+  // Per call, the constant node still runs on the host while a graph records.
+  for (auto* m : {folded.get(), per_call.get()}) {
+    Graph g;
+    Tensor y = (*m)(g.input("x", {2, 2}));
+    EXPECT_THAT(g.dump(), Not(HasSubstr("= mul"))) << g.dump();
+    EXPECT_EQ(g.num_nodes(), 3u) << g.dump();  // input, capture, matmul
+    EXPECT_EQ(duet::compile(g, {y}).run({{"x", x}})[0].to_vector<double>(), want);
+  }
+}
+
+TEST(OnnxModel, ConverterErrorsNameTheNode) {
+  DUET_NEED_OPS("Reshape", "Relu");
+  OnnxBuilder b;
+  b.input("x", TensorProto::FLOAT, {2, 3});
+  b.input("s", TensorProto::INT64, {2});
+  b.node("Relu", {"x"}, {"r"}, "relu");
+  b.node("Reshape", {"r", "s"}, {"y"}, "reshape_from_input");
+  b.output("y", TensorProto::FLOAT, {3, 2});
+  auto m = b.load();
+  std::string e = error_of([&] {
+    m->forward_many({Tensor::zeros({2, 3}), Tensor::from_vector<int64_t>({3, 2}, {2})});
+  });
+  EXPECT_THAT(e, HasSubstr("onnx: test.onnx: node 'reshape_from_input' (Reshape): "));
+  // The prefix is not repeated when the converter already used n.fail().
+  EXPECT_EQ(e.find("onnx: test.onnx: node"), e.rfind("onnx: test.onnx: node")) << e;
+}
+
 }  // namespace
