@@ -22,3 +22,16 @@ add_test(NAME onnx_torchvision_import
                  $<TARGET_FILE:onnx_check_import> ${CMAKE_CURRENT_BINARY_DIR}/onnx_torchvision)
 set_tests_properties(onnx_torchvision_import PROPERTIES LABELS onnx SKIP_RETURN_CODE 77
                      TIMEOUT 600)
+
+# ---- part D: export ---------------------------------------------------------------------------
+# onnx_runtime_zoo: every zoo model (random weights and BN statistics, eval, 2x3x64x64) exported
+# by duet, checked by onnx.checker (full_check) and run by ONNX Runtime (CPU, ORT_ENABLE_ALL)
+# against duet's logits: max|ort - duet| / max|duet| <= 1e-4 per model; plus a dynamic_batch
+# export run at another batch size and opset-13 exports with BatchNormalization nodes.
+# Skipped (77) only when the Python venv cannot be had.
+add_executable(onnx_export_zoo ${CMAKE_CURRENT_LIST_DIR}/ort/export_zoo.cpp)
+target_link_libraries(onnx_export_zoo PRIVATE duet::duet)
+add_test(NAME onnx_runtime_zoo
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/ort/run_ort_test.sh
+                 $<TARGET_FILE:onnx_export_zoo> ${CMAKE_CURRENT_BINARY_DIR}/onnx_runtime_zoo)
+set_tests_properties(onnx_runtime_zoo PROPERTIES LABELS onnx SKIP_RETURN_CODE 77 TIMEOUT 600)
