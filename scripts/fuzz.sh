@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target for N seconds on its corpus:
-#   scripts/fuzz.sh <fuzz_safetensors|fuzz_idx|fuzz_ops|fuzz_checkpoint|fuzz_store> <seconds> [libFuzzer args...]
+#   scripts/fuzz.sh <fuzz_safetensors|fuzz_idx|fuzz_ops|fuzz_checkpoint|fuzz_store|fuzz_onnx> <seconds> [libFuzzer args...]
 # Configures + builds build-fuzz (clang-19, -DDUET_FUZZ=ON: libFuzzer + ASan + UBSan) when
 # needed, merges fuzz/corpus/<target> into the scratch corpus build-fuzz/corpus-<target>
 # (outside git; new inputs go there), runs the target, and prints executions and crashes.
@@ -12,15 +12,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ $# -lt 2 ]; then
-  echo "usage: $0 <fuzz_safetensors|fuzz_idx|fuzz_ops|fuzz_checkpoint|fuzz_store> <seconds> [libFuzzer args...]" >&2
+  echo "usage: $0 <fuzz_safetensors|fuzz_idx|fuzz_ops|fuzz_checkpoint|fuzz_store|fuzz_onnx> <seconds> [libFuzzer args...]" >&2
   exit 2
 fi
 TARGET=$1
 SECONDS_TO_RUN=$2
 shift 2
 case "$TARGET" in
-  fuzz_safetensors | fuzz_idx | fuzz_ops | fuzz_checkpoint | fuzz_store) ;;
-  *) echo "unknown target '$TARGET' (fuzz_safetensors, fuzz_idx, fuzz_ops, fuzz_checkpoint, fuzz_store)" >&2; exit 2 ;;
+  fuzz_safetensors | fuzz_idx | fuzz_ops | fuzz_checkpoint | fuzz_store | fuzz_onnx) ;;
+  *) echo "unknown target '$TARGET' (fuzz_safetensors, fuzz_idx, fuzz_ops, fuzz_checkpoint, fuzz_store, fuzz_onnx)" >&2; exit 2 ;;
 esac
 BUILD_DIR=${BUILD_DIR:-build-fuzz}
 JOBS=${JOBS:-2}

@@ -19,6 +19,7 @@ extern "C" int duet_fuzz_idx(const uint8_t* data, size_t size);
 extern "C" int duet_fuzz_ops(const uint8_t* data, size_t size);
 extern "C" int duet_fuzz_checkpoint(const uint8_t* data, size_t size);
 extern "C" int duet_fuzz_store(const uint8_t* data, size_t size);
+extern "C" int duet_fuzz_onnx(const uint8_t* data, size_t size);
 
 namespace {
 
@@ -91,4 +92,8 @@ TEST(FuzzReplay, Store) {
 
 TEST(FuzzReplay, Ops) {
   EXPECT_TRUE(replay("fuzz_ops", duet_fuzz_ops) > 0 || kFilesGiven);
+}
+
+TEST(FuzzReplay, Onnx) {
+  EXPECT_TRUE(replay("fuzz_onnx", duet_fuzz_onnx) > 0 || kFilesGiven);
 }
