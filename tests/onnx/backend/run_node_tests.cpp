@@ -179,9 +179,8 @@ struct Outcome {
 
 Outcome classify_error(const std::string& where, const std::string& what, bool duet_error) {
   if (duet_error && what.find("not supported") != std::string::npos)
-    return {Status::unsupported, first_line(what)};
-  return {Status::failed, where + (duet_error ? "" : " (not a duet::Error)") + ": " +
-                              first_line(what)};
+    return {Status::unsupported, what};
+  return {Status::failed, where + (duet_error ? "" : " (not a duet::Error)") + ": " + what};
 }
 
 // Runs one test_data_set directory eagerly and compiled.
@@ -257,7 +256,11 @@ CaseResult run_case(const fs::path& dir, const std::string& suite) {
   auto t0 = std::chrono::steady_clock::now();
   auto finish = [&](Outcome o) {
     r.status = o.status;
-    r.detail = o.detail;
+    // The messages name the file: keep them short by dropping the case's directory.
+    const std::string prefix = dir.string() + "/";
+    for (size_t at; (at = o.detail.find(prefix)) != std::string::npos;)
+      o.detail.erase(at, prefix.size());
+    r.detail = first_line(o.detail, 240);
     r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return r;
   };
