@@ -10,6 +10,15 @@ add_test(NAME onnx_backend_node
                  --expected-failures ${CMAKE_CURRENT_LIST_DIR}/backend/expected_failures.txt
                  --report ${CMAKE_CURRENT_BINARY_DIR}/onnx_backend_node_report.md)
 set_tests_properties(onnx_backend_node PROPERTIES LABELS onnx SKIP_RETURN_CODE 77 TIMEOUT 600)
+# onnx_backend_other: the same runner over data/pytorch-operator, pytorch-converted and simple
+# (older files: most import opset 6, which duet does not read, so they count as unsupported).
+add_test(NAME onnx_backend_other
+         COMMAND onnx_node_tests --data /usr/share/libonnx-testdata/data/pytorch-operator
+                 --data /usr/share/libonnx-testdata/data/pytorch-converted
+                 --data /usr/share/libonnx-testdata/data/simple --assert --quiet
+                 --expected-failures ${CMAKE_CURRENT_LIST_DIR}/backend/expected_failures.txt
+                 --report ${CMAKE_CURRENT_BINARY_DIR}/onnx_backend_other_report.md)
+set_tests_properties(onnx_backend_other PROPERTIES LABELS onnx SKIP_RETURN_CODE 77 TIMEOUT 300)
 
 # onnx_torchvision_import: torch.onnx.export's resnet18, mobilenet_v2, efficientnet_b0 and a
 # custom model (opsets 13 and 17, odd input sizes) and tf2onnx-style NHWC models built with

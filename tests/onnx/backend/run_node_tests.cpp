@@ -464,7 +464,11 @@ int main(int argc, char** argv) {
     if (r.status == Status::passed && listed)
       std::cout << "note: " << r.name << " passes but is listed in the expected failures\n";
   }
-  if (opt.filters.empty()) {
+  // A listed case that no suite run here has (a stale entry, when the node suite ran).
+  bool ran_node = std::any_of(opt.data_dirs.begin(), opt.data_dirs.end(), [](const std::string& d) {
+    return fs::path(d).filename() == "node";
+  });
+  if (opt.filters.empty() && ran_node) {
     for (const auto& [name, reason] : expected)
       if (!seen.count(name)) std::cout << "note: expected failure " << name << " was not run\n";
   }
