@@ -128,13 +128,18 @@ std::vector<Tensor> arg_reduce(NodeContext& n, bool is_min) {
   n.expect_attrs({"axis", "keepdims", "select_last_index"});
   const Tensor& x = n.input(0);
   expect_numbers(n, x, false);
-  if (n.attr_int("select_last_index", 0) != 0) {
-    n.fail("select_last_index=1 is not supported (duet returns the first extreme index)");
-  }
   if (x.dim() == 0) n.fail("input is 0-d");
   const int64_t axis = norm_axis(n, n.attr_int("axis", 0), x.dim(), "axis");
   const bool keep = n.attr_int("keepdims", 1) != 0;
-  return {argmax(is_min ? neg_any(x) : x, axis, keep)};
+  const Tensor y = is_min ? neg_any(x) : x;
+  if (n.attr_int("select_last_index", 0) == 0) return {argmax(y, axis, keep)};
+  // The last extreme index: the first one of the reversed axis, counted from the end.
+  const int64_t size = x.size(axis);
+  if (size == 0) n.fail("axis " + std::to_string(axis) + " is empty");
+  std::vector<int64_t> rev(static_cast<size_t>(size));
+  for (int64_t i = 0; i < size; ++i) rev[static_cast<size_t>(i)] = size - 1 - i;
+  const Tensor first = argmax(take(n, y, axis, rev, n.is_constant(0)), axis, keep);
+  return {sub(Tensor::full({}, static_cast<double>(size - 1), int64), first)};
 }
 
 std::vector<Tensor> convert_argmax(NodeContext& n) {
@@ -155,8 +160,9 @@ const OperatorDef kReduceOperators[] = {
     {"ReduceSumSquare", 1, convert_reduce_sum_square, ""},
     {"ReduceLogSum", 1, convert_reduce_log_sum, "float32, float64"},
     {"ReduceLogSumExp", 1, convert_reduce_log_sum_exp, "float32, float64"},
-    {"ArgMax", 1, convert_argmax, "select_last_index=0 only"},
-    {"ArgMin", 1, convert_argmin, "select_last_index=0 only; computed as argmax(-x)"},
+    {"ArgMax", 1, convert_argmax,
+     "select_last_index=1 reverses the axis: of a computed tensor, at most 256 long"},
+    {"ArgMin", 1, convert_argmin, "computed as argmax(-x); select_last_index as ArgMax"},
 };
 
 }  // namespace

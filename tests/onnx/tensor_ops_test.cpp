@@ -508,10 +508,17 @@ TEST(OnnxTensorOps, Reductions) {
   EXPECT_EQ(vals(r[7]), Dv({0, 1, 0}));
   EXPECT_EQ(vals(r[8]), Dv({1, 2}));
   Net last;
-  last.in("x", iota({3}));
+  last.in("x", f32({3, 1, 3, 0, 3}, {5}));
   attr(last.node("ArgMax", {"x"}, {"a"}), "select_last_index", int64_t{1});
-  last.out("a", TensorProto::INT64);
-  EXPECT_THAT(last.error(), ::testing::HasSubstr("select_last_index=1 is not supported"));
+  auto* lmin = last.node("ArgMin", {"x"}, {"b"});
+  attr(lmin, "select_last_index", int64_t{1});
+  attr(lmin, "keepdims", int64_t{0});
+  last.out("a", TensorProto::INT64).out("b", TensorProto::INT64);
+  auto l = last.run();
+  EXPECT_EQ(l[0].shape(), Shape({1}));
+  EXPECT_EQ(vals(l[0]), Dv({4}));
+  EXPECT_EQ(l[1].dim(), 0);
+  EXPECT_EQ(vals(l[1]), Dv({3}));
 }
 
 // ---- constants fold: torch.onnx's x.view(x.size(0), -1) ----
