@@ -2,12 +2,19 @@
 //
 //   classify --model resnet18 --weights resnet18.safetensors --input x.safetensors
 //            --output logits.safetensors [--mode eager|graph] [--num-classes K]
+//            [--export-onnx model.onnx]
+//   classify --onnx model.onnx --input x.safetensors --output logits.safetensors
+//            [--mode eager|graph]
 //
 // Reads tensor "input" (N, 3, H, W) float32 (F16/BF16 files are converted), builds
 // duet::models::create_model(NAME, K), loads the weights (strict, all-or-nothing), switches
 // to eval mode, runs eagerly or as a compiled eval graph, and writes tensor "output": the
 // logits, (N, K) float32. K defaults to the number of rows the weights file gives the model's
 // classifier weight (its last 2-D parameter, e.g. "fc.weight"), or 1000 when the file lacks it.
+// --export-onnx also writes the model (weights loaded, eval) as an ONNX file with a dynamic
+// batch axis (duet::onnx::export_model); --onnx runs an ONNX file (duet::onnx::load, e.g. one
+// written by --export-onnx or by torch.onnx.export) instead of a zoo model, eagerly or as a
+// compiled graph, with the same input, output and summary line.
 // Prints one summary line. Exit code 0 on success, 1 with "error: ..." on any error.
 #include <algorithm>
 #include <cstdio>
@@ -20,6 +27,7 @@
 #include "duet/graph.h"
 #include "duet/io.h"
 #include "duet/models/zoo.h"
+#include "duet/onnx.h"
 
 using namespace duet;
 
@@ -27,6 +35,7 @@ namespace {
 
 const char* kUsage = R"(usage: classify --model NAME --weights W.safetensors --input X.safetensors
                 --output Y.safetensors [options]
+       classify --onnx MODEL.onnx --input X.safetensors --output Y.safetensors [options]
   --model NAME          a duet::models name (resnet18, ..., vgg16_bn, mobilenet_v2,
                         efficientnet_b0 ... efficientnet_b7)
   --weights FILE        safetensors state_dict with torchvision names (strict load)
@@ -36,10 +45,14 @@ const char* kUsage = R"(usage: classify --model NAME --weights W.safetensors --i
   --device cpu|cuda     device (default cpu)
   --num-classes K       classifier outputs (default: from the weights file's classifier
                         weight, or 1000 when the file has none)
+  --export-onnx FILE    also write the model (weights loaded, eval) as an ONNX file
+                        (opset 17, batch norm folded, dynamic batch axis)
+  --onnx FILE           run this ONNX model instead of --model/--weights (CPU)
 )";
 
 struct Options {
   std::string model, weights, input, output, mode = "eager", device = "cpu";
+  std::string export_onnx, onnx;
   int64_t num_classes = 0;  // 0: infer from the weights
 };
 
@@ -61,27 +74,99 @@ std::string classifier_key(const nn::Module& net) {
   return key;
 }
 
+// Reads tensor "input" (N, 3, H, W) float32 from a safetensors file.
+Tensor read_input(const std::string& path) {
+  const nn::StateDict inputs = io::load_safetensors(path);
+  const Tensor x = nn::find(inputs, "input");
+  DUET_CHECK(x.defined(), "classify: '", path, "' has no tensor 'input' (it has ",
+             some_names(inputs), ")");
+  DUET_CHECK(x.dtype() == float32, "classify: tensor 'input' in '", path, "' is ", x.dtype(),
+             " (expected float32)");
+  DUET_CHECK(x.dim() == 4 && x.size(1) == 3 && x.numel() > 0, "classify: tensor 'input' in '",
+             path, "' has shape ", shape_str(x.shape()),
+             " (expected (N, 3, H, W) with N, H, W > 0)");
+  return x;
+}
+
+// Runs `net` on x eagerly or as a compiled eval graph; returns the logits and the times.
+Tensor run_model(nn::Module& net, const Tensor& x, const std::string& mode, Device device,
+                 const std::string& input_name, double* compile_ms, double* run_ms) {
+  NoGradGuard no_grad;
+  Tensor logits;
+  auto t0 = std::chrono::steady_clock::now();
+  if (mode == "eager") {
+    logits = net(x.to(device));
+    synchronize(device);
+  } else {
+    Graph g;
+    Tensor xs = g.input(input_name, x.shape(), x.dtype(), device);
+    Tensor ys = net(xs);
+    // One run: a CUDA Graph would be captured on the second run and never replayed.
+    Executable exe = compile(g, {ys}, {.cuda_graph = false});
+    *compile_ms = examples::seconds_since(t0) * 1e3;
+    const Tensor xd = x.to(device);
+    t0 = std::chrono::steady_clock::now();
+    logits = exe.run({{input_name, xd}})[0].clone();
+    synchronize(device);
+  }
+  *run_ms = examples::seconds_since(t0) * 1e3;
+  return logits;
+}
+
+void write_output(const Options& o, const std::string& model, const Tensor& x,
+                  const Tensor& logits, double compile_ms, double run_ms) {
+  io::save_safetensors(o.output, {{"output", logits.to(cpu).contiguous().to(float32)}},
+                       {{"model", model}, {"mode", o.mode}});
+  std::printf("classify: model %s, mode %s, input %s, output %s, %.2f ms", model.c_str(),
+              o.mode.c_str(), shape_str(x.shape()).c_str(), shape_str(logits.shape()).c_str(),
+              run_ms);
+  if (o.mode == "graph") std::printf(" (compile %.2f ms)", compile_ms);
+  std::printf("\n");
+}
+
+// --onnx: an imported model instead of a zoo model.
+int run_onnx(const Options& o) {
+  for (const auto& [flag, value] :
+       {std::pair<const char*, const std::string*>{"--model", &o.model},
+        {"--weights", &o.weights},
+        {"--export-onnx", &o.export_onnx}})
+    DUET_CHECK(value->empty(), "classify: ", flag, " cannot be used with --onnx (the ONNX file ",
+               "holds the model and its weights)");
+  DUET_CHECK(o.num_classes == 0, "classify: --num-classes cannot be used with --onnx");
+  DUET_CHECK(parse_device(o.device) == cpu, "classify: --onnx runs on the CPU (got --device ",
+             o.device, ")");
+  const std::shared_ptr<onnx::Model> m = onnx::load(o.onnx);
+  DUET_CHECK(m->inputs().size() == 1 && m->outputs().size() == 1, "classify: '", o.onnx,
+             "' has ", m->inputs().size(), " inputs and ", m->outputs().size(),
+             " outputs (expected one image input and one logits output)");
+  const Tensor x = read_input(o.input);
+  double compile_ms = 0, run_ms = 0;
+  const Tensor logits = run_model(*m, x, o.mode, cpu, m->inputs()[0].name, &compile_ms, &run_ms);
+  DUET_CHECK(logits.dim() == 2 && logits.size(0) == x.size(0), "classify: '", o.onnx,
+             "' returned shape ", shape_str(logits.shape()), " (expected (", x.size(0), ", K))");
+  write_output(o, o.onnx, x, logits, compile_ms, run_ms);
+  return 0;
+}
+
 int run(const Options& o) {
+  DUET_CHECK(o.mode == "eager" || o.mode == "graph", "classify: --mode ", o.mode,
+             " is not a mode (expected eager or graph)");
+  if (!o.onnx.empty()) {
+    for (const auto& [flag, value] :
+         {std::pair<const char*, const std::string*>{"--input", &o.input}, {"--output", &o.output}})
+      DUET_CHECK(!value->empty(), "classify: ", flag, " is required (see --help)");
+    return run_onnx(o);
+  }
   for (const auto& [flag, value] : {std::pair<const char*, const std::string*>{"--model", &o.model},
                                     {"--weights", &o.weights},
                                     {"--input", &o.input},
                                     {"--output", &o.output}})
     DUET_CHECK(!value->empty(), "classify: ", flag, " is required (see --help)");
-  DUET_CHECK(o.mode == "eager" || o.mode == "graph", "classify: --mode ", o.mode,
-             " is not a mode (expected eager or graph)");
   const Device device = parse_device(o.device);  // throws when the device is not available
   models::require_model(o.model, "classify");
 
   const nn::StateDict weights = io::load_safetensors(o.weights);
-  const nn::StateDict inputs = io::load_safetensors(o.input);
-  const Tensor x = nn::find(inputs, "input");
-  DUET_CHECK(x.defined(), "classify: '", o.input, "' has no tensor 'input' (it has ",
-             some_names(inputs), ")");
-  DUET_CHECK(x.dtype() == float32, "classify: tensor 'input' in '", o.input, "' is ", x.dtype(),
-             " (expected float32)");
-  DUET_CHECK(x.dim() == 4 && x.size(1) == 3 && x.numel() > 0, "classify: tensor 'input' in '",
-             o.input, "' has shape ", shape_str(x.shape()),
-             " (expected (N, 3, H, W) with N, H, W > 0)");
+  const Tensor x = read_input(o.input);
 
   Generator gen(0);
   int64_t k = o.num_classes ? o.num_classes : 1000;
@@ -100,38 +185,17 @@ int run(const Options& o) {
                             " classes: ", e.what()));
   }
   net->eval();
+  if (!o.export_onnx.empty()) {
+    onnx::export_model(*net, {x}, o.export_onnx, {.dynamic_batch = true});
+    std::printf("classify: wrote %s (opset 17, dynamic batch)\n", o.export_onnx.c_str());
+  }
   net->to(device);
 
-  NoGradGuard no_grad;
-  Tensor logits;
-  double compile_ms = 0;
-  auto t0 = std::chrono::steady_clock::now();
-  if (o.mode == "eager") {
-    logits = (*net)(x.to(device));
-    synchronize(device);
-  } else {
-    Graph g;
-    Tensor xs = g.input("input", x.shape(), x.dtype(), device);
-    Tensor ys = (*net)(xs);
-    // One run: a CUDA Graph would be captured on the second run and never replayed.
-    Executable exe = compile(g, {ys}, {.cuda_graph = false});
-    compile_ms = examples::seconds_since(t0) * 1e3;
-    const Tensor xd = x.to(device);
-    t0 = std::chrono::steady_clock::now();
-    logits = exe.run({{"input", xd}})[0].clone();
-    synchronize(device);
-  }
-  const double run_ms = examples::seconds_since(t0) * 1e3;
+  double compile_ms = 0, run_ms = 0;
+  const Tensor logits = run_model(*net, x, o.mode, device, "input", &compile_ms, &run_ms);
   DUET_CHECK(logits.shape() == (Shape{x.size(0), k}), "classify: ", o.model, " returned shape ",
              shape_str(logits.shape()), " (expected ", shape_str({x.size(0), k}), ")");
-  io::save_safetensors(o.output, {{"output", logits.to(cpu).contiguous().to(float32)}},
-                       {{"model", o.model}, {"mode", o.mode}});
-
-  std::printf("classify: model %s, mode %s, input %s, output %s, %.2f ms", o.model.c_str(),
-              o.mode.c_str(), shape_str(x.shape()).c_str(), shape_str(logits.shape()).c_str(),
-              run_ms);
-  if (o.mode == "graph") std::printf(" (compile %.2f ms)", compile_ms);
-  std::printf("\n");
+  write_output(o, o.model, x, logits, compile_ms, run_ms);
   return 0;
 }
 
@@ -152,6 +216,8 @@ int main(int argc, char** argv) {
     o.mode = cli.get("--mode", o.mode);
     o.device = cli.get("--device", o.device);
     o.num_classes = cli.get_int("--num-classes", 0);
+    o.export_onnx = cli.get("--export-onnx", "");
+    o.onnx = cli.get("--onnx", "");
     cli.finish();
     return run(o);
   } catch (const std::exception& e) {

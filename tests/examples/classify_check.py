@@ -6,7 +6,9 @@
 For each (model, H, W): builds the torchvision model with random weights and random
 batch-norm statistics and affine parameters, writes the state_dict and a random input batch
 with a small pure-Python safetensors writer (no safetensors package), runs classify in
---mode eager and --mode graph, and checks max|duet - torch| / max|torch| <= 1e-4.
+--mode eager and --mode graph, and checks max|duet - torch| / max|torch| <= 1e-4. Cases marked
+"onnx" also write the model with --export-onnx and run that file with --onnx (duet's ONNX
+export, then its importer) in both modes, against the same PyTorch logits.
 Exit code: 0 all pass, 1 on any failure, 77 (ctest: skipped) without torch/torchvision.
 """
 import json
@@ -27,16 +29,16 @@ except Exception as e:  # noqa: BLE001 - any import failure means "cannot check 
 TOLERANCE = 1e-4
 BATCH = 2
 CLASSES = 10
-# (model, H, W, pass --num-classes, exported): the others let classify infer K from the
+# (model, H, W, pass --num-classes, exported, onnx): the others let classify infer K from the
 # weights; "exported" state dicts leave out BatchNorm's num_batches_tracked, as many exported
-# checkpoints do (PyTorch loads them; so must classify).
+# checkpoints do (PyTorch loads them; so must classify); "onnx": --export-onnx, then --onnx.
 CASES = [
-    ("resnet18", 64, 64, False, False),
-    ("resnet18", 97, 75, False, True),
-    ("mobilenet_v2", 67, 67, False, True),
-    ("efficientnet_b0", 64, 80, False, False),
-    ("vgg16_bn", 32, 32, True, False),
-    ("resnet50", 45, 45, True, False),
+    ("resnet18", 64, 64, False, False, True),
+    ("resnet18", 97, 75, False, True, False),
+    ("mobilenet_v2", 67, 67, False, True, True),
+    ("efficientnet_b0", 64, 80, False, False, True),
+    ("vgg16_bn", 32, 32, True, False, False),
+    ("resnet50", 45, 45, True, False, False),
 ]
 
 _DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.bool: "BOOL"}
@@ -90,7 +92,27 @@ def randomize_batch_norm(model, gen):
                 m.bias.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
 
 
-def check_case(binary, workdir, name, h, w, pass_k, exported, seed):
+def run_and_compare(label, cmd, out_path, ref):
+    t0 = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    secs = time.time() - t0
+    if proc.returncode != 0:
+        print(f"{label} FAIL: exit {proc.returncode}: {proc.stderr.strip()}")
+        return False
+    out = read_safetensors(out_path).get("output")
+    if out is None or tuple(out.shape) != tuple(ref.shape):
+        shape = None if out is None else tuple(out.shape)
+        print(f"{label} FAIL: output shape {shape}, expected {tuple(ref.shape)}")
+        return False
+    scale = ref.abs().max().item()
+    err = (out - ref).abs().max().item() / max(scale, 1e-30)
+    passed = err <= TOLERANCE
+    print(f"{label} max|duet-torch|/max|torch| = {err:.3e} (max|torch| {scale:.3g}, "
+          f"{secs:.1f} s) {'ok' if passed else 'FAIL'}")
+    return passed
+
+
+def check_case(binary, workdir, name, h, w, pass_k, exported, onnx, seed):
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = getattr(torchvision.models, name)(weights=None, num_classes=CLASSES)
@@ -107,6 +129,7 @@ def check_case(binary, workdir, name, h, w, pass_k, exported, seed):
         state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     write_safetensors(weights, state, {"format": "pt"})
     write_safetensors(inputs, {"input": x})
+    onnx_path = os.path.join(workdir, f"{tag}.onnx")
     ok = True
     for mode in ("eager", "graph"):
         out_path = os.path.join(workdir, f"{tag}.{mode}.output.safetensors")
@@ -114,28 +137,20 @@ def check_case(binary, workdir, name, h, w, pass_k, exported, seed):
                "--output", out_path, "--mode", mode]
         if pass_k:
             cmd += ["--num-classes", str(CLASSES)]
-        t0 = time.time()
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        secs = time.time() - t0
+        if onnx and mode == "eager":
+            cmd += ["--export-onnx", onnx_path]
         label = f"{name:16s} {h:3d}x{w:<3d} {mode:5s}"
         if exported:
             label += " (no num_batches_tracked)"
-        if proc.returncode != 0:
-            print(f"{label} FAIL: exit {proc.returncode}: {proc.stderr.strip()}")
-            ok = False
-            continue
-        out = read_safetensors(out_path).get("output")
-        if out is None or tuple(out.shape) != tuple(ref.shape):
-            shape = None if out is None else tuple(out.shape)
-            print(f"{label} FAIL: output shape {shape}, expected {tuple(ref.shape)}")
-            ok = False
-            continue
-        scale = ref.abs().max().item()
-        err = (out - ref).abs().max().item() / max(scale, 1e-30)
-        passed = err <= TOLERANCE
-        ok = ok and passed
-        print(f"{label} max|duet-torch|/max|torch| = {err:.3e} (max|torch| {scale:.3g}, "
-              f"{secs:.1f} s) {'ok' if passed else 'FAIL'}")
+        ok = run_and_compare(label, cmd, out_path, ref) and ok
+    if onnx and os.path.exists(onnx_path):
+        for mode in ("eager", "graph"):
+            out_path = os.path.join(workdir, f"{tag}.onnx.{mode}.output.safetensors")
+            cmd = [binary, "--onnx", onnx_path, "--input", inputs, "--output", out_path,
+                   "--mode", mode]
+            label = f"{name:16s} {h:3d}x{w:<3d} {mode:5s} (--export-onnx, then --onnx)"
+            ok = run_and_compare(label, cmd, out_path, ref) and ok
+        os.remove(onnx_path)
     for path in (weights, inputs):
         os.remove(path)
     return ok
@@ -151,8 +166,9 @@ def main():
           f"tolerance {TOLERANCE:g}")
     all_ok = True
     with tempfile.TemporaryDirectory(prefix="duet_classify_") as workdir:
-        for i, (name, h, w, pass_k, exported) in enumerate(CASES):
-            all_ok = check_case(binary, workdir, name, h, w, pass_k, exported, seed=i) and all_ok
+        for i, (name, h, w, pass_k, exported, onnx) in enumerate(CASES):
+            all_ok = check_case(binary, workdir, name, h, w, pass_k, exported, onnx,
+                                seed=i) and all_ok
     print("classify_check:", "all passed" if all_ok else "FAILED")
     return 0 if all_ok else 1
 

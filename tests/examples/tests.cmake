@@ -108,6 +108,16 @@ duet_example_test(example_classify_missing_flag 1 "error: classify: --weights is
 duet_example_test_no_gpu(example_classify_no_cuda 1 "${_no_device}"
                   $<TARGET_FILE:classify> --model resnet18 --weights w.safetensors
                   --input x.safetensors --output y.safetensors --device cuda)
+# classify --onnx: flags that do not go with it, and a file that is not there (the round trip
+# --export-onnx -> --onnx against PyTorch is in classify_check.py, below).
+duet_example_test(example_classify_onnx_with_model 1
+                  "error: classify: --model cannot be used with --onnx"
+                  $<TARGET_FILE:classify> --onnx m.onnx --model resnet18 --input x.safetensors
+                  --output y.safetensors)
+duet_example_test(example_classify_onnx_missing_file 1
+                  "error: onnx: /nonexistent-dir/m.onnx: cannot open the file"
+                  $<TARGET_FILE:classify> --onnx /nonexistent-dir/m.onnx
+                  --input /nonexistent-dir/x.safetensors --output /nonexistent-dir/y.safetensors)
 # torch/torchvision are looked up in /usr/bin/python3 first; exit code 77 (no torch) skips.
 find_program(DUET_PYTHON3 NAMES python3 HINTS /usr/bin
              DOC "Python 3 with torch + torchvision for the classify-vs-PyTorch check")
