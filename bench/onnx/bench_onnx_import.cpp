@@ -1,13 +1,15 @@
 // Inference time of an imported ONNX model in duet's graph mode, against duet's own zoo model
 // of the same architecture (bench/onnx/run_bench.sh adds ONNX Runtime and prints the table).
 //
-//   bench_onnx_import MODEL.onnx ZOO_NAME [--threads 2] [--warmup 3] [--steps 10]
+//   bench_onnx_import MODEL.onnx ZOO_NAME [--threads 2] [--warmup 3] [--steps 10] [--profile]
 //
 // Both run compiled (Model::compile / duet::compile of the eval graph, every pass) at the
 // ONNX model's fixed input shape, on the same random input, with duet::set_num_threads(N).
 // Steps alternate between the two executables so load from other processes hits both alike.
 // Prints one JSON line: {"model": ..., "batch": ..., "threads": ..., "import_ms": median,
-// "zoo_ms": median, "import_steps": [...], "zoo_steps": [...]} (milliseconds per step).
+// "zoo_ms": median, "import_nodes"/"zoo_nodes": compiled node counts, "import_steps": [...],
+// "zoo_steps": [...]} (milliseconds per step).
+// --profile: also prints both executables' per-op time tables (Executable::profile) on stderr.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -57,8 +59,18 @@ int main(int argc, char** argv) try {
   }
   std::string path = argv[1], zoo_name = argv[2];
   int threads = 2, warmup = 3, steps = 10;
-  for (int i = 3; i + 1 < argc; i += 2) {
+  bool profile = false;
+  for (int i = 3; i < argc; i += 2) {
     std::string a = argv[i];
+    if (a == "--profile") {
+      profile = true;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::cerr << a << " needs a value\n";
+      return 2;
+    }
     int v = std::atoi(argv[i + 1]);
     if (a == "--threads") {
       threads = v;
@@ -104,11 +116,17 @@ int main(int argc, char** argv) try {
     t_import.push_back(step(imported, in.name));
     t_zoo.push_back(step(own, "x"));
   }
+  if (profile) {
+    std::cerr << "== imported\n" << imported.profile({{in.name, x}}, 3) << "== zoo\n"
+              << own.profile({{"x", x}}, 3);
+  }
   std::printf(
       "{\"model\": \"%s\", \"file\": \"%s\", \"batch\": %lld, \"threads\": %d, "
-      "\"import_ms\": %.2f, \"zoo_ms\": %.2f, \"import_steps\": %s, \"zoo_steps\": %s}\n",
+      "\"import_ms\": %.2f, \"zoo_ms\": %.2f, \"import_nodes\": %zu, \"zoo_nodes\": %zu, "
+      "\"import_steps\": %s, \"zoo_steps\": %s}\n",
       zoo_name.c_str(), path.c_str(), static_cast<long long>(shape[0]), duet::num_threads(),
-      median(t_import), median(t_zoo), json_list(t_import).c_str(), json_list(t_zoo).c_str());
+      median(t_import), median(t_zoo), imported.num_nodes(), own.num_nodes(),
+      json_list(t_import).c_str(), json_list(t_zoo).c_str());
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "bench_onnx_import: " << e.what() << "\n";
