@@ -240,6 +240,12 @@ void run_node(const Model::Impl& impl, const NodeInfo& info, std::vector<Tensor>
     if (out_constant && outs[k].defined() && outs[k].is_symbolic())
       throw Error(cat(node_prefix(impl, info), "output ", k,
                       " was marked constant but is a graph value (an internal error)"));
+    // A constant becomes a capture when a graph records an op on it, and a graph captures
+    // contiguous tensors only: fold views (Transpose or Slice of a weight) into copies.
+    if (out_constant && outs[k].defined() && !outs[k].is_contiguous()) {
+      duet::detail::PauseRecording pause;
+      outs[k] = outs[k].contiguous();
+    }
     values[slot] = std::move(outs[k]);
     constant[slot] = out_constant ? 1 : 0;
   }
@@ -299,7 +305,12 @@ std::vector<Tensor> Model::forward_many(const std::vector<Tensor>& inputs) {
     const Tensor& t = values[static_cast<size_t>(impl.output_slots[i])];
     DUET_CHECK(t.defined(), "onnx: ", impl.path, ": output ",
                detail::quoted(impl.outputs[i].name), " was not computed");
-    outs.push_back(t);
+    // While a graph records, an output folded to a constant (Shape, Size, an initializer)
+    // must still be a value of the graph: a copy node of the captured constant.
+    if (duet::is_tracing() && !t.is_symbolic())
+      outs.push_back(t.clone());
+    else
+      outs.push_back(t);
   }
   return outs;
 }

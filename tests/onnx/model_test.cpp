@@ -295,4 +295,44 @@ TEST(OnnxModel, ConverterErrorsNameTheNode) {
   EXPECT_EQ(e.find("onnx: test.onnx: node"), e.rfind("onnx: test.onnx: node")) << e;
 }
 
+TEST(OnnxModel, ConstantOutputsAndFoldedViewsCompile) {
+  DUET_NEED_OPS("Shape", "Transpose", "MatMul");
+  OnnxBuilder b;
+  b.input("x", TensorProto::FLOAT, {2, 3});
+  b.init("w", Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}));
+  OnnxBuilder::attr_ints(b.node("Transpose", {"w"}, {"wt"}, "t"), "perm", {1, 0});  // a view
+  b.node("MatMul", {"x", "wt"}, {"y"}, "mm");
+  b.node("Shape", {"x"}, {"s"}, "shape");  // a graph output known without x's values
+  b.output("y", TensorProto::FLOAT, {2, 2});
+  b.output("s", TensorProto::INT64, {2});
+  b.output("w", TensorProto::FLOAT, {2, 3});  // an initializer as an output
+  auto m = b.load();
+  Tensor x = Tensor::from_vector({1, 0, 0, 0, 1, 0}, {2, 3});
+  auto eager = m->forward_many({x});
+  EXPECT_EQ(eager[0].to_vector<double>(), std::vector<double>({1, 4, 2, 5}));
+  EXPECT_EQ(eager[1].to_vector<int64_t>(), std::vector<int64_t>({2, 3}));
+  auto exe = m->compile({{2, 3}});
+  auto graph = exe.run({{"x", x}});
+  ASSERT_EQ(graph.size(), 3u);
+  EXPECT_EQ(graph[0].to_vector<double>(), eager[0].to_vector<double>());
+  EXPECT_EQ(graph[1].to_vector<int64_t>(), std::vector<int64_t>({2, 3}));
+  EXPECT_EQ(graph[2].to_vector<double>(), eager[2].to_vector<double>());
+}
+
+TEST(OnnxModel, WrongAttributeTypesNameTheAttribute) {
+  DUET_NEED_OPS("Softmax");
+  OnnxBuilder b;
+  b.input("x", TensorProto::FLOAT, {2, 3});
+  auto* n = b.node("Softmax", {"x"}, {"y"}, "sm");
+  auto* a = n->add_attribute();
+  a->set_name("axis");
+  a->set_type(::onnx::AttributeProto::FLOAT);
+  a->set_f(1.0f);
+  b.output("y", TensorProto::FLOAT, {2, 3});
+  auto m = b.load();
+  EXPECT_THAT(error_of([&] { (*m)(Tensor::zeros({2, 3})); }),
+              HasSubstr("onnx: test.onnx: node 'sm' (Softmax): attribute 'axis' has type FLOAT, "
+                        "expected INT"));
+}
+
 }  // namespace
