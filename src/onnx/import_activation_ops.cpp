@@ -155,16 +155,18 @@ std::vector<Tensor> convert_dropout(NodeContext& n) {
   if (n.opset() >= 12 && n.has_input(2)) {
     if (!n.is_constant(2))
       n.fail(
-          "training_mode is computed from the model's inputs (expected a constant false: "
-          "inference only)");
+          "training_mode computed from the model's inputs is not supported (inference "
+          "only: expected a constant false)");
     const std::vector<double> mode = n.constant_doubles(2);
     if (mode.size() != 1 || mode[0] != 0.0)
       n.fail("training_mode = true is not supported (inference only)");
   }
   std::vector<Tensor> out{x};
   if (n.num_outputs() > 1) {
+    // A broadcast constant: an op, so the mask is a value of a graph being recorded too.
+    const DType mask_dtype = n.opset() >= 10 ? bool_ : x.dtype();
     out.push_back(output_requested(n, 1)
-                      ? Tensor::ones(x.shape(), n.opset() >= 10 ? bool_ : x.dtype(), x.device())
+                      ? expand(Tensor::ones({}, mask_dtype, x.device()), x.shape())
                       : Tensor());
   }
   return out;

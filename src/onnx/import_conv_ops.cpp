@@ -69,10 +69,16 @@ std::vector<Tensor> convert_conv(NodeContext& n) {
   return {lower_1d(conv2d(x2, lift_1d(w, sp), b, o), sp)};
 }
 
+// floor(v / 2), also for negative v (ONNX's reference computes pads with Python's //).
+int64_t floor_half(int64_t v) {
+  return v >= 0 ? v / 2 : -((-v + 1) / 2);
+}
+
 // ConvTranspose-1 ... -11: X (N, C, [H,] W), W (C, M / group, [kH,] kW), B (M). The full
 // transposed convolution has s * (in - 1) + (k - 1) * d + 1 positions per axis; the output is
-// its window [begin, begin + out) where positions past the end (output_padding,
-// output_shape) are zeros (+ bias).
+// its window [begin, begin + out), zeros where the window leaves it (output_padding,
+// output_shape or SAME_* asking for more than the full output). begin comes from pads, or
+// from the total padding full + output_padding - out as ONNX's reference splits it.
 std::vector<Tensor> convert_conv_transpose(NodeContext& n) {
   n.expect_attrs({"auto_pad", "dilations", "group", "kernel_shape", "output_padding",
                   "output_shape", "pads", "strides"});
@@ -130,7 +136,7 @@ std::vector<Tensor> convert_conv_transpose(NodeContext& n) {
     }
     if ((onnx_axis && !out_shape.empty()) || win.auto_pad == "SAME_UPPER" ||
         win.auto_pad == "SAME_LOWER")
-      begin[a] = total <= 0 ? 0 : (upper ? total / 2 : total - total / 2);
+      begin[a] = upper ? floor_half(total) : total - floor_half(total);  // < 0: zeros first
     if (out[a] < 1 || out[a] > full[a] + kMaxSize)
       n.fail(cat("the output would have ", out[a], " positions on spatial axis ", o, " (from ", in,
                  " inputs; expected between 1 and ", full[a] + kMaxSize, ")"));
@@ -144,7 +150,7 @@ std::vector<Tensor> convert_conv_transpose(NodeContext& n) {
     const int64_t span = (win.kernel[a] - 1) * win.dilation[a] + 1;
     const int64_t in = x2.size(static_cast<int64_t>(a) + 2);
     const int64_t padded = out[a] + 2 * begin[a];
-    direct = direct && padded >= span && (padded - span) / win.stride[a] + 1 == in;
+    direct = direct && begin[a] >= 0 && padded >= span && (padded - span) / win.stride[a] + 1 == in;
   }
   Tensor y;
   if (direct) {
@@ -152,14 +158,18 @@ std::vector<Tensor> convert_conv_transpose(NodeContext& n) {
     y = conv2d_backward_input(x2, w2, {x2.size(0), out_channels, out[0], out[1]}, opt);
   } else {
     y = conv2d_backward_input(x2, w2, {x2.size(0), out_channels, full[0], full[1]}, opt);
+    std::vector<int64_t> zeros(4, 0);  // duet::pad order: W before, W after, H before, H after
     for (size_t a = 0; a < 2; ++a) {
-      const int64_t axis = static_cast<int64_t>(a) + 2;
-      const int64_t keep_end = std::min(full[a], begin[a] + out[a]);
-      if (begin[a] > 0 || keep_end < full[a]) y = slice(y, axis, begin[a], keep_end);
+      const int64_t lo = std::max<int64_t>(begin[a], 0), hi = std::min(full[a], begin[a] + out[a]);
+      if (hi <= lo)
+        n.fail(cat("the output window [", begin[a], ", ", begin[a] + out[a],
+                   ") misses the transposed convolution's ", full[a],
+                   " positions (not supported)"));
+      if (lo > 0 || hi < full[a]) y = slice(y, static_cast<int64_t>(a) + 2, lo, hi);
+      zeros[a == 0 ? 2 : 0] = lo - begin[a];
+      zeros[a == 0 ? 3 : 1] = begin[a] + out[a] - hi;
     }
-    const int64_t extra_h = begin[0] + out[0] - std::min(full[0], begin[0] + out[0]);
-    const int64_t extra_w = begin[1] + out[1] - std::min(full[1], begin[1] + out[1]);
-    if (extra_h > 0 || extra_w > 0) y = pad(y, {0, extra_w, 0, extra_h});
+    if (zeros != std::vector<int64_t>(4, 0)) y = pad(y, zeros);
   }
   if (b.defined()) y = add(y, reshape(b, {out_channels, 1, 1}));
   return {lower_1d(y, sp)};

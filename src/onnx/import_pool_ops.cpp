@@ -25,11 +25,28 @@ bool native_padding(const Window& w) {
   return w.symmetric() && w.pad_begin[0] <= w.kernel[0] / 2 && w.pad_begin[1] <= w.kernel[1] / 2;
 }
 
-int64_t read_ceil_mode(const NodeContext& n) {
+bool read_ceil_mode(const NodeContext& n) {
   const int64_t ceil_mode = n.attr_int("ceil_mode", 0);
   if (ceil_mode != 0 && ceil_mode != 1)
     n.fail(cat("ceil_mode = ", ceil_mode, " (expected 0 or 1)"));
-  return ceil_mode;
+  return ceil_mode == 1;
+}
+
+// The output of a pool over an input padded by hand (pads duet's pools do not take). In ceil
+// mode the last window must start inside the input or its leading pad (PyTorch's and ONNX
+// Runtime's rule), which the padded input no longer tells apart: cut the windows past it.
+// `in`: the unpadded input's (H, W).
+Tensor cut_ceil_windows(Tensor y, const Window& w, Int2 in, bool ceil_mode) {
+  if (!ceil_mode) return y;
+  for (size_t a = 0; a < 2; ++a) {
+    const int64_t span = (w.kernel[a] - 1) * w.dilation[a] + 1;
+    const int64_t s = w.stride[a];
+    int64_t out = (in[a] + w.pad_begin[a] + w.pad_end[a] - span + s - 1) / s + 1;
+    if ((out - 1) * s >= in[a] + w.pad_begin[a]) --out;
+    const auto axis = static_cast<int64_t>(a) + 2;
+    if (out < y.size(axis)) y = slice(y, axis, 0, out);
+  }
+  return y;
 }
 
 // MaxPool-1 ... -12: X (N, C, [H,] W); the Indices output is not supported.
@@ -43,18 +60,24 @@ std::vector<Tensor> convert_max_pool(NodeContext& n) {
   const Tensor& x = n.input(0);
   const size_t sp = spatial_rank(n, x, "X");
   Window win = read_window(n, sp, {}, true);
+  // The spec pads SAME_* windows by their dilated extent, ONNX's reference by the kernel
+  // size, and ONNX Runtime's output shapes follow neither.
+  if (win.auto_pad.starts_with("SAME") && win.dilation != Int2{1, 1})
+    n.fail(cat("auto_pad = ", win.auto_pad, " with dilations ", win.dilation.str(),
+               " is not supported (ONNX Runtime and ONNX's reference disagree; use pads)"));
   Tensor x2 = lift_1d(x, sp);
   resolve_forward_pads(win, {x2.size(2), x2.size(3)});
   Pool2dOptions o{.kernel = win.kernel,
                   .stride = win.stride,
                   .padding = 0,
                   .dilation = win.dilation,
-                  .ceil_mode = read_ceil_mode(n) == 1};
-  if (native_padding(win))
+                  .ceil_mode = read_ceil_mode(n)};
+  if (native_padding(win)) {
     o.padding = win.pad_begin;
-  else
-    x2 = pad(x2, pad_list(win), -std::numeric_limits<double>::infinity());
-  return {lower_1d(max_pool2d(x2, o), sp)};
+    return {lower_1d(max_pool2d(x2, o), sp)};
+  }
+  const Tensor y = max_pool2d(pad(x2, pad_list(win), -std::numeric_limits<double>::infinity()), o);
+  return {lower_1d(cut_ceil_windows(y, win, {x2.size(2), x2.size(3)}, o.ceil_mode), sp)};
 }
 
 // AveragePool-7 ... -11 (dilations arrive in opset 19): X (N, C, [H,] W).
@@ -71,7 +94,7 @@ std::vector<Tensor> convert_avg_pool(NodeContext& n) {
   Pool2dOptions o{.kernel = win.kernel,
                   .stride = win.stride,
                   .padding = 0,
-                  .ceil_mode = read_ceil_mode(n) == 1,
+                  .ceil_mode = read_ceil_mode(n),
                   .count_include_pad = include == 1};
   if (native_padding(win)) {
     o.padding = win.pad_begin;
@@ -82,13 +105,16 @@ std::vector<Tensor> convert_avg_pool(NodeContext& n) {
   // share of real elements instead: the same pool of a 1/0 mask, computed once on the host.
   const std::vector<int64_t> pads = pad_list(win);
   o.count_include_pad = true;
-  Tensor y = avg_pool2d(pad(x2, pads), o);
+  Tensor y =
+      cut_ceil_windows(avg_pool2d(pad(x2, pads), o), win, {x2.size(2), x2.size(3)}, o.ceil_mode);
   if (include == 0) {
     Tensor share;
     {
       duet::detail::PauseRecording pause;
       const Tensor ones = Tensor::ones({1, 1, x2.size(2), x2.size(3)}, x2.dtype(), x2.device());
-      share = avg_pool2d(pad(ones, pads), o);  // (1, 1, OH, OW)
+      share =
+          contiguous(cut_ceil_windows(avg_pool2d(pad(ones, pads), o), win, {x2.size(2), x2.size(3)},
+                                      o.ceil_mode));  // (1, 1, OH, OW)
     }
     y = div(y, share);
   }

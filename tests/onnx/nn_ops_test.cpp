@@ -294,6 +294,25 @@ TEST(OnnxNnOps, ConvTransposeOutputShapeSameUpperAndSymmetric) {
   }
 }
 
+TEST(OnnxNnOps, ConvTransposeSameWiderThanFullOutputPadsTheStart) {
+  DUET_NEED_OPS("ConvTranspose");
+  // in 3, stride 3, kernel 2: the full output has 8 positions, SAME asks for 9; ONNX's
+  // reference splits the total padding -1 as floor(-1 / 2) = -1 at the start (UPPER), 0 at
+  // the end; LOWER puts the zero at the end.
+  const Tensor x = randn({1, 2, 3, 3}, 41), w = randn({2, 1, 2, 2}, 42);
+  for (const char* mode : {"SAME_UPPER", "SAME_LOWER"}) {
+    OneNode m("ConvTranspose", x.shape(), 13, {{"w", w}});
+    OnnxBuilder::attr_ints(m.node, "strides", {3, 3});
+    attr_s(m.node, "auto_pad", mode);
+    const int64_t shift = std::string(mode) == "SAME_UPPER" ? -1 : 0;
+    SCOPED_TRACE(mode);
+    expect_close(m.run(x),
+                 ref_conv_transpose(
+                     x, w, {.kh = 2, .kw = 2, .sh = 3, .sw = 3, .pt = shift, .pl = shift}, 1, 9, 9),
+                 1e-4, 1e-5);
+  }
+}
+
 // ---- Gemm, MatMul ----------------------------------------------------------------------------
 
 TEST(OnnxNnOps, GemmAllAttributesAgainstLoop) {
@@ -489,6 +508,34 @@ TEST(OnnxNnOps, PoolCeilModeAndGlobalPools) {
   expect_close(ga1.run(g1), mean(g1, {2}, true));
 }
 
+TEST(OnnxNnOps, PoolCeilModeWithPadsDuetCannotTake) {
+  DUET_NEED_OPS("MaxPool", "AveragePool");
+  // Ceil mode drops a last window that would start in the trailing pad (PyTorch's and ONNX
+  // Runtime's rule): here the floor sizes (5, 4), not (5, 5).
+  const Tensor x = randn({1, 2, 8, 8}, 43);
+  OneNode m("MaxPool", x.shape(), 12);
+  OnnxBuilder::attr_ints(m.node, "kernel_shape", {4, 4});
+  OnnxBuilder::attr_ints(m.node, "pads", {1, 3, 3, 3});
+  OnnxBuilder::attr_ints(m.node, "strides", {2, 3});
+  OnnxBuilder::attr_int(m.node, "ceil_mode", 1);
+  expect_close(m.run(x),
+               ref_pool(x, {.kh = 4, .kw = 4, .sh = 2, .sw = 3, .pt = 1, .pl = 3, .pb = 3, .pr = 3},
+                        false, false));
+  const Tensor x1 = randn({1, 2, 8}, 44);  // 1-D: 3 windows, not 4
+  for (int include : {0, 1}) {
+    OneNode a("AveragePool", x1.shape(), 11);
+    OnnxBuilder::attr_ints(a.node, "kernel_shape", {3});
+    OnnxBuilder::attr_ints(a.node, "pads", {1, 2});
+    OnnxBuilder::attr_ints(a.node, "strides", {3});
+    OnnxBuilder::attr_int(a.node, "ceil_mode", 1);
+    OnnxBuilder::attr_int(a.node, "count_include_pad", include);
+    expect_close(a.run(x1),
+                 squeeze(ref_pool(unsqueeze(x1, 2), {.kh = 1, .kw = 3, .sw = 3, .pl = 1, .pr = 2},
+                                  true, include == 1),
+                         2));
+  }
+}
+
 // ---- activations ------------------------------------------------------------------------------
 
 TEST(OnnxNnOps, ActivationsAgainstFormulas) {
@@ -580,8 +627,7 @@ TEST(OnnxNnOps, DropoutIsIdentityWithMaskOfOnes) {
   DUET_NEED_OPS("Dropout", "Identity");
   const Tensor x = randn({3, 4}, 40);
   OneNode m("Dropout", x.shape(), 13, {}, {}, {"y", "mask"});
-  auto model = m.b.load();
-  std::vector<Tensor> out = model->run({{"x", x}});
+  std::vector<Tensor> out = run_both(m.b, {{"x", x}});  // the mask compiles too
   ASSERT_EQ(out.size(), 2u);
   expect_close(out[0], x);
   EXPECT_EQ(out[1].dtype(), bool_);
