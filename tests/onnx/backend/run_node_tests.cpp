@@ -6,7 +6,7 @@
 // dtypes and shapes equal (ONNX INT32 reads as int64 on both sides, duet has no int32).
 //
 //   run_node_tests [--data DIR]... [--filter SUBSTR]... [--report FILE]
-//                  [--expected-failures FILE] [--assert] [--quiet]
+//                  [--expected-failures FILE] [--assert] [--quiet] [--bind-int-inputs]
 //
 // A case is "unsupported" when load or run throws duet::Error with "not supported" in its
 // message (the importer's phrase for an operator, attribute, opset or dtype it does not read),
@@ -16,6 +16,10 @@
 // With --assert the exit status is 1 when a failed case uses an operator duet imports
 // (supported_operators()) and is not listed in --expected-failures ("test_name  reason"
 // lines); 77 when no data directory exists (ctest: skipped).
+// --bind-int-inputs: an unsupported case with INT64/INT32 graph inputs (ONNX's tests feed
+// shapes, axes, pads and indices as inputs; duet compiles static graphs and needs them constant)
+// runs again with those inputs made initializers holding the data set's values; that run's
+// failures are asserted too, and the report counts its outcome in the "bound" columns.
 // The case name is printed before it runs, so a crash names its case.
 #include <algorithm>
 #include <chrono>
@@ -49,6 +53,7 @@ struct Options {
   std::string expected_failures;
   bool assert_supported = false;
   bool quiet = false;
+  bool bind_int_inputs = false;
 };
 
 enum class Status { passed, failed, unsupported };
@@ -68,6 +73,11 @@ struct CaseResult {
   std::vector<std::string> ops;   // op_types used (domain-qualified outside ai.onnx)
   Status status = Status::passed;
   std::string detail;             // the first line of the error or the mismatch
+  // Unsupported cases with integer graph inputs run again with those inputs bound as
+  // initializers (--bind-int-inputs): bound_status is that run's outcome.
+  bool bound = false;
+  Status bound_status = Status::passed;
+  std::string bound_detail;
   double ms = 0;
 };
 
@@ -183,10 +193,14 @@ Outcome classify_error(const std::string& where, const std::string& what, bool d
   return {Status::failed, where + (duet_error ? "" : " (not a duet::Error)") + ": " + what};
 }
 
-// Runs one test_data_set directory eagerly and compiled.
-Outcome run_data_set(duet::onnx::Model& model, const fs::path& set_dir) {
+// Runs one test_data_set directory eagerly and compiled; the input files whose index is in
+// `bound` are not fed (their values were made initializers of the model).
+Outcome run_data_set(duet::onnx::Model& model, const fs::path& set_dir,
+                     const std::set<size_t>& bound) {
   std::vector<duet::Tensor> inputs, expected;
-  for (const auto& p : pb_files(set_dir, "input_")) inputs.push_back(duet::onnx::load_tensor(p));
+  auto input_files = pb_files(set_dir, "input_");
+  for (size_t i = 0; i < input_files.size(); ++i)
+    if (!bound.count(i)) inputs.push_back(duet::onnx::load_tensor(input_files[i]));
   for (const auto& p : pb_files(set_dir, "output_"))
     expected.push_back(duet::onnx::load_tensor(p));
   const auto& declared = model.inputs();
@@ -249,18 +263,79 @@ std::string non_tensor_value(const ::onnx::GraphProto& g) {
   return "";
 }
 
-CaseResult run_case(const fs::path& dir, const std::string& suite) {
+// Loads the model (`load`) and runs it over every data set; errors classified.
+template <class Load>
+Outcome run_sets(const Load& load, const std::vector<fs::path>& sets,
+                 const std::set<size_t>& bound) {
+  const char* stage = "load";
+  try {
+    std::shared_ptr<duet::onnx::Model> model = load();
+    stage = "run";
+    for (const auto& set : sets) {
+      Outcome o = run_data_set(*model, set, bound);
+      if (o.status != Status::passed) {
+        if (sets.size() > 1) o.detail = set.filename().string() + ": " + o.detail;
+        return o;
+      }
+    }
+  } catch (const duet::Error& e) {
+    return classify_error(stage, e.what(), true);
+  } catch (const std::exception& e) {
+    return classify_error(stage, e.what(), false);
+  }
+  return {};
+}
+
+// ONNX's tests feed shapes, axes, pads, indices ... as graph inputs; duet compiles static graphs
+// and needs them constant. Returns the model with every INT64/INT32 graph input turned into an
+// initializer holding data set `set_dir`'s value (serialized; "" when there is none to bind),
+// and in `bound` the indices of those inputs among the fed ones.
+std::string bind_int_inputs(::onnx::ModelProto proto, const fs::path& set_dir,
+                            std::set<size_t>& bound) {
+  auto* g = proto.mutable_graph();
+  std::set<std::string> initializers;
+  for (const auto& t : g->initializer()) initializers.insert(t.name());
+  auto files = pb_files(set_dir, "input_");
+  ::google::protobuf::RepeatedPtrField<::onnx::ValueInfoProto> kept;
+  size_t fed = 0;
+  for (const auto& v : g->input()) {
+    if (initializers.count(v.name())) {
+      *kept.Add() = v;
+      continue;
+    }
+    size_t index = fed++;
+    int32_t elem = v.type().has_tensor_type() ? v.type().tensor_type().elem_type() : 0;
+    if ((elem == ::onnx::TensorProto::INT64 || elem == ::onnx::TensorProto::INT32) &&
+        index < files.size()) {
+      ::onnx::TensorProto t;
+      if (t.ParseFromString(read_file(files[index]))) {
+        t.set_name(v.name());
+        *g->add_initializer() = t;
+        bound.insert(index);
+        continue;
+      }
+    }
+    *kept.Add() = v;
+  }
+  if (bound.empty()) return "";
+  g->mutable_input()->Swap(&kept);
+  return proto.SerializeAsString();
+}
+
+CaseResult run_case(const fs::path& dir, const std::string& suite, bool bind) {
   CaseResult r;
   r.name = dir.filename().string();
   r.suite = suite;
   auto t0 = std::chrono::steady_clock::now();
+  // The messages name the file: keep them short by dropping the case's directory.
+  auto shorten = [&](std::string detail) {
+    const std::string prefix = dir.string() + "/";
+    for (size_t at; (at = detail.find(prefix)) != std::string::npos;) detail.erase(at, prefix.size());
+    return first_line(detail, 240);
+  };
   auto finish = [&](Outcome o) {
     r.status = o.status;
-    // The messages name the file: keep them short by dropping the case's directory.
-    const std::string prefix = dir.string() + "/";
-    for (size_t at; (at = o.detail.find(prefix)) != std::string::npos;)
-      o.detail.erase(at, prefix.size());
-    r.detail = first_line(o.detail, 240);
+    r.detail = shorten(o.detail);
     r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return r;
   };
@@ -279,23 +354,22 @@ CaseResult run_case(const fs::path& dir, const std::string& suite) {
       sets.push_back(e.path());
   std::sort(sets.begin(), sets.end());
   if (sets.empty()) return finish({Status::failed, "no test_data_set_* directory"});
-  const char* stage = "load";
-  try {
-    auto model = duet::onnx::load(model_path.string());
-    stage = "run";
-    for (const auto& set : sets) {
-      Outcome o = run_data_set(*model, set);
-      if (o.status != Status::passed) {
-        if (sets.size() > 1) o.detail = set.filename().string() + ": " + o.detail;
-        return finish(o);
-      }
+  Outcome o = run_sets([&] { return duet::onnx::load(model_path.string()); }, sets, {});
+  if (o.status == Status::unsupported && bind && sets.size() == 1) {
+    std::set<size_t> bound;
+    std::string bytes = bind_int_inputs(proto, sets[0], bound);
+    if (!bytes.empty()) {
+      Outcome b = run_sets(
+          [&] {
+            return duet::onnx::load_from_memory(bytes.data(), bytes.size(), "model.onnx (bound)");
+          },
+          sets, bound);
+      r.bound = true;
+      r.bound_status = b.status;
+      r.bound_detail = shorten(b.detail);
     }
-  } catch (const duet::Error& e) {
-    return finish(classify_error(stage, e.what(), true));
-  } catch (const std::exception& e) {
-    return finish(classify_error(stage, e.what(), false));
   }
-  return finish({});
+  return finish(o);
 }
 
 std::map<std::string, std::string> read_expected_failures(const std::string& path) {
@@ -321,6 +395,12 @@ std::map<std::string, std::string> read_expected_failures(const std::string& pat
 
 struct OpCount {
   int passed = 0, failed = 0, unsupported = 0;
+  int bound_passed = 0, bound_failed = 0;  // of the unsupported, run with integer inputs bound
+  void add(const CaseResult& r) {
+    (r.status == Status::passed ? passed : r.status == Status::failed ? failed : unsupported)++;
+    if (r.bound && r.bound_status == Status::passed) ++bound_passed;
+    if (r.bound && r.bound_status == Status::failed) ++bound_failed;
+  }
 };
 
 std::string make_report(const std::vector<CaseResult>& results,
@@ -330,46 +410,49 @@ std::string make_report(const std::vector<CaseResult>& results,
   std::map<std::string, std::map<std::string, OpCount>> per_suite;  // suite -> op -> counts
   std::map<std::string, OpCount> suite_total;
   for (const auto& r : results) {
-    auto& t = suite_total[r.suite];
-    (r.status == Status::passed ? t.passed : r.status == Status::failed ? t.failed
-                                                                        : t.unsupported)++;
-    for (const auto& op : r.ops) {
-      auto& c = per_suite[r.suite][op];
-      (r.status == Status::passed ? c.passed : r.status == Status::failed ? c.failed
-                                                                          : c.unsupported)++;
-    }
+    suite_total[r.suite].add(r);
+    for (const auto& op : r.ops) per_suite[r.suite][op].add(r);
   }
   for (const auto& [suite, ops] : per_suite) {
     const auto& t = suite_total[suite];
     os << "## " << suite << ": " << t.passed + t.failed + t.unsupported << " cases, " << t.passed
-       << " passed, " << t.failed << " failed, " << t.unsupported << " unsupported\n\n";
-    os << "| operator | imported | passed | failed | unsupported |\n";
-    os << "|---|---|---:|---:|---:|\n";
+       << " passed, " << t.failed << " failed, " << t.unsupported << " unsupported (of these, "
+       << "with integer inputs bound as initializers: " << t.bound_passed << " passed, "
+       << t.bound_failed << " failed)\n\n";
+    os << "| operator | imported | passed | failed | unsupported | bound: passed | bound: failed |\n";
+    os << "|---|---|---:|---:|---:|---:|---:|\n";
     for (const auto& [op, c] : ops) {
       os << "| " << op << " | " << (supported.count(op) ? "yes" : "no") << " | " << c.passed
-         << " | " << c.failed << " | " << c.unsupported << " |\n";
+         << " | " << c.failed << " | " << c.unsupported << " | " << c.bound_passed << " | "
+         << c.bound_failed << " |\n";
     }
     os << "\n";
   }
   os << "## failed cases\n\n";
   for (const auto& r : results) {
-    if (r.status != Status::failed) continue;
+    bool failed = r.status == Status::failed;
+    bool bound_failed = r.bound && r.bound_status == Status::failed;
+    if (!failed && !bound_failed) continue;
     auto it = expected.find(r.name);
     os << "- " << r.suite << "/" << r.name
-       << (it != expected.end() ? " (expected: " + it->second + ")" : "") << ": " << r.detail
-       << "\n";
+       << (it != expected.end() ? " (expected: " + it->second + ")" : "") << ": "
+       << (failed ? r.detail : "integer inputs bound: " + r.bound_detail) << "\n";
   }
   os << "\n## unsupported cases\n\n";
   for (const auto& r : results) {
     if (r.status == Status::unsupported)
-      os << "- " << r.suite << "/" << r.name << ": " << r.detail << "\n";
+      os << "- " << r.suite << "/" << r.name << ": " << r.detail
+         << (r.bound ? std::string(" [integer inputs bound: ") + status_name(r.bound_status) + "]"
+                     : "")
+         << "\n";
   }
   return os.str();
 }
 
 int usage() {
   std::cerr << "usage: run_node_tests [--data DIR]... [--filter SUBSTR]... [--report FILE]\n"
-               "                      [--expected-failures FILE] [--assert] [--quiet]\n";
+               "                      [--expected-failures FILE] [--assert] [--quiet]\n"
+               "                      [--bind-int-inputs]\n";
   return 2;
 }
 
@@ -398,6 +481,8 @@ int main(int argc, char** argv) {
       opt.assert_supported = true;
     } else if (a == "--quiet") {
       opt.quiet = true;
+    } else if (a == "--bind-int-inputs") {
+      opt.bind_int_inputs = true;
     } else {
       return usage();
     }
@@ -431,9 +516,13 @@ int main(int argc, char** argv) {
     std::sort(cases.begin(), cases.end());
     for (const auto& dir : cases) {
       std::cout << "RUN  " << suite << "/" << dir.filename().string() << std::flush;
-      CaseResult r = run_case(dir, suite);
+      CaseResult r = run_case(dir, suite, opt.bind_int_inputs);
       std::cout << "  " << status_name(r.status);
       if (r.status != Status::passed && !opt.quiet) std::cout << ": " << r.detail;
+      if (r.bound) {
+        std::cout << "; integer inputs bound: " << status_name(r.bound_status);
+        if (r.bound_status != Status::passed && !opt.quiet) std::cout << ": " << r.bound_detail;
+      }
       std::cout << "\n" << std::flush;
       results.push_back(std::move(r));
     }
@@ -461,7 +550,13 @@ int main(int argc, char** argv) {
       std::cout << "UNEXPECTED FAILURE " << r.suite << "/" << r.name << ": " << r.detail << "\n";
       ++unexpected;
     }
-    if (r.status == Status::passed && listed)
+    if (r.bound && r.bound_status == Status::failed && any_supported && !listed) {
+      std::cout << "UNEXPECTED FAILURE " << r.suite << "/" << r.name
+                << " (integer inputs bound): " << r.bound_detail << "\n";
+      ++unexpected;
+    }
+    bool passes = r.status == Status::passed || (r.bound && r.bound_status == Status::passed);
+    if (passes && listed)
       std::cout << "note: " << r.name << " passes but is listed in the expected failures\n";
   }
   // A listed case that no suite run here has (a stale entry, when the node suite ran).
@@ -472,11 +567,13 @@ int main(int argc, char** argv) {
     for (const auto& [name, reason] : expected)
       if (!seen.count(name)) std::cout << "note: expected failure " << name << " was not run\n";
   }
-  int passed = 0, failed = 0, unsupported = 0;
-  for (const auto& r : results)
-    (r.status == Status::passed ? passed : r.status == Status::failed ? failed : unsupported)++;
-  std::cout << "\n" << results.size() << " cases: " << passed << " passed, " << failed
-            << " failed, " << unsupported << " unsupported; " << unexpected
-            << " unexpected failures of imported operators\n";
+  OpCount t;
+  for (const auto& r : results) t.add(r);
+  std::cout << "\n" << results.size() << " cases: " << t.passed << " passed, " << t.failed
+            << " failed, " << t.unsupported << " unsupported";
+  if (opt.bind_int_inputs)
+    std::cout << " (with integer inputs bound: " << t.bound_passed << " passed, " << t.bound_failed
+              << " failed)";
+  std::cout << "; " << unexpected << " unexpected failures of imported operators\n";
   return opt.assert_supported && unexpected > 0 ? 1 : 0;
 }
