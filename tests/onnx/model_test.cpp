@@ -268,6 +268,12 @@ TEST(OnnxModel, InitializerOnlySubgraphsFoldAtLoad) {
   const std::vector<double> want = {10, 20, 30, 40};
   EXPECT_EQ((*folded)(x).to_vector<double>(), want);
   EXPECT_EQ((*per_call)(x).to_vector<double>(), want);
+  {
+    Graph g;  // a load while a graph records folds eagerly too: nothing is recorded
+    auto m = b.load();
+    EXPECT_EQ(g.num_nodes(), 0u) << g.dump();
+    EXPECT_EQ(m->impl().run_order, std::vector<int>({1}));
+  }
   // Per call, the constant node still runs on the host while a graph records.
   for (auto* m : {folded.get(), per_call.get()}) {
     Graph g;
