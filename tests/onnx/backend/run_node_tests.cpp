@@ -426,7 +426,10 @@ std::string make_report(const std::vector<CaseResult>& results,
          << " | " << c.failed << " | " << c.unsupported << " | " << c.bound_passed << " | "
          << c.bound_failed << " |\n";
     }
-    os << "\n";
+    os << "\nImported operators without a case here:";
+    for (const auto& op : supported)
+      if (!ops.count(op)) os << " " << op;
+    os << "\n\n";
   }
   os << "## failed cases\n\n";
   for (const auto& r : results) {
