@@ -78,8 +78,19 @@ struct CaseResult {
   bool bound = false;
   Status bound_status = Status::passed;
   std::string bound_detail;
+  // The operator the error names ("node 'x' (Op): ...", "operator 'Op' is not supported"), ""
+  // when it names none (a dtype, the opset, a sequence input ...).
+  std::string blamed_op;
   double ms = 0;
 };
+
+std::string blamed_op(const CaseResult& r) {
+  for (const auto& op : r.ops)
+    if (r.detail.find("(" + op + ")") != std::string::npos ||
+        r.detail.find("operator '" + op + "'") != std::string::npos)
+      return op;
+  return "";
+}
 
 std::string read_file(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
@@ -336,6 +347,7 @@ CaseResult run_case(const fs::path& dir, const std::string& suite, bool bind) {
   auto finish = [&](Outcome o) {
     r.status = o.status;
     r.detail = shorten(o.detail);
+    r.blamed_op = blamed_op(r);
     r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return r;
   };
@@ -395,9 +407,13 @@ std::map<std::string, std::string> read_expected_failures(const std::string& pat
 
 struct OpCount {
   int passed = 0, failed = 0, unsupported = 0;
+  int unsupported_other = 0;  // of the unsupported: the error names another operator of the case
   int bound_passed = 0, bound_failed = 0;  // of the unsupported, run with integer inputs bound
-  void add(const CaseResult& r) {
+  void add(const CaseResult& r, const std::string& op = "") {
     (r.status == Status::passed ? passed : r.status == Status::failed ? failed : unsupported)++;
+    if (r.status == Status::unsupported && !op.empty() && !r.blamed_op.empty() &&
+        r.blamed_op != op)
+      ++unsupported_other;
     if (r.bound && r.bound_status == Status::passed) ++bound_passed;
     if (r.bound && r.bound_status == Status::failed) ++bound_failed;
   }
@@ -411,7 +427,7 @@ std::string make_report(const std::vector<CaseResult>& results,
   std::map<std::string, OpCount> suite_total;
   for (const auto& r : results) {
     suite_total[r.suite].add(r);
-    for (const auto& op : r.ops) per_suite[r.suite][op].add(r);
+    for (const auto& op : r.ops) per_suite[r.suite][op].add(r, op);
   }
   for (const auto& [suite, ops] : per_suite) {
     const auto& t = suite_total[suite];
@@ -419,12 +435,16 @@ std::string make_report(const std::vector<CaseResult>& results,
        << " passed, " << t.failed << " failed, " << t.unsupported << " unsupported (of these, "
        << "with integer inputs bound as initializers: " << t.bound_passed << " passed, "
        << t.bound_failed << " failed)\n\n";
-    os << "| operator | imported | passed | failed | unsupported | bound: passed | bound: failed |\n";
-    os << "|---|---|---:|---:|---:|---:|---:|\n";
+    os << "Unsupported: cases reported unsupported; \"(other op)\": of these, the error names "
+          "another operator of the case. Bound: of the unsupported, the run with integer "
+          "inputs bound as initializers (--bind-int-inputs).\n\n";
+    os << "| operator | imported | passed | failed | unsupported | (other op) | bound: passed | "
+          "bound: failed |\n";
+    os << "|---|---|---:|---:|---:|---:|---:|---:|\n";
     for (const auto& [op, c] : ops) {
       os << "| " << op << " | " << (supported.count(op) ? "yes" : "no") << " | " << c.passed
-         << " | " << c.failed << " | " << c.unsupported << " | " << c.bound_passed << " | "
-         << c.bound_failed << " |\n";
+         << " | " << c.failed << " | " << c.unsupported << " | " << c.unsupported_other << " | "
+         << c.bound_passed << " | " << c.bound_failed << " |\n";
     }
     os << "\nImported operators without a case here:";
     for (const auto& op : supported)
