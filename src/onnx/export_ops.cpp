@@ -180,13 +180,30 @@ void emit_channel_affine(Emitter& e) {
   e.add("Add", {m, shift}, {e.out()});
 }
 
+// Pools read (N, C, H, W) or (C, H, W); ONNX's need the batch axis, so a (C, H, W) input is
+// reshaped to (1, C, H, W) and the result back. Returns the names to read and to write.
+struct Batched {
+  std::string in, out;
+  bool reshaped = false;
+};
+Batched batched(Emitter& e) {
+  const Shape& s = e.in_meta(0).shape;
+  if (s.size() == 4) return {e.in(0), e.out(), false};
+  if (s.size() != 3)
+    e.fail(cat("has an input of shape ", shape_str(s), " (expected (N, C, H, W) or (C, H, W))"));
+  const std::string x = e.tmp("batched");
+  e.add("Reshape", {e.in(0), e.int64s({1, s[0], s[1], s[2]}, "batched_shape")}, {x});
+  return {x, e.tmp("pooled"), true};
+}
+void unbatch(Emitter& e, const Batched& b) {
+  if (b.reshaped) e.add("Reshape", {b.out, e.int64s(e.out_meta().shape, "shape")}, {e.out()});
+}
+
 void emit_pool(Emitter& e, const char* type) {
   const Node& n = e.node();
-  if (e.in_meta(0).shape.size() != 4)
-    e.fail(cat("has an input of shape ", shape_str(e.in_meta(0).shape),
-               " (expected (N, C, H, W): ONNX's pools need the batch axis)"));
+  const Batched b = batched(e);
   const Ints& p = n.attrs.ints("padding");
-  auto& pool = e.add(type, {e.in(0)}, {e.out()});
+  auto& pool = e.add(type, {b.in}, {b.out});
   set_attr(pool, "kernel_shape", n.attrs.ints("kernel"));
   set_attr(pool, "strides", n.attrs.ints("stride"));
   set_attr(pool, "pads", Ints{p[0], p[1], p[0], p[1]});
@@ -195,6 +212,7 @@ void emit_pool(Emitter& e, const char* type) {
     set_attr(pool, "dilations", n.attrs.ints("dilation"));
   else
     set_attr(pool, "count_include_pad", int64_t{n.attrs.b("count_include_pad") ? 1 : 0});
+  unbatch(e, b);
 }
 
 // PyTorch's adaptive windows as a matrix: row i averages [floor(i n / o), ceil((i + 1) n / o)).
@@ -210,16 +228,17 @@ Tensor pooling_matrix(int64_t o, int64_t n, DType t) {
 void emit_adaptive_avg_pool(Emitter& e) {
   const Shape& s = e.in_meta(0).shape;
   const Ints& o = e.node().attrs.ints("output_size");
-  if (s.size() != 4)
-    e.fail(cat("has an input of shape ", shape_str(s),
-               " (expected (N, C, H, W): ONNX's pools need the batch axis)"));
-  const int64_t h = s[2], w = s[3];
+  const int64_t h = s[s.size() - 2], w = s[s.size() - 1];
   if (o[0] == 1 && o[1] == 1) {
-    e.add("GlobalAveragePool", {e.in(0)}, {e.out()});
+    const Batched b = batched(e);
+    e.add("GlobalAveragePool", {b.in}, {b.out});
+    unbatch(e, b);
   } else if (h % o[0] == 0 && w % o[1] == 0) {
-    auto& p = e.add("AveragePool", {e.in(0)}, {e.out()});
+    const Batched b = batched(e);
+    auto& p = e.add("AveragePool", {b.in}, {b.out});
     set_attr(p, "kernel_shape", Ints{h / o[0], w / o[1]});
     set_attr(p, "strides", Ints{h / o[0], w / o[1]});
+    unbatch(e, b);
   } else {
     // y = P_h (oh, H) @ x (N, C, H, W) @ P_w^T (W, ow): exact for any sizes.
     const DType t = e.in_meta(0).dtype;

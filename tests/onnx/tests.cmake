@@ -39,10 +39,19 @@ set_tests_properties(onnx_torchvision_import PROPERTIES LABELS onnx SKIP_RETURN_
 # by duet, checked by onnx.checker (full_check) and run by ONNX Runtime (CPU, ORT_ENABLE_ALL)
 # against duet's logits: max|ort - duet| / max|duet| <= 1e-4 per model; plus a dynamic_batch
 # export run at another batch size and opset-13 exports with BatchNormalization nodes.
-# Skipped (77) only when the Python venv cannot be had.
-add_executable(onnx_export_zoo ${CMAKE_CURRENT_LIST_DIR}/ort/export_zoo.cpp)
-target_link_libraries(onnx_export_zoo PRIVATE duet::duet)
+# onnx_runtime_ops: one model per op-table sample (float32) of every op with a mapping, through
+# onnx.checker and ONNX Runtime against duet's eager outputs (rtol 1e-4, atol 1e-5).
+# Both skipped (77) only when the Python venv cannot be had.
+add_executable(onnx_export_zoo ${CMAKE_CURRENT_LIST_DIR}/ort/export_zoo.cpp
+               ${CMAKE_CURRENT_LIST_DIR}/ort/op_cases.cpp)
+target_include_directories(onnx_export_zoo PRIVATE ${PROJECT_SOURCE_DIR}/src
+                           ${PROJECT_SOURCE_DIR}/kernels ${PROJECT_SOURCE_DIR}/tests)
+target_link_libraries(onnx_export_zoo PRIVATE duet::duet GTest::gtest)
 add_test(NAME onnx_runtime_zoo
-         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/ort/run_ort_test.sh
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/ort/run_ort_test.sh check_zoo.py
                  $<TARGET_FILE:onnx_export_zoo> ${CMAKE_CURRENT_BINARY_DIR}/onnx_runtime_zoo)
 set_tests_properties(onnx_runtime_zoo PROPERTIES LABELS onnx SKIP_RETURN_CODE 77 TIMEOUT 600)
+add_test(NAME onnx_runtime_ops
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/ort/run_ort_test.sh check_ops.py
+                 $<TARGET_FILE:onnx_export_zoo> ${CMAKE_CURRENT_BINARY_DIR}/onnx_runtime_ops)
+set_tests_properties(onnx_runtime_ops PROPERTIES LABELS onnx SKIP_RETURN_CODE 77 TIMEOUT 300)

@@ -8,6 +8,7 @@
 //     NAME@opset13_unfolded   opset 13, BatchNormalization nodes (fold_batch_norm = false)
 //   writes OUT_DIR/CASE.onnx, CASE.input.pb, CASE.output.pb and prints one line per case.
 //   onnx_export_zoo --list              prints duet::models::model_names(), one a line
+//   onnx_export_zoo --ops OUT_DIR       one model per op-table sample (op_cases.cpp)
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -18,6 +19,10 @@
 #include "duet/onnx.h"
 
 using namespace duet;
+
+namespace duet::test {
+int export_op_cases(const std::string& dir);
+}
 
 namespace {
 
@@ -76,6 +81,14 @@ int main(int argc, char** argv) {
   if (argc == 2 && std::string(argv[1]) == "--list") {
     for (const std::string& m : models::model_names()) std::printf("%s\n", m.c_str());
     return 0;
+  }
+  if (argc == 3 && std::string(argv[1]) == "--ops") {
+    try {
+      return test::export_op_cases(argv[2]);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 1;
+    }
   }
   if (argc < 3) {
     std::fprintf(stderr, "usage: onnx_export_zoo OUT_DIR CASE...\n");

@@ -1,0 +1,73 @@
+// onnx_export_zoo --ops OUT_DIR: one tiny ONNX model per sample of every op in the op table
+// (OpDef::samples, float32; tests/op_samples.h makes the inputs), exported from a one-node
+// eval graph, with its inputs and duet's eager outputs, for check_ops.py to run through ONNX
+// Runtime. Ops without a mapping (export throws "has no ONNX mapping") are listed as such.
+//   OUT_DIR/manifest.txt: "CASE exported N_IN N_OUT", "CASE unmapped REASON" or "CASE error
+//   MESSAGE" (export failed otherwise) per line;
+//   OUT_DIR/CASE.onnx, CASE.in<k>.pb, CASE.out<k>.pb
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "duet/onnx.h"
+#include "op_samples.h"
+
+namespace duet::test {
+
+int export_op_cases(const std::string& dir) {
+  std::ofstream manifest(dir + "/manifest.txt");
+  int exported = 0, unmapped = 0, skipped = 0;
+  for (const OpDef* op : all_ops()) {
+    for (const OpCase& c : op_cases(*op, {float32})) {
+      const std::vector<Tensor> in = make_inputs(c);
+      bool empty = false;
+      for (const Tensor& t : in) empty = empty || t.numel() == 0;
+      if (empty || c.skips(SampleCheck::no_graph) || op->has(OpTrait::mutates)) {
+        ++skipped;  // empty tensors, ops a graph never records, in-place updates
+        continue;
+      }
+      std::vector<Tensor> expected;
+      try {
+        expected = run_op(c, in);
+      } catch (const Error&) {
+        ++skipped;  // a sample that is an error case
+        continue;
+      }
+      // max_pool2d's indices are duet's own (flat per plane): only the values are compared.
+      const size_t n_out = op->id == OpId::max_pool2d ? 1 : static_cast<size_t>(op->num_outputs);
+      expected.resize(n_out);
+      Graph g;
+      std::vector<Tensor> sym;
+      for (size_t k = 0; k < in.size(); ++k)
+        sym.push_back(g.input("x" + std::to_string(k), in[k].shape(), in[k].dtype()));
+      std::vector<Tensor> out = call_op(*op, sym, c.sample.attrs);
+      out.resize(n_out);
+      g.end_build();
+      try {
+        onnx::export_model(g, out, dir + "/" + c.name + ".onnx");
+      } catch (const Error& e) {
+        const std::string what = e.what();
+        const auto at = what.find("has no ONNX mapping: ");
+        if (at == std::string::npos) {
+          manifest << c.name << " error " << what << "\n";  // check_ops.py fails it
+        } else {
+          manifest << c.name << " unmapped " << what.substr(at + 21) << "\n";
+          ++unmapped;
+        }
+        continue;
+      }
+      for (size_t k = 0; k < in.size(); ++k)
+        onnx::save_tensor(in[k], dir + "/" + c.name + ".in" + std::to_string(k) + ".pb");
+      for (size_t k = 0; k < expected.size(); ++k)
+        onnx::save_tensor(expected[k].contiguous(),
+                          dir + "/" + c.name + ".out" + std::to_string(k) + ".pb");
+      manifest << c.name << " exported " << in.size() << " " << expected.size() << "\n";
+      ++exported;
+    }
+  }
+  std::printf("onnx_export_zoo --ops: %d cases exported, %d unmapped, %d skipped\n", exported,
+              unmapped, skipped);
+  return 0;
+}
+
+}  // namespace duet::test
