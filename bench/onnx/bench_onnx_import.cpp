@@ -117,7 +117,8 @@ int main(int argc, char** argv) try {
     t_zoo.push_back(step(own, "x"));
   }
   if (profile) {
-    std::cerr << "== imported\n" << imported.profile({{in.name, x}}, 3) << "== zoo\n"
+    std::cerr << "== imported\n"
+              << imported.profile({{in.name, x}}, 3) << "== zoo\n"
               << own.profile({{"x", x}}, 3);
   }
   std::printf(

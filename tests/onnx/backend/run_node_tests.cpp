@@ -60,19 +60,22 @@ enum class Status { passed, failed, unsupported };
 
 const char* status_name(Status s) {
   switch (s) {
-    case Status::passed: return "passed";
-    case Status::failed: return "FAILED";
-    case Status::unsupported: return "unsupported";
+    case Status::passed:
+      return "passed";
+    case Status::failed:
+      return "FAILED";
+    case Status::unsupported:
+      return "unsupported";
   }
   return "?";
 }
 
 struct CaseResult {
   std::string name;
-  std::string suite;              // the data directory's name: node, pytorch-operator, ...
-  std::vector<std::string> ops;   // op_types used (domain-qualified outside ai.onnx)
+  std::string suite;             // the data directory's name: node, pytorch-operator, ...
+  std::vector<std::string> ops;  // op_types used (domain-qualified outside ai.onnx)
   Status status = Status::passed;
-  std::string detail;             // the first line of the error or the mismatch
+  std::string detail;  // the first line of the error or the mismatch
   // Unsupported cases with integer graph inputs run again with those inputs bound as
   // initializers (--bind-int-inputs): bound_status is that run's outcome.
   bool bound = false;
@@ -212,8 +215,7 @@ Outcome run_data_set(duet::onnx::Model& model, const fs::path& set_dir,
   auto input_files = pb_files(set_dir, "input_");
   for (size_t i = 0; i < input_files.size(); ++i)
     if (!bound.count(i)) inputs.push_back(duet::onnx::load_tensor(input_files[i]));
-  for (const auto& p : pb_files(set_dir, "output_"))
-    expected.push_back(duet::onnx::load_tensor(p));
+  for (const auto& p : pb_files(set_dir, "output_")) expected.push_back(duet::onnx::load_tensor(p));
   const auto& declared = model.inputs();
   if (inputs.size() != declared.size()) {
     return {Status::failed, "the model declares " + std::to_string(declared.size()) +
@@ -263,8 +265,9 @@ Outcome run_data_set(duet::onnx::Model& model, const fs::path& set_dir,
 std::string non_tensor_value(const ::onnx::GraphProto& g) {
   auto check = [](const ::onnx::ValueInfoProto& v) -> std::string {
     if (v.has_type() && !v.type().has_tensor_type())
-      return "value '" + v.name() + "' is a sequence, map or optional (not supported: duet reads "
-                                    "tensors only)";
+      return "value '" + v.name() +
+             "' is a sequence, map or optional (not supported: duet reads "
+             "tensors only)";
     return "";
   };
   for (const auto& v : g.input())
@@ -341,7 +344,8 @@ CaseResult run_case(const fs::path& dir, const std::string& suite, bool bind) {
   // The messages name the file: keep them short by dropping the case's directory.
   auto shorten = [&](std::string detail) {
     const std::string prefix = dir.string() + "/";
-    for (size_t at; (at = detail.find(prefix)) != std::string::npos;) detail.erase(at, prefix.size());
+    for (size_t at; (at = detail.find(prefix)) != std::string::npos;)
+      detail.erase(at, prefix.size());
     return first_line(detail, 240);
   };
   auto finish = [&](Outcome o) {
@@ -411,8 +415,7 @@ struct OpCount {
   int bound_passed = 0, bound_failed = 0;  // of the unsupported, run with integer inputs bound
   void add(const CaseResult& r, const std::string& op = "") {
     (r.status == Status::passed ? passed : r.status == Status::failed ? failed : unsupported)++;
-    if (r.status == Status::unsupported && !op.empty() && !r.blamed_op.empty() &&
-        r.blamed_op != op)
+    if (r.status == Status::unsupported && !op.empty() && !r.blamed_op.empty() && r.blamed_op != op)
       ++unsupported_other;
     if (r.bound && r.bound_status == Status::passed) ++bound_passed;
     if (r.bound && r.bound_status == Status::failed) ++bound_failed;
@@ -592,8 +595,9 @@ int main(int argc, char** argv) {
   }
   OpCount t;
   for (const auto& r : results) t.add(r);
-  std::cout << "\n" << results.size() << " cases: " << t.passed << " passed, " << t.failed
-            << " failed, " << t.unsupported << " unsupported";
+  std::cout << "\n"
+            << results.size() << " cases: " << t.passed << " passed, " << t.failed << " failed, "
+            << t.unsupported << " unsupported";
   if (opt.bind_int_inputs)
     std::cout << " (with integer inputs bound: " << t.bound_passed << " passed, " << t.bound_failed
               << " failed)";

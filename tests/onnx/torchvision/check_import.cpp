@@ -84,8 +84,7 @@ bool check_outputs(const std::string& name, const char* mode, const std::vector<
       ok = false;
     }
   }
-  if (ok)
-    std::printf("ok   %-40s %-6s max|diff|/max|ref| = %.2e\n", name.c_str(), mode, worst);
+  if (ok) std::printf("ok   %-40s %-6s max|diff|/max|ref| = %.2e\n", name.c_str(), mode, worst);
   return ok;
 }
 
