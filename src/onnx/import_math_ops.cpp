@@ -253,6 +253,27 @@ std::vector<Tensor> convert_where(NodeContext& n) {
   return {where(n.input(0), n.input(1), n.input(2))};
 }
 
+// ---- IsNaN, IsInf ----
+
+std::vector<Tensor> convert_is_nan(NodeContext& n) {
+  n.expect_attrs({});
+  expect_floating(n, n.input(0));
+  return {ne(n.input(0), n.input(0))};
+}
+
+std::vector<Tensor> convert_is_inf(NodeContext& n) {
+  n.expect_attrs({"detect_positive", "detect_negative"});
+  const Tensor& x = n.input(0);
+  expect_floating(n, x);
+  const bool pos = n.attr_int("detect_positive", 1) != 0;
+  const bool neg_inf = n.attr_int("detect_negative", 1) != 0;
+  const double inf = std::numeric_limits<double>::infinity();
+  if (pos && neg_inf) return {eq(abs(x), Tensor::full({}, inf, x.dtype()))};
+  if (pos) return {eq(x, Tensor::full({}, inf, x.dtype()))};
+  if (neg_inf) return {eq(x, Tensor::full({}, -inf, x.dtype()))};
+  return {lt(x, x)};  // all false, NaN included
+}
+
 // ---- Cast ----
 
 Tensor cast_to(const NodeContext& n, const Tensor& x, int32_t to) {
@@ -315,6 +336,8 @@ const OperatorDef kMathOperators[] = {
     {"Or", 7, convert_or, ""},
     {"Xor", 7, convert_xor, ""},
     {"Where", 9, convert_where, ""},
+    {"IsNaN", 9, convert_is_nan, "float32, float64"},
+    {"IsInf", 10, convert_is_inf, "float32, float64"},
     {"Cast", 6, convert_cast,
      "to FLOAT, DOUBLE, INT64, INT32 (read as int64), BOOL; no strings or 16-bit floats"},
     {"CastLike", 15, convert_cast_like, "as Cast"},

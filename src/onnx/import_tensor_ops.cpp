@@ -1,8 +1,8 @@
 // ONNX operators of tensor math and shapes (elementwise math with broadcasting, Reshape,
 // Transpose, Concat, Shape, Gather, Slice, reductions, Constant, ...) mapped onto duet's ops
-// (src/onnx/import_ops.h). The converters live in import_math_ops.cpp, import_shape_ops.cpp
-// and import_reduce_ops.cpp; this file joins their tables and holds the shared helpers
-// (import_tensor_util.h).
+// (src/onnx/import_ops.h). The converters live in import_math_ops.cpp, import_shape_ops.cpp,
+// import_reduce_ops.cpp and import_index_ops.cpp; this file joins their tables and holds the
+// shared helpers (import_tensor_util.h).
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -15,7 +15,8 @@ namespace duet::onnx::detail {
 std::span<const OperatorDef> tensor_operators() {
   static const std::vector<OperatorDef> table = [] {
     std::vector<OperatorDef> all;
-    for (auto family : {math_operators(), shape_operators(), reduce_operators()}) {
+    for (auto family :
+         {math_operators(), shape_operators(), reduce_operators(), index_operators()}) {
       all.insert(all.end(), family.begin(), family.end());
     }
     return all;

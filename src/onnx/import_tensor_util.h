@@ -16,10 +16,11 @@
 
 namespace duet::onnx::detail {
 
-// The three families joined by tensor_operators() (import_tensor_ops.cpp).
+// The families joined by tensor_operators() (import_tensor_ops.cpp).
 std::span<const OperatorDef> math_operators();
 std::span<const OperatorDef> shape_operators();
 std::span<const OperatorDef> reduce_operators();
+std::span<const OperatorDef> index_operators();  // import_index_ops.cpp
 
 // `axis` in [-rank, rank) -> [0, rank), or n.fail naming `what`.
 int64_t norm_axis(const NodeContext& n, int64_t axis, int64_t rank, const char* what);

@@ -87,9 +87,6 @@ class Net {
     }
     return eager;
   }
-  // Eagerly only: for models whose outputs are constants (folded on the host), which
-  // Model::compile cannot return as graph values yet.
-  std::vector<Tensor> run_eager() const { return load()->run(feeds_); }
   std::string error() const {
     try {
       run();
@@ -425,7 +422,7 @@ TEST(OnnxTensorOps, GatherConstantAndComputedData) {
   attr(net.node("Gather", {"x", "one"}, {"g1"}), "axis", int64_t{1});
   net.node("Gather", {"table", "idx"}, {"gt"});
   net.out("g").out("g1").out("gt", TensorProto::INT64);
-  auto r = net.run_eager();  // "gt" is a constant
+  auto r = net.run();  // "gt" is a constant (gathered on the host)
   EXPECT_EQ(r[0].shape(), Shape({2, 2, 2}));
   EXPECT_EQ(vals(r[0]), Dv({4, 5, 0, 1, 2, 3, 4, 5}));
   EXPECT_EQ(r[1].shape(), Shape({3}));
@@ -453,7 +450,7 @@ TEST(OnnxTensorOps, ShapeSizeConstantConstantOfShapeRange) {
   net.out("s", TensorProto::INT64).out("s12", TensorProto::INT64).out("n", TensorProto::INT64);
   net.out("c").out("ci", TensorProto::INT64).out("k", TensorProto::INT64);
   net.out("rg", TensorProto::INT64);
-  auto r = net.run_eager();  // every output is a constant
+  auto r = net.run();  // every output is a constant
   EXPECT_EQ(vals(r[0]), Dv({2, 3, 4}));
   EXPECT_EQ(vals(r[1]), Dv({3, 4}));
   EXPECT_EQ(r[2].dim(), 0);
@@ -519,6 +516,57 @@ TEST(OnnxTensorOps, Reductions) {
   EXPECT_EQ(vals(l[0]), Dv({4}));
   EXPECT_EQ(l[1].dim(), 0);
   EXPECT_EQ(vals(l[1]), Dv({3}));
+}
+
+// ---- masks and layouts ----
+
+TEST(OnnxTensorOps, DepthToSpaceSpaceToDepthTriluEyeLike) {
+  Net net(14);
+  net.in("x", iota({1, 8, 1, 1})).in("m", iota({3, 3})).init("k", i64({-1}, {}));
+  attr(net.node("DepthToSpace", {"x"}, {"dcr"}), "blocksize", int64_t{2});
+  auto* crd = net.node("DepthToSpace", {"x"}, {"crd"});
+  attr(crd, "blocksize", int64_t{2});
+  attr_s(crd, "mode", "CRD");
+  attr(net.node("SpaceToDepth", {"dcr"}, {"back"}), "blocksize", int64_t{2});
+  net.node("Trilu", {"m"}, {"up"});
+  attr(net.node("Trilu", {"m", "k"}, {"low"}), "upper", int64_t{0});
+  attr(net.node("EyeLike", {"m"}, {"eye"}), "k", int64_t{1});
+  for (const char* o : {"dcr", "crd", "back", "up", "low", "eye"}) net.out(o);
+  auto r = net.run();
+  // DCR: out[c][h][w] = x[(h * 2 + w) * 2 + c]; CRD: x[c * 4 + h * 2 + w]
+  EXPECT_EQ(r[0].shape(), Shape({1, 2, 2, 2}));
+  EXPECT_EQ(vals(r[0]), Dv({0, 2, 4, 6, 1, 3, 5, 7}));
+  EXPECT_EQ(vals(r[1]), Dv({0, 1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(vals(r[2]), vals(iota({1, 8, 1, 1})));
+  EXPECT_EQ(vals(r[3]), Dv({0, 1, 2, 0, 4, 5, 0, 0, 8}));
+  EXPECT_EQ(vals(r[4]), Dv({0, 0, 0, 3, 0, 0, 6, 7, 0}));
+  EXPECT_EQ(vals(r[5]), Dv({0, 1, 0, 0, 0, 1, 0, 0, 0}));
+}
+
+TEST(OnnxTensorOps, OneHotCumSumIsNaNIsInf) {
+  const double inf = std::numeric_limits<double>::infinity();
+  Net net(11);
+  net.in("i", i64({1, -1, 5})).init("depth", i64({3}, {})).init("v", f32({-1, 2}, {2}));
+  net.in("x", f32({1, 2, 3, 4, 5, 6}, {2, 3})).init("axis", i64({1}, {}));
+  net.in("y", f32({1, NAN, inf, -inf}, {4}));
+  attr(net.node("OneHot", {"i", "depth", "v"}, {"oh"}), "axis", int64_t{0});
+  net.node("CumSum", {"x", "axis"}, {"cs"});
+  auto* rev = net.node("CumSum", {"x", "axis"}, {"rex"});
+  attr(rev, "reverse", int64_t{1});
+  attr(rev, "exclusive", int64_t{1});
+  net.node("IsNaN", {"y"}, {"nan"});
+  net.node("IsInf", {"y"}, {"inf"});
+  attr(net.node("IsInf", {"y"}, {"ninf"}), "detect_positive", int64_t{0});
+  net.out("oh").out("cs").out("rex");
+  net.out("nan", TensorProto::BOOL).out("inf", TensorProto::BOOL).out("ninf", TensorProto::BOOL);
+  auto r = net.run();
+  EXPECT_EQ(r[0].shape(), Shape({3, 3}));  // depth on axis 0; index 5 is out of range
+  EXPECT_EQ(vals(r[0]), Dv({-1, -1, -1, 2, -1, -1, -1, 2, -1}));
+  EXPECT_EQ(vals(r[1]), Dv({1, 3, 6, 4, 9, 15}));
+  EXPECT_EQ(vals(r[2]), Dv({5, 3, 0, 11, 6, 0}));
+  EXPECT_EQ(vals(r[3]), Dv({0, 1, 0, 0}));
+  EXPECT_EQ(vals(r[4]), Dv({0, 0, 1, 1}));
+  EXPECT_EQ(vals(r[5]), Dv({0, 0, 0, 1}));
 }
 
 // ---- constants fold: torch.onnx's x.view(x.size(0), -1) ----
