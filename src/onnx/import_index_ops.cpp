@@ -166,6 +166,7 @@ std::vector<Tensor> convert_cum_sum(NodeContext& n) {
   const bool exclusive = n.attr_int("exclusive", 0) != 0, reverse = n.attr_int("reverse", 0) != 0;
   const int64_t L = x.size(axis);
   const DType work = x.dtype() == int64 ? float64 : x.dtype();
+  checked_host_bytes(n, {L, L}, work, "CumSum");
   const Tensor mask = host_mask(n, L, L, [&](int64_t i, int64_t j) {
     if (reverse) return exclusive ? i > j : i >= j;
     return exclusive ? i < j : i <= j;

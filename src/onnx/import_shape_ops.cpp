@@ -23,6 +23,7 @@ std::string str(const std::vector<int64_t>& v) {
 
 // An input's values that must be known at import time (a shape, axes, pads ...).
 std::vector<int64_t> const_ints(const NodeContext& n, size_t i, const char* what) {
+  if (!n.has_input(i)) n.fail(std::string(what) + " (input " + std::to_string(i) + ") is missing");
   if (!n.is_constant(i)) {
     n.fail(std::string(what) + " (input " + std::to_string(i) +
            ") is computed at run time: not supported (it must be constant: an initializer, a "
@@ -65,6 +66,7 @@ std::vector<Tensor> convert_reshape(NodeContext& n) {
   const Tensor& x = n.input(0);
   const bool allowzero = n.attr_int("allowzero", 0) != 0;
   const std::vector<int64_t> spec = const_ints(n, 1, "shape");
+  check_rank(n, spec.size(), "shape");
   Shape out;
   int64_t infer_at = -1, known = 1;
   bool has_zero = false;
@@ -237,6 +239,7 @@ std::vector<Tensor> convert_unsqueeze(NodeContext& n) {
   const Tensor& x = n.input(0);
   bool given = false;
   const std::vector<int64_t> raw = squeeze_axes(n, true, &given);
+  check_rank(n, static_cast<size_t>(x.dim()) + raw.size(), "the output");
   const int64_t r = x.dim() + static_cast<int64_t>(raw.size());
   const std::vector<int64_t> axes = norm_axes(n, raw, r, "axes");
   Shape out;
@@ -333,11 +336,13 @@ std::vector<Tensor> convert_pad(NodeContext& n) {
   bool any = false;
   for (int64_t p : pads) any = any || p > 0;
   if (!any) return {x};
+  Shape padded = x.shape();
   for (int64_t d = 0; d < r; ++d) {
     const int64_t b = std::max<int64_t>(pads[static_cast<size_t>(d)], 0);
     const int64_t e = std::max<int64_t>(pads[static_cast<size_t>(d + r)], 0);
-    checked_add(checked_add(x.size(d), b, "Pad"), e, "Pad");
+    padded[static_cast<size_t>(d)] = checked_add(checked_add(x.size(d), b, "Pad"), e, "Pad");
   }
+  checked_host_bytes(n, padded, x.dtype(), "Pad");
   if (mode == "constant") {
     std::vector<int64_t> duet_pads;
     for (int64_t d = r - 1; d >= 0; --d) {
@@ -362,6 +367,7 @@ std::vector<Tensor> convert_expand(NodeContext& n) {
   n.expect_attrs({});
   const Tensor& x = n.input(0);
   const std::vector<int64_t> shape = const_ints(n, 1, "shape");
+  check_rank(n, shape.size(), "shape");
   for (int64_t d : shape) {
     if (d < 0) n.fail("shape " + str(shape) + " has a negative dimension");
   }
@@ -372,7 +378,7 @@ std::vector<Tensor> convert_expand(NodeContext& n) {
     n.fail(e.what());
   }
   if (out == x.shape()) return {x};
-  if (n.is_constant(0)) checked_host_bytes(n, out, x.dtype(), "Expand");
+  checked_host_bytes(n, out, x.dtype(), "Expand");
   // An expanded constant is a view; make it dense so later host reads see plain data.
   Tensor y = expand(x, out);
   return {n.is_constant(0) ? contiguous(y) : y};
@@ -532,6 +538,7 @@ std::vector<Tensor> convert_constant(NodeContext& n) {
 std::vector<Tensor> convert_constant_of_shape(NodeContext& n) {
   n.expect_attrs({"value"});
   const std::vector<int64_t> shape = const_ints(n, 0, "shape");
+  check_rank(n, shape.size(), "shape");
   Tensor value = n.has_attr("value") ? n.attr_tensor("value") : Tensor::zeros({1}, float32);
   if (value.numel() != 1) {
     n.fail("attribute 'value' has " + std::to_string(value.numel()) + " elements (expected 1)");

@@ -56,6 +56,13 @@ Tensor zero_like_scalar(const Tensor& x) {
   return Tensor::zeros({}, x.dtype(), x.device());
 }
 
+void check_rank(const NodeContext& n, size_t rank, const char* what) {
+  if (rank > kMaxRank) {
+    n.fail(std::string(what) + " has " + std::to_string(rank) + " dimensions (at most " +
+           std::to_string(kMaxRank) + ")");
+  }
+}
+
 int64_t checked_host_bytes(const NodeContext& n, const Shape& shape, DType dtype,
                            const char* what) {
   for (int64_t d : shape) {

@@ -37,6 +37,9 @@ Tensor zero_like_scalar(const Tensor& x);
 inline constexpr size_t kMaxTakePieces = 256;
 Tensor take(const NodeContext& n, const Tensor& x, int64_t axis, const std::vector<int64_t>& idx,
             bool host);
+// The most dimensions a shape read from the file may have (TensorLimits::max_dims).
+inline constexpr size_t kMaxRank = 64;
+void check_rank(const NodeContext& n, size_t rank, const char* what);
 // The largest tensor a converter creates on the host from file values (ConstantOfShape,
 // Range, Tile's output count ...): the same bound as an initializer's (TensorLimits).
 inline constexpr int64_t kMaxHostBytes = int64_t{1} << 32;

@@ -518,6 +518,35 @@ TEST(OnnxTensorOps, Reductions) {
   EXPECT_EQ(vals(l[1]), Dv({3}));
 }
 
+// ---- hostile values: errors naming the node, before anything large is allocated ----
+
+TEST(OnnxTensorOps, HostileShapesAndCountsAreErrors) {
+  const int64_t kMax = std::numeric_limits<int64_t>::max();
+  auto one = [](const std::string& op, const Tensor& param) {
+    Net net;
+    net.in("x", iota({2, 2})).init("p", param);
+    net.node(op, {"x", "p"}, {"y"});
+    net.out("y");
+    return net.error();
+  };
+  using ::testing::HasSubstr;
+  EXPECT_THAT(one("Pad", i64({0, 0, int64_t{1} << 40, 0})), HasSubstr("(Pad): Pad: shape"));
+  EXPECT_THAT(one("Pad", i64({0, 0, kMax, kMax})), HasSubstr("node 'Pad_1' (Pad): "));
+  EXPECT_THAT(one("Expand", i64({int64_t{1} << 20, int64_t{1} << 20, 2, 2})),
+              HasSubstr("(Expand): Expand: shape (1048576, 1048576, 2, 2) would take"));
+  EXPECT_THAT(one("Tile", i64({kMax, 2})), HasSubstr("node 'Tile_1' (Tile): "));
+  EXPECT_THAT(one("Unsqueeze", i64(std::vector<int64_t>(100, 0))),
+              HasSubstr("(Unsqueeze): the output has 102 dimensions (at most 64)"));
+  EXPECT_THAT(one("Reshape", i64({-2})), HasSubstr("shape (-2,) holds -2 (expected >= -1)"));
+  EXPECT_THAT(one("Slice", i64({0})), HasSubstr("ends (input 2) is missing"));
+  Net range;
+  range.in("x", iota({1})).init("a", i64({0}, {})).init("b", i64({kMax}, {}));
+  range.init("d", i64({1}, {}));
+  range.node("Range", {"a", "b", "d"}, {"r"});
+  range.out("r", TensorProto::INT64);
+  EXPECT_THAT(range.error(), HasSubstr("(Range): Range: shape (9223372036854775807,)"));
+}
+
 // ---- masks and layouts ----
 
 TEST(OnnxTensorOps, DepthToSpaceSpaceToDepthTriluEyeLike) {
