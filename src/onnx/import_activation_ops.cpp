@@ -74,6 +74,39 @@ std::vector<Tensor> convert_selu(NodeContext& n) {
   return {mul(elu_of(n.input(0), alpha), gamma)};
 }
 
+// x / (1 + |x|)
+std::vector<Tensor> convert_softsign(NodeContext& n) {
+  n.expect_attrs({});
+  const Tensor& x = n.input(0);
+  return {div(x, add(abs(x), 1.0))};
+}
+
+// x where x > alpha, else 0.
+std::vector<Tensor> convert_thresholded_relu(NodeContext& n) {
+  n.expect_attrs({"alpha"});
+  const Tensor& x = n.input(0);
+  return {where(gt(x, n.attr_float("alpha", 1.0)), x, mul(x, 0.0))};
+}
+
+// max(0, x) + min(0, alpha * (exp(x / alpha) - 1))
+std::vector<Tensor> convert_celu(NodeContext& n) {
+  n.expect_attrs({"alpha"});
+  const double alpha = n.attr_float("alpha", 1.0);
+  if (alpha == 0.0) n.fail("alpha = 0 (expected != 0)");
+  const Tensor& x = n.input(0);
+  return {where(gt(x, 0.0), x, mul(sub(exp(div(x, alpha)), 1.0), alpha))};
+}
+
+// x + bias where x < -lambd, x - bias where x > lambd, else 0.
+std::vector<Tensor> convert_shrink(NodeContext& n) {
+  n.expect_attrs({"bias", "lambd"});
+  const double bias = n.attr_float("bias", 0.0);
+  const double lambd = n.attr_float("lambd", 0.5);
+  const Tensor& x = n.input(0);
+  const Tensor zero = mul(x, 0.0);
+  return {where(lt(x, -lambd), add(x, bias), where(gt(x, lambd), sub(x, bias), zero))};
+}
+
 std::vector<Tensor> convert_softplus(NodeContext& n) {
   n.expect_attrs({});
   return {softplus(n.input(0))};
@@ -178,6 +211,7 @@ std::vector<Tensor> convert_identity(NodeContext& n) {
 }
 
 const OperatorDef kActivationOperators[] = {
+    {"Celu", 12, convert_celu, ""},
     {"Clip", 6, convert_clip, ""},
     {"Dropout", 7, convert_dropout, "inference only (training_mode must be a constant false)"},
     {"Elu", 6, convert_elu, ""},
@@ -189,10 +223,13 @@ const OperatorDef kActivationOperators[] = {
     {"PRelu", 7, convert_prelu, ""},
     {"Relu", 6, convert_relu, ""},
     {"Selu", 6, convert_selu, ""},
+    {"Shrink", 9, convert_shrink, ""},
     {"Sigmoid", 6, convert_sigmoid, ""},
     {"Softmax", 1, convert_softmax, ""},
     {"Softplus", 1, convert_softplus, ""},
+    {"Softsign", 1, convert_softsign, ""},
     {"Tanh", 6, convert_tanh, ""},
+    {"ThresholdedRelu", 10, convert_thresholded_relu, ""},
 };
 
 }  // namespace

@@ -48,7 +48,8 @@ Int2 as_2d(const std::vector<int64_t>& v, size_t offset, size_t spatial, int64_t
 std::span<const OperatorDef> nn_operators() {
   static const std::vector<OperatorDef> all = [] {
     std::vector<OperatorDef> v;
-    for (auto table : {conv_operators(), pool_operators(), activation_operators()})
+    for (auto table :
+         {conv_operators(), pool_operators(), activation_operators(), norm_operators()})
       v.insert(v.end(), table.begin(), table.end());
     return v;
   }();

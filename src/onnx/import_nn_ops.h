@@ -22,6 +22,7 @@ namespace duet::onnx::detail {
 std::span<const OperatorDef> conv_operators();        // import_conv_ops.cpp
 std::span<const OperatorDef> pool_operators();        // import_pool_ops.cpp
 std::span<const OperatorDef> activation_operators();  // import_activation_ops.cpp
+std::span<const OperatorDef> norm_operators();        // import_norm_ops.cpp
 
 // A sliding window over the (H, W) axes of duet's 2-D ops; a 1-D ONNX window (axis L) is
 // axis W, with H: kernel 1, stride 1, dilation 1, no padding.

@@ -422,6 +422,67 @@ TEST(OnnxNnOps, BatchNormTrainingModeIsNotSupported) {
   }
 }
 
+TEST(OnnxNnOps, LayerInstanceNormAndLrnAgainstLoops) {
+  DUET_NEED_OPS("LayerNormalization", "InstanceNormalization", "LRN");
+  const Tensor x = randn({2, 3, 4}, 45);
+  const std::vector<float> xv = x.to_vector<float>();
+  // normalise each (3, 4) block (axis 1), optional Mean / InvStdDev outputs
+  const Tensor scale = randn({3, 4}, 46), bias = randn({4}, 47);
+  OneNode ln("LayerNormalization", x.shape(), 17, {{"scale", scale}, {"bias", bias}}, {},
+             {"y", "mean", "inv"});
+  OnnxBuilder::attr_int(ln.node, "axis", 1);
+  attr_f(ln.node, "epsilon", 1e-3f);
+  const std::vector<Tensor> out = run_both(ln.b, {{"x", x}});
+  const std::vector<float> sv = scale.to_vector<float>(), bv = bias.to_vector<float>();
+  std::vector<double> want, want_mean, want_inv;
+  for (int b = 0; b < 2; ++b) {
+    double m = 0, v = 0;
+    for (int i = 0; i < 12; ++i) m += xv[b * 12 + i] / 12.0;
+    for (int i = 0; i < 12; ++i) v += (xv[b * 12 + i] - m) * (xv[b * 12 + i] - m) / 12.0;
+    want_mean.push_back(m);
+    want_inv.push_back(1 / std::sqrt(v + 1e-3));
+    for (int i = 0; i < 12; ++i)
+      want.push_back((xv[b * 12 + i] - m) / std::sqrt(v + 1e-3) * sv[i] + bv[i % 4]);
+  }
+  ASSERT_EQ(out.size(), 3u);
+  expect_values(out[0], want, 1e-4);
+  EXPECT_EQ(shape_str(out[1].shape()), "(2, 1, 1)");
+  expect_values(out[1], want_mean, 1e-5);
+  expect_values(out[2], want_inv, 1e-4);
+
+  // instance norm: each (n, c) plane of 4 values
+  const Tensor s3 = randn({3}, 48), b3 = randn({3}, 49);
+  OneNode in("InstanceNormalization", x.shape(), 13, {{"s", s3}, {"b", b3}});
+  const std::vector<float> s3v = s3.to_vector<float>(), b3v = b3.to_vector<float>();
+  want.clear();
+  for (int p = 0; p < 6; ++p) {
+    double m = 0, v = 0;
+    for (int i = 0; i < 4; ++i) m += xv[p * 4 + i] / 4.0;
+    for (int i = 0; i < 4; ++i) v += (xv[p * 4 + i] - m) * (xv[p * 4 + i] - m) / 4.0;
+    for (int i = 0; i < 4; ++i)
+      want.push_back((xv[p * 4 + i] - m) / std::sqrt(v + 1e-5) * s3v[p % 3] + b3v[p % 3]);
+  }
+  expect_values(in.run(x), want, 1e-4);
+
+  // LRN, even size 4: channels [c - 1, c + 2]
+  const Tensor x4 = randn({1, 5, 2, 2}, 50);
+  OneNode lrn("LRN", x4.shape(), 13);
+  OnnxBuilder::attr_int(lrn.node, "size", 4);
+  attr_f(lrn.node, "alpha", 0.5f);
+  attr_f(lrn.node, "beta", 0.6f);
+  attr_f(lrn.node, "bias", 2.0f);
+  const std::vector<float> v4 = x4.to_vector<float>();
+  want.clear();
+  for (int c = 0; c < 5; ++c)
+    for (int i = 0; i < 4; ++i) {
+      double sq = 0;
+      for (int k = std::max(0, c - 1); k <= std::min(4, c + 2); ++k)
+        sq += v4[k * 4 + i] * v4[k * 4 + i];
+      want.push_back(v4[c * 4 + i] / std::pow(2.0 + 0.5 / 4 * sq, 0.6));
+    }
+  expect_values(lrn.run(x4), want, 1e-5);
+}
+
 // ---- pools -----------------------------------------------------------------------------------
 
 TEST(OnnxNnOps, MaxPoolAsymmetricPadsDilationsAndSameLower) {
@@ -540,7 +601,7 @@ TEST(OnnxNnOps, PoolCeilModeWithPadsDuetCannotTake) {
 
 TEST(OnnxNnOps, ActivationsAgainstFormulas) {
   DUET_NEED_OPS("Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu",
-                "Softplus");
+                "Softplus", "Softsign", "ThresholdedRelu", "Celu", "Shrink");
   const Tensor x = Tensor::from_vector({-3.5, -1, -0.25, 0, 0.5, 2, 4}, {7});
   const std::vector<double> xv = x.to_vector<double>();
   auto check = [&](const std::string& op, int64_t opset, auto f,
@@ -568,6 +629,14 @@ TEST(OnnxNnOps, ActivationsAgainstFormulas) {
     return 1.05070102214813232421875 * (v > 0 ? v : 1.67326319217681884765625 * (std::exp(v) - 1));
   });
   check("Softplus", 13, [](double v) { return std::log1p(std::exp(v)); });
+  check("Softsign", 13, [](double v) { return v / (1 + std::abs(v)); });
+  check("ThresholdedRelu", 13, [](double v) { return v > 0.4 ? v : 0.0; }, {{"alpha", 0.4f}});
+  check("Celu", 13, [](double v) { return v > 0 ? v : 2 * (std::exp(v / 2) - 1); },
+        {{"alpha", 2.0f}});
+  check("Shrink", 13, [](double v) { return v < -1  ? v + 0.5
+                                            : v > 1 ? v - 0.5
+                                                    : 0.0; },
+        {{"lambd", 1.0f}, {"bias", 0.5f}});
 }
 
 TEST(OnnxNnOps, PReluBroadcastsSlope) {
