@@ -191,6 +191,59 @@ std::vector<Tensor> convert_cum_sum(NodeContext& n) {
   return {x.dtype() == work ? y : cast(y, x.dtype())};
 }
 
+}  // namespace
+
+// Gather with indices computed at run time: one_hot(indices, size) (K, size) @ x moved to
+// (size, rest). Each output is one element times 1 plus zeros (exact, unless x holds an inf or
+// NaN in the same column, which 0 * inf turns into NaN; and rounded to TF32 on CUDA when TF32
+// is allowed). An out-of-range index gives zeros (ONNX leaves it undefined).
+Tensor gather_computed(const NodeContext& n, const Tensor& x, int64_t axis, const Tensor& indices) {
+  if (!is_floating(x.dtype())) {
+    n.fail(std::string("indices computed at run time are supported for float data only (data is ") +
+           dtype_name(x.dtype()) + "): not supported");
+  }
+  if (indices.dtype() != int64) {
+    n.fail(std::string("indices of element type ") + dtype_name(indices.dtype()) +
+           " (expected int64 or int32)");
+  }
+  const int64_t size = x.size(axis);
+  const int64_t k = indices.numel();
+  checked_host_bytes(n, {k, size}, x.dtype(), "Gather (one-hot indices)");
+  Tensor grid, size_scalar;
+  {
+    duet::detail::PauseRecording pause;  // constants, made on the host
+    grid = Tensor::arange(size, int64);
+    size_scalar = Tensor::full({}, static_cast<double>(size), int64);
+  }
+  Tensor idx = reshape(indices, {k, 1});
+  idx = where(lt(idx, Tensor::zeros({}, int64)), add(idx, size_scalar), idx);
+  const Tensor one_hot = cast(eq(idx, grid), x.dtype());  // (K, size)
+  // x -> (size, pre..., post...) -> (size, R)
+  std::vector<int64_t> perm{axis};
+  Shape rest;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    if (d == axis) continue;
+    perm.push_back(d);
+    rest.push_back(x.size(d));
+  }
+  const Tensor moved = axis == 0 ? x : permute(x, perm);
+  const int64_t r = numel(rest);
+  Tensor y = matmul(one_hot, reshape(moved, {size, r}));  // (K, R)
+  // (idx..., pre..., post...) -> (pre..., idx..., post...)
+  Shape split = indices.shape();
+  split.insert(split.end(), rest.begin(), rest.end());
+  y = reshape(y, split);
+  if (axis == 0 || indices.dim() == 0) return y;
+  const int64_t q = indices.dim();
+  std::vector<int64_t> order;
+  for (int64_t d = 0; d < axis; ++d) order.push_back(q + d);
+  for (int64_t d = 0; d < q; ++d) order.push_back(d);
+  for (int64_t d = q + axis; d < static_cast<int64_t>(split.size()); ++d) order.push_back(d);
+  return permute(y, order);
+}
+
+namespace {
+
 const OperatorDef kIndexOperators[] = {
     {"DepthToSpace", 1, convert_depth_to_space, "4-D input; modes DCR, CRD"},
     {"SpaceToDepth", 1, convert_space_to_depth, "4-D input"},

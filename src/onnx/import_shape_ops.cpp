@@ -474,9 +474,7 @@ std::vector<Tensor> convert_gather(NodeContext& n) {
   const Tensor& x = n.input(0);
   if (x.dim() == 0) n.fail("cannot gather from a 0-d tensor");
   const int64_t axis = norm_axis(n, n.attr_int("axis", 0), x.dim(), "axis");
-  if (!n.is_constant(1)) {
-    n.fail("indices computed at run time are not supported (they must be constant)");
-  }
+  if (!n.is_constant(1)) return {gather_computed(n, x, axis, n.input(1))};
   const Shape ishape = n.input(1).shape();
   std::vector<int64_t> idx = n.constant_ints(1);
   const int64_t size = x.size(axis);
@@ -607,8 +605,8 @@ const OperatorDef kShapeOperators[] = {
      "starts/ends/axes/steps must be constant; a negative step on a computed tensor takes one "
      "slice per element (at most 256)"},
     {"Gather", 1, convert_gather,
-     "indices must be constant; from a computed tensor at most 256 runs of consecutive "
-     "indices"},
+     "constant indices: on the host or as slices (at most 256 runs of consecutive indices); "
+     "computed indices: a one-hot matmul, float data only"},
     {"Shape", 1, convert_shape, ""},
     {"Size", 1, convert_size, ""},
     {"Constant", 1, convert_constant, "no sparse_value, value_string(s)"},

@@ -37,6 +37,9 @@ Tensor zero_like_scalar(const Tensor& x);
 inline constexpr size_t kMaxTakePieces = 256;
 Tensor take(const NodeContext& n, const Tensor& x, int64_t axis, const std::vector<int64_t>& idx,
             bool host);
+// Gather along `axis` with indices computed at run time (import_index_ops.cpp): a one-hot
+// matmul, float data only.
+Tensor gather_computed(const NodeContext& n, const Tensor& x, int64_t axis, const Tensor& indices);
 // The most dimensions a shape read from the file may have (TensorLimits::max_dims).
 inline constexpr size_t kMaxRank = 64;
 void check_rank(const NodeContext& n, size_t rank, const char* what);

@@ -428,6 +428,18 @@ TEST(OnnxTensorOps, GatherConstantAndComputedData) {
   EXPECT_EQ(r[1].shape(), Shape({3}));
   EXPECT_EQ(vals(r[1]), Dv({1, 3, 5}));
   EXPECT_EQ(vals(r[2]), Dv({30, 10, 20, 30}));
+  // Computed indices (an embedding lookup): a one-hot matmul, float data.
+  Net emb;
+  emb.in("ids", i64({2, -1, 0}, {3})).init("w", iota({3, 2})).in("x", iota({2, 3, 2}));
+  emb.in("j", i64({1, 2, -3, 0}, {2, 2}));
+  emb.node("Gather", {"w", "ids"}, {"e"});
+  attr(emb.node("Gather", {"x", "j"}, {"g1"}), "axis", int64_t{1});
+  emb.out("e").out("g1");
+  auto e = emb.run();
+  EXPECT_EQ(e[0].shape(), Shape({3, 2}));
+  EXPECT_EQ(vals(e[0]), Dv({4, 5, 4, 5, 0, 1}));
+  EXPECT_EQ(e[1].shape(), Shape({2, 2, 2, 2}));  // (pre 2, idx 2x2, post 2)
+  EXPECT_EQ(vals(e[1]), Dv({2, 3, 4, 5, 0, 1, 0, 1, 8, 9, 10, 11, 6, 7, 6, 7}));
   Net bad;
   bad.in("x", iota({3})).init("idx", i64({3}));
   bad.node("Gather", {"x", "idx"}, {"g"});
