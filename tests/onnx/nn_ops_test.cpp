@@ -336,11 +336,21 @@ TEST(OnnxNnOps, GemmAllAttributesAgainstLoop) {
 }
 
 TEST(OnnxNnOps, GemmLinearPathAndNoBias) {
-  DUET_NEED_OPS("Gemm");
+  DUET_NEED_OPS("Gemm", "Relu");
   const Tensor a = randn({3, 4}, 17), w = randn({5, 4}, 18), bias = randn({5}, 19);
   OneNode m("Gemm", a.shape(), 13, {{"w", w}, {"bias", bias}});
   OnnxBuilder::attr_int(m.node, "transB", 1);
   expect_close(m.run(a), linear(a, w, bias), 1e-5, 1e-6);
+  // Gemm -> Relu compiles to one linear_fused (PyTorch's Linear + ReLU)
+  OnnxBuilder r(13);
+  r.input("x", kFloat, {3, 4});
+  r.init("w", w);
+  r.init("bias", bias);
+  OnnxBuilder::attr_int(r.node("Gemm", {"x", "w", "bias"}, {"g"}), "transB", 1);
+  r.node("Relu", {"g"}, {"y"});
+  r.output("y", kFloat, {});
+  expect_close(run_both(r, {{"x", a}})[0], relu(linear(a, w, bias)), 1e-5, 1e-6);
+  EXPECT_THAT(r.load()->compile({a.shape()}).dump(), HasSubstr("linear_fused"));
   const Tensor b = randn({4, 2}, 20);
   OneNode m2("Gemm", a.shape(), 11, {{"b", b}});  // no C (opset 11), transB = 0
   expect_close(m2.run(a), matmul(a, b), 1e-5, 1e-6);
@@ -370,7 +380,7 @@ TEST(OnnxNnOps, MatMulBroadcastsBatchAndPromotesVectors) {
 // ---- BatchNormalization ----------------------------------------------------------------------
 
 TEST(OnnxNnOps, BatchNormInferenceAndFoldIntoConv) {
-  DUET_NEED_OPS("BatchNormalization", "Conv");
+  DUET_NEED_OPS("BatchNormalization", "Conv", "Relu");
   const Tensor scale = randn({3}, 25), shift = randn({3}, 26), mean = randn({3}, 27);
   const Tensor var = add(abs(randn({3}, 28)), 0.5);
   const Tensor x = randn({2, 3, 2, 2}, 29);
@@ -392,19 +402,26 @@ TEST(OnnxNnOps, BatchNormInferenceAndFoldIntoConv) {
   const Tensor x2 = randn({4, 3}, 30);
   expect_close(m2.run(x2), batch_norm(x2, scale, shift, mean, var, false, 0.1, 1e-5));
 
-  // Conv -> BatchNormalization compiles to one convolution (the batch norm folded).
+  // Conv -> BatchNormalization -> Relu compiles to one fused convolution (the batch norm
+  // folded into its weights, the relu its epilogue), as duet's own Conv2d + BatchNorm2d.
   OnnxBuilder b(13);
   b.input("x", kFloat, {1, 2, 5, 5});
   b.init("w", randn({3, 2, 3, 3}, 31));
   for (auto [n, t] : {std::pair{"s", scale}, {"bias", shift}, {"mean", mean}, {"var", var}})
     b.init(n, t);
   b.node("Conv", {"x", "w"}, {"c"});
-  b.node("BatchNormalization", {"c", "s", "bias", "mean", "var"}, {"y"});
+  b.node("BatchNormalization", {"c", "s", "bias", "mean", "var"}, {"bn"});
+  b.node("Relu", {"bn"}, {"y"});
   b.output("y", kFloat, {});
   const Tensor xc = randn({1, 2, 5, 5}, 32);
-  run_both(b, {{"x", xc}}, 1e-4);
+  const Tensor yc = run_both(b, {{"x", xc}}, 1e-4)[0];
+  expect_close(yc,
+               relu(batch_norm(conv2d(xc, b.load()->initializers().at("w")), scale, shift, mean,
+                               var, false, 0.1, 1e-5)),
+               1e-4, 1e-5);
   Executable exe = b.load()->compile({xc.shape()});
-  EXPECT_THAT(exe.dump(), HasSubstr("conv2d"));
+  EXPECT_THAT(exe.dump(), HasSubstr("conv2d_fused"));
+  EXPECT_THAT(exe.dump(), HasSubstr("activation=relu"));
   EXPECT_THAT(exe.dump(), ::testing::Not(HasSubstr("channel_affine")));
 }
 
