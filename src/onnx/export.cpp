@@ -372,6 +372,10 @@ struct Exporter {
                  options.input_names.size(), " input names given for ", input_names.size(),
                  " graph inputs (expected equal counts)");
     }
+    for (const std::string& n : options.input_names)
+      DUET_CHECK(!n.empty(), where, "an input name is empty (expected non-empty names)");
+    for (const std::string& n : options.output_names)
+      DUET_CHECK(!n.empty(), where, "an output name is empty (expected non-empty names)");
     std::vector<std::string> output_names;
     for (size_t i = 0; i < outs.size(); ++i)
       output_names.push_back(i ? cat("output_", i) : std::string("output"));
@@ -403,15 +407,12 @@ struct Exporter {
       else
         ctx.display_id.push_back(next_id++);
     }
-    {
-      size_t k = 0;
-      for (size_t i = 0; i < src->nodes.size(); ++i)
-        if (src->nodes[i].kind == NodeKind::input) {
-          for (size_t j = 0; j < copy->nodes.size(); ++j)
-            if (copy->nodes[j].kind == NodeKind::input && copy->nodes[j].name == src->nodes[i].name)
-              ctx.display_id[j] = static_cast<int64_t>(i);
-          ++k;
-        }
+    // Input nodes keep their feed names (unique per graph): their ids by name.
+    for (size_t i = 0; i < src->nodes.size(); ++i) {
+      if (src->nodes[i].kind != NodeKind::input) continue;
+      for (size_t j = 0; j < copy->nodes.size(); ++j)
+        if (copy->nodes[j].kind == NodeKind::input && copy->nodes[j].name == src->nodes[i].name)
+          ctx.display_id[j] = static_cast<int64_t>(i);
     }
 
     ::onnx::ModelProto model;
@@ -432,7 +433,6 @@ struct Exporter {
 
     // Graph inputs, in the user's graph's order.
     {
-      size_t k = 0;
       for (size_t j = 0; j < copy->nodes.size(); ++j) {
         const Node& n = copy->nodes[j];
         if (n.kind != NodeKind::input) continue;
@@ -443,7 +443,6 @@ struct Exporter {
                    "' is used twice (expected distinct names)");
         ctx.names_used.insert(name);
         ctx.names[{static_cast<int32_t>(j), 0}] = name;
-        ++k;
       }
       // Inputs in the user's order (the copy keeps it: passes never move input nodes past
       // each other).
@@ -453,7 +452,6 @@ struct Exporter {
         set_value_info(gp->add_input(), ctx.names[{static_cast<int32_t>(j), 0}], n.outputs[0],
                        options.dynamic_batch && !n.outputs[0].shape.empty() ? 0 : -1);
       }
-      (void)k;
     }
     // Graph outputs: an op's own output takes the output's name; an input, a constant or a
     // value requested twice gets an Identity node.

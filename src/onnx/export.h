@@ -103,7 +103,6 @@ class Emitter {
   Context& ctx_;
   int32_t node_;
   std::map<std::string, int> type_count_;
-  int tmp_count_ = 0;
 };
 
 // Attribute setters.

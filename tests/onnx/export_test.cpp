@@ -286,6 +286,36 @@ TEST_F(OnnxExport, Compositions) {
     }
 }
 
+// Outputs that are not an op's own value: a graph input, a value computed from captures only
+// (an initializer), the same value twice. Each gets an Identity node; load gives them back.
+TEST_F(OnnxExport, IdentityOutputs) {
+  const Tensor w = Tensor::from_vector({1.0, 2.0, 3.0}, {3});
+  Graph g;
+  Tensor x = g.input("x", {2, 3});
+  Tensor y = mul(x, w);
+  Tensor c = mul(w, 2.0);  // captures only: evaluated at export
+  g.end_build();
+  const std::string p = path("ident.onnx");
+  duet::onnx::export_model(g, {y, x, c, y}, p, {.output_names = {"y", "x_out", "c", "y2"}});
+  const ::onnx::ModelProto m = read_model(p);
+  EXPECT_EQ(count_ops(m, "Identity"), 3);
+  ASSERT_EQ(m.graph().output_size(), 4);
+  auto model = duet::onnx::load(p);
+  const Tensor xv = Tensor::from_vector({1.0, -1.0, 0.5, 2.0, 0.0, -3.0}, {2, 3});
+  const std::vector<Tensor> out = model->forward_many({xv});
+  ASSERT_EQ(out.size(), 4u);
+  test::expect_close(out[0], mul(xv, w));
+  test::expect_close(out[1], xv);
+  test::expect_close(out[2], mul(w, 2.0));
+  test::expect_close(out[3], mul(xv, w));
+  try {
+    duet::onnx::export_model(g, {y}, p, {.output_names = {""}});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("an output name is empty"));
+  }
+}
+
 // export -> load -> the same logits, eager and compiled (needs the importer, parts A/B/C).
 TEST_F(OnnxExport, RoundTrip) {
   SmallNet net;

@@ -3,9 +3,9 @@
 
     check_zoo.py EXPORTER OUT_DIR [CASE ...]
 
-For each case (default: every name `EXPORTER --list` prints, plus resnet18@dynamic and
-mobilenet_v2@opset13_unfolded / efficientnet_b0@opset13_unfolded; export_zoo.cpp describes
-them) the exporter writes CASE.onnx, the input and duet's logits; this script runs
+For each case (default: every name `EXPORTER --list` prints, plus resnet18, mobilenet_v2 and
+efficientnet_b0 @dynamic and mobilenet_v2 / efficientnet_b0 @opset13_unfolded; export_zoo.cpp
+describes them) the exporter writes CASE.onnx, the input and duet's logits; this script runs
 onnx.checker.check_model(full_check=True) and ONNX Runtime (CPUExecutionProvider,
 ORT_ENABLE_ALL) on the file, and compares:
 
@@ -26,8 +26,8 @@ import onnx.numpy_helper
 import onnxruntime as ort
 
 TOLERANCE = 1e-4
-EXTRA_CASES = ["resnet18@dynamic", "mobilenet_v2@opset13_unfolded",
-               "efficientnet_b0@opset13_unfolded"]
+EXTRA_CASES = ["resnet18@dynamic", "mobilenet_v2@dynamic", "efficientnet_b0@dynamic",
+               "mobilenet_v2@opset13_unfolded", "efficientnet_b0@opset13_unfolded"]
 
 
 def read_tensor(path):
