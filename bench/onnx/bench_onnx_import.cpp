@@ -2,6 +2,7 @@
 // of the same architecture (bench/onnx/run_bench.sh adds ONNX Runtime and prints the table).
 //
 //   bench_onnx_import MODEL.onnx ZOO_NAME [--threads 2] [--warmup 3] [--steps 10] [--profile]
+//                     [--serve]
 //
 // Both run compiled (Model::compile / duet::compile of the eval graph, every pass) at the
 // ONNX model's fixed input shape, on the same random input, with duet::set_num_threads(N).
@@ -10,6 +11,8 @@
 // "zoo_ms": median, "import_nodes"/"zoo_nodes": compiled node counts, "import_steps": [...],
 // "zoo_steps": [...]} (milliseconds per step).
 // --profile: also prints both executables' per-op time tables (Executable::profile) on stderr.
+// --serve: after the warm-up, times single steps on request (stdin "i" / "z" / "q"), for
+// bench/onnx/compare_ort.py's interleaved run against ONNX Runtime.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -59,11 +62,11 @@ int main(int argc, char** argv) try {
   }
   std::string path = argv[1], zoo_name = argv[2];
   int threads = 2, warmup = 3, steps = 10;
-  bool profile = false;
+  bool profile = false, serve = false;
   for (int i = 3; i < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--profile") {
-      profile = true;
+    if (a == "--profile" || a == "--serve") {
+      (a == "--profile" ? profile : serve) = true;
       --i;
       continue;
     }
@@ -110,6 +113,22 @@ int main(int argc, char** argv) try {
   for (int i = 0; i < warmup; ++i) {
     step(imported, in.name);
     step(own, "x");
+  }
+  if (serve) {
+    // Driven step by step by bench/onnx/compare_ort.py, which interleaves ONNX Runtime's steps
+    // with these: "i" times one step of the imported model, "z" one of the zoo model (the
+    // milliseconds are printed on a line), "q" quits.
+    std::printf("ready %zu %zu\n", imported.num_nodes(), own.num_nodes());
+    std::fflush(stdout);
+    for (std::string cmd; std::getline(std::cin, cmd) && cmd != "q";) {
+      if (cmd != "i" && cmd != "z") {
+        std::fprintf(stderr, "bench_onnx_import: unknown command '%s'\n", cmd.c_str());
+        return 2;
+      }
+      std::printf("%.3f\n", cmd == "i" ? step(imported, in.name) : step(own, "x"));
+      std::fflush(stdout);
+    }
+    return 0;
   }
   std::vector<double> t_import, t_zoo;
   for (int i = 0; i < steps; ++i) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Imported ONNX models in duet against ONNX Runtime and against duet's own zoo model:
 # torchvision's resnet50 and mobilenet_v2 exported at (1|8, 3, 224, 224), timed in one run,
-# 2 threads each, median of --steps steps after warm-up:
+# 2 threads each, median of --steps steps after warm-up, the three interleaved step by step
+# (bench/onnx/compare_ort.py drives bench_onnx_import --serve):
 #   ORT:         ONNX Runtime, CPUExecutionProvider, ORT_ENABLE_ALL, intra_op_num_threads=2
 #   duet import: bench_onnx_import, Model::compile of the imported file, set_num_threads(2)
 #   duet zoo:    the same program, duet::models::create_model(<same arch>) compiled
@@ -32,12 +33,8 @@ for model in resnet50 mobilenet_v2; do
   for batch in 1 8; do
     f=$out/${model}_b${batch}.onnx
     echo "== $model batch $batch" >&2
-    ort=$("$py" "$here/ort_bench.py" "$f" --threads "$threads" --steps "$steps" --warmup "$warmup")
-    duet=$("$bench" "$f" "$model" --threads "$threads" --steps "$steps" --warmup "$warmup")
-    echo "$ort" >&2
-    echo "$duet" >&2
-    "$py" -c 'import json,sys; a=json.loads(sys.argv[1]); a.update(json.loads(sys.argv[2])); print(json.dumps(a))' \
-      "$ort" "$duet" >> "$results"
+    "$py" "$here/compare_ort.py" "$f" "$model" "$bench" --threads "$threads" --steps "$steps" \
+      --warmup "$warmup" | tee -a "$results" >&2
   done
 done
 "$py" - "$results" <<'PY'
