@@ -3,7 +3,8 @@
 # and a custom model with torch.onnx.export (export_torchvision.py) and builds tf2onnx-style
 # NHWC models (../nhwc/make_nhwc.py, expected outputs from ONNX Runtime), then checks duet's
 # import of each, eager and compiled (onnx_check_import: max|duet - ref| <= 1e-4 max|ref|).
-# Exits 77 (ctest: skipped) only when the venv of scripts/python_venv.sh cannot be had.
+# Exits 77 (ctest: skipped) only when the venv of scripts/python_venv.sh cannot be had (1 then
+# under DUET_REQUIRE_VENV=1, as in CI).
 #   run_import_test.sh CHECKER OUT_DIR
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,6 +13,8 @@ out=$2
 if ! py=$(bash "$here/../../../scripts/python_venv.sh" | tail -n 1) || [ ! -x "$py" ] ||
    ! "$py" -c "import torch, torchvision, onnx, onnxruntime, numpy" 2> /dev/null; then
   echo "SKIPPED: the Python venv with torch, onnx and onnxruntime cannot be had (scripts/python_venv.sh)"
+  # CI (DUET_REQUIRE_VENV=1) installs them: there a missing one is a failure, not a skip.
+  [ "${DUET_REQUIRE_VENV:-0}" = 1 ] && exit 1
   exit 77
 fi
 rm -rf "$out"
