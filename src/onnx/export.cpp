@@ -144,11 +144,11 @@ std::string Emitter::tmp(const std::string& what) {
 
 std::string Emitter::scalar(double v, DType t) {
   const auto key = std::make_pair(static_cast<int>(t), v);
-  auto it = ctx_.scalars.find(key);
-  if (it != ctx_.scalars.end()) return it->second;
+  const bool cached = !std::isnan(v);  // NaN cannot be a map key
+  if (auto it = ctx_.scalars.find(key); cached && it != ctx_.scalars.end()) return it->second;
   Tensor s = Tensor::full({}, v, t);
   std::string name = initializer(s, cat("s", ctx_.display_id[node_]));
-  ctx_.scalars[key] = name;
+  if (cached) ctx_.scalars[key] = name;
   return name;
 }
 
@@ -330,6 +330,9 @@ struct Exporter {
   std::map<const TensorImpl*, std::string> param_names;
 
   void run() {
+    // The user's graph may still be recording on this thread: the eager ops export runs
+    // (constants, reshaped initializers) must not land in it.
+    duet::detail::PauseRecording pause;
     const std::string where = cat("onnx export: '", path, "': ");
     DUET_CHECK(options.opset >= kMinExportOpset && options.opset <= kMaxExportOpset, where,
                "opset ", options.opset, " is not supported (expected ", kMinExportOpset, " ... ",

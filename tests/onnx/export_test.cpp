@@ -316,6 +316,25 @@ TEST_F(OnnxExport, IdentityOutputs) {
   }
 }
 
+// Export while the graph is still being built: the eager work export does (a reshaped (C)
+// vector, pooling matrices) records nothing into it, and building goes on afterwards.
+TEST_F(OnnxExport, WhileBuilding) {
+  Graph g;
+  Tensor x = g.input("x", {1, 2, 6, 6});
+  Tensor y = channel_affine(adaptive_avg_pool2d(x, {4, 4}), Tensor::from_vector({2.0, 3.0}, {2}),
+                            Tensor::from_vector({0.5, -1.0}, {2}));
+  const size_t nodes = g.num_nodes();
+  duet::onnx::export_model(g, {y}, path("building.onnx"));
+  EXPECT_EQ(g.num_nodes(), nodes);
+  EXPECT_TRUE(g.building());
+  Tensor z = relu(y);
+  Executable exe = compile(g, {z});
+  Generator gen(4);
+  const Tensor xv = Tensor::randn({1, 2, 6, 6}, gen);
+  auto m = duet::onnx::load(paths_.back());
+  test::expect_close(exe.run({{"x", xv}})[0], relu((*m)(xv)), 1e-5, 1e-6);
+}
+
 // export -> load -> the same logits, eager and compiled (needs the importer, parts A/B/C).
 TEST_F(OnnxExport, RoundTrip) {
   SmallNet net;
