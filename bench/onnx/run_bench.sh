@@ -6,7 +6,8 @@
 #   ORT:         ONNX Runtime, CPUExecutionProvider, ORT_ENABLE_ALL, intra_op_num_threads=2
 #   duet import: bench_onnx_import, Model::compile of the imported file, set_num_threads(2)
 #   duet zoo:    the same program, duet::models::create_model(<same arch>) compiled
-# Prints a table with the ratios import/ORT and import/zoo and writes OUT_DIR/results.jsonl.
+# Prints a table with the ratios import/ORT and import/zoo (of the medians, and of the fastest
+# steps) and writes OUT_DIR/results.jsonl.
 #   bench/onnx/run_bench.sh BUILD_DIR [OUT_DIR] [--threads 2] [--steps 10] [--warmup 3]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,10 +41,12 @@ done
 "$py" - "$results" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(f"| model | batch | threads (ORT/duet) | ORT ms | duet import ms | duet zoo ms | import / ORT | import / zoo |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| model | batch | threads (ORT/duet) | ORT ms | duet import ms | duet zoo ms | import / ORT "
+      "| import / zoo | min: import / ORT | min: import / zoo |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in rows:
     print(f"| {r['model']} | {r['batch']} | {r['ort_threads']}/{r['threads']} | {r['ort_ms']:.1f} | "
           f"{r['import_ms']:.1f} | {r['zoo_ms']:.1f} | {r['import_ms'] / r['ort_ms']:.2f} | "
-          f"{r['import_ms'] / r['zoo_ms']:.3f} |")
+          f"{r['import_ms'] / r['zoo_ms']:.3f} | {r['import_min_ms'] / r['ort_min_ms']:.2f} | "
+          f"{r['import_min_ms'] / r['zoo_min_ms']:.3f} |")
 PY
