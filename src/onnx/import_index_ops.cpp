@@ -75,11 +75,12 @@ Tensor host_mask(const NodeContext& n, int64_t rows, int64_t cols, F keep) {
 }
 
 int64_t constant_scalar(const NodeContext& n, size_t i, const char* what) {
-  if (!n.is_constant(i)) n.fail(std::string(what) + " (input " + std::to_string(i) +
-                                ") is computed at run time: not supported");
+  if (!n.is_constant(i))
+    n.fail(std::string(what) + " (input " + std::to_string(i) +
+           ") is computed at run time: not supported");
   const std::vector<int64_t> v = n.constant_ints(i);
-  if (v.size() != 1) n.fail(std::string(what) + " has " + std::to_string(v.size()) +
-                            " values (expected 1)");
+  if (v.size() != 1)
+    n.fail(std::string(what) + " has " + std::to_string(v.size()) + " values (expected 1)");
   return v[0];
 }
 
@@ -92,9 +93,8 @@ std::vector<Tensor> convert_trilu(NodeContext& n) {
   const int64_t rows = x.size(-2), cols = x.size(-1);
   // j - i compared with k without overflow: |j - i| < 2^63, k clamped to the matrix.
   const int64_t kk = std::max(std::min(k, cols), -rows);
-  const Tensor mask = host_mask(n, rows, cols, [&](int64_t i, int64_t j) {
-    return upper ? j - i >= kk : j - i <= kk;
-  });
+  const Tensor mask = host_mask(
+      n, rows, cols, [&](int64_t i, int64_t j) { return upper ? j - i >= kk : j - i <= kk; });
   return {where(mask, x, Tensor::zeros({}, x.dtype()))};
 }
 
@@ -108,15 +108,15 @@ std::vector<Tensor> convert_eye_like(NodeContext& n) {
     try {
       t = dtype_from_onnx(static_cast<int32_t>(d), "dtype");
     } catch (const Error&) {
-      n.fail("dtype " + std::to_string(d) + " is not supported (supported: FLOAT, DOUBLE, INT64, "
+      n.fail("dtype " + std::to_string(d) +
+             " is not supported (supported: FLOAT, DOUBLE, INT64, "
              "INT32 (as int64), BOOL)");
     }
   }
   const int64_t k = n.attr_int("k", 0);
   const int64_t kk = std::max(std::min(k, x.size(1)), -x.size(0));
-  const Tensor mask = host_mask(n, x.size(0), x.size(1), [&](int64_t i, int64_t j) {
-    return j - i == kk;
-  });
+  const Tensor mask =
+      host_mask(n, x.size(0), x.size(1), [&](int64_t i, int64_t j) { return j - i == kk; });
   n.set_outputs_constant();
   duet::detail::PauseRecording pause;  // a constant, made on the host while a graph records
   return {cast(mask, t)};
@@ -182,7 +182,8 @@ std::vector<Tensor> convert_cum_sum(NodeContext& n) {
   }
   perm.push_back(axis);
   std::vector<int64_t> inverse(perm.size());
-  for (size_t i = 0; i < perm.size(); ++i) inverse[static_cast<size_t>(perm[i])] = static_cast<int64_t>(i);
+  for (size_t i = 0; i < perm.size(); ++i)
+    inverse[static_cast<size_t>(perm[i])] = static_cast<int64_t>(i);
   const bool last = axis == x.dim() - 1;
   Tensor t = x.dtype() == work ? x : cast(x, work);
   if (!last) t = permute(t, perm);

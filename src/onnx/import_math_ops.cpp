@@ -24,8 +24,7 @@ void expect_same_dtype(const NodeContext& n, const Tensor& a, const Tensor& b) {
 
 void expect_floating(const NodeContext& n, const Tensor& x) {
   if (!is_floating(x.dtype())) {
-    n.fail("input of element type " + dt(x) +
-           " is not supported (expected float32 or float64)");
+    n.fail("input of element type " + dt(x) + " is not supported (expected float32 or float64)");
   }
 }
 
@@ -44,11 +43,13 @@ void check_int_divisor(const NodeContext& n, bool a_constant) {
   }
   if (!has_m1) return;
   if (!a_constant) {
-    n.fail("integer division of a computed int64 tensor by -1 is not supported (INT64_MIN / -1 "
-           "would trap)");
+    n.fail(
+        "integer division of a computed int64 tensor by -1 is not supported (INT64_MIN / -1 "
+        "would trap)");
   }
   for (int64_t v : n.constant_ints(0)) {
-    if (v == std::numeric_limits<int64_t>::min()) n.fail("integer division INT64_MIN / -1 overflows");
+    if (v == std::numeric_limits<int64_t>::min())
+      n.fail("integer division INT64_MIN / -1 overflows");
   }
 }
 
@@ -104,8 +105,8 @@ Tensor pow_host(const NodeContext& n, const Tensor& x, const Tensor& y) {
   if (x.dtype() == int64) {
     std::vector<int64_t> vi(out.size());
     for (size_t i = 0; i < out.size(); ++i) {
-      if (!(std::abs(out[i]) < 9.2e18)) n.fail("int64 Pow result " + std::to_string(out[i]) +
-                                               " does not fit in int64");
+      if (!(std::abs(out[i]) < 9.2e18))
+        n.fail("int64 Pow result " + std::to_string(out[i]) + " does not fit in int64");
       vi[i] = static_cast<int64_t>(out[i]);
     }
     return Tensor::from_vector(vi, s, int64);

@@ -81,8 +81,8 @@ std::vector<Tensor> convert_reshape(NodeContext& n) {
     if (v == 0 && !allowzero) {
       if (static_cast<int64_t>(i) >= x.dim()) {
         n.fail("shape " + str(spec) + ": 0 at position " + std::to_string(i) +
-               " copies an input dimension, but the input " + shape_str(x.shape()) +
-               " has rank " + std::to_string(x.dim()));
+               " copies an input dimension, but the input " + shape_str(x.shape()) + " has rank " +
+               std::to_string(x.dim()));
       }
       v = x.size(static_cast<int64_t>(i));
     } else if (v < 0) {
@@ -145,8 +145,8 @@ std::vector<Tensor> convert_concat(NodeContext& n) {
              " and " + dtype_name(t.dtype()) + ")");
     }
     if (!xs.empty() && t.dim() != xs[0].dim()) {
-      n.fail("input " + std::to_string(i) + " has shape " + shape_str(t.shape()) +
-             ", input 0 " + shape_str(xs[0].shape()) + " (expected the same rank)");
+      n.fail("input " + std::to_string(i) + " has shape " + shape_str(t.shape()) + ", input 0 " +
+             shape_str(xs[0].shape()) + " (expected the same rank)");
     }
     xs.push_back(t);
   }
@@ -223,8 +223,8 @@ std::vector<Tensor> convert_squeeze(NodeContext& n) {
   for (int64_t d = 0; d < x.dim(); ++d) {
     const bool listed = std::find(axes.begin(), axes.end(), d) != axes.end();
     if (listed && x.size(d) != 1) {
-      n.fail("axis " + std::to_string(d) + " of the input " + shape_str(x.shape()) +
-             " has size " + std::to_string(x.size(d)) + " (expected 1)");
+      n.fail("axis " + std::to_string(d) + " of the input " + shape_str(x.shape()) + " has size " +
+             std::to_string(x.size(d)) + " (expected 1)");
     }
     if (listed || (!given && x.size(d) == 1)) continue;
     out.push_back(x.size(d));
@@ -260,8 +260,8 @@ Tensor edge_pad(const Tensor& x, int64_t axis, int64_t before, int64_t after) {
   std::vector<Tensor> parts;
   const int64_t size = x.size(axis);
   if (before > 0) {
-    parts.push_back(expand(slice(x, axis, 0, 1), with_dim(x.shape(), static_cast<size_t>(axis),
-                                                           before)));
+    parts.push_back(
+        expand(slice(x, axis, 0, 1), with_dim(x.shape(), static_cast<size_t>(axis), before)));
   }
   parts.push_back(x);
   if (after > 0) {
@@ -275,9 +275,8 @@ Tensor reflect_pad(const NodeContext& n, const Tensor& x, int64_t axis, int64_t 
                    int64_t after, bool host) {
   const int64_t size = x.size(axis);
   if (before >= size || after >= size) {
-    n.fail("reflect pads (" + std::to_string(before) + ", " + std::to_string(after) +
-           ") of axis " + std::to_string(axis) + " must be smaller than its size " +
-           std::to_string(size));
+    n.fail("reflect pads (" + std::to_string(before) + ", " + std::to_string(after) + ") of axis " +
+           std::to_string(axis) + " must be smaller than its size " + std::to_string(size));
   }
   std::vector<Tensor> parts;
   std::vector<int64_t> idx;
@@ -309,9 +308,11 @@ std::vector<Tensor> convert_pad(NodeContext& n) {
   } else {
     pads = const_ints(n, 1, "pads");
     if (n.has_input(2)) {
-      if (!n.is_constant(2)) n.fail("constant_value (input 2) is computed at run time: not supported");
+      if (!n.is_constant(2))
+        n.fail("constant_value (input 2) is computed at run time: not supported");
       const std::vector<double> v = n.constant_doubles(2);
-      if (v.size() != 1) n.fail("constant_value has " + std::to_string(v.size()) + " values (expected 1)");
+      if (v.size() != 1)
+        n.fail("constant_value has " + std::to_string(v.size()) + " values (expected 1)");
       value = v[0];
     }
     if (n.has_input(3)) n.fail("the axes input (opset 18) is not supported");
@@ -436,8 +437,8 @@ std::vector<Tensor> convert_slice(NodeContext& n) {
   }
   if (steps.empty()) steps.assign(k, 1);
   if (ends.size() != k || axes.size() != k || steps.size() != k) {
-    n.fail("starts " + str(starts) + ", ends " + str(ends) + ", axes " + str(axes) +
-           " and steps " + str(steps) + " differ in length");
+    n.fail("starts " + str(starts) + ", ends " + str(ends) + ", axes " + str(axes) + " and steps " +
+           str(steps) + " differ in length");
   }
   if (x.dim() == 0) n.fail("cannot slice a 0-d tensor");
   axes = norm_axes(n, axes, x.dim(), "axes");
@@ -515,10 +516,11 @@ std::vector<Tensor> convert_size(NodeContext& n) {
 }
 
 std::vector<Tensor> convert_constant(NodeContext& n) {
-  n.expect_attrs({"value", "value_float", "value_floats", "value_int", "value_ints",
-                  "value_string", "value_strings", "sparse_value"});
+  n.expect_attrs({"value", "value_float", "value_floats", "value_int", "value_ints", "value_string",
+                  "value_strings", "sparse_value"});
   for (const char* unsupported : {"value_string", "value_strings", "sparse_value"}) {
-    if (n.has_attr(unsupported)) n.fail(std::string("attribute '") + unsupported + "' is not supported");
+    if (n.has_attr(unsupported))
+      n.fail(std::string("attribute '") + unsupported + "' is not supported");
   }
   int set = 0;
   for (const char* a : {"value", "value_float", "value_floats", "value_int", "value_ints"}) {
@@ -554,7 +556,8 @@ std::vector<Tensor> convert_constant_of_shape(NodeContext& n) {
 std::vector<Tensor> convert_range(NodeContext& n) {
   n.expect_attrs({});
   for (size_t i = 0; i < 3; ++i) {
-    if (!n.is_constant(i)) n.fail("input " + std::to_string(i) + " is computed at run time: not supported");
+    if (!n.is_constant(i))
+      n.fail("input " + std::to_string(i) + " is computed at run time: not supported");
     if (n.input(i).numel() != 1) {
       n.fail("input " + std::to_string(i) + " has shape " + shape_str(n.input(i).shape()) +
              " (expected a scalar)");

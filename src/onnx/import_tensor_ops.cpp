@@ -1,8 +1,8 @@
 // ONNX operators of tensor math and shapes (elementwise math with broadcasting, Reshape,
 // Transpose, Concat, Shape, Gather, Slice, reductions, Constant, ...) mapped onto duet's ops
 // (src/onnx/import_ops.h). The converters live in import_math_ops.cpp, import_shape_ops.cpp,
-// import_reduce_ops.cpp and import_index_ops.cpp; this file joins their tables and holds the
-// shared helpers (import_tensor_util.h).
+// import_reduce_ops.cpp, import_index_ops.cpp and import_resize_ops.cpp; this file joins their
+// tables and holds the shared helpers (import_tensor_util.h).
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -15,8 +15,8 @@ namespace duet::onnx::detail {
 std::span<const OperatorDef> tensor_operators() {
   static const std::vector<OperatorDef> table = [] {
     std::vector<OperatorDef> all;
-    for (auto family :
-         {math_operators(), shape_operators(), reduce_operators(), index_operators()}) {
+    for (auto family : {math_operators(), shape_operators(), reduce_operators(), index_operators(),
+                        resize_operators()}) {
       all.insert(all.end(), family.begin(), family.end());
     }
     return all;
@@ -33,8 +33,8 @@ int64_t norm_axis(const NodeContext& n, int64_t axis, int64_t rank, const char* 
   return axis < 0 ? axis + rank : axis;
 }
 
-std::vector<int64_t> norm_axes(const NodeContext& n, const std::vector<int64_t>& axes,
-                               int64_t rank, const char* what) {
+std::vector<int64_t> norm_axes(const NodeContext& n, const std::vector<int64_t>& axes, int64_t rank,
+                               const char* what) {
   std::vector<int64_t> out;
   out.reserve(axes.size());
   for (int64_t a : axes) {

@@ -20,13 +20,14 @@ namespace duet::onnx::detail {
 std::span<const OperatorDef> math_operators();
 std::span<const OperatorDef> shape_operators();
 std::span<const OperatorDef> reduce_operators();
-std::span<const OperatorDef> index_operators();  // import_index_ops.cpp
+std::span<const OperatorDef> index_operators();   // import_index_ops.cpp
+std::span<const OperatorDef> resize_operators();  // import_resize_ops.cpp
 
 // `axis` in [-rank, rank) -> [0, rank), or n.fail naming `what`.
 int64_t norm_axis(const NodeContext& n, int64_t axis, int64_t rank, const char* what);
 // Every axis normalized; a repeated axis fails.
-std::vector<int64_t> norm_axes(const NodeContext& n, const std::vector<int64_t>& axes,
-                               int64_t rank, const char* what);
+std::vector<int64_t> norm_axes(const NodeContext& n, const std::vector<int64_t>& axes, int64_t rank,
+                               const char* what);
 // A 1-D int64 tensor holding `v` (shape (v.size(),)), or a 0-d one when `scalar`.
 Tensor int64_tensor(const std::vector<int64_t>& v, bool scalar = false);
 // The zero of x's dtype as a 0-d tensor (for int64 compositions: -x = 0 - x).
@@ -48,7 +49,6 @@ void check_rank(const NodeContext& n, size_t rank, const char* what);
 inline constexpr int64_t kMaxHostBytes = int64_t{1} << 32;
 // numel(shape) * itemsize, or n.fail when a dimension is negative, it overflows, or it exceeds
 // kMaxHostBytes.
-int64_t checked_host_bytes(const NodeContext& n, const Shape& shape, DType dtype,
-                           const char* what);
+int64_t checked_host_bytes(const NodeContext& n, const Shape& shape, DType dtype, const char* what);
 
 }  // namespace duet::onnx::detail

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "duet/graph.h"
-#include "duet/ops.h"
 #include "duet/onnx.h"
+#include "duet/ops.h"
 #include "onnx/proto.h"
 
 namespace duet {
@@ -303,13 +303,14 @@ TEST(OnnxTensorOps, ReshapeAllowzeroAndErrors) {
   bad.in("x", iota({2, 3})).init("shape", i64({4, -1, -1}));
   bad.node("Reshape", {"x", "shape"}, {"r"});
   bad.out("r");
-  EXPECT_THAT(bad.error(), ::testing::HasSubstr("(Reshape): shape (4, -1, -1) has more than one -1"));
+  EXPECT_THAT(bad.error(),
+              ::testing::HasSubstr("(Reshape): shape (4, -1, -1) has more than one -1"));
   Net computed;
   computed.in("x", iota({2, 3})).in("shape", i64({3, 2}));
   computed.node("Reshape", {"x", "shape"}, {"r"});
   computed.out("r");
-  EXPECT_THAT(computed.error(), ::testing::HasSubstr(
-                                    "shape (input 1) is computed at run time: not supported"));
+  EXPECT_THAT(computed.error(),
+              ::testing::HasSubstr("shape (input 1) is computed at run time: not supported"));
 }
 
 TEST(OnnxTensorOps, SqueezeUnsqueezeAttributeAndInputForms) {
@@ -337,7 +338,8 @@ TEST(OnnxTensorOps, SqueezeUnsqueezeAttributeAndInputForms) {
   bad.in("x", iota({2, 3})).init("axes", i64({0}));
   bad.node("Squeeze", {"x", "axes"}, {"s"});
   bad.out("s");
-  EXPECT_THAT(bad.error(), ::testing::HasSubstr("axis 0 of the input (2, 3) has size 2 (expected 1)"));
+  EXPECT_THAT(bad.error(),
+              ::testing::HasSubstr("axis 0 of the input (2, 3) has size 2 (expected 1)"));
 }
 
 TEST(OnnxTensorOps, PadConstantNegativeEdgeReflect) {
@@ -416,7 +418,9 @@ TEST(OnnxTensorOps, SliceClampsAndNegativeSteps) {
 
 TEST(OnnxTensorOps, GatherConstantAndComputedData) {
   Net net;
-  net.in("x", iota({3, 2})).init("table", i64({10, 20, 30})).init("idx", i64({2, -3, 1, 2}, {2, 2}));
+  net.in("x", iota({3, 2}))
+      .init("table", i64({10, 20, 30}))
+      .init("idx", i64({2, -3, 1, 2}, {2, 2}));
   net.init("one", i64({1}, {}));
   net.node("Gather", {"x", "idx"}, {"g"});
   attr(net.node("Gather", {"x", "one"}, {"g1"}), "axis", int64_t{1});
@@ -610,6 +614,41 @@ TEST(OnnxTensorOps, OneHotCumSumIsNaNIsInf) {
   EXPECT_EQ(vals(r[5]), Dv({0, 0, 0, 1}));
 }
 
+// ---- Resize, Upsample: one interpolation matrix per axis ----
+
+TEST(OnnxTensorOps, ResizeNearestLinearAndUpsample) {
+  Net net(13);
+  net.in("x", iota({1, 1, 2, 2})).init("scales", f32({1, 1, 2, 2}, {4}));
+  net.init("sizes", i64({1, 1, 3, 3}));
+  net.node("Resize", {"x", "", "scales"}, {"near"});
+  auto* lin = net.node("Resize", {"x", "", "", "sizes"}, {"lin"});
+  attr_s(lin, "mode", "linear");
+  attr_s(lin, "coordinate_transformation_mode", "align_corners");
+  net.out("near").out("lin");
+  std::string dump;
+  auto r = net.run(&dump);
+  EXPECT_EQ(r[0].shape(), Shape({1, 1, 4, 4}));
+  EXPECT_EQ(vals(r[0]), Dv({0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3}));
+  EXPECT_EQ(r[1].shape(), Shape({1, 1, 3, 3}));
+  const Dv lv = vals(r[1]), want{0, 0.5, 1, 1, 1.5, 2, 2, 2.5, 3};
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(lv[i], want[i], 1e-6) << i;
+  EXPECT_THAT(dump, ::testing::HasSubstr("matmul"));
+  Net up(9);  // Upsample: asymmetric coordinates, nearest rounds down when enlarging
+  up.in("x", iota({1, 1, 2, 2})).init("scales", f32({1, 1, 2, 1}, {4}));
+  up.node("Upsample", {"x", "scales"}, {"y"});
+  up.out("y");
+  EXPECT_EQ(vals(up.run()[0]), Dv({0, 1, 0, 1, 2, 3, 2, 3}));
+  Net crop(13);
+  crop.in("x", iota({1, 1, 2, 2})).init("roi", f32({0, 0, 0, 0, 1, 1, 1, 1}, {8}));
+  crop.init("scales", f32({1, 1, 2, 2}, {4}));
+  attr_s(crop.node("Resize", {"x", "roi", "scales"}, {"y"}), "coordinate_transformation_mode",
+         "tf_crop_and_resize");
+  crop.out("y");
+  EXPECT_THAT(crop.error(),
+              ::testing::HasSubstr("coordinate_transformation_mode 'tf_crop_and_resize' is not "
+                                   "supported"));
+}
+
 // ---- constants fold: torch.onnx's x.view(x.size(0), -1) ----
 
 TEST(OnnxTensorOps, ShapeChainFoldsIntoOneStaticReshape) {
@@ -633,7 +672,8 @@ TEST(OnnxTensorOps, ShapeChainFoldsIntoOneStaticReshape) {
     EXPECT_THAT(dump, ::testing::Not(::testing::HasSubstr(op))) << dump;
   }
   size_t reshapes = 0;
-  for (size_t at = dump.find("reshape"); at != std::string::npos; at = dump.find("reshape", at + 1)) {
+  for (size_t at = dump.find("reshape"); at != std::string::npos;
+       at = dump.find("reshape", at + 1)) {
     ++reshapes;
   }
   EXPECT_EQ(reshapes, 1u) << dump;

@@ -72,9 +72,21 @@ class Embed(torch.nn.Module):
         return pooled, h.transpose(0, 1).reshape(n, -1)
 
 
+class Upsampling(torch.nn.Module):
+    """F.interpolate as torch.onnx writes it: Resize with scales or sizes."""
+
+    def forward(self, x):                                   # x: (N, 4, 6, 8)
+        a = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        b = F.interpolate(x, size=(12, 16), mode="bilinear", align_corners=False)
+        c = F.interpolate(x, size=(9, 5), mode="bilinear", align_corners=True)
+        d = F.interpolate(x, scale_factor=(1.5, 2.0), mode="bicubic", align_corners=False)
+        return a + b, c, d
+
+
 CASES = [("shapes", Shapes, lambda g: [torch.randn(2, 4, 6, 8, generator=g)]),
          ("math", Math, lambda g: [torch.randn(3, 4, 6, 8, generator=g)]),
-         ("embed", Embed, lambda g: [torch.randint(0, 50, (2, 5), generator=g)])]
+         ("embed", Embed, lambda g: [torch.randint(0, 50, (2, 5), generator=g)]),
+         ("upsampling", Upsampling, lambda g: [torch.randn(2, 4, 6, 8, generator=g)])]
 
 
 def save_tensor(array, path, name):

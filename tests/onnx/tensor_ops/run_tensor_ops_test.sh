@@ -2,8 +2,8 @@
 # ctest onnx_tensor_ops_torch: exports PyTorch modules made of tensor math and shape operations
 # (export_tensor_ops.py: views and shape chains with a symbolic batch, cat/split, strided and
 # flipped slices, constant/reflect/replicate pads, expand/repeat, broadcasting arithmetic, where,
-# reductions, argmax, cumsum, an embedding lookup) at opsets 11, 13 and 17, then checks duet's
-# import of each, eager and compiled, against PyTorch's outputs (onnx_check_import).
+# reductions, argmax, cumsum, an embedding lookup, F.interpolate) at opsets 11, 13 and 17, then
+# checks duet's import of each, eager and compiled, against PyTorch's outputs (onnx_check_import).
 # Exits 77 (ctest: skipped) only when the venv of scripts/python_venv.sh cannot be had.
 #   run_tensor_ops_test.sh CHECKER OUT_DIR
 set -uo pipefail
