@@ -49,12 +49,10 @@ Tensor cut_ceil_windows(Tensor y, const Window& w, Int2 in, bool ceil_mode) {
   return y;
 }
 
-// MaxPool-1 ... -12: X (N, C, [H,] W); the Indices output is not supported.
+// MaxPool-1 ... -12: X (N, C, [H,] W) -> Y and the optional Indices (int64).
 std::vector<Tensor> convert_max_pool(NodeContext& n) {
   n.expect_attrs(
       {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"});
-  if (output_requested(n, 1))
-    n.fail(cat("output Indices ('", n.node().output(1), "') is not supported"));
   const int64_t order = n.attr_int("storage_order", 0);
   if (order != 0 && order != 1) n.fail(cat("storage_order = ", order, " (expected 0 or 1)"));
   const Tensor& x = n.input(0);
@@ -72,12 +70,31 @@ std::vector<Tensor> convert_max_pool(NodeContext& n) {
                   .padding = 0,
                   .dilation = win.dilation,
                   .ceil_mode = read_ceil_mode(n)};
-  if (native_padding(win)) {
-    o.padding = win.pad_begin;
-    return {lower_1d(max_pool2d(x2, o), sp)};
+  const bool native = native_padding(win);
+  if (native) o.padding = win.pad_begin;
+  const Tensor xin = native ? x2 : pad(x2, pad_list(win), -std::numeric_limits<double>::infinity());
+  const Int2 in{x2.size(2), x2.size(3)};
+  if (!output_requested(n, 1)) {
+    const Tensor y = max_pool2d(xin, o);
+    return {lower_1d(native ? y : cut_ceil_windows(y, win, in, o.ceil_mode), sp)};
   }
-  const Tensor y = max_pool2d(pad(x2, pad_list(win), -std::numeric_limits<double>::infinity()), o);
-  return {lower_1d(cut_ceil_windows(y, win, {x2.size(2), x2.size(3)}, o.ceil_mode), sp)};
+  // Indices: duet's are h * W + w in each plane of the pooled (maybe padded) input; ONNX's
+  // count over the whole tensor, row-major (storage_order 0) or column-major within a plane.
+  std::vector<Tensor> r = max_pool2d_with_indices(xin, o);
+  if (!native)
+    for (Tensor& t : r) t = cut_ceil_windows(t, win, in, o.ceil_mode);
+  const auto i64 = [](int64_t v) { return Tensor::scalar(static_cast<double>(v), int64); };
+  Tensor h = div(r[1], i64(xin.size(3)));
+  Tensor w = sub(r[1], mul(h, i64(xin.size(3))));
+  if (!native) {
+    h = sub(h, i64(win.pad_begin[0]));
+    w = sub(w, i64(win.pad_begin[1]));
+  }
+  const int64_t planes = x2.size(0) * x2.size(1), plane_size = in[0] * in[1];
+  const Tensor flat = order == 0 ? add(mul(h, i64(in[1])), w) : add(mul(w, i64(in[0])), h);
+  const Tensor base =
+      mul(reshape(Tensor::arange(planes), {x2.size(0), x2.size(1), 1, 1}), i64(plane_size));
+  return {lower_1d(r[0], sp), lower_1d(add(flat, base), sp)};
 }
 
 // AveragePool-7 ... -11 (dilations arrive in opset 19): X (N, C, [H,] W).
@@ -146,7 +163,8 @@ const OperatorDef kPoolOperators[] = {
     {"GlobalAveragePool", 1, convert_global_average_pool, ""},
     {"GlobalMaxPool", 1, convert_global_max_pool, ""},
     {"MaxPool", 1, convert_max_pool,
-     "1-D and 2-D (3-D is not supported); the Indices output is not supported"},
+     "1-D and 2-D (3-D is not supported); auto_pad SAME_* with dilations != 1 is not "
+     "supported"},
 };
 
 }  // namespace

@@ -528,15 +528,44 @@ TEST(OnnxNnOps, MaxPoolAsymmetricPadsDilationsAndSameLower) {
                        2));
 }
 
-TEST(OnnxNnOps, MaxPoolIndicesIsNotSupported) {
+TEST(OnnxNnOps, MaxPoolIndicesRowAndColumnMajor) {
   DUET_NEED_OPS("MaxPool");
-  OneNode m("MaxPool", {1, 1, 4, 4}, 12, {}, {}, {"y", "i"});
-  OnnxBuilder::attr_ints(m.node, "kernel_shape", {2, 2});
-  try {
-    m.run(randn({1, 1, 4, 4}, 1));
-    ADD_FAILURE() << "Indices ran";
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("(MaxPool): output Indices ('i') is not supported"));
+  // Indices count over the whole tensor: ((n * C + c) * H + h) * W + w (storage_order 0) or
+  // (n * C + c) * H * W + w * H + h (1), here with asymmetric pads (a padded input inside).
+  const Tensor x = randn({2, 2, 5, 4}, 51);
+  const std::vector<float> xv = x.to_vector<float>();
+  for (int order : {0, 1}) {
+    OneNode m("MaxPool", x.shape(), 12, {}, {}, {"y", "i"});
+    OnnxBuilder::attr_ints(m.node, "kernel_shape", {3, 2});
+    OnnxBuilder::attr_ints(m.node, "pads", {2, 0, 0, 1});
+    OnnxBuilder::attr_ints(m.node, "strides", {2, 2});
+    OnnxBuilder::attr_int(m.node, "storage_order", order);
+    const std::vector<Tensor> out = run_both(m.b, {{"x", x}});
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[1].dtype(), int64);
+    EXPECT_EQ(shape_str(out[1].shape()), "(2, 2, 3, 2)");
+    std::vector<double> want_y, want_i;
+    for (int p = 0; p < 4; ++p)
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 2; ++j) {
+          double best = -1e30;
+          int64_t at = -1;
+          for (int a = 0; a < 3; ++a)
+            for (int e = 0; e < 2; ++e) {
+              const int r = i * 2 - 2 + a, q = j * 2 + e;
+              if (r < 0 || r >= 5 || q >= 4) continue;
+              const double v = xv[static_cast<size_t>((p * 5 + r) * 4 + q)];
+              if (v > best) {
+                best = v;
+                at = order == 0 ? (p * 5 + r) * 4 + q : p * 20 + q * 5 + r;
+              }
+            }
+          want_y.push_back(best);
+          want_i.push_back(static_cast<double>(at));
+        }
+    SCOPED_TRACE(order);
+    expect_values(out[0], want_y, 1e-6);
+    expect_values(out[1], want_i, 0);
   }
 }
 
