@@ -59,8 +59,9 @@ set_tests_properties(onnx_runtime_ops PROPERTIES LABELS onnx SKIP_RETURN_CODE 77
 # ---- part C: tensor math and shape operators --------------------------------------------------
 # onnx_tensor_ops_torch: PyTorch modules of tensor math and shape operations (symbolic batch,
 # shape chains, slices with steps and flips, pads, expand/repeat, reductions, argmax, cumsum, an
-# embedding lookup, F.interpolate nearest/bilinear/bicubic) exported at opsets 11, 13 and 17, imported and run eager and compiled against
-# PyTorch's outputs by onnx_check_import (above). Skipped (77) only when the venv cannot be had.
+# embedding lookup, F.interpolate nearest/bilinear/bicubic) exported at opsets 11, 13 and 17,
+# imported and run eager and compiled against PyTorch's outputs by onnx_check_import (above).
+# Skipped (77) only when the venv cannot be had.
 add_test(NAME onnx_tensor_ops_torch
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/tensor_ops/run_tensor_ops_test.sh
                  $<TARGET_FILE:onnx_check_import> ${CMAKE_CURRENT_BINARY_DIR}/onnx_tensor_ops)
