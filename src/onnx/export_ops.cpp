@@ -15,6 +15,7 @@
 //                            attribute: opsets <= 17)
 // Backward, optimizer, collective, random and in-place ops have no mapping: an eval graph
 // never holds them, and export throws naming the op and the model line that made it.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -199,19 +200,69 @@ void unbatch(Emitter& e, const Batched& b) {
   if (b.reshaped) e.add("Reshape", {b.out, e.int64s(e.out_meta().shape, "shape")}, {e.out()});
 }
 
+// ceil_mode: PyTorch (and duet) drop a last window that would start in the right padding;
+// ONNX's ceil_mode keeps it. Where that changes the output size, the pool is written with
+// ceil_mode 0 and end pads that give exactly duet's windows: for max pooling (padding never
+// wins) and average pooling without count_include_pad (the divisor counts input cells only)
+// that is all; with count_include_pad the left/right padding is made explicit zeros (Pad) and
+// the pool counts only those cells, which is PyTorch's divisor (the window clipped to the
+// padded input).
 void emit_pool(Emitter& e, const char* type) {
   const Node& n = e.node();
+  const bool is_max = n.op->id == OpId::max_pool2d;
   const Batched b = batched(e);
   const Ints& p = n.attrs.ints("padding");
-  auto& pool = e.add(type, {b.in}, {b.out});
-  set_attr(pool, "kernel_shape", n.attrs.ints("kernel"));
-  set_attr(pool, "strides", n.attrs.ints("stride"));
-  set_attr(pool, "pads", Ints{p[0], p[1], p[0], p[1]});
-  set_attr(pool, "ceil_mode", int64_t{n.attrs.b("ceil_mode") ? 1 : 0});
-  if (n.op->id == OpId::max_pool2d)
-    set_attr(pool, "dilations", n.attrs.ints("dilation"));
+  const Ints& k = n.attrs.ints("kernel");
+  const Ints& st = n.attrs.ints("stride");
+  const Ints d = is_max ? n.attrs.ints("dilation") : Ints{1, 1};
+  const bool ceil = n.attrs.b("ceil_mode");
+  const bool include_pad = !is_max && n.attrs.b("count_include_pad");
+  const Shape& in = e.in_meta(0).shape;
+  const Shape& out = e.out_meta().shape;
+  const size_t r = in.size();
+  bool differs = false;
+  for (size_t a = 0; a < 2; ++a) {
+    const int64_t span = in[r - 2 + a] + 2 * p[a] - (d[a] * (k[a] - 1) + 1);
+    differs = differs || (ceil && (span + st[a] - 1) / st[a] + 1 != out[r - 2 + a]);
+  }
+  // The right pad (>= 0) after `left` cells of left padding that gives duet's output size
+  // with floor rounding.
+  auto end_pad = [&](size_t a, int64_t left) {
+    const int64_t size = in[r - 2 + a] + left, o = out[r - 2 + a];
+    const int64_t keff = d[a] * (k[a] - 1) + 1;
+    const int64_t pe = std::max<int64_t>(0, (o - 1) * st[a] + keff - size);
+    if ((size + pe - keff) / st[a] + 1 != o)
+      e.fail(cat("has ceil_mode windows ONNX cannot express (input ", shape_str(in), ", output ",
+                 shape_str(out), ")"));
+    return pe;
+  };
+  std::string x = b.in;
+  Ints pads{p[0], p[1], p[0], p[1]};
+  int64_t ceil_attr = ceil ? 1 : 0;
+  bool count_pad = include_pad;
+  if (differs) {
+    ceil_attr = 0;
+    if (!include_pad) {
+      pads = {p[0], p[1], end_pad(0, p[0]), end_pad(1, p[1])};
+    } else {
+      x = e.tmp("padded");
+      e.add("Pad",
+            {b.in, e.int64s({0, 0, p[0], p[1], 0, 0, p[0], p[1]}, "pads"),
+             e.scalar(0, e.in_meta(0).dtype)},
+            {x});
+      pads = {0, 0, end_pad(0, 2 * p[0]), end_pad(1, 2 * p[1])};
+      count_pad = false;
+    }
+  }
+  auto& pool = e.add(type, {x}, {b.out});
+  set_attr(pool, "kernel_shape", k);
+  set_attr(pool, "strides", st);
+  set_attr(pool, "pads", pads);
+  set_attr(pool, "ceil_mode", ceil_attr);
+  if (is_max)
+    set_attr(pool, "dilations", d);
   else
-    set_attr(pool, "count_include_pad", int64_t{n.attrs.b("count_include_pad") ? 1 : 0});
+    set_attr(pool, "count_include_pad", int64_t{count_pad ? 1 : 0});
   unbatch(e, b);
 }
 

@@ -11,14 +11,61 @@
 
 #include "duet/onnx.h"
 #include "op_samples.h"
+#include "ops/op_samples.h"
 
 namespace duet::test {
+namespace {
+
+using Ints = std::vector<int64_t>;
+
+Attrs pool(int64_t k, int64_t s, int64_t p, bool ceil) {
+  return Attrs()
+      .set("kernel", std::vector<int64_t>{k, k})
+      .set("stride", std::vector<int64_t>{s, s})
+      .set("padding", std::vector<int64_t>{p, p})
+      .set("ceil_mode", ceil);
+}
+
+// Edge cases beyond the op table's samples, where ONNX's definitions could part from
+// PyTorch's (which duet follows): ceil_mode windows that would start in the padding (PyTorch
+// drops them), average-pool divisors of windows that hang past the padded edge.
+std::vector<OpCase> extra_cases() {
+  auto one = [](OpId id, Shape shape, Attrs attrs, int index) {
+    OpCase c{&op_def(id), {.inputs = {samples::normal(std::move(shape))}, .attrs = std::move(attrs)},
+             index, float32, ""};
+    c.name = c.op->name + "_s" + std::to_string(index) + "_float32";
+    return c;
+  };
+  return {
+      one(OpId::max_pool2d, {1, 2, 5, 5}, pool(2, 2, 1, true).set("dilation", Ints{1, 1}), 100),
+      one(OpId::max_pool2d, {1, 2, 6, 6}, pool(3, 2, 1, true).set("dilation", Ints{1, 1}), 101),
+      one(OpId::avg_pool2d, {1, 2, 5, 5}, pool(2, 2, 1, true).set("count_include_pad", true), 100),
+      one(OpId::avg_pool2d, {1, 2, 6, 6}, pool(3, 2, 1, true).set("count_include_pad", true), 101),
+      one(OpId::avg_pool2d, {1, 2, 6, 6}, pool(3, 2, 1, true).set("count_include_pad", false),
+          102),
+      one(OpId::avg_pool2d, {1, 2, 7, 7}, pool(2, 3, 0, true).set("count_include_pad", true), 103),
+      one(OpId::avg_pool2d, {1, 2, 5, 5}, pool(2, 2, 1, true).set("count_include_pad", false),
+          104),
+      one(OpId::avg_pool2d, {1, 2, 9, 9}, pool(4, 3, 2, true).set("count_include_pad", true), 105),
+      one(OpId::max_pool2d, {1, 2, 9, 9}, pool(4, 3, 2, true).set("dilation", Ints{1, 1}), 102),
+      one(OpId::max_pool2d, {1, 2, 8, 8}, pool(2, 2, 1, true).set("dilation", Ints{2, 2}), 103),
+      one(OpId::adaptive_avg_pool2d, {1, 3, 2, 2}, Attrs().set("output_size", Ints{7, 7}), 100),
+      one(OpId::adaptive_avg_pool2d, {2, 3, 9, 5}, Attrs().set("output_size", Ints{4, 3}), 101),
+  };
+}
+
+}  // namespace
 
 int export_op_cases(const std::string& dir) {
   std::ofstream manifest(dir + "/manifest.txt");
   int exported = 0, unmapped = 0, skipped = 0;
-  for (const OpDef* op : all_ops()) {
-    for (const OpCase& c : op_cases(*op, {float32})) {
+  std::vector<OpCase> cases;
+  for (const OpDef* op : all_ops())
+    for (OpCase& c : op_cases(*op, {float32})) cases.push_back(std::move(c));
+  for (OpCase& c : extra_cases()) cases.push_back(std::move(c));
+  {
+    for (const OpCase& c : cases) {
+      const OpDef* op = c.op;
       const std::vector<Tensor> in = make_inputs(c);
       bool empty = false;
       for (const Tensor& t : in) empty = empty || t.numel() == 0;
