@@ -2,6 +2,7 @@
 // from duet's sum, mean and max) and ArgMax/ArgMin (src/onnx/import_ops.h). Axes come from the
 // attribute, or for ReduceSum from opset 13 the constant input 1; an empty list reduces every
 // axis unless noop_with_empty_axes=1.
+#include <algorithm>
 #include <numeric>
 #include <string>
 
@@ -150,11 +151,56 @@ std::vector<Tensor> convert_argmin(NodeContext& n) {
   return arg_reduce(n, true);
 }
 
+// Products have no duet op: a constant input (tf2onnx's Shape -> Slice -> ReduceProd element
+// counts) is reduced on the host; a computed one is not supported.
+std::vector<Tensor> convert_reduce_prod(NodeContext& n) {
+  const Reduction r = read_reduction(n, false);
+  const Tensor& x = n.input(0);
+  expect_numbers(n, x, false);
+  if (!n.is_constant(0) || x.is_symbolic()) {
+    n.fail("ReduceProd of a tensor computed at run time is not supported (only of constants)");
+  }
+  // (kept..., reduced...) rows of `k` elements, one product per row.
+  std::vector<int64_t> perm;
+  Shape out;
+  int64_t k = 1;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    const bool reduced = std::find(r.axes.begin(), r.axes.end(), d) != r.axes.end();
+    if (!reduced) perm.push_back(d);
+    if (reduced) k *= x.size(d);
+    if (!reduced || r.keepdims) out.push_back(reduced ? 1 : x.size(d));
+  }
+  perm.insert(perm.end(), r.axes.begin(), r.axes.end());
+  std::sort(perm.begin() + static_cast<int64_t>(perm.size() - r.axes.size()), perm.end());
+  const Tensor rows = permute(x, perm).contiguous();
+  const int64_t m = numel(out);
+  if (x.dtype() == int64) {
+    const std::vector<int64_t> v = rows.to_vector<int64_t>();
+    std::vector<int64_t> p(static_cast<size_t>(m), 1);
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < k; ++j) {
+        int64_t& acc = p[static_cast<size_t>(i)];
+        if (__builtin_mul_overflow(acc, v[static_cast<size_t>(i * k + j)], &acc)) {
+          n.fail("the int64 product overflows");
+        }
+      }
+    }
+    return {Tensor::from_vector(p, out, int64)};
+  }
+  const std::vector<double> v = rows.to(float64).to_vector<double>();
+  std::vector<double> p(static_cast<size_t>(m), 1.0);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < k; ++j) p[static_cast<size_t>(i)] *= v[static_cast<size_t>(i * k + j)];
+  }
+  return {Tensor::from_vector(p, out, x.dtype())};
+}
+
 const OperatorDef kReduceOperators[] = {
     {"ReduceSum", 1, convert_reduce_sum, "axes must be constant"},
     {"ReduceMean", 1, convert_reduce_mean, "float32, float64"},
     {"ReduceMax", 1, convert_reduce_max, ""},
     {"ReduceMin", 1, convert_reduce_min, "computed as -max(-x)"},
+    {"ReduceProd", 1, convert_reduce_prod, "constant input only (on the host)"},
     {"ReduceL1", 1, convert_reduce_l1, "float32, float64"},
     {"ReduceL2", 1, convert_reduce_l2, "float32, float64"},
     {"ReduceSumSquare", 1, convert_reduce_sum_square, ""},

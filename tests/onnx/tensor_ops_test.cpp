@@ -520,6 +520,20 @@ TEST(OnnxTensorOps, Reductions) {
   EXPECT_EQ(r[7].shape(), Shape({1, 3}));
   EXPECT_EQ(vals(r[7]), Dv({0, 1, 0}));
   EXPECT_EQ(vals(r[8]), Dv({1, 2}));
+  // ReduceProd: constants only (tf2onnx's Shape -> Slice -> ReduceProd element counts).
+  Net prod(11);
+  prod.in("x", iota({2, 3, 4})).init("one", i64({1})).init("end", i64({3}));
+  prod.node("Shape", {"x"}, {"s"});
+  prod.node("Slice", {"s", "one", "end"}, {"tail"});
+  prod.node("ReduceProd", {"tail"}, {"n"});
+  prod.out("n", TensorProto::INT64);
+  EXPECT_EQ(vals(prod.run()[0]), Dv({12}));
+  Net computed;
+  computed.in("x", iota({2, 3}));
+  computed.node("ReduceProd", {"x"}, {"p"});
+  computed.out("p");
+  EXPECT_THAT(computed.error(),
+              ::testing::HasSubstr("ReduceProd of a tensor computed at run time is not supported"));
   Net last;
   last.in("x", f32({3, 1, 3, 0, 3}, {5}));
   attr(last.node("ArgMax", {"x"}, {"a"}), "select_last_index", int64_t{1});
