@@ -30,9 +30,12 @@ std::vector<int64_t> weight_kernel(const NodeContext& n, const Tensor& x, const 
   return std::vector<int64_t>(w.shape().begin() + 2, w.shape().end());
 }
 
-int64_t read_group(const NodeContext& n) {
+// group, at most X's channel count (so channel arithmetic cannot overflow).
+int64_t read_group(const NodeContext& n, const Tensor& x) {
   const int64_t group = n.attr_int("group", 1);
-  if (group < 1) n.fail(cat("group = ", group, " (expected >= 1)"));
+  if (group < 1 || group > std::max<int64_t>(x.size(1), 1))
+    n.fail(cat("group = ", group, " for X of shape ", shape_str(x.shape()),
+               " (expected between 1 and X's channels)"));
   return group;
 }
 
@@ -52,7 +55,7 @@ std::vector<Tensor> convert_conv(NodeContext& n) {
   const Tensor& w = n.input(1);
   const size_t sp = spatial_rank(n, x, "X");
   Window win = read_window(n, sp, weight_kernel(n, x, w), true);
-  const int64_t group = read_group(n);
+  const int64_t group = read_group(n, x);
   if (x.size(1) != w.size(1) * group || w.size(0) % group != 0)
     n.fail(cat("X has shape ", shape_str(x.shape()), " and W ", shape_str(w.shape()),
                " with group = ", group,
@@ -86,7 +89,7 @@ std::vector<Tensor> convert_conv_transpose(NodeContext& n) {
   const Tensor& w = n.input(1);
   const size_t sp = spatial_rank(n, x, "X");
   const Window win = read_window(n, sp, weight_kernel(n, x, w), true);
-  const int64_t group = read_group(n);
+  const int64_t group = read_group(n, x);
   if (x.size(1) != w.size(0) || w.size(0) % group != 0)
     n.fail(cat("X has shape ", shape_str(x.shape()), " and W ", shape_str(w.shape()),
                " with group = ", group,

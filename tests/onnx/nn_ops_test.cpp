@@ -238,6 +238,14 @@ TEST(OnnxNnOps, Conv3dAndKernelMismatchAreErrors) {
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("kernel_shape = [2, 2] but the weight's kernel is [3, 3]"));
   }
+  OneNode mg("ConvTranspose", {1, 2, 5, 5}, 13, {{"w", randn({2, 4, 3, 3}, 1)}});
+  OnnxBuilder::attr_int(mg.node, "group", int64_t{1} << 62);  // W.shape[1] * group overflows
+  try {
+    mg.run(randn({1, 2, 5, 5}, 2));
+    ADD_FAILURE() << "an absurd group ran";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("group = 4611686018427387904 for X of shape (1, 2, 5, 5)"));
+  }
   OneNode mu("Conv", {1, 1, 5, 5}, 13, {{"w", randn({1, 1, 3, 3}, 1)}});
   OnnxBuilder::attr_int(mu.node, "fancy", 1);
   try {
