@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks the classify example against PyTorch on torchvision models with random weights.
 
-    /usr/bin/python3 tests/examples/classify_check.py build/examples/classify
+    /usr/bin/python3 tests/examples/classify_check.py build/examples/classify [--no-onnx]
 
 For each (model, H, W): builds the torchvision model with random weights and random
 batch-norm statistics and affine parameters, writes the state_dict and a random input batch
@@ -158,17 +158,18 @@ def check_case(binary, workdir, name, h, w, pass_k, exported, onnx, seed):
 
 def main():
     if len(sys.argv) < 2:
-        print("usage: classify_check.py PATH/TO/classify")
+        print("usage: classify_check.py PATH/TO/classify [--no-onnx]")
         return 1
     binary = os.path.abspath(sys.argv[1])
+    with_onnx = "--no-onnx" not in sys.argv[2:]  # a libduet built without protobuf
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     print(f"classify_check: torch {torch.__version__}, torchvision {torchvision.__version__}, "
           f"tolerance {TOLERANCE:g}")
     all_ok = True
     with tempfile.TemporaryDirectory(prefix="duet_classify_") as workdir:
         for i, (name, h, w, pass_k, exported, onnx) in enumerate(CASES):
-            all_ok = check_case(binary, workdir, name, h, w, pass_k, exported, onnx,
-                                seed=i) and all_ok
+            all_ok = check_case(binary, workdir, name, h, w, pass_k, exported,
+                                onnx and with_onnx, seed=i) and all_ok
     print("classify_check:", "all passed" if all_ok else "FAILED")
     return 0 if all_ok else 1
 

@@ -110,6 +110,7 @@ duet_example_test_no_gpu(example_classify_no_cuda 1 "${_no_device}"
                   --input x.safetensors --output y.safetensors --device cuda)
 # classify --onnx: flags that do not go with it, and a file that is not there (the round trip
 # --export-onnx -> --onnx against PyTorch is in classify_check.py, below).
+if(DUET_HAVE_ONNX)
 duet_example_test(example_classify_onnx_with_model 1
                   "error: classify: --model cannot be used with --onnx"
                   $<TARGET_FILE:classify> --onnx m.onnx --model resnet18 --input x.safetensors
@@ -118,13 +119,19 @@ duet_example_test(example_classify_onnx_missing_file 1
                   "error: onnx: /nonexistent-dir/m.onnx: cannot open the file"
                   $<TARGET_FILE:classify> --onnx /nonexistent-dir/m.onnx
                   --input /nonexistent-dir/x.safetensors --output /nonexistent-dir/y.safetensors)
+endif()
 # torch/torchvision are looked up in /usr/bin/python3 first; exit code 77 (no torch) skips.
 find_program(DUET_PYTHON3 NAMES python3 HINTS /usr/bin
              DOC "Python 3 with torch + torchvision for the classify-vs-PyTorch check")
 if(DUET_PYTHON3)
+  if(DUET_HAVE_ONNX)
+    set(_classify_onnx "")
+  else()
+    set(_classify_onnx --no-onnx)  # built without protobuf: no --export-onnx / --onnx cases
+  endif()
   add_test(NAME example_classify_vs_torch
            COMMAND ${DUET_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/classify_check.py
-                   $<TARGET_FILE:classify>)
+                   $<TARGET_FILE:classify> ${_classify_onnx})
   set_tests_properties(example_classify_vs_torch PROPERTIES LABELS examples
                        SKIP_RETURN_CODE 77 TIMEOUT 600 ENVIRONMENT OMP_NUM_THREADS=2)
 endif()
