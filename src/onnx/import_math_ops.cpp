@@ -254,6 +254,70 @@ std::vector<Tensor> convert_where(NodeContext& n) {
   return {where(n.input(0), n.input(1), n.input(2))};
 }
 
+// ---- Floor, Ceil, Round (no duet op: composed) ----
+
+// floor(x) = t - (t > x) with t = x truncated by a cast through int64. Floats of magnitude
+// >= 2^23 (float32) or 2^52 (float64), infinities and NaN are whole already: x itself. The
+// clamp keeps the cast in range.
+Tensor floor_float(const Tensor& x) {
+  const double whole = x.dtype() == float32 ? 8388608.0 : 4503599627370496.0;
+  const Tensor xc = clamp(x, -whole, whole);
+  const Tensor t = cast(cast(xc, int64), x.dtype());
+  const Tensor f = where(gt(t, xc), sub(t, 1.0), t);
+  return where(lt(abs(x), whole), f, x);
+}
+
+std::vector<Tensor> convert_floor(NodeContext& n) {
+  n.expect_attrs({});
+  expect_floating(n, n.input(0));
+  return {floor_float(n.input(0))};
+}
+
+std::vector<Tensor> convert_ceil(NodeContext& n) {
+  n.expect_attrs({});
+  expect_floating(n, n.input(0));
+  return {neg(floor_float(neg(n.input(0))))};
+}
+
+// Half to even: r = floor(x + 0.5), minus 1 where x + 0.5 was a whole odd number (a tie).
+// float32 is rounded in float64, where x + 0.5 is exact.
+std::vector<Tensor> convert_round(NodeContext& n) {
+  n.expect_attrs({});
+  const Tensor& x = n.input(0);
+  expect_floating(n, x);
+  const Tensor xd = x.dtype() == float64 ? x : cast(x, float64);
+  const Tensor up = add(xd, 0.5);
+  const Tensor r = floor_float(up);
+  const Tensor odd = ne(r, mul(floor_float(mul(r, 0.5)), 2.0));
+  const Tensor tie = where(eq(up, r), odd, bool_scalar(false));
+  const Tensor y = where(tie, sub(r, 1.0), r);
+  return {x.dtype() == float64 ? y : cast(y, x.dtype())};
+}
+
+// ---- Mod ----
+
+// int64 only, with a constant divisor free of 0: r = a - trunc(a / b) * b (fmod=1, C's %),
+// and for fmod=0 (Python's %) r + b where r and b differ in sign.
+std::vector<Tensor> convert_mod(NodeContext& n) {
+  n.expect_attrs({"fmod"});
+  const Tensor& a = n.input(0);
+  const Tensor& b = n.input(1);
+  expect_same_dtype(n, a, b);
+  if (a.dtype() != int64) {
+    n.fail(std::string("Mod of ") + dtype_name(a.dtype()) +
+           " is not supported (int64 with a constant divisor only)");
+  }
+  if (!n.is_constant(1) || b.is_symbolic()) {
+    n.fail("integer Mod by a computed divisor is not supported (a zero would trap)");
+  }
+  check_int_divisor(n, n.is_constant(0) && !a.is_symbolic());
+  const Tensor r = sub(a, mul(div(a, b), b));
+  if (n.attr_int("fmod", 0) != 0) return {r};
+  const Tensor z = zero_like_scalar(r);
+  const Tensor fix = where(ne(r, z), ne(lt(r, z), lt(b, z)), bool_scalar(false));
+  return {where(fix, add(r, b), r)};
+}
+
 // ---- IsNaN, IsInf ----
 
 std::vector<Tensor> convert_is_nan(NodeContext& n) {
@@ -338,6 +402,10 @@ const OperatorDef kMathOperators[] = {
     {"Xor", 7, convert_xor, ""},
     {"Where", 9, convert_where, ""},
     {"IsNaN", 9, convert_is_nan, "float32, float64"},
+    {"Floor", 6, convert_floor, "float32, float64; composed through an int64 cast"},
+    {"Ceil", 6, convert_ceil, "float32, float64; -floor(-x)"},
+    {"Round", 11, convert_round, "float32, float64; half to even, computed in float64"},
+    {"Mod", 10, convert_mod, "int64 with a constant divisor free of 0 only"},
     {"IsInf", 10, convert_is_inf, "float32, float64"},
     {"Cast", 6, convert_cast,
      "to FLOAT, DOUBLE, INT64, INT32 (read as int64), BOOL; no strings or 16-bit floats"},
