@@ -1,10 +1,10 @@
 // onnx_export_zoo --ops OUT_DIR: one tiny ONNX model per sample of every op in the op table
-// (OpDef::samples, float32; tests/op_samples.h makes the inputs), exported from a one-node
-// eval graph, with its inputs and duet's eager outputs, for check_ops.py to run through ONNX
-// Runtime. Ops without a mapping (export throws "has no ONNX mapping") are listed as such.
+// (OpDef::samples, float32; tests/op_samples.h makes the inputs), exported at opsets 13 and 17
+// from a one-node eval graph, with its inputs and duet's eager outputs, for check_ops.py to run
+// through ONNX Runtime. Ops without a mapping (export throws "has no ONNX mapping") are listed as such.
 //   OUT_DIR/manifest.txt: "CASE exported N_IN N_OUT", "CASE unmapped REASON" or "CASE error
 //   MESSAGE" (export failed otherwise) per line;
-//   OUT_DIR/CASE.onnx, CASE.in<k>.pb, CASE.out<k>.pb
+//   OUT_DIR/CASE.onnx, CASE.in<k>.pb, CASE.out<k>.pb (CASE: "<op>_s<k>_float32_o<opset>")
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -90,26 +90,30 @@ int export_op_cases(const std::string& dir) {
       std::vector<Tensor> out = call_op(*op, sym, c.sample.attrs);
       out.resize(n_out);
       g.end_build();
-      try {
-        onnx::export_model(g, out, dir + "/" + c.name + ".onnx");
-      } catch (const Error& e) {
-        const std::string what = e.what();
-        const auto at = what.find("has no ONNX mapping: ");
-        if (at == std::string::npos) {
-          manifest << c.name << " error " << what << "\n";  // check_ops.py fails it
-        } else {
-          manifest << c.name << " unmapped " << what.substr(at + 21) << "\n";
-          ++unmapped;
+      // Each case at the lowest and the highest opset written (forms differ: HardSwish, ...).
+      for (int64_t opset : {int64_t{13}, int64_t{17}}) {
+        const std::string name = c.name + "_o" + std::to_string(opset);
+        try {
+          onnx::export_model(g, out, dir + "/" + name + ".onnx", {.opset = opset});
+        } catch (const Error& e) {
+          const std::string what = e.what();
+          const auto at = what.find("has no ONNX mapping: ");
+          if (at == std::string::npos) {
+            manifest << name << " error " << what << "\n";  // check_ops.py fails it
+          } else {
+            manifest << name << " unmapped " << what.substr(at + 21) << "\n";
+            ++unmapped;
+          }
+          continue;
         }
-        continue;
+        for (size_t k = 0; k < in.size(); ++k)
+          onnx::save_tensor(in[k], dir + "/" + name + ".in" + std::to_string(k) + ".pb");
+        for (size_t k = 0; k < expected.size(); ++k)
+          onnx::save_tensor(expected[k].contiguous(),
+                            dir + "/" + name + ".out" + std::to_string(k) + ".pb");
+        manifest << name << " exported " << in.size() << " " << expected.size() << "\n";
+        ++exported;
       }
-      for (size_t k = 0; k < in.size(); ++k)
-        onnx::save_tensor(in[k], dir + "/" + c.name + ".in" + std::to_string(k) + ".pb");
-      for (size_t k = 0; k < expected.size(); ++k)
-        onnx::save_tensor(expected[k].contiguous(),
-                          dir + "/" + c.name + ".out" + std::to_string(k) + ".pb");
-      manifest << c.name << " exported " << in.size() << " " << expected.size() << "\n";
-      ++exported;
     }
   }
   std::printf("onnx_export_zoo --ops: %d cases exported, %d unmapped, %d skipped\n", exported,
