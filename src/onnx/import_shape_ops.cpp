@@ -218,6 +218,7 @@ std::vector<Tensor> convert_squeeze(NodeContext& n) {
   const Tensor& x = n.input(0);
   bool given = false;
   const std::vector<int64_t> raw = squeeze_axes(n, false, &given);
+  given = given && !raw.empty();  // empty axes squeeze every size-1 dim, as ONNX Runtime does
   std::vector<int64_t> axes = norm_axes(n, raw, x.dim(), "axes");
   Shape out;
   for (int64_t d = 0; d < x.dim(); ++d) {

@@ -290,8 +290,8 @@ TEST(OnnxTensorOps, FloorCeilRoundModComposed) {
   EXPECT_EQ(vals(r[0]), Dv({-3, -2, -1, 0, 1, 2, -1, 0, 16777216, -inf, big}));
   EXPECT_EQ(vals(r[1]), Dv({-2, -1, -0.0, 1, 2, 3, -0.0, 1, 16777216, -inf, big}));
   EXPECT_EQ(vals(r[2]), Dv({-2, -2, -0.0, 0, 2, 2, -0.0, 1, 16777216, -inf, big}));
-  EXPECT_EQ(vals(r[3]), Dv({1, 2, -2, -1, 0}));   // Python's %: the divisor's sign
-  EXPECT_EQ(vals(r[4]), Dv({1, -1, 1, -1, 0}));   // C's %: the dividend's sign
+  EXPECT_EQ(vals(r[3]), Dv({1, 2, -2, -1, 0}));  // Python's %: the divisor's sign
+  EXPECT_EQ(vals(r[4]), Dv({1, -1, 1, -1, 0}));  // C's %: the dividend's sign
   Net nan;
   nan.in("x", f32({NAN}, {1}));
   nan.node("Floor", {"x"}, {"y"});
@@ -321,6 +321,18 @@ TEST(OnnxTensorOps, FlattenReshapeTransposeConcat) {
   EXPECT_EQ(vals(r[4])[4], 12);  // t2[0][1][0] = x[1][0][0]
   EXPECT_EQ(r[5].shape(), Shape({2, 6, 4}));
   EXPECT_EQ(vals(r[5])[12], 0);  // the second copy starts at row 3
+}
+
+// Converters that change nothing return their input: a model output may then be a graph input.
+TEST(OnnxTensorOps, NoOpShapeOpsPassTheInputThrough) {
+  Net net;
+  net.in("x", iota({2, 3})).init("shape", i64({2, 3})).init("axes", i64(std::vector<int64_t>{}));
+  net.node("Reshape", {"x", "shape"}, {"r"});
+  attr(net.node("Transpose", {"x"}, {"t"}), "perm", std::vector<int64_t>{0, 1});
+  net.node("Squeeze", {"x", "axes"}, {"s"});
+  net.out("r").out("t").out("s");
+  auto r = net.run();
+  for (const Tensor& t : r) EXPECT_EQ(vals(t), vals(iota({2, 3})));
 }
 
 TEST(OnnxTensorOps, ReshapeAllowzeroAndErrors) {
