@@ -245,8 +245,61 @@ Tensor gather_computed(const NodeContext& n, const Tensor& x, int64_t axis, cons
 
 namespace {
 
+// out[i][j][k] = x[idx[i][j][k]][j][k] (axis 0): a one-hot mask of the indices along a new last
+// axis selects with `where` (exact, any dtype) and a sum over that axis keeps the selected
+// element. Memory: numel(indices) * size(axis).
+std::vector<Tensor> convert_gather_elements(NodeContext& n) {
+  n.expect_attrs({"axis"});
+  const Tensor& x = n.input(0);
+  const Tensor& indices = n.input(1);
+  if (x.dim() == 0) n.fail("cannot gather from a 0-d tensor");
+  if (indices.dim() != x.dim()) {
+    n.fail("indices have shape " + shape_str(indices.shape()) + ", data " + shape_str(x.shape()) +
+           " (expected the same rank)");
+  }
+  if (indices.dtype() != int64) {
+    n.fail(std::string("indices of element type ") + dtype_name(indices.dtype()) +
+           " (expected int64 or int32)");
+  }
+  if (x.dtype() == bool_) n.fail("bool data is not supported");
+  const int64_t axis = norm_axis(n, n.attr_int("axis", 0), x.dim(), "axis");
+  const int64_t size = x.size(axis);
+  Shape mask_shape = indices.shape();
+  mask_shape.push_back(size);
+  checked_host_bytes(n, mask_shape, x.dtype(), "GatherElements");
+  // x cut to the indices' extent on every other axis, its gather axis moved last, a size-1
+  // axis left in its place: broadcasts against indices.shape + (size,).
+  Tensor xs = x;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    if (d == axis || indices.size(d) == x.size(d)) continue;
+    if (indices.size(d) > x.size(d)) {
+      n.fail("indices have shape " + shape_str(indices.shape()) + ", larger than the data " +
+             shape_str(x.shape()) + " on axis " + std::to_string(d));
+    }
+    xs = slice(xs, d, 0, indices.size(d));
+  }
+  std::vector<int64_t> perm;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    if (d != axis) perm.push_back(d);
+  }
+  perm.push_back(axis);
+  xs = unsqueeze(axis == x.dim() - 1 ? xs : permute(xs, perm), axis);
+  Tensor grid, size_scalar;
+  {
+    duet::detail::PauseRecording pause;  // constants, made on the host
+    grid = Tensor::arange(size, int64);
+    size_scalar = Tensor::full({}, static_cast<double>(size), int64);
+  }
+  const Tensor idx =
+      where(lt(indices, Tensor::zeros({}, int64)), add(indices, size_scalar), indices);
+  const Tensor mask = eq(unsqueeze(idx, -1), grid);  // indices.shape + (size,)
+  return {sum(where(mask, xs, Tensor::zeros({}, x.dtype())), {-1})};
+}
+
 const OperatorDef kIndexOperators[] = {
     {"DepthToSpace", 1, convert_depth_to_space, "4-D input; modes DCR, CRD"},
+    {"GatherElements", 11, convert_gather_elements,
+     "a one-hot mask + where + sum; an out-of-range index gives 0"},
     {"SpaceToDepth", 1, convert_space_to_depth, "4-D input"},
     {"Trilu", 14, convert_trilu, "k must be constant"},
     {"EyeLike", 9, convert_eye_like, ""},

@@ -621,6 +621,19 @@ TEST(OnnxTensorOps, HostileShapesAndCountsAreErrors) {
 
 // ---- masks and layouts ----
 
+TEST(OnnxTensorOps, GatherElementsComputedIndices) {
+  // data (3, 3) int64 = 10 * row + col; indices (2, 2), computed: the smaller extent on axis 1
+  Net net;
+  net.in("x", i64({0, 1, 2, 10, 11, 12, 20, 21, 22}, {3, 3})).in("i", i64({2, -3, 1, 0}, {2, 2}));
+  net.node("GatherElements", {"x", "i"}, {"g0"});
+  attr(net.node("GatherElements", {"x", "i"}, {"g1"}), "axis", int64_t{1});
+  net.out("g0", TensorProto::INT64).out("g1", TensorProto::INT64);
+  auto r = net.run();
+  EXPECT_EQ(r[0].dtype(), int64);
+  EXPECT_EQ(vals(r[0]), Dv({20, 1, 10, 1}));  // x[i[r][c]][c]
+  EXPECT_EQ(vals(r[1]), Dv({2, 0, 11, 10}));  // x[r][i[r][c]]
+}
+
 TEST(OnnxTensorOps, DepthToSpaceSpaceToDepthTriluEyeLike) {
   Net net(14);
   net.in("x", iota({1, 8, 1, 1})).in("m", iota({3, 3})).init("k", i64({-1}, {}));
