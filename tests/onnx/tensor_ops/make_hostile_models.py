@@ -34,7 +34,7 @@ OPS = {
     "ReduceMean": 1, "ReduceMax": 1, "ReduceMin": 1, "ReduceProd": 1, "ReduceL1": 1, "ReduceL2": 1,
     "ReduceSumSquare": 1, "ReduceLogSum": 1, "ReduceLogSumExp": 1, "ArgMax": 1, "ArgMin": 1,
     "DepthToSpace": 1, "SpaceToDepth": 1, "Trilu": 1, "EyeLike": 1, "OneHot": 1, "CumSum": 1,
-    "Resize": 1, "Upsample": 1,
+    "Resize": 1, "Upsample": 1, "GatherElements": 2,
 }
 INTS_ATTRS = {"perm", "axes", "pads", "split", "starts", "ends", "shape"}
 STR_ATTRS = {
@@ -48,7 +48,7 @@ ATTRS = {
     "Flatten": ["axis"], "Reshape": ["allowzero"], "Transpose": ["perm"], "Concat": ["axis"],
     "Split": ["axis", "split"], "Squeeze": ["axes"], "Unsqueeze": ["axes"],
     "Pad": ["mode", "pads", "value"], "Slice": ["starts", "ends", "axes"], "Gather": ["axis"],
-    "Shape": ["start", "end"], "ConstantOfShape": ["value"],
+    "Shape": ["start", "end"], "ConstantOfShape": ["value"], "GatherElements": ["axis"],
     "ReduceSum": ["axes", "keepdims", "noop_with_empty_axes"],
     "ArgMax": ["axis", "keepdims", "select_last_index"],
     "ArgMin": ["axis", "keepdims", "select_last_index"], "DepthToSpace": ["blocksize", "mode"],
