@@ -206,8 +206,7 @@ const OperatorDef kReduceOperators[] = {
     {"ReduceSumSquare", 1, convert_reduce_sum_square, ""},
     {"ReduceLogSum", 1, convert_reduce_log_sum, "float32, float64"},
     {"ReduceLogSumExp", 1, convert_reduce_log_sum_exp, "float32, float64"},
-    {"ArgMax", 1, convert_argmax,
-     "select_last_index=1 reverses the axis: of a computed tensor, at most 256 long"},
+    {"ArgMax", 1, convert_argmax, "select_last_index=1 reverses the axis (a negative-step Slice)"},
     {"ArgMin", 1, convert_argmin, "computed as argmax(-x); select_last_index as ArgMax"},
 };
 

@@ -601,16 +601,16 @@ const OperatorDef kShapeOperators[] = {
     {"Squeeze", 1, convert_squeeze, "axes must be constant"},
     {"Unsqueeze", 1, convert_unsqueeze, "axes must be constant"},
     {"Pad", 2, convert_pad,
-     "modes constant, edge, reflect (reflect of a computed tensor: at most 256 pad rows per "
-     "side); pads and constant_value must be constant; no axes input (opset 18)"},
+     "modes constant, edge, reflect; pads and constant_value must be constant; no axes input "
+     "(opset 18); reflect of a computed int64/bool tensor: at most 256 rows per side"},
     {"Expand", 8, convert_expand, "the shape input must be constant"},
     {"Tile", 6, convert_tile, "repeats must be constant"},
     {"Slice", 1, convert_slice,
-     "starts/ends/axes/steps must be constant; a negative step on a computed tensor takes one "
-     "slice per element (at most 256)"},
+     "starts/ends/axes/steps must be constant; a negative step on a computed tensor: slices "
+     "(past 256, a selection matmul; int64/bool: at most 256)"},
     {"Gather", 1, convert_gather,
-     "constant indices: on the host or as slices (at most 256 runs of consecutive indices); "
-     "computed indices: a one-hot matmul, float data only"},
+     "constant indices: on the host, or slices (past 256 runs a selection matmul; int64/bool "
+     "data: at most 256 runs); computed indices: a one-hot matmul, float data only"},
     {"Shape", 1, convert_shape, ""},
     {"Size", 1, convert_size, ""},
     {"Constant", 1, convert_constant, "no sparse_value, value_string(s)"},

@@ -119,9 +119,12 @@ Tensor take(const NodeContext& n, const Tensor& x, int64_t axis, const std::vect
   while (i < idx.size()) {
     size_t j = i + 1;
     while (j < idx.size() && idx[j] == idx[j - 1] + 1) ++j;
+    if (pieces.size() == kMaxTakePieces && is_floating(x.dtype())) {
+      return gather_computed(n, x, axis, int64_tensor(idx));  // one matmul instead
+    }
     if (pieces.size() == kMaxTakePieces) {
       n.fail("gathering " + std::to_string(idx.size()) +
-             " indices from a computed (non-constant) tensor needs more than " +
+             " indices from a computed int64 or bool tensor needs more than " +
              std::to_string(kMaxTakePieces) + " slices: not supported");
     }
     pieces.push_back(slice(x, axis, idx[i], idx[j - 1] + 1));

@@ -34,7 +34,8 @@ Tensor int64_tensor(const std::vector<int64_t>& v, bool scalar = false);
 Tensor zero_like_scalar(const Tensor& x);
 // Elements idx (each in [0, size(axis)), already normalized) of x along `axis`: shape
 // x.shape[:axis] + (idx.size(),) + x.shape[axis+1:]. On the host when `host` (x concrete),
-// else as runs of consecutive indices sliced and concatenated (at most kMaxTakePieces runs).
+// else as runs of consecutive indices sliced and concatenated (more than kMaxTakePieces runs:
+// a one-hot matmul for floating x, an error otherwise).
 inline constexpr size_t kMaxTakePieces = 256;
 Tensor take(const NodeContext& n, const Tensor& x, int64_t axis, const std::vector<int64_t>& idx,
             bool host);

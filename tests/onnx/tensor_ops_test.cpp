@@ -449,6 +449,17 @@ TEST(OnnxTensorOps, SliceClampsAndNegativeSteps) {
   EXPECT_EQ(vals(r[0]), Dv({1, 3, 6, 8}));
   EXPECT_EQ(vals(r[1]), Dv({4, 2, 0, 9, 7, 5}));
   EXPECT_EQ(vals(r[2]), Dv({4, 4, 4, 4, 4, 9, 9, 9, 9, 9}));
+  // A flip of a long computed axis: past 256 slices it becomes one selection matmul.
+  Net flip;
+  flip.in("x", iota({2, 300})).init("s", i64({-1})).init("e", i64({-kMax})).init("a", i64({1}));
+  flip.init("st", i64({-1}));
+  flip.node("Slice", {"x", "s", "e", "a", "st"}, {"y"});
+  flip.out("y");
+  const Dv fv = vals(flip.run()[0]);
+  ASSERT_EQ(fv.size(), 600u);
+  EXPECT_EQ(fv[0], 299);
+  EXPECT_EQ(fv[299], 0);
+  EXPECT_EQ(fv[300], 599);
   Net old(9);  // attributes before opset 10
   old.in("x", iota({4}));
   auto* s = old.node("Slice", {"x"}, {"y"});
