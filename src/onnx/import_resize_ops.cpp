@@ -9,6 +9,7 @@
 // Nearest weights are one-hot rows, so the result is exact (a NaN or inf in the input spreads
 // NaN along its row, and CUDA with TF32 allowed rounds to TF32); linear and cubic weights are
 // rounded to the input's float type. Scales and sizes must be constant.
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -55,7 +56,10 @@ std::vector<double> axis_weights(const NodeContext& n, const Interpolation& s, i
                                  int64_t out, double scale) {
   std::vector<double> w(static_cast<size_t>(out * in), 0.0);
   for (int64_t o = 0; o < out; ++o) {
-    const double x = source_coordinate(n, s, o, in, scale);
+    // Past a few positions outside the axis every neighbour clamps to the edge: clamping x
+    // there changes no weight and keeps the casts below in range.
+    const double x =
+        std::clamp(source_coordinate(n, s, o, in, scale), -4.0, static_cast<double>(in) + 4.0);
     double* row = w.data() + o * in;
     auto clamp = [in](int64_t i) { return std::min(std::max<int64_t>(i, 0), in - 1); };
     if (s.mode == "nearest" && s.nearest == "simple") {

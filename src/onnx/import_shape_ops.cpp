@@ -459,6 +459,7 @@ std::vector<Tensor> convert_slice(NodeContext& n) {
       }
       continue;
     }
+    if (dim == 0) continue;  // an empty axis stays empty
     s = std::clamp<int64_t>(s, 0, dim - 1);
     e = std::clamp<int64_t>(e, -1, dim - 1);
     const int64_t st = std::max<int64_t>(step, -std::max<int64_t>(dim, 1));

@@ -449,6 +449,13 @@ TEST(OnnxTensorOps, SliceClampsAndNegativeSteps) {
   EXPECT_EQ(vals(r[0]), Dv({1, 3, 6, 8}));
   EXPECT_EQ(vals(r[1]), Dv({4, 2, 0, 9, 7, 5}));
   EXPECT_EQ(vals(r[2]), Dv({4, 4, 4, 4, 4, 9, 9, 9, 9, 9}));
+  // A negative step over an empty axis: empty.
+  Net empty;
+  empty.in("x", Tensor::zeros({0, 3})).init("s", i64({-1})).init("e", i64({-kMax}));
+  empty.init("a", i64({0})).init("st", i64({-1}));
+  empty.node("Slice", {"x", "s", "e", "a", "st"}, {"y"});
+  empty.out("y");
+  EXPECT_EQ(empty.run()[0].shape(), Shape({0, 3}));
   // A flip of a long computed axis: past 256 slices it becomes one selection matmul.
   Net flip;
   flip.in("x", iota({2, 300})).init("s", i64({-1})).init("e", i64({-kMax})).init("a", i64({1}));
