@@ -2,14 +2,15 @@
 file, duet's own zoo model of the same architecture. For bench/onnx/run_bench.sh.
 
     python compare_ort.py MODEL.onnx ZOO_NAME BENCH_ONNX_IMPORT [--threads 2] [--warmup 3]
-                          [--steps 10] [--pause-ms 50]
+                          [--steps 10] [--block 5] [--pause-ms 20]
 
 ONNX Runtime runs here (CPUExecutionProvider, ORT_ENABLE_ALL, intra_op_num_threads=N,
 inter_op 1, sequential); duet runs in BENCH_ONNX_IMPORT --serve (duet::set_num_threads(N), both
-executables compiled), which times one step per request. Each round times one step of each, in
-a rotating order, with a pause between them so neither library's spinning worker threads run
-into the other's step; a busy machine then slows all three alike instead of whichever ran
-during the busy minute. Prints one JSON line with the three medians and minimums (ms) and
+executables compiled), which times one step per request. Each round times a block of --block
+consecutive steps of each, in a rotating order, after a pause and one untimed step (both
+libraries' idle workers spin a little, then sleep: the untimed step wakes them, as steady
+back-to-back inference keeps them awake); a busy machine then slows all three alike instead of
+whichever ran during the busy minute. --steps is rounded up to whole blocks. Prints one JSON line with the three medians and minimums (ms) and
 every step.
 """
 import argparse
@@ -30,7 +31,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--pause-ms", type=float, default=50)
+    ap.add_argument("--block", type=int, default=5)
+    ap.add_argument("--pause-ms", type=float, default=20)
     args = ap.parse_args()
 
     so = ort.SessionOptions()
@@ -65,10 +67,13 @@ def main():
     runners = {"ort": ort_step, "import": lambda: duet_step("i"), "zoo": lambda: duet_step("z")}
     order = ["ort", "import", "zoo"]
     steps = {k: [] for k in order}
-    for i in range(args.steps):
+    rounds = -(-args.steps // args.block)
+    for i in range(rounds):
         for k in order[i % 3:] + order[:i % 3]:
             time.sleep(args.pause_ms / 1e3)
-            steps[k].append(runners[k]())
+            runners[k]()  # not timed: wakes the library's sleeping worker threads
+            for _ in range(args.block):
+                steps[k].append(runners[k]())
     duet.stdin.write("q\n")
     duet.stdin.flush()
     duet.wait()
