@@ -91,6 +91,18 @@ def seeds():
     yield "int32_initializer", model(
         [helper.make_node("Add", ["x", "k"], ["y"])], [vi("x", I64, [2])], [vi("y", I64, [2])],
         [helper.make_tensor("k", TensorProto.INT32, [2], [3, -4])])
+    yield "conv_transpose_output_shape", model(
+        [helper.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[2, 2],
+                          output_shape=[5, 6])],
+        [vi("x", F, [1, 2, 3, 3])], [vi("y", F, [1, 1, 5, 6])], [init("w", f32(2, 1, 2, 2))])
+    yield "avgpool_asym_ceil", model(
+        [helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 2], strides=[2, 2],
+                          pads=[0, 1, 1, 0], ceil_mode=1, count_include_pad=0)],
+        [vi("x", F, [1, 1, 5, 4])], [vi("y", F, [1, 1, 3, 3])])
+    yield "layer_norm", model(
+        [helper.make_node("LayerNormalization", ["x", "g", "b"], ["y"], axis=-1, epsilon=1e-5)],
+        [vi("x", F, [2, 4])], [vi("y", F, [2, 4])], [init("g", f32(4)), init("b", f32(4))],
+        opset=17)
     # Malformed.
     relu = model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", F, [2, 3])],
                  [vi("y", F, [2, 3])])
@@ -124,11 +136,13 @@ def seeds():
 
 def main():
     os.makedirs(OUT, exist_ok=True)
+    n = 0
     for name, m in seeds():
+        n += 1
         data = m if isinstance(m, bytes) else m.SerializeToString()
         with open(os.path.join(OUT, name + ".onnx"), "wb") as f:
             f.write(data)
-    print("wrote", len(os.listdir(OUT)), "seeds to", OUT)
+    print("wrote", n, "seeds to", OUT, "(with the merged campaign inputs:", len(os.listdir(OUT)), "files)")
 
 
 if __name__ == "__main__":
