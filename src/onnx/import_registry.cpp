@@ -20,8 +20,8 @@ std::vector<OperatorDef> build_table() {
     return std::strcmp(a.op_type, b.op_type) < 0;
   });
   for (size_t i = 1; i < all.size(); ++i)
-    DUET_ASSERT(std::strcmp(all[i - 1].op_type, all[i].op_type) != 0,
-                "onnx: operator ", all[i].op_type, " has two converters (import_*_ops.cpp)");
+    DUET_ASSERT(std::strcmp(all[i - 1].op_type, all[i].op_type) != 0, "onnx: operator ",
+                all[i].op_type, " has two converters (import_*_ops.cpp)");
   for (const OperatorDef& d : all)
     DUET_ASSERT(d.convert != nullptr, "onnx: operator ", d.op_type, " has no converter");
   return all;
@@ -40,9 +40,10 @@ std::span<const OperatorDef> all_operators() {
 
 const OperatorDef* find_operator(const std::string& op_type) {
   const std::vector<OperatorDef>& t = table();
-  auto it = std::lower_bound(t.begin(), t.end(), op_type, [](const OperatorDef& d, const std::string& k) {
-    return std::strcmp(d.op_type, k.c_str()) < 0;
-  });
+  auto it =
+      std::lower_bound(t.begin(), t.end(), op_type, [](const OperatorDef& d, const std::string& k) {
+        return std::strcmp(d.op_type, k.c_str()) < 0;
+      });
   if (it == t.end() || op_type != it->op_type) return nullptr;
   return &*it;
 }

@@ -3,12 +3,12 @@
 // order), the initializers and the declared inputs and outputs. The file is hostile: every
 // claim is checked before it sizes an allocation (docs/security.md).
 #include <climits>
-#include <limits>
 #include <unordered_map>
 
 #include "duet/error.h"
 #include "duet/onnx.h"
 #include "graph/ir.h"
+#include "io/reader.h"
 #include "onnx/model_impl.h"
 
 namespace duet::onnx {
@@ -34,8 +34,7 @@ class Loader {
     if (static_cast<int64_t>(g.node_size()) > m_.options.max_nodes)
       fail(cat("the graph has ", g.node_size(), " nodes, more than the limit of ",
                m_.options.max_nodes, " (LoadOptions::max_nodes)"));
-    if (g.sparse_initializer_size() > 0)
-      fail("sparse initializers are not supported");
+    if (g.sparse_initializer_size() > 0) fail("sparse initializers are not supported");
     read_initializers(g);
     read_inputs(g);
     read_nodes(g);
@@ -64,11 +63,12 @@ class Loader {
       m_.opset = o.version();
     }
     if (!found)
-      fail("the model imports no ai.onnx opset (opset_import names none; opsets before 7 are "
-           "not supported)");
+      fail(
+          "the model imports no ai.onnx opset (opset_import names none; opsets before 7 are "
+          "not supported)");
     if (m_.opset < kMinImportOpset || m_.opset > kMaxImportOpset)
-      fail(cat("ai.onnx opset ", m_.opset, " is not supported (duet reads opsets ",
-               kMinImportOpset, " ... ", kMaxImportOpset, ")"));
+      fail(cat("ai.onnx opset ", m_.opset, " is not supported (duet reads opsets ", kMinImportOpset,
+               " ... ", kMaxImportOpset, ")"));
     if (!p.has_graph()) fail("the model has no graph");
   }
 
@@ -88,8 +88,7 @@ class Loader {
     for (int i = 0; i < g.initializer_size(); ++i) {
       const ::onnx::TensorProto& t = g.initializer(i);
       if (t.name().empty()) fail(cat("initializer #", i, " has no name"));
-      if (slots_.count(t.name()))
-        fail(cat("initializer ", quoted(t.name()), " is defined twice"));
+      if (slots_.count(t.name())) fail(cat("initializer ", quoted(t.name()), " is defined twice"));
       Tensor v = tensor_from_proto(t, m_.path, limits);
       const int64_t bytes = v.numel() * static_cast<int64_t>(dtype_size(v.dtype()));
       total += bytes;  // each <= max_tensor_bytes, their count < 2^31: no overflow
@@ -112,8 +111,9 @@ class Loader {
     const std::string where = cat(pre_, kind, " ", quoted(v.name()));
     if (!v.has_type() || !v.type().has_tensor_type()) {
       if (strict)
-        throw Error(cat(where, " declares no tensor type (sequence, map and optional values "
-                               "are not supported)"));
+        throw Error(cat(where,
+                        " declares no tensor type (sequence, map and optional values "
+                        "are not supported)"));
       return info;
     }
     const ::onnx::TypeProto_Tensor& tt = v.type().tensor_type();
@@ -138,14 +138,10 @@ class Loader {
         info.dim_names.emplace_back();
       } else {
         info.dims.push_back(-1);
-        info.dim_names.push_back(d.has_dim_param() ? io_cut(d.dim_param()) : std::string());
+        info.dim_names.push_back(d.has_dim_param() ? io::cut(d.dim_param(), 120) : std::string());
       }
     }
     return info;
-  }
-
-  static std::string io_cut(const std::string& s) {
-    return s.size() <= 120 ? s : s.substr(0, 120) + "...";
   }
 
   void read_inputs(const ::onnx::GraphProto& g) {
@@ -172,9 +168,8 @@ class Loader {
                    " is also a graph input or an initializer (a value is defined once)"));
         auto [it, fresh] = producer.emplace(out, i);
         if (!fresh)
-          fail(cat(node_where(g.node(i), i), ": output ", quoted(out),
-                   " is already defined by ", node_where(g.node(it->second), it->second),
-                   " (a value is defined once)"));
+          fail(cat(node_where(g.node(i), i), ": output ", quoted(out), " is already defined by ",
+                   node_where(g.node(it->second), it->second), " (a value is defined once)"));
       }
     }
     m_.nodes.reserve(static_cast<size_t>(g.node_size()));
@@ -296,7 +291,8 @@ std::shared_ptr<Model> load_from_memory(const void* data, size_t size, const std
   impl->path = name;
   impl->options = options;
   if (!impl->proto.ParseFromArray(data, static_cast<int>(size)))
-    throw Error(detail::cat("onnx: ", name,
+    throw Error(
+        detail::cat("onnx: ", name,
                     ": not a valid ONNX model (protobuf parse failed; truncated or not ONNX?)"));
   detail::Loader(*impl).run();
   return std::make_shared<Model>(impl);

@@ -28,21 +28,36 @@ namespace {
 
 const char* attr_type_name(int t) {
   switch (t) {
-    case ::onnx::AttributeProto::FLOAT: return "FLOAT";
-    case ::onnx::AttributeProto::INT: return "INT";
-    case ::onnx::AttributeProto::STRING: return "STRING";
-    case ::onnx::AttributeProto::TENSOR: return "TENSOR";
-    case ::onnx::AttributeProto::GRAPH: return "GRAPH";
-    case ::onnx::AttributeProto::SPARSE_TENSOR: return "SPARSE_TENSOR";
-    case ::onnx::AttributeProto::TYPE_PROTO: return "TYPE_PROTO";
-    case ::onnx::AttributeProto::FLOATS: return "FLOATS";
-    case ::onnx::AttributeProto::INTS: return "INTS";
-    case ::onnx::AttributeProto::STRINGS: return "STRINGS";
-    case ::onnx::AttributeProto::TENSORS: return "TENSORS";
-    case ::onnx::AttributeProto::GRAPHS: return "GRAPHS";
-    case ::onnx::AttributeProto::SPARSE_TENSORS: return "SPARSE_TENSORS";
-    case ::onnx::AttributeProto::TYPE_PROTOS: return "TYPE_PROTOS";
-    default: return "UNDEFINED";
+    case ::onnx::AttributeProto::FLOAT:
+      return "FLOAT";
+    case ::onnx::AttributeProto::INT:
+      return "INT";
+    case ::onnx::AttributeProto::STRING:
+      return "STRING";
+    case ::onnx::AttributeProto::TENSOR:
+      return "TENSOR";
+    case ::onnx::AttributeProto::GRAPH:
+      return "GRAPH";
+    case ::onnx::AttributeProto::SPARSE_TENSOR:
+      return "SPARSE_TENSOR";
+    case ::onnx::AttributeProto::TYPE_PROTO:
+      return "TYPE_PROTO";
+    case ::onnx::AttributeProto::FLOATS:
+      return "FLOATS";
+    case ::onnx::AttributeProto::INTS:
+      return "INTS";
+    case ::onnx::AttributeProto::STRINGS:
+      return "STRINGS";
+    case ::onnx::AttributeProto::TENSORS:
+      return "TENSORS";
+    case ::onnx::AttributeProto::GRAPHS:
+      return "GRAPHS";
+    case ::onnx::AttributeProto::SPARSE_TENSORS:
+      return "SPARSE_TENSORS";
+    case ::onnx::AttributeProto::TYPE_PROTOS:
+      return "TYPE_PROTOS";
+    default:
+      return "UNDEFINED";
   }
 }
 
@@ -137,8 +152,8 @@ void NodeContext::expect_attrs(std::initializer_list<const char*> known) const {
     if (ok) continue;
     std::string list;
     for (const char* k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-    fail(cat("attribute ", quoted(a.name()), " is not supported (supported: ",
-             list.empty() ? "none" : list, ")"));
+    fail(cat("attribute ", quoted(a.name()),
+             " is not supported (supported: ", list.empty() ? "none" : list, ")"));
   }
 }
 
@@ -277,10 +292,8 @@ void check_input(const Model::Impl& impl, const ValueInfo& v, const Tensor& t) {
              ", the model expects ", dtype_name(v.dtype));
   if (!v.has_shape) return;
   bool ok = t.dim() == static_cast<int64_t>(v.dims.size());
-  for (size_t i = 0; ok && i < v.dims.size(); ++i)
-    ok = v.dims[i] < 0 || v.dims[i] == t.shape()[i];
-  DUET_CHECK(ok, where, " has shape ", shape_str(t.shape()), ", the model expects ",
-             dims_str(v));
+  for (size_t i = 0; ok && i < v.dims.size(); ++i) ok = v.dims[i] < 0 || v.dims[i] == t.shape()[i];
+  DUET_CHECK(ok, where, " has shape ", shape_str(t.shape()), ", the model expects ", dims_str(v));
 }
 
 }  // namespace
@@ -303,8 +316,8 @@ std::vector<Tensor> Model::forward_many(const std::vector<Tensor>& inputs) {
   outs.reserve(impl.output_slots.size());
   for (size_t i = 0; i < impl.output_slots.size(); ++i) {
     const Tensor& t = values[static_cast<size_t>(impl.output_slots[i])];
-    DUET_CHECK(t.defined(), "onnx: ", impl.path, ": output ",
-               detail::quoted(impl.outputs[i].name), " was not computed");
+    DUET_CHECK(t.defined(), "onnx: ", impl.path, ": output ", detail::quoted(impl.outputs[i].name),
+               " was not computed");
     // While a graph records, an output folded to a constant (Shape, Size, an initializer)
     // must still be a value of the graph: a copy node of the captured constant.
     if (duet::is_tracing() && !t.is_symbolic())

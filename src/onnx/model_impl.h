@@ -21,12 +21,12 @@ using ::duet::detail::cat;  // duet::onnx::detail hides duet::detail
 
 // One node, resolved at load.
 struct NodeInfo {
-  int index = 0;                        // position in graph.node
+  int index = 0;  // position in graph.node
   const ::onnx::NodeProto* proto = nullptr;
   const OperatorDef* op = nullptr;
-  std::vector<int> inputs;              // slot per input; -1 for an omitted optional input
-  std::vector<int> outputs;             // slot per output; -1 for an empty output name
-  bool folded = false;                  // evaluated at load (base holds its outputs)
+  std::vector<int> inputs;   // slot per input; -1 for an omitted optional input
+  std::vector<int> outputs;  // slot per output; -1 for an empty output name
+  bool folded = false;       // evaluated at load (base holds its outputs)
 };
 
 // The runner's state for one node during one call (NodeContext reads through it).
@@ -59,8 +59,8 @@ void run_node(const Model::Impl& impl, const NodeInfo& info, std::vector<Tensor>
 namespace duet::onnx {
 
 struct Model::Impl {
-  std::string path;                 // the file, "<memory>" or the caller's name
-  ::onnx::ModelProto proto;         // initializers cleared once decoded
+  std::string path;          // the file, "<memory>" or the caller's name
+  ::onnx::ModelProto proto;  // initializers cleared once decoded
   LoadOptions options;
   int64_t opset = 0;
   int64_t ir_version = 0;

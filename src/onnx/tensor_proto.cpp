@@ -86,29 +86,52 @@ void copy_field(const Field& field, Tensor& out) {
 
 const char* onnx_dtype_name(int32_t elem_type) {
   switch (elem_type) {
-    case TensorProto::UNDEFINED: return "UNDEFINED";
-    case TensorProto::FLOAT: return "FLOAT";
-    case TensorProto::UINT8: return "UINT8";
-    case TensorProto::INT8: return "INT8";
-    case TensorProto::UINT16: return "UINT16";
-    case TensorProto::INT16: return "INT16";
-    case TensorProto::INT32: return "INT32";
-    case TensorProto::INT64: return "INT64";
-    case TensorProto::STRING: return "STRING";
-    case TensorProto::BOOL: return "BOOL";
-    case TensorProto::FLOAT16: return "FLOAT16";
-    case TensorProto::DOUBLE: return "DOUBLE";
-    case TensorProto::UINT32: return "UINT32";
-    case TensorProto::UINT64: return "UINT64";
-    case TensorProto::COMPLEX64: return "COMPLEX64";
-    case TensorProto::COMPLEX128: return "COMPLEX128";
-    case TensorProto::BFLOAT16: return "BFLOAT16";
-    case 17: return "FLOAT8E4M3FN";
-    case 18: return "FLOAT8E4M3FNUZ";
-    case 19: return "FLOAT8E5M2";
-    case 20: return "FLOAT8E5M2FNUZ";
-    case 21: return "UINT4";
-    case 22: return "INT4";
+    case TensorProto::UNDEFINED:
+      return "UNDEFINED";
+    case TensorProto::FLOAT:
+      return "FLOAT";
+    case TensorProto::UINT8:
+      return "UINT8";
+    case TensorProto::INT8:
+      return "INT8";
+    case TensorProto::UINT16:
+      return "UINT16";
+    case TensorProto::INT16:
+      return "INT16";
+    case TensorProto::INT32:
+      return "INT32";
+    case TensorProto::INT64:
+      return "INT64";
+    case TensorProto::STRING:
+      return "STRING";
+    case TensorProto::BOOL:
+      return "BOOL";
+    case TensorProto::FLOAT16:
+      return "FLOAT16";
+    case TensorProto::DOUBLE:
+      return "DOUBLE";
+    case TensorProto::UINT32:
+      return "UINT32";
+    case TensorProto::UINT64:
+      return "UINT64";
+    case TensorProto::COMPLEX64:
+      return "COMPLEX64";
+    case TensorProto::COMPLEX128:
+      return "COMPLEX128";
+    case TensorProto::BFLOAT16:
+      return "BFLOAT16";
+    case 17:
+      return "FLOAT8E4M3FN";
+    case 18:
+      return "FLOAT8E4M3FNUZ";
+    case 19:
+      return "FLOAT8E5M2";
+    case 20:
+      return "FLOAT8E5M2FNUZ";
+    case 21:
+      return "UINT4";
+    case 22:
+      return "INT4";
     default: {
       // One buffer per thread: the name stays valid until this thread's next unknown value.
       thread_local char buf[16];
@@ -120,11 +143,15 @@ const char* onnx_dtype_name(int32_t elem_type) {
 
 DType dtype_from_onnx(int32_t elem_type, const std::string& where) {
   switch (elem_type) {
-    case TensorProto::FLOAT: return float32;
-    case TensorProto::DOUBLE: return float64;
+    case TensorProto::FLOAT:
+      return float32;
+    case TensorProto::DOUBLE:
+      return float64;
     case TensorProto::INT64:
-    case TensorProto::INT32: return int64;
-    case TensorProto::BOOL: return bool_;
+    case TensorProto::INT32:
+      return int64;
+    case TensorProto::BOOL:
+      return bool_;
     default:
       throw Error(cat(where, ": element type ", onnx_dtype_name(elem_type),
                       " is not supported (supported: FLOAT, DOUBLE, INT64, INT32 (read as "
@@ -134,12 +161,18 @@ DType dtype_from_onnx(int32_t elem_type, const std::string& where) {
 
 int32_t onnx_dtype(DType t) {
   switch (t) {
-    case DType::float32: return TensorProto::FLOAT;
-    case DType::float64: return TensorProto::DOUBLE;
-    case DType::int64: return TensorProto::INT64;
-    case DType::bool_: return TensorProto::BOOL;
-    case DType::float16: return TensorProto::FLOAT16;
-    case DType::bfloat16: return TensorProto::BFLOAT16;
+    case DType::float32:
+      return TensorProto::FLOAT;
+    case DType::float64:
+      return TensorProto::DOUBLE;
+    case DType::int64:
+      return TensorProto::INT64;
+    case DType::bool_:
+      return TensorProto::BOOL;
+    case DType::float16:
+      return TensorProto::FLOAT16;
+    case DType::bfloat16:
+      return TensorProto::BFLOAT16;
   }
   throw Error(cat("onnx: dtype ", dtype_name(t), " has no ONNX element type"));
 }
@@ -148,8 +181,9 @@ Tensor decode_tensor(const TensorProto& proto, const std::string& where,
                      const TensorLimits& limits) {
   auto fail = [&](const std::string& what) -> Error { return Error(where + ": " + what); };
   if (proto.has_data_location() && proto.data_location() == TensorProto::EXTERNAL)
-    throw fail("external data is not supported (data_location EXTERNAL; save the model with "
-               "its tensors inside the file)");
+    throw fail(
+        "external data is not supported (data_location EXTERNAL; save the model with "
+        "its tensors inside the file)");
   if (proto.has_segment()) throw fail("segmented tensors are not supported");
   const int32_t elem = proto.data_type();
   const DType dtype = dtype_from_onnx(elem, where);
@@ -189,14 +223,26 @@ Tensor decode_tensor(const TensorProto& proto, const std::string& where,
     have = numel;
   } else {
     switch (elem) {
-      case TensorProto::FLOAT: have = proto.float_data_size(); field = "float_data"; break;
-      case TensorProto::DOUBLE: have = proto.double_data_size(); field = "double_data"; break;
-      case TensorProto::INT64: have = proto.int64_data_size(); field = "int64_data"; break;
-      default: have = proto.int32_data_size(); field = "int32_data"; break;
+      case TensorProto::FLOAT:
+        have = proto.float_data_size();
+        field = "float_data";
+        break;
+      case TensorProto::DOUBLE:
+        have = proto.double_data_size();
+        field = "double_data";
+        break;
+      case TensorProto::INT64:
+        have = proto.int64_data_size();
+        field = "int64_data";
+        break;
+      default:
+        have = proto.int32_data_size();
+        field = "int32_data";
+        break;
     }
     if (have != numel)
-      throw fail(cat(field, " holds ", have, " values, but shape ", shape_str(shape),
-                     " needs ", numel));
+      throw fail(
+          cat(field, " holds ", have, " values, but shape ", shape_str(shape), " needs ", numel));
   }
 
   Tensor out = Tensor::empty(shape, dtype);
@@ -224,16 +270,25 @@ Tensor decode_tensor(const TensorProto& proto, const std::string& where,
     return out;
   }
   switch (elem) {
-    case TensorProto::FLOAT: copy_field<float>(proto.float_data(), out); break;
-    case TensorProto::DOUBLE: copy_field<double>(proto.double_data(), out); break;
-    case TensorProto::INT64: copy_field<int64_t>(proto.int64_data(), out); break;
-    case TensorProto::INT32: copy_field<int64_t>(proto.int32_data(), out); break;
+    case TensorProto::FLOAT:
+      copy_field<float>(proto.float_data(), out);
+      break;
+    case TensorProto::DOUBLE:
+      copy_field<double>(proto.double_data(), out);
+      break;
+    case TensorProto::INT64:
+      copy_field<int64_t>(proto.int64_data(), out);
+      break;
+    case TensorProto::INT32:
+      copy_field<int64_t>(proto.int32_data(), out);
+      break;
     case TensorProto::BOOL: {
       bool* dst = out.data<bool>();
       for (int i = 0; i < proto.int32_data_size(); ++i) dst[i] = proto.int32_data(i) != 0;
       break;
     }
-    default: break;  // dtype_from_onnx admitted no other type
+    default:
+      break;  // dtype_from_onnx admitted no other type
   }
   return out;
 }
@@ -269,8 +324,8 @@ std::vector<unsigned char> read_onnx_file(const std::string& path, int64_t max_b
   DUET_CHECK(src.size() <= static_cast<uint64_t>(max_bytes), "onnx: ", path, ": the file is ",
              src.size(), " bytes, more than the limit of ", max_bytes,
              " (LoadOptions::max_file_bytes)");
-  DUET_CHECK(src.size() <= static_cast<uint64_t>(std::numeric_limits<int>::max()), "onnx: ",
-             path, ": the file is ", src.size(),
+  DUET_CHECK(src.size() <= static_cast<uint64_t>(std::numeric_limits<int>::max()), "onnx: ", path,
+             ": the file is ", src.size(),
              " bytes; protobuf reads at most 2 GiB - 1 (external data is not supported)");
   std::vector<unsigned char> bytes(static_cast<size_t>(src.size()));
   src.read_exact(bytes.data(), bytes.size(), "the protobuf");
@@ -284,7 +339,8 @@ bool available() {
 }
 
 Tensor load_tensor(const std::string& path) {
-  std::vector<unsigned char> bytes = detail::read_onnx_file(path, int64_t{1} << 31, "a TensorProto file");
+  std::vector<unsigned char> bytes =
+      detail::read_onnx_file(path, int64_t{1} << 31, "a TensorProto file");
   ::onnx::TensorProto proto;
   DUET_CHECK(proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())), "onnx: ", path,
              ": not a valid TensorProto (protobuf parse failed; truncated or not a tensor?)");

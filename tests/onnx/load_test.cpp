@@ -15,7 +15,8 @@ using ::testing::StartsWith;
 
 namespace {
 
-std::string decode_error(const TensorProto& p, const duet::onnx::detail::TensorLimits& limits = {}) {
+std::string decode_error(const TensorProto& p,
+                         const duet::onnx::detail::TensorLimits& limits = {}) {
   try {
     duet::onnx::detail::tensor_from_proto(p, "t.onnx", limits);
   } catch (const Error& e) {
@@ -152,7 +153,8 @@ TEST(OnnxTensorProto, RejectsHostileTensors) {
   TensorProto field = p;
   field.clear_raw_data();
   field.add_float_data(1);
-  EXPECT_THAT(decode_error(field), HasSubstr("float_data holds 1 values, but shape (2, 3) needs 6"));
+  EXPECT_THAT(decode_error(field),
+              HasSubstr("float_data holds 1 values, but shape (2, 3) needs 6"));
 
   TensorProto ext = p;
   ext.set_data_location(TensorProto::EXTERNAL);
@@ -264,9 +266,9 @@ TEST(OnnxLoad, RejectsUnsupportedOpsets) {
   for (int64_t opset : {6, 18}) {
     OnnxBuilder b = passthrough();
     b.m.mutable_opset_import(0)->set_version(opset);
-    EXPECT_THAT(b.load_error(), HasSubstr("onnx: test.onnx: ai.onnx opset " +
-                                          std::to_string(opset) +
-                                          " is not supported (duet reads opsets 7 ... 17)"));
+    EXPECT_THAT(b.load_error(),
+                HasSubstr("onnx: test.onnx: ai.onnx opset " + std::to_string(opset) +
+                          " is not supported (duet reads opsets 7 ... 17)"));
   }
   OnnxBuilder none = passthrough();
   none.m.clear_opset_import();
@@ -302,8 +304,8 @@ TEST(OnnxLoad, RejectsUnsupportedInputTypesAndAbsurdDims) {
     OnnxBuilder b;
     b.input("x", TensorProto::FLOAT, {2, d});
     b.output("x", TensorProto::FLOAT, {2, d});
-    EXPECT_THAT(b.load_error(), HasSubstr("input 'x': dim 1 is " + std::to_string(d) +
-                                          " (expected 0 ... 2^40)"));
+    EXPECT_THAT(b.load_error(),
+                HasSubstr("input 'x': dim 1 is " + std::to_string(d) + " (expected 0 ... 2^40)"));
   }
   OnnxBuilder big;  // every dim fine, their product not
   big.input("x", TensorProto::FLOAT, {int64_t{1} << 40, int64_t{1} << 40});
@@ -410,9 +412,9 @@ TEST(OnnxLoad, ChecksTheGraphStructure) {
 
 TEST(OnnxLoad, LimitsTheFileSize) {
   const std::string bytes = passthrough().bytes();
-  EXPECT_THROW(duet::onnx::load_from_memory(bytes.data(), bytes.size(), "m.onnx",
-                                      {.max_file_bytes = 4}),
-               Error);
+  EXPECT_THROW(
+      duet::onnx::load_from_memory(bytes.data(), bytes.size(), "m.onnx", {.max_file_bytes = 4}),
+      Error);
   const std::string path = temp_path("small.onnx");
   {
     std::ofstream f(path, std::ios::binary);

@@ -115,9 +115,9 @@ inline bool have_ops(std::initializer_list<const char*> ops) {
 }  // namespace duet::test
 
 // Skips a test whose model needs converters parts B/C have not committed yet.
-#define DUET_NEED_OPS(...)                                                  \
-  do {                                                                      \
-    if (!::duet::test::have_ops({__VA_ARGS__})) {                           \
-      GTEST_SKIP() << "converters not available yet: " #__VA_ARGS__;        \
-    }                                                                       \
+#define DUET_NEED_OPS(...)                                           \
+  do {                                                               \
+    if (!::duet::test::have_ops({__VA_ARGS__})) {                    \
+      GTEST_SKIP() << "converters not available yet: " #__VA_ARGS__; \
+    }                                                                \
   } while (0)

@@ -102,7 +102,9 @@ TEST(OnnxNodeContext, ReadsTypedAttributes) {
               HasSubstr("attribute 'axis' has type INT, expected TENSOR"));
   EXPECT_THAT(error_of([&] { n.attr_tensor("missing"); }),
               HasSubstr("attribute 'missing' (a TENSOR) is missing"));
-  EXPECT_THAT(error_of([&] { n.expect_attrs({"axis", "perm"}); }),
+  EXPECT_THAT(error_of([&] {
+                n.expect_attrs({"axis", "perm"});
+              }),
               HasSubstr("attribute 'alpha' is not supported (supported: axis, perm)"));
   EXPECT_THAT(error_of([&] { n.fail("custom"); }),
               HasSubstr("onnx: n.onnx: node 't0' (Test): custom"));
@@ -198,8 +200,8 @@ TEST(OnnxModel, EagerMatchesGraphAtTwoBatchSizes) {
     Tensor graph = exe.run({{"x", x}})[0];
     expect_close(graph, eager, 1e-6, 1e-6);
   }
-  EXPECT_EQ(m->operator_counts(), (std::map<std::string, int64_t>{{"Add", 1}, {"MatMul", 1},
-                                                                  {"Relu", 1}}));
+  EXPECT_EQ(m->operator_counts(),
+            (std::map<std::string, int64_t>{{"Add", 1}, {"MatMul", 1}, {"Relu", 1}}));
   // The model's inputs are checked in graph mode too.
   Graph g;
   Tensor bad = g.input("x", {2, 5});
@@ -336,7 +338,9 @@ TEST(OnnxModel, WrongAttributeTypesNameTheAttribute) {
   a->set_f(1.0f);
   b.output("y", TensorProto::FLOAT, {2, 3});
   auto m = b.load();
-  EXPECT_THAT(error_of([&] { (*m)(Tensor::zeros({2, 3})); }),
+  EXPECT_THAT(error_of([&] {
+                (*m)(Tensor::zeros({2, 3}));
+              }),
               HasSubstr("onnx: test.onnx: node 'sm' (Softmax): attribute 'axis' has type FLOAT, "
                         "expected INT"));
 }
