@@ -10,13 +10,8 @@ script=$1
 exporter=$2
 out=$3
 shift 3
-if ! py=$(bash "$here/../../../scripts/python_venv.sh" | tail -n 1) || [ ! -x "$py" ] ||
-   ! "$py" -c "import onnx, onnxruntime, numpy" 2> /dev/null; then
-  echo "SKIPPED: the Python venv with onnx and onnxruntime cannot be installed (scripts/python_venv.sh)"
-  # CI (DUET_REQUIRE_VENV=1) installs it: there a missing venv is a failure, not a skip.
-  [ "${DUET_REQUIRE_VENV:-0}" = 1 ] && exit 1
-  exit 77
-fi
+source "$here/../../venv_python.sh"
+py=$(duet_venv_python "import onnx, onnxruntime, numpy") || exit $?
 rm -rf "$out"
 mkdir -p "$out"
 "$py" "$here/$script" "$exporter" "$out" "$@"

@@ -10,11 +10,8 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 checker=$1
 out=$2
-if ! py=$(bash "$here/../../../scripts/python_venv.sh" | tail -n 1) || [ ! -x "$py" ] ||
-   ! "$py" -c "import torch, onnx, numpy" 2> /dev/null; then
-  echo "SKIPPED: the Python venv with torch and onnx cannot be had (scripts/python_venv.sh)"
-  exit 77
-fi
+source "$here/../../venv_python.sh"
+py=$(duet_venv_python "import torch, onnx, numpy") || exit $?
 rm -rf "$out"
 mkdir -p "$out"
 "$py" "$here/export_tensor_ops.py" "$out" || exit 1

@@ -10,13 +10,8 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 checker=$1
 out=$2
-if ! py=$(bash "$here/../../../scripts/python_venv.sh" | tail -n 1) || [ ! -x "$py" ] ||
-   ! "$py" -c "import torch, torchvision, onnx, onnxruntime, numpy" 2> /dev/null; then
-  echo "SKIPPED: the Python venv with torch, onnx and onnxruntime cannot be had (scripts/python_venv.sh)"
-  # CI (DUET_REQUIRE_VENV=1) installs them: there a missing one is a failure, not a skip.
-  [ "${DUET_REQUIRE_VENV:-0}" = 1 ] && exit 1
-  exit 77
-fi
+source "$here/../../venv_python.sh"
+py=$(duet_venv_python "import torch, torchvision, onnx, onnxruntime, numpy") || exit $?
 rm -rf "$out"
 mkdir -p "$out"
 "$py" "$here/export_torchvision.py" "$out" || exit 1
