@@ -24,20 +24,6 @@ namespace {
 using ::testing::HasSubstr;
 constexpr int32_t kFloat = ::onnx::TensorProto::FLOAT;
 
-void attr_f(::onnx::NodeProto* n, const std::string& name, float v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(::onnx::AttributeProto::FLOAT);
-  a->set_f(v);
-}
-
-void attr_s(::onnx::NodeProto* n, const std::string& name, const std::string& v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(::onnx::AttributeProto::STRING);
-  a->set_s(v);
-}
-
 Tensor randn(const Shape& s, uint64_t seed) {
   Generator g(seed);
   return Tensor::randn(s, g);

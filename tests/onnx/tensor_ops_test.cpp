@@ -15,6 +15,7 @@
 #include "duet/graph.h"
 #include "duet/onnx.h"
 #include "duet/ops.h"
+#include "onnx/loader_test_util.h"
 #include "onnx/proto.h"
 
 namespace duet {
@@ -110,36 +111,10 @@ class Net {
   std::vector<std::string> order_;
 };
 
-void attr(::onnx::NodeProto* n, const std::string& name, int64_t v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(::onnx::AttributeProto::INT);
-  a->set_i(v);
-}
-void attr(::onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(::onnx::AttributeProto::INTS);
-  for (int64_t x : v) a->add_ints(x);
-}
-void attr_f(::onnx::NodeProto* n, const std::string& name, float v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(::onnx::AttributeProto::FLOAT);
-  a->set_f(v);
-}
-void attr_s(::onnx::NodeProto* n, const std::string& name, const std::string& v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(::onnx::AttributeProto::STRING);
-  a->set_s(v);
-}
-void attr_t(::onnx::NodeProto* n, const std::string& name, const Tensor& v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(::onnx::AttributeProto::TENSOR);
-  onnx::detail::tensor_to_proto(v, "", a->mutable_t());
-}
+using test::attr;
+using test::attr_f;
+using test::attr_s;
+using test::attr_t;
 
 Tensor f32(std::vector<double> v, Shape s) {
   return Tensor::from_vector(v, s, float32);
