@@ -44,6 +44,7 @@ class Loader {
     for (const NodeInfo& n : m_.nodes)
       if (!n.folded) m_.run_order.push_back(n.index);
     drop_unread_folded();
+    plan_releases();
     m_.proto.mutable_graph()->clear_initializer();  // decoded: don't hold the bytes twice
   }
 
@@ -269,6 +270,21 @@ class Loader {
       for (int s : n.outputs)
         if (s >= 0 && !keep[static_cast<size_t>(s)]) m_.base[static_cast<size_t>(s)] = Tensor();
     }
+  }
+
+  // NodeInfo::release: each slot goes to the last node of run_order that reads or writes it.
+  void plan_releases() {
+    std::vector<int> last(static_cast<size_t>(m_.num_slots), -1);
+    for (int idx : m_.run_order) {
+      const NodeInfo& n = m_.nodes[static_cast<size_t>(idx)];
+      for (const std::vector<int>* slots : {&n.inputs, &n.outputs})
+        for (int s : *slots)
+          if (s >= 0) last[static_cast<size_t>(s)] = idx;
+    }
+    for (int s : m_.output_slots) last[static_cast<size_t>(s)] = -1;
+    for (int s = 0; s < m_.num_slots; ++s)
+      if (last[static_cast<size_t>(s)] >= 0)
+        m_.nodes[static_cast<size_t>(last[static_cast<size_t>(s)])].release.push_back(s);
   }
 
   Model::Impl& m_;

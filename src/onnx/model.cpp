@@ -286,14 +286,15 @@ std::string dims_str(const ValueInfo& v) {
 }
 
 void check_input(const Model::Impl& impl, const ValueInfo& v, const Tensor& t) {
-  const std::string where = detail::cat("onnx: ", impl.path, ": input ", detail::quoted(v.name));
-  DUET_CHECK(t.defined(), where, " is an undefined tensor");
-  DUET_CHECK(t.dtype() == v.dtype, where, " has dtype ", dtype_name(t.dtype()),
+  // The message is built only on failure: this runs on every forward call.
+  auto where = [&] { return detail::cat("onnx: ", impl.path, ": input ", detail::quoted(v.name)); };
+  DUET_CHECK(t.defined(), where(), " is an undefined tensor");
+  DUET_CHECK(t.dtype() == v.dtype, where(), " has dtype ", dtype_name(t.dtype()),
              ", the model expects ", dtype_name(v.dtype));
   if (!v.has_shape) return;
   bool ok = t.dim() == static_cast<int64_t>(v.dims.size());
   for (size_t i = 0; ok && i < v.dims.size(); ++i) ok = v.dims[i] < 0 || v.dims[i] == t.shape()[i];
-  DUET_CHECK(ok, where, " has shape ", shape_str(t.shape()), ", the model expects ", dims_str(v));
+  DUET_CHECK(ok, where(), " has shape ", shape_str(t.shape()), ", the model expects ", dims_str(v));
 }
 
 }  // namespace
@@ -310,8 +311,11 @@ std::vector<Tensor> Model::forward_many(const std::vector<Tensor>& inputs) {
     values[slot] = inputs[i];
     constant[slot] = 0;
   }
-  for (int n : impl.run_order)
-    detail::run_node(impl, impl.nodes[static_cast<size_t>(n)], values, constant);
+  for (int n : impl.run_order) {
+    const detail::NodeInfo& info = impl.nodes[static_cast<size_t>(n)];
+    detail::run_node(impl, info, values, constant);
+    for (int s : info.release) values[static_cast<size_t>(s)] = Tensor();
+  }
   std::vector<Tensor> outs;
   outs.reserve(impl.output_slots.size());
   for (size_t i = 0; i < impl.output_slots.size(); ++i) {

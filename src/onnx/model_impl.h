@@ -27,6 +27,10 @@ struct NodeInfo {
   std::vector<int> inputs;   // slot per input; -1 for an omitted optional input
   std::vector<int> outputs;  // slot per output; -1 for an empty output name
   bool folded = false;       // evaluated at load (base holds its outputs)
+  // Slots this node is the last to touch in a forward call (read or written; graph outputs
+  // excepted): forward_many drops them after the node, so an eager call keeps only the live
+  // activations, not every intermediate of the model.
+  std::vector<int> release;
 };
 
 // The runner's state for one node during one call (NodeContext reads through it).
