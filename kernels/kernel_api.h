@@ -18,11 +18,23 @@
 
 namespace duet {
 
+// How a value's elements are laid out, beyond its shape (graph values only; eager tensors are
+// always plain). nchw16c: the blocked channel layout of the CPU inference kernels
+// (kernels/nchwc_kernels.h): a logical (N, C, H, W) activation stored as the plain tensor
+// (N, ceil(C / 16), H, W, 16), channel c at [n][c / 16][h][w][c % 16], the channels past C
+// finite padding that no kernel lets reach a real channel. Set by the graph's layout pass
+// (pass "nchwc_layout"), shown in graph dumps; the shape is the stored (5-D) one.
+enum class Layout : uint8_t { plain, nchw16c };
+inline const char* layout_name(Layout l) {
+  return l == Layout::nchw16c ? "nChw16c" : "plain";
+}
+
 // A tensor's shape, dtype and device: what shape rules and workspace queries see.
 struct TensorMeta {
   Shape shape;
   DType dtype = DType::float32;
   Device device;
+  Layout layout = Layout::plain;
   bool operator==(const TensorMeta&) const = default;
 };
 

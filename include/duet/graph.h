@@ -87,6 +87,13 @@ struct CompileOptions {
   // storage moved since the capture makes the next run capture again, and says why on stderr.
   // false: every run launches kernel by kernel. Ignored on the CPU.
   bool cuda_graph = true;
+  // Inference-only executables (eval graphs): after a run has computed the values derived from
+  // captured weights (batch norm folded in, packed for the blocked-layout kernels), the
+  // executable releases the captured tensors that only those derivations read and that
+  // nothing outside it still holds, so inference keeps one copy of the weights
+  // (docs/graph_mode.md, "Inference memory"). Such a weight can no longer change the
+  // executable's results; writing it through another handle is impossible (none is left).
+  bool release_weights = false;
 };
 
 // Bytes planned before anything runs.

@@ -16,6 +16,7 @@ std::string metas_str(const std::vector<TensorMeta>& ms) {
   for (size_t k = 0; k < ms.size(); ++k) {
     if (k) s += ", ";
     s += shape_str(ms[k].shape) + " " + dtype_name(ms[k].dtype);
+    if (ms[k].layout != Layout::plain) s += std::string(" ") + layout_name(ms[k].layout);
   }
   return s;
 }

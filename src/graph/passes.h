@@ -44,6 +44,10 @@ void fold_batch_norm(PassContext& ctx);
 void commute_relu_pool(PassContext& ctx);
 // conv2d/linear + bias + activation (+ residual add), and add + relu, into fused ops.
 void fuse_epilogues(PassContext& ctx);
+// Eval graphs on the CPU: converts chains of convolutions, pooling and elementwise ops to the
+// blocked channel layout nChw16c (kernels/nchwc_kernels.h) with their weights packed once
+// (hoisted), converting back only at the edges (to_nchwc / from_nchwc nodes).
+void nchwc_layout(PassContext& ctx);
 // Training graphs: moves every in-place update (optimizer steps, running statistics) to just
 // after its last dependency, so a parameter is updated while its gradient is still in cache
 // and the gradient's buffer can be reused for the rest of the backward pass.

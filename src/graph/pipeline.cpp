@@ -21,6 +21,7 @@ const std::vector<Pass>& pass_pipeline() {
       {"fold_batch_norm", fold_batch_norm, /*eval_only=*/true, /*reorders_math=*/true},
       {"commute_relu_pool", commute_relu_pool},
       {"fuse_epilogue", fuse_epilogues},
+      {"nchwc_layout", nchwc_layout, /*eval_only=*/true, /*reorders_math=*/true},
       {"fuse_updates", fuse_updates, /*eval_only=*/false, /*reorders_math=*/true},
       {"dce", dead_code_elimination},
       {"schedule_updates", schedule_updates},

@@ -613,6 +613,16 @@ void export_op(Emitter& e) {
     case OpId::all_reduce_wait:
     case OpId::all_reduce_sum:
       no_mapping(e, "it is a collective (it talks to the other ranks of a process group)");
+    case OpId::to_nchwc:
+    case OpId::from_nchwc:
+    case OpId::nchwc_pack_weight:
+    case OpId::conv2d_nchwc:
+    case OpId::depthwise_conv2d_nchwc:
+    case OpId::max_pool2d_nchwc:
+    case OpId::avg_pool2d_nchwc:
+    case OpId::global_avg_pool_nchwc:
+      no_mapping(e, "it is an op of duet's blocked CPU layout, which only the compiler's "
+                    "nchwc_layout pass emits (export runs without it)");
     case OpId::count:
       break;
   }

@@ -139,6 +139,18 @@
   X(all_reduce_wait, all_reduce_wait_op)   \
   X(all_reduce_sum, all_reduce_sum_op)
 
+// The blocked channel layout of CPU inference (kernels/nchwc_kernels.h): reorders, weight
+// packing and the kernels on nChw16c values. Only the graph's layout pass emits them.
+#define DUET_NCHWC_OP_LIST(X)                                \
+  X(to_nchwc, to_nchwc_op)                                   \
+  X(from_nchwc, from_nchwc_op)                               \
+  X(nchwc_pack_weight, nchwc_pack_weight_op)                 \
+  X(conv2d_nchwc, conv2d_nchwc_op)                           \
+  X(depthwise_conv2d_nchwc, depthwise_conv2d_nchwc_op)       \
+  X(max_pool2d_nchwc, max_pool2d_nchwc_op)                   \
+  X(avg_pool2d_nchwc, avg_pool2d_nchwc_op)                   \
+  X(global_avg_pool_nchwc, global_avg_pool_nchwc_op)
+
 #define DUET_ALL_OP_LISTS(X) \
   DUET_ACTIVATION_OP_LIST(X) \
   DUET_UNARY_OP_LIST(X)      \
@@ -153,7 +165,8 @@
   DUET_RANDOM_OP_LIST(X)     \
   DUET_FUSED_OP_LIST(X)      \
   DUET_OPTIM_OP_LIST(X)      \
-  DUET_COLLECTIVE_OP_LIST(X)
+  DUET_COLLECTIVE_OP_LIST(X) \
+  DUET_NCHWC_OP_LIST(X)
 
 namespace duet {
 
@@ -167,7 +180,7 @@ enum class OpId : uint16_t {
 
 // Written out on purpose (ggml's GGML_OP_COUNT check): adding an op to a list without
 // updating this number fails to compile, so the count is a decision, not an accident.
-inline constexpr int kNumOps = 100;
+inline constexpr int kNumOps = 108;
 static_assert(static_cast<int>(OpId::count) == kNumOps,
               "an op was added to or removed from src/ops/op_list.h: update kNumOps");
 

@@ -1,0 +1,32 @@
+// Which instruction set duet's CPU kernels use, chosen at run time.
+//
+//   if (duet::simd::kernel_isa() == duet::simd::Isa::avx512) { ... }  // the AVX-512 kernels run
+//   duet::simd::set_kernel_isa(duet::simd::Isa::generic);  // force the plain C++ kernels
+//   duet::simd::reset_kernel_isa();                        // back to the default
+//
+// The kernels that have an AVX-512 path (the blocked-layout convolutions and pooling of graph
+// inference, kernels/nchwc_kernels.h) run it when the CPU and the OS support AVX-512F, BW, DQ
+// and VL (cpuid and xgetbv, read once) and nothing lowered the choice; otherwise they run
+// their generic path, the same arithmetic in plain C++. So one binary runs correctly on a CPU
+// without AVX-512. The default is the best the CPU supports, lowered by the environment
+// variable DUET_CPU_ISA=generic (read once, at the first query); set_kernel_isa overrides both
+// for the whole process (tests force each path and compare them).
+#pragma once
+
+namespace duet::simd {
+
+enum class Isa { generic, avx512 };
+
+// "generic" / "avx512".
+const char* isa_name(Isa isa);
+// The best instruction set this CPU (and its OS) supports.
+Isa best_isa();
+// What the kernels use now: set_kernel_isa's choice, else the default above.
+Isa kernel_isa();
+// Forces `isa` for every kernel from the next call on; asking for more than best_isa() throws
+// duet::Error naming both.
+void set_kernel_isa(Isa isa);
+// Drops set_kernel_isa's choice.
+void reset_kernel_isa();
+
+}  // namespace duet::simd
