@@ -23,6 +23,7 @@
 #include "duet/ops.h"
 #include "duet/random.h"
 #include "duet/shape.h"
+#include "duet/simd.h"
 #include "duet/source_location.h"
 #include "duet/tensor.h"
 #include "duet/threads.h"
