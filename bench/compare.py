@@ -17,6 +17,16 @@ prints, per mode (train, inference_cpu, inference_gpu):
      / duet eager, and peak memory, duet graph / torch.cuda.max_memory_allocated
      of PyTorch eager and of PyTorch graph, with their geometric means.
 
+Below each ratio table: the worst point of each framework (its largest ratio).
+With --check FRAMEWORK:GEOMEAN:POINT (e.g. graph:1.0:1.2, issue #17's targets
+for duet graph against --baseline onnxruntime), a verdict per mode: whether
+FRAMEWORK / baseline has a geometric mean <= GEOMEAN and every point <= POINT.
+--stat median compares the CSVs' Median column (step-time medians, steadier on
+a busy machine) instead of Time (the means).
+
+Any framework name joins the tables, e.g. bench/ort_reference.py's
+`onnxruntime` rows, and any can be the --baseline.
+
 The CSVs' optional "CUDA graph" (on / off / skipped / -) and "Graph path"
 columns are read too: a duet `graph` row with CUDA graph "off" becomes the
 framework `graph[cuda-graph off]`, so runs with and without capture can be
@@ -32,6 +42,7 @@ Usage:
   bench/compare.py *.csv --json                 # only the geomeans, as one JSON object
   bench/compare.py *.csv --markdown report.md   # also write the tables to a file
   bench/compare.py duet_gpu.csv torch_gpu.csv --duet-graph graph[cuda-graph off]
+  bench/compare.py inference.csv --baseline onnxruntime --stat median --check graph:1.0:1.2
 
 Python standard library only.
 """
@@ -117,14 +128,16 @@ class Table:
         return [f for f in self.frameworks if f in present]
 
 
-def read_csv(path, table):
+def read_csv(path, table, stat="mean"):
+    """stat "mean": times from the Time column; "median": from the Median column."""
+    time_col = "Time" if stat == "mean" else "Median"
     with open(path, newline="") as f:
         reader = csv.reader(f, delimiter=";")
         header = next(reader, None)
         if header is None:
             return 0
         cols = {name.strip(): i for i, name in enumerate(header)}
-        needed = ["Framework", "Architecture", "Input size", "Batch size", "Mode", "Time"]
+        needed = ["Framework", "Architecture", "Input size", "Batch size", "Mode", time_col]
         missing = [c for c in needed if c not in cols]
         if missing:
             raise SystemExit(f"compare.py: {path}: header lacks column(s) {missing}: {header}")
@@ -151,7 +164,7 @@ def read_csv(path, table):
                           size=parse_size(row[cols["Input size"]]),
                           batch=int(row[cols["Batch size"]]),
                           mode=row[cols["Mode"]].strip(),
-                          time_s=parse_float(row[cols["Time"]]),
+                          time_s=parse_float(row[cols[time_col]]),
                           source=f"{path}:{lineno}",
                           memory_mb=parse_float(memory) if memory else None,
                           gpu=optional(row, "GPU index") != "",
@@ -192,10 +205,35 @@ def markdown_table(header, rows):
     return "\n".join(lines)
 
 
-def summarise(table, baseline, against, modes_filter):
-    """Returns (markdown text, {mode: {framework: {"geomean", "points"}}})."""
+def point_name(table, p):
+    key, size, batch = p
+    return f"{table.arch_names[key]} {size}x{batch}"
+
+
+def check_targets(framework, baseline, ratios, geomean_max, point_max):
+    """One verdict line and a dict for --check: ratios is [(ratio, point name)]."""
+    gm = geomean([r for r, _ in ratios])
+    over = sorted((x for x in ratios if x[0] > point_max), reverse=True)
+    gm_ok = gm is not None and gm <= geomean_max
+    pts_ok = bool(ratios) and not over
+    text = (f"Targets, `{framework}/{baseline}`: geomean {fmt_ratio(gm)} <= {geomean_max:g}: "
+            f"{'met' if gm_ok else 'NOT met'}; every point <= {point_max:g}: "
+            f"{'met' if pts_ok else 'NOT met'}")
+    if over:
+        text += " (above: " + ", ".join(f"{n} {r:.2f}" for r, n in over) + ")"
+    if not ratios:
+        text += " (no valid points)"
+    return text + ".\n", {"framework": framework, "geomean_max": geomean_max,
+                          "point_max": point_max, "geomean_met": gm_ok, "points_met": pts_ok,
+                          "met": gm_ok and pts_ok, "over": [[n, r] for r, n in over]}
+
+
+def summarise(table, baseline, against, modes_filter, checks=()):
+    """Returns (markdown text, {mode: {framework: {"geomean", "points", "worst",
+    "worst_point"}}}, {mode: [verdict]}); checks: [(framework, geomean max, point max)]."""
     out = []
     summary = {}
+    verdicts = {}
     for mode in table.modes():
         if modes_filter and mode not in modes_filter:
             continue
@@ -218,6 +256,7 @@ def summarise(table, baseline, against, modes_filter):
             out.append(f"Nothing to compare against `{baseline}`.\n")
             continue
         ratios = {f: [] for f in others}
+        named = {f: [] for f in others}  # [(ratio, point name)]
         rows = []
         for p in points:
             t = table.times[mode][p]
@@ -228,19 +267,34 @@ def summarise(table, baseline, against, modes_filter):
                 if base is not None and base > 0 and t.get(f) is not None:
                     r = t[f] / base
                     ratios[f].append(r)
+                    named[f].append((r, point_name(table, p)))
                 cells.append(fmt_ratio(r))
             key, size, batch = p
             rows.append([table.arch_names[key], str(size), str(batch)] + cells)
         gm = {f: geomean(ratios[f]) for f in others}
         rows.append(["**geomean**", "", ""] + [f"**{fmt_ratio(gm[f])}**" for f in others])
+        worst = {f: max(named[f]) if named[f] else (None, "-") for f in others}
+        rows.append(["**worst**", "", ""] + [fmt_ratio(worst[f][0]) for f in others])
         rows.append(["valid points", "", ""] + [str(len(ratios[f])) for f in others])
         out.append(f"Time relative to `{baseline}` (> 1: `{baseline}` was faster).\n")
         out.append(markdown_table(["architecture", "size", "batch"] +
                                   [f"{f}/{baseline}" for f in others], rows) + "\n")
-        summary[mode] = {f: {"geomean": gm[f], "points": len(ratios[f])} for f in others}
+        summary[mode] = {f: {"geomean": gm[f], "points": len(ratios[f]), "worst": worst[f][0],
+                             "worst_point": worst[f][1]} for f in others}
         out.append("Geometric means: " + ", ".join(
             f"{f}/{baseline} {fmt_ratio(gm[f])} ({len(ratios[f])} points)" for f in others) + "\n")
-    return "\n".join(out), summary
+        out.append("Worst points: " + ", ".join(
+            f"{f}/{baseline} {fmt_ratio(worst[f][0])} ({worst[f][1]})" for f in others) + "\n")
+        for framework, gm_max, pt_max in checks:
+            if framework not in others:
+                out.append(f"Targets, `{framework}/{baseline}`: no `{framework}` rows.\n")
+                verdicts.setdefault(mode, []).append(
+                    {"framework": framework, "met": False, "missing": True})
+                continue
+            text, verdict = check_targets(framework, baseline, named[framework], gm_max, pt_max)
+            out.append(text)
+            verdicts.setdefault(mode, []).append(verdict)
+    return "\n".join(out), summary, verdicts
 
 
 def ratio(a, b):
@@ -321,20 +375,36 @@ def main(argv=None):
     ap.add_argument("--duet-graph", default="graph",
                     help="the duet graph framework of the GPU ratio table (default: graph; "
                          "graph[cuda-graph off] for a run with --cuda-graph off)")
+    ap.add_argument("--stat", choices=["mean", "median"], default="mean",
+                    help="compare the CSVs' Time (mean, default) or Median column")
+    ap.add_argument("--check", action="append", default=[], metavar="FW:GEOMEAN:POINT",
+                    help="say whether FW / baseline has geomean <= GEOMEAN and every point "
+                         "<= POINT (e.g. graph:1.0:1.2); repeatable")
     ap.add_argument("--json", action="store_true",
                     help="print only the geometric means, as one JSON object")
     ap.add_argument("--markdown", metavar="FILE", help="also write the tables to FILE")
     args = ap.parse_args(argv)
 
+    checks = []
+    for spec in args.check:
+        parts = spec.split(":")
+        try:
+            if len(parts) != 3 or not parts[0]:
+                raise ValueError
+            checks.append((parts[0], float(parts[1]), float(parts[2])))
+        except ValueError:
+            ap.error(f"--check {spec!r}: expected FRAMEWORK:GEOMEAN:POINT, e.g. graph:1.0:1.2")
     table = Table()
     for path in args.csv:
         try:
-            read_csv(path, table)
+            read_csv(path, table, args.stat)
         except OSError as e:
             raise SystemExit(f"compare.py: {e}")
     against = [f.strip() for f in args.against.split(",") if f.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    text, summary = summarise(table, args.baseline, against, modes)
+    text, summary, verdicts = summarise(table, args.baseline, against, modes, checks)
+    if args.stat == "median":
+        text = "Times are the medians of the steps (the CSVs' Median column).\n\n" + text
     gpu_text, gpu = gpu_summary(table, args.duet_graph, modes)
     if gpu_text:
         text += "\n" + gpu_text
@@ -343,9 +413,11 @@ def main(argv=None):
         with open(args.markdown, "w") as f:
             f.write(text)
     if args.json:
-        result = {"baseline": args.baseline, "geomeans": summary}
+        result = {"baseline": args.baseline, "stat": args.stat, "geomeans": summary}
         if gpu:
             result["gpu"] = gpu
+        if checks:
+            result["checks"] = verdicts
         print(json.dumps(result))
     else:
         print(text)
