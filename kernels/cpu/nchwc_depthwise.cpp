@@ -1,8 +1,122 @@
-// PLACEHOLDER (being written): nchwc_depthwise.cpp
+// depthwise_conv2d_nchwc (kernels/nchwc_kernels.h): one KH x KW filter per channel on blocked
+// activations, with conv2d_fused's epilogue (bias, residual, activation) on each output row.
+//
+//   x (N, Cb, H, W, 16), wp (Cb, KH, KW, 16) [, bias (C)] [, residual (N, Cb, OH, OW, 16)]
+//     -> y (N, Cb, OH, OW, 16)
+//
+// Every lane is an independent channel, so a row of 16-lane vectors is the natural unit: the
+// threads split the (n, cb, oh) rows; a row runs the float32 AVX-512 kernel
+// (nchwc_depthwise_avx512.cpp) or the generic template (float32 without AVX-512, float64).
+// Padding lanes have zero weights and zero bias: they hold the residual's lanes after the
+// activation, finite like the input.
+#include <algorithm>
+#include <vector>
+
+#include "core/dtype_dispatch.h"
+#include "core/parallel.h"
 #include "cpu/nchwc_common.h"
-#include "duet/error.h"
+#include "cpu/nchwc_dw_stem_avx512.h"
+#include "geometry.h"
+
 namespace duet::cpu_kernels {
-void depthwise_conv2d_nchwc(const KernelArgs&) {
-  throw Error("depthwise_conv2d_nchwc: not written yet");
+namespace {
+
+using nchwc::DwGeom;
+using nchwc::kB;
+
+// y_row (OW, 16) for output row oh of one block (see depthwise_row_avx512), activation left to
+// the caller; relu / relu6 too (apply_activation).
+template <class T>
+void depthwise_row_generic(const DwGeom& g, const T* x, const T* wk, const T* bias16, const T* res,
+                           T* y, int64_t oh) {
+  const int64_t ih0 = oh * g.sh - g.ph;
+  for (int64_t ow = 0; ow < g.ow; ++ow) {
+    T acc[kB];
+    for (int64_t l = 0; l < kB; ++l) acc[l] = bias16[l];
+    const int64_t iw0 = ow * g.sw - g.pw;
+    for (int64_t kh = 0; kh < g.kh; ++kh) {
+      const int64_t ih = ih0 + kh * g.dh;
+      if (ih < 0 || ih >= g.h) continue;
+      for (int64_t kw = 0; kw < g.kw; ++kw) {
+        const int64_t iw = iw0 + kw * g.dw;
+        if (iw < 0 || iw >= g.w) continue;
+        const T* xv = x + (ih * g.w + iw) * kB;
+        const T* wv = wk + (kh * g.kw + kw) * kB;
+#pragma omp simd
+        for (int64_t l = 0; l < kB; ++l) acc[l] += xv[l] * wv[l];
+      }
+    }
+    T* yv = y + ow * kB;
+    if (res) {
+      for (int64_t l = 0; l < kB; ++l) yv[l] = acc[l] + res[ow * kB + l];
+    } else {
+      for (int64_t l = 0; l < kB; ++l) yv[l] = acc[l];
+    }
+  }
 }
+
+template <class T>
+void depthwise(const KernelArgs& k, const DwGeom& g, const nchwc::Epilogue& e) {
+  const Tensor& x = k.inputs[0];
+  const int64_t n = x.shape()[0], cb = x.shape()[1];
+  const int64_t c = k.attrs.i("out_channels");
+  size_t next = 2;
+  const Tensor* bias = k.attrs.b("has_bias") ? &k.inputs[next++] : nullptr;
+  const Tensor* res = k.attrs.b("has_residual") ? &k.inputs[next] : nullptr;
+  // bias16[cb] (Cb, 16): the bias zero-padded to whole blocks.
+  std::vector<T> b16(static_cast<size_t>(cb * kB), T(0));
+  if (bias) std::copy_n(static_cast<const T*>(bias->data_ptr()), c, b16.begin());
+
+  const T* px = static_cast<const T*>(x.data_ptr());
+  const T* pw = static_cast<const T*>(k.inputs[1].data_ptr());
+  const T* pr = res ? static_cast<const T*>(res->data_ptr()) : nullptr;
+  T* py = static_cast<T*>(k.outputs[0].data_ptr());
+  const int64_t plane = g.h * g.w * kB, oplane = g.oh * g.ow * kB, row = g.ow * kB;
+  const int64_t taps = g.kh * g.kw;
+  bool fast = false;
+  if constexpr (std::is_same_v<T, float>) fast = nchwc::use_avx512(DType::float32);
+  const int code = e.in_register_code();
+  const bool after = !(fast && e.in_register());  // activation on the stored row
+
+  const int64_t rows = n * cb * g.oh;
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, row * taps));
+  parallel::parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const int64_t oh = r % g.oh, nb = r / g.oh, b = nb % cb;  // nb = n * Cb + cb
+      const T* xp = px + nb * plane;
+      const T* wk = pw + b * taps * kB;
+      const T* rr = pr ? pr + nb * oplane + oh * row : nullptr;
+      T* yr = py + nb * oplane + oh * row;
+      if constexpr (std::is_same_v<T, float>) {
+        if (fast) {
+          nchwc::depthwise_row_avx512(g, xp, wk, b16.data() + b * kB, rr, yr, oh,
+                                      e.in_register() ? code : 0);
+        } else {
+          depthwise_row_generic<T>(g, xp, wk, b16.data() + b * kB, rr, yr, oh);
+        }
+      } else {
+        depthwise_row_generic<T>(g, xp, wk, b16.data() + b * kB, rr, yr, oh);
+      }
+      if (after) nchwc::apply_activation(yr, row, e);
+    }
+  });
+}
+
+}  // namespace
+
+void depthwise_conv2d_nchwc(const KernelArgs& k) {
+  const Tensor& x = k.inputs[0];
+  const Shape& wp = k.inputs[1].shape();
+  const nchwc::Epilogue e = nchwc::parse_epilogue(k.attrs, "depthwise_conv2d_nchwc");
+  const auto& s = k.attrs.ints("stride");
+  const auto& p = k.attrs.ints("padding");
+  const auto& d = k.attrs.ints("dilation");
+  const Shape& y = k.outputs[0].shape();
+  const DwGeom g{x.shape()[2], x.shape()[3], y[2], y[3], wp[1], wp[2],
+                 s[0],         s[1],         p[0], p[1], d[0],  d[1]};
+  if (k.outputs[0].numel() == 0) return;
+  detail::dispatch_floating(x.dtype(), "depthwise_conv2d_nchwc",
+                            [&](auto tag) { depthwise<decltype(tag)>(k, g, e); });
+}
+
 }  // namespace duet::cpu_kernels

@@ -1,0 +1,137 @@
+// depthwise_conv2d_nchwc's float32 AVX-512 row kernel (nchwc_dw_stem_avx512.h). Compiled with
+// AVX-512 flags; runs only when nchwc::use_avx512() (kernels/cpu/nchwc_common.h).
+//
+// One output row of one 16-channel block: each lane is its own channel, so a pixel is one zmm
+// and a tap one FMA with the tap's weight vector (no broadcasts). Interior pixels (every kw tap
+// inside the row) go in runs of 14 (then 8, 4, 2, 1) accumulators, for each tap loading the
+// weight once and FMA-ing the run's input vectors; the rows above and below the input are
+// clipped for the whole row; the few border pixels take a per-pixel loop that clips each tap.
+// Epilogue in registers: bias, residual, relu / relu6. GCC 12 warns "'__Y' may be used
+// uninitialized" inside its own _mm512_max_ps / _mm512_min_ps (their _mm512_undefined_ps operand);
+// the warning's location is the header, so the pragma comes before it.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "cpu/nchwc_dw_stem_avx512.h"
+
+namespace duet::cpu_kernels::nchwc {
+namespace {
+
+constexpr int64_t kL = 16;  // lanes per block
+
+// v + residual, then relu (1) / relu6 (2), stored at y.
+inline void finish(__m512 v, const float* res, float* y, int act) {
+  if (res) v = _mm512_add_ps(v, _mm512_loadu_ps(res));
+  if (act >= 1) v = _mm512_max_ps(_mm512_setzero_ps(), v);
+  if (act == 2) v = _mm512_min_ps(_mm512_set1_ps(6.f), v);
+  _mm512_storeu_ps(y, v);
+}
+
+struct Row {
+  const float* x;  // x plane (H, W, 16)
+  const float* w;  // weights (KH, KW, 16)
+  const float* res;
+  float* y;
+  __m512 bias;
+  int64_t ih0, kh0, kh1;  // first input row; taps [kh0, kh1) fall inside the input
+};
+
+// Pixels [ow0, ow0 + R), every kw tap inside the row; SW the stride along W (0: g.sw).
+template <int R, int SW>
+void run(const DwGeom& g, const Row& r, int64_t ow0, int act) {
+  const int64_t sw = SW > 0 ? SW : g.sw;
+  __m512 acc[R];
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i) acc[i] = r.bias;
+  for (int64_t kh = r.kh0; kh < r.kh1; ++kh) {
+    const int64_t xrow = ((r.ih0 + kh * g.dh) * g.w + ow0 * sw - g.pw) * kL;
+    const float* wr = r.w + kh * g.kw * kL;
+    for (int64_t kw = 0; kw < g.kw; ++kw) {
+      const __m512 wv = _mm512_loadu_ps(wr + kw * kL);
+      const float* xp = r.x + xrow + kw * g.dw * kL;
+#pragma GCC unroll 16
+      for (int i = 0; i < R; ++i)
+        acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(xp + i * sw * kL), wv, acc[i]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i)
+    finish(acc[i], r.res ? r.res + (ow0 + i) * kL : nullptr, r.y + (ow0 + i) * kL, act);
+}
+
+// Pixels [lo, hi) in runs of 14, 8, 4, 2, 1.
+template <int SW>
+void runs(const DwGeom& g, const Row& r, int64_t lo, int64_t hi, int act) {
+  int64_t ow = lo;
+  for (; ow + 14 <= hi; ow += 14) run<14, SW>(g, r, ow, act);
+  if (ow + 8 <= hi) {
+    run<8, SW>(g, r, ow, act);
+    ow += 8;
+  }
+  if (ow + 4 <= hi) {
+    run<4, SW>(g, r, ow, act);
+    ow += 4;
+  }
+  if (ow + 2 <= hi) {
+    run<2, SW>(g, r, ow, act);
+    ow += 2;
+  }
+  if (ow < hi) run<1, SW>(g, r, ow, act);
+}
+
+// One pixel, each tap clipped; the kh rows' sums are independent chains.
+void pixel(const DwGeom& g, const Row& r, int64_t ow, int act) {
+  __m512 acc0 = r.bias, acc1 = _mm512_setzero_ps();
+  const int64_t iw0 = ow * g.sw - g.pw;
+  for (int64_t kh = r.kh0; kh < r.kh1; ++kh) {
+    const int64_t xrow = (r.ih0 + kh * g.dh) * g.w;
+    const float* wr = r.w + kh * g.kw * kL;
+    __m512 s = _mm512_setzero_ps();
+    for (int64_t kw = 0; kw < g.kw; ++kw) {
+      const int64_t iw = iw0 + kw * g.dw;
+      if (iw < 0 || iw >= g.w) continue;
+      s = _mm512_fmadd_ps(_mm512_loadu_ps(r.x + (xrow + iw) * kL), _mm512_loadu_ps(wr + kw * kL),
+                          s);
+    }
+    if (kh & 1) {
+      acc1 = _mm512_add_ps(acc1, s);
+    } else {
+      acc0 = _mm512_add_ps(acc0, s);
+    }
+  }
+  finish(_mm512_add_ps(acc0, acc1), r.res ? r.res + ow * kL : nullptr, r.y + ow * kL, act);
+}
+
+}  // namespace
+
+void depthwise_row_avx512(const DwGeom& g, const float* x_plane, const float* w_block,
+                          const float* bias16, const float* res_row, float* y_row, int64_t oh,
+                          int act_code) {
+  Row r{x_plane, w_block, res_row, y_row, _mm512_loadu_ps(bias16), oh * g.sh - g.ph, 0, 0};
+  // Taps kh with 0 <= ih0 + kh * dh < H.
+  r.kh0 = r.ih0 >= 0 ? 0 : (-r.ih0 + g.dh - 1) / g.dh;
+  r.kh1 = r.ih0 > g.h - 1 ? 0 : (g.h - 1 - r.ih0) / g.dh + 1;
+  if (r.kh1 > g.kh) r.kh1 = g.kh;
+  if (r.kh0 > r.kh1) r.kh0 = r.kh1;
+  // Interior pixels [lo, hi): ow * sw - pw >= 0 and ow * sw - pw + (KW - 1) * dw < W.
+  int64_t lo = (g.pw + g.sw - 1) / g.sw;
+  const int64_t last = g.w - 1 + g.pw - (g.kw - 1) * g.dw;
+  int64_t hi = last < 0 ? 0 : last / g.sw + 1;
+  if (lo > g.ow) lo = g.ow;
+  if (hi > g.ow) hi = g.ow;
+  if (hi < lo) hi = lo;
+  for (int64_t ow = 0; ow < lo; ++ow) pixel(g, r, ow, act_code);
+  if (g.sw == 1) {
+    runs<1>(g, r, lo, hi, act_code);
+  } else if (g.sw == 2) {
+    runs<2>(g, r, lo, hi, act_code);
+  } else {
+    runs<0>(g, r, lo, hi, act_code);
+  }
+  for (int64_t ow = hi; ow < g.ow; ++ow) pixel(g, r, ow, act_code);
+}
+
+}  // namespace duet::cpu_kernels::nchwc

@@ -1,0 +1,43 @@
+// The float32 AVX-512 row kernels of depthwise_conv2d_nchwc (nchwc_depthwise_avx512.cpp) and of
+// conv2d_nchwc's plain-input stem (nchwc_stem_avx512.cpp). Their callers (nchwc_depthwise.cpp,
+// nchwc_stem.cpp) parse attrs, split the rows over threads and run every activation that is
+// not a max/min (apply_activation) on the row after it is stored.
+//
+//   nchwc::DwGeom g{...};  // sizes, stride, padding, dilation
+//   if (nchwc::use_avx512(x.dtype()))
+//     nchwc::depthwise_row_avx512(g, x_plane, w_block, bias16, res_row, y_row, oh, act_code);
+//
+// Included by AVX-512 translation units: plain declarations only (no inline functions).
+#pragma once
+
+#include <cstdint>
+
+namespace duet::cpu_kernels::nchwc {
+
+// One depthwise or stem convolution's geometry: input (H, W), output (OH, OW), kernel (KH, KW),
+// stride, padding, dilation.
+struct DwGeom {
+  int64_t h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw;
+};
+
+// Output row oh of one 16-channel block:
+//   y_row (OW, 16) = act(sum_kh,kw x_plane[ih][iw] (16) * w_block[kh][kw] (16) + bias16 + res_row)
+// x_plane (H, W, 16), w_block (KH, KW, 16), bias16 (16), res_row (OW, 16) or null;
+// act_code: 0 none, 1 relu, 2 relu6 (Epilogue::in_register_code()).
+void depthwise_row_avx512(const DwGeom& g, const float* x_plane, const float* w_block,
+                          const float* bias16, const float* res_row, float* y_row, int64_t oh,
+                          int act_code);
+
+// Output row oh of the plain-input conv for output blocks [ob0, ob1), from the row's input taps
+// copied into xpad (C, KH, WP) with the padding as zeros: xpad[c][kh][j] = x[c][ih][iw] for
+// ih = oh * sh - ph + kh * dh, iw = j - pw (zero outside x), WP >= (OW - 1) * sw + (KW - 1) * dw +
+// 1:
+//   y[ob][oh] (OW, 16) = act(sum_c,kh,kw xpad[c][kh][ow * sw + kw * dw] * wp[ob][c][kh][kw] (16)
+//                            + bias[ob] + res[ob][oh])
+// wp (Ob, C, KH, KW, 16); bias (Ob, 16) zero-padded; y_img and res_img (null: none) (Ob, OH, OW,
+// 16).
+void stem_row_avx512(const DwGeom& g, int64_t c, const float* xpad, int64_t wpad, const float* wp,
+                     const float* bias, const float* res_img, float* y_img, int64_t oh, int64_t ob0,
+                     int64_t ob1, int act_code);
+
+}  // namespace duet::cpu_kernels::nchwc
