@@ -38,8 +38,8 @@ void tap_range(int64_t i0, int64_t d, int64_t k, int64_t size, int64_t& lo, int6
 // y[n][ob0 .. ob0 + nob)[oh][ow0 .. ow1): plain loops, bias and residual (the activation is
 // the caller's).
 template <class T>
-void conv_dense_generic(const DenseConv<T>& g, int64_t n, int64_t ob0, int64_t nob, int64_t oh,
-                        int64_t ow0, int64_t ow1) {
+void conv_dense_generic_row(const DenseConv<T>& g, int64_t n, int64_t ob0, int64_t nob, int64_t oh,
+                            int64_t ow0, int64_t ow1) {
   const int64_t ih0 = oh * g.sh - g.ph;
   int64_t kh0, kh1;
   tap_range(ih0, g.dh, g.kh, g.h, kh0, kh1);
@@ -126,12 +126,19 @@ void conv_dense(const KernelArgs& k) {
     g.ow = g.oh * g.ow;
     g.h = g.oh = 1;
   }
-  const int64_t seg = g.kh == 1 && g.kw == 1 && g.oh == 1 ? kSegment : g.ow;
+  // Units: (output-channel group, image, band of rows, segment of the band's columns), the
+  // group outermost so that a thread's consecutive units share weights. A band holds >= 48
+  // pixels where the rows are short (the weights of an input chunk stay in L1 for them all);
+  // a 1x1 conv's long row is cut into segments of kSegment pixels.
+  const bool long_row = g.kh == 1 && g.kw == 1 && g.oh == 1;
+  const int64_t seg = long_row ? std::min(kSegment, g.ow) : g.ow;
   const int64_t segs = (g.ow + seg - 1) / seg;
+  const int64_t band = std::min(g.oh, std::max<int64_t>(1, (48 + g.ow - 1) / g.ow));
+  const int64_t bands = (g.oh + band - 1) / band;
   const int64_t groups = (g.ob + kGroup - 1) / kGroup;
-  const int64_t units = groups * g.n * g.oh * segs;
+  const int64_t units = groups * g.n * bands * segs;
   // Units of about 64K multiply-adds or more are worth a thread each.
-  const int64_t unit_macs = std::min(kGroup, g.ob) * kB * kB * g.cb * g.kh * g.kw * seg;
+  const int64_t unit_macs = std::min(kGroup, g.ob) * kB * kB * g.cb * g.kh * g.kw * seg * band;
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(unit_macs, 1));
   const int64_t y_ob = g.oh * g.ow * kB;
   parallel::parallel_for(0, units, grain, [&](int64_t lo, int64_t hi) {
@@ -139,24 +146,26 @@ void conv_dense(const KernelArgs& k) {
       int64_t r = u;
       const int64_t s = r % segs;
       r /= segs;
-      const int64_t oh = r % g.oh;
-      r /= g.oh;
+      const int64_t oh0 = (r % bands) * band, oh1 = std::min(g.oh, oh0 + band);
+      r /= bands;
       const int64_t n = r % g.n;
       const int64_t grp = r / g.n;
       const int64_t ob0 = grp * kGroup, nob = std::min(kGroup, g.ob - ob0);
       const int64_t ow0 = s * seg, ow1 = std::min(g.ow, ow0 + seg);
+      bool done = false;
       if constexpr (std::is_same_v<T, float>) {
-        if (fast)
-          nchwc::conv_dense_avx512(g, n, ob0, nob, oh, ow0, ow1);
-        else
-          conv_dense_generic(g, n, ob0, nob, oh, ow0, ow1);
-      } else {
-        conv_dense_generic(g, n, ob0, nob, oh, ow0, ow1);
+        if (fast) {
+          nchwc::conv_dense_avx512(g, n, ob0, nob, oh0, oh1, ow0, ow1);
+          done = true;
+        }
       }
+      if (!done)
+        for (int64_t oh = oh0; oh < oh1; ++oh) conv_dense_generic_row(g, n, ob0, nob, oh, ow0, ow1);
       if (act_after)
         for (int64_t ob = ob0; ob < ob0 + nob; ++ob)
-          nchwc::apply_activation(g.y + (n * g.ob + ob) * y_ob + (oh * g.ow + ow0) * kB,
-                                  (ow1 - ow0) * kB, e);
+          for (int64_t oh = oh0; oh < oh1; ++oh)
+            nchwc::apply_activation(g.y + (n * g.ob + ob) * y_ob + (oh * g.ow + ow0) * kB,
+                                    (ow1 - ow0) * kB, e);
     }
   });
 }

@@ -1,10 +1,10 @@
-// The float32 AVX-512 path of conv2d_nchwc (format "dense"): one output-row segment of a group of
-// output-channel blocks at a time, direct (no im2col, no workspace). nchwc_conv.cpp splits the
-// work over threads and calls it only when nchwc::use_avx512(float32).
+// The float32 AVX-512 path of conv2d_nchwc (format "dense"): a band of output rows (or a segment of
+// one long row) of a group of output-channel blocks at a time, direct (no im2col, no workspace).
+// nchwc_conv.cpp splits the work over threads and calls it only when nchwc::use_avx512(float32).
 //
 //   nchwc::DenseConv<float> g{...};          // geometry, pointers, in-register activation code
-//   nchwc::conv_dense_avx512(g, n, ob0, nob, oh, ow0, ow1);
-//   // y[n][ob0 .. ob0 + nob)[oh][ow0 .. ow1)[0 .. 16) = act(conv + bias + residual)
+//   nchwc::conv_dense_avx512(g, n, ob0, nob, oh0, oh1, ow0, ow1);
+//   // y[n][ob0 .. ob0 + nob)[oh0 .. oh1)[ow0 .. ow1)[0 .. 16) = act(conv + bias + residual)
 //
 // This header is included by the AVX-512 translation unit: plain declarations only.
 #pragma once
@@ -28,8 +28,9 @@ struct DenseConv {
   int act = 0;  // applied in registers: 0 none, 1 relu, 2 relu6
 };
 
-// y[n][ob0 .. ob0 + nob)[oh][ow0 .. ow1) for 1 <= nob <= 4 (the AVX-512 kernel, float32).
-void conv_dense_avx512(const DenseConv<float>& g, int64_t n, int64_t ob0, int64_t nob, int64_t oh,
-                       int64_t ow0, int64_t ow1);
+// y[n][ob0 .. ob0 + nob)[oh0 .. oh1)[ow0 .. ow1) for 1 <= nob <= 4 (the AVX-512 kernel,
+// float32). Partial sums pass through y, so the residual must not be y itself.
+void conv_dense_avx512(const DenseConv<float>& g, int64_t n, int64_t ob0, int64_t nob, int64_t oh0,
+                       int64_t oh1, int64_t ow0, int64_t ow1);
 
 }  // namespace duet::cpu_kernels::nchwc
