@@ -1,10 +1,12 @@
-// CPU op benchmarks: conv2d (forward and both backward ops) on ResNet-18 layer shapes, matmul,
+// CPU op benchmarks: conv2d (forward and both backward ops) on ResNet-18 layer shapes, the
+// blocked inference conv (conv2d_nchwc) on those and ResNet-50's 1x1 shapes, matmul,
 // linear and batch_norm, at batch 8 on 2 threads. Before the benchmarks run, the machine's
 // fp32 peak is measured with an FMA loop on 2 threads; each benchmark reports GFLOP/s and its
 // fraction of that peak.
 //
 //   ./bench_cpu_ops                                   # everything
 //   ./bench_cpu_ops --benchmark_filter='Conv2dForward'
+//   ./bench_cpu_ops --benchmark_filter='Conv2d(Forward|Nchwc)/'   # im2col conv vs blocked
 //
 // GFLOP/s counts 2 flops per multiply-add of the mathematical op (a conv: 2 N O OH OW Cg KH KW),
 // measured on wall-clock time.
@@ -26,6 +28,7 @@
 #endif
 
 #include "duet/duet.h"
+#include "ops/op_def.h"  // conv2d_nchwc: an op only graphs emit (no public function)
 
 namespace {
 
@@ -224,6 +227,43 @@ void BM_Conv2dGemmOnly(benchmark::State& state, ConvShape s) {
   timed(state, d.flops, [&] { benchmark::DoNotOptimize(matmul(a, col)); });
 }
 
+// ResNet-50's 1x1 convolutions (bottleneck blocks; not in ResNet-18's list above).
+const ConvShape kPointwise[] = {
+    {"r50_1x1_64to256_56", 64, 56, 256, 1, 1, 0},
+    {"r50_1x1_256to64_56", 256, 56, 64, 1, 1, 0},
+    {"r50_1x1_512to128_28", 512, 28, 128, 1, 1, 0},
+    {"r50_1x1_1024to256_14", 1024, 14, 256, 1, 1, 0},
+    {"r50_1x1_256to1024_14", 256, 14, 1024, 1, 1, 0},
+    {"r50_1x1_2048to512_7", 2048, 7, 512, 1, 1, 0},
+    {"r50_1x1_512to2048_7", 512, 7, 2048, 1, 1, 0},
+};
+
+// The blocked (nChw16c) convolution of graph inference, conv2d_nchwc (kernels/nchwc_kernels.h):
+// x (8, C / 16, H, W, 16), packed weight (O / 16, C / 16, K, K, 16, 16), bias; the same flops
+// as Conv2dForward on the same shape. The activation reorders are not timed (a graph keeps
+// activations blocked between convolutions).
+void BM_Conv2dNchwc(benchmark::State& state, ConvShape s) {
+  Generator gen(42);
+  const int64_t cb = (s.c + 15) / 16, ob = (s.o + 15) / 16;
+  const int64_t oh = (s.h + 2 * s.pad - s.k) / s.stride + 1;
+  Tensor xb = Tensor::randn({kBatch, cb, s.h, s.h, 16}, gen);
+  Tensor wp = Tensor::randn({ob, cb, s.k, s.k, 16, 16}, gen);
+  Tensor b = Tensor::randn({s.o}, gen);
+  const Attrs attrs = Attrs()
+                          .set("stride", std::vector<int64_t>{s.stride, s.stride})
+                          .set("padding", std::vector<int64_t>{s.pad, s.pad})
+                          .set("dilation", std::vector<int64_t>{1, 1})
+                          .set("groups", int64_t{1})
+                          .set("format", std::string("dense"))
+                          .set("out_channels", s.o)
+                          .set("activation", std::string("none"))
+                          .set("has_bias", true)
+                          .set("has_residual", false);
+  const OpDef& op = op_def(OpId::conv2d_nchwc);
+  const double flops = 2.0 * kBatch * s.o * oh * oh * s.c * s.k * s.k;
+  timed(state, flops, [&] { benchmark::DoNotOptimize(call_op1(op, {xb, wp, b}, attrs)); });
+}
+
 void BM_Matmul(benchmark::State& state, int64_t m, int64_t k, int64_t n) {
   Generator gen(3);
   Tensor a = Tensor::randn({m, k}, gen), b = Tensor::randn({k, n}, gen);
@@ -256,10 +296,17 @@ void register_all() {
   for (const ConvShape& s : kConvs) {
     const std::string n = s.name;
     benchmark::RegisterBenchmark(("Conv2dForward/" + n).c_str(), BM_Conv2dForward, s);
+    if (s.groups == 1 && s.c % 16 == 0)
+      benchmark::RegisterBenchmark(("Conv2dNchwc/" + n).c_str(), BM_Conv2dNchwc, s);
     if (s.groups == 1)
       benchmark::RegisterBenchmark(("Conv2dGemmOnly/" + n).c_str(), BM_Conv2dGemmOnly, s);
     benchmark::RegisterBenchmark(("Conv2dBackwardInput/" + n).c_str(), BM_Conv2dBackwardInput, s);
     benchmark::RegisterBenchmark(("Conv2dBackwardWeight/" + n).c_str(), BM_Conv2dBackwardWeight, s);
+  }
+  for (const ConvShape& s : kPointwise) {
+    const std::string n = s.name;
+    benchmark::RegisterBenchmark(("Conv2dForward/" + n).c_str(), BM_Conv2dForward, s);
+    benchmark::RegisterBenchmark(("Conv2dNchwc/" + n).c_str(), BM_Conv2dNchwc, s);
   }
   benchmark::RegisterBenchmark("Matmul/512x512x512", BM_Matmul, 512, 512, 512);
   benchmark::RegisterBenchmark("Matmul/fc_8x512_512x1000", BM_Matmul, 8, 512, 1000);
