@@ -126,8 +126,9 @@ void conv_dense(const KernelArgs& k) {
     g.ow = g.oh * g.ow;
     g.h = g.oh = 1;
   }
-  // Units: (output-channel group, image, band of rows, segment of the band's columns), the
-  // group outermost so that a thread's consecutive units share weights. A band holds >= 48
+  // Units: (output-channel group, image, band of rows, segment of the band's columns). When the
+  // weights outweigh an image's input, the group is outermost (a thread's consecutive units
+  // share weights), else innermost (they share the input band). A band holds >= 48
   // pixels where the rows are short (the weights of an input chunk stay in L1 for them all);
   // a 1x1 conv's long row is cut into segments of kSegment pixels.
   const bool long_row = g.kh == 1 && g.kw == 1 && g.oh == 1;
@@ -141,15 +142,21 @@ void conv_dense(const KernelArgs& k) {
   const int64_t unit_macs = std::min(kGroup, g.ob) * kB * kB * g.cb * g.kh * g.kw * seg * band;
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(unit_macs, 1));
   const int64_t y_ob = g.oh * g.ow * kB;
+  const bool group_outer = g.ob * g.cb * g.kh * g.kw * kB > g.cb * g.h * g.w_;
   parallel::parallel_for(0, units, grain, [&](int64_t lo, int64_t hi) {
     for (int64_t u = lo; u < hi; ++u) {
       int64_t r = u;
+      int64_t grp = 0;
+      if (!group_outer) {
+        grp = r % groups;
+        r /= groups;
+      }
       const int64_t s = r % segs;
       r /= segs;
       const int64_t oh0 = (r % bands) * band, oh1 = std::min(g.oh, oh0 + band);
       r /= bands;
       const int64_t n = r % g.n;
-      const int64_t grp = r / g.n;
+      if (group_outer) grp = r / g.n;
       const int64_t ob0 = grp * kGroup, nob = std::min(kGroup, g.ob - ob0);
       const int64_t ow0 = s * seg, ow1 = std::min(g.ow, ow0 + seg);
       bool done = false;

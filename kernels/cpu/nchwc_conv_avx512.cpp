@@ -28,6 +28,7 @@ namespace {
 
 constexpr int64_t B = 16;
 alignas(64) const float kZeros[B] = {};
+constexpr int64_t kPrefetch = 2;  // input blocks ahead
 
 struct Tile {
   const float* x;     // MODE 1, 2: x[n][cb0][ih(kh 0)][iw of pixel 0, tap 0]; MODE 0: the row
@@ -63,6 +64,15 @@ void tile(const Tile& t) {
       for (int o = 0; o < OB; ++o) acc[p][o] = _mm512_setzero_ps();
   }
   for (int64_t cb = 0; cb < t.ncb; ++cb) {
+    if constexpr (MODE > 0) {
+      // The next block's input lines (a 1x1 conv reads each once: from L3 or memory).
+      if (t.nkh == 1 && t.nkw == 1 && cb + kPrefetch < t.ncb)
+#pragma GCC unroll 16
+        for (int p = 0; p < P; ++p)
+          _mm_prefetch(
+              reinterpret_cast<const char*>(t.x + (cb + kPrefetch) * t.x_cb + p * MODE * B),
+              _MM_HINT_T0);
+    }
     for (int64_t kh = 0; kh < t.nkh; ++kh) {
       const float* xr = t.x + cb * t.x_cb + kh * t.x_kh;
       const float* wr = t.w + cb * t.w_cb + kh * t.w_kh;
