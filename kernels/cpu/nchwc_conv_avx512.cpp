@@ -223,6 +223,7 @@ void conv_dense_avx512(const DenseConv<float>& g, int64_t n, int64_t ob0, int64_
       int64_t kh0, kh1;
       tap_range(ih0, g.dh, g.kh, g.h, kh0, kh1);
       t.nkh = kh1 - kh0;
+      if (t.nkh == 0) kh0 = 0;  // no tap: keep the pointers below inside the arrays
       // The first valid input row (any row when none is: the loops do not run).
       const float* xrow = xn + cb0 * t.x_cb + (t.nkh > 0 ? (ih0 + kh0 * g.dh) * g.w_ * B : 0);
       t.w = wob + cb0 * t.w_cb + kh0 * t.w_kh;
