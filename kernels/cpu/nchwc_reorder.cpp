@@ -147,32 +147,39 @@ void nchwc_pack_weight(const KernelArgs& k) {
   const Tensor& w = k.inputs[0];
   Tensor& y = k.outputs[0];
   const std::string& format = k.attrs.s("format");
-  const int64_t O = w.shape()[0], C = w.shape()[1], KH = w.shape()[2], KW = w.shape()[3];
-  const int64_t kk = KH * KW;
+  DUET_CHECK(format == "dense" || format == "plain_input" || format == "depthwise",
+             "nchwc_pack_weight: format \"", format,
+             "\" (expected \"dense\", \"plain_input\" or \"depthwise\")");
+  const int64_t O = w.shape()[0], C = w.shape()[1], kk = w.shape()[2] * w.shape()[3];
+  // One output block (16 output channels) per work item: its slice of y is contiguous.
+  const int64_t Ob = y.shape()[0], per_block = y.numel() / std::max<int64_t>(Ob, 1);
   detail::dispatch_floating(w.dtype(), "nchwc_pack_weight", [&](auto tag) {
     using T = decltype(tag);
     const T* pw = w.data<T>();
     T* py = y.data<T>();
-    std::fill(py, py + y.numel(), T(0));
-    if (format == "dense") {
-      const int64_t Cb = y.shape()[1];
-      for (int64_t o = 0; o < O; ++o)
-        for (int64_t c = 0; c < C; ++c)
+    parallel::parallel_for_if(Ob > 1 && y.numel() > (1 << 15), 0, Ob, [&](int64_t b0, int64_t b1) {
+      for (int64_t ob = b0; ob < b1; ++ob) {
+        T* yb = py + ob * per_block;
+        std::fill(yb, yb + per_block, T(0));
+        const int64_t o0 = ob * kB, no = std::min(kB, O - o0);
+        if (format == "dense") {  // yb (Cb, kk, 16 ic, 16 oc)
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t t = 0; t < kk; ++t) {
+              T* d = yb + ((c / kB) * kk + t) * kB * kB + (c % kB) * kB;
+              for (int64_t l = 0; l < no; ++l) d[l] = pw[((o0 + l) * C + c) * kk + t];
+            }
+        } else if (format == "plain_input") {  // yb (C, kk, 16 oc)
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t t = 0; t < kk; ++t) {
+              T* d = yb + (c * kk + t) * kB;
+              for (int64_t l = 0; l < no; ++l) d[l] = pw[((o0 + l) * C + c) * kk + t];
+            }
+        } else {  // depthwise, w (O, 1, KH, KW): yb (kk, 16 c)
           for (int64_t t = 0; t < kk; ++t)
-            py[(((o / kB) * Cb + c / kB) * kk + t) * kB * kB + (c % kB) * kB + o % kB] =
-                pw[(o * C + c) * kk + t];
-    } else if (format == "plain_input") {
-      for (int64_t o = 0; o < O; ++o)
-        for (int64_t c = 0; c < C; ++c)
-          for (int64_t t = 0; t < kk; ++t)
-            py[(((o / kB) * C + c) * kk + t) * kB + o % kB] = pw[(o * C + c) * kk + t];
-    } else if (format == "depthwise") {
-      for (int64_t o = 0; o < O; ++o)
-        for (int64_t t = 0; t < kk; ++t) py[((o / kB) * kk + t) * kB + o % kB] = pw[o * kk + t];
-    } else {
-      throw Error(detail::cat("nchwc_pack_weight: format \"", format,
-                              "\" (expected \"dense\", \"plain_input\" or \"depthwise\")"));
-    }
+            for (int64_t l = 0; l < no; ++l) yb[t * kB + l] = pw[(o0 + l) * kk + t];
+        }
+      }
+    });
   });
 }
 
