@@ -24,7 +24,6 @@ namespace {
 using nchwc::DenseConv;
 using nchwc::kB;
 
-constexpr int64_t kGroup = 4;     // output-channel blocks per unit
 constexpr int64_t kSegment = 96;  // pixels per unit of a 1x1 conv's long row
 
 // First kernel tap k in [0, K) whose input coordinate i0 + k d is >= 0, and one past the last
@@ -136,10 +135,13 @@ void conv_dense(const KernelArgs& k) {
   const int64_t segs = (g.ow + seg - 1) / seg;
   const int64_t band = std::min(g.oh, std::max<int64_t>(1, (48 + g.ow - 1) / g.ow));
   const int64_t bands = (g.oh + band - 1) / band;
-  const int64_t groups = (g.ob + kGroup - 1) / kGroup;
+  // Output blocks per unit (the AVX-512 tile: 4 blocks x 6 pixels, 3 x 8): 3 for rows of 7 or
+  // 8 pixels (one tile per row instead of two; measured 5-10% faster on ResNet's 7x7 layers).
+  const int64_t group = !long_row && g.ow > 6 && g.ow <= 8 ? 3 : 4;
+  const int64_t groups = (g.ob + group - 1) / group;
   const int64_t units = groups * g.n * bands * segs;
   // Units of about 64K multiply-adds or more are worth a thread each.
-  const int64_t unit_macs = std::min(kGroup, g.ob) * kB * kB * g.cb * g.kh * g.kw * seg * band;
+  const int64_t unit_macs = std::min(group, g.ob) * kB * kB * g.cb * g.kh * g.kw * seg * band;
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(unit_macs, 1));
   const int64_t y_ob = g.oh * g.ow * kB;
   const bool group_outer = g.ob * g.cb * g.kh * g.kw * kB > g.cb * g.h * g.w_;
@@ -157,7 +159,7 @@ void conv_dense(const KernelArgs& k) {
       r /= bands;
       const int64_t n = r % g.n;
       if (group_outer) grp = r / g.n;
-      const int64_t ob0 = grp * kGroup, nob = std::min(kGroup, g.ob - ob0);
+      const int64_t ob0 = grp * group, nob = std::min(group, g.ob - ob0);
       const int64_t ow0 = s * seg, ow1 = std::min(g.ow, ow0 + seg);
       bool done = false;
       if constexpr (std::is_same_v<T, float>) {

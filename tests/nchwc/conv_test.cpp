@@ -130,6 +130,7 @@ const Case kCases[] = {
     {"resnet_3x3s2_64to128", 2, 64, 11, 11, 128, 3, 2, 1, 1, true, false, "relu"},
     {"resnet_3x3s1_256", 1, 256, 5, 5, 256, 3, 1, 1, 1, false, true, "none"},
     {"resnet_3x3s1_512", 1, 512, 3, 3, 512, 3, 1, 1, 1, true, false, "relu"},
+    {"rows_of_7_groups_of_3", 2, 48, 7, 7, 80, 3, 1, 1, 1, true, true, "relu"},
     {"resnet_1x1s1_64to256", 2, 64, 7, 7, 256, 1, 1, 0, 1, true, true, "relu"},
     {"resnet_1x1s1_256to64", 1, 256, 10, 10, 64, 1, 1, 0, 1, true, false, "relu"},
     {"resnet_1x1s2_256to512", 2, 256, 7, 7, 512, 1, 2, 0, 1, true, false, "none"},
