@@ -34,37 +34,62 @@ void tap_range(int64_t i0, int64_t d, int64_t k, int64_t size, int64_t& lo, int6
   if (hi < lo) hi = lo;
 }
 
-// y[n][ob0 .. ob0 + nob)[oh][ow0 .. ow1): plain loops, bias and residual (the activation is
-// the caller's).
+// y[n][ob][oh][ow .. ow + PB): PB pixels whose taps are the columns [kw0, kw1) and rows
+// [kh0, kh1); plain loops over channel vectors (the compiler vectorizes the 16 output channels),
+// bias and residual (the activation is the caller's).
+template <class T, int PB>
+void conv_dense_generic_pixels(const DenseConv<T>& g, int64_t n, int64_t ob, int64_t oh, int64_t ow,
+                               int64_t kh0, int64_t kh1, int64_t kw0, int64_t kw1) {
+  const int64_t ih0 = oh * g.sh - g.ph, iw0 = ow * g.sw - g.pw;
+  const int64_t w_cb = g.kh * g.kw * kB * kB, y_ob = g.oh * g.ow * kB, px = g.sw * kB;
+  const T* wob = g.w + ob * g.cb * w_cb;
+  T acc[PB][kB] = {};
+  for (int64_t cb = 0; cb < g.cb; ++cb)
+    for (int64_t kh = kh0; kh < kh1; ++kh)
+      for (int64_t kw = kw0; kw < kw1; ++kw) {
+        const T* xp =
+            g.x + ((n * g.cb + cb) * g.h + ih0 + kh * g.dh) * g.w_ * kB + (iw0 + kw * g.dw) * kB;
+        const T* wp = wob + ((cb * g.kh + kh) * g.kw + kw) * kB * kB;
+        for (int64_t ic = 0; ic < kB; ++ic) {
+          const T* wr = wp + ic * kB;
+          for (int p = 0; p < PB; ++p) {
+            const T xv = xp[p * px + ic];
+#pragma omp simd
+            for (int64_t oc = 0; oc < kB; ++oc) acc[p][oc] += xv * wr[oc];
+          }
+        }
+      }
+  for (int p = 0; p < PB; ++p) {
+    const int64_t yo = (n * g.ob + ob) * y_ob + (oh * g.ow + ow + p) * kB;
+    for (int64_t oc = 0; oc < kB; ++oc) {
+      T v = acc[p][oc];
+      if (g.bias) v += g.bias[ob * kB + oc];
+      if (g.residual) v += g.residual[yo + oc];
+      g.y[yo + oc] = v;
+    }
+  }
+}
+
+// y[n][ob0 .. ob0 + nob)[oh][ow0 .. ow1): blocks of 4 pixels where every tap lies inside the
+// row, single pixels (taps clipped) elsewhere.
 template <class T>
 void conv_dense_generic_row(const DenseConv<T>& g, int64_t n, int64_t ob0, int64_t nob, int64_t oh,
                             int64_t ow0, int64_t ow1) {
-  const int64_t ih0 = oh * g.sh - g.ph;
+  constexpr int kPixels = 4;
   int64_t kh0, kh1;
-  tap_range(ih0, g.dh, g.kh, g.h, kh0, kh1);
-  const int64_t w_cb = g.kh * g.kw * kB * kB, y_ob = g.oh * g.ow * kB;
+  tap_range(oh * g.sh - g.ph, g.dh, g.kh, g.h, kh0, kh1);
   for (int64_t ob = ob0; ob < ob0 + nob; ++ob) {
-    const T* wob = g.w + ob * g.cb * w_cb;
-    for (int64_t ow = ow0; ow < ow1; ++ow) {
-      const int64_t iw0 = ow * g.sw - g.pw;
-      int64_t kw0, kw1;
-      tap_range(iw0, g.dw, g.kw, g.w_, kw0, kw1);
-      T acc[kB] = {};
-      for (int64_t cb = 0; cb < g.cb; ++cb)
-        for (int64_t kh = kh0; kh < kh1; ++kh)
-          for (int64_t kw = kw0; kw < kw1; ++kw) {
-            const T* xp = g.x + ((n * g.cb + cb) * g.h + ih0 + kh * g.dh) * g.w_ * kB +
-                          (iw0 + kw * g.dw) * kB;
-            const T* wp = wob + ((cb * g.kh + kh) * g.kw + kw) * kB * kB;
-            for (int64_t ic = 0; ic < kB; ++ic)
-              for (int64_t oc = 0; oc < kB; ++oc) acc[oc] += xp[ic] * wp[ic * kB + oc];
-          }
-      const int64_t yo = (n * g.ob + ob) * y_ob + (oh * g.ow + ow) * kB;
-      for (int64_t oc = 0; oc < kB; ++oc) {
-        T v = acc[oc];
-        if (g.bias) v += g.bias[ob * kB + oc];
-        if (g.residual) v += g.residual[yo + oc];
-        g.y[yo + oc] = v;
+    for (int64_t ow = ow0; ow < ow1;) {
+      int64_t kw0, kw1, lo, hi;
+      tap_range(ow * g.sw - g.pw, g.dw, g.kw, g.w_, kw0, kw1);
+      const int64_t last = ow + kPixels - 1;
+      tap_range(last * g.sw - g.pw, g.dw, g.kw, g.w_, lo, hi);
+      if (last < ow1 && kw0 == 0 && kw1 == g.kw && lo == 0 && hi == g.kw) {
+        conv_dense_generic_pixels<T, kPixels>(g, n, ob, oh, ow, kh0, kh1, 0, g.kw);
+        ow += kPixels;
+      } else {
+        conv_dense_generic_pixels<T, 1>(g, n, ob, oh, ow, kh0, kh1, kw0, kw1);
+        ++ow;
       }
     }
   }
