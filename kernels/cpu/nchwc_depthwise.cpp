@@ -6,8 +6,11 @@
 //
 // Every lane is an independent channel, so a row of 16-lane vectors is the natural unit: the
 // threads split the (n, cb, oh) rows; a row runs the float32 AVX-512 kernel
-// (nchwc_depthwise_avx512.cpp) or the generic template (float32 without AVX-512, float64).
-// Padding lanes have zero weights and zero bias: they hold the residual's lanes after the
+// (nchwc_depthwise_avx512.cpp; on small maps and 5x5 kernels from a copy of the input planes
+// with zero columns around them, so no pixel needs its taps clipped) or the generic template
+// (float32 without AVX-512, float64). The AVX-512 kernel applies none, relu, relu6, sigmoid,
+// silu and hardswish in registers; softplus (and every activation of the generic path) runs on
+// the stored row. Padding lanes have zero weights and zero bias: they hold the residual's lanes after the
 // activation, finite like the input.
 #include <algorithm>
 #include <vector>
@@ -55,6 +58,37 @@ void depthwise_row_generic(const DwGeom& g, const T* x, const T* wk, const T* bi
   }
 }
 
+// The AVX-512 path reads a copy of each input plane with the left and right padding as zero
+// columns when the border pixels (those with a tap left or right of the input, which the row
+// kernel clips one at a time) are more than a tenth of the row: small maps (14x14, 7x7) and 5x5
+// kernels. Then every pixel of a row is in a register run. The geometry of that copy: W the
+// padded width, no padding along W.
+bool pad_columns(const DwGeom& g) {
+  const int64_t lo = std::min(g.ow, (g.pw + g.sw - 1) / g.sw);
+  const int64_t last = g.w - 1 + g.pw - (g.kw - 1) * g.dw;
+  const int64_t hi = std::max(lo, std::min(g.ow, last < 0 ? 0 : last / g.sw + 1));
+  const int64_t border = lo + g.ow - hi;
+  return border * 10 > g.ow && g.h * g.w <= 64 * 64;
+}
+DwGeom padded_geom(const DwGeom& g) {
+  DwGeom p = g;
+  p.w = std::max(g.pw + g.w, (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1);
+  p.pw = 0;
+  return p;
+}
+
+// Rows [ih0, ih1) of plane x (H, W, 16) into xp (H, WP, 16): W columns at [pw, pw + W), zeros
+// around them.
+void fill_padded_rows(const DwGeom& g, const DwGeom& p, const float* x, int64_t ih0, int64_t ih1,
+                      float* xp) {
+  for (int64_t ih = std::max<int64_t>(ih0, 0); ih < std::min(ih1, g.h); ++ih) {
+    float* d = xp + ih * p.w * kB;
+    std::fill_n(d, g.pw * kB, 0.f);
+    std::copy_n(x + ih * g.w * kB, g.w * kB, d + g.pw * kB);
+    std::fill_n(d + (g.pw + g.w) * kB, (p.w - g.pw - g.w) * kB, 0.f);
+  }
+}
+
 template <class T>
 void depthwise(const KernelArgs& k, const DwGeom& g, const nchwc::Epilogue& e) {
   const Tensor& x = k.inputs[0];
@@ -75,12 +109,15 @@ void depthwise(const KernelArgs& k, const DwGeom& g, const nchwc::Epilogue& e) {
   const int64_t taps = g.kh * g.kw;
   bool fast = false;
   if constexpr (std::is_same_v<T, float>) fast = nchwc::use_avx512(DType::float32);
-  const int code = e.in_register_code();
-  const bool after = !(fast && e.in_register());  // activation on the stored row
+  const int code = fast ? nchwc::avx512_act_code(e) : -1;
+  const bool after = code < 0;  // activation on the stored row
+  const bool padded = fast && pad_columns(g);
+  const DwGeom gp = padded ? padded_geom(g) : g;
 
   const int64_t rows = n * cb * g.oh;
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, row * taps));
   parallel::parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
+    std::vector<T> xpad(padded ? static_cast<size_t>(g.h * gp.w * kB) : 0);
     for (int64_t r = lo; r < hi; ++r) {
       const int64_t oh = r % g.oh, nb = r / g.oh, b = nb % cb;  // nb = n * Cb + cb
       const T* xp = px + nb * plane;
@@ -88,9 +125,18 @@ void depthwise(const KernelArgs& k, const DwGeom& g, const nchwc::Epilogue& e) {
       const T* rr = pr ? pr + nb * oplane + oh * row : nullptr;
       T* yr = py + nb * oplane + oh * row;
       if constexpr (std::is_same_v<T, float>) {
+        if (padded) {
+          // This plane's rows in the chunk: [oh, oh_end]; their taps' input rows.
+          if (r == lo || oh == 0) {
+            const int64_t oh_end = std::min(g.oh - 1, oh + (hi - 1 - r));
+            fill_padded_rows(g, gp, xp, oh * g.sh - g.ph,
+                             oh_end * g.sh - g.ph + (g.kh - 1) * g.dh + 1, xpad.data());
+          }
+          xp = xpad.data();
+        }
         if (fast) {
-          nchwc::depthwise_row_avx512(g, xp, wk, b16.data() + b * kB, rr, yr, oh,
-                                      e.in_register() ? code : 0);
+          nchwc::depthwise_row_avx512(gp, xp, wk, b16.data() + b * kB, rr, yr, oh,
+                                      after ? 0 : code);
         } else {
           depthwise_row_generic<T>(g, xp, wk, b16.data() + b * kB, rr, yr, oh);
         }
@@ -103,6 +149,26 @@ void depthwise(const KernelArgs& k, const DwGeom& g, const nchwc::Epilogue& e) {
 }
 
 }  // namespace
+
+int nchwc::avx512_act_code(const Epilogue& e) {
+  using kernels::Activation;
+  switch (e.act) {
+    case Activation::none:
+      return kActNone;
+    case Activation::relu:
+      return kActRelu;
+    case Activation::relu6:
+      return kActRelu6;
+    case Activation::sigmoid:
+      return kActSigmoid;
+    case Activation::silu:
+      return kActSilu;
+    case Activation::hardswish:
+      return kActHardswish;
+    default:
+      return -1;
+  }
+}
 
 void depthwise_conv2d_nchwc(const KernelArgs& k) {
   const Tensor& x = k.inputs[0];

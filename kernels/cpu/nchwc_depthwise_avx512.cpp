@@ -3,18 +3,23 @@
 //
 // One output row of one 16-channel block: each lane is its own channel, so a pixel is one zmm
 // and a tap one FMA with the tap's weight vector (no broadcasts). Interior pixels (every kw tap
-// inside the row) go in runs of 14 (then 8, 4, 2, 1) accumulators, for each tap loading the
-// weight once and FMA-ing the run's input vectors; the rows above and below the input are
-// clipped for the whole row; the few border pixels take a per-pixel loop that clips each tap.
-// Epilogue in registers: bias, residual, relu / relu6. GCC 12 warns "'__Y' may be used
-// uninitialized" inside its own _mm512_max_ps / _mm512_min_ps (their _mm512_undefined_ps operand);
-// the warning's location is the header, so the pragma comes before it.
+// inside the row) go in runs of up to 14 accumulators (the interior split into equal runs), for
+// each tap loading the weight once and FMA-ing the run's input vectors; the rows above and below
+// the input are clipped for the whole row; the few border pixels take a per-pixel loop that
+// clips each tap. Epilogue in registers: bias, residual, activation (nchwc_act_avx512.h).
+//
+// GCC 12 warns "'__Y' may be used uninitialized" inside its own _mm512_max_ps / _mm512_min_ps
+// (their _mm512_undefined_ps operand); the warning's location is the header, so the pragma comes
+// before it.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cstddef>
 #include <cstdint>
 
+#include "cpu/nchwc_act_avx512.h"
 #include "cpu/nchwc_dw_stem_avx512.h"
 
 namespace duet::cpu_kernels::nchwc {
@@ -22,12 +27,21 @@ namespace {
 
 constexpr int64_t kL = 16;  // lanes per block
 
-// v + residual, then relu (1) / relu6 (2), stored at y.
-inline void finish(__m512 v, const float* res, float* y, int act) {
-  if (res) v = _mm512_add_ps(v, _mm512_loadu_ps(res));
-  if (act >= 1) v = _mm512_max_ps(_mm512_setzero_ps(), v);
-  if (act == 2) v = _mm512_min_ps(_mm512_set1_ps(6.f), v);
-  _mm512_storeu_ps(y, v);
+// y[i] = act(v[i] + res[i]) for n consecutive pixels (res null: none). The max/min activations
+// inline in each run; the longer formulas (sigmoid, silu, hardswish) share one out-of-line loop.
+template <bool kInline>
+inline void finish(const __m512* v, int n, const float* res, float* y, int act) {
+#pragma GCC unroll 16
+  for (int i = 0; i < n; ++i) {
+    __m512 t = v[i];
+    if (res) t = _mm512_add_ps(t, _mm512_loadu_ps(res + i * kL));
+    t = kInline ? act_avx512_minmax(t, act) : act_avx512(t, act);
+    _mm512_storeu_ps(y + i * kL, t);
+  }
+}
+__attribute__((noinline)) void finish_formula(const __m512* v, int n, const float* res, float* y,
+                                              int act) {
+  finish<false>(v, n, res, y, act);
 }
 
 struct Row {
@@ -57,29 +71,32 @@ void run(const DwGeom& g, const Row& r, int64_t ow0, int act) {
         acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(xp + i * sw * kL), wv, acc[i]);
     }
   }
-#pragma GCC unroll 16
-  for (int i = 0; i < R; ++i)
-    finish(acc[i], r.res ? r.res + (ow0 + i) * kL : nullptr, r.y + (ow0 + i) * kL, act);
+  const float* res = r.res ? r.res + ow0 * kL : nullptr;
+  if (act <= kActRelu6) {
+    finish<true>(acc, R, res, r.y + ow0 * kL, act);
+  } else {
+    finish_formula(acc, R, res, r.y + ow0 * kL, act);
+  }
 }
 
-// Pixels [lo, hi) in runs of 14, 8, 4, 2, 1.
+// run<len, SW> for a length known at run time (1 <= len <= 14).
+template <int SW, int K = 1>
+void run_len(const DwGeom& g, const Row& r, int64_t ow0, int64_t len, int act) {
+  if constexpr (K <= 14) {
+    if (len == K) return run<K, SW>(g, r, ow0, act);
+    run_len<SW, K + 1>(g, r, ow0, len, act);
+  }
+}
+
+// Pixels [lo, hi) in ceil((hi - lo) / 14) runs of equal length (+-1): every run has as many
+// independent accumulators as it can.
 template <int SW>
 void runs(const DwGeom& g, const Row& r, int64_t lo, int64_t hi, int act) {
-  int64_t ow = lo;
-  for (; ow + 14 <= hi; ow += 14) run<14, SW>(g, r, ow, act);
-  if (ow + 8 <= hi) {
-    run<8, SW>(g, r, ow, act);
-    ow += 8;
+  const int64_t n = hi - lo, parts = (n + 13) / 14;
+  for (int64_t p = 0; p < parts; ++p) {
+    const int64_t a = lo + n * p / parts;
+    run_len<SW>(g, r, a, lo + n * (p + 1) / parts - a, act);
   }
-  if (ow + 4 <= hi) {
-    run<4, SW>(g, r, ow, act);
-    ow += 4;
-  }
-  if (ow + 2 <= hi) {
-    run<2, SW>(g, r, ow, act);
-    ow += 2;
-  }
-  if (ow < hi) run<1, SW>(g, r, ow, act);
 }
 
 // One pixel, each tap clipped; the kh rows' sums are independent chains.
@@ -102,7 +119,8 @@ void pixel(const DwGeom& g, const Row& r, int64_t ow, int act) {
       acc0 = _mm512_add_ps(acc0, s);
     }
   }
-  finish(_mm512_add_ps(acc0, acc1), r.res ? r.res + ow * kL : nullptr, r.y + ow * kL, act);
+  const __m512 v = _mm512_add_ps(acc0, acc1);
+  finish_formula(&v, 1, r.res ? r.res + ow * kL : nullptr, r.y + ow * kL, act);
 }
 
 }  // namespace

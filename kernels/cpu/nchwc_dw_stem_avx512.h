@@ -1,7 +1,7 @@
 // The float32 AVX-512 row kernels of depthwise_conv2d_nchwc (nchwc_depthwise_avx512.cpp) and of
 // conv2d_nchwc's plain-input stem (nchwc_stem_avx512.cpp). Their callers (nchwc_depthwise.cpp,
-// nchwc_stem.cpp) parse attrs, split the rows over threads and run every activation that is
-// not a max/min (apply_activation) on the row after it is stored.
+// nchwc_stem.cpp) parse attrs, split the rows over threads and run the activations the kernels do
+// not apply in registers (apply_activation) on the row after it is stored.
 //
 //   nchwc::DwGeom g{...};  // sizes, stride, padding, dilation
 //   if (nchwc::use_avx512(x.dtype()))
@@ -14,6 +14,23 @@
 
 namespace duet::cpu_kernels::nchwc {
 
+struct Epilogue;  // nchwc_common.h
+
+// The activations the AVX-512 kernels apply in registers (nchwc_act_avx512.h).
+enum : int {
+  kActNone = 0,
+  kActRelu = 1,
+  kActRelu6 = 2,
+  kActSigmoid = 3,
+  kActSilu = 4,
+  kActHardswish = 5
+};
+
+// The code of e's activation that the AVX-512 kernels apply in registers (nchwc_act_avx512.h:
+// none, relu, relu6, sigmoid, silu, hardswish), or -1 when the caller must run apply_activation
+// on the stored row (softplus). Defined in nchwc_depthwise.cpp.
+int avx512_act_code(const Epilogue& e);
+
 // One depthwise or stem convolution's geometry: input (H, W), output (OH, OW), kernel (KH, KW),
 // stride, padding, dilation.
 struct DwGeom {
@@ -23,7 +40,7 @@ struct DwGeom {
 // Output row oh of one 16-channel block:
 //   y_row (OW, 16) = act(sum_kh,kw x_plane[ih][iw] (16) * w_block[kh][kw] (16) + bias16 + res_row)
 // x_plane (H, W, 16), w_block (KH, KW, 16), bias16 (16), res_row (OW, 16) or null;
-// act_code: 0 none, 1 relu, 2 relu6 (Epilogue::in_register_code()).
+// act_code: avx512_act_code(e), or 0 (none) when the caller applies the activation.
 void depthwise_row_avx512(const DwGeom& g, const float* x_plane, const float* w_block,
                           const float* bias16, const float* res_row, float* y_row, int64_t oh,
                           int act_code);

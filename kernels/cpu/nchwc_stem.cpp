@@ -9,7 +9,7 @@
 // first copied into a zero-padded buffer xpad (C, KH, WP) (a few KB: C is small), so the row's
 // kernel never clips a tap; then every output block's row is computed from it by the float32
 // AVX-512 kernel (nchwc_stem_avx512.cpp) or the generic template (float32 without AVX-512,
-// float64), and activations that are not a max/min run on each stored row.
+// float64); activations the AVX-512 kernel does not apply in registers run on each stored row.
 #include <algorithm>
 #include <vector>
 
@@ -90,7 +90,8 @@ void stem(const KernelArgs& k, const DwGeom& g, const nchwc::Epilogue& e) {
   const int64_t row = g.ow * kB, plane = g.oh * row, img = ob_count * plane;
   bool fast = false;
   if constexpr (std::is_same_v<T, float>) fast = nchwc::use_avx512(DType::float32);
-  const bool after = !(fast && e.in_register());  // activation on the stored rows
+  const int code = fast ? nchwc::avx512_act_code(e) : -1;
+  const bool after = code < 0;  // activation on the stored rows
 
   const int64_t rows = n * g.oh;
   const int64_t row_macs = img / g.oh * c * g.kh * g.kw;
@@ -105,7 +106,7 @@ void stem(const KernelArgs& k, const DwGeom& g, const nchwc::Epilogue& e) {
       if constexpr (std::is_same_v<T, float>) {
         if (fast) {
           nchwc::stem_row_avx512(g, c, xpad.data(), wpad, pw, b16.data(), ri, yi, oh, 0, ob_count,
-                                 e.in_register() ? e.in_register_code() : 0);
+                                 after ? 0 : code);
         } else {
           stem_row_generic<T>(g, c, xpad.data(), wpad, pw, ob_count, b16.data(), ri, yi, oh);
         }

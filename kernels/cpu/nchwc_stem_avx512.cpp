@@ -5,7 +5,7 @@
 // accumulators): for each input channel and tap (c, kh, kw) it loads the OBT weight vectors
 // wp[ob][c][kh][kw] (16) and FMAs each with a broadcast of the pixel's input value. The input
 // comes zero-padded (xpad), so no tap is clipped. Epilogue in registers: bias, residual,
-// relu / relu6.
+// activation (nchwc_act_avx512.h).
 // GCC 12 warns "'__Y' may be used uninitialized" inside its own _mm512_max_ps / _mm512_min_ps
 // (their _mm512_undefined_ps operand); the warning's location is the header, so the pragma
 // comes before it.
@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cpu/nchwc_act_avx512.h"
 #include "cpu/nchwc_dw_stem_avx512.h"
 
 namespace duet::cpu_kernels::nchwc {
@@ -35,6 +36,23 @@ struct Stem {
   int64_t oh;
   int act;
 };
+
+// y[i] = act(v[i] + res[i]) for n consecutive pixels (res null: none). The max/min activations
+// inline in each tile; the longer formulas (sigmoid, silu, hardswish) share one out-of-line loop.
+template <bool kInline>
+inline void finish(const __m512* v, int n, const float* res, float* y, int act) {
+#pragma GCC unroll 16
+  for (int i = 0; i < n; ++i) {
+    __m512 t = v[i];
+    if (res) t = _mm512_add_ps(t, _mm512_loadu_ps(res + i * kL));
+    t = kInline ? act_avx512_minmax(t, act) : act_avx512(t, act);
+    _mm512_storeu_ps(y + i * kL, t);
+  }
+}
+__attribute__((noinline)) void finish_formula(const __m512* v, int n, const float* res, float* y,
+                                              int act) {
+  finish<false>(v, n, res, y, act);
+}
 
 // Pixels [ow0, ow0 + R) of blocks [ob0, ob0 + OBT); SW the stride along W (0: g.sw).
 template <int R, int OBT, int SW>
@@ -70,13 +88,11 @@ void tile(const Stem& s, int64_t ow0, int64_t ob0) {
 #pragma GCC unroll 4
   for (int j = 0; j < OBT; ++j) {
     const int64_t o = (ob0 + j) * plane + s.oh * row + ow0 * kL;
-#pragma GCC unroll 16
-    for (int i = 0; i < R; ++i) {
-      __m512 v = acc[j][i];
-      if (s.res) v = _mm512_add_ps(v, _mm512_loadu_ps(s.res + o + i * kL));
-      if (s.act >= 1) v = _mm512_max_ps(_mm512_setzero_ps(), v);
-      if (s.act == 2) v = _mm512_min_ps(_mm512_set1_ps(6.f), v);
-      _mm512_storeu_ps(s.y + o + i * kL, v);
+    const float* res = s.res ? s.res + o : nullptr;
+    if (s.act <= kActRelu6) {
+      finish<true>(acc[j], R, res, s.y + o, s.act);
+    } else {
+      finish_formula(acc[j], R, res, s.y + o, s.act);
     }
   }
 }

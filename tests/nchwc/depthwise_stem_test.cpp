@@ -209,14 +209,19 @@ std::string where(simd::Isa isa, DType dt) {
 
 // 3x3 / 1 and / 2 (MobileNetV2), 5x5 / 1 and / 2 (EfficientNet-B0), 7x7 wider than the input
 // (no interior pixel), dilation 2, stride 3, unequal strides and padding per axis, rows long
-// enough for several register runs (33 wide), channels 20, 24, 40, 16, a batch of 2.
+// enough for several register runs (33 to 70 wide), channels 20, 24, 40, 16, a batch of 2. Small
+// maps and 5x5 kernels take the AVX-512 path's zero-padded plane copy, wide rows its clipped
+// border pixels; 2 x 4 blocks of 14x14 split over the threads in the middle of planes.
 TEST(NchwcDepthwise, MatchesConv2dFused) {
   const std::vector<DwCase> cases = {
       {2, 24, 9, 11, {3, 3, 1, 1, 1, 1, 1, 1}},  {1, 40, 8, 7, {5, 5, 2, 2, 2, 2, 1, 1}},
       {1, 20, 13, 17, {3, 3, 2, 2, 1, 1, 1, 1}}, {1, 16, 10, 10, {3, 3, 1, 1, 2, 2, 2, 2}},
       {1, 16, 6, 33, {3, 3, 1, 1, 1, 1, 1, 1}},  {1, 20, 6, 5, {7, 7, 1, 1, 3, 3, 1, 1}},
       {1, 24, 9, 10, {3, 3, 3, 3, 0, 0, 1, 1}},  {1, 20, 7, 12, {5, 5, 1, 2, 0, 1, 1, 1}},
-      {2, 40, 11, 30, {5, 5, 1, 1, 2, 2, 1, 1}}, {1, 32, 5, 31, {3, 3, 2, 2, 0, 0, 1, 1}}};
+      {2, 40, 11, 30, {5, 5, 1, 1, 2, 2, 1, 1}}, {1, 32, 5, 31, {3, 3, 2, 2, 0, 0, 1, 1}},
+      {1, 20, 5, 70, {5, 5, 1, 1, 2, 2, 1, 1}},  {1, 16, 6, 60, {3, 3, 1, 1, 2, 2, 2, 2}},
+      {2, 64, 14, 14, {3, 3, 1, 1, 1, 1, 1, 1}}, {1, 24, 7, 7, {5, 5, 1, 1, 2, 2, 1, 1}},
+      {1, 24, 9, 9, {3, 3, 2, 2, 1, 1, 1, 1}}};
   for (simd::Isa isa : isas()) {
     IsaGuard guard(isa);
     for (DType dt : {float32, float64}) {

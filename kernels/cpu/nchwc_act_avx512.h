@@ -1,0 +1,78 @@
+// The fused activations of the blocked-layout kernels on one zmm of 16 floats, for the AVX-512
+// translation units only (nchwc_*_avx512.cpp, compiled with AVX-512 flags): the epilogue applies
+// them in registers instead of a second pass over the stored tile (nchwc::apply_activation).
+//
+//   const int code = nchwc::avx512_act_code(e);  // in the generic file: -1 = not in registers
+//   v = act_avx512(v, code);                     // in the AVX-512 file, per output vector
+//
+// Everything here has internal linkage (an unnamed namespace), so no AVX-512 copy of a function
+// can stand in for a generic one at link time (kernels/cpu/nchwc_common.h). Accuracy: relu,
+// relu6 exact (NaN kept, as the activation kernels' formulas); sigmoid and silu within a few ulp
+// of the float formulas (Cephes' expf polynomial, 2^n by scalef, a Newton-refined reciprocal);
+// hardswish multiplies by 1/6 where the formula divides by 6 (at most 1 ulp apart).
+#pragma once
+
+#include <immintrin.h>
+
+#include "cpu/nchwc_dw_stem_avx512.h"  // the activation codes
+
+namespace duet::cpu_kernels::nchwc {
+namespace {
+
+// exp(x), x clamped to [-104, 88.376] first (beyond: 0 and about FLT_MAX); NaN stays NaN.
+inline __m512 exp_avx512(__m512 x) {
+  // min / max return their second operand when either is NaN: the constant goes first.
+  x = _mm512_min_ps(_mm512_set1_ps(88.3762626647949f), x);
+  x = _mm512_max_ps(_mm512_set1_ps(-104.f), x);
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);  // x - n ln2, in two parts
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+  return _mm512_scalef_ps(p, n);  // p 2^n
+}
+
+// 1 / (1 + exp(-x)).
+inline __m512 sigmoid_avx512(__m512 x) {
+  const __m512 one = _mm512_set1_ps(1.f);
+  const __m512 d = _mm512_add_ps(one, exp_avx512(_mm512_sub_ps(_mm512_setzero_ps(), x)));
+  const __m512 r = _mm512_rcp14_ps(d);  // 14 bits, then one Newton step
+  return _mm512_fmadd_ps(_mm512_fnmadd_ps(d, r, one), r, r);
+}
+
+// The activation `code` of v for code none, relu or relu6 (the others: v).
+inline __m512 act_avx512_minmax(__m512 v, int code) {
+  if (code >= kActRelu) v = _mm512_max_ps(_mm512_setzero_ps(), v);
+  if (code == kActRelu6) v = _mm512_min_ps(_mm512_set1_ps(6.f), v);
+  return v;
+}
+
+// The activation `code` of v.
+inline __m512 act_avx512(__m512 v, int code) {
+  switch (code) {
+    case kActRelu:
+      return _mm512_max_ps(_mm512_setzero_ps(), v);
+    case kActRelu6:
+      return _mm512_min_ps(_mm512_set1_ps(6.f), _mm512_max_ps(_mm512_setzero_ps(), v));
+    case kActSigmoid:
+      return sigmoid_avx512(v);
+    case kActSilu:
+      return _mm512_mul_ps(v, sigmoid_avx512(v));
+    case kActHardswish: {
+      __m512 t = _mm512_max_ps(_mm512_setzero_ps(), _mm512_add_ps(v, _mm512_set1_ps(3.f)));
+      t = _mm512_min_ps(_mm512_set1_ps(6.f), t);
+      return _mm512_mul_ps(_mm512_mul_ps(v, t), _mm512_set1_ps(1.f / 6.f));
+    }
+    default:
+      return v;
+  }
+}
+
+}  // namespace
+}  // namespace duet::cpu_kernels::nchwc
