@@ -244,27 +244,35 @@ TEST(NchwcPool, MaxMatchesPlainExactly) {
   }
 }
 
-// NaN propagates as in max_pool2d (a NaN anywhere in the window wins over numbers).
+// NaN propagates as in max_pool2d (a NaN anywhere in the window wins over numbers); infinities
+// are ordinary values.
 TEST(NchwcPool, MaxPropagatesNaN) {
   for (simd::Isa isa : isas()) {
     IsaGuard guard(isa);
     for (DType dt : {float32, float64}) {
       std::vector<double> v = randn({1, 16, 6, 6}, 5, float64).to_vector<double>();
       v[0] = v[3 * 36 + 14] = v[9 * 36 + 35] = std::numeric_limits<double>::quiet_NaN();
+      // Infinities next to numbers and to each other (inf + -inf is NaN in a sum of the taps).
+      v[5 * 36 + 7] = v[5 * 36 + 8] = std::numeric_limits<double>::infinity();
+      v[5 * 36 + 13] = v[6 * 36 + 0] = -std::numeric_limits<double>::infinity();
+      v[7 * 36 + 20] = std::numeric_limits<double>::infinity();
+      v[7 * 36 + 21] = -std::numeric_limits<double>::infinity();
       const Tensor x = Tensor::from_vector(v, {1, 16, 6, 6}, dt);
       const Pool2dOptions o{.kernel = 3, .stride = 2, .padding = 1};
       const Tensor got = blocked_pool(OpId::max_pool2d_nchwc, x, pool_attrs(o, true));
       const Tensor want = max_pool2d(x, o);
       const std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>();
-      int nans = 0;
+      int nans = 0, infs = 0;
       for (size_t i = 0; i < g.size(); ++i) {
         ASSERT_EQ(std::isnan(g[i]), std::isnan(w[i])) << where(isa, dt) << " at " << i;
         nans += std::isnan(w[i]) ? 1 : 0;
+        infs += std::isinf(w[i]) ? 1 : 0;
         if (!std::isnan(w[i])) {
           ASSERT_EQ(g[i], w[i]) << where(isa, dt) << " at " << i;
         }
       }
       EXPECT_GE(nans, 3) << where(isa, dt);
+      EXPECT_GE(infs, 3) << where(isa, dt);
     }
   }
 }
