@@ -80,7 +80,9 @@ run_ort() {
 
 {
   echo "# $(date -u +%FT%TZ) $(git -C "$here/.." rev-parse --short HEAD 2> /dev/null || echo '?')" \
-    "threads $threads steps $steps warmup $warmup size $size, $(getconf _NPROCESSORS_ONLN) cores"
+    "threads $threads steps $steps warmup $warmup size $size rounds $rounds," \
+    "$(getconf _NPROCESSORS_ONLN) cores, $(git -C "$here/.." status --short -uno 2> /dev/null | wc -l)" \
+    "modified tracked files in the tree"
   "$py" -c "import onnxruntime, torch; print('# onnxruntime', onnxruntime.__version__, 'torch', torch.__version__)"
 } > "$out/points.log"
 runners=(duet pytorch ort)
