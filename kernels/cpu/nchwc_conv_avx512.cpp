@@ -65,13 +65,20 @@ void tile(const Tile& t) {
   }
   for (int64_t cb = 0; cb < t.ncb; ++cb) {
     if constexpr (MODE > 0) {
-      // The next block's input lines (a 1x1 conv reads each once: from L3 or memory).
-      if (t.nkh == 1 && t.nkw == 1 && cb + kPrefetch < t.ncb)
+      // A 1x1 conv reads each input line once (from L3 or memory): prefetch the lines
+      // kPrefetch blocks ahead, this tile's, then the next tile's first blocks (the pixels
+      // that follow; integer addresses, as the last tile's may lie past x).
+      if (t.nkh == 1 && t.nkw == 1) {
+        const int64_t ahead = cb + kPrefetch;
+        const uintptr_t base =
+            ahead < t.ncb ? reinterpret_cast<uintptr_t>(t.x) + ahead * t.x_cb * sizeof(float)
+                          : reinterpret_cast<uintptr_t>(t.x) +
+                                ((ahead - t.ncb) * t.x_cb + P * MODE * B) * sizeof(float);
 #pragma GCC unroll 16
         for (int p = 0; p < P; ++p)
-          _mm_prefetch(
-              reinterpret_cast<const char*>(t.x + (cb + kPrefetch) * t.x_cb + p * MODE * B),
-              _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(base + p * MODE * B * sizeof(float)),
+                       _MM_HINT_T0);
+      }
     }
     for (int64_t kh = 0; kh < t.nkh; ++kh) {
       const float* xr = t.x + cb * t.x_cb + kh * t.x_kh;
