@@ -8,7 +8,8 @@
 // last NaN of the window in row-major order wins), an empty (dilated) window gives -inf; avg:
 // the window summed in double in row-major order and divided by PyTorch's divisor (with
 // count_include_pad the window up to the padded border, else the input elements only), so the
-// result equals avg_pool2d's bit for bit; global: the mean over H x W, summed in double.
+// result equals avg_pool2d's bit for bit; global: the mean over H x W, summed in double (in
+// segments of 1024 pixels, so a large plane spreads over threads).
 // Work items are (n, cb, output row); the float32 AVX-512 rows are in nchwc_pool_avx512.cpp,
 // the generic rows below (the same arithmetic, 16 lanes in plain loops).
 #include <algorithm>
@@ -35,8 +36,8 @@ void max_pool_row_avx512(const float* x, int64_t W, int64_t h0, int64_t h1, int6
 void avg_pool_row_avx512(const float* x, int64_t W, int64_t h0, int64_t h1, const int64_t* wlo,
                          const int64_t* whi, double hcount, const double* wcount, int64_t OW,
                          float* y);
-// y (16) = the mean of the hw vectors x (hw, 16).
-void global_avg_pool_avx512(const float* x, int64_t hw, float* y);
+// sum (16 doubles) = the sum of the n vectors x (n, 16), in order.
+void sum_pixels_avx512(const float* x, int64_t n, double* sum);
 }  // namespace nchwc
 
 namespace {
@@ -115,14 +116,19 @@ void avg_row(const T* x, int64_t W, int64_t h0, int64_t h1, const int64_t* wlo, 
 }
 
 template <class T>
-void global_avg(const T* x, int64_t hw, T* y) {
+void sum_pixels(const T* x, int64_t n, double* sum) {
   double acc[kB] = {};
-  for (int64_t p = 0; p < hw; ++p) {
+  for (int64_t p = 0; p < n; ++p) {
 #pragma omp simd
     for (int64_t l = 0; l < kB; ++l) acc[l] += x[p * kB + l];
   }
-  for (int64_t l = 0; l < kB; ++l) y[l] = static_cast<T>(acc[l] / static_cast<double>(hw));
+  for (int64_t l = 0; l < kB; ++l) sum[l] = acc[l];
 }
+
+// Pixels per partial sum of the global average pool: a plane (n, cb) of more pixels is summed
+// in segments on several threads, the segments then added in order. The split depends on the
+// shape only, so the result does not depend on the thread count.
+constexpr int64_t kSegment = 1024;
 
 struct Dims {
   int64_t N, Cb, H, W, OH, OW;
@@ -209,23 +215,35 @@ void global_avg_pool_nchwc(const KernelArgs& k) {
   const Shape& s = k.inputs[0].shape();
   const int64_t planes = s[0] * s[1], hw = s[2] * s[3];
   if (planes == 0) return;
+  const int64_t segs = (hw + kSegment - 1) / kSegment, items = planes * segs;
+  std::vector<double> part(static_cast<size_t>(items * kB));  // (planes, segs, 16)
   const bool avx = nchwc::use_avx512(k.inputs[0].dtype());
   detail::dispatch_floating(k.inputs[0].dtype(), "global_avg_pool_nchwc", [&](auto tag) {
     using T = decltype(tag);
     const T* px = k.inputs[0].data<T>();
     T* py = k.outputs[0].data<T>();
-    parallel::parallel_for_if(
-        planes > 1 && planes * hw * kB > (1 << 15), 0, planes, [&](int64_t lo, int64_t hi) {
-          for (int64_t p = lo; p < hi; ++p) {
-            if constexpr (std::is_same_v<T, float>) {
-              if (avx) {
-                nchwc::global_avg_pool_avx512(px + p * hw * kB, hw, py + p * kB);
-                continue;
-              }
-            }
-            global_avg(px + p * hw * kB, hw, py + p * kB);
-          }
-        });
+    parallel::parallel_for_if(items > 1 && planes * hw * kB > (1 << 15), 0, items,
+                              [&](int64_t lo, int64_t hi) {
+                                for (int64_t i = lo; i < hi; ++i) {
+                                  const int64_t p = i / segs, p0 = (i % segs) * kSegment;
+                                  const int64_t n = std::min(kSegment, hw - p0);
+                                  const T* x = px + (p * hw + p0) * kB;
+                                  double* sum = part.data() + i * kB;
+                                  if constexpr (std::is_same_v<T, float>) {
+                                    if (avx) {
+                                      nchwc::sum_pixels_avx512(x, n, sum);
+                                      continue;
+                                    }
+                                  }
+                                  sum_pixels(x, n, sum);
+                                }
+                              });
+    for (int64_t p = 0; p < planes; ++p)
+      for (int64_t l = 0; l < kB; ++l) {
+        double acc = 0;
+        for (int64_t j = 0; j < segs; ++j) acc += part[(p * segs + j) * kB + l];
+        py[p * kB + l] = static_cast<T>(acc / static_cast<double>(hw));
+      }
   });
 }
 

@@ -88,17 +88,16 @@ void avg_pool_row_avx512(const float* x, int64_t W, int64_t h0, int64_t h1, cons
   }
 }
 
-void global_avg_pool_avx512(const float* x, int64_t hw, float* y) {
+void sum_pixels_avx512(const float* x, int64_t n, double* sum) {
   __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
-  for (int64_t p = 0; p < hw; ++p) {
+  for (int64_t p = 0; p < n; ++p) {
     const __m512 v = _mm512_loadu_ps(x + p * 16);
     lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
     hi = _mm512_add_pd(
         hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
   }
-  const __m512d div = _mm512_set1_pd(static_cast<double>(hw));
-  _mm256_storeu_ps(y, _mm512_cvtpd_ps(_mm512_div_pd(lo, div)));
-  _mm256_storeu_ps(y + 8, _mm512_cvtpd_ps(_mm512_div_pd(hi, div)));
+  _mm512_storeu_pd(sum, lo);
+  _mm512_storeu_pd(sum + 8, hi);
 }
 
 }  // namespace duet::cpu_kernels::nchwc

@@ -303,9 +303,11 @@ TEST(NchwcPool, AvgMatchesPlainExactly) {
 }
 
 // global_avg_pool_nchwc against adaptive_avg_pool2d(1x1), within 1e-6 (the plain kernel's sum
-// order differs); the ResNet / EfficientNet heads (7x7) and odd sizes.
+// order differs); the ResNet / EfficientNet heads (7x7), odd sizes, planes of more than 1024
+// pixels (summed in segments).
 TEST(NchwcPool, GlobalAvgMatchesAdaptiveAvgPool) {
-  const std::vector<Shape> shapes = {{2, 20, 7, 7}, {1, 16, 1, 1}, {1, 33, 3, 5}, {3, 64, 13, 11}};
+  const std::vector<Shape> shapes = {{2, 20, 7, 7},   {1, 16, 1, 1},   {1, 33, 3, 5},
+                                     {3, 64, 13, 11}, {1, 20, 40, 33}, {2, 5, 64, 49}};
   for (simd::Isa isa : isas()) {
     IsaGuard guard(isa);
     for (DType dt : {float32, float64})
@@ -335,4 +337,26 @@ TEST(NchwcPool, PaddingLanesStayZero) {
         }
     }
   }
+}
+
+// Results do not depend on the thread count (the work splits depend on shapes only): the pools
+// and reorders on 1 thread and on 3 threads, bit for bit.
+TEST(NchwcPool, SameResultsOnAnyThreadCount) {
+  const int threads = num_threads();
+  const Tensor x = randn({2, 37, 45, 38}, 21, float32);
+  const Pool2dOptions o{.kernel = 3, .stride = 2, .padding = 1};
+  auto run_all = [&] {
+    const Tensor xb = op1(OpId::to_nchwc, {x});
+    return std::vector<Tensor>{xb, op1(OpId::max_pool2d_nchwc, {xb}, pool_attrs(o, true)),
+                               op1(OpId::avg_pool2d_nchwc, {xb}, pool_attrs(o, false)),
+                               op1(OpId::global_avg_pool_nchwc, {xb}),
+                               op1(OpId::from_nchwc, {xb}, channels(37))};
+  };
+  set_num_threads(1);
+  const std::vector<Tensor> one = run_all();
+  set_num_threads(3);
+  const std::vector<Tensor> three = run_all();
+  set_num_threads(threads);
+  for (size_t i = 0; i < one.size(); ++i)
+    expect_bits(three[i], one[i], "output " + std::to_string(i));
 }
