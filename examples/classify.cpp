@@ -2,9 +2,9 @@
 //
 //   classify --model resnet18 --weights resnet18.safetensors --input x.safetensors
 //            --output logits.safetensors [--mode eager|graph] [--num-classes K]
-//            [--export-onnx model.onnx]
+//            [--export-onnx model.onnx] [--keep-weights]
 //   classify --onnx model.onnx --input x.safetensors --output logits.safetensors
-//            [--mode eager|graph]
+//            [--mode eager|graph] [--keep-weights]
 //
 // Reads tensor "input" (N, 3, H, W) float32 (F16/BF16 files are converted), builds
 // duet::models::create_model(NAME, K), loads the weights (strict, all-or-nothing), switches
@@ -15,6 +15,9 @@
 // batch axis (duet::onnx::export_model); --onnx runs an ONNX file (duet::onnx::load, e.g. one
 // written by --export-onnx or by torch.onnx.export) instead of a zoo model, eagerly or as a
 // compiled graph, with the same input, output and summary line.
+// Graph mode compiles with CompileOptions::release_weights and drops the model before the run,
+// so the executable holds the only copy of the weights it has folded or packed (graph inference
+// peak <= eager's; docs/graph_mode.md, "Inference memory"); --keep-weights keeps the model.
 // Prints one summary line. Exit code 0 on success, 1 with "error: ..." on any error.
 #include <algorithm>
 #include <cstdio>
@@ -48,12 +51,16 @@ const char* kUsage = R"(usage: classify --model NAME --weights W.safetensors --i
   --export-onnx FILE    also write the model (weights loaded, eval) as an ONNX file
                         (opset 17, batch norm folded, dynamic batch axis)
   --onnx FILE           run this ONNX model instead of --model/--weights (CPU)
+  --keep-weights        graph mode: keep the model alive beside the executable (by default it
+                        is dropped after compiling and the executable keeps one copy of the
+                        weights it folds/packs: CompileOptions::release_weights)
 )";
 
 struct Options {
   std::string model, weights, input, output, mode = "eager", device = "cpu";
   std::string export_onnx, onnx;
-  int64_t num_classes = 0;  // 0: infer from the weights
+  int64_t num_classes = 0;    // 0: infer from the weights
+  bool keep_weights = false;  // graph mode: no release_weights, the model stays alive
 };
 
 // "'a', 'b', 'c', ... (120 tensors)": the first few names of a file's tensors.
@@ -89,20 +96,24 @@ Tensor read_input(const std::string& path) {
 }
 
 // Runs `net` on x eagerly or as a compiled eval graph; returns the logits and the times.
-Tensor run_model(nn::Module& net, const Tensor& x, const std::string& mode, Device device,
+// Graph mode takes the caller's only handle on the model and, unless keep_weights, drops it
+// after compiling: the run then releases the captured weights the executable has folded or
+// packed (CompileOptions::release_weights), so the weights exist once.
+Tensor run_model(std::shared_ptr<nn::Module> net, const Tensor& x, const Options& o, Device device,
                  const std::string& input_name, double* compile_ms, double* run_ms) {
   NoGradGuard no_grad;
   Tensor logits;
   auto t0 = std::chrono::steady_clock::now();
-  if (mode == "eager") {
-    logits = net(x.to(device));
+  if (o.mode == "eager") {
+    logits = (*net)(x.to(device));
     synchronize(device);
   } else {
     Graph g;
     Tensor xs = g.input(input_name, x.shape(), x.dtype(), device);
-    Tensor ys = net(xs);
+    Tensor ys = (*net)(xs);
     // One run: a CUDA Graph would be captured on the second run and never replayed.
-    Executable exe = compile(g, {ys}, {.cuda_graph = false});
+    Executable exe = compile(g, {ys}, {.cuda_graph = false, .release_weights = !o.keep_weights});
+    if (!o.keep_weights) net.reset();
     *compile_ms = examples::seconds_since(t0) * 1e3;
     const Tensor xd = x.to(device);
     t0 = std::chrono::steady_clock::now();
@@ -135,13 +146,14 @@ int run_onnx(const Options& o) {
   DUET_CHECK(o.num_classes == 0, "classify: --num-classes cannot be used with --onnx");
   DUET_CHECK(parse_device(o.device) == cpu, "classify: --onnx runs on the CPU (got --device ",
              o.device, ")");
-  const std::shared_ptr<onnx::Model> m = onnx::load(o.onnx);
+  std::shared_ptr<onnx::Model> m = onnx::load(o.onnx);
   DUET_CHECK(m->inputs().size() == 1 && m->outputs().size() == 1, "classify: '", o.onnx,
              "' has ", m->inputs().size(), " inputs and ", m->outputs().size(),
              " outputs (expected one image input and one logits output)");
   const Tensor x = read_input(o.input);
   double compile_ms = 0, run_ms = 0;
-  const Tensor logits = run_model(*m, x, o.mode, cpu, m->inputs()[0].name, &compile_ms, &run_ms);
+  const std::string input_name = m->inputs()[0].name;
+  const Tensor logits = run_model(std::move(m), x, o, cpu, input_name, &compile_ms, &run_ms);
   DUET_CHECK(logits.dim() == 2 && logits.size(0) == x.size(0), "classify: '", o.onnx,
              "' returned shape ", shape_str(logits.shape()), " (expected (", x.size(0), ", K))");
   write_output(o, o.onnx, x, logits, compile_ms, run_ms);
@@ -165,7 +177,7 @@ int run(const Options& o) {
   const Device device = parse_device(o.device);  // throws when the device is not available
   models::require_model(o.model, "classify");
 
-  const nn::StateDict weights = io::load_safetensors(o.weights);
+  nn::StateDict weights = io::load_safetensors(o.weights);
   const Tensor x = read_input(o.input);
 
   Generator gen(0);
@@ -184,6 +196,7 @@ int run(const Options& o) {
     throw Error(detail::cat("classify: weights '", o.weights, "' do not fit ", o.model, " with ", k,
                             " classes: ", e.what()));
   }
+  weights.clear();  // copied into the model: the file's tensors need not stay
   net->eval();
   if (!o.export_onnx.empty()) {
     onnx::export_model(*net, {x}, o.export_onnx, {.dynamic_batch = true});
@@ -192,7 +205,7 @@ int run(const Options& o) {
   net->to(device);
 
   double compile_ms = 0, run_ms = 0;
-  const Tensor logits = run_model(*net, x, o.mode, device, "input", &compile_ms, &run_ms);
+  const Tensor logits = run_model(std::move(net), x, o, device, "input", &compile_ms, &run_ms);
   DUET_CHECK(logits.shape() == (Shape{x.size(0), k}), "classify: ", o.model, " returned shape ",
              shape_str(logits.shape()), " (expected ", shape_str({x.size(0), k}), ")");
   write_output(o, o.model, x, logits, compile_ms, run_ms);
@@ -218,6 +231,7 @@ int main(int argc, char** argv) {
     o.num_classes = cli.get_int("--num-classes", 0);
     o.export_onnx = cli.get("--export-onnx", "");
     o.onnx = cli.get("--onnx", "");
+    o.keep_weights = cli.flag("--keep-weights");
     cli.finish();
     return run(o);
   } catch (const std::exception& e) {

@@ -87,12 +87,16 @@ struct CompileOptions {
   // storage moved since the capture makes the next run capture again, and says why on stderr.
   // false: every run launches kernel by kernel. Ignored on the CPU.
   bool cuda_graph = true;
-  // Inference-only executables (eval graphs): after a run has computed the values derived from
-  // captured weights (batch norm folded in, packed for the blocked-layout kernels), the
-  // executable releases the captured tensors that only those derivations read and that
-  // nothing outside it still holds, so inference keeps one copy of the weights
-  // (docs/graph_mode.md, "Inference memory"). Such a weight can no longer change the
-  // executable's results; writing it through another handle is impossible (none is left).
+  // Inference-only executables (eval graphs; ignored in training graphs). While the first
+  // run computes the values derived from captured weights (batch norm folded in, packed for
+  // the blocked-layout kernels), each captured tensor that only those derivations read is
+  // released right after its last one, if nothing outside the executable holds it any more
+  // (drop the model after compile(), before the first run): inference then keeps one copy of
+  // the weights, and the transient peak stays near one copy (docs/graph_mode.md, "Inference
+  // memory"). A capture a step reads (a linear layer's weight) is never released. A released
+  // tensor cannot change; if another capture of the same derivation is written later (a
+  // running statistic you kept), the next run throws a duet::Error naming the released tensor.
+  // MemoryReport::released says how many bytes went.
   bool release_weights = false;
 };
 
@@ -112,8 +116,11 @@ struct MemoryReport {
   // took while the step was captured; it stays with the captured graph. Known after the
   // capture (run 2), 0 before and on the CPU.
   int64_t capture_scratch = 0;
+  // CompileOptions::release_weights: captured tensors (counted above as parameters or
+  // buffers) that the first run released; 0 before it and without the option.
+  int64_t released = 0;
   int64_t total() const {
-    return parameters + optimizer_state + buffers + derived + arena + capture_scratch;
+    return parameters + optimizer_state + buffers + derived + arena + capture_scratch - released;
   }
   std::string str() const;
 };

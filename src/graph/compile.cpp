@@ -69,8 +69,8 @@ std::string MemoryReport::str() const {
       "parameters ", mb(parameters), ", gradients ", mb(gradients), ", optimizer state ",
       mb(optimizer_state), ", buffers ", mb(buffers), ", derived ", mb(derived), ", activations ",
       mb(activations), ", workspace ", mb(workspace), " (arena ", mb(arena),
-      capture_scratch ? detail::cat(", CUDA Graph scratch ", mb(capture_scratch)) : "", ", total ",
-      mb(total()), ")");
+      capture_scratch ? detail::cat(", CUDA Graph scratch ", mb(capture_scratch)) : "",
+      released ? detail::cat(", released ", mb(released)) : "", ", total ", mb(total()), ")");
 }
 
 Executable::Executable() = default;
@@ -234,11 +234,12 @@ Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
   // The plan honours the last passes' marks: in-place writes (pass "inplace") and values
   // computed once outside the arena (pass "hoist", eval graphs).
   impl->plan = detail::plan_memory(*g, outs, options.keep_intermediates);
+  impl->release_weights = options.release_weights && !options.training;
   impl->build();
   impl->report = make_report(*g, impl->plan);
-  for (const detail::ExecStep& st : impl->prologue)
-    for (const Tensor& t : st.outputs)
-      impl->report.derived += t.numel() * static_cast<int64_t>(dtype_size(t.dtype()));
+  // The hoisted values kept between runs (those only other hoisted values read are freed
+  // after the prologue).
+  impl->report.derived = impl->derived_bytes;
   impl->compile_ms = ms_since(t0);
   Executable exe;
   exe.impl_ = std::move(impl);

@@ -22,6 +22,7 @@ std::string metas_str(const std::vector<TensorMeta>& ms) {
 }
 
 std::string capture_kind(const Node& n) {
+  if (!n.captured.defined()) return "released";  // CompileOptions::release_weights
   if (n.captured.requires_grad()) return "param";
   return "tensor";
 }

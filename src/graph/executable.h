@@ -44,16 +44,40 @@ class ExecutableImpl {
   std::vector<std::vector<Tensor>> values;  // [node][output]
   std::vector<ExecStep> steps;
   // Hoisted nodes (Node::hoisted, pass "hoist"): computed by `prologue` on the first run and
-  // again whenever a capture they read has a new storage version.
+  // again whenever a capture they read has a new storage version (then only the chains that
+  // read it). One step per hoisted node that runs a kernel; its inputs, outputs, copies and
+  // scratch are bound only while it runs (run_prologue).
   std::vector<ExecStep> prologue;
   struct PrologueSource {
-    Tensor capture;
+    int32_t node = -1;           // a capture node that hoisted nodes read
     uint64_t version = 0;        // its storage version when the prologue last ran
     const void* data = nullptr;  // and its address (Module::to swaps storage in place)
   };
   std::vector<PrologueSource> prologue_sources;
-  std::vector<Tensor> prologue_scratch;  // workspaces of prologue steps (on `device`)
   bool prologue_done = false;
+  std::vector<int32_t> hoisted_order;  // the hoisted nodes (steps and views), in node order
+  std::vector<int32_t> prologue_step;  // [node]: its index in `prologue`; -1: a view or no step
+  // [node]: a hoisted value that outlives the prologue (read by a step, a requested output, or
+  // viewed by such a value): allocated once, by the first prologue. Other hoisted values (a
+  // folded weight that only its pack node reads) are freed after their last hoisted reader and
+  // recomputed from the captures when needed again.
+  std::vector<char> kept;
+  // [node]: the transient hoisted values, and with release_weights the captures read by
+  // hoisted nodes only, whose last hoisted use (directly or through views) is this node;
+  // highest node first, so that views go before what they view.
+  std::vector<std::vector<int32_t>> drop_at;
+  // CompileOptions::release_weights: [node] the capture was released (Node::captured reset)
+  // because nothing outside the executable held it; it can no longer be read.
+  bool release_weights = false;
+  std::vector<char> released;
+  int64_t derived_bytes = 0;  // bytes of the kept hoisted values (MemoryReport::derived)
+  // Inputs of `steps` that are hoisted values: (step, input, its staging copy or -1, value),
+  // bound once the first prologue has allocated them.
+  struct HoistedUse {
+    int32_t step = 0, input = 0, staging = -1;
+    ValueRef value;
+  };
+  std::vector<HoistedUse> hoisted_uses;
   std::vector<FeedSlot> feeds;
   std::vector<Tensor> output_tensors;
   MemoryReport report;
@@ -82,13 +106,37 @@ class ExecutableImpl {
   std::vector<const void*> captured_addresses;  // their data_ptr() when the graph was captured
 
   void build();  // arena + values + steps from graph and plan
+  // A contiguous tensor over arena bytes [offset, offset + bytes) (the arena owns them).
+  Tensor arena_tensor(int64_t offset, int64_t bytes, const Shape& shape, DType dtype);
+  // The arena: allocated by build(), or with release_weights by the first run after its
+  // prologue; the views and workspace pointers made before get their addresses then.
+  void allocate_arena();
+  std::vector<std::pair<std::shared_ptr<Storage>, int64_t>> unbound_views;  // (storage, offset)
+  std::vector<std::pair<size_t, int64_t>> unbound_workspaces;               // (step, offset)
   void run_step(ExecStep& st);
   std::vector<Tensor> run(const std::map<std::string, Tensor>& feeds);
   std::vector<double>* step_seconds = nullptr;  // when set, run() adds each step's time
 
  private:
-  void bind_feeds(const std::map<std::string, Tensor>& fed);
+  void check_feeds(const std::map<std::string, Tensor>& fed) const;  // names, shapes, devices
+  void bind_feeds(const std::map<std::string, Tensor>& fed);         // checks, then copies in
   void check_captures_in_place();
+  // kept, drop_at, hoisted_order, prologue_step and released from the graph and the plan.
+  void plan_prologue();
+  // The hoisted values: all on the first run, then those that read a capture written since
+  // (and the freed values they need). Throws when one needs a released capture.
+  void run_prologue(bool profiling);
+  // A transient value, or (release_weights) a capture to release if nothing else holds it.
+  void drop_after_use(int32_t node);
+  void release(int32_t node);  // a capture: the executable's handles on it go
+  struct Overwrite {
+    int32_t input = -1;      // output 0 is computed over this input's memory; -1: its own
+    bool by_blocks = false;  // nchwc_pack_weight, 16 output channels at a time (pack_by_blocks)
+  };
+  Overwrite overwrite_plan(int32_t node) const;
+  void pack_by_blocks(ExecStep& st);
+  void bind_hoisted_values();
+  const void* capture_address(int32_t node) const;  // null once released
   void draw_seeds();
   // Every step, kernel by kernel; profile_nodes: each as a profiler event (never while a
   // CUDA Graph is being captured: nothing runs then, and no CUDA event may be recorded).

@@ -10,32 +10,54 @@
 #include "profiler/hooks.h"
 
 namespace duet::detail {
-namespace {}  // namespace
+
+// A contiguous tensor over arena bytes [offset, offset + bytes) (the arena owns the memory). Before
+// the arena exists (allocate_arena) its address is filled in later.
+Tensor ExecutableImpl::arena_tensor(int64_t offset, int64_t bytes, const Shape& shape,
+                                    DType dtype) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage =
+      std::make_shared<Storage>(arena ? static_cast<char*>(arena->data) + offset : nullptr,
+                                static_cast<size_t>(bytes), device);
+  if (!arena) unbound_views.push_back({impl->storage, offset});
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = dtype;
+  impl->device = device;
+  return Tensor(std::move(impl));
+}
+
+void ExecutableImpl::allocate_arena() {
+  arena = std::make_shared<Storage>(static_cast<size_t>(plan.arena_bytes), device);
+  for (auto& [storage, offset] : unbound_views)
+    storage->data = static_cast<char*>(arena->data) + offset;
+  for (auto& [step, offset] : unbound_workspaces)
+    steps[step].workspace = static_cast<char*>(arena->data) + offset;
+  unbound_views.clear();
+  unbound_workspaces.clear();
+}
 
 void ExecutableImpl::build() {
   GraphData& g = *graph;
   const int32_t n = static_cast<int32_t>(g.nodes.size());
+  plan_prologue();
   arena.reset();
-  if (plan.arena_bytes > 0)
-    arena = std::make_shared<Storage>(static_cast<size_t>(plan.arena_bytes), device);
+  unbound_views.clear();
+  unbound_workspaces.clear();
+  // release_weights: the arena comes after the first prologue, so that the weights being
+  // folded or packed (one layer at a time beside the rest) and the activations never need
+  // memory at the same time.
+  if (plan.arena_bytes > 0 && !(release_weights && !hoisted_order.empty())) allocate_arena();
   auto arena_view = [&](int32_t buffer, const TensorMeta& m) {
-    auto impl = std::make_shared<TensorImpl>();
-    impl->storage =
-        std::make_shared<Storage>(static_cast<char*>(arena->data) + plan.buffers[buffer].offset,
-                                  static_cast<size_t>(plan.buffers[buffer].size), m.device);
-    impl->shape = m.shape;
-    impl->strides = contiguous_strides(m.shape);
-    impl->dtype = m.dtype;
-    impl->device = m.device;
-    return Tensor(std::move(impl));
+    return arena_tensor(plan.buffers[buffer].offset, plan.buffers[buffer].size, m.shape, m.dtype);
   };
 
   values.assign(n, {});
+  hoisted_uses.clear();
   capture_nodes.clear();
   steps.clear();
   prologue.clear();
   prologue_sources.clear();
-  prologue_scratch.clear();
   feeds.clear();
   for (int32_t i = 0; i < n; ++i) {
     const Node& node = g.nodes[i];
@@ -59,8 +81,9 @@ void ExecutableImpl::build() {
     step.node = i;
     for (const ValueRef& r : node.inputs) step.inputs.push_back(values[r.node][r.output]);
     if (plan.alias[i]) {
-      // A view: an alias of its input, exactly as in eager mode; no step to run.
-      values[i][0] = node.op->view(step.inputs[0], node.outputs[0], node.attrs);
+      // A view: an alias of its input, exactly as in eager mode; no step to run. Hoisted views
+      // are made by the prologue.
+      if (!node.hoisted) values[i][0] = node.op->view(step.inputs[0], node.outputs[0], node.attrs);
       continue;
     }
     // The kernel call the planner prepared (ops/prepare.h): kernel, copies, workspace.
@@ -69,39 +92,40 @@ void ExecutableImpl::build() {
     step.materialize_view = node.op->view != nullptr;
     const bool hoisted = node.hoisted;
     if (hoisted) {
-      // Hoisted: outside the arena, its own tensors (outputs, copies, scratch) kept between
-      // runs.
-      for (size_t k = 0; k < node.outputs.size(); ++k) {
-        values[i][k] =
-            Tensor::empty(node.outputs[k].shape, node.outputs[k].dtype, node.outputs[k].device);
-        step.outputs.push_back(values[i][k]);
-      }
-      for (int32_t k : call.copies) {
-        Tensor staged =
-            Tensor::empty(step.inputs[k].shape(), step.inputs[k].dtype(), step.inputs[k].device());
-        step.staging.push_back({step.inputs[k], staged});
-        step.inputs[k] = staged;
-      }
-      step.workspace_size = call.workspace_bytes;
-      if (step.workspace_size) {
-        // int64 elements: 8-byte aligned at least; the allocators align to 64 (CPU) or 256.
-        prologue_scratch.push_back(
-            Tensor::empty({static_cast<int64_t>((step.workspace_size + 7) / 8)}, int64, device));
-        step.workspace = prologue_scratch.back().data_ptr();
-      }
+      // Hoisted: outside the arena, allocated by the prologue when it first computes the value
+      // (not now: the captures it is computed from may be released meanwhile, so the two
+      // copies never coexist); inputs, copies and scratch are bound while it runs.
+      for (size_t k = 0; kept[i] && k < node.outputs.size(); ++k)
+        derived_bytes += checked_nbytes(node.outputs[k].shape, dtype_size(node.outputs[k].dtype),
+                                        "compile: derived value");
+      step.inputs.clear();
+      prologue_step[i] = static_cast<int32_t>(prologue.size());
     } else {
       for (const auto& [k, b] : plan.staging[i]) {
         Tensor staged = arena_view(b, g.meta(node.inputs[k]));
         step.staging.push_back({step.inputs[k], staged});
         step.inputs[k] = staged;
       }
+      // Inputs the prologue computes: bound after its first run (bind_hoisted_values).
+      for (size_t k = 0; k < node.inputs.size(); ++k) {
+        if (!g.nodes[node.inputs[k].node].hoisted) continue;
+        int32_t staging = -1;
+        for (size_t s = 0; s < plan.staging[i].size(); ++s)
+          if (plan.staging[i][s].first == static_cast<int32_t>(k))
+            staging = static_cast<int32_t>(s);
+        hoisted_uses.push_back(
+            {static_cast<int32_t>(steps.size()), static_cast<int32_t>(k), staging, node.inputs[k]});
+      }
       for (size_t k = 0; k < node.outputs.size(); ++k) {
         values[i][k] = arena_view(plan.value_buffer[i][k], node.outputs[k]);
         step.outputs.push_back(values[i][k]);
       }
       if (plan.workspace_buffer[i] >= 0) {
-        step.workspace =
-            static_cast<char*>(arena->data) + plan.buffers[plan.workspace_buffer[i]].offset;
+        const int64_t offset = plan.buffers[plan.workspace_buffer[i]].offset;
+        if (arena)
+          step.workspace = static_cast<char*>(arena->data) + offset;
+        else
+          unbound_workspaces.push_back({steps.size(), offset});
         step.workspace_size = plan.workspace_size[i];
       }
     }
@@ -109,12 +133,13 @@ void ExecutableImpl::build() {
   }
   // The captures the hoisted values read, directly or through views (which are hoisted
   // nodes too, but run no step).
-  for (int32_t i = 0; i < n && !prologue.empty(); ++i) {
-    if (!g.nodes[i].hoisted) continue;
+  std::vector<char> source(n, 0);
+  for (int32_t i : hoisted_order)
     for (const ValueRef& r : g.nodes[i].inputs)
-      if (g.nodes[r.node].kind == NodeKind::capture)
-        prologue_sources.push_back({g.nodes[r.node].captured, 0, nullptr});
-  }
+      if (g.nodes[r.node].kind == NodeKind::capture && !source[r.node]) {
+        source[r.node] = 1;
+        prologue_sources.push_back({r.node, 0, nullptr});
+      }
   prologue_done = false;
   output_tensors.clear();
   for (const ValueRef& r : outputs) output_tensors.push_back(values[r.node][r.output]);
@@ -160,7 +185,12 @@ void ExecutableImpl::run_step(ExecStep& st) {
   }
 }
 
-void ExecutableImpl::bind_feeds(const std::map<std::string, Tensor>& fed) {
+const void* ExecutableImpl::capture_address(int32_t node) const {
+  const Tensor& t = graph->nodes[node].captured;
+  return t.defined() ? t.data_ptr() : nullptr;
+}
+
+void ExecutableImpl::check_feeds(const std::map<std::string, Tensor>& fed) const {
   for (const auto& [name, t] : fed) {
     bool known = false;
     for (const FeedSlot& s : feeds) known = known || s.name == name;
@@ -173,7 +203,7 @@ void ExecutableImpl::bind_feeds(const std::map<std::string, Tensor>& fed) {
         }(),
         ")");
   }
-  for (FeedSlot& s : feeds) {
+  for (const FeedSlot& s : feeds) {
     auto it = fed.find(s.name);
     DUET_CHECK(it != fed.end(), "run: input '", s.name, "' (declared at ", s.loc.str(),
                ") was not fed; expected a tensor of shape ", shape_str(s.meta.shape), " ",
@@ -190,6 +220,10 @@ void ExecutableImpl::bind_feeds(const std::map<std::string, Tensor>& fed) {
     DUET_CHECK(t.device() == s.meta.device || t.device().type == DeviceType::cpu, "run: input '",
                s.name, "' is on ", t.device(), "; expected ", s.meta.device, " (or cpu)");
   }
+}
+
+void ExecutableImpl::bind_feeds(const std::map<std::string, Tensor>& fed) {
+  check_feeds(fed);
   for (FeedSlot& s : feeds) strided_copy(fed.find(s.name)->second, s.buffer);
 }
 
@@ -198,6 +232,7 @@ void ExecutableImpl::bind_feeds(const std::map<std::string, Tensor>& fed) {
 void ExecutableImpl::check_captures_in_place() {
   for (int32_t i : capture_nodes) {
     const Node& n = graph->nodes[i];
+    if (released[i]) continue;
     DUET_CHECK(n.captured.device() == device, "run: captured tensor %", i, " of shape ",
                shape_str(n.captured.shape()), " (used at ", n.loc.str(), ") is now on ",
                n.captured.device(), " but this graph was compiled for ", device,
@@ -246,10 +281,9 @@ std::string ExecutableImpl::recapture_reason() const {
   const GraphData& g = *graph;
   for (size_t k = 0; k < capture_nodes.size(); ++k) {
     const int32_t node = capture_nodes[k];
-    const Tensor& t = g.nodes[node].captured;
-    if (t.data_ptr() != captured_addresses[k])
-      return cat("captured tensor %", node, " of shape ", shape_str(t.shape()), " (used at ",
-                 g.nodes[node].loc.str(), ") moved to a new storage");
+    if (capture_address(node) != captured_addresses[k])
+      return cat("captured tensor %", node, " of shape ", shape_str(g.nodes[node].outputs[0].shape),
+                 " (used at ", g.nodes[node].loc.str(), ") moved to a new storage");
   }
   return "";
 }
@@ -258,7 +292,7 @@ void ExecutableImpl::capture_and_launch(const std::string& why) {
   if (!cuda_graph) cuda_graph = std::make_unique<CudaGraph>(device);
   const GraphData& g = *graph;
   captured_addresses.clear();
-  for (int32_t i : capture_nodes) captured_addresses.push_back(g.nodes[i].captured.data_ptr());
+  for (int32_t i : capture_nodes) captured_addresses.push_back(capture_address(i));
   try {
     cuda_graph->begin();
     try {
@@ -297,26 +331,22 @@ std::vector<Tensor> ExecutableImpl::run(const std::map<std::string, Tensor>& fed
     profile_scope.start(profiler::EventKind::graph_run, name.c_str(), nullptr, device);
     profile_scope.set_graph(graph->id);
   }
-  bind_feeds(fed);
   if (device.type != DeviceType::cpu) check_captures_in_place();
-  // Derived constants: recomputed only when a capture they read was written since.
+  // Derived constants: recomputed only when a capture they read was written since (a released
+  // capture cannot be: nothing else holds it). Before the feeds: the prologue uses the arena
+  // as scratch.
   bool stale = !prologue_done;
-  for (const auto& src : prologue_sources)
-    stale = stale || src.capture.impl()->storage->version != src.version ||
-            src.capture.data_ptr() != src.data;
-  if (stale) {
-    for (ExecStep& st : prologue) {
-      if (profiling)
-        run_step_profiled(st);
-      else
-        run_step(st);
-    }
-    for (auto& src : prologue_sources) {
-      src.version = src.capture.impl()->storage->version;
-      src.data = src.capture.data_ptr();
-    }
-    prologue_done = true;
+  for (const PrologueSource& src : prologue_sources) {
+    const Tensor& t = graph->nodes[src.node].captured;
+    stale = stale || (t.defined() &&
+                      (t.impl()->storage->version != src.version || t.data_ptr() != src.data));
   }
+  if (stale) {
+    check_feeds(fed);  // no work for a run that fails on its feeds anyway
+    run_prologue(profiling);
+  }
+  if (!arena && plan.arena_bytes > 0) allocate_arena();
+  bind_feeds(fed);
   draw_seeds();
   // Run 1 is the warm-up (cuDNN's algorithm search, cuBLAS's first calls); timed runs
   // (profile) are never captured.
