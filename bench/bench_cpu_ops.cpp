@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,7 +34,8 @@
 namespace {
 
 constexpr int kThreads = 2;
-double g_peak_gflops = 0;  // measured fp32 peak on kThreads threads
+double g_peak_gflops = 0;       // measured fp32 peak on kThreads threads
+double g_core_peak_gflops = 0;  // one core's fp32 peak per second of its CPU time
 
 // ---------------------------------------------------------------------------------------
 // fp32 peak: every thread runs 12 independent FMA chains on full-width vectors (enough to
@@ -118,6 +120,33 @@ __attribute__((noinline)) float fma_chains(long iters) {
 #undef DUET_SUM
 }
 
+// CPU time of the whole process (all threads), seconds.
+double process_cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// One core's peak per second of CPU time (the FMA loop on this thread, timed with its CPU
+// clock): the time other processes take the core does not count, so it holds on a loaded
+// machine where the wall-clock peak above does not.
+double measure_core_peak_gflops() {
+  const long iters = 5'000'000;
+  double best = 0;
+  float sink = 0;
+  for (int rep = 0; rep < 9; ++rep) {
+    timespec a, b;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+    sink += fma_chains(iters);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+    const double dt = static_cast<double>(b.tv_sec - a.tv_sec) +
+                      1e-9 * static_cast<double>(b.tv_nsec - a.tv_nsec);
+    best = std::max(best, iters * kChains * kLanes * 2.0 / dt / 1e9);
+  }
+  if (sink == 12345.f) std::printf(" ");
+  return best;
+}
+
 double measure_peak_gflops(int threads) {
   const long iters = 20'000'000;
   double best = 0;
@@ -142,11 +171,15 @@ using namespace duet;
 
 // Runs `body` in the benchmark loop and reports, from wall time, GFLOP/s (mean over the
 // iterations), frac_peak, and best_GFLOP/s (fastest iteration: on a machine shared with other
-// processes this is the figure closest to the unloaded speed).
+// processes this is the figure closest to the unloaded speed); and cpu_frac_peak: the flops
+// per second of the process's CPU time (every thread's, idle spinning included) over one
+// core's peak per CPU second, the fraction of peak the threads reached while they ran, which a
+// loaded machine does not distort.
 template <class F>
 void timed(benchmark::State& state, double flops, F&& body) {
   body();  // warm-up: scratch buffers, page faults
   double seconds = 0, fastest = 1e30;
+  const double cpu0 = process_cpu_seconds();
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     body();
@@ -159,6 +192,11 @@ void timed(benchmark::State& state, double flops, F&& body) {
   state.counters["frac_peak"] = g_peak_gflops > 0 ? gflops / g_peak_gflops : 0;
   state.counters["best_GFLOP/s"] = flops / fastest / 1e9;
   state.counters["best_frac_peak"] = g_peak_gflops > 0 ? flops / fastest / 1e9 / g_peak_gflops : 0;
+  const double cpu = process_cpu_seconds() - cpu0;
+  state.counters["cpu_frac_peak"] =
+      g_core_peak_gflops > 0 && cpu > 0
+          ? flops * static_cast<double>(state.iterations()) / cpu / 1e9 / g_core_peak_gflops
+          : 0;
 }
 
 struct ConvShape {
@@ -325,6 +363,8 @@ int main(int argc, char** argv) {
   std::printf("fp32 peak (%s, %d threads, %d FMA chains): %.1f GFLOP/s\n", kIsa, kThreads, kChains,
               g_peak_gflops);
   std::printf("single-thread peak: %.1f GFLOP/s\n", measure_peak_gflops(1));
+  g_core_peak_gflops = measure_core_peak_gflops();
+  std::printf("one core's peak per CPU second: %.1f GFLOP/s\n", g_core_peak_gflops);
   register_all();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
