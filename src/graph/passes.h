@@ -46,8 +46,11 @@ void commute_relu_pool(PassContext& ctx);
 void fuse_epilogues(PassContext& ctx);
 // Eval graphs on the CPU: converts chains of convolutions, pooling and elementwise ops to the
 // blocked channel layout nChw16c (kernels/nchwc_kernels.h) with their weights packed once
-// (hoisted), converting back only at the edges (to_nchwc / from_nchwc nodes).
+// (hoisted), converting back only at the edges (to_nchwc / from_nchwc nodes). Only while the
+// kernels run their AVX-512 paths (simd::kernel_isa()): the generic ones are slower than the
+// plain convolutions. Tests: force_nchwc_layout(true) runs it on any CPU (generic kernels).
 void nchwc_layout(PassContext& ctx);
+void force_nchwc_layout(bool on);
 // Training graphs: moves every in-place update (optimizer steps, running statistics) to just
 // after its last dependency, so a parameter is updated while its gradient is still in cache
 // and the gradient's buffer can be reused for the rest of the backward pass.

@@ -9,14 +9,14 @@ TEST(Pipeline, OrderAndFlags) {
   std::vector<std::string> names;
   for (const detail::Pass& pass : p) names.push_back(pass.name);
   EXPECT_EQ(names, (std::vector<std::string>{"dce", "cse", "constant_folding", "fold_batch_norm",
-                                             "commute_relu_pool", "fuse_epilogue", "fuse_updates",
-                                             "dce", "schedule_updates", "schedule_collectives",
-                                             "hoist", "inplace"}));
+                                             "commute_relu_pool", "fuse_epilogue", "nchwc_layout",
+                                             "fuse_updates", "dce", "schedule_updates",
+                                             "schedule_collectives", "hoist", "inplace"}));
   for (const detail::Pass& pass : p) {
-    const bool bn = std::string(pass.name) == "fold_batch_norm";
-    const bool reorders = bn || std::string(pass.name) == "fuse_updates";
-    EXPECT_EQ(pass.eval_only, bn || std::string(pass.name) == "hoist") << pass.name;
-    EXPECT_EQ(pass.reorders_math, reorders) << pass.name;
+    const std::string name = pass.name;
+    const bool eval_reorders = name == "fold_batch_norm" || name == "nchwc_layout";
+    EXPECT_EQ(pass.eval_only, eval_reorders || name == "hoist") << name;
+    EXPECT_EQ(pass.reorders_math, eval_reorders || name == "fuse_updates") << name;
   }
 }
 
