@@ -3,9 +3,9 @@
 //   -> y (N, Ob, OH, OW, 16) = act(conv(x, w) + bias + residual).
 // Format "plain_input" goes to nchwc::conv_plain_input (nchwc_stem.cpp).
 //
-// The work is cut into units (output-channel group of up to 4 blocks, image, output row,
-// segment of the row); duet's pool runs the units, each writing its own part of y, so the
-// result does not depend on the number of threads. A unit runs the float32 AVX-512 kernel
+// The work is cut into units (output-channel group of 3 or 4 blocks, image, band of output
+// rows, segment of a long row); duet's pool runs the units, each writing its own part of y, so
+// the result does not depend on the number of threads. A unit runs the float32 AVX-512 kernel
 // (nchwc_conv_avx512.cpp) when nchwc::use_avx512 says so, else the generic template below (the
 // reference arithmetic, float64, CPUs without AVX-512). A 1x1 stride-1 unpadded conv is a
 // GEMM over the pixels: it is run as one long row of H * W pixels cut into segments.
