@@ -156,12 +156,12 @@ void bench_layer(benchmark::State& state, const Layer& l, int64_t batch, bool bl
 const std::vector<Layer>& layers() {
   static const std::vector<Layer> r = {
       // MobileNetV2 depthwise (3x3, relu6)
-      {"mbv2_dw_32_112_s1", 32, 112, 32, 3, 1, 1, true, "silu"},
-      {"mbv2_dw_96_112_s2", 96, 112, 96, 3, 2, 1, true, "silu"},
-      {"mbv2_dw_144_56_s1", 144, 56, 144, 3, 1, 1, true, "silu"},
-      {"mbv2_dw_192_28_s1", 192, 28, 192, 3, 1, 1, true, "silu"},
-      {"mbv2_dw_576_14_s1", 576, 14, 576, 3, 1, 1, true, "silu"},
-      {"mbv2_dw_960_7_s1", 960, 7, 960, 3, 1, 1, true, "silu"},
+      {"mbv2_dw_32_112_s1", 32, 112, 32, 3, 1, 1, true, "relu6"},
+      {"mbv2_dw_96_112_s2", 96, 112, 96, 3, 2, 1, true, "relu6"},
+      {"mbv2_dw_144_56_s1", 144, 56, 144, 3, 1, 1, true, "relu6"},
+      {"mbv2_dw_192_28_s1", 192, 28, 192, 3, 1, 1, true, "relu6"},
+      {"mbv2_dw_576_14_s1", 576, 14, 576, 3, 1, 1, true, "relu6"},
+      {"mbv2_dw_960_7_s1", 960, 7, 960, 3, 1, 1, true, "relu6"},
       // EfficientNet-B0 depthwise (silu)
       {"effb0_dw5_144_56_s2", 144, 56, 144, 5, 2, 2, true, "silu"},
       {"effb0_dw5_240_28_s1", 240, 28, 240, 5, 1, 2, true, "silu"},
@@ -170,6 +170,7 @@ const std::vector<Layer>& layers() {
       // stems
       {"resnet_stem_7x7s2_3to64", 3, 224, 64, 7, 2, 3, false, "relu"},
       {"mbv2_stem_3x3s2_3to32", 3, 224, 32, 3, 2, 1, false, "relu6"},
+      {"effb0_stem_3x3s2_3to32", 3, 224, 32, 3, 2, 1, false, "silu"},
   };
   return r;
 }
