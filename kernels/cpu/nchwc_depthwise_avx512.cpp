@@ -79,23 +79,59 @@ void run(const DwGeom& g, const Row& r, int64_t ow0, int act) {
   }
 }
 
-// run<len, SW> for a length known at run time (1 <= len <= 14).
-template <int SW, int K = 1>
+// run<R, 1> for stride 1, dilation 1 and KW taps along W: each input vector of a kernel row is
+// loaded once and FMA-ed into the (up to KW) accumulators it reaches, with the row's KW weight
+// vectors in registers (R + KW - 1 loads instead of R * KW).
+template <int R, int KW>
+void run_s1(const DwGeom& g, const Row& r, int64_t ow0, int act) {
+  __m512 acc[R];
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i) acc[i] = r.bias;
+  for (int64_t kh = r.kh0; kh < r.kh1; ++kh) {
+    const float* xp = r.x + ((r.ih0 + kh * g.dh) * g.w + ow0 - g.pw) * kL;
+    const float* wr = r.w + kh * KW * kL;
+    __m512 wv[KW];
+#pragma GCC unroll 8
+    for (int kw = 0; kw < KW; ++kw) wv[kw] = _mm512_loadu_ps(wr + kw * kL);
+#pragma GCC unroll 32
+    for (int i = 0; i < R + KW - 1; ++i) {
+      const __m512 xv = _mm512_loadu_ps(xp + i * kL);
+#pragma GCC unroll 8
+      for (int kw = 0; kw < KW; ++kw) {
+        const int o = i - kw;  // the output pixel this tap feeds
+        if (o >= 0 && o < R) acc[o] = _mm512_fmadd_ps(xv, wv[kw], acc[o]);
+      }
+    }
+  }
+  const float* res = r.res ? r.res + ow0 * kL : nullptr;
+  if (act <= kActRelu6) {
+    finish<true>(acc, R, res, r.y + ow0 * kL, act);
+  } else {
+    finish_formula(acc, R, res, r.y + ow0 * kL, act);
+  }
+}
+
+// A run of length len known at run time (1 <= len <= 14): Mode 0, 1, 2 run<len, Mode>; Mode
+// 10 + KW run_s1<len, KW>.
+template <int Mode, int K = 1>
 void run_len(const DwGeom& g, const Row& r, int64_t ow0, int64_t len, int act) {
   if constexpr (K <= 14) {
-    if (len == K) return run<K, SW>(g, r, ow0, act);
-    run_len<SW, K + 1>(g, r, ow0, len, act);
+    if (len == K) {
+      if constexpr (Mode >= 10) return run_s1<K, Mode - 10>(g, r, ow0, act);
+      return run<K, Mode>(g, r, ow0, act);
+    }
+    run_len<Mode, K + 1>(g, r, ow0, len, act);
   }
 }
 
 // Pixels [lo, hi) in ceil((hi - lo) / 14) runs of equal length (+-1): every run has as many
 // independent accumulators as it can.
-template <int SW>
+template <int Mode>
 void runs(const DwGeom& g, const Row& r, int64_t lo, int64_t hi, int act) {
   const int64_t n = hi - lo, parts = (n + 13) / 14;
   for (int64_t p = 0; p < parts; ++p) {
     const int64_t a = lo + n * p / parts;
-    run_len<SW>(g, r, a, lo + n * (p + 1) / parts - a, act);
+    run_len<Mode>(g, r, a, lo + n * (p + 1) / parts - a, act);
   }
 }
 
@@ -142,7 +178,11 @@ void depthwise_row_avx512(const DwGeom& g, const float* x_plane, const float* w_
   if (hi > g.ow) hi = g.ow;
   if (hi < lo) hi = lo;
   for (int64_t ow = 0; ow < lo; ++ow) pixel(g, r, ow, act_code);
-  if (g.sw == 1) {
+  if (g.sw == 1 && g.dw == 1 && g.kw == 3) {
+    runs<13>(g, r, lo, hi, act_code);
+  } else if (g.sw == 1 && g.dw == 1 && g.kw == 5) {
+    runs<15>(g, r, lo, hi, act_code);
+  } else if (g.sw == 1) {
     runs<1>(g, r, lo, hi, act_code);
   } else if (g.sw == 2) {
     runs<2>(g, r, lo, hi, act_code);
