@@ -16,6 +16,7 @@
 #include "core/parallel.h"
 #include "cpu/nchwc_common.h"
 #include "cpu/nchwc_conv_avx512.h"
+#include "cpu/nchwc_dw_stem_avx512.h"  // avx512_act_code
 #include "duet/error.h"
 
 namespace duet::cpu_kernels {
@@ -141,8 +142,10 @@ void conv_dense(const KernelArgs& k) {
     g.bias = bias.data();
   }
   if (a.b("has_residual")) g.residual = k.inputs[next].data<T>();
-  if (fast && e.in_register()) g.act = e.in_register_code();
-  const bool act_after = e.act != kernels::Activation::none && !(fast && e.in_register());
+  // The AVX-512 tiles apply the activation in registers where nchwc_act_avx512.h has it.
+  const int code = fast ? nchwc::avx512_act_code(e) : -1;
+  if (code >= 0) g.act = code;
+  const bool act_after = e.act != kernels::Activation::none && code < 0;
 
   // A 1x1 stride-1 unpadded conv: one long row of pixels.
   if (g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0) {

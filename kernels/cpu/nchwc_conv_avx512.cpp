@@ -13,14 +13,21 @@
 // Cache blocking: the input blocks are taken in chunks whose weights (OB x chunk x KH x KW x
 // 16 x 16 floats, <= 32 KB) stay in L1 while every tile of a band of output rows uses them; a
 // chunk's partial sums go to y and the next chunk adds to them. The epilogue (bias, residual,
-// relu / relu6) runs in registers after the last chunk, before the store.
+// activation: nchwc_act_avx512.h) runs in registers after the last chunk, before the store.
 //
-// Compiled with AVX-512 flags (CMakeLists.txt); includes only <immintrin.h>, <cstdint> and the
-// declaration header, per nchwc_common.h's rules.
+// Compiled with AVX-512 flags (CMakeLists.txt); includes only <immintrin.h>, <cstdint>, the
+// declaration header and nchwc_act_avx512.h (internal linkage), per nchwc_common.h's rules.
+//
+// GCC 12 warns "'__Y' may be used uninitialized" inside its own _mm512_max_ps / _mm512_min_ps
+// (their _mm512_undefined_ps operand), at the header's location: the pragma comes before it.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cstdint>
 
+#include "cpu/nchwc_act_avx512.h"
 #include "cpu/nchwc_conv_avx512.h"
 
 namespace duet::cpu_kernels::nchwc {
@@ -130,17 +137,14 @@ void tile(const Tile& t) {
       for (int p = 0; p < P; ++p) _mm512_storeu_ps(t.y + o * t.y_ob + p * B, acc[p][o]);
     return;
   }
-  const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
 #pragma GCC unroll 4
   for (int o = 0; o < OB; ++o) {
-    const __m512 bv = t.bias ? _mm512_loadu_ps(t.bias + o * B) : zero;
+    const __m512 bv = t.bias ? _mm512_loadu_ps(t.bias + o * B) : _mm512_setzero_ps();
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
       __m512 v = _mm512_add_ps(acc[p][o], bv);
       if (t.res) v = _mm512_add_ps(v, _mm512_loadu_ps(t.res + o * t.y_ob + p * B));
-      // (masked forms: GCC 12 warns about the unmasked ones' undefined pass-through operand)
-      if (t.act >= 1) v = _mm512_mask_max_ps(v, 0xFFFF, v, zero);
-      if (t.act == 2) v = _mm512_mask_min_ps(v, 0xFFFF, v, six);
+      v = t.act <= kActRelu6 ? act_avx512_minmax(v, t.act) : act_avx512(v, t.act);
       _mm512_storeu_ps(t.y + o * t.y_ob + p * B, v);
     }
   }

@@ -25,7 +25,7 @@ struct DenseConv {
   T* y = nullptr;
   int64_t n = 0, cb = 0, h = 0, w_ = 0, ob = 0, oh = 0, ow = 0;
   int64_t kh = 0, kw = 0, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
-  int act = 0;  // applied in registers: 0 none, 1 relu, 2 relu6
+  int act = 0;  // applied in registers (AVX-512): nchwc::avx512_act_code (kActNone, ...)
 };
 
 // y[n][ob0 .. ob0 + nob)[oh0 .. oh1)[ow0 .. ow1) for 1 <= nob <= 4 (the AVX-512 kernel,
