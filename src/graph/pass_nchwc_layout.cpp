@@ -164,7 +164,7 @@ struct Layouter {
     const Node nd = g.nodes[i];  // a copy: emitting grows g.nodes
     if (!nd.is(OpId::conv2d) && !nd.is(OpId::conv2d_fused)) return false;
     const ValueRef x = nd.inputs[0], w = nd.inputs[1];
-    const TensorMeta& xm = g.meta(x);
+    const TensorMeta xm = g.meta(x);  // copies: emitting grows g.nodes
     const Shape ws = g.meta(w).shape;
     if (!cpu_f32(xm) || xm.shape.size() != 4 || ws.size() != 4 || g.meta(w).dtype != xm.dtype ||
         checked_numel(xm.shape, "nchwc_layout") == 0)
@@ -256,7 +256,7 @@ struct Layouter {
   // One operand of a blocked binary op whose logical output is `out` (N, C, H, W); false when
   // it cannot be given a broadcast-compatible blocked form.
   bool binary_operand(ValueRef v, const Shape& out, int32_t at, ValueRef& result) {
-    const TensorMeta& m = g.meta(v);
+    const TensorMeta m = g.meta(v);  // a copy: emitting grows g.nodes
     if (m.dtype != DType::float32 || m.device.type != DeviceType::cpu) return false;
     if (has_blocked(v)) {
       result = blocked_of.at(v);
