@@ -32,12 +32,15 @@ void fill_xpad(const DwGeom& g, int64_t c, const T* x, int64_t oh, int64_t wpad,
     for (int64_t kh = 0; kh < g.kh; ++kh) {
       T* dst = xpad + (ci * g.kh + kh) * wpad;
       const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
-      std::fill_n(dst, wpad, T(0));
-      if (ih < 0 || ih >= g.h) continue;
-      // j in [pw, pw + W) holds iw = j - pw.
-      const int64_t j1 = std::min(wpad, g.pw + g.w);
-      if (j1 > g.pw)
-        std::copy(x + (ci * g.h + ih) * g.w, x + (ci * g.h + ih) * g.w + (j1 - g.pw), dst + g.pw);
+      if (ih < 0 || ih >= g.h) {
+        std::fill_n(dst, wpad, T(0));
+        continue;
+      }
+      // j in [j0, j1) = [pw, pw + W) (within the buffer) holds iw = j - pw; zeros around it.
+      const int64_t j0 = std::min(wpad, g.pw), j1 = std::min(wpad, g.pw + g.w);
+      std::fill_n(dst, j0, T(0));
+      std::copy_n(x + (ci * g.h + ih) * g.w, j1 - j0, dst + j0);
+      std::fill_n(dst + j1, wpad - j1, T(0));
     }
   }
 }
