@@ -12,8 +12,9 @@
 //
 // Cache blocking: the input blocks are taken in chunks whose weights (OB x chunk x KH x KW x
 // 16 x 16 floats, <= 32 KB) stay in L1 while every tile of a band of output rows uses them; a
-// chunk's partial sums go to y and the next chunk adds to them. The epilogue (bias, residual,
-// activation: nchwc_act_avx512.h) runs in registers after the last chunk, before the store.
+// chunk's partial sums go to y and the next chunk adds to them. The accumulators start from
+// bias + residual (so y may be the residual's buffer); the activation (nchwc_act_avx512.h) runs
+// in registers after the last chunk, before the store.
 //
 // Compiled with AVX-512 flags (CMakeLists.txt); includes only <immintrin.h>, <cstdint>, the
 // declaration header and nchwc_act_avx512.h (internal linkage), per nchwc_common.h's rules.
@@ -65,10 +66,15 @@ void tile(const Tile& t) {
 #pragma GCC unroll 16
       for (int p = 0; p < P; ++p) acc[p][o] = _mm512_loadu_ps(t.y + o * t.y_ob + p * B);
   } else {
-#pragma GCC unroll 16
-    for (int p = 0; p < P; ++p)
+    // The first chunk starts from bias + residual: the residual is read before any partial
+    // sum is stored, so y may be the residual's own buffer.
 #pragma GCC unroll 4
-      for (int o = 0; o < OB; ++o) acc[p][o] = _mm512_setzero_ps();
+    for (int o = 0; o < OB; ++o) {
+      const __m512 bv = t.bias ? _mm512_loadu_ps(t.bias + o * B) : _mm512_setzero_ps();
+#pragma GCC unroll 16
+      for (int p = 0; p < P; ++p)
+        acc[p][o] = t.res ? _mm512_add_ps(bv, _mm512_loadu_ps(t.res + o * t.y_ob + p * B)) : bv;
+    }
   }
   for (int64_t cb = 0; cb < t.ncb; ++cb) {
     if constexpr (MODE > 0) {
@@ -138,16 +144,13 @@ void tile(const Tile& t) {
     return;
   }
 #pragma GCC unroll 4
-  for (int o = 0; o < OB; ++o) {
-    const __m512 bv = t.bias ? _mm512_loadu_ps(t.bias + o * B) : _mm512_setzero_ps();
+  for (int o = 0; o < OB; ++o)
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
-      __m512 v = _mm512_add_ps(acc[p][o], bv);
-      if (t.res) v = _mm512_add_ps(v, _mm512_loadu_ps(t.res + o * t.y_ob + p * B));
-      v = t.act <= kActRelu6 ? act_avx512_minmax(v, t.act) : act_avx512(v, t.act);
-      _mm512_storeu_ps(t.y + o * t.y_ob + p * B, v);
+      const __m512 v = acc[p][o];
+      _mm512_storeu_ps(t.y + o * t.y_ob + p * B,
+                       t.act <= kActRelu6 ? act_avx512_minmax(v, t.act) : act_avx512(v, t.act));
     }
-  }
 }
 
 using TileFn = void (*)(const Tile&);
@@ -205,12 +208,10 @@ void conv_dense_avx512(const DenseConv<float>& g, int64_t n, int64_t ob0, int64_
   t.y_ob = g.oh * g.ow * B;
   t.act = g.act;
 
-  // Input blocks per chunk: the chunk's weights fit kL1WeightBytes. A residual that is y itself
-  // (never, today: the op is not in-place) would be overwritten by partial sums: one chunk.
+  // Input blocks per chunk: the chunk's weights fit kL1WeightBytes.
   const int64_t per_block = nob * g.kh * g.kw * B * B * static_cast<int64_t>(sizeof(float));
   int64_t chunk = kL1WeightBytes / per_block;
   if (chunk < 1) chunk = 1;
-  if (g.residual == g.y) chunk = g.cb;
 
   // Pixels whose taps all lie inside the row: [in0, in1).
   int64_t in0 = (g.pw + g.sw - 1) / g.sw;

@@ -29,7 +29,7 @@ struct DenseConv {
 };
 
 // y[n][ob0 .. ob0 + nob)[oh0 .. oh1)[ow0 .. ow1) for 1 <= nob <= 4 (the AVX-512 kernel,
-// float32). Partial sums pass through y, so the residual must not be y itself.
+// float32). Partial sums pass through y; the residual is read first, so it may be y itself.
 void conv_dense_avx512(const DenseConv<float>& g, int64_t n, int64_t ob0, int64_t nob, int64_t oh0,
                        int64_t oh1, int64_t ow0, int64_t ow1);
 

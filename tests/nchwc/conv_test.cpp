@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "duet/duet.h"
+#include "nchwc_kernels.h"
 #include "ops/op_def.h"
 #include "test_util.h"
 
@@ -209,6 +210,28 @@ TEST(ConvNchwcThreads, DeterministicAcrossThreadCounts) {
   const std::vector<float> two = run_blocked(c, d).to_vector<float>();
   set_num_threads(before);
   EXPECT_EQ(one, two);
+}
+
+// The kernel may write its output over the residual (a graph that reuses the residual's
+// buffer): it reads each tile's residual before it stores partial sums there.
+TEST(ConvNchwcInPlace, ResidualMayBeTheOutputBuffer) {
+  for (const simd::Isa isa : {simd::best_isa(), simd::Isa::generic}) {
+    IsaScope scope(isa);
+    for (const Case& c : {Case{"a", 2, 64, 9, 9, 64, 3, 1, 1, 1, true, true, "relu"},
+                          Case{"b", 1, 256, 7, 7, 64, 1, 1, 0, 1, false, true, "silu"}}) {
+      SCOPED_TRACE(c.name);
+      const Data d = make_data(c, float32, 17);
+      const Tensor expected = run_blocked(c, d);
+      const Attrs attrs = conv_attrs(c);
+      std::vector<Tensor> in{to_blocked(d.x), pack_dense(d.w)};
+      if (c.bias) in.push_back(d.b);
+      Tensor r = to_blocked(d.r);
+      in.push_back(r);
+      std::vector<Tensor> out{r};  // y is the residual's buffer
+      cpu_kernels::conv2d_nchwc(KernelArgs{attrs, in, out});
+      test::expect_close(from_blocked(r, c.o), expected, 1e-5, 1e-5);
+    }
+  }
 }
 
 TEST(ConvNchwcErrors, RejectsMismatchedPackedWeight) {
