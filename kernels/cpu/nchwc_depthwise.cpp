@@ -10,8 +10,8 @@
 // with zero columns around them, so no pixel needs its taps clipped) or the generic template
 // (float32 without AVX-512, float64). The AVX-512 kernel applies none, relu, relu6, sigmoid,
 // silu and hardswish in registers; softplus (and every activation of the generic path) runs on
-// the stored row. Padding lanes have zero weights and zero bias: they hold the residual's lanes after the
-// activation, finite like the input.
+// the stored row. Padding lanes have zero weights and zero bias: they hold the residual's lanes
+// after the activation, finite like the input.
 #include <algorithm>
 #include <vector>
 
@@ -118,32 +118,34 @@ void depthwise(const KernelArgs& k, const DwGeom& g, const nchwc::Epilogue& e) {
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, row * taps));
   parallel::parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
     std::vector<T> xpad(padded ? static_cast<size_t>(g.h * gp.w * kB) : 0);
-    for (int64_t r = lo; r < hi; ++r) {
-      const int64_t oh = r % g.oh, nb = r / g.oh, b = nb % cb;  // nb = n * Cb + cb
+    // The chunk's rows as segments [oh0, oh1) of planes nb = n * Cb + cb.
+    int64_t nb = lo / g.oh, oh0 = lo % g.oh;
+    for (int64_t r = lo; r < hi; ++nb, oh0 = 0) {
+      const int64_t oh1 = std::min(g.oh, oh0 + (hi - r));
+      r += oh1 - oh0;
+      const int64_t b = nb % cb;
       const T* xp = px + nb * plane;
       const T* wk = pw + b * taps * kB;
-      const T* rr = pr ? pr + nb * oplane + oh * row : nullptr;
-      T* yr = py + nb * oplane + oh * row;
+      const T* bias16 = b16.data() + b * kB;
+      const T* rp = pr ? pr + nb * oplane : nullptr;
+      T* yp = py + nb * oplane;
       if constexpr (std::is_same_v<T, float>) {
-        if (padded) {
-          // This plane's rows in the chunk: [oh, oh_end]; their taps' input rows.
-          if (r == lo || oh == 0) {
-            const int64_t oh_end = std::min(g.oh - 1, oh + (hi - 1 - r));
-            fill_padded_rows(g, gp, xp, oh * g.sh - g.ph,
-                             oh_end * g.sh - g.ph + (g.kh - 1) * g.dh + 1, xpad.data());
-          }
-          xp = xpad.data();
-        }
         if (fast) {
-          nchwc::depthwise_row_avx512(gp, xp, wk, b16.data() + b * kB, rr, yr, oh,
-                                      after ? 0 : code);
-        } else {
-          depthwise_row_generic<T>(g, xp, wk, b16.data() + b * kB, rr, yr, oh);
+          if (padded) {  // the input rows of output rows [oh0, oh1)
+            fill_padded_rows(g, gp, xp, oh0 * g.sh - g.ph,
+                             (oh1 - 1) * g.sh - g.ph + (g.kh - 1) * g.dh + 1, xpad.data());
+            xp = xpad.data();
+          }
+          nchwc::depthwise_rows_avx512(gp, xp, wk, bias16, rp, yp, oh0, oh1, after ? 0 : code);
+          if (after) nchwc::apply_activation(yp + oh0 * row, (oh1 - oh0) * row, e);
+          continue;
         }
-      } else {
-        depthwise_row_generic<T>(g, xp, wk, b16.data() + b * kB, rr, yr, oh);
       }
-      if (after) nchwc::apply_activation(yr, row, e);
+      for (int64_t oh = oh0; oh < oh1; ++oh) {
+        T* yr = yp + oh * row;
+        depthwise_row_generic<T>(g, xp, wk, bias16, rp ? rp + oh * row : nullptr, yr, oh);
+        nchwc::apply_activation(yr, row, e);
+      }
     }
   });
 }

@@ -1,7 +1,7 @@
 // depthwise_conv2d_nchwc's float32 AVX-512 row kernel (nchwc_dw_stem_avx512.h). Compiled with
 // AVX-512 flags; runs only when nchwc::use_avx512() (kernels/cpu/nchwc_common.h).
 //
-// One output row of one 16-channel block: each lane is its own channel, so a pixel is one zmm
+// Output rows of one 16-channel block: each lane is its own channel, so a pixel is one zmm
 // and a tap one FMA with the tap's weight vector (no broadcasts). Interior pixels (every kw tap
 // inside the row) go in runs of up to 14 accumulators (the interior split into equal runs), for
 // each tap loading the weight once and FMA-ing the run's input vectors; the rows above and below
@@ -129,6 +129,7 @@ void run_len(const DwGeom& g, const Row& r, int64_t ow0, int64_t len, int act) {
 template <int Mode>
 void runs(const DwGeom& g, const Row& r, int64_t lo, int64_t hi, int act) {
   const int64_t n = hi - lo, parts = (n + 13) / 14;
+  if (parts == 1) return run_len<Mode>(g, r, lo, n, act);
   for (int64_t p = 0; p < parts; ++p) {
     const int64_t a = lo + n * p / parts;
     run_len<Mode>(g, r, a, lo + n * (p + 1) / parts - a, act);
@@ -161,15 +162,9 @@ void pixel(const DwGeom& g, const Row& r, int64_t ow, int act) {
 
 }  // namespace
 
-void depthwise_row_avx512(const DwGeom& g, const float* x_plane, const float* w_block,
-                          const float* bias16, const float* res_row, float* y_row, int64_t oh,
-                          int act_code) {
-  Row r{x_plane, w_block, res_row, y_row, _mm512_loadu_ps(bias16), oh * g.sh - g.ph, 0, 0};
-  // Taps kh with 0 <= ih0 + kh * dh < H.
-  r.kh0 = r.ih0 >= 0 ? 0 : (-r.ih0 + g.dh - 1) / g.dh;
-  r.kh1 = r.ih0 > g.h - 1 ? 0 : (g.h - 1 - r.ih0) / g.dh + 1;
-  if (r.kh1 > g.kh) r.kh1 = g.kh;
-  if (r.kh0 > r.kh1) r.kh0 = r.kh1;
+void depthwise_rows_avx512(const DwGeom& g, const float* x_plane, const float* w_block,
+                           const float* bias16, const float* res_plane, float* y_plane, int64_t oh0,
+                           int64_t oh1, int act_code) {
   // Interior pixels [lo, hi): ow * sw - pw >= 0 and ow * sw - pw + (KW - 1) * dw < W.
   int64_t lo = (g.pw + g.sw - 1) / g.sw;
   const int64_t last = g.w - 1 + g.pw - (g.kw - 1) * g.dw;
@@ -177,19 +172,42 @@ void depthwise_row_avx512(const DwGeom& g, const float* x_plane, const float* w_
   if (lo > g.ow) lo = g.ow;
   if (hi > g.ow) hi = g.ow;
   if (hi < lo) hi = lo;
-  for (int64_t ow = 0; ow < lo; ++ow) pixel(g, r, ow, act_code);
-  if (g.sw == 1 && g.dw == 1 && g.kw == 3) {
-    runs<13>(g, r, lo, hi, act_code);
-  } else if (g.sw == 1 && g.dw == 1 && g.kw == 5) {
-    runs<15>(g, r, lo, hi, act_code);
-  } else if (g.sw == 1) {
-    runs<1>(g, r, lo, hi, act_code);
-  } else if (g.sw == 2) {
-    runs<2>(g, r, lo, hi, act_code);
-  } else {
-    runs<0>(g, r, lo, hi, act_code);
+  const int64_t row = g.ow * kL;
+  const __m512 bias = _mm512_loadu_ps(bias16);
+  for (int64_t oh = oh0; oh < oh1; ++oh) {
+    Row r{x_plane,
+          w_block,
+          res_plane ? res_plane + oh * row : nullptr,
+          y_plane + oh * row,
+          bias,
+          oh * g.sh - g.ph,
+          0,
+          0};
+    // Taps kh with 0 <= ih0 + kh * dh < H.
+    if (g.dh == 1) {
+      r.kh0 = r.ih0 >= 0 ? 0 : -r.ih0;
+      r.kh1 = g.h - r.ih0;
+    } else {
+      r.kh0 = r.ih0 >= 0 ? 0 : (-r.ih0 + g.dh - 1) / g.dh;
+      r.kh1 = r.ih0 > g.h - 1 ? 0 : (g.h - 1 - r.ih0) / g.dh + 1;
+    }
+    if (r.kh1 > g.kh) r.kh1 = g.kh;
+    if (r.kh1 < 0) r.kh1 = 0;
+    if (r.kh0 > r.kh1) r.kh0 = r.kh1;
+    for (int64_t ow = 0; ow < lo; ++ow) pixel(g, r, ow, act_code);
+    if (g.sw == 1 && g.dw == 1 && g.kw == 3) {
+      runs<13>(g, r, lo, hi, act_code);
+    } else if (g.sw == 1 && g.dw == 1 && g.kw == 5) {
+      runs<15>(g, r, lo, hi, act_code);
+    } else if (g.sw == 1) {
+      runs<1>(g, r, lo, hi, act_code);
+    } else if (g.sw == 2) {
+      runs<2>(g, r, lo, hi, act_code);
+    } else {
+      runs<0>(g, r, lo, hi, act_code);
+    }
+    for (int64_t ow = hi; ow < g.ow; ++ow) pixel(g, r, ow, act_code);
   }
-  for (int64_t ow = hi; ow < g.ow; ++ow) pixel(g, r, ow, act_code);
 }
 
 }  // namespace duet::cpu_kernels::nchwc

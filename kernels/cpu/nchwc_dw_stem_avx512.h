@@ -5,7 +5,7 @@
 //
 //   nchwc::DwGeom g{...};  // sizes, stride, padding, dilation
 //   if (nchwc::use_avx512(x.dtype()))
-//     nchwc::depthwise_row_avx512(g, x_plane, w_block, bias16, res_row, y_row, oh, act_code);
+//     nchwc::depthwise_rows_avx512(g, x_plane, w_block, bias16, res_plane, y_plane, 0, g.oh, code);
 //
 // Included by AVX-512 translation units: plain declarations only (no inline functions).
 #pragma once
@@ -37,13 +37,14 @@ struct DwGeom {
   int64_t h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw;
 };
 
-// Output row oh of one 16-channel block:
-//   y_row (OW, 16) = act(sum_kh,kw x_plane[ih][iw] (16) * w_block[kh][kw] (16) + bias16 + res_row)
-// x_plane (H, W, 16), w_block (KH, KW, 16), bias16 (16), res_row (OW, 16) or null;
-// act_code: avx512_act_code(e), or 0 (none) when the caller applies the activation.
-void depthwise_row_avx512(const DwGeom& g, const float* x_plane, const float* w_block,
-                          const float* bias16, const float* res_row, float* y_row, int64_t oh,
-                          int act_code);
+// Output rows [oh0, oh1) of one 16-channel block: for each row oh,
+//   y_plane[oh] (OW, 16) = act(sum_kh,kw x_plane[ih][iw] (16) * w_block[kh][kw] (16) + bias16
+//                              + res_plane[oh])
+// x_plane (H, W, 16), w_block (KH, KW, 16), bias16 (16), y_plane and res_plane (null: none)
+// (OH, OW, 16); act_code: avx512_act_code(e), or 0 (none) when the caller applies the activation.
+void depthwise_rows_avx512(const DwGeom& g, const float* x_plane, const float* w_block,
+                           const float* bias16, const float* res_plane, float* y_plane, int64_t oh0,
+                           int64_t oh1, int act_code);
 
 // Output row oh of the plain-input conv for output blocks [ob0, ob1), from the row's input taps
 // copied into xpad (C, KH, WP) with the padding as zeros: xpad[c][kh][j] = x[c][ih][iw] for
