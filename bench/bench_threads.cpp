@@ -21,6 +21,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -86,12 +87,17 @@ struct Loop {
   int64_t iters = 0;
 };
 
+// Units of duet's steps that a pool worker (not the calling thread) ran, and all of them.
+std::atomic<int64_t> g_worker_units{0}, g_all_units{0};
+
 void run_duet(const Loop& l) {
   float sinks[64] = {};
   duet::parallel::parallel_for(0, l.units, 1, [&](int64_t lo, int64_t hi) {
     float s = 0;
     for (int64_t u = lo; u < hi; ++u) unit(l.iters, &s);
     sinks[lo % 64] += s;
+    if (duet::parallel::thread_index() != 0) g_worker_units.fetch_add(hi - lo);
+    g_all_units.fetch_add(hi - lo);
   });
   g_sink = sinks[0];
 }
@@ -243,6 +249,10 @@ int main(int argc, char** argv) {
       "serial work of one step: %.0f us nominal, %.1f us measured (1 thread); "
       "with the gaps %.1f us\n",
       serial_work_us, st_serial.med(), gp_serial.med());
+  if (do_duet)
+    std::printf("duet: pool workers ran %.1f%% of the steps' work\n",
+                100.0 * static_cast<double>(g_worker_units.load()) /
+                    static_cast<double>(std::max<int64_t>(1, g_all_units.load())));
   std::printf(
       "per-loop overhead at %d threads (median step - serial / threads) / loops: "
       "duet %.2f us, omp %.2f us\n",
