@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <vector>
 
 #include "core/parallel.h"
 #include "duet/tensor.h"
@@ -61,24 +62,50 @@ void binary_map(const Tensor& a, const Tensor& b, const Tensor& out, F f) {
     });
     return;
   }
+  // Rows along the last axis. A chunk finds its first row's offsets once, then steps an
+  // odometer over the outer axes (no division per row); the inner loop is a plain vector loop
+  // when each input is contiguous or constant along the row (the blocked layout's (N, Cb, H, W,
+  // 16) * (N, Cb, 1, 1, 16), a (C, 1) column against a (1, W) row, ...).
   const Shape& os = out.shape();
   const int64_t r = static_cast<int64_t>(os.size());
   const Shape sa = broadcast_strides(a, os), sb = broadcast_strides(b, os);
   const int64_t inner = os[r - 1], ia = sa[r - 1], ib = sb[r - 1];
   const int64_t rows = n / inner;
   parallel::parallel_for_if(n > kParallelGrain, 0, rows, [&](int64_t lo, int64_t hi) {
+    std::vector<int64_t> idx(static_cast<size_t>(r), 0);  // row lo's index along each outer axis
+    int64_t oa = 0, ob = 0;
+    for (int64_t d = r - 2, rem = lo; d >= 0; --d) {
+      idx[d] = rem % os[d];
+      rem /= os[d];
+      oa += idx[d] * sa[d];
+      ob += idx[d] * sb[d];
+    }
     for (int64_t row = lo; row < hi; ++row) {
-      int64_t rem = row, oa = 0, ob = 0;
-      for (int64_t d = r - 2; d >= 0; --d) {
-        const int64_t idx = rem % os[d];
-        rem /= os[d];
-        oa += idx * sa[d];
-        ob += idx * sb[d];
-      }
       const In* ra = pa + oa;
       const In* rb = pb + ob;
       Out* ro = po + row * inner;
-      for (int64_t j = 0; j < inner; ++j) ro[j] = f(ra[j * ia], rb[j * ib]);
+      if (ia == 1 && ib == 1) {
+#pragma omp simd
+        for (int64_t j = 0; j < inner; ++j) ro[j] = f(ra[j], rb[j]);
+      } else if (ia == 1 && ib == 0) {
+        const In y = rb[0];
+#pragma omp simd
+        for (int64_t j = 0; j < inner; ++j) ro[j] = f(ra[j], y);
+      } else if (ia == 0 && ib == 1) {
+        const In x = ra[0];
+#pragma omp simd
+        for (int64_t j = 0; j < inner; ++j) ro[j] = f(x, rb[j]);
+      } else {
+        for (int64_t j = 0; j < inner; ++j) ro[j] = f(ra[j * ia], rb[j * ib]);
+      }
+      for (int64_t d = r - 2; d >= 0; --d) {  // the next row's offsets
+        oa += sa[d];
+        ob += sb[d];
+        if (++idx[d] < os[d]) break;
+        oa -= sa[d] * os[d];
+        ob -= sb[d] * os[d];
+        idx[d] = 0;
+      }
     }
   });
 }
