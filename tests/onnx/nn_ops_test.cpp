@@ -413,7 +413,9 @@ TEST(OnnxNnOps, BatchNormInferenceAndFoldIntoConv) {
                relu(batch_norm(conv2d(xc, b.load()->initializers().at("w")), scale, shift, mean,
                                var, false, 0.1, 1e-5)),
                1e-4, 1e-5);
-  Executable exe = b.load()->compile({xc.shape()});
+  // (Without the CPU blocked-layout pass, which would turn that conv2d_fused into a
+  // conv2d_nchwc with the same epilogue.)
+  Executable exe = b.load()->compile({xc.shape()}, {.disabled_passes = {"nchwc_layout"}});
   EXPECT_THAT(exe.dump(), HasSubstr("conv2d_fused"));
   EXPECT_THAT(exe.dump(), HasSubstr("activation=relu"));
   EXPECT_THAT(exe.dump(), ::testing::Not(HasSubstr("channel_affine")));
