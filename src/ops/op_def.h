@@ -64,6 +64,9 @@ enum class OpTrait : uint32_t {
   copying_view = 1u << 9,      // a view op whose view function copies a non-contiguous input
   collective = 1u << 10,       // communicates with the other ranks (src/ops/collective_ops.cpp):
                                // never removed, merged, folded or hoisted by a pass
+  cpu_only = 1u << 11,         // runs on the CPU only (the blocked-layout ops of CPU graph
+                               // inference, src/ops/nchwc_ops.cpp): no backend registers a
+                               // kernel for another device
   // Derived from the fields (never written in `traits`):
   view = 1u << 24,     // view != null
   random = 1u << 25,   // random

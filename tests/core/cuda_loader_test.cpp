@@ -73,21 +73,7 @@ TEST(CudaLoader, BackendRegistersEveryKernel) {
   for (const OpDef* op : all_ops()) {
     if (!op->kernels[cpu]) continue;  // views, to_device: no kernel on any device
     if (op->has(OpTrait::collective)) continue;  // the NCCL plugin registers these at init()
-    // The blocked-layout ops (kernels/nchwc_kernels.h) are CPU only: the layout pass runs on
-    // CPU graphs.
-    switch (op->id) {
-      case OpId::to_nchwc:
-      case OpId::from_nchwc:
-      case OpId::nchwc_pack_weight:
-      case OpId::conv2d_nchwc:
-      case OpId::depthwise_conv2d_nchwc:
-      case OpId::max_pool2d_nchwc:
-      case OpId::avg_pool2d_nchwc:
-      case OpId::global_avg_pool_nchwc:
-        continue;
-      default:
-        break;
-    }
+    if (op->has(OpTrait::cpu_only)) continue;  // the blocked-layout ops of CPU inference
     EXPECT_TRUE(op->kernels[gpu]) << op->name << " has a CPU kernel but no CUDA kernel";
     if (op->workspace[cpu]) {
       EXPECT_TRUE(op->workspace[gpu]) << op->name << ": no CUDA workspace query";
