@@ -139,14 +139,30 @@ Dims dims(const KernelArgs& k) {
   return {x[0], x[1], x[2], x[3], y[2], y[3]};
 }
 
-// Calls f(plane, oh) for every (n, cb) plane and output row, in parallel when large enough.
-template <class F>
-void for_each_row(const Dims& d, const F& f) {
+// Calls row(x, y, oh, avx) for every (n, cb) plane and output row, in parallel when large
+// enough: x the plane (H, W, 16), y the output row (OW, 16), both of the input's dtype; avx
+// whether a float32 row may take the AVX-512 path.
+template <class Row>
+void for_each_row(const KernelArgs& k, const Dims& d, const char* op, const Row& row) {
   const int64_t rows = d.N * d.Cb * d.OH;
-  parallel::parallel_for_if(rows > 1 && rows * d.OW * kB > (1 << 14), 0, rows,
-                            [&](int64_t lo, int64_t hi) {
-                              for (int64_t r = lo; r < hi; ++r) f(r / d.OH, r % d.OH);
-                            });
+  const bool avx = nchwc::use_avx512(k.inputs[0].dtype());
+  detail::dispatch_floating(k.inputs[0].dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = k.inputs[0].data<T>();
+    T* py = k.outputs[0].data<T>();
+    parallel::parallel_for_if(rows > 1 && rows * d.OW * kB > (1 << 14), 0, rows,
+                              [&](int64_t lo, int64_t hi) {
+                                for (int64_t r = lo; r < hi; ++r) {
+                                  const int64_t plane = r / d.OH, oh = r % d.OH;
+                                  row(px + plane * d.H * d.W * kB, py + r * d.OW * kB, oh, avx);
+                                }
+                              });
+  });
+}
+
+// The plain pools' geometry on the logical (N, Cb * 16, H, W) -> (.., OH, OW) problem.
+kernels::PoolGeom logical_geometry(const KernelArgs& k, const Dims& d) {
+  return kernels::pool_geometry(k.attrs, {d.N, d.Cb * kB, d.H, d.W}, {d.N, d.Cb * kB, d.OH, d.OW});
 }
 
 }  // namespace
@@ -155,28 +171,18 @@ void for_each_row(const Dims& d, const F& f) {
 void max_pool2d_nchwc(const KernelArgs& k) {
   const Dims d = dims(k);
   if (k.outputs[0].numel() == 0) return;  // (an empty output may have one huge axis)
-  // The plain geometry on the logical (N, Cb * 16, H, W) -> (.., OH, OW) problem.
-  const kernels::PoolGeom g =
-      kernels::pool_geometry(k.attrs, {d.N, d.Cb * kB, d.H, d.W}, {d.N, d.Cb * kB, d.OH, d.OW});
+  const kernels::PoolGeom g = logical_geometry(k, d);
   const Axis ha = max_axis(d.OH, d.H, g.kh, g.sh, g.ph, g.dh);
   const Axis wa = max_axis(d.OW, d.W, g.kw, g.sw, g.pw, g.dw);
-  const bool avx = nchwc::use_avx512(k.inputs[0].dtype());
-  detail::dispatch_floating(k.inputs[0].dtype(), "max_pool2d_nchwc", [&](auto tag) {
-    using T = decltype(tag);
-    const T* px = k.inputs[0].data<T>();
-    T* py = k.outputs[0].data<T>();
-    for_each_row(d, [&](int64_t plane, int64_t oh) {
-      const T* x = px + plane * d.H * d.W * kB;
-      T* y = py + (plane * d.OH + oh) * d.OW * kB;
-      if constexpr (std::is_same_v<T, float>) {
-        if (avx) {
-          nchwc::max_pool_row_avx512(x, d.W, ha.lo[oh], ha.hi[oh], g.dh, wa.lo.data(), wa.hi.data(),
-                                     g.dw, d.OW, y);
-          return;
-        }
+  for_each_row(k, d, "max_pool2d_nchwc", [&](const auto* x, auto* y, int64_t oh, bool avx) {
+    if constexpr (std::is_same_v<std::remove_cv_t<std::remove_pointer_t<decltype(x)>>, float>) {
+      if (avx) {
+        nchwc::max_pool_row_avx512(x, d.W, ha.lo[oh], ha.hi[oh], g.dh, wa.lo.data(), wa.hi.data(),
+                                   g.dw, d.OW, y);
+        return;
       }
-      max_row(x, d.W, ha.lo[oh], ha.hi[oh], g.dh, wa.lo.data(), wa.hi.data(), g.dw, d.OW, y);
-    });
+    }
+    max_row(x, d.W, ha.lo[oh], ha.hi[oh], g.dh, wa.lo.data(), wa.hi.data(), g.dw, d.OW, y);
   });
 }
 
@@ -185,28 +191,19 @@ void max_pool2d_nchwc(const KernelArgs& k) {
 void avg_pool2d_nchwc(const KernelArgs& k) {
   const Dims d = dims(k);
   if (k.outputs[0].numel() == 0) return;
-  const kernels::PoolGeom g =
-      kernels::pool_geometry(k.attrs, {d.N, d.Cb * kB, d.H, d.W}, {d.N, d.Cb * kB, d.OH, d.OW});
+  const kernels::PoolGeom g = logical_geometry(k, d);
   const Axis ha = avg_axis(d.OH, d.H, g.kh, g.sh, g.ph, g.count_include_pad);
   const Axis wa = avg_axis(d.OW, d.W, g.kw, g.sw, g.pw, g.count_include_pad);
-  const bool avx = nchwc::use_avx512(k.inputs[0].dtype());
-  detail::dispatch_floating(k.inputs[0].dtype(), "avg_pool2d_nchwc", [&](auto tag) {
-    using T = decltype(tag);
-    const T* px = k.inputs[0].data<T>();
-    T* py = k.outputs[0].data<T>();
-    for_each_row(d, [&](int64_t plane, int64_t oh) {
-      const T* x = px + plane * d.H * d.W * kB;
-      T* y = py + (plane * d.OH + oh) * d.OW * kB;
-      if constexpr (std::is_same_v<T, float>) {
-        if (avx) {
-          nchwc::avg_pool_row_avx512(x, d.W, ha.lo[oh], ha.hi[oh], wa.lo.data(), wa.hi.data(),
-                                     ha.count[oh], wa.count.data(), d.OW, y);
-          return;
-        }
+  for_each_row(k, d, "avg_pool2d_nchwc", [&](const auto* x, auto* y, int64_t oh, bool avx) {
+    if constexpr (std::is_same_v<std::remove_cv_t<std::remove_pointer_t<decltype(x)>>, float>) {
+      if (avx) {
+        nchwc::avg_pool_row_avx512(x, d.W, ha.lo[oh], ha.hi[oh], wa.lo.data(), wa.hi.data(),
+                                   ha.count[oh], wa.count.data(), d.OW, y);
+        return;
       }
-      avg_row(x, d.W, ha.lo[oh], ha.hi[oh], wa.lo.data(), wa.hi.data(), ha.count[oh],
-              wa.count.data(), d.OW, y);
-    });
+    }
+    avg_row(x, d.W, ha.lo[oh], ha.hi[oh], wa.lo.data(), wa.hi.data(), ha.count[oh], wa.count.data(),
+            d.OW, y);
   });
 }
 
