@@ -7,7 +7,7 @@
 //   if (!e.in_register()) nchwc::apply_activation(y, n, e);
 //
 // The AVX-512 files (nchwc_*_avx512.cpp) are compiled with AVX-512 flags even when the rest of
-// libduet is not (CMakeLists.txt): they include only <immintrin.h>, <cstddef>, <cstdint> and
+// libduet is not (CMakeLists.txt): they include nchwc_avx512.h first (the intrinsics) and
 // headers without inline functions (so no AVX-512 copy of a shared inline function can replace
 // the generic one at link time), and they run only when use_avx512() says so.
 #pragma once

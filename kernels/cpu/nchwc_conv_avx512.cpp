@@ -16,17 +16,9 @@
 // bias + residual (so y may be the residual's buffer); the activation (nchwc_act_avx512.h) runs
 // in registers after the last chunk, before the store.
 //
-// Compiled with AVX-512 flags (CMakeLists.txt); includes only <immintrin.h>, <cstdint>, the
+// Compiled with AVX-512 flags (CMakeLists.txt); includes only nchwc_avx512.h, the
 // declaration header and nchwc_act_avx512.h (internal linkage), per nchwc_common.h's rules.
-//
-// GCC 12 warns "'__Y' may be used uninitialized" inside its own _mm512_max_ps / _mm512_min_ps
-// (their _mm512_undefined_ps operand), at the header's location: the pragma comes before it.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-
-#include <cstdint>
+#include "cpu/nchwc_avx512.h"
 
 #include "cpu/nchwc_act_avx512.h"
 #include "cpu/nchwc_conv_avx512.h"

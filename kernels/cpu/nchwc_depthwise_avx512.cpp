@@ -7,17 +7,7 @@
 // each tap loading the weight once and FMA-ing the run's input vectors; the rows above and below
 // the input are clipped for the whole row; the few border pixels take a per-pixel loop that
 // clips each tap. Epilogue in registers: bias, residual, activation (nchwc_act_avx512.h).
-//
-// GCC 12 warns "'__Y' may be used uninitialized" inside its own _mm512_max_ps / _mm512_min_ps
-// (their _mm512_undefined_ps operand); the warning's location is the header, so the pragma comes
-// before it.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-
-#include <cstddef>
-#include <cstdint>
+#include "cpu/nchwc_avx512.h"
 
 #include "cpu/nchwc_act_avx512.h"
 #include "cpu/nchwc_dw_stem_avx512.h"

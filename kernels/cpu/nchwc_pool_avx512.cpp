@@ -2,17 +2,7 @@
 // pixel's 16 channels, so a window is a loop of vector loads. Same results as the generic rows:
 // max keeps NaN (the last NaN wins), avg sums in double in row-major window order.
 // Compiled with AVX-512 flags; runs only when nchwc::use_avx512() (rules: nchwc_common.h).
-// GCC 12 reports false "(maybe) used uninitialized" warnings inside its AVX-512 intrinsics
-// (_mm512_undefined_ps() is a self-initialised variable); they are inlined here, in this file.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
-#include <immintrin.h>
-
-#include <cstddef>
-#include <cstdint>
+#include "cpu/nchwc_avx512.h"
 
 namespace duet::cpu_kernels::nchwc {
 

@@ -1,17 +1,7 @@
 // The AVX-512 (float32) tiles of to_nchwc / from_nchwc (nchwc_reorder.cpp): 16 x 16 register
 // transposes between 16 channel planes and 16 pixels of a blocked (hw, 16) tile. Compiled with
 // AVX-512 flags; runs only when nchwc::use_avx512() (rules for these files: nchwc_common.h).
-// GCC 12 reports false "(maybe) used uninitialized" warnings inside its AVX-512 intrinsics
-// (_mm512_undefined_ps() is a self-initialised variable); they are inlined here, in this file.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
-#include <immintrin.h>
-
-#include <cstddef>
-#include <cstdint>
+#include "cpu/nchwc_avx512.h"
 
 namespace duet::cpu_kernels::nchwc {
 namespace {

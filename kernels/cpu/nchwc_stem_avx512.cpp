@@ -6,16 +6,7 @@
 // wp[ob][c][kh][kw] (16) and FMAs each with a broadcast of the pixel's input value. The input
 // comes zero-padded (xpad), so no tap is clipped. Epilogue in registers: bias, residual,
 // activation (nchwc_act_avx512.h).
-// GCC 12 warns "'__Y' may be used uninitialized" inside its own _mm512_max_ps / _mm512_min_ps
-// (their _mm512_undefined_ps operand); the warning's location is the header, so the pragma
-// comes before it.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-
-#include <cstddef>
-#include <cstdint>
+#include "cpu/nchwc_avx512.h"
 
 #include "cpu/nchwc_act_avx512.h"
 #include "cpu/nchwc_dw_stem_avx512.h"
