@@ -37,19 +37,11 @@ import sys
 import time
 import warnings
 
+from study_csv import HEADER, KNOWN_MODELS, NUM_CLASSES, comma_list, fmt_float, log
+
 DEFAULT_MODELS = "resnet18,resnet50,mobilenet_v2,efficientnet_b0,vgg16"
-KNOWN_MODELS = (["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-                 "vgg16", "vgg16_bn", "mobilenet_v2"] +
-                [f"efficientnet_b{i}" for i in range(8)])
-NUM_CLASSES = 1000
 OPSET = 17
-HEADER = (";Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;"
-          "Device total;CUDA graph;Graph path")
 GRAPH_PATH = "ORT_ENABLE_ALL"
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 def model_path(model_dir, name, size, batch):
@@ -127,19 +119,11 @@ def run_point(ort, np, args, pt):
     return result
 
 
-def fmt_float(v):
-    return "-" if v is None else repr(float(v))
-
-
 def csv_row(index, pt, res):
     return ";".join([
         str(index), "onnxruntime", pt["model"], f"({pt['size']}, {pt['size']}, 3)",
         str(pt["batch"]), "inference_cpu", "", fmt_float(res["time_s"]), "-",
         fmt_float(res["median_s"]), "-", "-", GRAPH_PATH])
-
-
-def comma_list(text, conv=str):
-    return [conv(t.strip()) for t in text.split(",") if t.strip()]
 
 
 def parse_args(argv):

@@ -72,25 +72,17 @@ import time
 import torch
 import torch.nn as nn
 
+from study_csv import HEADER, KNOWN_MODELS, NUM_CLASSES, comma_list, fmt_float, log
+
 try:
     import torchvision
 except ImportError:  # pragma: no cover - reported at start-up
     torchvision = None
 
 STUDY_MODELS = "resnet18,resnet50,resnet152,vgg16,mobilenet_v2,efficientnet_b4,efficientnet_b7"
-KNOWN_MODELS = (["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-                 "vgg16", "vgg16_bn", "mobilenet_v2"] +
-                [f"efficientnet_b{i}" for i in range(8)])
-NUM_CLASSES = 1000
-HEADER = (";Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;"
-          "Device total;CUDA graph;Graph path")
 # Warm-up calls of the graph paths on CUDA: call 1 compiles (or runs eagerly), later calls
 # record the CUDA graph; the timed steps must all be replays.
 CUDA_GRAPH_MIN_WARMUP = 3
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 def has_compile():
@@ -455,12 +447,6 @@ def run_point(pt, args, device, graph_path=None):
     return result
 
 
-def fmt_float(v, spec=None):
-    if v is None:
-        return "-"
-    return format(v, spec) if spec else repr(float(v))
-
-
 def csv_row(index, pt, res, device, gpu_index):
     return ";".join([
         str(index),
@@ -477,10 +463,6 @@ def csv_row(index, pt, res, device, gpu_index):
         res["cuda_graph"] or "-",
         res["graph_path"] or "-",
     ])
-
-
-def comma_list(text, conv=str):
-    return [conv(t.strip()) for t in text.split(",") if t.strip()]
 
 
 def parse_args(argv):
