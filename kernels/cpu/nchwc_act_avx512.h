@@ -76,5 +76,25 @@ inline __m512 act_avx512(__m512 v, int code) {
   }
 }
 
+// y[i] = act(v[i] + res[i]) for n consecutive output pixels (one zmm each; res null: none): the
+// store of the depthwise and stem kernels' register tiles. finish<true> inlines the max/min
+// activations (none, relu, relu6) into each tile; the longer formulas (sigmoid, silu, hardswish)
+// share one out-of-line loop, finish_formula.
+template <bool kInline>
+inline void finish(const __m512* v, int n, const float* res, float* y, int act) {
+#pragma GCC unroll 16
+  for (int i = 0; i < n; ++i) {
+    __m512 t = v[i];
+    if (res) t = _mm512_add_ps(t, _mm512_loadu_ps(res + i * 16));
+    t = kInline ? act_avx512_minmax(t, act) : act_avx512(t, act);
+    _mm512_storeu_ps(y + i * 16, t);
+  }
+}
+[[maybe_unused]] __attribute__((noinline)) void finish_formula(const __m512* v, int n,
+                                                               const float* res, float* y,
+                                                               int act) {
+  finish<false>(v, n, res, y, act);
+}
+
 }  // namespace
 }  // namespace duet::cpu_kernels::nchwc

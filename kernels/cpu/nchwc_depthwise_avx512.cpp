@@ -17,23 +17,6 @@ namespace {
 
 constexpr int64_t kL = 16;  // lanes per block
 
-// y[i] = act(v[i] + res[i]) for n consecutive pixels (res null: none). The max/min activations
-// inline in each run; the longer formulas (sigmoid, silu, hardswish) share one out-of-line loop.
-template <bool kInline>
-inline void finish(const __m512* v, int n, const float* res, float* y, int act) {
-#pragma GCC unroll 16
-  for (int i = 0; i < n; ++i) {
-    __m512 t = v[i];
-    if (res) t = _mm512_add_ps(t, _mm512_loadu_ps(res + i * kL));
-    t = kInline ? act_avx512_minmax(t, act) : act_avx512(t, act);
-    _mm512_storeu_ps(y + i * kL, t);
-  }
-}
-__attribute__((noinline)) void finish_formula(const __m512* v, int n, const float* res, float* y,
-                                              int act) {
-  finish<false>(v, n, res, y, act);
-}
-
 struct Row {
   const float* x;  // x plane (H, W, 16)
   const float* w;  // weights (KH, KW, 16)

@@ -28,23 +28,6 @@ struct Stem {
   int act;
 };
 
-// y[i] = act(v[i] + res[i]) for n consecutive pixels (res null: none). The max/min activations
-// inline in each tile; the longer formulas (sigmoid, silu, hardswish) share one out-of-line loop.
-template <bool kInline>
-inline void finish(const __m512* v, int n, const float* res, float* y, int act) {
-#pragma GCC unroll 16
-  for (int i = 0; i < n; ++i) {
-    __m512 t = v[i];
-    if (res) t = _mm512_add_ps(t, _mm512_loadu_ps(res + i * kL));
-    t = kInline ? act_avx512_minmax(t, act) : act_avx512(t, act);
-    _mm512_storeu_ps(y + i * kL, t);
-  }
-}
-__attribute__((noinline)) void finish_formula(const __m512* v, int n, const float* res, float* y,
-                                              int act) {
-  finish<false>(v, n, res, y, act);
-}
-
 // Pixels [ow0, ow0 + R) of blocks [ob0, ob0 + OBT); SW the stride along W (0: g.sw).
 template <int R, int OBT, int SW>
 void tile(const Stem& s, int64_t ow0, int64_t ob0) {
