@@ -28,6 +28,7 @@
 #define DUET_BENCH_HAS_EIGEN 1
 #endif
 
+#include "bench_timing.h"
 #include "duet/duet.h"
 #include "ops/op_def.h"  // conv2d_nchwc: an op only graphs emit (no public function)
 
@@ -120,12 +121,7 @@ __attribute__((noinline)) float fma_chains(long iters) {
 #undef DUET_SUM
 }
 
-// CPU time of the whole process (all threads), seconds.
-double process_cpu_seconds() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
+using duet::bench::process_cpu_seconds;
 
 // One core's peak per second of CPU time (the FMA loop on this thread, timed with its CPU
 // clock): the time other processes take the core does not count, so it holds on a loaded
@@ -177,22 +173,14 @@ using namespace duet;
 // loaded machine does not distort.
 template <class F>
 void timed(benchmark::State& state, double flops, F&& body) {
-  body();  // warm-up: scratch buffers, page faults
-  double seconds = 0, fastest = 1e30;
-  const double cpu0 = process_cpu_seconds();
-  for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    body();
-    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    seconds += dt;
-    fastest = std::min(fastest, dt);
-  }
+  const bench::Timing t = bench::time_iterations(state, body);
+  const double seconds = t.seconds, fastest = t.fastest;
   const double gflops = flops * static_cast<double>(state.iterations()) / seconds / 1e9;
   state.counters["GFLOP/s"] = gflops;
   state.counters["frac_peak"] = g_peak_gflops > 0 ? gflops / g_peak_gflops : 0;
   state.counters["best_GFLOP/s"] = flops / fastest / 1e9;
   state.counters["best_frac_peak"] = g_peak_gflops > 0 ? flops / fastest / 1e9 / g_peak_gflops : 0;
-  const double cpu = process_cpu_seconds() - cpu0;
+  const double cpu = t.cpu_seconds;
   state.counters["cpu_frac_peak"] =
       g_core_peak_gflops > 0 && cpu > 0
           ? flops * static_cast<double>(state.iterations()) / cpu / 1e9 / g_core_peak_gflops

@@ -25,6 +25,7 @@
 #include <immintrin.h>
 #endif
 
+#include "bench_timing.h"
 #include "duet/duet.h"
 #include "ops/op_def.h"  // the blocked ops have no public function
 
@@ -85,16 +86,8 @@ double measure_peak_gflops(int) {
 
 template <class F>
 void timed(benchmark::State& state, double flops, double bytes, F&& body) {
-  body();  // warm-up
-  double seconds = 0, fastest = 1e30;
-  for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    body();
-    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    seconds += dt;
-    fastest = std::min(fastest, dt);
-  }
-  const double n = static_cast<double>(state.iterations());
+  const duet::bench::Timing t = duet::bench::time_iterations(state, body);
+  const double seconds = t.seconds, fastest = t.fastest, n = t.iterations;
   state.counters["GFLOP/s"] = flops * n / seconds / 1e9;
   state.counters["GB/s"] = bytes * n / seconds / 1e9;
   state.counters["best_us"] = fastest * 1e6;

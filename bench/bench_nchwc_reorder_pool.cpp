@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "bench_timing.h"
 #include "duet/duet.h"
 #include "ops/op_def.h"  // the blocked ops have no public function
 
@@ -36,16 +37,8 @@ using Ints = std::vector<int64_t>;
 
 template <class F>
 void timed(benchmark::State& state, double bytes, F&& body) {
-  body();  // warm-up
-  double seconds = 0, fastest = 1e30;
-  for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    body();
-    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    seconds += dt;
-    fastest = std::min(fastest, dt);
-  }
-  const double n = static_cast<double>(state.iterations());
+  const duet::bench::Timing t = duet::bench::time_iterations(state, body);
+  const double seconds = t.seconds, fastest = t.fastest, n = t.iterations;
   state.counters["GB/s"] = bytes * n / seconds / 1e9;
   state.counters["best_us"] = fastest * 1e6;
   state.counters["best_GB/s"] = bytes / fastest / 1e9;
