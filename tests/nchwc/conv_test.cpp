@@ -12,44 +12,17 @@
 
 #include "duet/duet.h"
 #include "nchwc_kernels.h"
+#include "nchwc_test_util.h"
 #include "ops/op_def.h"
 #include "test_util.h"
 
 namespace duet {
 namespace {
 
-constexpr int64_t B = 16;
+using namespace nchwc_test;
 
 int64_t blocks(int64_t c) {
   return (c + B - 1) / B;
-}
-
-// x (N, C, H, W) -> (N, Cb, H, W, 16), padding channels `pad`.
-Tensor to_blocked(const Tensor& x, double pad = 0.0) {
-  const Shape& s = x.shape();
-  const int64_t n = s[0], c = s[1], h = s[2], w = s[3], cb = blocks(c);
-  const std::vector<double> v = x.to_vector<double>();
-  std::vector<double> out(static_cast<size_t>(n * cb * h * w * B), pad);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t p = 0; p < h * w; ++p)
-        out[static_cast<size_t>(((i * cb + ch / B) * h * w + p) * B + ch % B)] =
-            v[static_cast<size_t>((i * c + ch) * h * w + p)];
-  return Tensor::from_vector(out, {n, cb, h, w, B}, x.dtype());
-}
-
-// (N, Cb, H, W, 16) -> (N, C, H, W)
-Tensor from_blocked(const Tensor& y, int64_t c) {
-  const Shape& s = y.shape();
-  const int64_t n = s[0], cb = s[1], h = s[2], w = s[3];
-  const std::vector<double> v = y.to_vector<double>();
-  std::vector<double> out(static_cast<size_t>(n * c * h * w));
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t p = 0; p < h * w; ++p)
-        out[static_cast<size_t>((i * c + ch) * h * w + p)] =
-            v[static_cast<size_t>(((i * cb + ch / B) * h * w + p) * B + ch % B)];
-  return Tensor::from_vector(out, {n, c, h, w}, y.dtype());
 }
 
 // w (O, C, KH, KW) -> (Ob, Cb, KH, KW, 16i, 16o), zero-padded.
@@ -118,12 +91,6 @@ Tensor run_reference(const Case& c, const Data& d) {
                       {.stride = c.stride, .padding = c.pad, .dilation = c.dilation}, c.act);
 }
 
-class IsaScope {
- public:
-  explicit IsaScope(simd::Isa isa) { simd::set_kernel_isa(isa); }
-  ~IsaScope() { simd::reset_kernel_isa(); }
-};
-
 const Case kCases[] = {
     // ResNet-like layers at small H, W
     {"resnet_3x3s1_64", 2, 64, 9, 9, 64, 3, 1, 1, 1, true, false, "relu"},
@@ -172,7 +139,7 @@ TEST_P(ConvNchwc, Float32BothPathsMatchConv2dFused) {
   const Tensor fast = run_blocked(c, d);
   Tensor generic;
   {
-    IsaScope scope(simd::Isa::generic);
+    IsaGuard scope(simd::Isa::generic);
     generic = run_blocked(c, d);
   }
   const double tol = 1e-4;
@@ -194,7 +161,7 @@ TEST(ConvNchwcPadding, PaddingChannelsDoNotLeak) {
     const Data d = make_data(c, float32, 13);
     const Tensor ref = run_reference(c, d);
     test::expect_close(run_blocked(c, d, 3.5), ref, 1e-4, 1e-4);
-    IsaScope scope(simd::Isa::generic);
+    IsaGuard scope(simd::Isa::generic);
     test::expect_close(run_blocked(c, d, -2.25), ref, 1e-4, 1e-4);
   }
 }
@@ -216,7 +183,7 @@ TEST(ConvNchwcThreads, DeterministicAcrossThreadCounts) {
 // buffer): it reads each tile's residual before it stores partial sums there.
 TEST(ConvNchwcInPlace, ResidualMayBeTheOutputBuffer) {
   for (const simd::Isa isa : {simd::best_isa(), simd::Isa::generic}) {
-    IsaScope scope(isa);
+    IsaGuard scope(isa);
     for (const Case& c : {Case{"a", 2, 64, 9, 9, 64, 3, 1, 1, 1, true, true, "relu"},
                           Case{"b", 1, 256, 7, 7, 64, 1, 1, 0, 1, false, true, "silu"}}) {
       SCOPED_TRACE(c.name);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "nchwc_test_util.h"
 #include "ops/op_def.h"
 #include "test_util.h"
 
@@ -18,50 +19,9 @@ using namespace duet::test;
 
 namespace {
 
-constexpr int64_t B = 16;
+using namespace duet::nchwc_test;
+
 const char* kActs[] = {"none", "relu", "relu6", "sigmoid", "silu", "hardswish", "softplus"};
-
-std::vector<simd::Isa> isas() {
-  std::vector<simd::Isa> r{simd::Isa::generic};
-  if (simd::best_isa() == simd::Isa::avx512) r.push_back(simd::Isa::avx512);
-  return r;
-}
-
-struct IsaGuard {
-  explicit IsaGuard(simd::Isa isa) { simd::set_kernel_isa(isa); }
-  ~IsaGuard() { simd::reset_kernel_isa(); }
-};
-
-Tensor randn(const Shape& s, uint64_t seed, DType dt) {
-  Generator g(seed);
-  return Tensor::randn(s, g, dt);
-}
-
-// x (N, C, H, W) -> (N, Cb, H, W, 16); padding lanes `pad` (finite garbage).
-Tensor block(const Tensor& x, double pad) {
-  const Shape& s = x.shape();
-  const int64_t n = s[0], c = s[1], hw = s[2] * s[3], cb = (c + B - 1) / B;
-  const std::vector<double> v = x.to_vector<double>();
-  std::vector<double> r(static_cast<size_t>(n * cb * hw * B), pad);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t p = 0; p < hw; ++p)
-        r[((i * cb + ch / B) * hw + p) * B + ch % B] = v[(i * c + ch) * hw + p];
-  return Tensor::from_vector(r, {n, cb, s[2], s[3], B}, x.dtype());
-}
-
-// (N, Cb, H, W, 16) -> (N, C, H, W).
-Tensor unblock(const Tensor& y, int64_t c) {
-  const Shape& s = y.shape();
-  const int64_t n = s[0], cb = s[1], hw = s[2] * s[3];
-  const std::vector<double> v = y.to_vector<double>();
-  std::vector<double> r(static_cast<size_t>(n * c * hw));
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t p = 0; p < hw; ++p)
-        r[(i * c + ch) * hw + p] = v[((i * cb + ch / B) * hw + p) * B + ch % B];
-  return Tensor::from_vector(r, {n, c, s[2], s[3]}, y.dtype());
-}
 
 // Depthwise w (C, 1, KH, KW) -> (Cb, KH, KW, 16), zero-padded.
 Tensor pack_depthwise(const Tensor& w) {
@@ -150,7 +110,7 @@ void check_depthwise(const DwCase& k, DType dt, const std::string& where) {
   const Tensor b = randn({k.c}, 13, dt);
   const Tensor y0 = conv2d(x, w, Tensor(), g.opts(k.c));
   const Tensor r = randn(y0.shape(), 14, dt);
-  const Tensor xb = block(x, 7.5), wp = pack_depthwise(w), rb = block(r, -3.25);
+  const Tensor xb = to_blocked(x, 7.5), wp = pack_depthwise(w), rb = to_blocked(r, -3.25);
   for (const char* act : kActs) {
     for (int mask = 0; mask < 4; ++mask) {
       const bool has_b = mask & 1, has_r = mask & 2;
@@ -164,7 +124,7 @@ void check_depthwise(const DwCase& k, DType dt, const std::string& where) {
       const Tensor yb = call_op1(op_def(OpId::depthwise_conv2d_nchwc), in,
                                  conv_attrs(g, k.c, k.c, "depthwise", act, has_b, has_r));
       ASSERT_NO_FATAL_FAILURE(expect_all_finite(yb, what));
-      ASSERT_NO_FATAL_FAILURE(expect_close(unblock(yb, k.c), ref, tol(dt), tol(dt)));
+      ASSERT_NO_FATAL_FAILURE(expect_close(from_blocked(yb, k.c), ref, tol(dt), tol(dt)));
     }
   }
 }
@@ -181,7 +141,7 @@ void check_stem(const StemCase& k, DType dt, const std::string& where) {
   const Tensor b = randn({k.o}, 23, dt);
   const Tensor y0 = conv2d(x, w, Tensor(), g.opts(1));
   const Tensor r = randn(y0.shape(), 24, dt);
-  const Tensor wp = pack_plain_input(w), rb = block(r, 2.5);
+  const Tensor wp = pack_plain_input(w), rb = to_blocked(r, 2.5);
   for (const char* act : kActs) {
     for (int mask = 0; mask < 4; ++mask) {
       const bool has_b = mask & 1, has_r = mask & 2;
@@ -196,7 +156,7 @@ void check_stem(const StemCase& k, DType dt, const std::string& where) {
       const Tensor yb = call_op1(op_def(OpId::conv2d_nchwc), in,
                                  conv_attrs(g, 1, k.o, "plain_input", act, has_b, has_r));
       ASSERT_NO_FATAL_FAILURE(expect_all_finite(yb, what));
-      ASSERT_NO_FATAL_FAILURE(expect_close(unblock(yb, k.o), ref, tol(dt), tol(dt)));
+      ASSERT_NO_FATAL_FAILURE(expect_close(from_blocked(yb, k.o), ref, tol(dt), tol(dt)));
     }
   }
 }
@@ -253,7 +213,7 @@ TEST(NchwcStem, MatchesConv2dFused) {
 TEST(NchwcDepthwise, Avx512MatchesGeneric) {
   if (simd::best_isa() != simd::Isa::avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
   const Geo g{3, 3, 1, 1, 1, 1, 1, 1};
-  const Tensor xb = block(randn({1, 96, 28, 28}, 5, float32), 0.0);
+  const Tensor xb = to_blocked(randn({1, 96, 28, 28}, 5, float32), 0.0);
   const Tensor wp = pack_depthwise(randn({96, 1, 3, 3}, 6, float32));
   const Tensor b = randn({96}, 7, float32);
   const Attrs a = conv_attrs(g, 96, 96, "depthwise", "relu6", true, false);

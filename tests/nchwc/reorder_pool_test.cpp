@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "nchwc_test_util.h"
 #include "ops/op_def.h"
 #include "test_util.h"
 
@@ -18,29 +19,11 @@ using namespace duet::test;
 
 namespace {
 
-constexpr int64_t B = 16;
+using namespace duet::nchwc_test;
 
 Tensor op1(OpId id, std::vector<Tensor> in, const Attrs& attrs = {}) {
   return call_op1(op_def(id), std::move(in), attrs);
 }
-
-Tensor randn(const Shape& s, uint64_t seed, DType dt) {
-  Generator g(seed);
-  return Tensor::randn(s, g, dt);
-}
-
-// The kernel paths of this CPU: generic, plus AVX-512 where it has it.
-std::vector<simd::Isa> isas() {
-  std::vector<simd::Isa> r{simd::Isa::generic};
-  if (simd::best_isa() == simd::Isa::avx512) r.push_back(simd::Isa::avx512);
-  return r;
-}
-
-// Restores the default ISA when a test ends, however it ends.
-struct IsaGuard {
-  explicit IsaGuard(simd::Isa isa) { simd::set_kernel_isa(isa); }
-  ~IsaGuard() { simd::reset_kernel_isa(); }
-};
 
 std::string where(simd::Isa isa, DType dt) {
   return std::string(simd::isa_name(isa)) + " " + dtype_name(dt);
