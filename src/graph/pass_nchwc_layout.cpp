@@ -253,35 +253,48 @@ struct Layouter {
     return true;
   }
 
-  // One operand of a blocked binary op whose logical output is `out` (N, C, H, W); false when
-  // it cannot be given a broadcast-compatible blocked form.
-  bool binary_operand(ValueRef v, const Shape& out, int32_t at, ValueRef& result) {
-    const TensorMeta m = g.meta(v);  // a copy: emitting grows g.nodes
-    if (m.dtype != DType::float32 || m.device.type != DeviceType::cpu) return false;
-    if (has_blocked(v)) {
-      result = blocked_of.at(v);
-      return m.shape.size() == 4 && m.shape[1] == out[1];
+  // How operand v of a blocked binary op whose logical output is `out` (N, C, H, W) takes the
+  // blocked layout: as its blocked twin, as it is (one element: broadcasts against (N, Cb, H,
+  // W, 16)), reshaped to (n, 1, h, w, 1) (one channel), or through to_nchwc (C channels).
+  // Nothing is emitted here, so both operands are checked before either is converted.
+  enum class Operand { unfit, blocked, scalar, one_channel, channels };
+  static Shape right_aligned4(const Shape& s) {
+    Shape s4 = s;
+    s4.insert(s4.begin(), 4 - s4.size(), 1);  // as broadcasting aligns shapes
+    return s4;
+  }
+  Operand operand_kind(ValueRef v, const Shape& out) const {
+    const TensorMeta& m = g.meta(v);
+    if (m.dtype != DType::float32 || m.device.type != DeviceType::cpu) return Operand::unfit;
+    if (has_blocked(v))
+      return m.shape.size() == 4 && m.shape[1] == out[1] ? Operand::blocked : Operand::unfit;
+    if (m.shape.size() > 4) return Operand::unfit;
+    if (checked_numel(m.shape, "nchwc_layout") == 1) return Operand::scalar;
+    const Shape s4 = right_aligned4(m.shape);
+    if (s4[1] == 1) return Operand::one_channel;
+    return s4[1] == out[1] ? Operand::channels : Operand::unfit;
+  }
+  ValueRef emit_operand(ValueRef v, Operand kind, int32_t at) {
+    const Shape shape = g.meta(v).shape;  // a copy: emitting grows g.nodes
+    const Shape s4 = right_aligned4(shape);
+    switch (kind) {
+      case Operand::blocked:
+        return blocked_of.at(v);
+      case Operand::one_channel: {
+        const Shape s5 = {s4[0], 1, s4[2], s4[3], 1};
+        return emit(at, [&] { return reshape(sym(v), s5); });
+      }
+      case Operand::channels:
+        if (s4 == shape) return blocked(v, at);
+        {
+          const ValueRef r4 = emit(at, [&] { return reshape(sym(v), s4); });
+          return emit(at, [&] { return call_op1(op_def(OpId::to_nchwc), {sym(r4)}); });
+        }
+      case Operand::scalar:
+      case Operand::unfit:
+        break;
     }
-    if (m.shape.size() > 4) return false;
-    if (checked_numel(m.shape, "nchwc_layout") == 1) {
-      result = v;  // broadcasts against (N, Cb, H, W, 16) as it is
-      return true;
-    }
-    Shape s4 = m.shape;
-    s4.insert(s4.begin(), 4 - s4.size(), 1);  // right-aligned like broadcasting
-    if (s4[1] == 1) {
-      const Shape s5 = {s4[0], 1, s4[2], s4[3], 1};
-      result = emit(at, [&] { return reshape(sym(v), s5); });
-      return true;
-    }
-    if (s4[1] != out[1]) return false;
-    if (s4 != m.shape) {
-      const ValueRef r4 = emit(at, [&] { return reshape(sym(v), s4); });
-      result = emit(at, [&] { return call_op1(op_def(OpId::to_nchwc), {sym(r4)}); });
-    } else {
-      result = blocked(v, at);
-    }
-    return true;
+    return v;
   }
 
   bool convert_elementwise(int32_t i) {
@@ -298,21 +311,10 @@ struct Layouter {
     }
     if (!is_blockable_binary(nd.op->id) || nd.inputs.size() != 2) return false;
     if (!is_replaced(nd.inputs[0]) && !is_replaced(nd.inputs[1])) return false;
-    // Operands that do not fit make no node: check both before emitting any.
-    for (const ValueRef& v : nd.inputs) {
-      const TensorMeta& m = g.meta(v);
-      if (has_blocked(v) ? m.shape[1] != out[1] : m.shape.size() > 4) return false;
-      if (m.dtype != DType::float32 || m.device.type != DeviceType::cpu) return false;
-      if (!has_blocked(v) && checked_numel(m.shape, "nchwc_layout") != 1) {
-        Shape s4 = m.shape;
-        s4.insert(s4.begin(), 4 - s4.size(), 1);
-        if (s4[1] != 1 && s4[1] != out[1]) return false;
-      }
-    }
+    const Operand ka = operand_kind(nd.inputs[0], out), kb = operand_kind(nd.inputs[1], out);
+    if (ka == Operand::unfit || kb == Operand::unfit) return false;
     if (fuse_residual(i)) return true;
-    ValueRef a, b;
-    if (!binary_operand(nd.inputs[0], out, i, a) || !binary_operand(nd.inputs[1], out, i, b))
-      return false;
+    const ValueRef a = emit_operand(nd.inputs[0], ka, i), b = emit_operand(nd.inputs[1], kb, i);
     const ValueRef y = emit(i, [&] { return call_op1(*nd.op, {sym(a), sym(b)}, nd.attrs); });
     const Shape want = {out[0], nchwc_blocks(out[1]), out[2], out[3], kernels::kNchwcBlock};
     DUET_ASSERT(g.meta(y).shape == want, "nchwc_layout: blocked ", nd.op->name, " of node %", i,
