@@ -17,12 +17,13 @@
 
 #include "core/copy.h"
 #include "graph/executable.h"
+#include "nchwc_kernels.h"
 #include "profiler/hooks.h"
 
 namespace duet::detail {
 namespace {
 
-constexpr int64_t kBlock = 16;  // channels per block of the packed weight formats
+constexpr int64_t kBlock = kernels::kNchwcBlock;  // channels per block of the packed weights
 
 int64_t bytes_of(const Tensor& t) {
   return t.numel() * static_cast<int64_t>(dtype_size(t.dtype()));
