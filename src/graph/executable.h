@@ -137,6 +137,9 @@ class ExecutableImpl {
   void pack_by_blocks(ExecStep& st);
   void bind_hoisted_values();
   const void* capture_address(int32_t node) const;  // null once released
+  // Whether a prologue source was written or moved since the prologue last ran (a released
+  // capture never is: nothing else holds it).
+  bool source_changed(const PrologueSource& src) const;
   void draw_seeds();
   // Every step, kernel by kernel; profile_nodes: each as a profiler event (never while a
   // CUDA Graph is being captured: nothing runs then, and no CUDA event may be recorded).

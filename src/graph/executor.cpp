@@ -185,6 +185,11 @@ void ExecutableImpl::run_step(ExecStep& st) {
   }
 }
 
+bool ExecutableImpl::source_changed(const PrologueSource& src) const {
+  const Tensor& t = graph->nodes[src.node].captured;
+  return t.defined() && (t.impl()->storage->version != src.version || t.data_ptr() != src.data);
+}
+
 const void* ExecutableImpl::capture_address(int32_t node) const {
   const Tensor& t = graph->nodes[node].captured;
   return t.defined() ? t.data_ptr() : nullptr;
@@ -336,11 +341,7 @@ std::vector<Tensor> ExecutableImpl::run(const std::map<std::string, Tensor>& fed
   // capture cannot be: nothing else holds it). Before the feeds: the prologue uses the arena
   // as scratch.
   bool stale = !prologue_done;
-  for (const PrologueSource& src : prologue_sources) {
-    const Tensor& t = graph->nodes[src.node].captured;
-    stale = stale || (t.defined() &&
-                      (t.impl()->storage->version != src.version || t.data_ptr() != src.data));
-  }
+  for (const PrologueSource& src : prologue_sources) stale = stale || source_changed(src);
   if (stale) {
     check_feeds(fed);  // no work for a run that fails on its feeds anyway
     run_prologue(profiling);

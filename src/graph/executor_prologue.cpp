@@ -164,11 +164,7 @@ void ExecutableImpl::run_prologue(bool profiling) {
     for (int32_t i : hoisted_order) todo[i] = 1;
   } else {
     std::vector<char> changed(n, 0);
-    for (const PrologueSource& src : prologue_sources) {
-      const Tensor& t = g.nodes[src.node].captured;
-      changed[src.node] =
-          t.defined() && (t.impl()->storage->version != src.version || t.data_ptr() != src.data);
-    }
+    for (const PrologueSource& src : prologue_sources) changed[src.node] = source_changed(src);
     for (int32_t i : hoisted_order)
       for (const ValueRef& r : g.nodes[i].inputs)
         todo[i] = todo[i] || changed[r.node] || todo[r.node];
