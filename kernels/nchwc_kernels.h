@@ -50,15 +50,17 @@
 
 #include "kernel_api.h"
 
-#define DUET_NCHWC_KERNELS(X)                                                                      \
-  X(to_nchwc)                                                                                      \
-  X(from_nchwc) X(nchwc_pack_weight) X(conv2d_nchwc) X(depthwise_conv2d_nchwc) X(max_pool2d_nchwc) \
+#define DUET_NCHWC_KERNELS(X)                                                        \
+  X(to_nchwc)                                                                        \
+  X(from_nchwc)                                                                      \
+  X(nchwc_pack_weight) X(conv2d_nchwc) X(depthwise_conv2d_nchwc) X(max_pool2d_nchwc) \
       X(avg_pool2d_nchwc) X(global_avg_pool_nchwc)
 DUET_DECLARE_DEVICE_KERNELS(DUET_NCHWC_KERNELS)
 
 namespace duet::kernels {
 inline constexpr int64_t kNchwcBlock = 16;
+// ceil(channels / 16) for channels >= 0, without overflow (channels may be INT64_MAX).
 inline constexpr int64_t nchwc_blocks(int64_t channels) {
-  return (channels + kNchwcBlock - 1) / kNchwcBlock;
+  return channels / kNchwcBlock + (channels % kNchwcBlock > 0 ? 1 : 0);
 }
 }  // namespace duet::kernels

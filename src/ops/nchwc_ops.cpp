@@ -56,9 +56,15 @@ std::vector<TensorMeta> from_nchwc_infer(const InferArgs& a) {
   expect_blocked(a, 0, "x");
   const Shape& s = a.inputs[0].shape;
   const int64_t c = a.attrs.i("channels");
-  DUET_CHECK(c >= 1 && nchwc_blocks(c) == s[1], a.op, ": channels=", c, " for x of shape ",
-             shape_str(s), " (expected ", s[1] * B - B + 1, " to ", s[1] * B, " channels in ", s[1],
-             " blocks of 16)");
+  if (c < 1 || nchwc_blocks(c) != s[1]) {
+    // The channel counts that fill s[1] blocks: (16 (s[1] - 1), 16 s[1]], when 16 s[1] fits.
+    int64_t hi = 0;
+    const std::string range = s[1] >= 1 && !__builtin_mul_overflow(s[1], B, &hi)
+                                  ? detail::cat(hi - B + 1, " to ", hi)
+                                  : detail::cat("more than 16 * ", s[1] - 1);
+    throw Error(detail::cat(a.op, ": channels=", c, " for x of shape ", shape_str(s), " (expected ",
+                            range, " channels in ", s[1], " blocks of 16)"));
+  }
   return {{{s[0], c, s[2], s[3]}, a.inputs[0].dtype, a.inputs[0].device}};
 }
 
@@ -150,8 +156,9 @@ std::vector<TensorMeta> conv2d_nchwc_infer(const InferArgs& a) {
                a.op, ": packed weight of shape ", shape_str(wp), " for x ", shape_str(x),
                " and out_channels=", o, " (expected (", nchwc_blocks(std::max<int64_t>(o, 1)), ", ",
                x[1], ", KH, KW, 16, 16))");
-    xl = {x[0], x[1] * B, x[2], x[3]};
-    wl = {o, x[1] * B, wp[2], wp[3]};
+    const int64_t c = checked_mul(x[1], B, "conv2d_nchwc: input channels (blocks * 16)");
+    xl = {x[0], c, x[2], x[3]};
+    wl = {o, c, wp[2], wp[3]};
   } else {
     infer::expect_floating(a, 0);
     infer::expect_rank(a, 0, 4, "x");
@@ -185,16 +192,17 @@ int64_t conv2d_nchwc_macs(std::span<const TensorMeta> in, std::span<const Tensor
                           const Attrs&) {
   const Shape& y = out[0].shape;
   const Shape& wp = in[1].shape;
-  int64_t per_out = 1;  // C * KH * KW (padded)
-  if (wp.size() == 6) per_out = wp[1] * B * wp[2] * wp[3];
-  if (wp.size() == 5) per_out = wp[1] * wp[2] * wp[3];
-  return y[0] * y[1] * B * y[2] * y[3] * per_out;
+  Shape per_out = {wp[2], wp[3]};  // C * KH * KW (padded)
+  if (wp.size() == 6) per_out.insert(per_out.end(), {wp[1], B});
+  if (wp.size() == 5) per_out.push_back(wp[1]);
+  per_out.push_back(numel(y));
+  return checked_numel(per_out, "conv2d_nchwc: multiply-adds");
 }
 int64_t depthwise_conv2d_nchwc_macs(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
                                     const Attrs&) {
   const Shape& y = out[0].shape;
   const Shape& wp = in[1].shape;
-  return y[0] * y[1] * B * y[2] * y[3] * wp[1] * wp[2];
+  return checked_numel({numel(y), wp[1], wp[2]}, "depthwise_conv2d_nchwc: multiply-adds");
 }
 
 // ---- pooling ------------------------------------------------------------------------------------
@@ -205,7 +213,9 @@ std::vector<TensorMeta> pool_infer(OpId base, const InferArgs& a) {
   const Shape& x = a.inputs[0].shape;
   const Shape s =
       base_infer(base, a,
-                 {{{x[0], x[1] * B, x[2], x[3]}, a.inputs[0].dtype, a.inputs[0].device}})[0]
+                 {{{x[0], checked_mul(x[1], B, "pooling: channels (blocks * 16)"), x[2], x[3]},
+                   a.inputs[0].dtype,
+                   a.inputs[0].device}})[0]
           .shape;
   return {blocked({x[0], x[1], s[2], s[3], B}, a.inputs[0])};
 }
