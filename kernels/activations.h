@@ -233,10 +233,7 @@ inline Activation parse_activation(const std::string& name, const char* op) {
   const size_t last = expected.rfind(", ");
   expected.replace(last, 2, " or ");
   // A hostile attribute (an ONNX file, a fuzzer) may be long: quote at most 64 characters.
-  const std::string shown =
-      name.size() <= 64 ? name : name.substr(0, 64) + "...' (" + std::to_string(name.size()) +
-                                     " characters";
-  throw Error(detail::cat(op, ": activation '", shown, name.size() <= 64 ? "'" : ")",
+  throw Error(detail::cat(op, ": activation ", detail::quoted_excerpt(name),
                           " is not supported (expected ", expected, ")"));
 }
 

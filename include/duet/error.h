@@ -28,6 +28,12 @@ std::string cat(const Args&... args) {
   return os.str();
 }
 [[noreturn]] void internal_error(const char* file, int line, const std::string& msg);
+// A string from a hostile source (an attribute of an ONNX file, a fuzzer's input) quoted for an
+// error message: 'text', or its first 64 characters as 'text...' (N characters).
+inline std::string quoted_excerpt(const std::string& s) {
+  if (s.size() <= 64) return "'" + s + "'";
+  return "'" + s.substr(0, 64) + "...' (" + std::to_string(s.size()) + " characters)";
+}
 }  // namespace detail
 
 }  // namespace duet

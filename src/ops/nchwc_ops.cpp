@@ -77,8 +77,8 @@ Format parse_format(const InferArgs& a) {
   if (f == "dense") return Format::dense;
   if (f == "plain_input") return Format::plain_input;
   if (f == "depthwise") return Format::depthwise;
-  throw Error(detail::cat(a.op, ": format \"", f,
-                          "\" (expected \"dense\", \"plain_input\" or \"depthwise\")"));
+  throw Error(detail::cat(a.op, ": format ", detail::quoted_excerpt(f),
+                          " (expected \"dense\", \"plain_input\" or \"depthwise\")"));
 }
 
 // The packed shape of a weight w (O, C / g, KH, KW) in `format`.
