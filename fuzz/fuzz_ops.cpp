@@ -458,5 +458,9 @@ extern "C" int DUET_FUZZ_ENTRY(const uint8_t* data, size_t size) {
     run_eager(op, in, attrs, grad_or_capture);
   });
   if (ok) ++stats().results[op_index][mode];
+  // The caching allocator keeps every freed block for reuse: over a campaign, inputs of ever new
+  // sizes (each within the 256 MB limit) would grow it past libFuzzer's RSS limit (as in
+  // fuzz_onnx.cpp).
+  duet::empty_cache(duet::cpu);
   return 0;
 }
