@@ -1,10 +1,40 @@
 #include "binary_kernels.h"
 
+#include <limits>
+#include <string_view>
+#include <type_traits>
+
 #include "core/dtype_dispatch.h"
 #include "core/parallel.h"
 #include "cpu/elementwise_kernels.h"
 
 namespace duet::cpu_kernels {
+namespace {
+
+// Integer division is undefined in C++ for a zero divisor (x86 traps) and for MIN / -1; PyTorch
+// raises on the first. Both are errors here, checked before any element is computed.
+template <class T>
+void check_integer_division(const char* op, const Tensor& a, const Tensor& b) {
+  if (std::string_view(op) != "div") return;
+  const T* pb = static_cast<const T*>(b.data_ptr());
+  bool minus_one = false;
+  for (int64_t i = 0; i < b.numel(); ++i) {
+    DUET_CHECK(pb[i] != T(0), "div: integer division by zero (the divisor of shape ",
+               shape_str(b.shape()), " holds 0 at flat index ", i, "; expected no zero divisor)");
+    if constexpr (std::is_signed_v<T>) minus_one = minus_one || pb[i] == T(-1);
+  }
+  if constexpr (std::is_signed_v<T>) {
+    if (!minus_one) return;
+    const T* pa = static_cast<const T*>(a.data_ptr());
+    for (int64_t i = 0; i < a.numel(); ++i)
+      DUET_CHECK(pa[i] != std::numeric_limits<T>::min(), "div: ", pa[i],
+                 " / -1 overflows (the dividend of shape ", shape_str(a.shape()),
+                 " holds the smallest integer and the divisor -1; expected a representable "
+                 "quotient)");
+  }
+}
+
+}  // namespace
 
 #define DUET_ARITH_KERNEL(name, expr)                                             \
   void name(const KernelArgs& k) {                                                \
@@ -13,6 +43,8 @@ namespace duet::cpu_kernels {
       if constexpr (std::is_same_v<T, bool>) {                                    \
         throw Error(#name ": bool tensors are not supported (expected numbers)"); \
       } else {                                                                    \
+        if constexpr (std::is_integral_v<T>)                                      \
+          check_integer_division<T>(#name, k.inputs[0], k.inputs[1]);             \
         binary_map<T, T>(k.inputs[0], k.inputs[1], k.outputs[0],                  \
                          [](T x, T y) { return static_cast<T>(expr); });          \
       }                                                                           \

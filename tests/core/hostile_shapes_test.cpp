@@ -452,3 +452,20 @@ TEST(HostileShapes, LongStringAttributesAreQuotedShort) {
   EXPECT_HOSTILE(linear_fused(x, w, Tensor(), "gelu_tanh_fast"), "linear_fused",
                  "activation 'gelu_tanh_fast' is not supported (expected none, ");
 }
+
+// Integer division: a zero divisor, and the smallest integer by -1, are errors (C++ leaves both
+// undefined and x86 traps); a nonzero divisor divides as C++ does (toward zero).
+TEST(HostileShapes, IntegerDivisionByZeroIsAnError) {
+  const Tensor a = Tensor::from_vector(std::vector<int64_t>{7, -7, 3}, {3}, int64);
+  EXPECT_EQ(div(a, Tensor::from_vector(std::vector<int64_t>{2, 2, -3}, {3}, int64))
+                .to_vector<int64_t>(),
+            (std::vector<int64_t>{3, -3, -1}));
+  EXPECT_HOSTILE(div(a, Tensor::from_vector(std::vector<int64_t>{1, 0, 1}, {3}, int64)), "div",
+                 "integer division by zero", "flat index 1");
+  const Tensor lowest =
+      Tensor::from_vector(std::vector<int64_t>{std::numeric_limits<int64_t>::min()}, {1}, int64);
+  EXPECT_HOSTILE(div(lowest, Tensor::from_vector(std::vector<int64_t>{-1}, {1}, int64)), "div",
+                 "/ -1 overflows");
+  // An empty divisor divides nothing.
+  EXPECT_EQ(div(Tensor::empty({0}, int64), Tensor::empty({0}, int64)).numel(), 0);
+}
