@@ -68,6 +68,41 @@ if [ -d "$CARRY" ]; then
     export LD_LIBRARY_PATH="$PWD/$CARRY/gloo/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   fi
 fi
+# cuDNN / NCCL from PyTorch's pip packages (nvidia-cudnn-cu13, nvidia-nccl-cu13) when the
+# toolkit has none: they ship only libX.so.N, so a prefix with the unversioned link is made.
+pip_nvidia_prefix() {  # $1: package (cudnn, nccl), $2: library; prints a prefix or nothing
+  local dir
+  dir=$(python3 -c "import nvidia.$1 as m; print(list(m.__path__)[0])" 2> /dev/null) || return 0
+  [ -d "$dir/include" ] && [ -d "$dir/lib" ] || return 0
+  local so
+  so=$(ls "$dir"/lib/lib"$2".so* 2> /dev/null | head -1)
+  [ -n "$so" ] || return 0
+  local prefix=/tmp/duet_pip_$1
+  rm -rf "$prefix" && mkdir -p "$prefix/lib"
+  ln -s "$dir/include" "$prefix/include"
+  for f in "$dir"/lib/*.so*; do ln -s "$f" "$prefix/lib/"; done
+  [ -e "$prefix/lib/lib$2.so" ] || ln -s "$so" "$prefix/lib/lib$2.so"
+  echo "$prefix"
+}
+cuda_inc=$(dirname "$(command -v nvcc 2> /dev/null || echo /usr/local/cuda/bin/nvcc)")/../include
+if [ ! -f /usr/include/cudnn.h ] && [ ! -f "$cuda_inc/cudnn.h" ]; then
+  p=$(pip_nvidia_prefix cudnn cudnn)
+  if [ -n "$p" ]; then
+    args+=(-DDUET_CUDNN_ROOT="$p")
+    # cuDNN 9 loads its engine libraries from the directory it was found in at run time.
+    export LD_LIBRARY_PATH="$(dirname "$(readlink -f "$p/include")")/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    echo "cudnn from pip: $p"
+  fi
+fi
+if [ ! -f /usr/include/nccl.h ] && [ ! -f "$cuda_inc/nccl.h" ]; then
+  p=$(pip_nvidia_prefix nccl nccl)
+  if [ -n "$p" ]; then
+    args+=(-DDUET_NCCL_ROOT="$p")
+    # libnccl.so.2 is found through the same path as cuDNN above.
+    export LD_LIBRARY_PATH="$(dirname "$(readlink -f "$p/include")")/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    echo "nccl from pip: $p"
+  fi
+fi
 command -v ninja > /dev/null && args+=(-G Ninja)
 nvidia-smi -L | tee "$OUT/gpu.txt"
 
