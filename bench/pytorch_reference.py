@@ -64,6 +64,7 @@ Usage (Debian's torch is in /usr/bin/python3):
 
 import argparse
 import gc
+import importlib
 import json
 import statistics
 import sys
@@ -438,8 +439,9 @@ def run_point(pt, args, device, graph_path=None):
         log(f"  torch.compile(mode=\"reduce-overhead\") failed ({failed.splitlines()[0][:300]}); "
             f"falling back to CUDA-graphed eager")
         try:
-            import torch._dynamo  # noqa: F401 - torch >= 2.0, as the compile path needs
-            torch._dynamo.reset()
+            # importlib, not `import torch._dynamo`: that statement would make `torch` a local
+            # name of this whole function (UnboundLocalError on every earlier use).
+            importlib.import_module("torch._dynamo").reset()
         except (ImportError, AttributeError):
             pass
         return run_point(pt, args, device, graph_path="cuda-graph")

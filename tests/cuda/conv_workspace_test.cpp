@@ -126,7 +126,8 @@ TEST(CudaConvWorkspace, QueryFindsOnceAndKernelUsesThePlannedWorkspace) {
     // Given none: it takes its own exactly when the algorithm needs one; same result.
     const Tensor y2 = run_kernel(op, c.inputs, c.attrs, nullptr, 0);
     EXPECT_EQ(detail::cuda_conv_own_workspace_count() - own0, ws > 0 ? 1 : 0);
-    EXPECT_EQ(y1.to(cpu).to_vector<float>(), y2.to(cpu).to_vector<float>());
+    // Same algorithm, but cuDNN's split-reduction algorithms need not be bit-reproducible.
+    EXPECT_LE(max_rel_error(y2.to(cpu), y1.to(cpu)), 1e-5);
 
     // Eager dispatch passes the queried workspace too.
     const int64_t own1 = detail::cuda_conv_own_workspace_count();

@@ -48,7 +48,8 @@ std::vector<Tensor> run(const OpFn& f, const std::vector<Tensor>& inputs,
   Tensor loss;
   for (size_t k = 0; k < outs.size(); ++k) {
     if (!upstream[k].defined() || !outs[k].requires_grad()) continue;
-    Tensor term = sum(mul(outs[k], upstream[k].to(outs[k].device())));
+    // float64: the outputs may mix float32 and float64 (casts), and add wants one dtype.
+    Tensor term = cast(sum(mul(outs[k], upstream[k].to(outs[k].device()))), float64);
     loss = loss.defined() ? add(loss, term) : term;
   }
   if (loss.defined()) loss.backward();
