@@ -13,11 +13,13 @@
 // tests/core/umbrella_test.cpp uses one name from each.
 #pragma once
 
+#include "duet/amp.h"
 #include "duet/attrs.h"
 #include "duet/autograd.h"
 #include "duet/cuda.h"
 #include "duet/dtype.h"
 #include "duet/error.h"
+#include "duet/half.h"
 #include "duet/int2.h"
 #include "duet/memory.h"
 #include "duet/ops.h"

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,6 +35,9 @@ namespace duet {
 
 namespace optim {
 class Optimizer;
+}
+namespace amp {
+class GradScaler;
 }
 namespace detail {
 struct GraphData;
@@ -98,6 +102,16 @@ struct CompileOptions {
   // running statistic you kept), the next run throws a duet::Error naming the released tensor.
   // MemoryReport::released says how many bytes went.
   bool release_weights = false;
+  // Mixed precision (duet/amp.h, docs/mixed_precision.md): run the graph as eager code inside
+  // duet::autocast(dtype) would (bfloat16 or float16): the "autocast" pass inserts the casts
+  // each op's AutocastPolicy asks for, then removes cast pairs that cancel and fuses casts into
+  // neighbouring kernels where the result is the same. Parameters stay float32.
+  std::optional<DType> autocast{};
+  // Training with loss scaling (float16): outputs[0] is multiplied by the scaler's scale before
+  // autodiff, the gradients are unscaled and checked for inf/NaN, the optimizer update is
+  // skipped on the device when one is found, and the scale is updated, all inside the step
+  // (no host synchronisation).
+  amp::GradScaler* grad_scaler = nullptr;
 };
 
 // Bytes planned before anything runs.

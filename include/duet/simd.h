@@ -29,4 +29,20 @@ void set_kernel_isa(Isa isa);
 // Drops set_kernel_isa's choice.
 void reset_kernel_isa();
 
+// The bfloat16 matrix products (kernels/cpu/gemm_lowp.h: linear, matmul and the convolutions
+// in bfloat16) have three paths: AMX tiles (TDPBF16PS), AVX-512 BF16 (VDPBF16PS) and plain
+// C++, the same float32-accumulated products (the order of the additions differs, so the bits
+// may). amx needs AMX-BF16 and the tile state, which Linux grants a process on request
+// (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), asked once at the first query);
+// avx512_bf16 needs AVX512_BF16 besides AVX-512. The default is the best available, lowered by
+// DUET_BF16_PATH=plain|avx512_bf16|amx or DUET_CPU_ISA=generic (read once).
+enum class Bf16Path { plain, avx512_bf16, amx };
+// "plain" / "avx512_bf16" / "amx".
+const char* bf16_path_name(Bf16Path path);
+Bf16Path best_bf16_path();
+Bf16Path bf16_path();
+// Forces `path` from the next call on; above best_bf16_path() throws duet::Error naming both.
+void set_bf16_path(Bf16Path path);
+void reset_bf16_path();
+
 }  // namespace duet::simd

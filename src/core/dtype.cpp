@@ -44,6 +44,24 @@ bool is_floating(DType t) {
   return t == DType::float32 || t == DType::float64 || t == DType::float16 || t == DType::bfloat16;
 }
 
+DType promote_types(DType a, DType b) {
+  if (a == b) return a;
+  // Rank: bool < int64 < float16 / bfloat16 < float32 < float64.
+  auto rank = [](DType t) {
+    switch (t) {
+      case DType::bool_: return 0;
+      case DType::int64: return 1;
+      case DType::float16:
+      case DType::bfloat16: return 2;
+      case DType::float32: return 3;
+      case DType::float64: return 4;
+    }
+    return 0;
+  };
+  if (rank(a) == 2 && rank(b) == 2) return DType::float32;  // float16 with bfloat16
+  return rank(a) >= rank(b) ? a : b;
+}
+
 std::ostream& operator<<(std::ostream& os, DType t) {
   return os << dtype_name(t);
 }

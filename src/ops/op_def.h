@@ -123,6 +123,19 @@ struct OpSample {
 };
 using SamplesFn = std::vector<OpSample> (*)();
 
+// Low-precision support (bfloat16, float16; docs/mixed_precision.md): bits of
+// OpDef::native_low_precision, per device type.
+inline constexpr uint8_t kNativeBFloat16 = 1u << 0;
+inline constexpr uint8_t kNativeFloat16 = 1u << 1;
+
+// What autocast (duet/amp.h) does to an op's floating inputs, declared with the op and read by
+// both eager autocast (call_op) and the graph's autocast pass, like torch.autocast's op lists.
+enum class AutocastPolicy : uint8_t {
+  none,     // inputs run as they come (binary ops promote mixed dtypes: promote_types)
+  lower,    // float32 inputs are cast to the autocast dtype (convolutions, linear, matmul)
+  float32,  // low-precision inputs are cast to float32 (reductions, softmax, losses, norms)
+};
+
 struct OpDef {
   OpId id = OpId::count;  // the op's entry in src/ops/op_list.h
   std::string name{};     // op_name(id), filled in by DUET_DEFINE_OP
@@ -148,6 +161,15 @@ struct OpDef {
   int inplace_input = -1;
   MacsFn macs = nullptr;        // null: 0 multiply-accumulates
   SamplesFn samples = nullptr;  // null: the op-table test fails (every op needs samples)
+  // bfloat16 / float16. false: a low-precision floating input is an error naming the op and
+  // the dtype (call_op checks it before infer). true: per device type, the kernel handles the
+  // dtypes whose bits are set in native_low_precision (kNativeBFloat16, kNativeFloat16) itself;
+  // for any other low-precision call prepare() runs the float32 kernel: the low-precision
+  // floating inputs are converted to float32 in the workspace first and the outputs rounded
+  // back to their dtypes (round to nearest even) after (run_prepared, ops/prepare.h).
+  bool low_precision = true;
+  std::array<uint8_t, kNumDeviceTypes> native_low_precision{};
+  AutocastPolicy autocast = AutocastPolicy::none;
 
   bool has(OpTrait t) const {
     switch (t) {
@@ -188,7 +210,9 @@ std::vector<const OpDef*> registered_ops();
 const OpDef* find_op(const std::string& name);
 // A backend fills its device's slots for one op when it loads (the CUDA backend library
 // registers every CUDA kernel this way). Replaces what was there.
-void register_kernel(OpId id, DeviceType device, KernelFn kernel, WorkspaceFn workspace = nullptr);
+// native_low_precision: OpDef::native_low_precision's bits for that device.
+void register_kernel(OpId id, DeviceType device, KernelFn kernel, WorkspaceFn workspace = nullptr,
+                     uint8_t native_low_precision = 0);
 
 // Helpers for infer functions.
 namespace infer {

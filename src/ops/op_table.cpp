@@ -71,7 +71,8 @@ const OpDef* find_op(const std::string& name) {
   return nullptr;
 }
 
-void register_kernel(OpId id, DeviceType device, KernelFn kernel, WorkspaceFn workspace) {
+void register_kernel(OpId id, DeviceType device, KernelFn kernel, WorkspaceFn workspace,
+                     uint8_t native_low_precision) {
   const int i = static_cast<int>(id), d = static_cast<int>(device);
   DUET_CHECK(i >= 0 && i < kNumOps, "register_kernel: no op with id ", i);
   DUET_CHECK(d >= 0 && d < kNumDeviceTypes, "register_kernel: ", op_name(id),
@@ -80,6 +81,7 @@ void register_kernel(OpId id, DeviceType device, KernelFn kernel, WorkspaceFn wo
   std::lock_guard<std::mutex> lock(t.mutex);
   t.ops[i]->kernels[d] = kernel;
   t.ops[i]->workspace[d] = workspace;
+  t.ops[i]->native_low_precision[d] = native_low_precision;
 }
 
 }  // namespace duet

@@ -36,9 +36,23 @@ struct PreparedCall {
   // strided_inputs), ascending: the caller copies each into a contiguous buffer of the same
   // shape first.
   std::vector<int32_t> copies;
-  // Scratch the kernel needs (OpDef::workspace[device type]; 0 without a query).
+  // Scratch the kernel needs (OpDef::workspace[device type]; 0 without a query), plus, for a
+  // low-precision call computed in float32, the float32 copies below.
   size_t workspace_bytes = 0;
+  // A low-precision call of a kernel that computes in float32 (OpDef::native_low_precision
+  // lacks the dtype): `upcast` lists the inputs converted to float32 before the kernel (and,
+  // for inputs it writes in place, rounded back after), `downcast` the outputs the kernel
+  // writes as float32 and that are then rounded to their real dtype. The float32 buffers sit
+  // in the workspace from byte 0; the kernel's own scratch starts at kernel_workspace_offset.
+  // Empty for every other call: run_prepared is then just the kernel call.
+  std::vector<int32_t> upcast, downcast;
+  size_t kernel_workspace_offset = 0;
 };
+
+// Runs a prepared call: the kernel, with the float32 round trip of a low-precision call
+// computed in float32 (`args` as for the kernel: the real inputs and outputs, the whole
+// workspace). Eager dispatch and the graph executor both call this.
+void run_prepared(const PreparedCall& pc, const KernelArgs& args);
 
 // Prepares one call of `op` on `device`. `inputs` are read for their shape, dtype, device and
 // strides only: concrete tensors, or the planner's storage-less layouts. `outputs` are the

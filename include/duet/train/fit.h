@@ -56,6 +56,7 @@
 #include <optional>
 #include <vector>
 
+#include "duet/amp.h"
 #include "duet/distributed/ddp.h"
 #include "duet/train/callback.h"
 #include "duet/train/metrics.h"
@@ -94,6 +95,12 @@ struct FitOptions {
   // "Distributed" above and docs/distributed.md). `ddp`: bucket size and overlap.
   bool distributed = false;
   distributed::DDPOptions ddp{};
+  // Mixed precision (duet/amp.h): the forward pass and the loss run under
+  // duet::autocast(*autocast) (eager) or CompileOptions::autocast (graph); parameters and the
+  // optimizer update stay float32. grad_scaler (float16): loss scaling, step skipped on
+  // inf/NaN gradients (FitState and the logs say so: "skipped_steps").
+  std::optional<DType> autocast{};
+  amp::GradScaler* grad_scaler = nullptr;
 };
 
 struct EvaluateOptions {
@@ -101,6 +108,7 @@ struct EvaluateOptions {
   std::vector<std::shared_ptr<Metric>> metrics{};
   bool bit_exact = false;
   bool cuda_graph = true;
+  std::optional<DType> autocast{};  // as FitOptions::autocast
   // Each rank evaluates its loader; the results are summed over the ranks (as fit's "val_").
   bool distributed = false;
 };
