@@ -3,6 +3,7 @@
 //   duet::DType t = duet::float32;
 //   duet::dtype_size(t);                                // 4
 //   duet::promote_types(duet::bfloat16, duet::float32);  // float32
+//   duet::parse_dtype("bf16");                          // bfloat16 (command-line flags)
 //   duet::Device d = duet::cpu;
 #pragma once
 
@@ -36,6 +37,10 @@ inline bool is_low_precision(DType t) {
 // (torch.promote_types): bool < int64 < floating; among floating types the wider wins, and
 // float16 with bfloat16 gives float32 (neither holds the other). docs/mixed_precision.md.
 DType promote_types(DType a, DType b);
+// A dtype from its name, case-insensitive: dtype_name's ("float32", "bfloat16", "bool") and
+// the usual aliases: fp32/f32/float, fp64/f64/double, i64/long, fp16/f16/half, bf16. Anything
+// else throws duet::Error listing the accepted names.
+DType parse_dtype(const std::string& name);
 std::ostream& operator<<(std::ostream& os, DType t);
 
 template <class T>

@@ -12,17 +12,31 @@
 namespace duet::detail {
 namespace {
 
+template <class T>
+inline constexpr bool is_half_v = std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>;
+
 // One element converted to D. Floating point to integer saturates (NaN -> 0, out of range ->
 // the nearest limit): a value outside the integer's range is undefined behaviour in C++, and
-// tensors (files, user data) may hold 1e308, inf or NaN.
+// tensors (files, user data) may hold 1e308, inf or NaN. float16 / bfloat16 (duet/half.h)
+// convert through float: to them with round to nearest even (a double or an int64 is rounded
+// to float first, as PyTorch's c10::Half / c10::BFloat16 constructors do), from them exactly.
 template <class D, class S>
 inline D convert(S v) {
-  if constexpr (std::is_floating_point_v<S> && std::is_integral_v<D> && !std::is_same_v<D, bool>) {
-    if (v != v) return D(0);
-    if (v <= static_cast<S>(std::numeric_limits<D>::min())) return std::numeric_limits<D>::min();
-    if (v >= static_cast<S>(std::numeric_limits<D>::max())) return std::numeric_limits<D>::max();
+  if constexpr (std::is_same_v<D, S>) {
+    return v;
+  } else if constexpr (is_half_v<S>) {
+    return convert<D>(static_cast<float>(v));
+  } else if constexpr (is_half_v<D>) {
+    return D(static_cast<float>(v));
+  } else {
+    if constexpr (std::is_floating_point_v<S> && std::is_integral_v<D> &&
+                  !std::is_same_v<D, bool>) {
+      if (v != v) return D(0);
+      if (v <= static_cast<S>(std::numeric_limits<D>::min())) return std::numeric_limits<D>::min();
+      if (v >= static_cast<S>(std::numeric_limits<D>::max())) return std::numeric_limits<D>::max();
+    }
+    return static_cast<D>(v);
   }
-  return static_cast<D>(v);
 }
 
 template <class S, class D>
@@ -60,6 +74,21 @@ void copy_loop(const S* src, const Shape& sstride, D* dst, const Shape& dstride,
   });
 }
 
+// dispatch_all plus the 16-bit floating types: a copy moves every dtype.
+template <class F>
+void dispatch_copy(DType t, F&& f) {
+  switch (t) {
+    case DType::float16:
+      f(Float16{});
+      return;
+    case DType::bfloat16:
+      f(BFloat16{});
+      return;
+    default:
+      dispatch_all(t, "copy", f);
+  }
+}
+
 }  // namespace
 
 void strided_copy(const Tensor& src, const Tensor& dst) {
@@ -71,9 +100,9 @@ void strided_copy(const Tensor& src, const Tensor& dst) {
     std::memcpy(dst.data_ptr(), src.data_ptr(), src.numel() * dtype_size(src.dtype()));
     return;
   }
-  dispatch_all(src.dtype(), "copy", [&](auto stag) {
+  dispatch_copy(src.dtype(), [&](auto stag) {
     using S = decltype(stag);
-    dispatch_all(dst.dtype(), "copy", [&](auto dtag) {
+    dispatch_copy(dst.dtype(), [&](auto dtag) {
       using D = decltype(dtag);
       copy_loop(static_cast<const S*>(src.data_ptr()), src.strides(),
                 static_cast<D*>(dst.data_ptr()), dst.strides(), dst.shape());
