@@ -35,6 +35,16 @@ joined, and the GPU table names PyTorch's graph path.
 Architecture names are matched loosely ("mobilenet_v2" == "mobilenetv2",
 "efficientnet_b4" == "efficientnetb4"), so the study's CSVs join with ours.
 
+Precision (issue #14): the optional "Precision" column (fp32, bf16, fp16:
+duet-bench --precision, pytorch_reference.py --precision; a CSV without it, or
+"-", is fp32) is part of a point, so frameworks are compared at the same
+precision: bf16 duet against bf16 PyTorch. Tables then get a precision column
+and point names a suffix ("resnet50 224x8 bf16"). With more than one precision,
+a section "Low precision against fp32" gives each framework's time at bf16/fp16
+divided by its own fp32 time at the same point (< 1: faster), with geometric
+means (issue #14's "bf16 graph >= 3x faster than duet's fp32 graph" is
+`graph` there <= 0.33). --precision bf16 keeps only those points.
+
 Usage:
   bench/compare.py duet.csv pytorch.csv
   bench/compare.py duet.csv pytorch.csv --baseline pytorch-eager --against eager,graph
@@ -43,6 +53,7 @@ Usage:
   bench/compare.py *.csv --markdown report.md   # also write the tables to a file
   bench/compare.py duet_gpu.csv torch_gpu.csv --duet-graph graph[cuda-graph off]
   bench/compare.py inference.csv --baseline onnxruntime --stat median --check graph:1.0:1.2
+  bench/compare.py duet.csv pytorch.csv --baseline pytorch-eager --precision bf16
 
 Python standard library only.
 """
@@ -55,6 +66,7 @@ import re
 import sys
 
 MODE_ORDER = ["train", "inference_gpu", "inference_cpu"]
+PRECISIONS = ("fp32", "bf16", "fp16")
 DUET_FRAMEWORKS = ("eager", "graph")  # duet-bench's names; a CUDA-graph-off run gets a suffix
 
 
@@ -71,6 +83,10 @@ def parse_size(text):
     return int(m.group(0))
 
 
+def precision_rank(precision):
+    return PRECISIONS.index(precision) if precision in PRECISIONS else len(PRECISIONS)
+
+
 def parse_float(text):
     text = text.strip()
     if text in ("", "-"):
@@ -82,7 +98,8 @@ def parse_float(text):
 
 
 class Table:
-    """All points: times[mode][(arch_key, size, batch)][framework] = seconds or None."""
+    """All points: times[mode][(arch_key, size, batch, precision)][framework] = seconds or
+    None."""
 
     def __init__(self):
         self.times = {}
@@ -93,25 +110,28 @@ class Table:
         self.memory = {}
         self.extra = {}
         self.gpu_points = {}  # mode -> set of points with a GPU row
+        self.precisions = set()  # the precisions seen ("fp32" for CSVs without the column)
 
     def add(self, framework, arch, size, batch, mode, time_s, source, memory_mb=None,
-            gpu=False, cuda_graph="", graph_path=""):
+            gpu=False, cuda_graph="", graph_path="", precision="fp32"):
         key = arch_key(arch)
+        self.precisions.add(precision)
         if key not in self.arch_names:
             self.arch_names[key] = arch
             self.arch_order.append(key)
         if framework not in self.frameworks:
             self.frameworks.append(framework)
-        point = self.times.setdefault(mode, {}).setdefault((key, size, batch), {})
+        p = (key, size, batch, precision)
+        point = self.times.setdefault(mode, {}).setdefault(p, {})
         if framework in point and point[framework] != time_s:
-            print(f"compare.py: {source}: {framework} {arch} {mode} {size}x{batch} "
+            print(f"compare.py: {source}: {framework} {arch} {mode} {size}x{batch} {precision} "
                   f"appears again; using the later value", file=sys.stderr)
         point[framework] = time_s
-        self.memory.setdefault(mode, {}).setdefault((key, size, batch), {})[framework] = memory_mb
-        self.extra.setdefault(mode, {}).setdefault((key, size, batch), {})[framework] = {
+        self.memory.setdefault(mode, {}).setdefault(p, {})[framework] = memory_mb
+        self.extra.setdefault(mode, {}).setdefault(p, {})[framework] = {
             "cuda_graph": cuda_graph, "graph_path": graph_path}
         if gpu or mode == "inference_gpu":
-            self.gpu_points.setdefault(mode, set()).add((key, size, batch))
+            self.gpu_points.setdefault(mode, set()).add(p)
 
     def modes(self):
         known = [m for m in MODE_ORDER if m in self.times]
@@ -119,7 +139,13 @@ class Table:
 
     def points(self, mode):
         order = {k: i for i, k in enumerate(self.arch_order)}
-        return sorted(self.times[mode], key=lambda p: (order[p[0]], p[1], p[2]))
+        return sorted(self.times[mode], key=lambda p: (order[p[0]], p[1], p[2],
+                                                      precision_rank(p[3])))
+
+    def mixed(self):
+        """Whether more than fp32 is present: tables then show a precision column."""
+        return self.precisions - {"fp32"} != set()
+
 
     def frameworks_in(self, mode):
         present = set()
@@ -128,8 +154,9 @@ class Table:
         return [f for f in self.frameworks if f in present]
 
 
-def read_csv(path, table, stat="mean"):
-    """stat "mean": times from the Time column; "median": from the Median column."""
+def read_csv(path, table, stat="mean", precision_filter=()):
+    """stat "mean": times from the Time column; "median": from the Median column.
+    precision_filter: keep only rows of these precisions (empty: all)."""
     time_col = "Time" if stat == "mean" else "Median"
     with open(path, newline="") as f:
         reader = csv.reader(f, delimiter=";")
@@ -155,6 +182,9 @@ def read_csv(path, table, stat="mean"):
                 continue
             try:
                 framework = row[cols["Framework"]].strip()
+                precision = optional(row, "Precision") or "fp32"
+                if precision_filter and precision not in precision_filter:
+                    continue
                 cuda_graph = optional(row, "CUDA graph")
                 if framework in DUET_FRAMEWORKS and cuda_graph == "off":
                     framework += "[cuda-graph off]"
@@ -169,7 +199,8 @@ def read_csv(path, table, stat="mean"):
                           memory_mb=parse_float(memory) if memory else None,
                           gpu=optional(row, "GPU index") != "",
                           cuda_graph=cuda_graph,
-                          graph_path=optional(row, "Graph path"))
+                          graph_path=optional(row, "Graph path"),
+                          precision=precision)
             except (IndexError, ValueError) as e:
                 raise SystemExit(f"compare.py: {path}:{lineno}: cannot parse {row}: {e}")
             n += 1
@@ -206,8 +237,24 @@ def markdown_table(header, rows):
 
 
 def point_name(table, p):
-    key, size, batch = p
-    return f"{table.arch_names[key]} {size}x{batch}"
+    key, size, batch, precision = p
+    name = f"{table.arch_names[key]} {size}x{batch}"
+    return name if precision == "fp32" else f"{name} {precision}"
+
+
+def point_cells(table, p):
+    """The leading cells of a table row: architecture, size, batch (and precision)."""
+    key, size, batch, precision = p
+    cells = [table.arch_names[key], str(size), str(batch)]
+    return cells + [precision] if table.mixed() else cells
+
+
+def point_header(table):
+    return ["architecture", "size", "batch"] + (["precision"] if table.mixed() else [])
+
+
+def blank_cells(table, first):
+    return [first] + [""] * (len(point_header(table)) - 1)
 
 
 def check_targets(framework, baseline, ratios, geomean_max, point_max):
@@ -243,10 +290,8 @@ def summarise(table, baseline, against, modes_filter, checks=()):
         out.append(f"Time per step in ms ({len(points)} points).\n")
         rows = []
         for p in points:
-            key, size, batch = p
-            rows.append([table.arch_names[key], str(size), str(batch)] +
-                        [fmt_ms(table.times[mode][p].get(f)) for f in fws])
-        out.append(markdown_table(["architecture", "size", "batch"] + fws, rows) + "\n")
+            rows.append(point_cells(table, p) + [fmt_ms(table.times[mode][p].get(f)) for f in fws])
+        out.append(markdown_table(point_header(table) + fws, rows) + "\n")
 
         if baseline not in fws:
             out.append(f"No `{baseline}` rows in this mode: no ratios.\n")
@@ -269,15 +314,14 @@ def summarise(table, baseline, against, modes_filter, checks=()):
                     ratios[f].append(r)
                     named[f].append((r, point_name(table, p)))
                 cells.append(fmt_ratio(r))
-            key, size, batch = p
-            rows.append([table.arch_names[key], str(size), str(batch)] + cells)
+            rows.append(point_cells(table, p) + cells)
         gm = {f: geomean(ratios[f]) for f in others}
-        rows.append(["**geomean**", "", ""] + [f"**{fmt_ratio(gm[f])}**" for f in others])
+        rows.append(blank_cells(table, "**geomean**") + [f"**{fmt_ratio(gm[f])}**" for f in others])
         worst = {f: max(named[f]) if named[f] else (None, "-") for f in others}
-        rows.append(["**worst**", "", ""] + [fmt_ratio(worst[f][0]) for f in others])
-        rows.append(["valid points", "", ""] + [str(len(ratios[f])) for f in others])
+        rows.append(blank_cells(table, "**worst**") + [fmt_ratio(worst[f][0]) for f in others])
+        rows.append(blank_cells(table, "valid points") + [str(len(ratios[f])) for f in others])
         out.append(f"Time relative to `{baseline}` (> 1: `{baseline}` was faster).\n")
-        out.append(markdown_table(["architecture", "size", "batch"] +
+        out.append(markdown_table(point_header(table) +
                                   [f"{f}/{baseline}" for f in others], rows) + "\n")
         summary[mode] = {f: {"geomean": gm[f], "points": len(ratios[f]), "worst": worst[f][0],
                              "worst_point": worst[f][1]} for f in others}
@@ -334,27 +378,74 @@ def gpu_summary(table, duet_graph, modes_filter):
             torch_path = tg.get("graph_path") or "-"
             if tg.get("cuda_graph") == "skipped":
                 torch_path += " (CUDA graph skipped)"
-            key, size, batch = p
-            rows.append([table.arch_names[key], str(size), str(batch),
+            rows.append(point_cells(table, p) + [
                          fmt_ms(t.get(duet_graph)), fmt_ms(t.get("eager")),
                          fmt_ms(t.get("pytorch-eager")), fmt_ms(t.get("pytorch-graph"))] +
                         cells + [fmt_mb(m.get(duet_graph)), fmt_mb(m.get("pytorch-eager")), cg,
                                  torch_path])
         gm = {name: geomean(v) for name, v in values.items()}
-        rows.append(["**geomean**", "", "", "", "", "", ""] +
-                     [f"**{fmt_ratio(gm[name])}**" for name, *_ in columns] + ["", "", "", ""])
-        rows.append(["valid points", "", "", "", "", "", ""] +
+        rows.append(blank_cells(table, "**geomean**") + ["", "", "", ""] +
+                    [f"**{fmt_ratio(gm[name])}**" for name, *_ in columns] + ["", "", "", ""])
+        rows.append(blank_cells(table, "valid points") + ["", "", "", ""] +
                     [str(len(values[name])) for name, *_ in columns] + ["", "", "", ""])
         out.append(f"## GPU, {mode}: duet `{duet_graph}` against PyTorch and duet eager\n")
         out.append("Times in ms; ratios < 1: duet graph is faster (or smaller). Memory: peak "
                    "allocator MB (duet) / torch.cuda.max_memory_allocated.\n")
         out.append(markdown_table(
-            ["architecture", "size", "batch", "duet graph", "duet eager", "torch eager",
-             "torch graph"] + [name for name, *_ in columns] +
+            point_header(table) + ["duet graph", "duet eager", "torch eager",
+                                   "torch graph"] + [name for name, *_ in columns] +
             ["duet graph MB", "torch eager MB", "duet cuda graph", "torch graph path"],
             rows) + "\n")
         summary[mode] = {name: {"geomean": gm[name], "points": len(values[name])}
                          for name, *_ in columns}
+    return "\n".join(out), summary
+
+
+def precision_summary(table, modes_filter):
+    """Each framework's time at bf16 / fp16 over its own fp32 time at the same (architecture,
+    size, batch). Returns (markdown text, {mode: {"<framework> <precision>/fp32": {"geomean",
+    "points"}}})."""
+    out = []
+    summary = {}
+    lows = [p for p in PRECISIONS[1:] if p in table.precisions]
+    lows += sorted(table.precisions - set(PRECISIONS))
+    if "fp32" not in table.precisions or not lows:
+        return "", summary
+    for mode in table.modes():
+        if modes_filter and mode not in modes_filter:
+            continue
+        fws = table.frameworks_in(mode)
+        times = table.times[mode]
+        base_points = [p for p in table.points(mode) if p[3] == "fp32"]
+        columns = [(f, low) for low in lows for f in fws
+                   if any((p[0], p[1], p[2], low) in times and f in times[(p[0], p[1], p[2], low)]
+                          and f in times[p] for p in base_points)]
+        if not columns:
+            continue
+        values = {c: [] for c in columns}
+        rows = []
+        for p in base_points:
+            cells = []
+            for f, low in columns:
+                lp = (p[0], p[1], p[2], low)
+                r = ratio(times.get(lp, {}).get(f), times[p].get(f))
+                if r is not None:
+                    values[(f, low)].append(r)
+                cells.append(fmt_ratio(r))
+            if any(c != "-" for c in cells):
+                key, size, batch, _ = p
+                rows.append([table.arch_names[key], str(size), str(batch)] + cells)
+        gm = {c: geomean(v) for c, v in values.items()}
+        rows.append(["**geomean**", "", ""] + [f"**{fmt_ratio(gm[c])}**" for c in columns])
+        rows.append(["valid points", "", ""] + [str(len(values[c])) for c in columns])
+        out.append(f"## Low precision against fp32, {mode}\n")
+        out.append("Each framework's time at the low precision divided by its own fp32 time at "
+                   "the same point (< 1: faster; 0.33 is 3x).\n")
+        out.append(markdown_table(["architecture", "size", "batch"] +
+                                  [f"{f} {low}/fp32" for f, low in columns], rows) + "\n")
+        summary[mode] = {f"{f} {low}/fp32": {"geomean": gm[(f, low)],
+                                             "points": len(values[(f, low)])}
+                         for f, low in columns}
     return "\n".join(out), summary
 
 
@@ -375,6 +466,9 @@ def main(argv=None):
     ap.add_argument("--duet-graph", default="graph",
                     help="the duet graph framework of the GPU ratio table (default: graph; "
                          "graph[cuda-graph off] for a run with --cuda-graph off)")
+    ap.add_argument("--precision", default="",
+                    help="comma list of precisions to keep (fp32, bf16, fp16; default: all; a "
+                         "CSV without a Precision column is fp32)")
     ap.add_argument("--stat", choices=["mean", "median"], default="mean",
                     help="compare the CSVs' Time (mean, default) or Median column")
     ap.add_argument("--check", action="append", default=[], metavar="FW:GEOMEAN:POINT",
@@ -394,10 +488,14 @@ def main(argv=None):
             checks.append((parts[0], float(parts[1]), float(parts[2])))
         except ValueError:
             ap.error(f"--check {spec!r}: expected FRAMEWORK:GEOMEAN:POINT, e.g. graph:1.0:1.2")
+    precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
+    bad = [p for p in precisions if p not in PRECISIONS]
+    if bad:
+        ap.error(f"--precision {','.join(bad)}: expected fp32, bf16 or fp16")
     table = Table()
     for path in args.csv:
         try:
-            read_csv(path, table, args.stat)
+            read_csv(path, table, args.stat, precisions)
         except OSError as e:
             raise SystemExit(f"compare.py: {e}")
     against = [f.strip() for f in args.against.split(",") if f.strip()]
@@ -408,6 +506,9 @@ def main(argv=None):
     gpu_text, gpu = gpu_summary(table, args.duet_graph, modes)
     if gpu_text:
         text += "\n" + gpu_text
+    low_text, low = precision_summary(table, modes)
+    if low_text:
+        text += "\n" + low_text
 
     if args.markdown:
         with open(args.markdown, "w") as f:
@@ -416,6 +517,8 @@ def main(argv=None):
         result = {"baseline": args.baseline, "stat": args.stat, "geomeans": summary}
         if gpu:
             result["gpu"] = gpu
+        if low:
+            result["precision"] = low
         if checks:
             result["checks"] = verdicts
         print(json.dumps(result))

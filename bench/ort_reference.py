@@ -10,8 +10,8 @@ normal, float32) fed every step. --warmup untimed runs, then --steps runs timed 
 (time.perf_counter around InferenceSession.run). Writes the rows of the study's
 `;`-separated CSV exactly as bench/pytorch_reference.py does:
 
-  ;Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;Device total;CUDA graph;Graph path
-  0;onnxruntime;resnet18;(224, 224, 3);8;inference_cpu;;0.0412;-;0.0409;-;-;ORT_ENABLE_ALL
+  ;Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;Device total;CUDA graph;Graph path;Precision
+  0;onnxruntime;resnet18;(224, 224, 3);8;inference_cpu;;0.0412;-;0.0409;-;-;ORT_ENABLE_ALL;fp32
 
 Framework is `onnxruntime`, Mode `inference_cpu`, Time and Median the mean and median
 seconds per step; Memory and Device total are "-" (ONNX Runtime has no peak counter);
@@ -123,7 +123,7 @@ def csv_row(index, pt, res):
     return ";".join([
         str(index), "onnxruntime", pt["model"], f"({pt['size']}, {pt['size']}, 3)",
         str(pt["batch"]), "inference_cpu", "", fmt_float(res["time_s"]), "-",
-        fmt_float(res["median_s"]), "-", "-", GRAPH_PATH])
+        fmt_float(res["median_s"]), "-", "-", GRAPH_PATH, "fp32"])
 
 
 def parse_args(argv):

@@ -6,14 +6,16 @@ TF-vs-PyTorch study's grid (see /work/shared/seed-benchmark/README.md) with
 torchvision's models and writes the study's `;`-separated CSV, with two extra
 columns (Median, Device total), exactly as duet-bench does:
 
-  ;Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;Device total
-  0;pytorch-eager;resnet18;(224, 224, 3);8;train;;0.0412;-;0.0409;-
+  ;Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;Device total;
+  CUDA graph;Graph path;Precision   (one line in the file)
+  0;pytorch-eager;resnet18;(224, 224, 3);8;train;;0.0412;-;0.0409;-;-;-;fp32
 
 Framework is `pytorch-eager` or `pytorch-graph`; Time and Median are seconds
 per step (mean / median over --steps individually timed steps after --warmup
 untimed ones); Mode is `train`, `inference_cpu` or `inference_gpu`. Two more
 columns say how a `pytorch-graph` row ran: CUDA graph (on / off / skipped, "-"
-for eager rows and on the CPU) and Graph path (below; "-" for eager rows).
+for eager rows and on the CPU) and Graph path (below; "-" for eager rows);
+the last, Precision, says fp32, bf16 or fp16 (below).
 
 Step definitions (random images (N, 3, S, S), random labels in [0, 1000)):
   train:      model.train(); forward + nn.CrossEntropyLoss + backward +
@@ -39,6 +41,25 @@ Execution:
           the forward under no_grad for inference; each timed step copies the
           inputs into the static tensors and replays. torch < 2.0 always takes
           this path on CUDA.
+Precision (--precision fp32,bf16,fp16, a grid dimension like --batches; the
+CSV's last column, Precision):
+  fp32:   no autocast (the default).
+  bf16:   the forward pass and the loss under torch.autocast(device, dtype=
+          torch.bfloat16): on the CPU oneDNN's bfloat16 kernels, on CUDA tensor
+          cores; parameters and Adam stay float32 (as duet's autocast).
+  fp16:   CUDA only: torch.autocast("cuda", dtype=torch.float16), and training
+          scales the loss with a GradScaler (torch.amp.GradScaler("cuda"), or
+          torch.cuda.amp.GradScaler on torch < 2.3): scale(loss).backward(),
+          step(opt), update(). fp16 on the CPU is skipped with a note (CPU
+          autocast is bfloat16-only on torch 1.13, and oneDNN has no fp16
+          compute on these CPUs); no rows are written for it.
+  Graph paths under autocast: the CPU inference path traces the model inside
+  torch.autocast(cache_enabled=False) and freezes it (no
+  optimize_for_inference; the trace holds the casts); torch.compile paths run
+  the compiled module inside torch.autocast; the whole-step CUDA capture runs
+  autocast(cache_enabled=False) inside the capture (cached casts must not
+  outlive it), and skips fp16 training (GradScaler.step reads found-inf on the
+  host, which a capture cannot), with a note and no row.
 Memory:
   CUDA: torch.cuda.max_memory_allocated() over the timed steps (MB), and the
         device's used memory (total - free from torch.cuda.mem_get_info) in MB
@@ -59,10 +80,15 @@ Usage (Debian's torch is in /usr/bin/python3):
   /usr/bin/python3 bench/pytorch_reference.py --device cuda --modes train --json
   python3 bench/pytorch_reference.py --device cuda --torch-graph cuda-graph \\
       --models resnet18 --sizes 224 --batches 1 --modes train,inference
+  /usr/bin/python3 bench/pytorch_reference.py --models resnet50 --sizes 224 \\
+      --batches 8 --modes inference --precision fp32,bf16 --threads 2 --csv pt.csv
+  python3 bench/pytorch_reference.py --device cuda --models resnet50 --sizes 224 \\
+      --batches 32 --modes train --precision fp32,fp16,bf16 --csv pt_gpu.csv
   bench/compare.py duet.csv pytorch.csv     # ratios and geometric means
 """
 
 import argparse
+import contextlib
 import gc
 import importlib
 import json
@@ -73,7 +99,7 @@ import time
 import torch
 import torch.nn as nn
 
-from study_csv import HEADER, KNOWN_MODELS, NUM_CLASSES, comma_list, fmt_float, log
+from study_csv import HEADER, KNOWN_MODELS, NUM_CLASSES, PRECISIONS, comma_list, fmt_float, log
 
 try:
     import torchvision
@@ -84,6 +110,29 @@ STUDY_MODELS = "resnet18,resnet50,resnet152,vgg16,mobilenet_v2,efficientnet_b4,e
 # Warm-up calls of the graph paths on CUDA: call 1 compiles (or runs eagerly), later calls
 # record the CUDA graph; the timed steps must all be replays.
 CUDA_GRAPH_MIN_WARMUP = 3
+
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class PointSkipped(Exception):
+    """This point cannot run in this configuration (said on stderr; no row)."""
+
+
+def autocast(precision, device, cache_enabled=True):
+    """torch.autocast for bf16 / fp16, a no-op context for fp32."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=AUTOCAST_DTYPES[precision],
+                          cache_enabled=cache_enabled)
+
+
+def make_grad_scaler(device):
+    """fp16 loss scaling: torch.amp.GradScaler("cuda") (torch >= 2.3) or torch.cuda.amp's."""
+    amp = getattr(torch, "amp", None)
+    if amp is not None and hasattr(amp, "GradScaler"):
+        return amp.GradScaler(device.type)
+    return torch.cuda.amp.GradScaler()
 
 
 def has_compile():
@@ -266,9 +315,23 @@ class CapturedCudaStep(Step):
         sync(self.device)
 
 
-def make_train_step(model, x, y, execution, device, graph_path):
+def make_train_step(model, x, y, execution, device, graph_path, precision="fp32"):
     model.train()
+    scaler = make_grad_scaler(device) if precision == "fp16" else None
+
+    def backward_and_step(loss, opt):
+        if scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(opt)  # skipped on inf/NaN gradients
+            scaler.update()
+
     if execution == "graph" and device.type == "cuda" and graph_path == "cuda-graph":
+        if scaler is not None:
+            raise PointSkipped("fp16 training with a GradScaler cannot be captured whole "
+                               "(GradScaler.step reads found-inf on the host)")
         # Adam's capturable mode keeps its step count on the GPU, as a captured step needs.
         opt = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=True)
         criterion = nn.CrossEntropyLoss()
@@ -277,8 +340,10 @@ def make_train_step(model, x, y, execution, device, graph_path):
         def eager_step():
             # No zero_grad in the captured step: the capture allocates the gradients (they
             # are None before it) and every replay overwrites them, as in PyTorch's
-            # "whole network capture" example.
-            loss = criterion(model(static_x), static_y)
+            # "whole network capture" example. Autocast without its cast cache: cached casts
+            # must not outlive the capture.
+            with autocast(precision, device, cache_enabled=False):
+                loss = criterion(model(static_x), static_y)
             loss.backward()
             opt.step()
 
@@ -298,9 +363,9 @@ def make_train_step(model, x, y, execution, device, graph_path):
 
         def fn():
             opt.zero_grad(set_to_none=True)
-            loss = net(x, y)
-            loss.backward()
-            opt.step()
+            with autocast(precision, device):
+                loss = net(x, y)
+            backward_and_step(loss, opt)
 
         return CompiledCudaStep(fn, device, mark_step)
 
@@ -311,9 +376,9 @@ def make_train_step(model, x, y, execution, device, graph_path):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = criterion(net(x), y)
-        loss.backward()
-        opt.step()
+        with autocast(precision, device):
+            loss = criterion(net(x), y)
+        backward_and_step(loss, opt)
 
     s = Step(step, device)
     if execution == "graph":
@@ -322,8 +387,13 @@ def make_train_step(model, x, y, execution, device, graph_path):
     return s
 
 
-def script_for_inference(model, x):
-    """Frozen, inference-optimised TorchScript; trace when scripting fails."""
+def script_for_inference(model, x, precision="fp32"):
+    """Frozen, inference-optimised TorchScript; trace when scripting fails. bf16: traced inside
+    torch.autocast(cache_enabled=False) (the trace records the casts) and frozen."""
+    if precision != "fp32":
+        with torch.no_grad(), autocast(precision, torch.device("cpu"), cache_enabled=False):
+            module = torch.jit.trace(model, x)
+        return torch.jit.freeze(module.eval())
     try:
         module = torch.jit.script(model)
     except Exception as e:  # noqa: BLE001 - any scripting failure falls back to trace
@@ -338,11 +408,11 @@ def script_for_inference(model, x):
     return module
 
 
-def make_inference_step(model, x, execution, device, graph_path):
+def make_inference_step(model, x, execution, device, graph_path, precision="fp32"):
     model.eval()
     if execution == "eager":
         def step():
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast(precision, device):
                 model(x)
         return Step(step, device)
 
@@ -350,7 +420,7 @@ def make_inference_step(model, x, execution, device, graph_path):
         static_x = x.clone()
 
         def forward():
-            with torch.no_grad():
+            with torch.no_grad(), autocast(precision, device, cache_enabled=False):
                 model(static_x)
 
         return CapturedCudaStep(forward, [static_x], [x], device)
@@ -361,12 +431,12 @@ def make_inference_step(model, x, execution, device, graph_path):
         mark_step = getattr(compiler, "cudagraph_mark_step_begin", None)
 
         def fn():
-            with torch.no_grad():
+            with torch.no_grad(), autocast(precision, device):
                 net(x)
 
         return CompiledCudaStep(fn, device, mark_step)
 
-    net = script_for_inference(model, x)
+    net = script_for_inference(model, x, precision)
 
     def step():
         with torch.no_grad():
@@ -411,9 +481,10 @@ def run_point(pt, args, device, graph_path=None):
         model = build_model(pt["model"], args.seed, device)
         x, y = make_inputs(pt["batch"], pt["size"], device)
         if pt["mode"] == "train":
-            step = make_train_step(model, x, y, pt["exec"], device, graph_path)
+            step = make_train_step(model, x, y, pt["exec"], device, graph_path, pt["precision"])
         else:
-            step = make_inference_step(model, x, pt["exec"], device, graph_path)
+            step = make_inference_step(model, x, pt["exec"], device, graph_path,
+                                       pt["precision"])
         times = time_steps(step, args.warmup, args.steps, device)
         result["time_s"] = statistics.fmean(times)
         result["median_s"] = statistics.median(times)
@@ -464,6 +535,7 @@ def csv_row(index, pt, res, device, gpu_index):
         fmt_float(res["device_total_mb"], ".1f"),
         res["cuda_graph"] or "-",
         res["graph_path"] or "-",
+        pt["precision"],
     ])
 
 
@@ -479,6 +551,9 @@ def parse_args(argv):
     ap.add_argument("--exec", dest="execs", default="eager,graph",
                     help="eager,graph (default both)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--precision", default="fp32",
+                    help="comma list of fp32, bf16, fp16 (default fp32): bf16/fp16 run under "
+                         "torch.autocast (fp16: CUDA only, training with a GradScaler)")
     ap.add_argument("--steps", type=int, default=100, help="timed steps per point (default 100)")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
     ap.add_argument("--threads", type=int, default=None,
@@ -513,28 +588,38 @@ def parse_args(argv):
         ap.error("--modes takes train and/or inference")
     if not set(args.execs) <= {"eager", "graph"} or not args.execs:
         ap.error("--exec takes eager and/or graph")
+    args.precisions = comma_list(args.precision)
+    if not args.precisions or not set(args.precisions) <= set(PRECISIONS):
+        ap.error(f"--precision {args.precision}: expected a comma list of fp32, bf16, fp16")
     if args.steps < 1 or args.warmup < 0:
         ap.error("--steps must be >= 1 and --warmup >= 0")
     return args
 
 
 def grid(args, device):
-    """The points to run, in the study's order (framework, architecture, size, batch)."""
-    points, skipped = [], 0
+    """The points to run, in the study's order (framework, architecture, size, batch), each in
+    every precision; fp16 on the CPU is left out (counted in fp16_cpu)."""
+    points, skipped, fp16_cpu = [], 0, 0
     for mode in args.modes:
         mode_name = "train" if mode == "train" else f"inference_{'gpu' if device.type == 'cuda' else 'cpu'}"
         for execution in args.execs:
             for model in args.models:
                 for size in args.sizes:
                     for batch in args.batches:
-                        if (mode == "train" and execution == "graph" and device.type == "cpu"
-                                and not has_compile()):
-                            skipped += 1
-                            continue
-                        points.append({"mode": mode, "mode_name": mode_name, "exec": execution,
-                                       "framework": f"pytorch-{execution}", "model": model,
-                                       "size": size, "batch": batch})
-    return points, skipped
+                        for precision in args.precisions:
+                            if precision == "fp16" and device.type == "cpu":
+                                fp16_cpu += 1
+                                continue
+                            if (mode == "train" and execution == "graph"
+                                    and device.type == "cpu" and not has_compile()):
+                                skipped += 1
+                                continue
+                            points.append({"mode": mode, "mode_name": mode_name,
+                                           "exec": execution,
+                                           "framework": f"pytorch-{execution}", "model": model,
+                                           "size": size, "batch": batch,
+                                           "precision": precision})
+    return points, skipped, fp16_cpu
 
 
 def main(argv=None):
@@ -568,13 +653,17 @@ def main(argv=None):
             if args.torch_graph == "auto":
                 log(f"note: {why}: pytorch-graph on CUDA is CUDA-graphed eager (torch.cuda.graph)")
 
-    points, skipped = grid(args, device)
+    points, skipped, fp16_cpu = grid(args, device)
     log(f"torch {torch.__version__}, torchvision {torchvision.__version__}, device {device}, "
         f"{torch.get_num_threads()} threads, {len(points)} points")
     if skipped:
         log(f"note: torch {torch.__version__} has no torch.compile (needs torch >= 2.0): "
             f"skipping {skipped} pytorch-graph train point(s) on the CPU; no rows are written "
             f"for them")
+    if fp16_cpu:
+        log(f"note: fp16 autocast is not supported on the CPU (torch.autocast(\"cpu\") is "
+            f"bfloat16-only on torch 1.13; no fp16 compute in oneDNN here): skipping "
+            f"{fp16_cpu} fp16 point(s); no rows are written for them")
     if args.cuda_graph_path != "-":
         log(f"pytorch-graph on CUDA: {args.cuda_graph_path}")
 
@@ -587,10 +676,14 @@ def main(argv=None):
     written = 0
     try:
         for i, pt in enumerate(points):
-            tag = (f"[{i + 1}/{len(points)}] {pt['framework']} {pt['model']} {pt['mode_name']} "
-                   f"{pt['size']}x{pt['batch']}")
+            tag = (f"[{i + 1}/{len(points)}] {pt['framework']} {pt['precision']} {pt['model']} "
+                   f"{pt['mode_name']} {pt['size']}x{pt['batch']}")
             try:
                 res = run_point(pt, args, device)
+            except PointSkipped as e:
+                log(f"{tag}: skipped: {e}; no row")
+                gc.collect()
+                continue
             except Exception as e:  # noqa: BLE001 - report, write no row, go on
                 failed += 1
                 log(f"{tag}: FAILED: {type(e).__name__}: {e}")
@@ -617,6 +710,7 @@ def main(argv=None):
                     "memory_mb": res["memory_mb"], "device_total_mb": res["device_total_mb"],
                     "oom": res["oom"], "steps": args.steps, "warmup": args.warmup,
                     "cuda_graph": res["cuda_graph"], "graph_path": res["graph_path"],
+                    "precision": pt["precision"],
                     "threads": torch.get_num_threads(), "torch": torch.__version__,
                 }), flush=True)
     finally:

@@ -8,8 +8,10 @@ KNOWN_MODELS = (["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
                  "vgg16", "vgg16_bn", "mobilenet_v2"] +
                 [f"efficientnet_b{i}" for i in range(8)])
 NUM_CLASSES = 1000
+# Precision (fp32, bf16, fp16) is the last column; readers treat a CSV without it as fp32.
 HEADER = (";Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;"
-          "Device total;CUDA graph;Graph path")
+          "Device total;CUDA graph;Graph path;Precision")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def log(msg):

@@ -13,6 +13,11 @@
 #      tensors, all_reduce_start/wait captured into a CUDA Graph), bootstrapped over Gloo
 #      (carried from this machine when the GPU machine lacks libgloo-dev) or MPI; its log is
 #      OUT/nccl.log.
+#   7. optional, PRECISION=bf16,fp16 (or one of them): issue #14's mixed-precision point,
+#      resnet50 training at 32x224 in fp32 and each given precision (autocast; fp16 with loss
+#      scaling), duet eager + graph against PyTorch's torch.autocast, and train_fashion_mnist
+#      --precision P --mode graph for 1 epoch; compare.py's "Low precision against fp32" table
+#      gives each framework's speed-up over its own fp32.
 #
 #   bash scripts/gpu_check.sh [OUT_DIR]          # OUT_DIR default ./out (logs, CSVs)
 #
@@ -20,7 +25,8 @@
 # graph path: cuda-graph (default: the whole step captured with torch.cuda.graph, no compile
 # time), compile (torch.compile mode="reduce-overhead": minutes of compiling per point) or
 # auto), CUDA_GRAPH_OFF=1 (also duet graph with --cuda-graph off at batch 1), STEP_TIMEOUT
-# (seconds per benchmark command, default 240). Sized to fit in 10 minutes on an H100.
+# (seconds per benchmark command, default 240), PRECISION (step 7; unset: not run). Sized to
+# fit in 10 minutes on an H100 without PRECISION (step 7 adds about 2 minutes).
 #
 # A machine without the Debian -dev packages gets them from third_party_carry/, which
 # `bash scripts/gpu_check.sh --prepare` fills on a machine that has them (Eigen, nlohmann
@@ -155,18 +161,20 @@ done
 
 # One benchmark group: duet-bench (eager + graph, capture on) then pytorch_reference.py (eager
 # + graph) with the same grid, then compare.py's tables. $1: name, $2: models, $3: batch,
-# $4: mode.
+# $4: mode, $5: precisions (default fp32).
 bench_group() {
-  local name=$1 models=$2 batch=$3 mode=$4
-  echo "== $name: duet eager + graph, then PyTorch eager + graph ($models, ${batch}x224 $mode)"
+  local name=$1 models=$2 batch=$3 mode=$4 precision=${5:-fp32}
+  echo "== $name: duet eager + graph, then PyTorch eager + graph ($models, ${batch}x224 $mode, $precision)"
   timeout "$STEP_TIMEOUT" "$BUILD/bench/duet-bench" --device cuda --exec eager,graph \
     --cuda-graph on --models "$models" --sizes 224 --batches "$batch" --modes "$mode" \
+    --precision "$precision" \
     --steps "$STEPS" --warmup "$WARMUP" --csv "$OUT/duet_$name.csv" \
     > "$OUT/duet_$name.md" 2> "$OUT/duet_$name.log" || echo "duet-bench $name: exit $?"
   grep -E "^\[" "$OUT/duet_$name.log" || tail -5 "$OUT/duet_$name.log"
   timeout "$STEP_TIMEOUT" python3 bench/pytorch_reference.py --device cuda --exec eager,graph \
     --torch-graph "$TORCH_GRAPH" --models "$models" --sizes 224 --batches "$batch" \
-    --modes "$mode" --steps "$STEPS" --warmup "$WARMUP" --csv "$OUT/torch_$name.csv" \
+    --modes "$mode" --precision "$precision" --steps "$STEPS" --warmup "$WARMUP" \
+    --csv "$OUT/torch_$name.csv" \
     2>&1 | tee "$OUT/torch_$name.log" | grep -E "^\[|note|torch |FAILED|falling" || true
   if [ "${CUDA_GRAPH_OFF:-0}" = 1 ] && [ "$batch" = 1 ]; then
     timeout "$STEP_TIMEOUT" "$BUILD/bench/duet-bench" --device cuda --exec graph \
@@ -183,6 +191,19 @@ bench_group() {
 bench_group train_b1 resnet18,mobilenet_v2,efficientnet_b0 1 train
 bench_group train_b32 resnet50,vgg16 32 train
 bench_group inference_b1 resnet18,mobilenet_v2,efficientnet_b0 1 inference
+
+# 7. Mixed precision (issue #14), only with PRECISION set. PyTorch's whole-step CUDA capture
+# (TORCH_GRAPH=cuda-graph) cannot hold GradScaler.step: its fp16 graph training point is
+# skipped with a note (TORCH_GRAPH=compile measures it through torch.compile).
+if [ -n "${PRECISION:-}" ]; then
+  for p in ${PRECISION//,/ }; do
+    echo "== train_fashion_mnist --device cuda --mode graph --precision $p --epochs 1"
+    timeout "$STEP_TIMEOUT" "$BUILD/examples/train_fashion_mnist" --device cuda --mode graph \
+      --precision "$p" --epochs 1 --data "$DATA" --json 2>&1 |
+      tee "$OUT/train_cuda_graph_$p.log" | tail -3 || true
+  done
+  bench_group amp_train_b32 resnet50 32 train "fp32,$PRECISION"
+fi
 
 echo "== all points together"
 python3 bench/compare.py "$OUT"/duet_*.csv "$OUT"/torch_*.csv --markdown "$OUT/compare_all.md" \
