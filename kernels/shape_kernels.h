@@ -11,6 +11,12 @@
 #define DUET_SHAPE_KERNELS(X) X(sum_to) X(concat) X(pad)
 DUET_DECLARE_DEVICE_KERNELS(DUET_SHAPE_KERNELS)
 
+// CPU only: cast (attrs: dtype): output[i] = input[i] converted, any pair of dtypes, any input
+// strides; contiguous low-precision pairs through the bulk conversions (kernels/cpu/convert.h).
+namespace duet::cpu_kernels {
+void cast(const KernelArgs& k);
+}  // namespace duet::cpu_kernels
+
 // CUDA only (the CPU kernels of these ops are in src/ops/shape_ops.cpp):
 namespace duet::cuda_kernels {
 // inputs: grad (the slice's shape); output: attrs.input_shape, zero outside the slice;

@@ -5,6 +5,7 @@
 #include "core/copy.h"
 #include "core/dtype_dispatch.h"
 #include "core/tensor_impl.h"
+#include "cpu/convert.h"
 #include "reduce_kernels.h"
 
 namespace duet::cpu_kernels {
@@ -68,6 +69,15 @@ void pad(const KernelArgs& k) {
   int64_t off = 0;
   for (size_t i = 0; i < pads.size() / 2; ++i) off += pads[2 * i] * st[st.size() - 1 - i];
   detail::strided_copy(x, detail::make_view(out, x.shape(), st, off));
+}
+
+void cast(const KernelArgs& k) {
+  const Tensor& x = k.inputs[0];
+  Tensor& y = k.outputs[0];
+  if (x.is_contiguous() && y.is_contiguous() &&
+      convert::convert(x.data_ptr(), x.dtype(), y.data_ptr(), y.dtype(), x.numel()))
+    return;
+  detail::strided_copy(x, y);
 }
 
 }  // namespace duet::cpu_kernels

@@ -22,6 +22,9 @@ struct ExecStep {
   void* workspace = nullptr;
   size_t workspace_size = 0;
   KernelFn kernel = nullptr;      // the device kernel (MemoryPlan::calls, ops/prepare.h)
+  // A low-precision call computed in float32 (ops/prepare.h: round_trip): the prepared call
+  // that run_prepared converts around `kernel`; null for every other step (one branch).
+  std::shared_ptr<const PreparedCall> round_trip;
   bool materialize_view = false;  // reshape of a non-contiguous value: copy into its buffer
   std::vector<std::pair<Tensor, Tensor>> staging;  // (strided value, contiguous copy) first
   int32_t node = -1;

@@ -89,6 +89,7 @@ void ExecutableImpl::build() {
     // The kernel call the planner prepared (ops/prepare.h): kernel, copies, workspace.
     const PreparedCall& call = plan.calls[i];
     step.kernel = call.kernel;
+    if (round_trip(call)) step.round_trip = std::make_shared<const PreparedCall>(call);
     step.materialize_view = node.op->view != nullptr;
     const bool hoisted = node.hoisted;
     if (hoisted) {
@@ -175,7 +176,12 @@ void ExecutableImpl::run_step(ExecStep& st) {
                  make_view(out, in.shape(), contiguous_strides(in.shape()), out.storage_offset()));
   } else {
     try {
-      st.kernel({st.attrs, st.inputs, st.outputs, st.workspace, st.workspace_size, st.device_seed});
+      const KernelArgs args{st.attrs,         st.inputs,          st.outputs,
+                            st.workspace,     st.workspace_size,  st.device_seed};
+      if (st.round_trip)
+        run_prepared(*st.round_trip, args);
+      else
+        st.kernel(args);
     } catch (const Error& e) {  // a value checked at run time (a label out of range, ...)
       if (st.node < 0) throw;
       const Node& n = graph->nodes[static_cast<size_t>(st.node)];

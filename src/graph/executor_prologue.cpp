@@ -123,8 +123,13 @@ void ExecutableImpl::pack_by_blocks(ExecStep& st) {
                  rows);
     Tensor block = make_view(out, block_shape, contiguous_strides(block_shape),
                              out.storage_offset() + b * per_block);
-    st.kernel({st.attrs, std::span<const Tensor>(&rows, 1), std::span<Tensor>(&block, 1),
-               st.workspace, st.workspace_size, st.device_seed});
+    const KernelArgs args{st.attrs,     std::span<const Tensor>(&rows, 1),
+                          std::span<Tensor>(&block, 1), st.workspace,
+                          st.workspace_size, st.device_seed};
+    if (st.round_trip)
+      run_prepared(*st.round_trip, args);
+    else
+      st.kernel(args);
   }
 }
 

@@ -232,7 +232,8 @@ DUET_DEFINE_OP(all_reduce_start_op,
                 .mutates_inputs = 0b1,
                 .nondiff_inputs = 0b1,
                 .kernels = {all_reduce_start_cpu},
-                .samples = all_reduce_start_samples})
+                .samples = all_reduce_start_samples,
+                .low_precision = false})
 DUET_DEFINE_OP(all_reduce_wait_op, {.id = OpId::all_reduce_wait,
                                     .num_inputs = 2,
                                     .traits = static_cast<uint32_t>(OpTrait::collective),
@@ -241,7 +242,8 @@ DUET_DEFINE_OP(all_reduce_wait_op, {.id = OpId::all_reduce_wait,
                                     .nondiff_inputs = 0b10,
                                     .kernels = {all_reduce_wait_cpu},
                                     .inplace_input = 0,
-                                    .samples = all_reduce_wait_samples})
+                                    .samples = all_reduce_wait_samples,
+                                    .low_precision = false})
 
 namespace distributed::detail {
 

@@ -44,6 +44,7 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
     DUET_CHECK(metas[i].device == metas[0].device, name, ": input 0 is on ", metas[0].device,
                " but input ", i, " is on ", metas[i].device, "; expected all inputs on one device");
   }
+  check_low_precision(op, metas, "input");  // OpDef::low_precision = false
   std::vector<TensorMeta> out_metas;
   try {
     out_metas = op.infer({name, metas, attrs});
@@ -55,6 +56,7 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
   // Every output shape an op infers, in every mode, is a valid shape whose byte size fits
   // (duet/shape.h); the error names the op.
   for (const TensorMeta& m : out_metas) checked_nbytes(m.shape, dtype_size(m.dtype), name);
+  check_low_precision(op, out_metas, "output");
 
   if (symbolic || recording_active()) {
     DUET_CHECK(g_record_hook, name,
@@ -84,7 +86,8 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
   } else {
     const Device dev =
         !out_metas.empty() ? out_metas[0].device : (metas.empty() ? cpu : metas[0].device);
-    // The kernel, the inputs it needs copied to contiguous ones, its scratch (ops/prepare.h).
+    // The kernel, the inputs it needs copied to contiguous ones, its scratch, the float32
+    // round trip of a low-precision call (ops/prepare.h).
     const PreparedCall pc = prepare(op, inputs, out_metas, attrs, dev);
     std::vector<Tensor> kin = inputs;
     for (int32_t k : pc.copies) kin[k] = detail::contiguous_copy(kin[k]);
@@ -94,7 +97,7 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
     std::shared_ptr<detail::Storage> ws;
     if (pc.workspace_bytes) ws = std::make_shared<detail::Storage>(pc.workspace_bytes, dev);
     try {
-      pc.kernel({attrs, kin, outputs, ws ? ws->data : nullptr, pc.workspace_bytes});
+      run_prepared(pc, {attrs, kin, outputs, ws ? ws->data : nullptr, pc.workspace_bytes});
     } catch (const AttrError& e) {  // an attribute only the kernel reads
       throw Error(detail::cat(name, ": ", e.what()));
     }
@@ -113,8 +116,13 @@ std::vector<TensorMeta> same_as_input(const InferArgs& a) {
 }
 
 void expect_floating(const InferArgs& a, int i) {
-  DUET_CHECK(is_floating(a.inputs[i].dtype), a.op, ": input ", i, " has dtype ", a.inputs[i].dtype,
-             " (expected float32 or float64)");
+  if (is_floating(a.inputs[i].dtype)) return;
+  // The floating dtypes this op accepts (OpDef::low_precision), looked up only on failure.
+  const OpDef* op = find_op(a.op);
+  throw Error(detail::cat(a.op, ": input ", i, " has dtype ", a.inputs[i].dtype, " (expected ",
+                          op && !op->low_precision ? "float32 or float64"
+                                                   : "float32, float64, bfloat16 or float16",
+                          ")"));
 }
 
 void expect_rank(const InferArgs& a, int i, int64_t rank, const char* what) {

@@ -56,6 +56,7 @@ DUET_DEFINE_OP(linear_grad_adam_step_def, {.id = OpId::linear_grad_adam_step_,
                                            .mutates_inputs = 0b1011100,
                                            .kernels = {cpu_kernels::linear_grad_adam_step},
                                            .workspace = {linear_grad_adam_workspace},
-                                           .samples = linear_grad_adam_samples})
+                                           .samples = linear_grad_adam_samples,
+                                           .low_precision = false})
 
 }  // namespace duet

@@ -148,7 +148,8 @@ DUET_DEFINE_OP(sgd_step_multi_def, {.id = OpId::sgd_step_multi_,
                                     .mutates_inputs = group_mask(kSgdStride, {0, 2}),
                                     .nondiff_inputs = 0xffffffffu,
                                     .kernels = {sgd_multi_cpu},
-                                    .samples = [] { return sgd_multi_samples(false); }})
+                                    .samples = [] { return sgd_multi_samples(false); },
+                                    .low_precision = false})
 DUET_DEFINE_OP(sgd_momentum_step_multi_def,
                {.id = OpId::sgd_momentum_step_multi_,
                 .num_inputs = -1,
@@ -158,7 +159,8 @@ DUET_DEFINE_OP(sgd_momentum_step_multi_def,
                 .mutates_inputs = group_mask(kSgdMomentumStride, {0, 2, 3}),
                 .nondiff_inputs = 0xffffffffu,
                 .kernels = {sgd_multi_cpu},
-                .samples = [] { return sgd_multi_samples(true); }})
+                .samples = [] { return sgd_multi_samples(true); },
+                .low_precision = false})
 DUET_DEFINE_OP(adam_step_multi_def,
                {.id = OpId::adam_step_multi_,
                 .num_inputs = -1,
@@ -168,7 +170,8 @@ DUET_DEFINE_OP(adam_step_multi_def,
                 .mutates_inputs = group_mask(kAdamStride, {0, 2, 3, 4}),
                 .nondiff_inputs = 0xffffffffu,
                 .kernels = {adam_multi_cpu},
-                .samples = adam_multi_samples})
+                .samples = adam_multi_samples,
+                .low_precision = false})
 
 namespace optim {
 

@@ -35,11 +35,26 @@ int64_t channels(const char* op, const Shape& x) {
   return x[1];
 }
 
+// Whether a (C) parameter or statistic of dtype `p` goes with an activation of dtype `x`: the
+// same dtype, or float32 with a bfloat16 / float16 activation (autocast keeps batch-norm
+// statistics and affine parameters in float32: docs/mixed_precision.md).
+bool param_dtype_ok(DType x, DType p) {
+  return p == x || (is_low_precision(x) && p == DType::float32);
+}
+
+// Input i (a (C) vector) against the activation input `xi`.
+void expect_param_dtype(const InferArgs& a, int xi, int i) {
+  DUET_CHECK(param_dtype_ok(a.inputs[xi].dtype, a.inputs[i].dtype), a.op, ": input ", i,
+             " has dtype ", a.inputs[i].dtype, " but input ", xi, " has dtype ",
+             a.inputs[xi].dtype, " (expected the same dtype, or float32 with a bfloat16 or ",
+             "float16 input ", xi, ")");
+}
+
 void expect_channel_vector(const InferArgs& a, int i, const char* what, int64_t c) {
   DUET_CHECK(a.inputs[i].shape == Shape{c}, a.op, ": ", what, " has shape ",
              shape_str(a.inputs[i].shape), " but x ", shape_str(a.inputs[0].shape), " has ", c,
              " channels (expected ", shape_str({c}), ")");
-  infer::expect_same_dtype(a, 0, i);
+  expect_param_dtype(a, 0, i);
 }
 
 // Shape (1, C, 1, ...) that broadcasts a (C) vector against x.
@@ -58,7 +73,9 @@ std::vector<TensorMeta> batch_norm_train_infer(const InferArgs& a) {
   expect_channel_vector(a, 1, "weight", c);
   expect_channel_vector(a, 2, "bias", c);
   DUET_CHECK(a.attrs.f("eps") > 0, a.op, ": eps = ", a.attrs.f("eps"), " (expected > 0)");
-  const TensorMeta stat{{c}, a.inputs[0].dtype, a.inputs[0].device};
+  infer::expect_same_dtype(a, 1, 2);  // weight and bias: one dtype
+  // The statistics in the parameters' dtype (float32 beside a low-precision x).
+  const TensorMeta stat{{c}, a.inputs[1].dtype, a.inputs[0].device};
   return {a.inputs[0], stat, stat, stat};
 }
 
@@ -140,9 +157,11 @@ std::vector<TensorMeta> batch_norm_backward_infer(const InferArgs& a) {
     DUET_CHECK(a.inputs[i].shape == Shape{c}, a.op, ": ", names[i - 2], " has shape ",
                shape_str(a.inputs[i].shape), " but x ", shape_str(x), " has ", c,
                " channels (expected ", shape_str({c}), ")");
-    infer::expect_same_dtype(a, 1, i);
+    expect_param_dtype(a, 1, i);
+    if (i > 2) infer::expect_same_dtype(a, 2, i);
   }
-  const TensorMeta stat{{c}, a.inputs[1].dtype, a.inputs[1].device};
+  // grad_weight and grad_bias in the parameters' dtype.
+  const TensorMeta stat{{c}, a.inputs[2].dtype, a.inputs[1].device};
   return {a.inputs[1], stat, stat};
 }
 
@@ -166,6 +185,7 @@ std::vector<TensorMeta> channel_affine_infer(const InferArgs& a) {
   const int64_t c = channels(a.op, a.inputs[0].shape);
   expect_channel_vector(a, 1, "scale", c);
   expect_channel_vector(a, 2, "shift", c);
+  infer::expect_same_dtype(a, 1, 2);  // scale and shift: one dtype
   return {a.inputs[0]};
 }
 
@@ -178,6 +198,10 @@ std::vector<Tensor> channel_affine_grad(const GradArgs& g) {
   if (g.needs_input_grad[0]) r[0] = mul(go, reshape(g.inputs[1], b));
   if (g.needs_input_grad[1]) r[1] = reshape(sum_to(mul(go, g.inputs[0]), b), c);
   if (g.needs_input_grad[2]) r[2] = reshape(sum_to(go, b), c);
+  // float32 scale and shift beside a low-precision x: their gradients in float32 too.
+  for (int i = 1; i < 3; ++i)
+    if (r[i].defined() && r[i].dtype() != g.input_metas[i].dtype)
+      r[i] = cast(r[i], g.input_metas[i].dtype);
   return r;
 }
 
@@ -227,8 +251,9 @@ void check_param(const Tensor& t, const char* what, const Tensor& x) {
   DUET_CHECK(t.shape() == Shape{c}, "batch_norm: ", what, " has shape ", shape_str(t.shape()),
              " but x ", shape_str(x.shape()), " has ", c, " channels (expected ", shape_str({c}),
              ")");
-  DUET_CHECK(t.dtype() == x.dtype(), "batch_norm: ", what, " has dtype ", t.dtype(),
-             " but x has dtype ", x.dtype(), " (expected the same dtype)");
+  DUET_CHECK(param_dtype_ok(x.dtype(), t.dtype()), "batch_norm: ", what, " has dtype ",
+             t.dtype(), " but x has dtype ", x.dtype(),
+             " (expected the same dtype, or float32 with a bfloat16 or float16 x)");
 }
 
 }  // namespace

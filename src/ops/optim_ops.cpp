@@ -140,7 +140,8 @@ DUET_DEFINE_OP(sgd_step_op, {.id = OpId::sgd_step_,
                              .mutates_inputs = 0b11001,
                              .nondiff_inputs = 0b11111,
                              .kernels = {cpu_kernels::sgd_step},
-                             .samples = sgd_step_samples})
+                             .samples = sgd_step_samples,
+                             .low_precision = false})
 DUET_DEFINE_OP(adam_step_op, {.id = OpId::adam_step_,
                               .num_inputs = 6,
                               .num_outputs = 0,
@@ -149,7 +150,8 @@ DUET_DEFINE_OP(adam_step_op, {.id = OpId::adam_step_,
                               .mutates_inputs = 0b101101,
                               .nondiff_inputs = 0b111111,
                               .kernels = {cpu_kernels::adam_step},
-                              .samples = adam_step_samples})
+                              .samples = adam_step_samples,
+                              .low_precision = false})
 DUET_DEFINE_OP(increment_op, {.id = OpId::increment_,
                               .num_inputs = 1,
                               .num_outputs = 0,
@@ -157,7 +159,8 @@ DUET_DEFINE_OP(increment_op, {.id = OpId::increment_,
                               .mutates_inputs = 0b1,
                               .nondiff_inputs = 0b1,
                               .kernels = {cpu_kernels::increment},
-                              .samples = increment_samples})
+                              .samples = increment_samples,
+                              .low_precision = false})
 
 // Declared in ops/multi_tensor_ops.h: the multi-tensor ops check each group with these.
 const OpDef& sgd_step_def() {

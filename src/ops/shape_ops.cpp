@@ -283,7 +283,8 @@ DUET_DEFINE_OP(slice_backward_op,
                 .infer = slice_backward_infer,
                 .grad = slice_backward_grad,
                 .kernels = {slice_backward_kernel},
-                .samples = slice_backward_samples})
+                .samples = slice_backward_samples,
+                .native_low_precision = {kNativeBFloat16 | kNativeFloat16}})
 
 namespace {
 
@@ -402,7 +403,8 @@ DUET_DEFINE_OP(concat_op, {.id = OpId::concat,
                            .infer = concat_infer,
                            .grad = concat_grad,
                            .kernels = {cpu_kernels::concat},
-                           .samples = concat_samples})
+                           .samples = concat_samples,
+                           .native_low_precision = {kNativeBFloat16 | kNativeFloat16}})
 
 namespace {
 
@@ -441,7 +443,8 @@ DUET_DEFINE_OP(pad_op, {.id = OpId::pad,
                         .infer = pad_infer,
                         .grad = pad_grad,
                         .kernels = {cpu_kernels::pad},
-                        .samples = pad_samples})
+                        .samples = pad_samples,
+                        .native_low_precision = {kNativeBFloat16 | kNativeFloat16}})
 
 namespace {
 
@@ -463,7 +466,8 @@ DUET_DEFINE_OP(clone_op, {.id = OpId::clone,
                           .grad = identity_grad,
                           .strided_inputs = true,
                           .kernels = {copy_kernel},
-                          .samples = [] { return samples::unary(); }})
+                          .samples = [] { return samples::unary(); },
+                          .native_low_precision = {kNativeBFloat16 | kNativeFloat16}})
 
 namespace {
 
@@ -485,8 +489,9 @@ DUET_DEFINE_OP(cast_op, {.id = OpId::cast,
                          .infer = cast_infer,
                          .grad = cast_grad,
                          .strided_inputs = true,
-                         .kernels = {copy_kernel},
-                         .samples = cast_samples})
+                         .kernels = {cpu_kernels::cast},
+                         .samples = cast_samples,
+                         .native_low_precision = {kNativeBFloat16 | kNativeFloat16}})
 
 // ---- public functions -------------------------------------------------------------------
 

@@ -57,7 +57,8 @@ DUET_DEFINE_OP(all_reduce_sum_op, {.id = OpId::all_reduce_sum,
                                    .infer = all_reduce_sum_infer,
                                    .grad = all_reduce_sum_grad,
                                    .kernels = {all_reduce_sum_cpu},
-                                   .samples = all_reduce_sum_samples})
+                                   .samples = all_reduce_sum_samples,
+                                   .low_precision = false})
 
 namespace distributed {
 
