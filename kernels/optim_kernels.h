@@ -8,6 +8,10 @@
 // adam_step: inputs param, grad, exp_avg, exp_avg_sq, lr (float64 ()), step (int64 ()); writes
 //   param, exp_avg, exp_avg_sq and step in place: step += 1 first, bias corrections from the
 //   new step. attrs: beta1, beta2, eps, weight_decay, decoupled.
+// Gate (loss scaling, duet/amp.h): with attrs gated = true, sgd_step, adam_step and
+//   linear_grad_adam_step take found_inf (float32 ()) as one more, last, input and return
+//   without writing anything (not even step) when it is nonzero; the kernel reads it on the
+//   device.
 // increment: inputs x (int64 / float32 / float64); x += attrs.value in place.
 // linear_grad_adam_step (src/ops/fused_update_ops.h): inputs grad_out (rows, out), x (rows,
 // in), W (out, in), exp_avg, exp_avg_sq, lr, step: dW = grad_out^T x, then adam_step's update
@@ -24,6 +28,8 @@
 DUET_DECLARE_DEVICE_KERNELS(DUET_OPTIM_KERNELS)
 
 namespace duet::cpu_kernels {
+// The inputs before the gate (all of them when ungated), or 0 when found_inf != 0: skip.
+size_t ungated_inputs(const KernelArgs& k);
 // linear_grad_adam_step's scratch: one block of gradient rows per thread.
 size_t linear_grad_adam_workspace_bytes(int64_t rows, int64_t out, int64_t in, size_t elem_size);
 }  // namespace duet::cpu_kernels

@@ -28,6 +28,7 @@ size_t linear_grad_adam_workspace_bytes(int64_t rows, int64_t out, int64_t in, s
 }
 
 void linear_grad_adam_step(const KernelArgs& k) {
+  if (ungated_inputs(k) == 0) return;  // loss scaling found inf/NaN gradients
   const Tensor& go = k.inputs[0];  // (rows, out)
   const Tensor& x = k.inputs[1];   // (rows, in)
   const Tensor& w = k.inputs[2];   // (out, in)

@@ -14,7 +14,16 @@
 
 namespace duet::cpu_kernels {
 
+// The inputs before the gate, or 0 when the gate says skip (kernels/optim_kernels.h).
+size_t ungated_inputs(const KernelArgs& k) {
+  if (!k.attrs.b("gated", false)) return k.inputs.size();
+  const float found_inf = *static_cast<const float*>(k.inputs.back().data_ptr());
+  return found_inf != 0.0f ? 0 : k.inputs.size() - 1;
+}
+
 void sgd_step(const KernelArgs& k) {
+  const size_t num_inputs = ungated_inputs(k);
+  if (num_inputs == 0) return;  // loss scaling found inf/NaN gradients: nothing changes
   const Attrs& a = k.attrs;
   const double momentum = a.f("momentum");
   const bool nesterov = a.b("nesterov");
@@ -25,7 +34,7 @@ void sgd_step(const KernelArgs& k) {
     using T = decltype(tag);
     T* p = static_cast<T*>(k.inputs[0].data_ptr());
     const T* g = static_cast<const T*>(k.inputs[1].data_ptr());
-    T* buf = k.inputs.size() > 4 ? static_cast<T*>(k.inputs[4].data_ptr()) : nullptr;
+    T* buf = num_inputs > 4 ? static_cast<T*>(k.inputs[4].data_ptr()) : nullptr;
     const T lr = static_cast<T>(lr_value), mom = static_cast<T>(momentum);
     const T keep = static_cast<T>(1.0 - a.f("dampening"));
     const T wd = static_cast<T>(a.f("weight_decay"));
@@ -48,6 +57,7 @@ void sgd_step(const KernelArgs& k) {
 }
 
 void adam_step(const KernelArgs& k) {
+  if (ungated_inputs(k) == 0) return;  // loss scaling found inf/NaN gradients
   const double lr = *static_cast<const double*>(k.inputs[4].data_ptr());
   int64_t* step_count = static_cast<int64_t*>(k.inputs[5].data_ptr());
   *step_count += 1;  // the count after this update, for the bias corrections

@@ -45,6 +45,7 @@ void fuse_updates(PassContext& ctx) {
     fused.op = &linear_grad_adam_step_def();
     fused.attrs = u.attrs;
     fused.inputs = {go, x, u.inputs[0], u.inputs[2], u.inputs[3], u.inputs[4], u.inputs[5]};
+    if (u.inputs.size() > 6) fused.inputs.push_back(u.inputs[6]);  // the loss-scaling gate
     fused.loc = u.loc;
     u = std::move(fused);
     mm.dead = true;  // its only reader is gone; DCE drops the permute if nothing else reads it

@@ -9,6 +9,15 @@ namespace duet {
 namespace {
 
 std::vector<TensorMeta> linear_grad_adam_infer(const InferArgs& a) {
+  // gated (loss scaling): found_inf (float32 ()) last, as adam_step_
+  const bool gated = a.attrs.b("gated", false);
+  DUET_CHECK(a.inputs.size() == (gated ? 8u : 7u), a.op, ": got ", a.inputs.size(),
+             " inputs (expected grad_out, x, W, exp_avg, exp_avg_sq, lr, step",
+             gated ? ", found_inf)" : ")");
+  if (gated)
+    DUET_CHECK(a.inputs[7].dtype == DType::float32 && a.inputs[7].shape.empty(), a.op,
+               ": found_inf has shape ", shape_str(a.inputs[7].shape), " ", a.inputs[7].dtype,
+               " (expected a float32 scalar of shape ())");
   const Shape& g = a.inputs[0].shape;
   const Shape& x = a.inputs[1].shape;
   const Shape& w = a.inputs[2].shape;
@@ -43,13 +52,19 @@ std::vector<OpSample> linear_grad_adam_samples() {
            .attrs = adam_step_attrs({.weight_decay = 0.01})},
           {.inputs = {normal({6, 2}), normal({6, 3}), normal({2, 3}), normal({2, 3}),
                       positive({2, 3}), lr(), step()},
-           .attrs = adam_step_attrs({.weight_decay = 0.01, .decoupled = true})}};
+           .attrs = adam_step_attrs({.weight_decay = 0.01, .decoupled = true})},
+          {.inputs = {normal({3, 5}), normal({3, 4}), normal({5, 4}), normal({5, 4}),
+                      positive({5, 4}), lr(), step(), found_inf(0)},
+           .attrs = adam_step_attrs({}).set("gated", true)},
+          {.inputs = {normal({3, 5}), normal({3, 4}), normal({5, 4}), normal({5, 4}),
+                      positive({5, 4}), lr(), step(), found_inf(1)},
+           .attrs = adam_step_attrs({}).set("gated", true)}};
 }
 
 }  // namespace
 
 DUET_DEFINE_OP(linear_grad_adam_step_def, {.id = OpId::linear_grad_adam_step_,
-                                           .num_inputs = 7,
+                                           .num_inputs = -1,
                                            .num_outputs = 0,
                                            .traits = OpTrait::fused | OpTrait::optimizer_update,
                                            .infer = linear_grad_adam_infer,

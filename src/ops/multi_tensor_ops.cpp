@@ -33,6 +33,10 @@ constexpr uint32_t group_mask(int stride, std::initializer_list<int> offsets) {
 // The number of groups, after checking the input count, the group limit and that every
 // parameter has the dtype of the first (one kernel instantiation per call).
 size_t group_count(const InferArgs& a, int stride, const char* layout) {
+  // The loss-scaling gate (duet/amp.h) is on the per-parameter ops only: a gated optimizer
+  // step uses them (SGD, Adam).
+  DUET_CHECK(!a.attrs.b("gated", false), a.op,
+             ": gated = true is not supported (expected the per-parameter ops for a gated update)");
   const size_t n = a.inputs.size();
   DUET_CHECK(n >= 1 + static_cast<size_t>(stride) && (n - 1) % stride == 0, a.op, ": got ", n,
              " inputs (expected lr, then one group (", layout, ") per parameter)");

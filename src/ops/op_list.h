@@ -151,6 +151,12 @@
   X(avg_pool2d_nchwc, avg_pool2d_nchwc_op)                   \
   X(global_avg_pool_nchwc, global_avg_pool_nchwc_op)
 
+// Loss scaling (duet::amp::GradScaler, src/ops/amp_ops.cpp): the gradients' inf/NaN check and
+// unscale, and the dynamic scale's update (on the device, read by no host code).
+#define DUET_AMP_OP_LIST(X)      \
+  X(amp_unscale, amp_unscale_op) \
+  X(amp_update_scale_, amp_update_scale_op)
+
 #define DUET_ALL_OP_LISTS(X) \
   DUET_ACTIVATION_OP_LIST(X) \
   DUET_UNARY_OP_LIST(X)      \
@@ -166,7 +172,8 @@
   DUET_FUSED_OP_LIST(X)      \
   DUET_OPTIM_OP_LIST(X)      \
   DUET_COLLECTIVE_OP_LIST(X) \
-  DUET_NCHWC_OP_LIST(X)
+  DUET_NCHWC_OP_LIST(X)      \
+  DUET_AMP_OP_LIST(X)
 
 namespace duet {
 
@@ -180,7 +187,7 @@ enum class OpId : uint16_t {
 
 // Written out on purpose (ggml's GGML_OP_COUNT check): adding an op to a list without
 // updating this number fails to compile, so the count is a decision, not an accident.
-inline constexpr int kNumOps = 108;
+inline constexpr int kNumOps = 110;
 static_assert(static_cast<int>(OpId::count) == kNumOps,
               "an op was added to or removed from src/ops/op_list.h: update kNumOps");
 

@@ -49,6 +49,10 @@ inline SampleInput lr() {
 inline SampleInput step() {
   return index({}, 3);
 }
+// Loss scaling's found_inf (float32 (), duet/amp.h): 0 (the gated update runs) or 1 (skipped).
+inline SampleInput found_inf(int value) {
+  return {{}, DType::float32, value ? SampleInit::ones : SampleInit::integers, 0, 1, true};
+}
 
 inline std::vector<OpSample> join(std::vector<OpSample> a, const std::vector<OpSample>& b) {
   a.insert(a.end(), b.begin(), b.end());

@@ -37,14 +37,28 @@ void expect_lr_and_step(const InferArgs& a, size_t lr, size_t step) {
              shape_str(s.shape), " ", s.dtype, " (expected an int64 scalar of shape ())");
 }
 
-// inputs: param, grad, lr, step[, momentum_buf]
+// Loss scaling (duet/amp.h): with attr gated = true the last input is found_inf, a float32
+// scalar; the kernel changes nothing when it is nonzero. Returns the count of the other inputs.
+size_t ungated_inputs(const InferArgs& a) {
+  if (!a.attrs.b("gated", false)) return a.inputs.size();
+  DUET_CHECK(!a.inputs.empty(), a.op, ": gated = true but got no inputs (expected found_inf last)");
+  const TensorMeta& f = a.inputs.back();
+  DUET_CHECK(f.dtype == DType::float32 && f.shape.empty(), a.op,
+             ": found_inf (the last input, gated = true) has shape ", shape_str(f.shape), " ",
+             f.dtype, " (expected a float32 scalar of shape ())");
+  return a.inputs.size() - 1;
+}
+
+// inputs: param, grad, lr, step[, momentum_buf][, found_inf (gated)]
 std::vector<TensorMeta> sgd_step_infer(const InferArgs& a) {
   const double momentum = a.attrs.f("momentum");
   const double dampening = a.attrs.f("dampening"), weight_decay = a.attrs.f("weight_decay");
-  DUET_CHECK(a.inputs.size() == 4 || a.inputs.size() == 5, a.op, ": got ", a.inputs.size(),
-             " inputs (expected param, grad, lr, step and optionally momentum_buf)");
-  DUET_CHECK(momentum == 0.0 || a.inputs.size() == 5, a.op, ": momentum = ", momentum,
-             " needs a momentum buffer (expected 5 inputs, got ", a.inputs.size(), ")");
+  const size_t n = ungated_inputs(a);
+  DUET_CHECK(n == 4 || n == 5, a.op, ": got ", n,
+             " inputs (expected param, grad, lr, step and optionally momentum_buf",
+             a.attrs.b("gated", false) ? ", then found_inf)" : ")");
+  DUET_CHECK(momentum == 0.0 || n == 5, a.op, ": momentum = ", momentum,
+             " needs a momentum buffer (expected 5 inputs, got ", n, ")");
   DUET_CHECK(momentum >= 0.0, a.op, ": momentum = ", momentum, " (expected >= 0)");
   DUET_CHECK(weight_decay >= 0.0, a.op, ": weight_decay = ", weight_decay, " (expected >= 0)");
   DUET_CHECK(!a.attrs.b("nesterov") || (momentum > 0.0 && dampening == 0.0), a.op,
@@ -53,7 +67,7 @@ std::vector<TensorMeta> sgd_step_infer(const InferArgs& a) {
   static const char* const names[] = {"param", "grad"};
   expect_like_param(a, 2, names);
   expect_lr_and_step(a, 2, 3);
-  if (a.inputs.size() == 5) {
+  if (n == 5) {
     const TensorMeta& p = a.inputs[0];
     const TensorMeta& b = a.inputs[4];
     DUET_CHECK(b.dtype == p.dtype && b.shape == p.shape, a.op, ": momentum_buf has shape ",
@@ -63,8 +77,11 @@ std::vector<TensorMeta> sgd_step_infer(const InferArgs& a) {
   return {};
 }
 
-// inputs: param, grad, exp_avg, exp_avg_sq, lr, step
+// inputs: param, grad, exp_avg, exp_avg_sq, lr, step[, found_inf (gated)]
 std::vector<TensorMeta> adam_step_infer(const InferArgs& a) {
+  const size_t n = ungated_inputs(a);
+  DUET_CHECK(n == 6, a.op, ": got ", n, " inputs (expected param, grad, exp_avg, exp_avg_sq, lr",
+             a.attrs.b("gated", false) ? ", step, then found_inf)" : " and step)");
   const double beta1 = a.attrs.f("beta1"), beta2 = a.attrs.f("beta2");
   const double eps = a.attrs.f("eps"), weight_decay = a.attrs.f("weight_decay");
   DUET_CHECK(beta1 >= 0.0 && beta1 < 1.0 && beta2 >= 0.0 && beta2 < 1.0, a.op, ": betas = (", beta1,
@@ -110,7 +127,12 @@ std::vector<OpSample> sgd_step_samples() {
       {.inputs = {normal({3, 4}), normal({3, 4}), lr(), step(), normal({3, 4})},
        .attrs = sgd_sample(0.9, 0, 0, true)},
       {.inputs = {normal({}), normal({}), lr(), step(), normal({})},
-       .attrs = sgd_sample(0.9, 0.1, 0.01, false)}};
+       .attrs = sgd_sample(0.9, 0.1, 0.01, false)},
+      // gated (loss scaling): found_inf 0 updates, 1 changes nothing
+      {.inputs = {normal({4}), normal({4}), lr(), step(), found_inf(0)},
+       .attrs = sgd_sample(0, 0, 0.01, false).set("gated", true)},
+      {.inputs = {normal({2, 3}), normal({2, 3}), lr(), step(), normal({2, 3}), found_inf(1)},
+       .attrs = sgd_sample(0.9, 0, 0, false).set("gated", true)}};
 }
 // (param, grad, exp_avg, exp_avg_sq, lr, step): Adam with L2 decay and AdamW.
 std::vector<OpSample> adam_step_samples() {
@@ -121,7 +143,11 @@ std::vector<OpSample> adam_step_samples() {
       {.inputs = {normal({3, 4}), normal({3, 4}), normal({3, 4}), positive({3, 4}), lr(), step()},
        .attrs = adam_sample(0.01, false)},
       {.inputs = {normal({2, 3}), normal({2, 3}), normal({2, 3}), positive({2, 3}), lr(), step()},
-       .attrs = adam_sample(0.01, true)}};
+       .attrs = adam_sample(0.01, true)},
+      {.inputs = {normal({5}), normal({5}), normal({5}), positive({5}), lr(), step(), found_inf(0)},
+       .attrs = adam_sample(0, false).set("gated", true)},
+      {.inputs = {normal({5}), normal({5}), normal({5}), positive({5}), lr(), step(), found_inf(1)},
+       .attrs = adam_sample(0.01, true).set("gated", true)}};
 }
 // A step counter and a floating tensor.
 std::vector<OpSample> increment_samples() {
@@ -138,17 +164,17 @@ DUET_DEFINE_OP(sgd_step_op, {.id = OpId::sgd_step_,
                              .traits = static_cast<uint32_t>(OpTrait::optimizer_update),
                              .infer = sgd_step_infer,
                              .mutates_inputs = 0b11001,
-                             .nondiff_inputs = 0b11111,
+                             .nondiff_inputs = 0b111111,
                              .kernels = {cpu_kernels::sgd_step},
                              .samples = sgd_step_samples,
                              .low_precision = false})
 DUET_DEFINE_OP(adam_step_op, {.id = OpId::adam_step_,
-                              .num_inputs = 6,
+                              .num_inputs = -1,
                               .num_outputs = 0,
                               .traits = static_cast<uint32_t>(OpTrait::optimizer_update),
                               .infer = adam_step_infer,
                               .mutates_inputs = 0b101101,
-                              .nondiff_inputs = 0b111111,
+                              .nondiff_inputs = 0b1111111,
                               .kernels = {cpu_kernels::adam_step},
                               .samples = adam_step_samples,
                               .low_precision = false})
@@ -201,12 +227,22 @@ namespace optim {
 
 void sgd_step_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf,
                const Tensor& lr, const Tensor& step, const SgdUpdate& u, std::source_location loc) {
+  sgd_step_(param, grad, momentum_buf, lr, step, u, Tensor(), loc);
+}
+
+void sgd_step_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf,
+               const Tensor& lr, const Tensor& step, const SgdUpdate& u, const Tensor& found_inf,
+               std::source_location loc) {
   LocationScope scope(loc);
-  const Attrs attrs = sgd_step_attrs(u);
+  Attrs attrs = sgd_step_attrs(u);
   DUET_CHECK(u.momentum == 0.0 || momentum_buf.defined(), "sgd_step_: momentum = ", u.momentum,
              " needs a momentum buffer (got an undefined tensor)");
   std::vector<Tensor> inputs{param, grad, lr, step};
   if (u.momentum != 0.0 || momentum_buf.defined()) inputs.push_back(momentum_buf);
+  if (found_inf.defined()) {
+    attrs.set("gated", true);
+    inputs.push_back(found_inf);
+  }
   NoGradGuard no_grad;
   call_op(sgd_step_op(), std::move(inputs), attrs);
 }
@@ -214,9 +250,21 @@ void sgd_step_(const Tensor& param, const Tensor& grad, const Tensor& momentum_b
 void adam_step_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                 const Tensor& exp_avg_sq, const Tensor& lr, const Tensor& step, const AdamUpdate& u,
                 std::source_location loc) {
+  adam_step_(param, grad, exp_avg, exp_avg_sq, lr, step, u, Tensor(), loc);
+}
+
+void adam_step_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                const Tensor& exp_avg_sq, const Tensor& lr, const Tensor& step, const AdamUpdate& u,
+                const Tensor& found_inf, std::source_location loc) {
   LocationScope scope(loc);
+  Attrs attrs = adam_step_attrs(u);
+  std::vector<Tensor> inputs{param, grad, exp_avg, exp_avg_sq, lr, step};
+  if (found_inf.defined()) {
+    attrs.set("gated", true);
+    inputs.push_back(found_inf);
+  }
   NoGradGuard no_grad;
-  call_op(adam_step_op(), {param, grad, exp_avg, exp_avg_sq, lr, step}, adam_step_attrs(u));
+  call_op(adam_step_op(), std::move(inputs), attrs);
 }
 
 }  // namespace optim

@@ -55,7 +55,8 @@ void Adam::apply_gradients(const std::vector<Tensor>& grads) {
                           .eps = eps,
                           .weight_decay = weight_decay,
                           .decoupled = decoupled_};
-  if (multi_tensor_eligible(params_, grads)) {  // eager on CUDA: a few launches in all
+  // A gated step (loss scaling) uses the per-parameter ops, which take the gate.
+  if (!found_inf_.defined() && multi_tensor_eligible(params_, grads)) {  // eager on CUDA: a few launches in all
     std::vector<Tensor> p, g, m, v, steps;
     for (size_t i = 0; i < params_.size(); ++i) {
       if (!grads[i].defined()) continue;
@@ -74,7 +75,7 @@ void Adam::apply_gradients(const std::vector<Tensor>& grads) {
     if (!grads[i].defined()) continue;
     const ParamState& st = state_[i];
     adam_step_(params_[i], grads[i], st.get("exp_avg"), st.get("exp_avg_sq"), lr_, st.get("step"),
-               update);
+               update, found_inf_);
   }
 }
 

@@ -77,6 +77,24 @@ void Optimizer::step() {
   apply_gradients(grads);
 }
 
+void Optimizer::apply_gradients_unless_inf(const std::vector<Tensor>& grads,
+                                           const Tensor& found_inf) {
+  DUET_CHECK(skips_on_device(), name_,
+             ": apply_gradients_unless_inf: this optimizer cannot skip its update on the device "
+             "(expected one whose update ops take the loss-scaling gate: SGD, Adam, AdamW)");
+  DUET_CHECK(found_inf.defined() && found_inf.dtype() == float32 && found_inf.shape().empty(),
+             name_, ": apply_gradients_unless_inf: found_inf has shape ",
+             found_inf.defined() ? shape_str(found_inf.shape()) : "(undefined)", " ",
+             found_inf.defined() ? found_inf.dtype() : float32,
+             " (expected a float32 scalar of shape ())");
+  struct Reset {
+    Tensor& t;
+    ~Reset() { t = Tensor(); }
+  } reset{found_inf_};
+  found_inf_ = found_inf;
+  apply_gradients(grads);
+}
+
 void Optimizer::zero_grad() {
   for (auto& p : params_) p.zero_grad();
 }

@@ -57,7 +57,8 @@ void SGD::apply_gradients(const std::vector<Tensor>& grads) {
                          .dampening = dampening,
                          .weight_decay = weight_decay,
                          .nesterov = nesterov};
-  if (multi_tensor_eligible(params_, grads)) {  // eager on CUDA: a few launches in all
+  // A gated step (loss scaling) uses the per-parameter ops, which take the gate.
+  if (!found_inf_.defined() && multi_tensor_eligible(params_, grads)) {  // eager on CUDA: a few launches in all
     std::vector<Tensor> p, g, bufs, steps;
     for (size_t i = 0; i < params_.size(); ++i) {
       if (!grads[i].defined()) continue;
@@ -74,7 +75,8 @@ void SGD::apply_gradients(const std::vector<Tensor>& grads) {
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!grads[i].defined()) continue;
     const ParamState& st = state_[i];
-    sgd_step_(params_[i], grads[i], st.get("momentum_buffer"), lr_, st.get("step"), update);
+    sgd_step_(params_[i], grads[i], st.get("momentum_buffer"), lr_, st.get("step"), update,
+              found_inf_);
   }
 }
 

@@ -18,6 +18,7 @@ class Adam : public Optimizer {
   Adam(std::vector<Tensor> params, double lr = 1e-3, std::pair<double, double> betas = {0.9, 0.999},
        double eps = 1e-8, double weight_decay = 0.0);
   void apply_gradients(const std::vector<Tensor>& grads) override;
+  bool skips_on_device() const override { return true; }
 
   double beta1, beta2, eps, weight_decay;
 

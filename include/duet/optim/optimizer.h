@@ -64,6 +64,14 @@ class Optimizer {
   // skipped). With symbolic gradients (graph mode) this records the update ops into the
   // graph being built instead of running them.
   virtual void apply_gradients(const std::vector<Tensor>& grads) = 0;
+  // Loss scaling (duet::amp::GradScaler, duet/amp.h): apply_gradients(grads), except that the
+  // update ops do nothing when found_inf (a float32 scalar on the parameters' device, 0 or 1)
+  // is nonzero, decided on the device (no host read; in graph mode the gate is an input of the
+  // recorded update ops). A skipped step leaves parameters and all state (moments, buffers,
+  // step counts) bit-identical. Throws duet::Error when !skips_on_device().
+  void apply_gradients_unless_inf(const std::vector<Tensor>& grads, const Tensor& found_inf);
+  // Whether apply_gradients honours found_inf_ (SGD, Adam and AdamW do).
+  virtual bool skips_on_device() const { return false; }
   void zero_grad();  // drops every parameter's gradient (PyTorch's set_to_none=True)
 
   double lr() const;       // reads lr_tensor()
@@ -100,6 +108,8 @@ class Optimizer {
 
   std::vector<Tensor> params_;
   std::vector<ParamState> state_;  // one per parameter, with its "step" tensor
+  // During apply_gradients_unless_inf: the gate to pass to the update ops; else undefined.
+  Tensor found_inf_;
   Tensor lr_;                      // float64 scalar
   std::string name_;
 };

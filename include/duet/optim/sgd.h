@@ -17,6 +17,7 @@ class SGD : public Optimizer {
   SGD(std::vector<Tensor> params, double lr, double momentum = 0.0, double dampening = 0.0,
       double weight_decay = 0.0, bool nesterov = false);
   void apply_gradients(const std::vector<Tensor>& grads) override;
+  bool skips_on_device() const override { return true; }
 
   double momentum, dampening, weight_decay;
   bool nesterov;

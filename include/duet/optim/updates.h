@@ -39,6 +39,14 @@ struct SgdUpdate {
 void sgd_step_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf,
                const Tensor& lr, const Tensor& step, const SgdUpdate& update,
                std::source_location loc = std::source_location::current());
+// Gated (loss scaling, duet/amp.h): the same update when found_inf (float32 () on the
+// parameter's device) is 0; when it is nonzero the kernel changes nothing (param, buffer and
+// step stay bit-identical), decided on the device without a host read. The op gets attr
+// gated = true and found_inf as its last input (undefined found_inf: the ungated op).
+void sgd_step_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf,
+               const Tensor& lr, const Tensor& step, const SgdUpdate& update,
+               const Tensor& found_inf,
+               std::source_location loc = std::source_location::current());
 
 struct AdamUpdate {
   double beta1 = 0.9;
@@ -56,6 +64,11 @@ struct AdamUpdate {
 void adam_step_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                 const Tensor& exp_avg_sq, const Tensor& lr, const Tensor& step,
                 const AdamUpdate& update,
+                std::source_location loc = std::source_location::current());
+// Gated as sgd_step_ above: nothing changes (param, moments, step) when found_inf != 0.
+void adam_step_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                const Tensor& exp_avg_sq, const Tensor& lr, const Tensor& step,
+                const AdamUpdate& update, const Tensor& found_inf,
                 std::source_location loc = std::source_location::current());
 
 }  // namespace duet::optim
