@@ -12,9 +12,10 @@
 
 namespace duet::cuda_kernels {
 
-// y: (N, C, HW) contiguous of `dtype` (float32 or float64); bias: (C) or null; residual: like
-// y or null. Adds in the CPU kernels' order ((y + bias) + residual), then the activation
-// (kernels/activations.h, its attrs read from `attrs`).
+// y: (N, C, HW) contiguous of `dtype` (float32, float64, float16 or bfloat16; 16-bit: the
+// sums and activation in float32, rounded after each step as the unfused ops round); bias: (C) or
+// null; residual: like y or null, both of y's dtype. Adds in the CPU kernels' order ((y + bias) +
+// residual), then the activation (kernels/activations.h, its attrs read from `attrs`).
 void launch_conv_epilogue(void* y, const void* bias, const void* residual, int64_t numel,
                           int64_t channels, int64_t hw, DType dtype, kernels::Activation act,
                           const Attrs& attrs, cudaStream_t stream);

@@ -12,11 +12,17 @@
 // Bias and activation: where cuDNN can fuse them (a bias, and relu or no activation), the
 // forward pass is one cudnnConvolutionBiasActivationForward; otherwise cudnnConvolutionForward
 // then one elementwise pass (conv_epilogue.cu).
+//
+// float16 / bfloat16: descriptors of that data type with a float32 compute type and
+// CUDNN_TENSOR_OP_MATH (tensor cores; cudnn_util.h); the algorithm cache key holds the dtype.
+// Bias, residual and activation always run in our epilogue, in float32, rounded to the dtype
+// after each step as the unfused ops (conv2d, add, the activation) round.
 #include "conv_kernels.h"
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -25,19 +31,19 @@
 #include <vector>
 
 #include "core/device_backend.h"
-#include "fused_kernels.h"
 #include "cuda/conv_epilogue.h"
 #include "cuda/cudnn_util.h"
 #include "cuda/runtime.h"
 #include "duet/cuda.h"
 #include "duet/memory.h"
+#include "fused_kernels.h"
 
 namespace duet::cuda_kernels {
 namespace {
 
-using kernels::Activation;
 using cuda_backend::DeviceContext;
 using cuda_backend::Workspace;
+using kernels::Activation;
 
 std::atomic<int64_t> g_fused_calls{0};     // cudnnConvolutionBiasActivationForward calls
 std::atomic<int64_t> g_own_workspaces{0};  // kernels that had to take their own workspace
@@ -376,9 +382,11 @@ struct FusedPlan {
 // cudnnConvolutionBiasActivationForward takes relu with any algorithm and identity only with
 // IMPLICIT_PRECOMP_GEMM; it needs a bias. Anything else (relu6, sigmoid, silu, hardswish, no
 // bias) runs as conv + our epilogue.
-FusedPlan fused_plan(const ConvAlgo& a, bool bias, Activation act) {
+FusedPlan fused_plan(const ConvAlgo& a, DType dtype, bool bias, Activation act) {
   FusedPlan f;
-  if (!bias) return f;
+  // float16 / bfloat16: conv + our epilogue, which adds and activates in float32 and rounds
+  // once (cuDNN's fused call would round the bias to the data type first).
+  if (!bias || is_low_precision(dtype)) return f;
   if (act == Activation::relu) {
     f.fuse = true;
     f.algo = static_cast<cudnnConvolutionFwdAlgo_t>(a.algo);
@@ -427,7 +435,16 @@ bool is_not_supported(cudnnStatus_t s) {
 
 // ---- runs ---------------------------------------------------------------------------------
 
-// alpha = 1, beta = 0 in the data's precision (cuDNN reads double scalars for double data).
+// Every operand (null: absent) in out's dtype: cuDNN reads them all as one data type.
+void expect_dtype_of(const Tensor& out, const char* op,
+                     std::initializer_list<const Tensor*> operands) {
+  for (const Tensor* t : operands)
+    DUET_CHECK(!t || t->dtype() == out.dtype(), op, ": expected every operand in ", out.dtype(),
+               ", got one in ", t->dtype(), " of shape ", shape_str(t->shape()));
+}
+
+// alpha = 1, beta = 0 in the compute precision (cuDNN reads double scalars for double data,
+// float ones for float32, float16 and bfloat16 data).
 struct Scalars {
   float f1 = 1.0f, f0 = 0.0f;
   double d1 = 1.0, d0 = 0.0;
@@ -481,6 +498,7 @@ void forward(const KernelArgs& k, const char* op, const Tensor* bias, const Tens
   if (y.numel() == 0) return;
   const Tensor& x = k.inputs[0];
   const Tensor& w = k.inputs[1];
+  expect_dtype_of(y, op, {&x, &w, bias, residual});
   DeviceContext& ctx = cuda_backend::context_for(y);
   const Shape& ys = y.shape();
   if (x.numel() == 0 || w.numel() == 0) {  // no input channels: the sum is empty
@@ -489,7 +507,7 @@ void forward(const KernelArgs& k, const char* op, const Tensor* bias, const Tens
     Problem pr(y.dtype(), x.shape(), w.shape(), ys, conv_params(k.attrs), op);
     const ConvAlgo a = algo_for(ctx, pr, ConvPass::forward,
                                 {x.data_ptr(), w.data_ptr(), y.data_ptr()}, y.device(), op);
-    const FusedPlan f = fused_plan(a, bias != nullptr, act);
+    const FusedPlan f = fused_plan(a, y.dtype(), bias != nullptr, act);
     if (f.fuse) {
       const FusedKey fk{pr.key(ctx.index, ConvPass::forward), static_cast<int>(act),
                         residual != nullptr};
@@ -527,7 +545,7 @@ size_t forward_workspace(std::span<const TensorMeta> in, std::span<const TensorM
   const Shape &x = in[0].shape, &w = in[1].shape, &y = out[0].shape;
   if (any_empty(x, w, y)) return 0;
   const ConvAlgo a = algo_for_query(ConvPass::forward, out[0], x, w, y, attrs, op);
-  const FusedPlan f = fused_plan(a, bias, act);
+  const FusedPlan f = fused_plan(a, out[0].dtype, bias, act);
   return std::max(a.workspace, f.fuse ? f.workspace : size_t{0});
 }
 
@@ -556,6 +574,7 @@ void conv2d_backward_input(const KernelArgs& k) {
   const Tensor& go = k.inputs[0];
   const Tensor& w = k.inputs[1];
   DeviceContext& ctx = cuda_backend::context_for(gx);
+  expect_dtype_of(gx, op, {&go, &w});
   if (go.numel() == 0 || w.numel() == 0) {
     zero_fill(gx, ctx.stream);
     return;
@@ -579,6 +598,7 @@ void conv2d_backward_weight(const KernelArgs& k) {
   const Tensor& go = k.inputs[0];
   const Tensor& x = k.inputs[1];
   DeviceContext& ctx = cuda_backend::context_for(gw);
+  expect_dtype_of(gw, op, {&go, &x});
   if (go.numel() == 0 || x.numel() == 0) {  // N == 0: an empty sum
     zero_fill(gw, ctx.stream);
     return;

@@ -15,11 +15,20 @@ cudnnDataType_t cudnn_dtype(DType dtype, const char* op) {
       return CUDNN_DATA_FLOAT;
     case DType::float64:
       return CUDNN_DATA_DOUBLE;
+    case DType::float16:
+      return CUDNN_DATA_HALF;
+    case DType::bfloat16:
+      return CUDNN_DATA_BFLOAT16;
     default:
       break;
   }
   throw Error(detail::cat(op, ": dtype ", dtype,
-                          " is not supported on CUDA (expected float32 or float64)"));
+                          " is not supported on CUDA (expected float32, float64, float16 or "
+                          "bfloat16)"));
+}
+
+cudnnDataType_t cudnn_compute_dtype(DType dtype, const char* op) {
+  return is_low_precision(dtype) ? CUDNN_DATA_FLOAT : cudnn_dtype(dtype, op);
 }
 
 int cudnn_dim(int64_t v, const char* op) {
@@ -61,7 +70,7 @@ FilterDesc::~FilterDesc() {
 }
 
 ConvDesc::ConvDesc(DType dtype, const ConvParams& p, cudnnMathType_t math, const char* op) {
-  const cudnnDataType_t t = cudnn_dtype(dtype, op);
+  const cudnnDataType_t t = cudnn_compute_dtype(dtype, op);
   DUET_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&d_));
   try {
     DUET_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
@@ -83,6 +92,7 @@ void ConvDesc::set_math(cudnnMathType_t math) {
 }
 
 cudnnMathType_t conv_math_type(DType dtype) {
+  if (is_low_precision(dtype)) return CUDNN_TENSOR_OP_MATH;
   return dtype == DType::float32 && cuda_allow_tf32() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
 }
 

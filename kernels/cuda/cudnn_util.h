@@ -21,8 +21,11 @@
 
 namespace duet::cuda_kernels {
 
-// CUDNN_DATA_FLOAT / CUDNN_DATA_DOUBLE; throws duet::Error naming `op` for other dtypes.
+// CUDNN_DATA_FLOAT / DOUBLE / HALF / BFLOAT16; throws duet::Error naming `op` for other dtypes.
 cudnnDataType_t cudnn_dtype(DType dtype, const char* op);
+// The type a convolution of `dtype` data accumulates in: the data type, except float32
+// (CUDNN_DATA_FLOAT) for float16 and bfloat16 data.
+cudnnDataType_t cudnn_compute_dtype(DType dtype, const char* op);
 
 // Checks that a dimension fits cuDNN's int descriptors (throws duet::Error naming `op`).
 int cudnn_dim(int64_t v, const char* op);
@@ -58,7 +61,8 @@ struct ConvParams {
   int64_t stride[2] = {1, 1}, padding[2] = {0, 0}, dilation[2] = {1, 1}, groups = 1;
 };
 
-// A 2-D cross-correlation descriptor (PyTorch's conv2d) with group count and math type.
+// A 2-D cross-correlation descriptor (PyTorch's conv2d) with group count and math type; its
+// compute type is cudnn_compute_dtype(dtype) (float32 for 16-bit data).
 class ConvDesc {
  public:
   ConvDesc(DType dtype, const ConvParams& p, cudnnMathType_t math, const char* op);
@@ -72,7 +76,8 @@ class ConvDesc {
   cudnnConvolutionDescriptor_t d_ = nullptr;
 };
 
-// The math type asked of cuDNN before Find: FMA (no TF32) unless TF32 is allowed and the
+// The math type asked of cuDNN before Find: CUDNN_TENSOR_OP_MATH for float16 / bfloat16 data
+// (tensor cores, float32 accumulation); otherwise FMA (no TF32) unless TF32 is allowed and the
 // data are float32.
 cudnnMathType_t conv_math_type(DType dtype);
 

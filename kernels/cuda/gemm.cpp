@@ -15,24 +15,30 @@
 // TF32: float32 products use CUBLAS_COMPUTE_32F with CUBLAS_DEFAULT_MATH (exact fp32) unless
 // duet::cuda_allow_tf32(), then CUBLAS_COMPUTE_32F_FAST_TF32 with CUBLAS_TF32_TENSOR_OP_MATH.
 // The math mode is set on every call since the handle is shared.
+//
+// float16 / bfloat16: CUDA_R_16F / CUDA_R_16BF operands and output with CUBLAS_COMPUTE_32F
+// (tensor cores, float32 accumulation, float32 alpha/beta, reduced-precision split-K
+// reductions disallowed); the result is rounded once to the output dtype. linear's
+// bias + activation epilogue adds in float32 and rounds as the unfused ops do
+// (elementwise_host.h).
 #include <algorithm>
 #include <climits>
 #include <memory>
 
 #include "cuda/elementwise_host.h"
-#include "fused_kernels.h"
-#include "linalg_kernels.h"
 #include "cuda/runtime.h"
 #include "duet/cuda.h"
 #include "duet/shape.h"
+#include "fused_kernels.h"
+#include "linalg_kernels.h"
 
 namespace duet::cuda_kernels {
 namespace {
 
-using kernels::Activation;
 using cuda_backend::kMaxDims;
 using cuda_backend::StridedMeta;
 using cuda_backend::Workspace;
+using kernels::Activation;
 
 // ---- one cuBLAS GEMM in row-major terms ---------------------------------------------------
 
@@ -74,9 +80,19 @@ void gemm_rowmajor(const cuda_backend::DeviceContext& ctx, DType dtype, int64_t 
     compute = CUBLAS_COMPUTE_64F;
     alpha = &d_one;
     beta = &d_zero;
+  } else if (is_low_precision(dtype)) {
+    // float16 / bfloat16 operands and result, float32 accumulation and alpha/beta (tensor
+    // cores); split-K partial sums stay float32 too (no reduced-precision reductions).
+    DUET_CUBLAS_CHECK(cublasSetMathMode(
+        h, static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH |
+                                     CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
+    data = dtype == DType::float16 ? CUDA_R_16F : CUDA_R_16BF;
+    compute = CUBLAS_COMPUTE_32F;
+    alpha = &f_one;
+    beta = &f_zero;
   } else {
     DUET_CHECK(dtype == DType::float32, op, ": dtype ", dtype,
-               " is not supported (expected float32 or float64)");
+               " is not supported (expected float32, float64, float16 or bfloat16)");
     const bool tf32 = cuda_allow_tf32();
     DUET_CUBLAS_CHECK(
         cublasSetMathMode(h, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
@@ -239,6 +255,14 @@ Mat plan_operand(const View& v, const Shape& out_batch, DType dtype, Device devi
   return m;
 }
 
+// Every operand in the output's dtype (the GEMM reads all of them as one cuBLAS data type).
+void expect_same_dtype(const KernelArgs& k, const char* op) {
+  const DType t = k.outputs[0].dtype();
+  for (const Tensor& in : k.inputs)
+    DUET_CHECK(in.dtype() == t, op, ": expected every input in the output's dtype ", t,
+               ", got one in ", in.dtype(), " of shape ", shape_str(in.shape()));
+}
+
 // ---- linear ---------------------------------------------------------------------------------
 
 // y (rows, out) = act(x (rows, in) @ w (out, in)^T + b); x, w, b contiguous.
@@ -249,6 +273,7 @@ void linear_impl(const KernelArgs& k, Activation act, const char* op) {
   const Tensor* bias = k.inputs.size() > 2 ? &k.inputs[2] : nullptr;
   const int64_t out_f = w.shape()[0], in_f = w.shape()[1];
   if (y.numel() == 0) return;
+  expect_same_dtype(k, op);
   const int64_t rows = y.numel() / out_f;
   auto& ctx = cuda_backend::context_for(y);
   // A = x: row-major (rows, in), ld in. B = w^T (in, out): w is row-major (out, in), so
@@ -266,6 +291,7 @@ void matmul(const KernelArgs& k) {
   const char* op = "matmul";
   const Tensor& out = k.outputs[0];
   if (out.numel() == 0) return;
+  expect_same_dtype(k, op);
   auto& ctx = cuda_backend::context_for(out);
   const DType dtype = out.dtype();
   const View va = view_of(k.inputs[0], true);

@@ -8,13 +8,19 @@
 //   2. finalize: one thread per channel adds the P partials in order, writes the statistics
 //      and the per-channel coefficients of step 3.
 //   3. an elementwise pass over x.
+//
+// Element types: X for x, y, grad and grad_x, P for weight, bias, the statistics and the
+// coefficients: both float32 or both float64, or X float16 / bfloat16 with P float32 (or P
+// X's own dtype): the statistics then stay float32 (sums in double as always) and the
+// elementwise passes compute in float32 and round y / grad_x once (cuda/lowp.cuh).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
 #include "core/dtype_dispatch.h"
-#include "norm_kernels.h"
+#include "cuda/lowp.cuh"
 #include "cuda/runtime.h"
+#include "norm_kernels.h"
 
 namespace duet::cuda_kernels {
 namespace {
@@ -76,8 +82,8 @@ __device__ __forceinline__ void block_sum2(double& a, double& b) {
 // Block (c, p) of grid (C, P) reduces values j in [p * chunk, min((p + 1) * chunk, M)) of
 // channel c, j = n * S + s -> element (n * C + c) * S + s; writes part[(c * P + p) * 2 + {0, 1}].
 // kBackward: sums g and g * (x - mean[c]); else d = x - x[first of channel c]: d and d * d.
-template <class T, bool kBackward>
-__global__ void channel_partials(const T* __restrict__ x, const T* __restrict__ g,
+template <class X, class T, bool kBackward>
+__global__ void channel_partials(const X* __restrict__ x, const X* __restrict__ g,
                                  const T* __restrict__ mean, int64_t C, int64_t S, int64_t M,
                                  int64_t chunk, double* __restrict__ part) {
   const int64_t c = blockIdx.x, p = blockIdx.y, P = gridDim.y;
@@ -110,12 +116,15 @@ __global__ void channel_partials(const T* __restrict__ x, const T* __restrict__ 
 }
 
 // Forward statistics of every channel from P partials (P = 0 when M = 0). coef[c] receives
-// the apply scale T(invstd * w) (as the CPU kernel rounds it).
-template <class T>
+// the apply scale invstd * w in the compute type K (T; float for 16-bit T, as the CPU's float32
+// round trip has it), coef_mean[c] the mean in K (the apply pass reads these, not the
+// statistics rounded to a 16-bit T).
+template <class X, class T, class K = lowp::compute_t<T>>
 __global__ void finalize_forward(const double* __restrict__ part, int64_t P, int64_t C, int64_t S,
-                                 int64_t M, const T* __restrict__ x, const T* __restrict__ w,
+                                 int64_t M, const X* __restrict__ x, const T* __restrict__ w,
                                  double eps, T* __restrict__ mean, T* __restrict__ invstd,
-                                 T* __restrict__ var, T* __restrict__ coef) {
+                                 T* __restrict__ var, K* __restrict__ coef,
+                                 K* __restrict__ coef_mean) {
   for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < C;
        c += int64_t{blockDim.x} * gridDim.x) {
     double a = 0, b = 0;
@@ -134,28 +143,29 @@ __global__ void finalize_forward(const double* __restrict__ part, int64_t P, int
     mean[c] = static_cast<T>(m);
     invstd[c] = static_cast<T>(inv);
     var[c] = static_cast<T>(v);
-    coef[c] = static_cast<T>(inv * static_cast<double>(w[c]));
+    coef[c] = static_cast<K>(inv * static_cast<double>(w[c]));
+    coef_mean[c] = static_cast<K>(m);
   }
 }
 
 // y = (x - mean[c]) * scale[c] + bias[c]
-template <class T>
-__global__ void apply_forward(const T* __restrict__ x, const T* __restrict__ mean,
-                              const T* __restrict__ scale, const T* __restrict__ bias, int64_t n,
-                              ChannelIndex channel, T* __restrict__ y) {
+template <class X, class T, class C = lowp::compute_t<T>>
+__global__ void apply_forward(const X* __restrict__ x, const C* __restrict__ mean,
+                              const C* __restrict__ scale, const T* __restrict__ bias, int64_t n,
+                              ChannelIndex channel, X* __restrict__ y) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{blockDim.x} * gridDim.x) {
     const int64_t c = channel(i);
-    y[i] = (x[i] - mean[c]) * scale[c] + bias[c];
+    y[i] = static_cast<X>((static_cast<C>(x[i]) - mean[c]) * scale[c] + static_cast<C>(bias[c]));
   }
 }
 
-// Backward: grad_bias, grad_weight and the coefficients k1, k2, k3 (coef[3c + 0..2]) of
-// grad_x = k1 g + k2 (x - mean) + k3.
-template <class T>
+// Backward: grad_bias, grad_weight and the coefficients k1, k2, k3 (coef[3c + 0..2], in the
+// compute type K) of grad_x = k1 g + k2 (x - mean) + k3.
+template <class T, class K = lowp::compute_t<T>>
 __global__ void finalize_backward(const double* __restrict__ part, int64_t P, int64_t C, int64_t M,
                                   const T* __restrict__ w, const T* __restrict__ invstd,
-                                  T* __restrict__ gw, T* __restrict__ gb, T* __restrict__ coef) {
+                                  T* __restrict__ gw, T* __restrict__ gb, K* __restrict__ coef) {
   for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < C;
        c += int64_t{blockDim.x} * gridDim.x) {
     double sum_g = 0, sum_gd = 0;
@@ -170,33 +180,37 @@ __global__ void finalize_backward(const double* __restrict__ part, int64_t P, in
     const double k1 = static_cast<double>(w[c]) * inv;
     const double k2 = M > 0 ? -k1 * inv * inv * sum_gd / m : 0.0;
     const double k3 = M > 0 ? -k1 * sum_g / m : 0.0;
-    coef[3 * c] = static_cast<T>(k1);
-    coef[3 * c + 1] = static_cast<T>(k2);
-    coef[3 * c + 2] = static_cast<T>(k3);
+    coef[3 * c] = static_cast<K>(k1);
+    coef[3 * c + 1] = static_cast<K>(k2);
+    coef[3 * c + 2] = static_cast<K>(k3);
   }
 }
 
-template <class T>
-__global__ void apply_backward(const T* __restrict__ g, const T* __restrict__ x,
-                               const T* __restrict__ mean, const T* __restrict__ coef, int64_t n,
-                               ChannelIndex channel, T* __restrict__ gx) {
+template <class X, class T, class C = lowp::compute_t<T>>
+__global__ void apply_backward(const X* __restrict__ g, const X* __restrict__ x,
+                               const T* __restrict__ mean, const C* __restrict__ coef, int64_t n,
+                               ChannelIndex channel, X* __restrict__ gx) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{blockDim.x} * gridDim.x) {
     const int64_t c = channel(i);
-    gx[i] = coef[3 * c] * g[i] + coef[3 * c + 1] * (x[i] - mean[c]) + coef[3 * c + 2];
+    gx[i] = static_cast<X>(coef[3 * c] * static_cast<C>(g[i]) +
+                           coef[3 * c + 1] * (static_cast<C>(x[i]) - static_cast<C>(mean[c])) +
+                           coef[3 * c + 2]);
   }
 }
 
 // y may alias x (channel_affine's inplace_input = 0: the graph planner writes y over a dying
 // x), so neither is __restrict__; each thread reads x[i] before writing y[i].
-template <class T>
-__global__ void channel_affine_kernel(const T* x, const T* __restrict__ scale,
+template <class X, class T>
+__global__ void channel_affine_kernel(const X* x, const T* __restrict__ scale,
                                       const T* __restrict__ shift, int64_t n, ChannelIndex channel,
-                                      T* y) {
+                                      X* y) {
+  using C = lowp::compute_t<T>;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{blockDim.x} * gridDim.x) {
     const int64_t c = channel(i);
-    y[i] = x[i] * scale[c] + shift[c];
+    y[i] =
+        static_cast<X>(static_cast<C>(x[i]) * static_cast<C>(scale[c]) + static_cast<C>(shift[c]));
   }
 }
 
@@ -221,21 +235,37 @@ int64_t slices(const Layout& l, int sms) {
 }
 
 // Runs channel_partials into `part` (C * P * 2 doubles); P from slices().
-template <class T, bool kBackward>
-void launch_partials(const T* x, const T* g, const T* mean, const Layout& l, int64_t P,
+template <class X, class T, bool kBackward>
+void launch_partials(const X* x, const X* g, const T* mean, const Layout& l, int64_t P,
                      double* part, cudaStream_t stream) {
   if (P == 0) return;
   const int64_t M = l.per_channel();
   const int64_t chunk = (M + P - 1) / P;
   DUET_CHECK(l.C <= 0x7fffffff, "batch norm: ", l.C, " channels exceed the CUDA grid");
   const dim3 grid(static_cast<unsigned>(l.C), static_cast<unsigned>(P));
-  channel_partials<T, kBackward>
+  channel_partials<X, T, kBackward>
       <<<grid, kThreads, 0, stream>>>(x, g, mean, l.C, l.S, M, chunk, part);
   DUET_CUDA_CHECK_LAUNCH();
 }
 
 size_t round_up(size_t bytes) {
   return (bytes + 255) / 256 * 256;
+}
+
+// Calls f(X{}, P{}) for the data dtype x and the parameter dtype p: (float32, float32),
+// (float64, float64), or 16-bit x with float32 or its own dtype; a duet::Error naming `op`
+// otherwise.
+template <class F>
+void dispatch_norm(DType x, DType p, const char* op, F&& f) {
+  if (lowp::dispatch_low(x, [&](auto xtag) {
+        if (p == DType::float32) return f(xtag, float{});
+        DUET_CHECK(p == x, op, ": a ", x, " input needs float32 or ", x,
+                   " weight, bias and statistics, got ", p);
+        f(xtag, xtag);
+      }))
+    return;
+  DUET_CHECK(x == p, op, ": a ", x, " input needs ", x, " weight, bias and statistics, got ", p);
+  detail::dispatch_floating(x, op, [&](auto tag) { f(tag, tag); });
 }
 
 }  // namespace
@@ -247,25 +277,31 @@ void batch_norm_train(const KernelArgs& k) {
   const double eps = k.attrs.f("eps");
   auto& ctx = cuda_backend::context_for(x);
   const int64_t P = slices(l, ctx.props.multiProcessorCount);
-  detail::dispatch_floating(x.dtype(), "batch_norm_train", [&](auto tag) {
+  const DType pt = k.inputs[1].dtype();
+  lowp::expect_dtype(pt, "batch_norm_train", k.inputs[2], k.outputs[1], k.outputs[2], k.outputs[3]);
+  lowp::expect_dtype(x.dtype(), "batch_norm_train", k.outputs[0]);
+  dispatch_norm(x.dtype(), pt, "batch_norm_train", [&](auto xtag, auto tag) {
+    using X = decltype(xtag);
     using T = decltype(tag);
+    using K = lowp::compute_t<T>;
     const size_t part_bytes = round_up(static_cast<size_t>(l.C * P * 2) * sizeof(double));
-    Workspace ws(part_bytes + static_cast<size_t>(l.C) * sizeof(T), x.device());
+    Workspace ws(part_bytes + static_cast<size_t>(l.C) * 2 * sizeof(K), x.device());
     double* part = static_cast<double*>(ws.data());
-    T* scale = reinterpret_cast<T*>(static_cast<char*>(ws.data()) + part_bytes);
-    const T* px = static_cast<const T*>(x.data_ptr());
+    K* scale = reinterpret_cast<K*>(static_cast<char*>(ws.data()) + part_bytes);
+    K* kmean = scale + l.C;
+    const X* px = static_cast<const X*>(x.data_ptr());
     T* mean = static_cast<T*>(k.outputs[1].data_ptr());
-    launch_partials<T, false>(px, nullptr, nullptr, l, P, part, ctx.stream);
-    finalize_forward<T><<<blocks_for(l.C), kThreads, 0, ctx.stream>>>(
+    launch_partials<X, T, false>(px, nullptr, nullptr, l, P, part, ctx.stream);
+    finalize_forward<X, T><<<blocks_for(l.C), kThreads, 0, ctx.stream>>>(
         part, P, l.C, l.S, l.per_channel(), px, static_cast<const T*>(k.inputs[1].data_ptr()), eps,
         mean, static_cast<T*>(k.outputs[2].data_ptr()), static_cast<T*>(k.outputs[3].data_ptr()),
-        scale);
+        scale, kmean);
     DUET_CUDA_CHECK_LAUNCH();
     const int64_t n = l.numel();
     if (n == 0) return;
-    apply_forward<T><<<blocks_for(n), kThreads, 0, ctx.stream>>>(
-        px, mean, scale, static_cast<const T*>(k.inputs[2].data_ptr()), n, ChannelIndex(l),
-        static_cast<T*>(k.outputs[0].data_ptr()));
+    apply_forward<X, T><<<blocks_for(n), kThreads, 0, ctx.stream>>>(
+        px, kmean, scale, static_cast<const T*>(k.inputs[2].data_ptr()), n, ChannelIndex(l),
+        static_cast<X*>(k.outputs[0].data_ptr()));
     DUET_CUDA_CHECK_LAUNCH();
   });
 }
@@ -276,16 +312,22 @@ void batch_norm_backward(const KernelArgs& k) {
   if (l.C == 0) return;
   auto& ctx = cuda_backend::context_for(x);
   const int64_t P = slices(l, ctx.props.multiProcessorCount);
-  detail::dispatch_floating(x.dtype(), "batch_norm_backward", [&](auto tag) {
+  const DType pt = k.inputs[2].dtype();
+  lowp::expect_dtype(pt, "batch_norm_backward", k.inputs[3], k.inputs[4], k.outputs[1],
+                     k.outputs[2]);
+  lowp::expect_dtype(x.dtype(), "batch_norm_backward", k.inputs[0], k.outputs[0]);
+  dispatch_norm(x.dtype(), pt, "batch_norm_backward", [&](auto xtag, auto tag) {
+    using X = decltype(xtag);
     using T = decltype(tag);
+    using K = lowp::compute_t<T>;
     const size_t part_bytes = round_up(static_cast<size_t>(l.C * P * 2) * sizeof(double));
-    Workspace ws(part_bytes + static_cast<size_t>(l.C) * 3 * sizeof(T), x.device());
+    Workspace ws(part_bytes + static_cast<size_t>(l.C) * 3 * sizeof(K), x.device());
     double* part = static_cast<double*>(ws.data());
-    T* coef = reinterpret_cast<T*>(static_cast<char*>(ws.data()) + part_bytes);
-    const T* pg = static_cast<const T*>(k.inputs[0].data_ptr());
-    const T* px = static_cast<const T*>(x.data_ptr());
+    K* coef = reinterpret_cast<K*>(static_cast<char*>(ws.data()) + part_bytes);
+    const X* pg = static_cast<const X*>(k.inputs[0].data_ptr());
+    const X* px = static_cast<const X*>(x.data_ptr());
     const T* mean = static_cast<const T*>(k.inputs[3].data_ptr());
-    launch_partials<T, true>(px, pg, mean, l, P, part, ctx.stream);
+    launch_partials<X, T, true>(px, pg, mean, l, P, part, ctx.stream);
     finalize_backward<T><<<blocks_for(l.C), kThreads, 0, ctx.stream>>>(
         part, P, l.C, l.per_channel(), static_cast<const T*>(k.inputs[2].data_ptr()),
         static_cast<const T*>(k.inputs[4].data_ptr()), static_cast<T*>(k.outputs[1].data_ptr()),
@@ -293,8 +335,8 @@ void batch_norm_backward(const KernelArgs& k) {
     DUET_CUDA_CHECK_LAUNCH();
     const int64_t n = l.numel();
     if (n == 0) return;
-    apply_backward<T><<<blocks_for(n), kThreads, 0, ctx.stream>>>(
-        pg, px, mean, coef, n, ChannelIndex(l), static_cast<T*>(k.outputs[0].data_ptr()));
+    apply_backward<X, T><<<blocks_for(n), kThreads, 0, ctx.stream>>>(
+        pg, px, mean, coef, n, ChannelIndex(l), static_cast<X*>(k.outputs[0].data_ptr()));
     DUET_CUDA_CHECK_LAUNCH();
   });
 }
@@ -305,12 +347,16 @@ void channel_affine(const KernelArgs& k) {
   const int64_t n = l.numel();
   if (n == 0) return;
   auto& ctx = cuda_backend::context_for(x);
-  detail::dispatch_floating(x.dtype(), "channel_affine", [&](auto tag) {
+  const DType pt = k.inputs[1].dtype();
+  lowp::expect_dtype(pt, "channel_affine", k.inputs[2]);
+  lowp::expect_dtype(x.dtype(), "channel_affine", k.outputs[0]);
+  dispatch_norm(x.dtype(), pt, "channel_affine", [&](auto xtag, auto tag) {
+    using X = decltype(xtag);
     using T = decltype(tag);
-    channel_affine_kernel<T><<<blocks_for(n), kThreads, 0, ctx.stream>>>(
-        static_cast<const T*>(x.data_ptr()), static_cast<const T*>(k.inputs[1].data_ptr()),
+    channel_affine_kernel<X, T><<<blocks_for(n), kThreads, 0, ctx.stream>>>(
+        static_cast<const X*>(x.data_ptr()), static_cast<const T*>(k.inputs[1].data_ptr()),
         static_cast<const T*>(k.inputs[2].data_ptr()), n, ChannelIndex(l),
-        static_cast<T*>(k.outputs[0].data_ptr()));
+        static_cast<X*>(k.outputs[0].data_ptr()));
     DUET_CUDA_CHECK_LAUNCH();
   });
 }

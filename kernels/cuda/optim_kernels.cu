@@ -15,14 +15,17 @@
 // CPU agree to rounding, not bitwise.)
 // Steps are incremented by a second, one-block kernel after the update (every block of the
 // update reads the old count).
+// Loss scaling (attr gated, kernels/optim_kernels.h): sgd_step_, adam_step_ and
+// linear_grad_adam_step_ take found_inf (float32 ()) last; the update and step kernels read it
+// on the device and return before writing anything when it is nonzero (no host sync).
 #include <cmath>
 #include <optional>
 #include <type_traits>
 
 #include "core/dtype_dispatch.h"
-#include "optim_kernels.h"
 #include "cuda/runtime.h"
 #include "duet/cuda.h"
+#include "optim_kernels.h"
 
 namespace duet::cuda_kernels {
 namespace {
@@ -77,6 +80,9 @@ struct Table {
   int64_t numel[kMaxTensors];
   int64_t block_end[kMaxTensors];  // cumulative block counts
   int64_t blocks = 0;
+  // Loss-scaling gate (optim_kernels.h): when set and *skip != 0 (read on the device), the
+  // kernels write nothing.
+  const float* skip = nullptr;
 
   void add(T* p_, const T* g_, T* a_, T* b_, int64_t* step_, int64_t numel_) {
     p[n] = p_;
@@ -93,7 +99,16 @@ struct Table {
 struct Steps {
   int n = 0;
   int64_t* step[kMaxTensors];
+  const float* skip = nullptr;  // as Table::skip
 };
+
+// The gate of a single-tensor update op: its found_inf input (float32 (), last) when the op
+// runs with attr gated, else null; `ungated` receives the number of inputs before it.
+inline const float* gate_of(const KernelArgs& k, size_t& ungated) {
+  const bool gated = k.attrs.b("gated", false);
+  ungated = k.inputs.size() - (gated ? 1 : 0);
+  return gated ? static_cast<const float*>(k.inputs.back().data_ptr()) : nullptr;
+}
 
 // The table entry of this block, and the block's element range within that tensor.
 template <class T>
@@ -109,6 +124,7 @@ __device__ inline int entry_of(const Table<T>& tab, int64_t& begin, int64_t& end
 
 __global__ void increment_steps_kernel(Steps s) {
   const int i = static_cast<int>(threadIdx.x);
+  if (s.skip && *s.skip != 0.0f) return;
   if (i < s.n) *s.step[i] += 1;
 }
 
@@ -128,6 +144,7 @@ __global__ void __launch_bounds__(kThreads)
     sgd_kernel(Table<T> tab, const double* __restrict__ lr, SgdConsts<T> c) {
   __shared__ T neg_lr;
   __shared__ bool first;
+  if (tab.skip && *tab.skip != 0.0f) return;  // every thread of the block: no barrier below
   int64_t begin, end;
   const int t = entry_of(tab, begin, end);
   if (threadIdx.x == 0) {
@@ -183,6 +200,7 @@ template <class T>
 __global__ void __launch_bounds__(kThreads)
     adam_kernel(Table<T> tab, const double* __restrict__ lr, AdamConsts<T> c) {
   __shared__ T decay, bc2_sqrt, neg_step_size;
+  if (tab.skip && *tab.skip != 0.0f) return;  // every thread of the block: no barrier below
   int64_t begin, end;
   const int t = entry_of(tab, begin, end);
   if (threadIdx.x == 0) {  // adam_coeffs and AdamConsts, in double then cast
@@ -239,6 +257,7 @@ template <class T>
 void launch_increment_steps(const Table<T>& tab, cudaStream_t s) {
   Steps st;
   st.n = tab.n;
+  st.skip = tab.skip;
   for (int i = 0; i < tab.n; ++i) st.step[i] = tab.step[i];
   if (st.n == 0) return;
   increment_steps_kernel<<<1, kMaxTensors, 0, s>>>(st);
@@ -278,11 +297,14 @@ __global__ void increment_kernel(T* x, int64_t n, T v) {
 
 void sgd_step(const KernelArgs& k) {
   const cudaStream_t s = cuda_backend::stream_for(k.inputs[0]);
+  size_t num_inputs = 0;
+  const float* skip = gate_of(k, num_inputs);
   detail::dispatch_floating(k.inputs[0].dtype(), "sgd_step_", [&](auto tag) {
     using T = decltype(tag);
     Table<T> tab;
+    tab.skip = skip;
     tab.add(ptr<T>(k.inputs[0]), ptr<T>(k.inputs[1]),
-            k.inputs.size() > 4 ? ptr<T>(k.inputs[4]) : nullptr, nullptr, ptr<int64_t>(k.inputs[3]),
+            num_inputs > 4 ? ptr<T>(k.inputs[4]) : nullptr, nullptr, ptr<int64_t>(k.inputs[3]),
             k.inputs[0].numel());
     launch_sgd<T>(tab, ptr<double>(k.inputs[2]), sgd_consts<T>(k.attrs), s);
     launch_increment_steps(tab, s);
@@ -291,9 +313,12 @@ void sgd_step(const KernelArgs& k) {
 
 void adam_step(const KernelArgs& k) {
   const cudaStream_t s = cuda_backend::stream_for(k.inputs[0]);
+  size_t num_inputs = 0;
+  const float* skip = gate_of(k, num_inputs);
   detail::dispatch_floating(k.inputs[0].dtype(), "adam_step_", [&](auto tag) {
     using T = decltype(tag);
     Table<T> tab;
+    tab.skip = skip;
     tab.add(ptr<T>(k.inputs[0]), ptr<T>(k.inputs[1]), ptr<T>(k.inputs[2]), ptr<T>(k.inputs[3]),
             ptr<int64_t>(k.inputs[5]), k.inputs[0].numel());
     launch_adam<T>(tab, ptr<double>(k.inputs[4]), adam_consts<T>(k.attrs), s);
@@ -374,6 +399,8 @@ void linear_grad_adam_step(const KernelArgs& k) {
   const Tensor& x = k.inputs[1];   // (rows, in)
   const Tensor& w = k.inputs[2];   // (out, in)
   const int64_t rows = go.size(0), out = w.size(0), in = w.size(1);
+  size_t num_inputs = 0;
+  const float* skip = gate_of(k, num_inputs);  // the GEMM runs anyway: only dW is written
   auto& ctx = cuda_backend::context_for(w);
   const size_t bytes = static_cast<size_t>(out * in) * dtype_size(w.dtype());
   std::optional<cuda_backend::Workspace> scratch;
@@ -406,6 +433,7 @@ void linear_grad_adam_step(const KernelArgs& k) {
       }
     }
     Table<T> tab;
+    tab.skip = skip;
     tab.add(ptr<T>(w), static_cast<const T*>(dw), ptr<T>(k.inputs[3]), ptr<T>(k.inputs[4]),
             ptr<int64_t>(k.inputs[6]), out * in);
     launch_adam<T>(tab, ptr<double>(k.inputs[5]), adam_consts<T>(k.attrs), ctx.stream);

@@ -1,11 +1,12 @@
 // CUDA kernels for the shape ops that move data: concat, pad, slice_backward and the strided,
-// dtype-converting copy behind clone and cast. Data movement without conversion works on raw
+// dtype-converting copy behind clone and cast (every dtype pair, float16 and bfloat16
+// included: cuda/lowp.cuh). Data movement without conversion works on raw
 // words of the element size, so every dtype shares one instantiation per size. (sum_to lives
 // in reduce_kernels.cu.)
 #include <algorithm>
 #include <cstring>
 
-#include "core/dtype_dispatch.h"
+#include "cuda/lowp.cuh"
 #include "cuda/runtime.h"
 #include "shape_kernels.h"
 
@@ -156,9 +157,9 @@ void copy(const KernelArgs& k) {
     return;
   }
   const StridedMeta m = coalesced_meta(src, "copy");
-  detail::dispatch_all(src.dtype(), "copy", [&](auto stag) {
+  lowp::dispatch_all(src.dtype(), "copy", [&](auto stag) {
     using S = decltype(stag);
-    detail::dispatch_all(dst.dtype(), "copy", [&](auto dtag) {
+    lowp::dispatch_all(dst.dtype(), "copy", [&](auto dtag) {
       using D = decltype(dtag);
       convert_kernel<S, D><<<cuda_backend::blocks_for(n), kThreads, 0, stream>>>(
           static_cast<const S*>(src.data_ptr()), m, static_cast<D*>(dst.data_ptr()), n);
@@ -231,11 +232,11 @@ void pad(const KernelArgs& k) {
   by_element_size(y.dtype(), "pad", [&](auto wtag) {
     using W = decltype(wtag);
     W w{};
-    detail::dispatch_all(y.dtype(), "pad", [&](auto tag) {
+    lowp::dispatch_all(y.dtype(), "pad", [&](auto tag) {
       using T = decltype(tag);
       static_assert(sizeof(T) <= sizeof(uint64_t));
       if constexpr (sizeof(T) == sizeof(W)) {
-        const T v = static_cast<T>(value);
+        const T v = lowp::host_cast<T>(value);
         std::memcpy(&w, &v, sizeof(W));
       }
     });

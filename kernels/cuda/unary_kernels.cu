@@ -1,9 +1,11 @@
 // CUDA kernels for unary math and ops with a scalar attribute: one functor per op on the
-// generic launcher (elementwise.cuh), float32 and float64 as on the CPU. Also the strided copy
-// other CUDA kernels use to make a contiguous operand (elementwise_host.h).
+// generic launcher (elementwise.cuh), float32 and float64 as on the CPU; the unary math ops
+// also float16 / bfloat16 (the float32 expression on widened elements, rounded once). Also the
+// strided copy other CUDA kernels use to make a contiguous operand (elementwise_host.h).
 #include "core/dtype_dispatch.h"
 #include "cuda/elementwise.cuh"
 #include "cuda/elementwise_host.h"
+#include "cuda/lowp.cuh"
 #include "unary_kernels.h"
 
 namespace duet::cuda_kernels {
@@ -12,19 +14,26 @@ namespace math = dmath;  // the math:: of kernels/elementwise_ops.h
 
 // Defines name(k): out = expr(x) for floating dtypes; `s` is the scalar attr (as T) when
 // present. The expressions are kernels/elementwise_ops.h's, shared with the CPU.
-#define DUET_CUDA_UNARY_KERNEL(name, attr, expr)                                     \
-  namespace {                                                                        \
-  template <class T>                                                                 \
-  struct name##_f {                                                                  \
-    T s;                                                                             \
-    __device__ T operator()(T x) const { return static_cast<T>(expr); }              \
-  };                                                                                 \
-  }                                                                                  \
-  void name(const KernelArgs& k) {                                                   \
-    detail::dispatch_floating(k.inputs[0].dtype(), #name, [&](auto tag) {            \
-      using T = decltype(tag);                                                       \
-      ew::unary<T, T>(k.inputs[0], k.outputs[0], name##_f<T>{static_cast<T>(attr)}); \
-    });                                                                              \
+#define DUET_CUDA_UNARY_KERNEL(name, attr, expr)                                       \
+  namespace {                                                                          \
+  template <class T>                                                                   \
+  struct name##_f {                                                                    \
+    T s;                                                                               \
+    __device__ T operator()(T x) const { return static_cast<T>(expr); }                \
+  };                                                                                   \
+  }                                                                                    \
+  void name(const KernelArgs& k) {                                                     \
+    lowp::dispatch_floating(k.inputs[0].dtype(), #name, [&](auto tag) {                \
+      using T = decltype(tag);                                                         \
+      using C = lowp::compute_t<T>;                                                    \
+      if constexpr (lowp::is_low<T>) {                                                 \
+        lowp::expect_dtype(k.inputs[0].dtype(), #name, k.outputs[0]);                  \
+        ew::unary<T, T>(k.inputs[0], k.outputs[0],                                     \
+                        lowp::Widen1<name##_f<C>>{{static_cast<C>(attr)}});            \
+      } else {                                                                         \
+        ew::unary<T, T>(k.inputs[0], k.outputs[0], name##_f<T>{static_cast<T>(attr)}); \
+      }                                                                                \
+    });                                                                                \
   }
 
 DUET_UNARY_OPS(DUET_CUDA_UNARY_KERNEL)
@@ -89,6 +98,8 @@ void strided_copy(const void* src, const cuda_backend::StridedMeta& src_meta, vo
   switch (elem_size) {
     case 1:
       return strided_copy_as<uint8_t>(src, src_meta, dst, stream);
+    case 2:
+      return strided_copy_as<uint16_t>(src, src_meta, dst, stream);
     case 4:
       return strided_copy_as<uint32_t>(src, src_meta, dst, stream);
     case 8:
@@ -97,7 +108,7 @@ void strided_copy(const void* src, const cuda_backend::StridedMeta& src_meta, vo
       break;
   }
   throw Error(detail::cat(op, ": strided copy of ", elem_size,
-                          "-byte elements is not supported (expected 1, 4 or 8)"));
+                          "-byte elements is not supported (expected 1, 2, 4 or 8)"));
 }
 
 }  // namespace duet::cuda_kernels

@@ -1,6 +1,8 @@
 // Strided copy with dtype conversion and fill: the device half of copies, casts of views,
-// contiguous() and fill_ on CUDA tensors.
+// contiguous() and fill_ on CUDA tensors, for every dtype pair (float16 and bfloat16 convert
+// through float32 with round to nearest even, as the CPU does).
 #include "cuda/copy_kernels.h"
+#include "cuda/lowp.cuh"
 
 namespace duet::cuda_backend {
 namespace {
@@ -33,24 +35,11 @@ __global__ void fill_kernel(T* dst, StridedMeta m, int64_t n, T value) {
   }
 }
 
-// Calls f(T{}) for the C++ type of a dtype.
+// Calls f(T{}) for the element type of a dtype (lowp::bf16 / lowp::f16 for the 16-bit ones:
+// conversions round to nearest even with the CPU's bits, cuda/lowp.cuh).
 template <class F>
 void dispatch(DType t, F&& f) {
-  switch (t) {
-    case DType::float32:
-      return f(float{});
-    case DType::float64:
-      return f(double{});
-    case DType::int64:
-      return f(int64_t{});
-    case DType::bool_:
-      return f(bool{});
-    default:
-      break;
-  }
-  DUET_CHECK(false, "CUDA copy: dtype ", t,
-             " is not supported on CUDA devices (expected "
-             "float32, float64, int64 or bool)");
+  cuda_kernels::lowp::dispatch_all(t, "CUDA copy", f);
 }
 
 }  // namespace
@@ -76,7 +65,7 @@ void launch_fill(void* dst, DType dtype, const StridedMeta& meta, int64_t n, dou
   dispatch(dtype, [&](auto t) {
     using T = decltype(t);
     fill_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<T*>(dst), meta, n,
-                                                           static_cast<T>(value));
+                                                           cuda_kernels::lowp::host_cast<T>(value));
   });
   DUET_CUDA_CHECK_LAUNCH();
 }

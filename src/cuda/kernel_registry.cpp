@@ -2,7 +2,14 @@
 // when it opens this library, and each entry fills its op's CUDA slots in the op table
 // (register_kernel: OpDef::kernels[cuda] and OpDef::workspace[cuda]). Ops with no entry
 // (views, to_device) need no kernel; a new op with a CUDA kernel gets one line here.
+//
+// float16 / bfloat16: the ops of DUET_CUDA_NATIVE_LOW_PRECISION below run those dtypes in their
+// own kernels (registered with kNativeBFloat16 | kNativeFloat16: cuBLAS / cuDNN with float32
+// accumulation, elementwise kernels that compute in float32 and round on the store); every
+// other op with low_precision runs its float32 kernel through the float32 round trip
+// (ops/prepare.h), whose conversions are the cast kernel's.
 #include "activation_kernels.h"
+#include "amp_kernels.h"
 #include "binary_kernels.h"
 #include "conv_kernels.h"
 #include "cuda/runtime.h"
@@ -55,9 +62,8 @@ struct KernelEntry {
 #define DUET_CUDA_ACTIVATION_ENTRIES(name, ...) \
   {OpId::name, &cuda_kernels::name}, {OpId::name##_backward, &cuda_kernels::name##_backward},
 const KernelEntry kKernels[] = {
-    DUET_ACTIVATIONS(DUET_CUDA_ACTIVATION_ENTRIES)
-    DUET_CUDA_SAME_NAME(DUET_CUDA_ENTRY)
-    DUET_BINARY_KERNELS(DUET_CUDA_ENTRY)  // add ... minimum, eq ... ge, where
+    DUET_ACTIVATIONS(DUET_CUDA_ACTIVATION_ENTRIES) DUET_CUDA_SAME_NAME(DUET_CUDA_ENTRY)
+        DUET_BINARY_KERNELS(DUET_CUDA_ENTRY)  // add ... minimum, eq ... ge, where
     // Kernels under another name, or shared by several ops.
     {OpId::pow, &cuda_kernels::pow_scalar},
     {OpId::clone, &cuda_kernels::copy},
@@ -78,15 +84,45 @@ const KernelEntry kKernels[] = {
     {OpId::conv2d_backward_weight, &cuda_kernels::conv2d_backward_weight,
      &cuda_kernels::conv2d_backward_weight_workspace},
     {OpId::conv2d_fused, &cuda_kernels::conv2d_fused, &cuda_kernels::conv2d_fused_workspace},
+    // Loss scaling (duet::amp::GradScaler): every scalar read on the device.
+    {OpId::amp_unscale, &cuda_kernels::amp_unscale},
+    {OpId::amp_update_scale_, &cuda_kernels::amp_update_scale},
 };
 #undef DUET_CUDA_ENTRY
 #undef DUET_CUDA_SAME_NAME
+
+// Ops whose CUDA kernel reads and writes float16 / bfloat16 itself. A kernel listed here must
+// handle both dtypes (tests/cuda/lowp_*_test.cpp compare each with the CPU).
+#define DUET_CUDA_LOWP_ACTIVATION(name, ...) OpId::name, OpId::name##_backward,
+#define DUET_CUDA_LOWP_ID(name, ...) OpId::name,
+// clang-format off
+const OpId kNativeLowPrecision[] = {
+    DUET_ACTIVATIONS(DUET_CUDA_LOWP_ACTIVATION)
+    DUET_BINARY_KERNELS(DUET_CUDA_LOWP_ID)  // add ... minimum, eq ... ge, where
+    OpId::cast, OpId::clone, OpId::pad, OpId::concat, OpId::slice_backward,
+    OpId::neg, OpId::exp, OpId::log, OpId::sqrt, OpId::rsqrt, OpId::abs, OpId::erf, OpId::sign,
+    OpId::add_scalar, OpId::mul_scalar, OpId::rsub_scalar, OpId::rdiv_scalar, OpId::pow,
+    OpId::add_relu,
+    OpId::matmul, OpId::linear, OpId::linear_fused,
+    OpId::conv2d, OpId::conv2d_backward_input, OpId::conv2d_backward_weight, OpId::conv2d_fused,
+    OpId::batch_norm_train, OpId::batch_norm_backward, OpId::channel_affine,
+    OpId::amp_unscale,
+};
+// clang-format on
+#undef DUET_CUDA_LOWP_ID
+#undef DUET_CUDA_LOWP_ACTIVATION
+
+uint8_t native_low_precision(OpId op) {
+  for (OpId n : kNativeLowPrecision)
+    if (n == op) return kNativeBFloat16 | kNativeFloat16;
+  return 0;
+}
 
 }  // namespace
 
 void register_kernels() {
   for (const KernelEntry& e : kKernels)
-    register_kernel(e.op, DeviceType::cuda, e.kernel, e.workspace);
+    register_kernel(e.op, DeviceType::cuda, e.kernel, e.workspace, native_low_precision(e.op));
 }
 
 }  // namespace duet::cuda_backend
