@@ -623,6 +623,10 @@ void export_op(Emitter& e) {
     case OpId::global_avg_pool_nchwc:
       no_mapping(e, "it is an op of duet's blocked CPU layout, which only the compiler's "
                     "nchwc_layout pass emits (export runs without it)");
+    case OpId::amp_unscale:
+    case OpId::amp_update_scale_:
+      no_mapping(e, "it is a loss-scaling op of a training step (duet/amp.h); ONNX export "
+                    "writes forward eval graphs");
     case OpId::count:
       break;
   }
