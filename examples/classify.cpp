@@ -5,6 +5,7 @@
 //            [--export-onnx model.onnx] [--keep-weights]
 //   classify --onnx model.onnx --input x.safetensors --output logits.safetensors
 //            [--mode eager|graph] [--keep-weights]
+//   classify ... --precision bf16     # bfloat16 autocast (eager scope / graph compile option)
 //
 // Reads tensor "input" (N, 3, H, W) float32 (F16/BF16 files are converted), builds
 // duet::models::create_model(NAME, K), loads the weights (strict, all-or-nothing), switches
@@ -18,6 +19,9 @@
 // Graph mode compiles with CompileOptions::release_weights and drops the model before the run,
 // so the executable holds the only copy of the weights it has folded or packed (graph inference
 // peak <= eager's; docs/graph_mode.md, "Inference memory"); --keep-weights keeps the model.
+// --precision bf16|fp16 runs the forward pass under autocast (eager: duet::autocast around it;
+// graph: CompileOptions::autocast): convolutions and matrix products in that dtype, the
+// weights stay float32; the logits are written as float32 either way.
 // Prints one summary line. Exit code 0 on success, 1 with "error: ..." on any error.
 #include <algorithm>
 #include <cstdio>
@@ -45,6 +49,8 @@ const char* kUsage = R"(usage: classify --model NAME --weights W.safetensors --i
   --input FILE          safetensors file with tensor "input": (N, 3, H, W) float32
   --output FILE         written: safetensors file with tensor "output": (N, K) float32 logits
   --mode eager|graph    execution mode (default eager)
+  --precision P         fp32 (default), bf16 or fp16: run the forward pass under autocast
+                        to that dtype (the output file stays float32)
   --device cpu|cuda     device (default cpu)
   --num-classes K       classifier outputs (default: from the weights file's classifier
                         weight, or 1000 when the file has none)
@@ -59,8 +65,9 @@ const char* kUsage = R"(usage: classify --model NAME --weights W.safetensors --i
 struct Options {
   std::string model, weights, input, output, mode = "eager", device = "cpu";
   std::string export_onnx, onnx;
-  int64_t num_classes = 0;    // 0: infer from the weights
-  bool keep_weights = false;  // graph mode: no release_weights, the model stays alive
+  int64_t num_classes = 0;        // 0: infer from the weights
+  bool keep_weights = false;      // graph mode: no release_weights, the model stays alive
+  examples::Precision precision;  // --precision
 };
 
 // "'a', 'b', 'c', ... (120 tensors)": the first few names of a file's tensors.
@@ -89,9 +96,8 @@ Tensor read_input(const std::string& path) {
              some_names(inputs), ")");
   DUET_CHECK(x.dtype() == float32, "classify: tensor 'input' in '", path, "' is ", x.dtype(),
              " (expected float32)");
-  DUET_CHECK(x.dim() == 4 && x.size(1) == 3 && x.numel() > 0, "classify: tensor 'input' in '",
-             path, "' has shape ", shape_str(x.shape()),
-             " (expected (N, 3, H, W) with N, H, W > 0)");
+  DUET_CHECK(x.dim() == 4 && x.size(1) == 3 && x.numel() > 0, "classify: tensor 'input' in '", path,
+             "' has shape ", shape_str(x.shape()), " (expected (N, 3, H, W) with N, H, W > 0)");
   return x;
 }
 
@@ -105,6 +111,8 @@ Tensor run_model(std::shared_ptr<nn::Module> net, const Tensor& x, const Options
   Tensor logits;
   auto t0 = std::chrono::steady_clock::now();
   if (o.mode == "eager") {
+    // fp32: autocast off for the scope (a no-op unless a caller turned it on).
+    AutocastGuard scope(o.precision.autocast.value_or(bfloat16), o.precision.low());
     logits = (*net)(x.to(device));
     synchronize(device);
   } else {
@@ -112,7 +120,10 @@ Tensor run_model(std::shared_ptr<nn::Module> net, const Tensor& x, const Options
     Tensor xs = g.input(input_name, x.shape(), x.dtype(), device);
     Tensor ys = (*net)(xs);
     // One run: a CUDA Graph would be captured on the second run and never replayed.
-    Executable exe = compile(g, {ys}, {.cuda_graph = false, .release_weights = !o.keep_weights});
+    Executable exe = compile(g, {ys},
+                             {.cuda_graph = false,
+                              .release_weights = !o.keep_weights,
+                              .autocast = o.precision.autocast});
     if (!o.keep_weights) net.reset();
     *compile_ms = examples::seconds_since(t0) * 1e3;
     const Tensor xd = x.to(device);
@@ -124,31 +135,30 @@ Tensor run_model(std::shared_ptr<nn::Module> net, const Tensor& x, const Options
   return logits;
 }
 
-void write_output(const Options& o, const std::string& model, const Tensor& x,
-                  const Tensor& logits, double compile_ms, double run_ms) {
+void write_output(const Options& o, const std::string& model, const Tensor& x, const Tensor& logits,
+                  double compile_ms, double run_ms) {
   io::save_safetensors(o.output, {{"output", logits.to(cpu).contiguous().to(float32)}},
-                       {{"model", model}, {"mode", o.mode}});
-  std::printf("classify: model %s, mode %s, input %s, output %s, %.2f ms", model.c_str(),
-              o.mode.c_str(), shape_str(x.shape()).c_str(), shape_str(logits.shape()).c_str(),
-              run_ms);
+                       {{"model", model}, {"mode", o.mode}, {"precision", o.precision.name}});
+  std::printf("classify: model %s, mode %s, precision %s, input %s, output %s, %.2f ms",
+              model.c_str(), o.mode.c_str(), o.precision.name.c_str(), shape_str(x.shape()).c_str(),
+              shape_str(logits.shape()).c_str(), run_ms);
   if (o.mode == "graph") std::printf(" (compile %.2f ms)", compile_ms);
   std::printf("\n");
 }
 
 // --onnx: an imported model instead of a zoo model.
 int run_onnx(const Options& o) {
-  for (const auto& [flag, value] :
-       {std::pair<const char*, const std::string*>{"--model", &o.model},
-        {"--weights", &o.weights},
-        {"--export-onnx", &o.export_onnx}})
+  for (const auto& [flag, value] : {std::pair<const char*, const std::string*>{"--model", &o.model},
+                                    {"--weights", &o.weights},
+                                    {"--export-onnx", &o.export_onnx}})
     DUET_CHECK(value->empty(), "classify: ", flag, " cannot be used with --onnx (the ONNX file ",
                "holds the model and its weights)");
   DUET_CHECK(o.num_classes == 0, "classify: --num-classes cannot be used with --onnx");
   DUET_CHECK(parse_device(o.device) == cpu, "classify: --onnx runs on the CPU (got --device ",
              o.device, ")");
   std::shared_ptr<onnx::Model> m = onnx::load(o.onnx);
-  DUET_CHECK(m->inputs().size() == 1 && m->outputs().size() == 1, "classify: '", o.onnx,
-             "' has ", m->inputs().size(), " inputs and ", m->outputs().size(),
+  DUET_CHECK(m->inputs().size() == 1 && m->outputs().size() == 1, "classify: '", o.onnx, "' has ",
+             m->inputs().size(), " inputs and ", m->outputs().size(),
              " outputs (expected one image input and one logits output)");
   const Tensor x = read_input(o.input);
   double compile_ms = 0, run_ms = 0;
@@ -227,6 +237,7 @@ int main(int argc, char** argv) {
     o.input = cli.get("--input", "");
     o.output = cli.get("--output", "");
     o.mode = cli.get("--mode", o.mode);
+    o.precision = cli.get_precision();
     o.device = cli.get("--device", o.device);
     o.num_classes = cli.get_int("--num-classes", 0);
     o.export_onnx = cli.get("--export-onnx", "");

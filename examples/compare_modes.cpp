@@ -3,6 +3,7 @@
 //
 //   compare_modes --steps 20 --batch-size 1 [--json] [--data DIR] [--synthetic]
 //   compare_modes --model resnet18 --size 64 --steps 5 --batch-size 2   # a zoo model
+//   compare_modes --precision bf16 --steps 5 --batch-size 8   # both modes under autocast
 //   compare_modes --device cuda --steps 20 --batch-size 1   # on a GPU, graph replayed as a
 //                                                           # CUDA Graph (--no-cuda-graph: not)
 //
@@ -11,9 +12,14 @@
 // activations, saved tensors, gradients and temporaries; for graph the planned arena
 // (gradients, activations, workspace), measured and planned. On a GPU every step is timed
 // until duet::synchronize(device) returns; the data is on the device before the steps.
+// --precision bf16|fp16: eager runs the forward pass and the loss inside duet::autocast(dtype),
+// graph compiles with CompileOptions::autocast; fp16 adds loss scaling (an amp::GradScaler per
+// mode: scale/step/update eagerly, CompileOptions::grad_scaler in the compiled step). The
+// differences are then between two low-precision runs (the same casts in the same places).
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <set>
 
 #include "common/cli.h"
@@ -36,6 +42,8 @@ const char* kUsage = R"(usage: compare_modes [options]
   --steps N           training steps per mode (default 20)
   --batch-size N      batch size (default 64)
   --seed N            seed (default 0)
+  --precision P       fp32 (default), bf16 or fp16: both modes under autocast to that dtype
+                      (fp16 with loss scaling); parameters and Adam stay float32
   --device cpu|cuda   device (default cpu; cuda:N for another GPU)
   --no-cuda-graph     graph mode on CUDA: launch kernel by kernel instead of capturing the
                       step as a CUDA Graph (on its second run) and replaying it
@@ -72,6 +80,8 @@ int main(int argc, char** argv) {
     const int64_t steps = cli.get_int("--steps", 20);
     const int64_t bs = cli.get_int("--batch-size", 64);
     const int64_t seed = cli.get_int("--seed", 0, 0);
+    const examples::Precision precision = cli.get_precision();
+    const bool scaled = precision.autocast == float16;  // fp16: loss scaling in both modes
     const std::string device_name = cli.get("--device", "cpu");
     const bool cuda_graph = !cli.flag("--no-cuda-graph");
     const std::string dir = cli.get("--data", data::kFashionMnistDir);
@@ -126,15 +136,28 @@ int main(int argc, char** argv) {
     {
       manual_seed(static_cast<uint64_t>(seed));
       optim::Adam opt(params, 1e-3);
+      std::optional<amp::GradScaler> scaler;
+      if (scaled) scaler.emplace();
       synchronize(device);
       reset_peak_memory(device);
       const int64_t base = memory_stats(device).current_bytes;
       for (int64_t s = 0; s < steps; ++s) {
         const auto t0 = std::chrono::steady_clock::now();
         opt.zero_grad();
-        Tensor loss = cross_entropy((*net)(batches[s].first), batches[s].second);
-        loss.backward();
-        opt.step();
+        Tensor loss;
+        {
+          // fp32: autocast off for the scope
+          AutocastGuard scope(precision.autocast.value_or(bfloat16), precision.low());
+          loss = cross_entropy((*net)(batches[s].first), batches[s].second);
+        }
+        if (scaler) {
+          scaler->scale(loss).backward();
+          scaler->step(opt);  // skipped on inf/NaN gradients
+          scaler->update();
+        } else {
+          loss.backward();
+          opt.step();
+        }
         synchronize(device);  // a GPU step ends when its kernels have (no-op on the CPU)
         eager.step_ms.push_back(examples::seconds_since(t0) * 1e3);
         eager.losses.push_back(loss.detach());
@@ -150,6 +173,8 @@ int main(int argc, char** argv) {
     {
       manual_seed(static_cast<uint64_t>(seed));
       optim::Adam opt(params, 1e-3);
+      std::optional<amp::GradScaler> scaler;
+      if (scaled) scaler.emplace();
       synchronize(device);
       reset_peak_memory(device);
       const int64_t base = memory_stats(device).current_bytes;
@@ -162,7 +187,9 @@ int main(int argc, char** argv) {
                                 {.training = true,
                                  .optimizer = &opt,
                                  .disabled_passes = disabled,
-                                 .cuda_graph = cuda_graph});
+                                 .cuda_graph = cuda_graph,
+                                 .autocast = precision.autocast,
+                                 .grad_scaler = scaler ? &*scaler : nullptr});
       graph.compile_ms = examples::seconds_since(t0) * 1e3;
       for (int64_t s = 0; s < steps; ++s) {
         const auto t1 = std::chrono::steady_clock::now();
@@ -194,9 +221,10 @@ int main(int argc, char** argv) {
     const double e_ms = examples::median(eager.step_ms), g_ms = examples::median(graph.step_ms);
     if (!json) {
       std::printf(
-          "compare_modes: %s, %lld steps, batch %lld, %s data, %s%s\n", model_name.c_str(),
-          static_cast<long long>(steps), static_cast<long long>(bs),
-          synthetic ? "synthetic" : "Fashion-MNIST", device.str().c_str(),
+          "compare_modes: %s, %s%s, %lld steps, batch %lld, %s data, %s%s\n", model_name.c_str(),
+          precision.name.c_str(), scaled ? " (loss scaling)" : "", static_cast<long long>(steps),
+          static_cast<long long>(bs), synthetic ? "synthetic" : "Fashion-MNIST",
+          device.str().c_str(),
           on_gpu ? (cuda_graph ? ", graph replayed as a CUDA Graph" : ", no CUDA Graph") : "");
       std::printf("%-34s %14s %14s\n", "", "eager", "graph");
       std::printf("%-34s %14.3f %14.3f\n", "median step (ms)", e_ms, g_ms);
@@ -215,15 +243,17 @@ int main(int argc, char** argv) {
                     graph.num_captures);
     }
     std::printf(
-        "{\"model\": \"%s\", \"device\": \"%s\", \"cuda_graph\": %s, \"captures\": %d, "
+        "{\"model\": \"%s\", \"precision\": \"%s\", \"device\": \"%s\", \"cuda_graph\": %s, "
+        "\"captures\": %d, "
         "\"steps\": %lld, \"batch_size\": %lld, \"eager_step_ms\": %.4f, \"graph_step_ms\": %.4f, "
         "\"speedup\": %.3f, \"compile_ms\": %.2f, "
         "\"eager_peak_bytes\": %lld, \"graph_peak_bytes\": %lld, "
         "\"graph_planned_bytes\": %lld, \"max_rel_diff\": %.3g, "
         "\"max_rel_diff_loss\": %.3g, \"max_rel_diff_params\": %.3g}\n",
-        model_name.c_str(), device.str().c_str(), on_gpu ? (cuda_graph ? "true" : "false") : "null",
-        graph.num_captures, static_cast<long long>(steps), static_cast<long long>(bs), e_ms, g_ms,
-        e_ms / g_ms, graph.compile_ms, static_cast<long long>(eager.peak_bytes),
+        model_name.c_str(), precision.name.c_str(), device.str().c_str(),
+        on_gpu ? (cuda_graph ? "true" : "false") : "null", graph.num_captures,
+        static_cast<long long>(steps), static_cast<long long>(bs), e_ms, g_ms, e_ms / g_ms,
+        graph.compile_ms, static_cast<long long>(eager.peak_bytes),
         static_cast<long long>(graph.peak_bytes), static_cast<long long>(graph.planned_bytes),
         std::max(diff_loss, diff_params), diff_loss, diff_params);
     return 0;

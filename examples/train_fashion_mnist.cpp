@@ -3,6 +3,8 @@
 //
 //   train_fashion_mnist --mode eager --epochs 3 --json
 //   train_fashion_mnist --device cuda --mode graph --epochs 1   # CUDA Graph replay per step
+//   train_fashion_mnist --precision bf16 --mode graph   # bfloat16 autocast, float32 weights
+//   train_fashion_mnist --device cuda --precision fp16  # float16 autocast + loss scaling
 //   train_fashion_mnist --augment --epochs 15 --tensorboard runs/aug   # 0.9333 (CPU, seed 0)
 //   train_fashion_mnist --epochs 2 --checkpoint ckpt.safetensors   # saved after each epoch
 //   train_fashion_mnist --epochs 4 --resume ckpt.safetensors       # continues at epoch 3
@@ -14,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -38,6 +41,10 @@ namespace {
 
 const char* kUsage = R"(usage: train_fashion_mnist [options]
   --mode eager|graph   execution mode (default eager)
+  --precision P        fp32 (default), bf16 or fp16: the forward pass and the loss under
+                       autocast to that dtype (FitOptions::autocast); parameters, gradients
+                       and the Adam update stay float32; fp16 adds dynamic loss scaling
+                       (amp::GradScaler, FitOptions::grad_scaler)
   --device cpu|cuda    device (default cpu; cuda:N for another GPU)
   --no-cuda-graph      graph mode on CUDA: launch kernel by kernel instead of capturing
                        each compiled step as a CUDA Graph and replaying it
@@ -74,7 +81,8 @@ struct Options {
   int64_t epochs = 3, batch_size = 64, seed = 0, limit = 0, threads = 0;
   double lr = 1e-3, dropout = 0.25;
   bool json = false, augment = false, distributed = false;
-  bool cuda_graph = true;  // graph mode on CUDA: CompileOptions::cuda_graph
+  bool cuda_graph = true;         // graph mode on CUDA: CompileOptions::cuda_graph
+  examples::Precision precision;  // --precision
 };
 
 // Training images per second: the time from each epoch's start to its last step (the
@@ -112,8 +120,8 @@ int run(const Options& o) {
                " is not divisible by the ", world, " ranks (expected a global batch that is)");
     batch_size = o.batch_size / world;
     if (threads == 0)
-      threads = std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()) /
-                                         world);
+      threads =
+          std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()) / world);
   }
   const bool main_rank = distributed::is_main_process();
   if (threads > 0) set_num_threads(static_cast<int>(threads));
@@ -131,21 +139,21 @@ int run(const Options& o) {
   net->to(device);  // before the optimizer: its state follows the parameters' device
   optim::Adam opt(net->parameters(), o.lr);
 
-  data::DataLoaderOptions loader_options{.batch_size = batch_size, .shuffle = true,
-                                         .seed = static_cast<uint64_t>(o.seed)};
+  data::DataLoaderOptions loader_options{
+      .batch_size = batch_size, .shuffle = true, .seed = static_cast<uint64_t>(o.seed)};
   if (threads > 0) loader_options.num_workers = threads;
   data::DataLoaderOptions test_options{.batch_size = 1000, .shuffle = false};
   if (o.distributed) {
     // Each rank its shard: the same permutation everywhere per epoch, every rank-th sample.
     loader_options.sampler = data::DistributedSampler::for_current_process(
         train.size(), {.shuffle = true, .seed = static_cast<uint64_t>(o.seed)});
-    test_options.sampler = data::DistributedSampler::for_current_process(
-        test.size(), {.shuffle = false});
+    test_options.sampler =
+        data::DistributedSampler::for_current_process(test.size(), {.shuffle = false});
   }
   if (o.augment)
-    loader_options.transform = data::Compose({data::RandomCrop(28, /*padding=*/2),
-                                              data::RandomHorizontalFlip(0.5),
-                                              data::Normalize({0.2860}, {0.3530})});
+    loader_options.transform =
+        data::Compose({data::RandomCrop(28, /*padding=*/2), data::RandomHorizontalFlip(0.5),
+                       data::Normalize({0.2860}, {0.3530})});
   data::DataLoader loader(train, loader_options);
   data::DataLoader test_loader(test, test_options);
 
@@ -162,8 +170,8 @@ int run(const Options& o) {
   int64_t initial_epoch = 0;
   if (!o.resume.empty()) {
     train::CheckpointInfo info = train::load_checkpoint(
-        o.resume, {.model = net.get(), .optimizer = &opt, .scheduler = schedule.get(),
-                   .loader = &loader});
+        o.resume,
+        {.model = net.get(), .optimizer = &opt, .scheduler = schedule.get(), .loader = &loader});
     initial_epoch = info.epoch;
     DUET_CHECK(initial_epoch <= o.epochs, "train_fashion_mnist: ", o.resume, " holds ",
                initial_epoch, " epochs (expected at most --epochs ", o.epochs, ")");
@@ -182,8 +190,14 @@ int run(const Options& o) {
     callbacks.push_back(std::make_shared<train::ProfileSteps>(5, 10, o.profile));
 
   const bool graph = o.mode == "graph";
+  // float16 autocast: dynamic loss scaling (a step with inf/NaN gradients is skipped and the
+  // scale lowered). bfloat16 has float32's range and needs none.
+  const bool scaled = o.precision.autocast == float16;
+  std::optional<amp::GradScaler> scaler;
+  if (scaled) scaler.emplace();
   if (!o.json && main_rank)
-    std::cout << "train_fashion_mnist: mode " << o.mode << " on " << device.str()
+    std::cout << "train_fashion_mnist: mode " << o.mode << ", precision " << o.precision.name
+              << (scaled ? " (loss scaling)" : "") << " on " << device.str()
               << (graph && device.type == DeviceType::cuda
                       ? (o.cuda_graph ? " (CUDA Graph replay)" : " (no CUDA Graph)")
                       : "")
@@ -197,19 +211,21 @@ int run(const Options& o) {
   // Eager: the module and the tape. Graph: the same code traced once per batch shape into a
   // compiled training step (forward, backward, Adam update) and an eval step; on CUDA each is
   // captured as a CUDA Graph on its second run and replayed after that, unless --no-cuda-graph.
-  train::History history = train::fit(
-      *net, train::cross_entropy_loss, opt, loader,
-      {.epochs = o.epochs,
-       .initial_epoch = initial_epoch,
-       .mode = graph ? train::Execution::graph : train::Execution::eager,
-       .validation = &test_loader,
-       .metrics = {std::make_shared<train::Accuracy>()},
-       .callbacks = callbacks,
-       .keep_gradients = !o.tensorboard.empty(),  // graph mode: gradient histograms
-       .cuda_graph = o.cuda_graph,
-       .progress = o.json ? train::Progress::none : train::Progress::automatic,
-       .log_every = device.type == DeviceType::cuda ? 20 : 1,
-       .distributed = o.distributed});
+  train::History history =
+      train::fit(*net, train::cross_entropy_loss, opt, loader,
+                 {.epochs = o.epochs,
+                  .initial_epoch = initial_epoch,
+                  .mode = graph ? train::Execution::graph : train::Execution::eager,
+                  .validation = &test_loader,
+                  .metrics = {std::make_shared<train::Accuracy>()},
+                  .callbacks = callbacks,
+                  .keep_gradients = !o.tensorboard.empty(),  // graph mode: gradient histograms
+                  .cuda_graph = o.cuda_graph,
+                  .progress = o.json ? train::Progress::none : train::Progress::automatic,
+                  .log_every = device.type == DeviceType::cuda ? 20 : 1,
+                  .distributed = o.distributed,
+                  .autocast = o.precision.autocast,
+                  .grad_scaler = scaler ? &*scaler : nullptr});
 
   const MemoryStats mem = memory_stats(device);
   const double ips = throughput->seconds > 0 ? throughput->images / throughput->seconds : 0;
@@ -222,16 +238,19 @@ int run(const Options& o) {
                   distributed::rank(), distributed::world_size(), parameter_checksum(*net));
     dist_fields = buf;
   }
+  std::string scale_field;
+  if (scaler) scale_field = detail::cat(", \"loss_scale\": ", scaler->get_scale());
   std::printf(
-      "{\"mode\": \"%s\", \"device\": \"%s\", \"cuda_graph\": %s, \"epochs\": %lld, "
+      "{\"mode\": \"%s\", \"precision\": \"%s\", \"device\": \"%s\", \"cuda_graph\": %s, "
+      "\"epochs\": %lld, "
       "\"batch_size\": %lld, \"test_accuracy\": %.4f, \"train_loss\": %.4f, "
-      "\"images_per_second\": %.1f, \"peak_memory_bytes\": %lld%s}\n",
-      o.mode.c_str(), o.device.c_str(),
+      "\"images_per_second\": %.1f, \"peak_memory_bytes\": %lld%s%s}\n",
+      o.mode.c_str(), o.precision.name.c_str(), o.device.c_str(),
       graph && device.type == DeviceType::cuda ? (o.cuda_graph ? "true" : "false") : "null",
       static_cast<long long>(o.epochs), static_cast<long long>(o.batch_size),
       ran ? history.epochs.back().at("val_accuracy") : 0.0,
-      ran ? history.epochs.back().at("loss") : 0.0, ips,
-      static_cast<long long>(mem.peak_bytes), dist_fields.c_str());
+      ran ? history.epochs.back().at("loss") : 0.0, ips, static_cast<long long>(mem.peak_bytes),
+      scale_field.c_str(), dist_fields.c_str());
   std::fflush(stdout);
   return 0;
 }
@@ -247,6 +266,7 @@ int main(int argc, char** argv) {
     }
     Options o;
     o.mode = cli.get("--mode", o.mode);
+    o.precision = cli.get_precision();
     o.device = cli.get("--device", o.device);
     o.epochs = cli.get_int("--epochs", o.epochs);
     o.batch_size = cli.get_int("--batch-size", o.batch_size);

@@ -151,6 +151,11 @@ std::vector<BenchRow> parse_bench_csv(std::string_view text, const std::string& 
     if (auto m = field("Device total")) r.device_total_mb = parse_opt_double(*m, w, "Device total");
     if (auto m = field("CUDA graph"); m && !is_missing(*m)) r.cuda_graph = std::string(*m);
     if (auto m = field("Graph path"); m && !is_missing(*m)) r.graph_path = std::string(*m);
+    if (auto m = field("Precision"); m && !is_missing(*m)) {
+      if (*m != "fp32" && *m != "bf16" && *m != "fp16")
+        fail(w, "Precision", *m, "fp32, bf16 or fp16");
+      r.precision = std::string(*m);
+    }
     rows.push_back(std::move(r));
   }
   if (!have_header) throw Error(detail::cat("read_bench_csv: ", source, ": no header line"));
@@ -169,7 +174,7 @@ std::vector<BenchRow> read_bench_csv(const std::string& path) {
 std::string format_bench_csv(const std::vector<BenchRow>& rows) {
   std::string out =
       ";Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;Device "
-      "total;CUDA graph;Graph path\n";
+      "total;CUDA graph;Graph path;Precision\n";
   for (size_t i = 0; i < rows.size(); ++i) {
     const BenchRow& r = rows[i];
     out += detail::cat(i, ";", r.framework, ";", r.architecture, ";",
@@ -177,7 +182,7 @@ std::string format_bench_csv(const std::vector<BenchRow>& rows) {
                        r.gpu_index ? std::to_string(*r.gpu_index) : std::string(), ";",
                        format_seconds(r.time_s), ";", format_mb(r.memory_mb), ";",
                        format_seconds(r.median_s), ";", format_mb(r.device_total_mb), ";",
-                       or_dash(r.cuda_graph), ";", or_dash(r.graph_path), "\n");
+                       or_dash(r.cuda_graph), ";", or_dash(r.graph_path), ";", r.precision, "\n");
   }
   return out;
 }

@@ -1,16 +1,17 @@
 // Reading and writing benchmark rows in the study's CSV layout, `;`-separated, first column a
-// row index, with four extra columns after the study's eight:
+// row index, with five extra columns after the study's eight:
 //
 //   ;Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;Device
-//   total;CUDA graph;Graph path
-//   0;graph;resnet18;(224, 224, 3);8;inference_cpu;;0.0421;-;0.0419;-;-;compile
+//   total;CUDA graph;Graph path;Precision
+//   0;graph;resnet18;(224, 224, 3);8;inference_cpu;;0.0421;-;0.0419;-;-;compile;fp32
 //
 // Time and Median are seconds per step (written with enough digits to round-trip exactly),
 // Memory and Device total are MB with one decimal; "-" marks a missing value (a point that
 // did not fit in memory, or a column the source cannot measure). CUDA graph is on / off / "-",
-// Graph path names how a graph contender ran ("-" for eager). The reader maps columns by
-// header name, so it also reads the study's own 9-column CSVs and the earlier 11-column ones
-// (the missing columns then stay empty) and the CSVs of bench/pytorch_reference.py.
+// Graph path names how a graph contender ran ("-" for eager), Precision is fp32, bf16 or fp16
+// (autocast). The reader maps columns by header name, so it also reads the study's own
+// 9-column CSVs and the earlier 11- and 13-column ones (the missing columns then stay empty;
+// a missing Precision is fp32) and the CSVs of bench/pytorch_reference.py.
 #pragma once
 
 #include <string>

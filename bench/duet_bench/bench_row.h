@@ -1,7 +1,7 @@
 // One measured point of the benchmark grid, as written to the study's CSV layout:
 //   ;Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;Device
-//   total;CUDA graph;Graph path
-//   0;graph;resnet18;(224, 224, 3);8;inference_cpu;;0.0421;-;0.0419;-;-;compile
+//   total;CUDA graph;Graph path;Precision
+//   0;graph;resnet18;(224, 224, 3);8;inference_cpu;;0.0421;-;0.0419;-;-;compile;bf16
 #pragma once
 
 #include <cstdint>
@@ -31,6 +31,15 @@ struct BenchRow {
   // "compile+cuda-graph"; PyTorch "torchscript-frozen", "compile", "compile-reduce-overhead"
   // or "cuda-graph" (bench/pytorch_reference.py).
   std::string graph_path;
+  // "fp32", or "bf16" / "fp16" for a point run under autocast to that dtype (--precision);
+  // CSVs without the column are fp32.
+  std::string precision = "fp32";
+
+  // The framework, with the precision appended unless fp32 ("graph bf16"): one series of a
+  // figure or table per (framework, precision).
+  std::string series() const {
+    return precision == "fp32" ? framework : framework + " " + precision;
+  }
 };
 
 }  // namespace duet::bench

@@ -4,6 +4,8 @@
 //   duet-bench                                   # the full study grid on the CPU
 //   duet-bench --models resnet18,mobilenet_v2 --sizes 64 --batches 2 --steps 3 --warmup 1
 //              --csv out.csv --plot out.svg
+//   duet-bench --models resnet50 --sizes 224 --batches 8 --modes inference --exec graph
+//              --precision fp32,bf16                # bfloat16 autocast beside float32
 //   duet-bench --list --json                     # parameters, buffers, GMACs at 224
 //   duet-bench --plot fig.svg --from a.csv,b.csv # re-plot saved CSVs (e.g. PyTorch's)
 
@@ -34,6 +36,9 @@ const char* kUsage = R"(usage: duet-bench [options]
   --batches 1,8,16,32   batch sizes (default 1,8,16,32)
   --modes train,inference   (default both)
   --exec eager,graph    execution styles (default both)
+  --precision fp32,bf16,fp16   precisions (default fp32): bf16 / fp16 run the forward pass
+                        and the loss under autocast to that dtype (graph: CompileOptions::
+                        autocast); fp16 training adds loss scaling; the CSV's Precision column
   --device cpu|cuda     (default cpu; cuda:N for another GPU)
   --cuda-graph on|off   CUDA graph mode: capture the step as a CUDA Graph and replay it
                         (default on; recorded in the CSV's 'CUDA graph' column)
@@ -128,14 +133,14 @@ const char* or_dash(const std::string& s) {
 void print_markdown(const std::vector<BenchRow>& rows) {
   std::printf(
       "| framework | model | input | batch | mode | mean ms | median ms | peak MB | device MB | "
-      "cuda graph |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+      "cuda graph | precision |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const BenchRow& r : rows)
-    std::printf("| %s | %s | %lld | %lld | %s | %s | %s | %s | %s | %s |\n", r.framework.c_str(),
-                r.architecture.c_str(), static_cast<long long>(r.input_size),
+    std::printf("| %s | %s | %lld | %lld | %s | %s | %s | %s | %s | %s | %s |\n",
+                r.framework.c_str(), r.architecture.c_str(), static_cast<long long>(r.input_size),
                 static_cast<long long>(r.batch_size), r.mode.c_str(), fmt_ms(r.time_s).c_str(),
                 fmt_ms(r.median_s).c_str(), fmt_mb(r.memory_mb).c_str(),
-                fmt_mb(r.device_total_mb).c_str(), or_dash(r.cuda_graph));
+                fmt_mb(r.device_total_mb).c_str(), or_dash(r.cuda_graph), r.precision.c_str());
 }
 
 std::string json_string(const std::string& s) {
@@ -173,6 +178,11 @@ int main(int argc, char** argv) {
     const std::vector<std::string> modes =
         examples::split_list(cli.get("--modes", "train,inference"));
     const std::vector<std::string> execs = examples::split_list(cli.get("--exec", "eager,graph"));
+    std::vector<examples::Precision> precisions;
+    for (const std::string& p : examples::split_list(cli.get("--precision", "fp32")))
+      precisions.push_back(examples::parse_precision("duet-bench", "--precision", p));
+    DUET_CHECK(!precisions.empty(),
+               "duet-bench: --precision is empty (expected fp32, bf16 or fp16)");
     const std::string device_name = cli.get("--device", "cpu");
     const bool tf32 = cli.flag("--tf32");
     const bool deterministic = cli.flag("--deterministic");
@@ -214,73 +224,77 @@ int main(int argc, char** argv) {
       std::vector<BenchRow> r = bench::read_bench_csv(f);
       rows.insert(rows.end(), r.begin(), r.end());
     }
-    const size_t total =
-        steps > 0 ? model_list.size() * sizes.size() * batches.size() * modes.size() * execs.size()
-                  : 0;
+    const size_t total = steps > 0 ? model_list.size() * sizes.size() * batches.size() *
+                                         modes.size() * execs.size() * precisions.size()
+                                   : 0;
     size_t done = 0;
     for (const std::string& model : model_list)
       for (int64_t size : sizes)
         for (int64_t batch : batches)
           for (const std::string& mode : modes)
-            for (const std::string& exec : execs) {
-              if (total == 0) continue;
-              bench::PointSpec spec{.model = model,
-                                    .size = size,
-                                    .batch = batch,
-                                    .train = mode == "train",
-                                    .graph = exec == "graph",
-                                    .device = device,
-                                    .cuda_graph = cuda_graph,
-                                    .steps = steps,
-                                    .warmup = warmup,
-                                    .seed = static_cast<uint64_t>(seed)};
-              bench::PointResult r = bench::run_point(spec);
-              BenchRow row{.framework = exec,
-                           .architecture = model,
-                           .input_size = size,
-                           .batch_size = batch,
-                           .mode = mode == "train"                  ? "train"
-                                   : device.type == DeviceType::cpu ? "inference_cpu"
-                                                                    : "inference_gpu"};
-              if (device.type == DeviceType::cuda) row.gpu_index = device.index;
-              if (spec.graph && device.type == DeviceType::cuda)
-                row.cuda_graph = cuda_graph ? "on" : "off";
-              if (spec.graph)
-                row.graph_path = bench::uses_cuda_graph(spec) ? "compile+cuda-graph" : "compile";
-              if (!r.out_of_memory) {
-                row.time_s = r.mean_s();
-                row.median_s = r.median_s();
-                row.memory_mb = static_cast<double>(r.peak_bytes) / (1 << 20);
-                if (device.type == DeviceType::cuda)
-                  row.device_total_mb = static_cast<double>(r.device_used_bytes) / (1 << 20);
+            for (const std::string& exec : execs)
+              for (const examples::Precision& precision : precisions) {
+                if (total == 0) continue;
+                bench::PointSpec spec{.model = model,
+                                      .size = size,
+                                      .batch = batch,
+                                      .train = mode == "train",
+                                      .graph = exec == "graph",
+                                      .device = device,
+                                      .cuda_graph = cuda_graph,
+                                      .steps = steps,
+                                      .warmup = warmup,
+                                      .seed = static_cast<uint64_t>(seed),
+                                      .autocast = precision.autocast};
+                bench::PointResult r = bench::run_point(spec);
+                BenchRow row{.framework = exec,
+                             .architecture = model,
+                             .input_size = size,
+                             .batch_size = batch,
+                             .mode = mode == "train"                  ? "train"
+                                     : device.type == DeviceType::cpu ? "inference_cpu"
+                                                                      : "inference_gpu",
+                             .precision = precision.name};
+                if (device.type == DeviceType::cuda) row.gpu_index = device.index;
+                if (spec.graph && device.type == DeviceType::cuda)
+                  row.cuda_graph = cuda_graph ? "on" : "off";
+                if (spec.graph)
+                  row.graph_path = bench::uses_cuda_graph(spec) ? "compile+cuda-graph" : "compile";
+                if (!r.out_of_memory) {
+                  row.time_s = r.mean_s();
+                  row.median_s = r.median_s();
+                  row.memory_mb = static_cast<double>(r.peak_bytes) / (1 << 20);
+                  if (device.type == DeviceType::cuda)
+                    row.device_total_mb = static_cast<double>(r.device_used_bytes) / (1 << 20);
+                }
+                rows.push_back(row);
+                ++done;
+                if (r.out_of_memory)
+                  std::fprintf(stderr, "[%zu/%zu] %s %s %s %s %lldx%lld: out of memory (%s)\n",
+                               done, total, exec.c_str(), precision.name.c_str(), model.c_str(),
+                               mode.c_str(), static_cast<long long>(size),
+                               static_cast<long long>(batch), r.error.c_str());
+                else {
+                  std::string extra;
+                  if (spec.graph) extra = ", compile " + std::to_string(int(r.compile_ms)) + " ms";
+                  if (bench::uses_cuda_graph(spec))
+                    extra += ", cuda graph on (" + std::to_string(r.num_captures) +
+                             (r.num_captures == 1 ? " capture" : " captures") + ")";
+                  else if (spec.graph && device.type == DeviceType::cuda)
+                    extra += ", cuda graph off";
+                  if (r.warmup_run != warmup)
+                    extra += ", " + std::to_string(r.warmup_run) + " warm-up steps";
+                  std::fprintf(
+                      stderr,
+                      "[%zu/%zu] %s %s %s %s %lldx%lld: mean %.2f ms, median %.2f ms, peak "
+                      "%.1f MB%s\n",
+                      done, total, exec.c_str(), precision.name.c_str(), model.c_str(),
+                      mode.c_str(), static_cast<long long>(size), static_cast<long long>(batch),
+                      r.mean_s() * 1e3, r.median_s() * 1e3, *row.memory_mb, extra.c_str());
+                }
+                std::fflush(stderr);
+                if (!csv.empty()) bench::write_bench_csv(csv, rows);  // keep what is done
               }
-              rows.push_back(row);
-              ++done;
-              if (r.out_of_memory)
-                std::fprintf(stderr, "[%zu/%zu] %s %s %s %lldx%lld: out of memory (%s)\n", done,
-                             total, exec.c_str(), model.c_str(), mode.c_str(),
-                             static_cast<long long>(size), static_cast<long long>(batch),
-                             r.error.c_str());
-              else {
-                std::string extra;
-                if (spec.graph) extra = ", compile " + std::to_string(int(r.compile_ms)) + " ms";
-                if (bench::uses_cuda_graph(spec))
-                  extra += ", cuda graph on (" + std::to_string(r.num_captures) +
-                           (r.num_captures == 1 ? " capture" : " captures") + ")";
-                else if (spec.graph && device.type == DeviceType::cuda)
-                  extra += ", cuda graph off";
-                if (r.warmup_run != warmup)
-                  extra += ", " + std::to_string(r.warmup_run) + " warm-up steps";
-                std::fprintf(stderr,
-                             "[%zu/%zu] %s %s %s %lldx%lld: mean %.2f ms, median %.2f ms, peak "
-                             "%.1f MB%s\n",
-                             done, total, exec.c_str(), model.c_str(), mode.c_str(),
-                             static_cast<long long>(size), static_cast<long long>(batch),
-                             r.mean_s() * 1e3, r.median_s() * 1e3, *row.memory_mb, extra.c_str());
-              }
-              std::fflush(stderr);
-              if (!csv.empty()) bench::write_bench_csv(csv, rows);  // keep what is done
-            }
 
     if (!csv.empty()) bench::write_bench_csv(csv, rows);
     if (!plot.empty())
@@ -299,7 +313,8 @@ int main(int argc, char** argv) {
            << ", \"peak_mb\": " << json_number(r.memory_mb)
            << ", \"device_mb\": " << json_number(r.device_total_mb)
            << ", \"cuda_graph\": " << json_string(r.cuda_graph)
-           << ", \"graph_path\": " << json_string(r.graph_path) << "}";
+           << ", \"graph_path\": " << json_string(r.graph_path) << ", \"precision\": \""
+           << r.precision << "\"}";
       }
       js << "]}";
       std::printf("%s\n", js.str().c_str());

@@ -142,7 +142,7 @@ std::string relative_time_svg(const std::vector<BenchRow>& rows, const std::stri
   }
   std::map<std::string, std::string> arch_name;  // key -> first spelling
   for (const BenchRow& r : rows) {
-    add_unique(frameworks, r.framework);
+    add_unique(frameworks, r.series());
     add_unique(modes, r.mode);
     arch_name.emplace(architecture_key(r.architecture), r.architecture);
   }
@@ -230,7 +230,7 @@ std::string relative_time_svg(const std::vector<BenchRow>& rows, const std::stri
         const BenchRow& r = rows[i];
         if (r.mode != s.mode || architecture_key(r.architecture) != key || !rel[i]) continue;
         const size_t f =
-            std::find(frameworks.begin(), frameworks.end(), r.framework) - frameworks.begin();
+            std::find(frameworks.begin(), frameworks.end(), r.series()) - frameworks.begin();
         const size_t p =
             std::find(pts.begin(), pts.end(), std::pair{r.input_size, r.batch_size}) - pts.begin();
         series[f][p] = *rel[i];

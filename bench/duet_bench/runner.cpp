@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "common/cli.h"
+#include "duet/amp.h"
 #include "duet/autograd.h"
 #include "duet/cuda.h"
 #include "duet/graph.h"
@@ -75,13 +76,29 @@ void run_inside(const PointSpec& spec, PointResult& r) {
   // (initialisation temporaries).
   reset_peak_memory(spec.device);
   if (!spec.train) net->eval();
+  // float16 training: loss scaling (bfloat16 needs none).
+  std::optional<amp::GradScaler> scaler;
+  if (spec.train && spec.autocast == float16) scaler.emplace();
+  // Eager: autocast to spec.autocast inside the scope, or off for it (fp32).
+  const DType lowp = spec.autocast.value_or(bfloat16);
+  const bool cast = spec.autocast.has_value();
   if (spec.train && !spec.graph) {
     optim::Adam opt(net->parameters(), 1e-3);
     time_steps(spec, r, [&] {
       opt.zero_grad();
-      Tensor loss = cross_entropy((*net)(x), y);
-      loss.backward();
-      opt.step();
+      Tensor loss;
+      {
+        AutocastGuard scope(lowp, cast);
+        loss = cross_entropy((*net)(x), y);
+      }
+      if (scaler) {
+        scaler->scale(loss).backward();
+        scaler->step(opt);
+        scaler->update();
+      } else {
+        loss.backward();
+        opt.step();
+      }
     });
   } else if (spec.train) {
     optim::Adam opt(net->parameters(), 1e-3);
@@ -90,8 +107,12 @@ void run_inside(const PointSpec& spec, PointResult& r) {
     Tensor gx = g.input("x", x.shape(), x.dtype(), spec.device);
     Tensor gy = g.input("y", y.shape(), int64, spec.device);
     Tensor loss = cross_entropy((*net)(gx), gy);
-    Executable exe =
-        compile(g, {loss}, {.training = true, .optimizer = &opt, .cuda_graph = spec.cuda_graph});
+    Executable exe = compile(g, {loss},
+                             {.training = true,
+                              .optimizer = &opt,
+                              .cuda_graph = spec.cuda_graph,
+                              .autocast = spec.autocast,
+                              .grad_scaler = scaler ? &*scaler : nullptr});
     r.compile_ms = seconds_since(t0) * 1e3;
     const std::map<std::string, Tensor> feeds{{"x", x}, {"y", y}};
     time_steps(spec, r, [&] { exe.run(feeds); });
@@ -99,13 +120,16 @@ void run_inside(const PointSpec& spec, PointResult& r) {
     r.capture_scratch_bytes = exe.memory_report().capture_scratch;
   } else if (!spec.graph) {
     NoGradGuard no_grad;
+    AutocastGuard scope(lowp, cast);
     time_steps(spec, r, [&] { (void)(*net)(x); });
   } else {
     const auto t0 = clock::now();
     Graph g;
     Tensor gx = g.input("x", x.shape(), x.dtype(), spec.device);
     Tensor logits = (*net)(gx);
-    Executable exe = compile(g, {logits}, {.cuda_graph = spec.cuda_graph, .release_weights = true});
+    Executable exe = compile(
+        g, {logits},
+        {.cuda_graph = spec.cuda_graph, .release_weights = true, .autocast = spec.autocast});
     r.compile_ms = seconds_since(t0) * 1e3;
     // Inference only: the executable owns the weights' only use from here on. Dropping the
     // model lets the first run release each captured weight right after folding/packing it

@@ -5,9 +5,11 @@
 //                               .train = true, .graph = true};
 //   duet::bench::PointResult r = duet::bench::run_point(spec);
 //   // r.step_s: one entry per timed step; r.peak_bytes: allocator high-water mark
+//   spec.autocast = duet::bfloat16;   // the same point under autocast (duet-bench --precision)
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,11 @@ struct PointSpec {
   int64_t warmup = 5;
   int64_t num_classes = 1000;
   uint64_t seed = 0;
+  // Mixed precision: the forward pass and the loss under autocast to this dtype (eager:
+  // duet::autocast around them; graph: CompileOptions::autocast). Training in float16 adds
+  // loss scaling (amp::GradScaler: scale/step/update eagerly, CompileOptions::grad_scaler in
+  // graph mode). Parameters and the Adam update stay float32.
+  std::optional<DType> autocast{};
 };
 
 struct PointResult {

@@ -3,6 +3,7 @@
 //   Cli cli(argc, argv, "train_fashion_mnist", usage);
 //   int epochs = cli.get_int("--epochs", 3);
 //   bool json = cli.flag("--json");
+//   examples::Precision p = cli.get_precision();   // --precision fp32|bf16|fp16
 //   cli.finish();   // unknown flags -> duet::Error
 #pragma once
 
@@ -10,13 +11,41 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "duet/dtype.h"
 #include "duet/error.h"
 
 namespace duet::examples {
+
+// --precision: "fp32" (no autocast), "bf16" or "fp16" (autocast to that dtype; fp16 training
+// adds loss scaling). `autocast` is what FitOptions/CompileOptions::autocast take.
+struct Precision {
+  std::string name = "fp32";
+  std::optional<DType> autocast{};
+  bool low() const { return autocast.has_value(); }
+};
+
+// "fp32" | "bf16" | "fp16" (or another name duet::parse_dtype gives float32, bfloat16 or
+// float16: "bfloat16", "half", ...) -> Precision, named by the short form; anything else throws
+// duet::Error naming `program`, `flag`, the value and the accepted values.
+inline Precision parse_precision(const std::string& program, const std::string& flag,
+                                 const std::string& value) {
+  std::optional<DType> t;
+  try {
+    t = parse_dtype(value);
+  } catch (const Error&) {
+    // not a dtype name: the error below says what is accepted
+  }
+  if (t == float32) return {};
+  if (t == bfloat16) return {.name = "bf16", .autocast = bfloat16};
+  if (t == float16) return {.name = "fp16", .autocast = float16};
+  throw Error(detail::cat(program, ": ", flag, " ", value,
+                          " is not a precision (expected fp32, bf16 or fp16)"));
+}
 
 class Cli {
  public:
@@ -73,6 +102,11 @@ class Cli {
     DUET_CHECK(pos == v.size() && r > 0, program_, ": ", name, " ", v,
                " is not a valid value (expected a positive number)");
     return r;
+  }
+
+  // --precision fp32|bf16|fp16 (default fp32).
+  Precision get_precision(const std::string& name = "--precision") {
+    return parse_precision(program_, name, get(name, "fp32"));
   }
 
   // Throws duet::Error naming the first argument nobody asked for.

@@ -70,6 +70,7 @@ void expect_same(const BenchRow& a, const BenchRow& b) {
   }
   EXPECT_EQ(a.cuda_graph, b.cuda_graph);
   EXPECT_EQ(a.graph_path, b.graph_path);
+  EXPECT_EQ(a.precision, b.precision);
 }
 
 // Four lines of the study's train.csv (/work/shared/seed-benchmark, not available in CI).
@@ -96,18 +97,19 @@ TEST(BenchCsv, RoundTripIncludingMissingValues) {
   duet_gpu.gpu_index = 0;
   duet_gpu.cuda_graph = "off";
   duet_gpu.graph_path = "compile";
+  duet_gpu.precision = "bf16";
   rows.push_back(duet_gpu);
 
   const std::string text = duet::bench::format_bench_csv(rows);
   EXPECT_EQ(text.substr(0, text.find('\n')),
             ";Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;"
-            "Device total;CUDA graph;Graph path");
-  EXPECT_NE(text.find("\n1;graph;resnet50;(320, 320, 3);32;train;;-;-;-;-;-;-\n"),
+            "Device total;CUDA graph;Graph path;Precision");
+  EXPECT_NE(text.find("\n1;graph;resnet50;(320, 320, 3);32;train;;-;-;-;-;-;-;fp32\n"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find(";on;compile-reduce-overhead\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(";on;compile-reduce-overhead;fp32\n"), std::string::npos) << text;
   EXPECT_NE(text.find("\n4;graph;resnet18;(224, 224, 3);1;train;0;"), std::string::npos) << text;
-  EXPECT_NE(text.find(";off;compile\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(";off;compile;bf16\n"), std::string::npos) << text;
   EXPECT_NE(text.find(";123.5;"), std::string::npos) << "memory with one decimal:\n" << text;
   EXPECT_NE(text.find("\n2;pytorch-eager;mobilenet_v2;(128, 128, 3);1;inference_gpu;0;"),
             std::string::npos)
@@ -161,8 +163,45 @@ TEST(BenchCsv, ReadsTheElevenColumnLayoutWithoutGraphColumns) {
   EXPECT_EQ(rows[0].framework, "graph");
   EXPECT_EQ(rows[0].cuda_graph, "");
   EXPECT_EQ(rows[0].graph_path, "");
+  EXPECT_EQ(rows[0].precision, "fp32");  // no Precision column: fp32
   ASSERT_TRUE(rows[0].median_s);
   EXPECT_DOUBLE_EQ(*rows[0].median_s, 0.0176);
+}
+
+// The 13-column layout before --precision (bench/results/*.csv) reads as fp32; a Precision
+// column is read by name wherever it is, and its series name carries the precision.
+TEST(BenchCsv, PrecisionColumnIsOptionalAndDefaultsToFp32) {
+  const std::string head =
+      ";Framework;Architecture;Input size;Batch size;Mode;GPU index;Time;Memory;Median;Device "
+      "total;CUDA graph;Graph path";
+  const auto old = duet::bench::parse_bench_csv(
+      head + "\n0;graph;resnet50;(224, 224, 3);8;inference_cpu;;0.25;-;0.24;-;-;compile\n",
+      "old.csv");
+  ASSERT_EQ(old.size(), 1u);
+  EXPECT_EQ(old[0].precision, "fp32");
+  EXPECT_EQ(old[0].series(), "graph");
+  const auto rows = duet::bench::parse_bench_csv(
+      ";Precision" + head +
+          "\n0;bf16;graph;resnet50;(224, 224, 3);8;inference_cpu;;0.08;-;0.07;-;-;compile\n"
+          "1;-;eager;resnet50;(224, 224, 3);8;inference_cpu;;0.3;-;0.3;-;-;-\n",
+      "new.csv");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].precision, "bf16");
+  EXPECT_EQ(rows[0].framework, "graph");
+  EXPECT_EQ(rows[0].series(), "graph bf16");
+  EXPECT_DOUBLE_EQ(*rows[0].time_s, 0.08);
+  EXPECT_EQ(rows[1].precision, "fp32");  // "-": fp32
+  try {
+    duet::bench::parse_bench_csv(
+        head + ";Precision\n0;graph;resnet50;(224, 224, 3);8;train;;0.25;-;0.24;-;-;-;int8\n",
+        "bad.csv");
+    FAIL() << "expected duet::Error";
+  } catch (const duet::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.csv:2: column 'Precision' has 'int8', expected "
+                                         "fp32, bf16 or fp16"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(BenchCsv, ErrorsNameTheFileAndLine) {

@@ -9,6 +9,10 @@ with a small pure-Python safetensors writer (no safetensors package), runs class
 --mode eager and --mode graph, and checks max|duet - torch| / max|torch| <= 1e-4. Cases marked
 "onnx" also write the model with --export-onnx and run that file with --onnx (duet's ONNX
 export, then its importer) in both modes, against the same PyTorch logits.
+PRECISION_CASES run classify --precision bf16 (autocast) in both modes against the same
+float32 PyTorch logits with issue #14's bar (max|duet - torch| / max|torch| <= 2e-2, the same
+top-1), check that the error is not 0 (autocast ran) and that the output file's metadata says
+"precision": "bf16".
 Exit code: 0 all pass, 1 on any failure, 77 (ctest: skipped) without torch/torchvision.
 """
 import json
@@ -40,6 +44,10 @@ CASES = [
     ("vgg16_bn", 32, 32, True, False, False),
     ("resnet50", 45, 45, True, False, False),
 ]
+
+# (model, H, W): classify --precision bf16 against float32 PyTorch.
+PRECISION_CASES = [("resnet18", 64, 64), ("mobilenet_v2", 64, 64)]
+PRECISION_TOLERANCE = 2e-2
 
 _DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.bool: "BOOL"}
 
@@ -80,6 +88,12 @@ def read_safetensors(path):
         out[name] = torch.frombuffer(bytearray(buf[begin:end]), dtype=torch.float32).reshape(
             entry["shape"])
     return out
+
+
+def read_metadata(path):
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        return json.loads(f.read(n)).get("__metadata__", {})
 
 
 def randomize_batch_norm(model, gen):
@@ -156,6 +170,49 @@ def check_case(binary, workdir, name, h, w, pass_k, exported, onnx, seed):
     return ok
 
 
+def check_precision_case(binary, workdir, name, h, w, seed):
+    """classify --precision bf16 (eager and graph) against float32 PyTorch logits."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = getattr(torchvision.models, name)(weights=None, num_classes=CLASSES)
+    randomize_batch_norm(model, gen)
+    model.eval()
+    x = torch.randn(BATCH, 3, h, w, generator=gen)
+    with torch.no_grad():
+        ref = model(x)
+    tag = f"{name}_{h}x{w}_bf16"
+    weights = os.path.join(workdir, f"{tag}.weights.safetensors")
+    inputs = os.path.join(workdir, f"{tag}.input.safetensors")
+    write_safetensors(weights, model.state_dict(), {"format": "pt"})
+    write_safetensors(inputs, {"input": x})
+    ok = True
+    for mode in ("eager", "graph"):
+        out_path = os.path.join(workdir, f"{tag}.{mode}.output.safetensors")
+        cmd = [binary, "--model", name, "--weights", weights, "--input", inputs,
+               "--output", out_path, "--mode", mode, "--precision", "bf16"]
+        label = f"{name:16s} {h:3d}x{w:<3d} {mode:5s} --precision bf16"
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0 or "precision bf16" not in proc.stdout:
+            print(f"{label} FAIL: exit {proc.returncode}: {proc.stdout.strip()} "
+                  f"{proc.stderr.strip()}")
+            ok = False
+            continue
+        out = read_safetensors(out_path)["output"]
+        meta = read_metadata(out_path)
+        scale = ref.abs().max().item()
+        err = (out - ref).abs().max().item() / max(scale, 1e-30)
+        same_top1 = bool((out.argmax(1) == ref.argmax(1)).all())
+        passed = (1e-6 < err <= PRECISION_TOLERANCE and same_top1 and
+                  meta.get("precision") == "bf16")
+        print(f"{label} max|duet-torch fp32|/max|torch| = {err:.3e} (bar "
+              f"{PRECISION_TOLERANCE:g}, > 0: autocast ran), top-1 same {same_top1}, "
+              f"metadata precision {meta.get('precision')} {'ok' if passed else 'FAIL'}")
+        ok = passed and ok
+    for path in (weights, inputs):
+        os.remove(path)
+    return ok
+
+
 def main():
     if len(sys.argv) < 2:
         print("usage: classify_check.py PATH/TO/classify [--no-onnx]")
@@ -170,6 +227,8 @@ def main():
         for i, (name, h, w, pass_k, exported, onnx) in enumerate(CASES):
             all_ok = check_case(binary, workdir, name, h, w, pass_k, exported,
                                 onnx and with_onnx, seed=i) and all_ok
+        for i, (name, h, w) in enumerate(PRECISION_CASES):
+            all_ok = check_precision_case(binary, workdir, name, h, w, seed=100 + i) and all_ok
     print("classify_check:", "all passed" if all_ok else "FAILED")
     return 0 if all_ok else 1
 

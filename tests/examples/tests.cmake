@@ -40,6 +40,21 @@ duet_example_test(example_bad_mode 1 "--mode fast is not a mode"
                   $<TARGET_FILE:train_fashion_mnist> --mode fast)
 duet_example_test(example_bad_schedule 1 "--schedule linear is not a schedule"
                   $<TARGET_FILE:train_fashion_mnist> --schedule linear)
+# --precision (issue #14): a bad value names the program, the flag, the value and the choices.
+set(_bad_precision "is not a precision \\(expected fp32, bf16 or fp16\\)")
+duet_example_test(example_train_bad_precision 1
+                  "error: train_fashion_mnist: --precision fp8 ${_bad_precision}"
+                  $<TARGET_FILE:train_fashion_mnist> --precision fp8)
+duet_example_test(example_train_precision_needs_value 1
+                  "error: train_fashion_mnist: --precision needs a value"
+                  $<TARGET_FILE:train_fashion_mnist> --precision)
+duet_example_test(example_compare_modes_bad_precision 1
+                  "error: compare_modes: --precision float64 ${_bad_precision}"
+                  $<TARGET_FILE:compare_modes> --precision float64 --synthetic)
+duet_example_test(example_classify_bad_precision 1
+                  "error: classify: --precision int8 ${_bad_precision}"
+                  $<TARGET_FILE:classify> --model resnet18 --weights w.safetensors
+                  --input x.safetensors --output y.safetensors --precision int8)
 if(EXISTS ${_fm})
   # A short real run: 4000 images, one epoch; the JSON line must report > 70% accuracy.
   duet_example_test(example_train_short 0 "\"test_accuracy\": 0\\.([7-9])"
@@ -47,6 +62,19 @@ if(EXISTS ${_fm})
   duet_example_test(example_train_short_graph 0 "\"test_accuracy\": 0\\.([7-9])"
                     $<TARGET_FILE:train_fashion_mnist> --mode graph --epochs 1 --limit 4000 --json)
   duet_example_test(example_mlp 0 "test accuracy 0\\.[7-9]" $<TARGET_FILE:mlp>)
+  # --precision: short autocast runs (2,000 images, 1 epoch) record their precision and learn;
+  # fp16 also reports the GradScaler's scale.
+  duet_example_test(example_train_bf16 0 "\"precision\": \"bf16\".*\"test_accuracy\": 0\\.([6-9])"
+                    $<TARGET_FILE:train_fashion_mnist> --epochs 1 --limit 2000 --json
+                    --precision bf16)
+  duet_example_test(example_train_bf16_graph 0
+                    "\"mode\": \"graph\", \"precision\": \"bf16\".*\"test_accuracy\": 0\\.([6-9])"
+                    $<TARGET_FILE:train_fashion_mnist> --mode graph --epochs 1 --limit 2000 --json
+                    --precision bf16)
+  duet_example_test(example_train_fp16_graph 0
+                    "\"precision\": \"fp16\".*\"test_accuracy\": 0\\.([6-9]).*\"loss_scale\": [0-9]"
+                    $<TARGET_FILE:train_fashion_mnist> --mode graph --epochs 1 --limit 2000 --json
+                    --precision fp16)
   # The fit-era flags in one short run (1,000 augmented images, 1 epoch): the profile table,
   # then the JSON line; the checkpoint it writes is resumed for a second epoch.
   set(_ex ${CMAKE_CURRENT_BINARY_DIR}/example_train_flags)
@@ -65,6 +93,10 @@ if(EXISTS ${_fm})
   # Graph and eager must agree to 1e-5 (the JSON prints e.g. 3.1e-07 or 0).
   duet_example_test(example_compare_modes 0 "\"max_rel_diff\": (0|[0-9.]+e-(0[6-9]|[1-9][0-9]))[,}]"
                     $<TARGET_FILE:compare_modes> --steps 5 --batch-size 8 --json)
+  # Both modes under bf16 autocast: the precision is recorded and the differences reported.
+  duet_example_test(example_compare_modes_bf16 0
+                    "max relative difference, loss.*\"precision\": \"bf16\".*\"max_rel_diff\": [0-9]"
+                    $<TARGET_FILE:compare_modes> --steps 3 --batch-size 8 --precision bf16)
 endif()
 
 # duet-bench (issue #4 acceptance): the model list with torchvision's parameter counts, the
@@ -87,6 +119,13 @@ if(TARGET duet-bench)
                     $<TARGET_FILE:duet-bench> --models resnet19 --steps 1)
   duet_example_test(bench_bad_mode 1 "--modes training is not a mode"
                     $<TARGET_FILE:duet-bench> --modes training)
+  duet_example_test(bench_bad_precision 1 "duet-bench: --precision tf32 ${_bad_precision}"
+                    $<TARGET_FILE:duet-bench> --precision fp32,tf32 --models resnet18)
+  # --precision as a grid dimension: fp32 and bf16 rows of the same point, the column filled.
+  duet_example_test(bench_precision_grid 0
+    "\\| graph \\| resnet18 \\| 32 \\| 1 \\| inference_cpu \\| [0-9.]+ \\| [0-9.]+ \\| [0-9.]+ \\| - \\| - \\| fp32 \\|.*\\| graph \\| resnet18 \\| 32 \\| 1 \\| inference_cpu \\| [0-9.]+ \\| [0-9.]+ \\| [0-9.]+ \\| - \\| - \\| bf16 \\|"
+    $<TARGET_FILE:duet-bench> --models resnet18 --sizes 32 --batches 1 --modes inference
+    --exec graph --precision fp32,bf16 --steps 1 --warmup 0)
   duet_example_test_no_gpu(bench_no_cuda 1 "${_no_device}"
                            $<TARGET_FILE:duet-bench> --device cuda --models resnet18)
   duet_example_test_no_gpu(bench_graph_no_cuda 1 "${_no_device}"
