@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "duet/amp.h"
 #include "duet/cuda.h"
 #include "duet/memory.h"
 #include "duet/optim/optimizer.h"
@@ -207,8 +208,20 @@ Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
                "must have one element; got shape ",
                shape_str(outputs[0].shape()));
     DUET_CHECK(g->building, "compile: graph #", g->id, " was already compiled");
-    std::vector<Tensor> grads = gradients(outputs[0], options.optimizer->params());
-    options.optimizer->apply_gradients(grads);
+    if (options.grad_scaler && options.grad_scaler->enabled()) {
+      // Loss scaling (duet/amp.h): the gradients of scale * loss, unscaled and checked for
+      // inf/NaN by nodes of this graph; the update is gated on the device and the scale
+      // updated, with no host read.
+      amp::GradScaler& scaler = *options.grad_scaler;
+      scaler.apply_gradients(*options.optimizer,
+                             gradients(scaler.scale(outputs[0]), options.optimizer->params()));
+    } else {
+      std::vector<Tensor> grads = gradients(outputs[0], options.optimizer->params());
+      options.optimizer->apply_gradients(grads);
+    }
+  } else {
+    DUET_CHECK(!options.grad_scaler, "compile: CompileOptions::grad_scaler needs an optimizer "
+               "(loss scaling is part of the training step; expected CompileOptions::optimizer)");
   }
   graph.end_build();
   g->compiled = true;

@@ -12,6 +12,7 @@
 #include <functional>
 #include <set>
 
+#include "duet/amp.h"
 #include "duet/autograd.h"
 #include "duet/data/dataloader.h"
 #include "duet/io/safetensors.h"
@@ -141,6 +142,7 @@ std::string parts_of(const Checkpoint& c) {
   if (c.optimizer) add("optimizer");
   if (c.scheduler) add("scheduler");
   if (c.loader) add("loader");
+  if (c.grad_scaler) add("grad_scaler");
   return p;
 }
 
@@ -171,6 +173,9 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
     for (const auto& [k, v] : sd.hyperparameters) meta["optimizer.hp." + k] = fmt_double(v);
     for (const auto& [k, t] : sd.state) tensors.emplace_back("optimizer." + k, t);
   }
+  if (c.grad_scaler)
+    for (const auto& [k, t] : c.grad_scaler->state_dict())
+      tensors.emplace_back("grad_scaler." + k, t);
   if (c.scheduler) {
     meta["scheduler.name"] = c.scheduler->name();
     for (const auto& [k, v] : c.scheduler->state_dict())
@@ -238,6 +243,7 @@ CheckpointInfo load_checkpoint(const std::string& path, const Checkpoint& c) {
   // ---- 1. read and validate the whole file against the targets; nothing changes yet ----
   nn::StateDict model_dict;
   optim::OptimizerStateDict opt_dict;
+  std::vector<std::pair<std::string, Tensor>> scaler_dict;
   std::map<std::string, Tensor> rng;
   for (auto& [k, t] : file.tensors) {
     if (k.starts_with("model.")) {
@@ -246,9 +252,12 @@ CheckpointInfo load_checkpoint(const std::string& path, const Checkpoint& c) {
       opt_dict.state.emplace_back(k.substr(10), t);
     } else if (k.starts_with("rng.")) {
       rng.emplace(k.substr(4), t);
+    } else if (k.starts_with("grad_scaler.")) {
+      scaler_dict.emplace_back(k.substr(12), t);
     } else {
       throw Error(detail::cat(where, "unexpected tensor ", io::quote(k),
-                              " (expected keys starting with model., optimizer. or rng.)"));
+                              " (expected keys starting with model., optimizer., grad_scaler. "
+                              "or rng.)"));
     }
   }
   if (c.model) {
@@ -267,6 +276,7 @@ CheckpointInfo load_checkpoint(const std::string& path, const Checkpoint& c) {
     for (const auto& [k, v] : with_prefix(meta, "optimizer.hp."))
       opt_dict.hyperparameters.emplace_back(k, parse_double("optimizer.hp." + k, v, false, where));
   }
+  if (c.grad_scaler) check_part(parts, "grad_scaler", listed, where);
   optim::SchedulerState sched_state;
   if (c.scheduler) {
     check_part(parts, "scheduler", listed, where);
@@ -298,6 +308,7 @@ CheckpointInfo load_checkpoint(const std::string& path, const Checkpoint& c) {
   // ---- 2. snapshots of every target, then each part loads with its own checks ----
   nn::StateDict model_before;
   optim::OptimizerStateDict opt_before;
+  std::vector<std::pair<std::string, Tensor>> scaler_before;
   optim::SchedulerState sched_before;
   std::vector<GeneratorState> gens_before;
   data::DataLoaderState loader_before;
@@ -308,6 +319,9 @@ CheckpointInfo load_checkpoint(const std::string& path, const Checkpoint& c) {
       opt_before = c.optimizer->state_dict();
       for (auto& [k, t] : opt_before.state) t = t.clone();
     }
+    if (c.grad_scaler)
+      for (const auto& [k, t] : c.grad_scaler->state_dict())
+        scaler_before.emplace_back(k, t.clone());
   }
   if (c.scheduler) sched_before = c.scheduler->state_dict();
   for (auto& [g, st] : gen_states) gens_before.push_back(g->state());
@@ -325,6 +339,10 @@ CheckpointInfo load_checkpoint(const std::string& path, const Checkpoint& c) {
     if (c.optimizer) {
       undo.emplace_back([&] { c.optimizer->load_state_dict(opt_before); });
       c.optimizer->load_state_dict(opt_dict);
+    }
+    if (c.grad_scaler) {
+      undo.emplace_back([&] { c.grad_scaler->load_state_dict(scaler_before); });
+      c.grad_scaler->load_state_dict(scaler_dict);
     }
     if (c.scheduler) {
       undo.emplace_back([&] {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <iostream>
 #include <limits>
+#include <tuple>
 
 #include "duet/autograd.h"
 #include "duet/data/dataloader.h"
@@ -168,11 +169,20 @@ class Stepper {
           Tensor loss = loss_fn_(out, in[1]);
           DUET_CHECK(loss.numel() == 1, "fit: the loss function returned shape ",
                      shape_str(loss.shape()), " (expected one element)");
-          std::vector<Tensor> grads = duet::gradients(loss, opt_.params());
+          amp::GradScaler* scaler = active_scaler();
+          std::vector<Tensor> grads =
+              duet::gradients(scaler ? scaler->scale(loss) : loss, opt_.params());
           // averaged over the ranks: per bucket, start/wait nodes the scheduler places
           if (reducer_) grads = reducer_->all_reduce_gradients(grads);
+          Tensor found_inf;  // FitOptions::grad_scaler: unscaled, then the update gated on it
+          if (scaler) std::tie(found_inf, grads) = scaler->unscale_gradients(grads);
           if (options_.clip_grad_norm) grads = clip_grad_norm(grads, *options_.clip_grad_norm);
-          opt_.apply_gradients(grads);
+          if (scaler) {
+            opt_.apply_gradients_unless_inf(grads, found_inf);
+            scaler->update(found_inf);
+          } else {
+            opt_.apply_gradients(grads);
+          }
           std::vector<Tensor> outs{loss};
           if (want_output_) outs.push_back(out);
           kept_.assign(grads.size(), false);
@@ -207,9 +217,12 @@ class Stepper {
     Tensor loss = loss_fn_(out, y);
     DUET_CHECK(loss.numel() == 1, "fit: the loss function returned shape ",
                shape_str(loss.shape()), " (expected one element)");
-    loss.backward();
+    amp::GradScaler* scaler = active_scaler();
+    (scaler ? scaler->scale(loss) : loss).backward();
     if (reducer_) reducer_->finish();  // every .grad averaged (a no-op if backward's end did it)
-    if (options_.clip_grad_norm) {
+    if (scaler) {
+      scaled_step(*scaler);
+    } else if (options_.clip_grad_norm) {
       std::vector<Tensor> grads;
       grads.reserve(opt_.params().size());
       for (const Tensor& p : opt_.params()) grads.push_back(p.grad());
@@ -223,6 +236,32 @@ class Stepper {
   }
 
   size_t num_compiles() const { return step_ ? step_->num_compiles() : 0; }
+
+  // FitOptions::grad_scaler when enabled, else null.
+  amp::GradScaler* active_scaler() const {
+    amp::GradScaler* s = options_.grad_scaler;
+    return s && s->enabled() ? s : nullptr;
+  }
+
+  // Eager step with loss scaling (the .grad()s are of scale * loss): unscale (the unscaled
+  // gradients become the .grad()s), clip, the update gated on the device, the scale's update.
+  void scaled_step(amp::GradScaler& scaler) {
+    std::vector<Tensor> grads;
+    for (const Tensor& p : opt_.params()) grads.push_back(p.grad());
+    NoGradGuard no_grad;
+    auto [found_inf, unscaled] = scaler.unscale_gradients(grads);
+    for (size_t i = 0; i < unscaled.size(); ++i)
+      if (unscaled[i].defined()) opt_.params()[i].set_grad(unscaled[i]);
+    if (options_.clip_grad_norm) {
+      grads_ = clip_grad_norm(unscaled, *options_.clip_grad_norm);
+      unscaled = grads_;
+    }
+    if (opt_.skips_on_device())
+      opt_.apply_gradients_unless_inf(unscaled, found_inf);
+    else if (found_inf.item<float>() == 0.0f)  // an optimizer without the gate: a host read
+      opt_.apply_gradients(unscaled);
+    scaler.update(found_inf);
+  }
 
   // The last step's gradients (see FitState::gradients).
   std::vector<Tensor> gradients() const {
@@ -352,6 +391,11 @@ History fit(nn::Module& model, const LossFn& loss_fn, optim::Optimizer& optimize
     reducer = std::make_unique<distributed::GradientReducer>(optimizer.params(), options.ddp);
   }
 
+  amp::GradScaler* scaler =
+      options.grad_scaler && options.grad_scaler->enabled() ? options.grad_scaler : nullptr;
+  DUET_CHECK(!scaler || options.mode != Execution::graph || optimizer.skips_on_device(),
+             "fit: FitOptions::grad_scaler in graph mode needs an optimizer that skips its update "
+             "on the device (SGD, Adam, AdamW); ", optimizer.name(), " does not");
   Stepper stepper(model, loss_fn, optimizer, options, !options.metrics.empty(), reducer.get());
   std::unique_ptr<Evaluator> evaluator;
   if (options.validation)
@@ -362,6 +406,7 @@ History fit(nn::Module& model, const LossFn& loss_fn, optim::Optimizer& optimize
   FitState state;
   state.model = &model;
   state.optimizer = &optimizer;
+  state.grad_scaler = scaler;
   state.train_loader = &train;
   state.epochs = options.epochs;
   state.epoch = options.initial_epoch;
@@ -412,6 +457,10 @@ History fit(nn::Module& model, const LossFn& loss_fn, optim::Optimizer& optimize
       if (log_now) {
         logs.set("loss", loss_value);
         logs.set("lr", last_lr);
+        if (scaler) {  // FitOptions::grad_scaler: steps skipped so far, and the scale now
+          logs.set("skipped_steps", static_cast<double>(scaler->skipped_steps()));
+          logs.set("loss_scale", scaler->get_scale());
+        }
         for (auto& m : options.metrics) logs.set(m->name(), m->compute());
       }
       for (auto& cb : callbacks) cb->on_batch_end(state, logs);
@@ -431,6 +480,10 @@ History fit(nn::Module& model, const LossFn& loss_fn, optim::Optimizer& optimize
       for (const auto& [k, v] : val.items()) logs.set("val_" + k, v);
     }
     logs.set("lr", last_lr);
+    if (scaler) {
+      logs.set("skipped_steps", static_cast<double>(scaler->skipped_steps()));
+      logs.set("loss_scale", scaler->get_scale());
+    }
     history.epochs.push_back(logs);
     for (auto& cb : callbacks) cb->on_epoch_end(state, logs);
     if (dist) {  // a callback that stops one rank stops them all

@@ -60,6 +60,7 @@ void ModelCheckpoint::save(const std::string& path, FitState& s, const Logs& log
                .optimizer = s.optimizer,
                .scheduler = options_.scheduler,
                .loader = s.train_loader,
+               .grad_scaler = s.grad_scaler,
                .generators = options_.generators,
                .default_generator = true,
                .epoch = s.epoch + 1,

@@ -35,6 +35,9 @@ class Optimizer;
 namespace duet::data {
 class DataLoader;
 }
+namespace duet::amp {
+class GradScaler;
+}
 
 namespace duet::train {
 
@@ -69,6 +72,7 @@ struct History {
 struct FitState {
   nn::Module* model = nullptr;
   optim::Optimizer* optimizer = nullptr;
+  amp::GradScaler* grad_scaler = nullptr;    // FitOptions::grad_scaler (checkpoints save it)
   data::DataLoader* train_loader = nullptr;  // for checkpoints (its shuffle position)
   int64_t epochs = 0;           // fit's epoch count: epochs run from initial_epoch to epochs - 1
   int64_t epoch = 0;            // the current epoch, 0-based

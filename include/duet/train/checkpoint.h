@@ -15,7 +15,8 @@
 //
 // File (docs/weights.md, "Checkpoints"): a safetensors file whose tensors are the model's
 // state dict under "model.", the optimizer's state under "optimizer." ("optimizer.0.step",
-// "optimizer.0.exp_avg", ...) and each generator's state under "rng." (int64 (6): the four
+// "optimizer.0.exp_avg", ...), a GradScaler's under "grad_scaler." ("grad_scaler.scale",
+// "grad_scaler.growth_tracker") and each generator's state under "rng." (int64 (6): the four
 // xoshiro words, the Box-Muller spare flag and the spare's bits); its __metadata__ holds
 // "format" = "duet.checkpoint", "format_version" = "1", "epoch", "global_step", the
 // optimizer's name and hyper-parameters ("optimizer.name", "optimizer.lr", ...), the
@@ -52,6 +53,9 @@ class LRScheduler;
 namespace duet::data {
 class DataLoader;
 }
+namespace duet::amp {
+class GradScaler;
+}
 
 namespace duet::train {
 
@@ -63,6 +67,7 @@ struct Checkpoint {
   optim::Optimizer* optimizer = nullptr;
   optim::LRScheduler* scheduler = nullptr;
   data::DataLoader* loader = nullptr;
+  amp::GradScaler* grad_scaler = nullptr;  // loss scaling (duet/amp.h): scale, growth tracker
   // Generators besides the default one (a Dropout's own, ...), by a name of your choice.
   std::vector<std::pair<std::string, Generator*>> generators{};
   bool default_generator = true;  // duet::default_generator(): dropout, graph-mode seeds
