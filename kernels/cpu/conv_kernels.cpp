@@ -12,6 +12,7 @@
 #include "core/dtype_dispatch.h"
 #include "core/parallel.h"
 #include "cpu/gemm.h"
+#include "cpu/lowp_kernels.h"
 #include "geometry.h"
 
 namespace duet::cpu_kernels {
@@ -912,6 +913,7 @@ void backward_weight_depthwise(const ConvGeom& g, const T* go, const T* x, T* gw
 
 // Scratch bytes the kernel of `pass` uses for geometry g; elem: 4 or 8.
 static size_t conv_workspace_bytes(const ConvGeom& g, size_t elem, ConvPass pass) {
+  if (elem == 2) return 0;  // bfloat16 (conv_bf16.cpp): per-thread scratch
   return conv_work(g, elem, pass, usable_threads()).bytes(elem);
 }
 
@@ -934,6 +936,8 @@ size_t conv2d_backward_weight_workspace(std::span<const TensorMeta> in,
 void conv2d(const KernelArgs& k) {
   const Tensor& y = k.outputs[0];
   if (y.numel() == 0) return;
+  if (y.dtype() == DType::bfloat16)
+    return conv2d_bf16(k, k.inputs.size() > 2, kernels::Activation::none, nullptr);
   const ConvGeom g = conv_geom(k.inputs[0].shape(), k.inputs[1].shape(), k.attrs);
   detail::dispatch_floating(y.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
@@ -954,6 +958,7 @@ void conv2d(const KernelArgs& k) {
 void conv2d_backward_input(const KernelArgs& k) {
   const Tensor& gx = k.outputs[0];
   if (gx.numel() == 0) return;
+  if (gx.dtype() == DType::bfloat16) return conv2d_backward_input_bf16(k);
   const ConvGeom g = conv_geom(k.attrs.ints("input_shape"), k.inputs[1].shape(), k.attrs);
   detail::dispatch_floating(gx.dtype(), "conv2d_backward_input", [&](auto tag) {
     using T = decltype(tag);
@@ -976,6 +981,7 @@ void conv2d_backward_input(const KernelArgs& k) {
 void conv2d_backward_weight(const KernelArgs& k) {
   const Tensor& gw = k.outputs[0];
   if (gw.numel() == 0) return;
+  if (gw.dtype() == DType::bfloat16) return conv2d_backward_weight_bf16(k);
   const ConvGeom g = conv_geom(k.inputs[1].shape(), k.attrs.ints("weight_shape"), k.attrs);
   detail::dispatch_floating(gw.dtype(), "conv2d_backward_weight", [&](auto tag) {
     using T = decltype(tag);

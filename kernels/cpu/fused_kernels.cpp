@@ -13,6 +13,7 @@
 #include "core/parallel.h"
 #include "cpu/activation_math.h"
 #include "cpu/elementwise_kernels.h"
+#include "cpu/lowp_kernels.h"
 #include "linalg_kernels.h"
 
 namespace duet::cpu_kernels {
@@ -59,12 +60,15 @@ void epilogue(const Tensor& y, const Tensor* residual, Activation a, const Attrs
 void conv2d_fused(const KernelArgs& k) {
   const Activation a = kernels::parse_activation(k.attrs.s("activation"), "conv2d_fused");
   const size_t nconv = k.attrs.b("has_bias") ? 3 : 2;
+  if (k.outputs[0].dtype() == DType::bfloat16)
+    return conv2d_bf16(k, nconv == 3, a, k.attrs.b("has_residual") ? &k.inputs[nconv] : nullptr);
   conv2d({k.attrs, k.inputs.subspan(0, nconv), k.outputs, k.workspace, k.workspace_size});
   epilogue(k.outputs[0], k.attrs.b("has_residual") ? &k.inputs[nconv] : nullptr, a, k.attrs);
 }
 
 void linear_fused(const KernelArgs& k) {
   const Activation a = kernels::parse_activation(k.attrs.s("activation"), "linear_fused");
+  if (k.outputs[0].dtype() == DType::bfloat16) return linear_bf16(k, a);
   linear(k);
   epilogue(k.outputs[0], nullptr, a, k.attrs);
 }

@@ -1,11 +1,17 @@
 #include "linalg_kernels.h"
 
 #include <algorithm>
+#include <type_traits>
+#include <vector>
 
 #include "core/copy.h"
 #include "core/dtype_dispatch.h"
 #include "core/parallel.h"
+#include "cpu/activation_math.h"
+#include "cpu/convert.h"
 #include "cpu/gemm.h"
+#include "cpu/gemm_lowp.h"
+#include "cpu/lowp_kernels.h"
 
 namespace duet::cpu_kernels {
 namespace {
@@ -84,56 +90,77 @@ bool all_ones(const Shape& s) {
   return std::all_of(s.begin(), s.end(), [](int64_t v) { return v == 1; });
 }
 
+// The GEMMs of one matmul: c (batch..., M, N) = a @ b, through gemm(ta, tb, m, n, k, a, lda,
+// b, ldb, c, ldc) (beta 0).
+template <class T, class C, class G>
+void matmul_batches(const Operand& a, const Operand& b, const Shape& out_batch, const T* pa,
+                    const T* pb, C* pc, const G& gemm_fn) {
+  const int64_t m = a.rows, kk = a.cols, n = b.cols;
+  const int64_t nb = numel(out_batch);
+  // b shared by the whole batch and a a plain stack of row-major matrices: one GEMM with
+  // the batch folded into M.
+  if (nb > 1 && all_ones(b.batch_shape) && !a.trans && a.t.is_contiguous() &&
+      numel(a.batch_shape) == nb) {
+    gemm_fn(false, b.trans, nb * m, n, kk, pa, a.ld, pb, b.ld, pc, n);
+    return;
+  }
+  std::vector<int64_t> offa(nb), offb(nb);
+  for (int64_t i = 0; i < nb; ++i) {
+    offa[i] = batch_offset(a, out_batch, i);
+    offb[i] = batch_offset(b, out_batch, i);
+  }
+  auto one = [&](int64_t i) {
+    gemm_fn(a.trans, b.trans, m, n, kk, pa + offa[i], a.ld, pb + offb[i], b.ld, pc + i * m * n, n);
+  };
+  // Many matrices: one per thread, each GEMM single-threaded. Few: each GEMM is split over the
+  // threads.
+  const int threads = parallel::max_threads();
+  if (threads > 1 && (nb >= 2 * threads || (nb >= threads && nb % threads == 0))) {
+    parallel::parallel_for(
+        0, nb, 1,
+        [&](int64_t lo, int64_t hi) {
+          for (int64_t i = lo; i < hi; ++i) one(i);
+        },
+        threads);
+  } else {
+    for (int64_t i = 0; i < nb; ++i) one(i);
+  }
+}
+
 }  // namespace
 
 void matmul(const KernelArgs& k) {
   const Tensor& out = k.outputs[0];
   Operand a = make_operand(k.inputs[0], true);
   Operand b = make_operand(k.inputs[1], false);
-  const int64_t m = a.rows, kk = a.cols, n = b.cols;
   const Shape out_batch = broadcast_shapes(a.batch_shape, b.batch_shape, "matmul");
-  const int64_t nb = numel(out_batch);
   if (out.numel() == 0) return;
 
+  if (out.dtype() == DType::bfloat16) {
+    // bfloat16 products accumulated in float32 (gemm_bf16), each element rounded once.
+    std::vector<float> c(static_cast<size_t>(out.numel()));
+    matmul_batches(a, b, out_batch, static_cast<const BFloat16*>(a.t.data_ptr()),
+                   static_cast<const BFloat16*>(b.t.data_ptr()), c.data(),
+                   [](bool ta, bool tb, int64_t m, int64_t n, int64_t kk, const BFloat16* pa,
+                      int64_t lda, const BFloat16* pb, int64_t ldb, float* pc, int64_t ldc) {
+                     gemm_bf16(ta, tb, m, n, kk, 1.0f, pa, lda, pb, ldb, 0.0f, pc, ldc);
+                   });
+    convert::float_to_bf16(c.data(), static_cast<BFloat16*>(out.data_ptr()), out.numel());
+    return;
+  }
   detail::dispatch_floating(out.dtype(), "matmul", [&](auto tag) {
     using T = decltype(tag);
-    const T* pa = static_cast<const T*>(a.t.data_ptr());
-    const T* pb = static_cast<const T*>(b.t.data_ptr());
-    T* pc = static_cast<T*>(out.data_ptr());
-
-    // b shared by the whole batch and a a plain stack of row-major matrices: one GEMM with
-    // the batch folded into M.
-    if (nb > 1 && all_ones(b.batch_shape) && !a.trans && a.t.is_contiguous() &&
-        numel(a.batch_shape) == nb) {
-      gemm<T>(false, b.trans, nb * m, n, kk, T(1), pa, a.ld, pb, b.ld, T(0), pc, n);
-      return;
-    }
-    std::vector<int64_t> offa(nb), offb(nb);
-    for (int64_t i = 0; i < nb; ++i) {
-      offa[i] = batch_offset(a, out_batch, i);
-      offb[i] = batch_offset(b, out_batch, i);
-    }
-    auto one = [&](int64_t i) {
-      gemm<T>(a.trans, b.trans, m, n, kk, T(1), pa + offa[i], a.ld, pb + offb[i], b.ld, T(0),
-              pc + i * m * n, n);
-    };
-    // Many matrices: one per thread, each GEMM single-threaded. Few: each GEMM is split over the
-    // threads.
-    const int threads = parallel::max_threads();
-    if (threads > 1 && (nb >= 2 * threads || (nb >= threads && nb % threads == 0))) {
-      parallel::parallel_for(
-          0, nb, 1,
-          [&](int64_t lo, int64_t hi) {
-            for (int64_t i = lo; i < hi; ++i) one(i);
-          },
-          threads);
-    } else {
-      for (int64_t i = 0; i < nb; ++i) one(i);
-    }
+    matmul_batches(a, b, out_batch, static_cast<const T*>(a.t.data_ptr()),
+                   static_cast<const T*>(b.t.data_ptr()), static_cast<T*>(out.data_ptr()),
+                   [](bool ta, bool tb, int64_t m, int64_t n, int64_t kk, const T* pa, int64_t lda,
+                      const T* pb, int64_t ldb, T* pc, int64_t ldc) {
+                     gemm<T>(ta, tb, m, n, kk, T(1), pa, lda, pb, ldb, T(0), pc, ldc);
+                   });
   });
 }
 
 void linear(const KernelArgs& k) {
+  if (k.outputs[0].dtype() == DType::bfloat16) return linear_bf16(k, kernels::Activation::none);
   const Tensor& x = k.inputs[0];
   const Tensor& w = k.inputs[1];
   const Tensor& y = k.outputs[0];
@@ -156,6 +183,55 @@ void linear(const KernelArgs& k) {
     // y (rows, out) = x (rows, in) @ w (out, in)^T [+ y]
     gemm<T>(false, true, rows, out_f, in_f, T(1), px, in_f, pw, in_f, has_bias ? T(1) : T(0), py,
             out_f);
+  });
+}
+
+// y (rows, out) = x (rows, in) @ w (out, in)^T in float32 (gemm_bf16), then + bias and the
+// activation in float32 with the rounding points of the unfused ops (bias add rounded with
+// the product, the activation on the rounded value), each output rounded to bfloat16.
+void linear_bf16(const KernelArgs& k, kernels::Activation act) {
+  const Tensor& x = k.inputs[0];
+  const Tensor& w = k.inputs[1];
+  const Tensor& y = k.outputs[0];
+  const int64_t out_f = w.shape()[0], in_f = w.shape()[1];
+  if (y.numel() == 0) return;
+  const int64_t rows = y.numel() / out_f;
+  std::vector<float> c(static_cast<size_t>(y.numel()));
+  gemm_bf16(false, true, rows, out_f, in_f, 1.0f, static_cast<const BFloat16*>(x.data_ptr()), in_f,
+            static_cast<const BFloat16*>(w.data_ptr()), in_f, 0.0f, c.data(), out_f);
+  std::vector<float> bias;
+  if (k.inputs.size() > 2) {
+    bias.resize(static_cast<size_t>(out_f));
+    convert::bf16_to_float(static_cast<const BFloat16*>(k.inputs[2].data_ptr()), bias.data(),
+                           out_f);
+  }
+  BFloat16* py = static_cast<BFloat16*>(y.data_ptr());
+  act::visit_activation<float>(act, k.attrs, [&](const auto& f) {
+    using F = std::decay_t<decltype(f)>;
+    constexpr bool none = std::is_same_v<F, act::none_act<float>>;
+    parallel::parallel_for_if(rows * out_f > (1 << 15), 0, rows, [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) {
+        float* v = c.data() + r * out_f;
+        if (!bias.empty()) {
+#pragma omp simd
+          for (int64_t j = 0; j < out_f; ++j) v[j] += bias[static_cast<size_t>(j)];
+        }
+        if constexpr (!none && !F::kArrayForward) {
+          for (int64_t j = 0; j < out_f; ++j) v[j] = f.forward(static_cast<float>(BFloat16(v[j])));
+        }
+        convert::float_to_bf16(v, py + r * out_f, out_f);
+      }
+    });
+    if constexpr (!none && F::kArrayForward) {
+      // As the unfused activation kernel: kActBlock blocks over the whole output.
+      for_each_block(y.numel(), [&](int64_t i0, int64_t len) {
+        float v[kActBlock];
+        convert::bf16_to_float(py + i0, v, len);
+        ArrayMap<float> a(v, len);
+        a = f.forward(a);
+        convert::float_to_bf16(v, py + i0, len);
+      });
+    }
   });
 }
 

@@ -178,7 +178,9 @@ DUET_DEFINE_OP(conv2d_op, {.id = OpId::conv2d,
                            .kernels = {cpu_kernels::conv2d},
                            .workspace = {cpu_kernels::conv2d_workspace},
                            .macs = conv2d_macs,
-                           .samples = conv2d_samples})
+                           .samples = conv2d_samples,
+                           .native_low_precision = {kNativeBFloat16},
+                           .autocast = AutocastPolicy::lower})
 
 namespace {
 
@@ -220,7 +222,8 @@ DUET_DEFINE_OP(conv2d_backward_input_op, {.id = OpId::conv2d_backward_input,
                                           .kernels = {cpu_kernels::conv2d_backward_input},
                                           .workspace = {cpu_kernels::conv2d_backward_input_workspace},
                                           .macs = conv2d_backward_input_macs,
-                                          .samples = conv2d_backward_input_samples})
+                                          .samples = conv2d_backward_input_samples,
+                                          .native_low_precision = {kNativeBFloat16}})
 
 namespace {
 
@@ -261,7 +264,8 @@ DUET_DEFINE_OP(conv2d_backward_weight_op, {.id = OpId::conv2d_backward_weight,
                                            .kernels = {cpu_kernels::conv2d_backward_weight},
                                            .workspace = {cpu_kernels::conv2d_backward_weight_workspace},
                                            .macs = conv2d_backward_weight_macs,
-                                           .samples = conv2d_backward_weight_samples})
+                                           .samples = conv2d_backward_weight_samples,
+                                           .native_low_precision = {kNativeBFloat16}})
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
               const Conv2dOptions& options, std::source_location loc) {

@@ -200,7 +200,9 @@ DUET_DEFINE_OP(conv2d_fused_op,
                 .kernels = {cpu_kernels::conv2d_fused},
                 .workspace = {conv2d_fused_workspace_cpu},
                 .macs = conv2d_fused_macs,
-                .samples = conv2d_fused_samples})
+                .samples = conv2d_fused_samples,
+                .native_low_precision = {kNativeBFloat16},
+                .autocast = AutocastPolicy::lower})
 
 namespace {
 
@@ -230,7 +232,9 @@ DUET_DEFINE_OP(linear_fused_op,
                 .save_outputs = 0b1,
                 .kernels = {cpu_kernels::linear_fused},
                 .macs = linear_fused_macs,
-                .samples = linear_fused_samples})
+                .samples = linear_fused_samples,
+                .native_low_precision = {kNativeBFloat16},
+                .autocast = AutocastPolicy::lower})
 
 namespace {
 

@@ -110,7 +110,9 @@ DUET_DEFINE_OP(matmul_op, {.id = OpId::matmul,
                            .strided_inputs = true,
                            .kernels = {cpu_kernels::matmul},
                            .macs = matmul_macs,
-                           .samples = matmul_samples})
+                           .samples = matmul_samples,
+                           .native_low_precision = {kNativeBFloat16},
+                           .autocast = AutocastPolicy::lower})
 
 namespace {
 
@@ -166,7 +168,9 @@ DUET_DEFINE_OP(linear_op, {.id = OpId::linear,
                            .save_inputs = 0b011,
                            .kernels = {cpu_kernels::linear},
                            .macs = linear_macs,
-                           .samples = linear_samples})
+                           .samples = linear_samples,
+                           .native_low_precision = {kNativeBFloat16},
+                           .autocast = AutocastPolicy::lower})
 
 Tensor matmul(const Tensor& a, const Tensor& b, std::source_location loc) {
   LocationScope scope(loc);
