@@ -55,6 +55,20 @@ def make_safetensors():
         ("layer.0.weight", "F32", [2, 3], f32(*range(6))),
         ("layer.0.bias", "F32", [2], f32(0, 1))], {"format": "pt"}))
     write("fuzz_safetensors", "empty_header", safetensors([]))
+    # F16 / BF16 load as float16 / bfloat16: edge bit patterns (zeros, subnormals, max, inf,
+    # NaN), a 2-D and a scalar tensor, and an empty one between them.
+    u16 = lambda *v: struct.pack("<%dH" % len(v), *v)
+    write("fuzz_safetensors", "half_edges", safetensors([
+        ("h", "F16", [3, 4], u16(0x0000, 0x8000, 0x0001, 0x03FF, 0x0400, 0x3C00, 0x7BFF, 0xFBFF,
+                                 0x7C00, 0xFC00, 0x7E00, 0x7C01)),
+        ("z", "BF16", [0, 2], b""),
+        ("b", "BF16", [2, 3], u16(0x3F80, 0x0001, 0x7F7F, 0x7F80, 0x7FC0, 0xFF81)),
+        ("s", "F16", [], u16(0x3555)),
+    ], {"format": "pt"}))
+    write("fuzz_safetensors", "bf16_weights", safetensors([
+        ("fc.weight", "BF16", [2, 4], u16(*[0x3F80 + 0x40 * i for i in range(8)])),
+        ("fc.bias", "F32", [2], f32(0.25, -0.25)),
+        ("norm.weight", "F16", [4], u16(0x3C00, 0x3800, 0x3400, 0x3000))], {"format": "pt"}))
 
 
 def idx(type_code, shape, raw):

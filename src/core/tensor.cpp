@@ -5,6 +5,7 @@
 #include <iostream>
 #include <mutex>
 #include <set>
+#include <type_traits>
 
 #include "core/allocator.h"
 #include "core/copy.h"
@@ -185,6 +186,8 @@ DUET_INSTANTIATE(float)
 DUET_INSTANTIATE(double)
 DUET_INSTANTIATE(int64_t)
 DUET_INSTANTIATE(bool)
+DUET_INSTANTIATE(Float16)
+DUET_INSTANTIATE(BFloat16)
 #undef DUET_INSTANTIATE
 
 // ---- factories ----
@@ -215,24 +218,51 @@ Tensor Tensor::scalar(double value, DType dtype) {
   return full({}, value, dtype);
 }
 
+// The factories' dtypes: dispatch_all's and the 16-bit floating types.
+template <class F>
+static void dispatch_factory(DType dtype, const char* op, F&& f) {
+  if (dtype == DType::float16) return f(Float16{});
+  if (dtype == DType::bfloat16) return f(BFloat16{});
+  detail::dispatch_all(dtype, op, f);
+}
+
 Tensor Tensor::arange(int64_t n, DType dtype) {
   DUET_CHECK(n >= 0, "arange: n = ", n, " (expected n >= 0)");
   Tensor t(make_impl({n}, dtype, cpu, "arange"));
-  detail::dispatch_all(dtype, "arange", [&](auto tag) {
+  dispatch_factory(dtype, "arange", [&](auto tag) {
     using T = decltype(tag);
     T* p = t.data<T>();
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(i);
+    // float16 / bfloat16: i rounded to float, then to nearest even (as PyTorch's arange).
+    for (int64_t i = 0; i < n; ++i) {
+      if constexpr (std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>)
+        p[i] = T(static_cast<float>(i));
+      else
+        p[i] = static_cast<T>(i);
+    }
   });
   return t;
 }
 
+// A floating tensor of fill() draws (doubles). float16 and bfloat16 take the float32 draws,
+// rounded to nearest even: the same generator state gives bits equal to rounding randn's
+// float32 tensor, and draws the same number of values.
 template <class Fill>
 static Tensor random_tensor(const Shape& shape, DType dtype, const char* op, Fill fill) {
   Tensor t(make_impl(shape, dtype, cpu, op));
-  detail::dispatch_floating(dtype, op, [&](auto tag) {
+  DUET_CHECK(is_floating(dtype), op, ": dtype ", dtype,
+             " is not supported (expected float32, float64, float16 or bfloat16)");
+  dispatch_factory(dtype, op, [&](auto tag) {
     using T = decltype(tag);
-    T* p = t.data<T>();
-    for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = static_cast<T>(fill());
+    if constexpr (std::is_floating_point_v<T> || std::is_same_v<T, Float16> ||
+                  std::is_same_v<T, BFloat16>) {
+      T* p = t.data<T>();
+      for (int64_t i = 0, n = t.numel(); i < n; ++i) {
+        if constexpr (std::is_same_v<T, double>)
+          p[i] = fill();
+        else
+          p[i] = T(static_cast<float>(fill()));
+      }
+    }
   });
   return t;
 }
@@ -268,6 +298,8 @@ template Tensor Tensor::from_vector<float>(const std::vector<float>&, const Shap
 template Tensor Tensor::from_vector<double>(const std::vector<double>&, const Shape&, DType);
 template Tensor Tensor::from_vector<int64_t>(const std::vector<int64_t>&, const Shape&, DType);
 template Tensor Tensor::from_vector<bool>(const std::vector<bool>&, const Shape&, DType);
+template Tensor Tensor::from_vector<Float16>(const std::vector<Float16>&, const Shape&, DType);
+template Tensor Tensor::from_vector<BFloat16>(const std::vector<BFloat16>&, const Shape&, DType);
 
 Tensor Tensor::from_blob(void* data, const Shape& shape, DType dtype,
                          std::function<void(void*)> deleter, const Shape& strides_in) {

@@ -84,8 +84,11 @@ void check_comm_dtype(const std::string& what, DType dtype, ReduceOp op) {
     default:
       break;
   }
+  // float16 / bfloat16: the collectives reduce float32 (DDP's gradients are float32 under
+  // autocast: parameters stay float32); MPI has no 16-bit floating reduction.
   throw Error(cat(what, ": dtype ", dtype_name(dtype),
-                  " is not supported by the collectives (float32, float64, int64, bool)"));
+                  " is not supported by the collectives (float32, float64, int64, bool; cast a ",
+                  "float16 or bfloat16 tensor to float32 first)"));
 }
 
 std::string timeout_message(const std::string& what, int rank, int world_size,

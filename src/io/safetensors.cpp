@@ -28,33 +28,23 @@ constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 // The header object, an entry (or __metadata__), a shape (or data_offsets): deeper is hostile.
 constexpr int kMaxJsonDepth = 3;
 
-// How a file dtype becomes a duet tensor.
-enum class Convert { native, f16, bf16, unsupported };
-
 struct FileDtype {
   const char* name;
   size_t itemsize;
-  Convert convert;
-  DType dtype;  // the dtype of the loaded tensor
+  bool supported;  // false: an error naming the key and the dtype
+  DType dtype;     // the dtype of the loaded tensor (its bytes are the file's)
 };
 
 // Every dtype the safetensors format defines.
 constexpr FileDtype kFileDtypes[] = {
-    {"F32", 4, Convert::native, DType::float32},
-    {"F64", 8, Convert::native, DType::float64},
-    {"I64", 8, Convert::native, DType::int64},
-    {"BOOL", 1, Convert::native, DType::bool_},
-    {"F16", 2, Convert::f16, DType::float32},
-    {"BF16", 2, Convert::bf16, DType::float32},
-    {"I8", 1, Convert::unsupported, DType::float32},
-    {"U8", 1, Convert::unsupported, DType::float32},
-    {"I16", 2, Convert::unsupported, DType::float32},
-    {"U16", 2, Convert::unsupported, DType::float32},
-    {"I32", 4, Convert::unsupported, DType::float32},
-    {"U32", 4, Convert::unsupported, DType::float32},
-    {"U64", 8, Convert::unsupported, DType::float32},
-    {"F8_E5M2", 1, Convert::unsupported, DType::float32},
-    {"F8_E4M3", 1, Convert::unsupported, DType::float32},
+    {"F32", 4, true, DType::float32},      {"F64", 8, true, DType::float64},
+    {"I64", 8, true, DType::int64},        {"BOOL", 1, true, DType::bool_},
+    {"F16", 2, true, DType::float16},      {"BF16", 2, true, DType::bfloat16},
+    {"I8", 1, false, DType::float32},      {"U8", 1, false, DType::float32},
+    {"I16", 2, false, DType::float32},     {"U16", 2, false, DType::float32},
+    {"I32", 4, false, DType::float32},     {"U32", 4, false, DType::float32},
+    {"U64", 8, false, DType::float32},     {"F8_E5M2", 1, false, DType::float32},
+    {"F8_E4M3", 1, false, DType::float32},
 };
 
 const char* file_dtype_name(DType t) {
@@ -146,22 +136,6 @@ void swap_if_big_endian(void* data, size_t itemsize, size_t count) {
   for (size_t i = 0; i < count; ++i) std::reverse(p + i * itemsize, p + (i + 1) * itemsize);
 }
 
-float half_to_float(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
-  if (exp == 0) {  // zero or subnormal: mant * 2^-24, exact in float
-    const float v = std::ldexp(static_cast<float>(mant), -24);
-    return sign ? -v : v;
-  }
-  const uint32_t bits =
-      exp == 31 ? sign | 0x7f800000u | (mant << 13) : sign | ((exp + 112) << 23) | (mant << 13);
-  return std::bit_cast<float>(bits);
-}
-
-float bfloat16_to_float(uint16_t h) {
-  return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
-}
-
 // Reads a non-negative JSON integer; `what` describes it for the error.
 uint64_t json_uint(const Json& j, const std::string& where, const std::string& what) {
   DUET_CHECK(j.is_number_integer(), where, what, " is ", q(j),
@@ -188,8 +162,8 @@ Entry parse_entry(const std::string& key, const Json& j, const std::string& wher
     if (dname == fd.name) e.dtype = &fd;
   DUET_CHECK(e.dtype != nullptr, at, "unknown dtype ", key_str(dname),
              " (expected one of F32, F64, I64, BOOL, F16, BF16)");
-  DUET_CHECK(e.dtype->convert != Convert::unsupported, at, "dtype ", dname,
-             " is not supported (duet reads F32, F64, I64, BOOL, and F16/BF16 as float32)");
+  DUET_CHECK(e.dtype->supported, at, "dtype ", dname,
+             " is not supported (duet reads F32, F64, I64, BOOL, F16 and BF16)");
 
   const Json& sh = j.at("shape");
   DUET_CHECK(sh.is_array(), at, "shape is ", q(sh), " (expected a list of integers)");
@@ -456,22 +430,13 @@ Tensor read_entry(FileSource& f, const Header& h, const Entry& e) {
   if (bytes == 0) return t;
   const size_t count = bytes / fd.itemsize;
   const std::string what = "key " + key_str(e.key) + ": its data";
-  auto read_into = [&](void* dst) { f.read_at(h.data_start + e.begin, dst, bytes, what.c_str()); };
-  if (fd.convert == Convert::native) {
-    read_into(t.data_ptr());
-    swap_if_big_endian(t.data_ptr(), fd.itemsize, count);
-    if (fd.dtype == DType::bool_) {  // any non-zero byte is true
-      auto* p = static_cast<unsigned char*>(t.data_ptr());
-      for (size_t i = 0; i < count; ++i) p[i] = p[i] != 0;
-    }
-    return t;
+  // F16 and BF16 keep their dtype: the file's bits are the tensor's (float16, bfloat16).
+  f.read_at(h.data_start + e.begin, t.data_ptr(), bytes, what.c_str());
+  swap_if_big_endian(t.data_ptr(), fd.itemsize, count);
+  if (fd.dtype == DType::bool_) {  // any non-zero byte is true
+    auto* p = static_cast<unsigned char*>(t.data_ptr());
+    for (size_t i = 0; i < count; ++i) p[i] = p[i] != 0;
   }
-  std::vector<uint16_t> half(count);
-  read_into(half.data());
-  swap_if_big_endian(half.data(), 2, count);
-  float* out = t.data<float>();
-  for (size_t i = 0; i < count; ++i)
-    out[i] = fd.convert == Convert::f16 ? half_to_float(half[i]) : bfloat16_to_float(half[i]);
   return t;
 }
 

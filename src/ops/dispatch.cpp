@@ -11,6 +11,7 @@
 #include "eager/tape.h"
 #include "ops/op_def.h"
 #include "ops/prepare.h"
+#include "ops/promotion.h"
 #include "profiler/hooks.h"
 
 namespace duet {
@@ -34,6 +35,8 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
   const char* name = op.name.c_str();
   DUET_CHECK(op.num_inputs < 0 || static_cast<int>(inputs.size()) == op.num_inputs, name, ": got ",
              inputs.size(), " inputs, expected ", op.num_inputs);
+  // Mixed dtypes of a binary op: promote_types (ops/promotion.h), as recorded cast ops.
+  detail::promote_inputs(op, inputs);
   std::vector<TensorMeta> metas;
   metas.reserve(inputs.size());
   bool symbolic = false;

@@ -72,8 +72,8 @@ TEST(Autograd, Errors) {
   expect_values(x.grad(), {2 + 2 + 2, 0, 0});
   Tensor l = Tensor::ones({2}).requires_grad_();
   EXPECT_DUET_ERROR(l.fill_(1), "fill_", "leaf", "NoGradGuard");
-  EXPECT_DUET_ERROR(add(Tensor::ones({2}), Tensor::ones({2}, float64)), "add", "float32",
-                    "float64");
+  // Mixed dtypes promote (PyTorch's promote_types; tests/lowp/dtype_promotion_test.cpp).
+  EXPECT_EQ(add(Tensor::ones({2}), Tensor::ones({2}, float64)).dtype(), float64);
   EXPECT_DUET_ERROR(add(Tensor::ones({2}), Tensor::ones({3})), "add", "(2,)", "(3,)", "broadcast");
 }
 

@@ -118,7 +118,8 @@ TEST(ProcessGroup, ArgumentErrors) {
                   "reduce_scatter: avg needs a floating dtype");
     Tensor undefined;
     require_error([&] { dist::all_reduce(undefined); }, "all_reduce: the tensor is undefined");
-    // float16 is a reserved slot, not a real dtype yet: the raw group refuses it.
+    // float16 / bfloat16 are tensor dtypes, but the collectives reduce float32 (MPI has no
+    // 16-bit floating reduction): the raw group and the tensor API refuse them, saying what to do.
     std::vector<uint16_t> half(4);
     require_error(
         [&] {
@@ -126,6 +127,10 @@ TEST(ProcessGroup, ArgumentErrors) {
                                                        dist::ReduceOp::sum, "all_reduce (test)");
         },
         "all_reduce (test): dtype float16 is not supported by the collectives");
+    Tensor bf = Tensor::ones({2}, duet::bfloat16);
+    require_error([&] { dist::all_reduce(bf); },
+                  "all_reduce: dtype bfloat16 is not supported by the collectives (float32, "
+                  "float64, int64, bool; cast a float16 or bfloat16 tensor to float32 first)");
     // The group still works after argument errors.
     dist::all_reduce(t);
     dist::shutdown();

@@ -1,4 +1,4 @@
-// safetensors: round trips, Python's byte layout, F16/BF16 conversion, save errors.
+// safetensors: round trips, Python's byte layout, F16/BF16 as float16/bfloat16, save errors.
 #include <cmath>
 #include <limits>
 
@@ -129,7 +129,7 @@ TEST(Safetensors, UnpaddedHeaderAndTrailingWhitespaceLoad) {
   EXPECT_EQ(sd[0].second.item<double>(), -0.125);
 }
 
-TEST(Safetensors, F16IsConvertedToFloat32) {
+TEST(Safetensors, F16LoadsAsFloat16) {
   TempDir dir;
   const std::string path = dir.file("h.safetensors");
   // 1, -2, 0.5, 65504 (max), 2^-24 (smallest subnormal), -0, inf, 0x3555, 2^-14 (min normal)
@@ -138,8 +138,10 @@ TEST(Safetensors, F16IsConvertedToFloat32) {
   write_safetensors_bytes(path, R"({"h":{"dtype":"F16","shape":[9],"data_offsets":[0,18]}})",
                           raw_bytes(h));
   Tensor t = io::load_safetensors(path)[0].second;
-  EXPECT_EQ(t.dtype(), float32);
-  std::vector<float> v = t.to_vector<float>();
+  EXPECT_EQ(t.dtype(), float16);
+  const std::vector<Float16> bits = t.to_vector<Float16>();  // the file's bits
+  for (size_t i = 0; i < h.size(); ++i) EXPECT_EQ(bits[i].bits, h[i]) << i;
+  std::vector<float> v = t.to_vector<float>();  // widened exactly
   EXPECT_EQ(v[0], 1.0f);
   EXPECT_EQ(v[1], -2.0f);
   EXPECT_EQ(v[2], 0.5f);
@@ -156,15 +158,17 @@ TEST(Safetensors, F16IsConvertedToFloat32) {
   EXPECT_TRUE(std::isnan(io::load_safetensors(path)[0].second.item<float>()));
 }
 
-TEST(Safetensors, BF16IsConvertedToFloat32) {
+TEST(Safetensors, BF16LoadsAsBFloat16) {
   TempDir dir;
   const std::string path = dir.file("b.safetensors");
   const std::vector<uint16_t> b = {0x3F80, 0xC000, 0x4049, 0x7F80, 0x0001, 0xBF00};
   write_safetensors_bytes(path, R"({"b":{"dtype":"BF16","shape":[2,3],"data_offsets":[0,12]}})",
                           raw_bytes(b));
   Tensor t = io::load_safetensors(path)[0].second;
-  EXPECT_EQ(t.dtype(), float32);
+  EXPECT_EQ(t.dtype(), bfloat16);
   EXPECT_EQ(t.shape(), (Shape{2, 3}));
+  const std::vector<BFloat16> bits = t.to_vector<BFloat16>();
+  for (size_t i = 0; i < b.size(); ++i) EXPECT_EQ(bits[i].bits, b[i]) << i;
   std::vector<float> v = t.to_vector<float>();
   EXPECT_EQ(v[0], 1.0f);
   EXPECT_EQ(v[1], -2.0f);

@@ -12,8 +12,9 @@
 // (padded with spaces to a multiple of 8 bytes), then the raw little-endian data buffer;
 // offsets are relative to the start of that buffer.
 //
-// dtypes: F32, F64, I64 and BOOL are read and written as float32, float64, int64 and bool.
-// F16 and BF16 are read and converted to float32 (exactly: every half value is a float).
+// dtypes: F32, F64, I64, BOOL, F16 and BF16 are read and written as float32, float64, int64,
+// bool, float16 and bfloat16, bit for bit. load_state_dict / load_weights convert a file's
+// tensor to the dtype of the model's parameter (F16/BF16 into float32: exactly).
 // Any other dtype (I8, U8, I16, I32, U32, U64, F8_*) is an error naming the key and dtype.
 //
 // Every malformed file (missing, too short, absurd or oversized header, invalid JSON,
