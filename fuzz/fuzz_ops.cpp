@@ -5,7 +5,8 @@
 // Input layout (every byte is taken modulo what it selects, so any input decodes):
 //   byte 0   the op: all_ops()[b % kNumOps]
 //   byte 1   which of the op's declared samples (OpDef::samples) starts the call
-//   byte 2   flags: bit 0 graph mode; bit 1 float64 floating inputs; bit 2 eager: inputs
+//   byte 2   flags: bit 0 graph mode; bits 1 and 6 the floating inputs' dtype (neither:
+//            float32; bit 1: float64; bit 6: bfloat16; both: float16); bit 2 eager: inputs
 //            require grad and the outputs are backpropagated / graph: inputs captured instead
 //            of fed; bit 3 input values from the data bytes; bit 4 graph: bit_exact compile;
 //            bit 5 graph: neg and exp of every floating output requested too (values live
@@ -67,7 +68,8 @@ const int64_t kInts[] = {0, -1, 1, 2, 3, 7, -2, int64_t{1} << 31, (int64_t{1} <<
 const double kInf = std::numeric_limits<double>::infinity();
 const double kDoubles[] = {0.0,   -0.0,  1.0,    -1.0,   0.5,   std::nan(""), kInf, -kInf,
                            1e308, -1e308, 1e-308, 2.0, 4.9e-324, 1e10, 0.9, 255.0};
-const DType kDTypes[] = {duet::float32, duet::float64, duet::int64, duet::bool_};
+const DType kDTypes[] = {duet::float32, duet::float64, duet::int64,
+                         duet::bool_,   duet::float16, duet::bfloat16};
 const char* const kStrings[] = {"", "cpu", "cuda", "cuda:7", "sum", "mean", "none", "relu",
                                 "\xff\xfe", "nan"};
 
@@ -265,7 +267,7 @@ void apply_edit(uint8_t what, uint8_t which, uint8_t how, std::vector<InputSpec>
       if (!inputs.empty()) inputs[k].sample.shape.resize(how % (kMaxRank + 1), 1);
       break;
     case 2:  // dtype of one input
-      if (!inputs.empty()) inputs[k].dtype = kDTypes[how % 4];
+      if (!inputs.empty()) inputs[k].dtype = kDTypes[how % std::size(kDTypes)];
       break;
     case 3:  // the value of one attribute
       if (!attrs.items().empty()) {
@@ -426,7 +428,8 @@ extern "C" int DUET_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   const std::vector<duet::OpSample> samples = op.samples ? op.samples() : std::vector<duet::OpSample>{};
   const uint8_t sample_byte = b.next(), flags = b.next();
   const Mode mode = (flags & 1) ? kGraph : kEager;
-  const DType floating = (flags & 2) ? duet::float64 : duet::float32;
+  const DType floating = (flags & 2) ? ((flags & 64) ? duet::float16 : duet::float64)
+                                     : ((flags & 64) ? duet::bfloat16 : duet::float32);
   const bool grad_or_capture = flags & 4, data_values = flags & 8, bit_exact = flags & 16,
              consumers = flags & 32;
 

@@ -12,6 +12,9 @@
 //                               the inputs fed and with them captured
 //   EagerGraphGradient          graph autodiff against the tape (float64)
 //   Inplace                     output 0 written over input inplace_input, bit for bit
+//   LowPrecision                bfloat16 and float16 against float32 (outputs, eager vs graph,
+//                               gradients); LowPrecisionRejected: ops with low_precision =
+//                               false name the op and the dtype
 // The GPU against the CPU: tests/cuda/op_table_cuda_test.cpp.
 #include <gtest/gtest.h>
 
@@ -487,6 +490,186 @@ TEST_P(Inplace, AliasedOutputMatches) {
   }
 }
 
+// ---- low precision: bfloat16 and float16 against float32 -------------------------------------
+// Every op with OpDef::low_precision = true runs every sample in bfloat16 and float16 (the
+// floating inputs rounded to the dtype) and matches the op run in float32 on the same values
+// widened back: outputs of the dtypes infer says, within kLowPrecisionTol of the float32
+// result rounded to the output's dtype; eager and graph bit for bit; the tape's gradients
+// against the float32 ones. An op computed through the float32 round trip (ops/prepare.h)
+// is its float32 kernel plus one rounding; a native kernel (native_low_precision) differs
+// more, within the same tolerance. Ops with low_precision = false reject a low-precision
+// input with an error naming the op and the dtype.
+
+namespace {
+
+constexpr DType kLowPrecision[] = {bfloat16, float16};
+
+// |a - e| <= tol (1 + |e|): about 3 ulps of bfloat16 (8 significant bits) and 8 of float16 (11).
+double low_precision_tol(const OpCase& c) {
+  const double base = c.dtype == bfloat16 ? 1e-2 : 1e-3;
+  // A sample that loosens the float32 tolerance (an ill-conditioned op) loosens this one by
+  // the same factor.
+  return c.sample.tol > kFloat32Tol ? base * c.sample.tol / kFloat32Tol : base;
+}
+
+bool supports_low_precision(const OpDef& op) {
+  return op.low_precision;
+}
+bool rejects_low_precision(const OpDef& op) {
+  return !op.low_precision;
+}
+
+// Whether the sample has an input in the test's dtype (a floating input not `fixed`).
+bool has_low_precision_input(const OpCase& c) {
+  for (const SampleInput& in : c.sample.inputs)
+    if (!in.fixed) return true;
+  return false;
+}
+
+// `expected` (float32) rounded to `actual`'s dtype, as the comparison's reference.
+Tensor rounded_like(const Tensor& expected, const Tensor& actual) {
+  return is_floating(actual.dtype()) && actual.dtype() != expected.dtype()
+             ? expected.to(actual.dtype())
+             : expected;
+}
+
+// The gradients of sum_j sum(out_j * w_j) (in float32) with respect to the differentiable
+// inputs, by the tape; undefined where the op gives none.
+std::vector<Tensor> tape_gradients(const OpCase& c, std::vector<Tensor> in,
+                                   const std::vector<Tensor>& w) {
+  std::vector<Tensor> grads(in.size());
+  for (size_t k = 0; k < in.size(); ++k)
+    if (is_diff_input(c, k) && in[k].numel() > 0) in[k] = in[k].detach().requires_grad_();
+  const std::vector<Tensor> out = call_op(*c.op, in, c.sample.attrs);
+  Tensor total;
+  for (size_t j = 0; j < out.size() && j < w.size(); ++j) {
+    if (!w[j].defined()) continue;
+    Tensor t = cast(sum(mul(out[j], w[j])), float32);
+    total = total.defined() ? add(total, t) : t;
+  }
+  if (!total.defined() || !total.requires_grad()) return grads;
+  total.backward();
+  for (size_t k = 0; k < in.size(); ++k)
+    if (in[k].requires_grad()) grads[k] = in[k].grad();
+  return grads;
+}
+
+}  // namespace
+
+using LowPrecision = OpTest;
+TEST_P(LowPrecision, MatchesFloat32) {
+  int checked = 0;
+  for (const OpCase& c : op_cases(op(), {kLowPrecision[0], kLowPrecision[1]})) {
+    if (!has_low_precision_input(c)) continue;
+    SCOPED_TRACE(c.name);
+    const double tol = low_precision_tol(c);
+    const std::vector<Tensor> in = make_inputs(c);  // rounded to c.dtype
+    const std::vector<Tensor> wide = cast_inputs(c, in, float32);
+    const std::vector<TensorMeta> metas =
+        op().infer({op().name.c_str(), metas_of(in), c.sample.attrs});
+    const std::vector<Tensor> out = run_op(*c.op, eager_attrs(c), in);
+    const std::vector<Tensor> ref = run_op(*c.op, eager_attrs(c), wide);
+    ASSERT_EQ(out.size(), ref.size());
+    for (size_t j = 0; j < out.size(); ++j) {
+      if (j < metas.size()) {
+        EXPECT_EQ(out[j].dtype(), metas[j].dtype) << "output " << j << "'s dtype";
+      }
+      EXPECT_TRUE(close(out[j], rounded_like(ref[j], out[j]), tol)) << "output " << j;
+    }
+    ++checked;
+  }
+  // A low-precision op whose samples never take a low-precision input would go unchecked.
+  EXPECT_GT(checked, 0) << op().name << ": no sample has a floating input to run in bfloat16";
+}
+
+// Eager against a compiled graph (bit_exact), inputs fed, bit for bit.
+TEST_P(LowPrecision, EagerGraphBitForBit) {
+  for (const OpCase& c : op_cases(op(), {kLowPrecision[0], kLowPrecision[1]})) {
+    if (!has_low_precision_input(c) || c.skips(SampleCheck::no_graph)) continue;
+    SCOPED_TRACE(c.name);
+    const std::vector<Tensor> in = make_inputs(c);
+    const std::vector<Tensor> eager = run_op(*c.op, eager_attrs(c), in);
+    std::vector<Tensor> captures(in.size());
+    for (size_t k = 0; k < in.size(); ++k)
+      if (mutates(*c.op, k)) captures[k] = in[k].clone();
+    std::vector<Tensor> outs;
+    Executable exe;
+    GraphInputs gi;
+    {
+      Graph g;
+      gi = graph_inputs(g, c, in, captures);
+      outs = call_op(op(), gi.values, c.sample.attrs);
+      if (outs.empty()) {  // compile needs an output
+        outs.push_back(neg(g.input("dummy", {1})));
+        gi.feeds["dummy"] = Tensor::zeros({1});
+      }
+      exe = compile(g, outs, {.bit_exact = true});
+    }
+    manual_seed(kGraphSeed);
+    const std::vector<Tensor> r = exe.run(gi.feeds);
+    size_t j = 0;
+    for (; j < static_cast<size_t>(op().num_outputs); ++j)
+      EXPECT_TRUE(same_bits(r[j], eager[j])) << "output " << j;
+    for (size_t k = 0; k < in.size(); ++k)
+      if (mutates(*c.op, k)) {
+        EXPECT_TRUE(same_bits(gi.captured[k], eager[j++])) << "input " << k;
+      }
+  }
+}
+
+// The tape's gradients in the low-precision dtype against those in float32, on the same
+// (rounded) inputs and objective weights.
+TEST_P(LowPrecision, GradientMatchesFloat32) {
+  if (!op().grad) GTEST_SKIP() << "not differentiable";
+  for (const OpCase& c : op_cases(op(), {kLowPrecision[0], kLowPrecision[1]})) {
+    if (!has_low_precision_input(c) || c.skips(SampleCheck::no_grad)) continue;
+    SCOPED_TRACE(c.name);
+    const double tol = low_precision_tol(c);
+    const std::vector<Tensor> in = make_inputs(c);
+    const std::vector<Tensor> wide = cast_inputs(c, in, float32);
+    std::vector<Tensor> out;
+    {
+      NoGradGuard no_grad;
+      out = call_op(op(), in, c.sample.attrs);
+    }
+    // Weights in each output's dtype (exact in float32 too).
+    std::vector<Tensor> w(out.size()), w_wide(out.size());
+    Generator gen(4321);
+    for (size_t j = 0; j < out.size(); ++j) {
+      if (j >= 32 || !((c.sample.diff_outputs >> j) & 1u) || !is_floating(out[j].dtype()) ||
+          out[j].numel() == 0)
+        continue;
+      w[j] = Tensor::uniform(out[j].shape(), -1, 1, gen).to(out[j].dtype());
+      w_wide[j] = w[j].to(float32);
+    }
+    const std::vector<Tensor> g = tape_gradients(c, in, w);
+    const std::vector<Tensor> g_ref = tape_gradients(c, wide, w_wide);
+    for (size_t k = 0; k < in.size(); ++k) {
+      ASSERT_EQ(g[k].defined(), g_ref[k].defined()) << "gradient of input " << k;
+      if (!g[k].defined()) continue;
+      EXPECT_EQ(g[k].dtype(), in[k].dtype()) << "gradient of input " << k << "'s dtype";
+      EXPECT_TRUE(close(g[k], rounded_like(g_ref[k], g[k]), tol)) << "gradient of input " << k;
+    }
+  }
+}
+
+// low_precision = false: each dtype is rejected, naming the op, the dtype and the input.
+using LowPrecisionRejected = OpTest;
+TEST_P(LowPrecisionRejected, NamesOpAndDtype) {
+  int checked = 0;
+  for (const OpCase& c : op_cases(op(), {kLowPrecision[0], kLowPrecision[1]})) {
+    if (!has_low_precision_input(c)) continue;
+    SCOPED_TRACE(c.name);
+    size_t first = 0;
+    while (c.sample.inputs[first].fixed) ++first;
+    EXPECT_DUET_ERROR(run_op(c, make_inputs(c)),
+                      op().name + ": dtype " + dtype_name(c.dtype) + " is not supported (input " +
+                          std::to_string(first) + "; this op runs in float32/float64 only)");
+    ++checked;
+  }
+  if (!checked) GTEST_SKIP() << "no sample with a floating input";
+}
+
 INSTANTIATE_TEST_SUITE_P(OpTable, Forward, ::testing::ValuesIn(op_indices()), op_param_name);
 INSTANTIATE_TEST_SUITE_P(OpTable, Reference, ::testing::ValuesIn(op_indices(has_naive)),
                          op_param_name);
@@ -497,3 +680,7 @@ INSTANTIATE_TEST_SUITE_P(OpTable, EagerGraphGradient,
                          ::testing::ValuesIn(op_indices(differentiable)), op_param_name);
 INSTANTIATE_TEST_SUITE_P(OpTable, Inplace, ::testing::ValuesIn(op_indices(may_write_over_input)),
                          op_param_name);
+INSTANTIATE_TEST_SUITE_P(OpTable, LowPrecision,
+                         ::testing::ValuesIn(op_indices(supports_low_precision)), op_param_name);
+INSTANTIATE_TEST_SUITE_P(OpTable, LowPrecisionRejected,
+                         ::testing::ValuesIn(op_indices(rejects_low_precision)), op_param_name);
