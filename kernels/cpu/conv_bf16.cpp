@@ -7,6 +7,7 @@
 // the same bits, the fused kernel rounds where the unfused chain does: conv + bias, then
 // + residual, then the activation (an exact no-op for relu on a bfloat16 value).
 #include <algorithm>
+#include <bit>
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
@@ -58,9 +59,13 @@ T* scratch(int slot, int64_t count) {
   return static_cast<T*>(s[slot].get(static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(T)));
 }
 
-// The float32 value x rounds to as a bfloat16 (round to nearest even; NaN stays NaN).
+// The float32 value x rounds to as a bfloat16: BFloat16(x)'s bits (round to nearest even, NaN
+// quiet), branch-free so that the epilogue loops vectorise.
 inline float round_bf16(float x) {
-  return static_cast<float>(BFloat16(x));
+  const uint32_t u = std::bit_cast<uint32_t>(x);
+  const uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  const uint32_t q = (u | 0x00400000u) & 0xffff0000u;
+  return std::bit_cast<float>((u & 0x7fffffffu) > 0x7f800000u ? q : r);
 }
 
 bool parallel_items(int64_t count, int threads) {
@@ -201,12 +206,14 @@ void finish_row(float* v, int64_t len, const BFloat16* bias, const BFloat16* r, 
                 BFloat16* y) {
   const float b = bias ? static_cast<float>(*bias) : 0.0f;
   if (r) {
+#pragma omp simd
     for (int64_t i = 0; i < len; ++i) v[i] = round_bf16(v[i] + b) + static_cast<float>(r[i]);
   } else if (bias) {
 #pragma omp simd
     for (int64_t i = 0; i < len; ++i) v[i] += b;
   }
   if (f) {
+#pragma omp simd
     for (int64_t i = 0; i < len; ++i) v[i] = f->forward(round_bf16(v[i]));
   }
   float_to_bf16(v, y, len);
