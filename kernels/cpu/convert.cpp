@@ -87,10 +87,10 @@ void float_to_wide(const float* in, void* p, DType t, int64_t n) {
     constexpr int64_t hi = std::numeric_limits<int64_t>::max();
     for (int64_t i = 0; i < n; ++i) {
       const float v = in[i];
-      d[i] = v != v                             ? 0
-             : v <= static_cast<float>(lo)      ? lo
-             : v >= static_cast<float>(hi)      ? hi
-                                                : static_cast<int64_t>(v);
+      d[i] = v != v                        ? 0
+             : v <= static_cast<float>(lo) ? lo
+             : v >= static_cast<float>(hi) ? hi
+                                           : static_cast<int64_t>(v);
     }
   } else {
     bool* d = static_cast<bool*>(p);
@@ -130,7 +130,8 @@ bool convert(const void* src, DType from, void* dst, DType to, int64_t n) {
   split(n, [&](int64_t lo, int64_t hi) {
     const char* s = static_cast<const char*>(src) + static_cast<size_t>(lo) * sfrom;
     char* d = static_cast<char*>(dst) + static_cast<size_t>(lo) * sto;
-    if (from == DType::float32) return from_float(reinterpret_cast<const float*>(s), d, to, hi - lo);
+    if (from == DType::float32)
+      return from_float(reinterpret_cast<const float*>(s), d, to, hi - lo);
     if (to == DType::float32) return to_float(s, from, reinterpret_cast<float*>(d), hi - lo);
     // Through float32, a block at a time on the stack.
     constexpr int64_t kBlock = 1024;

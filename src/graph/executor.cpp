@@ -176,8 +176,8 @@ void ExecutableImpl::run_step(ExecStep& st) {
                  make_view(out, in.shape(), contiguous_strides(in.shape()), out.storage_offset()));
   } else {
     try {
-      const KernelArgs args{st.attrs,         st.inputs,          st.outputs,
-                            st.workspace,     st.workspace_size,  st.device_seed};
+      const KernelArgs args{st.attrs,     st.inputs,         st.outputs,
+                            st.workspace, st.workspace_size, st.device_seed};
       if (st.round_trip)
         run_prepared(*st.round_trip, args);
       else

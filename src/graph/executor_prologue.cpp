@@ -123,9 +123,9 @@ void ExecutableImpl::pack_by_blocks(ExecStep& st) {
                  rows);
     Tensor block = make_view(out, block_shape, contiguous_strides(block_shape),
                              out.storage_offset() + b * per_block);
-    const KernelArgs args{st.attrs,     std::span<const Tensor>(&rows, 1),
-                          std::span<Tensor>(&block, 1), st.workspace,
-                          st.workspace_size, st.device_seed};
+    const std::span<const Tensor> in(&rows, 1);
+    const std::span<Tensor> out(&block, 1);
+    const KernelArgs args{st.attrs, in, out, st.workspace, st.workspace_size, st.device_seed};
     if (st.round_trip)
       run_prepared(*st.round_trip, args);
     else

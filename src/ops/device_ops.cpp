@@ -61,7 +61,8 @@ DUET_DEFINE_OP(to_device_op, {.id = OpId::to_device,
                               .samples = to_device_samples,
                               // A copy: any dtype on both devices (the CUDA backend's
                               // register_kernel passes the same bits).
-                              .native_low_precision = {kNativeBFloat16 | kNativeFloat16, kNativeBFloat16 | kNativeFloat16}})
+                              .native_low_precision = {kNativeBFloat16 | kNativeFloat16,
+                                                       kNativeBFloat16 | kNativeFloat16}})
 
 Tensor to_device(const Tensor& x, Device device, std::source_location loc) {
   LocationScope scope(loc);

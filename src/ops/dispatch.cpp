@@ -122,10 +122,10 @@ void expect_floating(const InferArgs& a, int i) {
   if (is_floating(a.inputs[i].dtype)) return;
   // The floating dtypes this op accepts (OpDef::low_precision), looked up only on failure.
   const OpDef* op = find_op(a.op);
-  throw Error(detail::cat(a.op, ": input ", i, " has dtype ", a.inputs[i].dtype, " (expected ",
-                          op && !op->low_precision ? "float32 or float64"
-                                                   : "float32, float64, bfloat16 or float16",
-                          ")"));
+  throw Error(detail::cat(
+      a.op, ": input ", i, " has dtype ", a.inputs[i].dtype, " (expected ",
+      op && !op->low_precision ? "float32 or float64" : "float32, float64, bfloat16 or float16",
+      ")"));
 }
 
 void expect_rank(const InferArgs& a, int i, int64_t rank, const char* what) {

@@ -45,9 +45,8 @@ bool param_dtype_ok(DType x, DType p) {
 // Input i (a (C) vector) against the activation input `xi`.
 void expect_param_dtype(const InferArgs& a, int xi, int i) {
   DUET_CHECK(param_dtype_ok(a.inputs[xi].dtype, a.inputs[i].dtype), a.op, ": input ", i,
-             " has dtype ", a.inputs[i].dtype, " but input ", xi, " has dtype ",
-             a.inputs[xi].dtype, " (expected the same dtype, or float32 with a bfloat16 or ",
-             "float16 input ", xi, ")");
+             " has dtype ", a.inputs[i].dtype, " but input ", xi, " has dtype ", a.inputs[xi].dtype,
+             " (expected the same dtype, or float32 with a bfloat16 or float16 input ", xi, ")");
 }
 
 void expect_channel_vector(const InferArgs& a, int i, const char* what, int64_t c) {

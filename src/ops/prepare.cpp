@@ -49,8 +49,8 @@ void check_low_precision(const OpDef& op, std::span<const TensorMeta> metas, con
   if (op.low_precision) return;
   for (size_t i = 0; i < metas.size(); ++i)
     DUET_CHECK(!is_low_precision(metas[i].dtype), op.name, ": dtype ", metas[i].dtype,
-               " is not supported (", what, " ", i,
-               "; this op runs in float32/float64 only)", where(site));
+               " is not supported (", what, " ", i, "; this op runs in float32/float64 only)",
+               where(site));
 }
 
 PreparedCall prepare(const OpDef& op, std::span<const Tensor> inputs,
@@ -145,15 +145,15 @@ void run_prepared(const PreparedCall& pc, const KernelArgs& args) {
   for (size_t j = 0; j < pc.downcast.size(); ++j) {
     const int32_t k = pc.downcast[j];
     Tensor real = args.outputs[k];
-    pc.cast({attrs_to(real.dtype()), std::span<const Tensor>(&out[k], 1),
-             std::span<Tensor>(&real, 1)});
+    pc.cast(
+        {attrs_to(real.dtype()), std::span<const Tensor>(&out[k], 1), std::span<Tensor>(&real, 1)});
   }
   for (size_t j = 0; j < pc.upcast.size(); ++j) {
     const int32_t k = pc.upcast[j];
     if (!has_bit(pc.op->mutates_inputs, static_cast<size_t>(k))) continue;
     Tensor real = args.inputs[k];
-    pc.cast({attrs_to(real.dtype()), std::span<const Tensor>(&in[k], 1),
-             std::span<Tensor>(&real, 1)});
+    pc.cast(
+        {attrs_to(real.dtype()), std::span<const Tensor>(&in[k], 1), std::span<Tensor>(&real, 1)});
   }
 }
 

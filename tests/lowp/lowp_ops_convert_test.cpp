@@ -122,8 +122,8 @@ TEST(LowpConvert, ScalarRulesOnEdges) {
 }
 
 TEST(LowpConvert, ConvertAnyPairThroughFloat32) {
-  const std::vector<double> v = {0.0, -0.0, 1.0, -2.5, 3.14159, 1e6, -1e6, 65504.0, 70000.0,
-                                 1e-7, 0.5, -0.5, 1.5, 2.5, 1e30, -1e30};
+  const std::vector<double> v = {0.0,     -0.0, 1.0, -2.5, 3.14159, 1e6, -1e6, 65504.0,
+                                 70000.0, 1e-7, 0.5, -0.5, 1.5,     2.5, 1e30, -1e30};
   const int64_t n = static_cast<int64_t>(v.size());
   std::vector<int64_t> ints;
   std::vector<char> bools;
@@ -174,8 +174,7 @@ TEST(LowpConvert, ConvertAnyPairThroughFloat32) {
 // the element-by-element scalar conversion through float64 values.
 TEST(LowpConvert, CastOpEveryDtypePair) {
   const DType all[] = {float32, float64, int64, bool_, float16, bfloat16};
-  const std::vector<double> v = {0.0, 1.0, -2.0, 3.0, 0.5, -7.0, 100.0, -0.25, 1.1, 2.9,
-                                 -3.7, 6.0};
+  const std::vector<double> v = {0.0, 1.0, -2.0, 3.0, 0.5, -7.0, 100.0, -0.25, 1.1, 2.9, -3.7, 6.0};
   const Tensor base = Tensor::from_vector(v, {3, 4}, float64);
   for (simd::Isa isa : isas()) {
     IsaScope scope(isa);
@@ -196,12 +195,23 @@ TEST(LowpConvert, CastOpEveryDtypePair) {
           for (size_t i = 0; i < xs.size(); ++i) {
             double e = xs[i];
             switch (to) {
-              case DType::float32: e = static_cast<float>(e); break;
-              case DType::int64: e = std::trunc(e); break;
-              case DType::bool_: e = e != 0; break;
-              case DType::float16: e = static_cast<float>(Float16(e)); break;
-              case DType::bfloat16: e = static_cast<float>(BFloat16(e)); break;
-              default: break;
+              case DType::float32:
+                e = static_cast<float>(e);
+                break;
+              case DType::int64:
+                e = std::trunc(e);
+                break;
+              case DType::bool_:
+                e = e != 0;
+                break;
+              case DType::float16:
+                e = static_cast<float>(Float16(e));
+                break;
+              case DType::bfloat16:
+                e = static_cast<float>(BFloat16(e));
+                break;
+              default:
+                break;
             }
             EXPECT_EQ(ys[i], e) << "element " << i << " from " << xs[i];
           }

@@ -77,12 +77,12 @@ TEST(LowpRoundTrip, NativeDtypeSkipsTheRoundTrip) {
   op.native_low_precision[static_cast<int>(DeviceType::cpu)] = kNativeBFloat16;
   op.workspace[static_cast<int>(DeviceType::cpu)] = nullptr;  // it asks for float32 metas
   const std::vector<TensorMeta> out{{{4}, bfloat16, cpu}};
-  EXPECT_FALSE(round_trip(prepare(op, std::vector<Tensor>{Tensor::ones({4}).to(bfloat16)}, out,
-                                  {}, cpu)));
+  EXPECT_FALSE(
+      round_trip(prepare(op, std::vector<Tensor>{Tensor::ones({4}).to(bfloat16)}, out, {}, cpu)));
   // float16 is not native: converted.
   const std::vector<TensorMeta> out16{{{4}, float16, cpu}};
-  EXPECT_TRUE(round_trip(prepare(op, std::vector<Tensor>{Tensor::ones({4}).to(float16)}, out16,
-                                 {}, cpu)));
+  EXPECT_TRUE(
+      round_trip(prepare(op, std::vector<Tensor>{Tensor::ones({4}).to(float16)}, out16, {}, cpu)));
 }
 
 // Eager: values rounded once from the float32 result; an input written in place is rounded
