@@ -205,6 +205,10 @@ TEST_P(DtypeTensor, PrintsLikeFloat32WithTheDtype) {
   const std::string f = x.to(float32).str();
   EXPECT_EQ(s.substr(0, s.find(", shape=")), f.substr(0, f.find(", shape="))) << s << "\n" << f;
   EXPECT_NE(s.find(t == float16 ? "1.1" : "1.102"), std::string::npos) << s;
+  // docs/mixed_precision.md's example, verbatim.
+  EXPECT_EQ(Tensor::from_vector({1.1, 2.0}, {2}, float16).to(float32).to(t).str(),
+            t == bfloat16 ? "tensor([1.102, 2], shape=(2,), dtype=bfloat16)"
+                          : "tensor([1.1, 2], shape=(2,), dtype=float16)");
   EXPECT_NE(Tensor::full({}, INFINITY, t).str().find("inf"), std::string::npos);
   EXPECT_NE(Tensor::full({}, NAN, t).str().find("nan"), std::string::npos);
   // requires_grad shows, as for float32.
