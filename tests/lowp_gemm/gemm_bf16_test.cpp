@@ -150,7 +150,9 @@ TEST_P(GemmBf16, AllTransposesOddShapesPaddedLeadingDims) {
 TEST_P(GemmBf16, AlphaBeta) {
   ThreadsGuard threads(1);
   uint32_t seed = 100;
-  for (const Shape3& s : {Shape3{15, 17, 33}, Shape3{64, 80, 96}, Shape3{33, 100, 70}})
+  // 64 x 96 x 1100: whole AMX blocks over several k slices (c accumulates in place).
+  for (const Shape3& s :
+       {Shape3{15, 17, 33}, Shape3{64, 80, 96}, Shape3{33, 100, 70}, Shape3{64, 96, 1100}})
     for (int t = 0; t < 4; ++t)
       for (auto [alpha, beta] : {std::pair{1.f, 1.f}, {0.5f, -0.75f}, {-2.f, 0.f}}) {
         Problem p(t & 1, t & 2, s, alpha, beta, 2, ++seed);
