@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -38,6 +39,10 @@ struct EquivalenceOptions {
   // replays it (CompileOptions::cuda_graph); use steps >= 3 to compare replays. Ignored on
   // the CPU.
   bool cuda_graph = true;
+  // Mixed precision (duet/amp.h): the eager steps run forward and loss inside
+  // duet::autocast(*autocast); the graph gets the "autocast" pass before autodiff
+  // (CompileOptions::autocast). With bit_exact the two must agree bit for bit.
+  std::optional<DType> autocast{};
 };
 
 struct EquivalenceReport {

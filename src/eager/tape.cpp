@@ -20,6 +20,7 @@
 #include <unordered_set>
 
 #include "core/copy.h"
+#include "duet/amp.h"
 #include "duet/autograd.h"
 #include "duet/ops/elementwise.h"
 #include "duet/ops/shape.h"
@@ -232,6 +233,8 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
   DUET_CHECK(grads.empty() || grads.size() == roots.size(), "backward: ", roots.size(),
              " roots but ", grads.size(), " gradients (expected one per root)");
   NoGradGuard no_grad;
+  // Gradient rules run in the dtypes the forward chose: no autocast policy inside backward.
+  AutocastGuard no_autocast(bfloat16, /*enabled=*/false);
 
   struct Later {
     bool operator()(const std::shared_ptr<TapeNode>& a, const std::shared_ptr<TapeNode>& b) const {

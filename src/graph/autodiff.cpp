@@ -3,6 +3,7 @@
 // given symbolic tensors, the ops they call append the backward nodes.
 #include <map>
 
+#include "duet/amp.h"
 #include "duet/ops/elementwise.h"
 #include "graph/ir.h"
 
@@ -32,6 +33,9 @@ std::vector<Tensor> gradients(const Tensor& loss, const std::vector<Tensor>& wrt
       g->building = was;
     }
   } restore{g, was_building};
+  // Gradient rules run in the dtypes the forward chose: no autocast policy inside autodiff.
+  AutocastGuard no_autocast(bfloat16, /*enabled=*/false);
+  const size_t start = g->nodes.size();  // the nodes from here on are marked from_autodiff
 
   // Targets and which values depend on them (forward reachability).
   std::vector<ValueRef> targets(wrt.size());
@@ -119,6 +123,13 @@ std::vector<Tensor> gradients(const Tensor& loss, const std::vector<Tensor>& wrt
   }
 
   std::vector<Tensor> result(wrt.size());
+  struct MarkNew {  // every node appended from here on, also by the loop below
+    GraphData& g;
+    size_t first;
+    ~MarkNew() {
+      for (size_t j = first; j < g.nodes.size(); ++j) g.nodes[j].from_autodiff = true;
+    }
+  } mark{*g, start};
   for (size_t i = 0; i < wrt.size(); ++i) {
     if (!targets[i].valid()) continue;
     auto it = grad.find(targets[i]);

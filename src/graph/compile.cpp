@@ -201,6 +201,20 @@ Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
                " is not a value of this graph (expected a tensor computed from its inputs)");
     outs.push_back(gv->ref);
   }
+  // The passes that implement CompileOptions::autocast run before autodiff, so that the
+  // backward graph is the gradient of the rewritten forward graph, as the eager tape is.
+  std::vector<PassStat> early_stats;
+  for (const detail::Pass& pass : detail::pass_pipeline()) {
+    if (!options.autocast || !pass.before_autodiff || options.disabled_passes.count(pass.name))
+      continue;
+    detail::PassContext early{*g, outs, options};
+    if (options.dump_passes) std::cerr << "--- before " << pass.name << "\n" << g->dump();
+    const auto tp = std::chrono::steady_clock::now();
+    const size_t before = g->nodes.size();
+    pass.fn(early);
+    early_stats.push_back({pass.name, before, g->nodes.size(), ms_since(tp)});
+    if (options.dump_passes) std::cerr << "--- after " << pass.name << "\n" << g->dump();
+  }
   if (options.optimizer) {
     DUET_CHECK(options.training, "compile: an optimizer was given for an eval graph");
     DUET_CHECK(outputs[0].numel() == 1,
@@ -208,15 +222,17 @@ Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
                "must have one element; got shape ",
                shape_str(outputs[0].shape()));
     DUET_CHECK(g->building, "compile: graph #", g->id, " was already compiled");
+    // The loss as a fresh symbolic value: a pass above may have renumbered the nodes.
+    const Tensor loss = g->symbolic(outs[0]);
     if (options.grad_scaler && options.grad_scaler->enabled()) {
       // Loss scaling (duet/amp.h): the gradients of scale * loss, unscaled and checked for
       // inf/NaN by nodes of this graph; the update is gated on the device and the scale
       // updated, with no host read.
       amp::GradScaler& scaler = *options.grad_scaler;
       scaler.apply_gradients(*options.optimizer,
-                             gradients(scaler.scale(outputs[0]), options.optimizer->params()));
+                             gradients(scaler.scale(loss), options.optimizer->params()));
     } else {
-      std::vector<Tensor> grads = gradients(outputs[0], options.optimizer->params());
+      std::vector<Tensor> grads = gradients(loss, options.optimizer->params());
       options.optimizer->apply_gradients(grads);
     }
   } else {
@@ -227,10 +243,11 @@ Executable compile(Graph& graph, const std::vector<Tensor>& outputs,
   g->compiled = true;
 
   auto impl = std::make_unique<detail::ExecutableImpl>();
+  impl->pass_stats = std::move(early_stats);
   detail::PassContext ctx{*g, outs, options};
   for (const detail::Pass& pass : detail::pass_pipeline()) {
     if (options.keep_intermediates) break;
-    if (options.disabled_passes.count(pass.name)) continue;
+    if (pass.before_autodiff || options.disabled_passes.count(pass.name)) continue;
     if (pass.eval_only && options.training) continue;
     if (pass.reorders_math && options.bit_exact) continue;
     if (options.dump_passes) std::cerr << "--- before " << pass.name << "\n" << g->dump();

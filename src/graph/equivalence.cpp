@@ -16,13 +16,15 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include "core/copy.h"
+#include "duet/amp.h"
 #include "duet/autograd.h"
 #include "duet/graph.h"
 #include "duet/optim/sgd.h"
-#include "graph/ir.h"
+#include "graph/passes.h"
 
 namespace duet {
 namespace {
@@ -75,6 +77,20 @@ Tensor on_device(const Tensor& t, Device device) {
 
 Tensor on_host(const Tensor& t) {
   return on_device(t, cpu);
+}
+
+// EquivalenceOptions::autocast on the graph side: the "autocast" pass on the forward graph
+// (out, loss) before gradients() is called, as compile() runs it before autodiff; out and
+// loss are refreshed (the pass renumbers nodes).
+void autocast_forward(Graph& g, Tensor& out, Tensor& loss, std::optional<DType> autocast) {
+  if (!autocast) return;
+  std::vector<detail::ValueRef> refs{detail::graph_value(out)->ref,
+                                     detail::graph_value(loss)->ref};
+  const CompileOptions opts{.autocast = autocast};
+  detail::PassContext ctx{*g.data(), refs, opts};
+  detail::insert_autocast(ctx);
+  out = g.data()->symbolic(refs[0]);
+  loss = g.data()->symbolic(refs[1]);
 }
 
 }  // namespace
@@ -150,8 +166,13 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
       eager_before[k] = nn::clone_state_dict(model.state_dict());
       gen_before[k] = default_generator();
       opt->zero_grad();
-      Tensor out = model(x);
-      Tensor l = loss(out, y);
+      Tensor out, l;
+      {
+        std::optional<AutocastGuard> scope;
+        if (options.autocast) scope.emplace(*options.autocast);
+        out = model(x);
+        l = loss(out, y);
+      }
       l.backward();
       eager[k].output = snapshot(out);
       eager[k].loss = snapshot(l);
@@ -175,6 +196,7 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
     Tensor ys = g.input("y", y0.shape(), y0.dtype(), y0.device());
     Tensor out = model(xs);
     Tensor l = loss(out, ys);
+    autocast_forward(g, out, l, options.autocast);
     std::vector<Tensor> grads = gradients(l, param_tensors);
     opt->apply_gradients(grads);
     std::vector<Tensor> outs{out, l};
@@ -240,7 +262,12 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
     for (const Tensor& p : param_tensors) p.zero_grad();
     set_op_observer(&observe, &log);
     try {
-      Tensor l = loss(model(x), y);
+      Tensor l;
+      {
+        std::optional<AutocastGuard> scope;
+        if (options.autocast) scope.emplace(*options.autocast);
+        l = loss(model(x), y);
+      }
       l.backward();
     } catch (...) {
       set_op_observer(nullptr, nullptr);
@@ -256,6 +283,7 @@ EquivalenceReport check_equivalence(nn::Module& model, const LossFn& loss,
     Tensor ys = g.input("y", y.shape(), y.dtype(), y.device());
     Tensor out_s = model(xs);
     Tensor l = loss(out_s, ys);
+    autocast_forward(g, out_s, l, options.autocast);
     std::vector<Tensor> grads = gradients(l, param_tensors);
     // The node producing the value that differed, for when no op-by-op match finds it.
     Tensor bad_value = rep.first_bad_value == "output" ? out_s : l;

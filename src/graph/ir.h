@@ -47,6 +47,9 @@ struct Node {
   // hoist (pass "hoist", eval graphs): computed from captures only, once, outside the arena,
   // and again when a capture it reads changes (ExecutableImpl::prologue).
   bool hoisted = false;
+  // Appended by gradients() (graph autodiff): the autocast pass never applies a policy to
+  // these (gradient rules run in the dtypes the forward chose).
+  bool from_autodiff = false;
 
   bool mutates() const { return kind == NodeKind::op && op->mutates_inputs != 0; }
   // A live op node of op `id` / with trait `t`.

@@ -3,8 +3,10 @@
 
 #include <iostream>
 #include <map>
+#include <optional>
 
 #include "core/tensor_impl.h"
+#include "duet/amp.h"
 #include "ops/op_def.h"
 
 namespace duet {
@@ -14,8 +16,11 @@ namespace {
 struct Signature {
   std::vector<TensorMeta> inputs;
   bool training = false;
+  // Autocast while tracing: CompileOptions::autocast, else the caller's duet::autocast scope.
+  std::optional<DType> autocast;
   bool operator<(const Signature& o) const {
     if (training != o.training) return training < o.training;
+    if (autocast != o.autocast) return autocast < o.autocast;
     if (inputs.size() != o.inputs.size()) return inputs.size() < o.inputs.size();
     for (size_t i = 0; i < inputs.size(); ++i) {
       const TensorMeta& a = inputs[i];
@@ -47,6 +52,10 @@ std::string why(const Signature& before, const Signature& now) {
     if (!(a.device == b.device))
       return detail::cat("input ", i, " device changed from ", a.device, " to ", b.device);
   }
+  if (before.autocast != now.autocast)
+    return detail::cat("autocast changed from ",
+                       before.autocast ? dtype_name(*before.autocast) : "off", " to ",
+                       now.autocast ? dtype_name(*now.autocast) : "off");
   return "mode changed";
 }
 
@@ -78,6 +87,7 @@ std::vector<Tensor> JitFunction::operator()(const std::vector<Tensor>& inputs) {
   State& s = *state_;
   Signature sig;
   sig.training = s.options.training;
+  sig.autocast = s.options.autocast ? s.options.autocast : autocast_dtype();
   for (size_t i = 0; i < inputs.size(); ++i) {
     DUET_CHECK(inputs[i].defined() && !inputs[i].is_symbolic(), "jit '", s.name, "': input ", i,
                " is undefined or symbolic; expected a concrete tensor");
@@ -106,7 +116,15 @@ std::vector<Tensor> JitFunction::operator()(const std::vector<Tensor>& inputs) {
     for (size_t i = 0; i < inputs.size(); ++i)
       symbolic.push_back(g.input("in" + std::to_string(i), inputs[i].shape(), inputs[i].dtype(),
                                  inputs[i].device()));
-    std::vector<Tensor> outs = s.fn(symbolic);
+    std::vector<Tensor> outs;
+    {
+      // CompileOptions::autocast: the trace records the casts as eager autocast would (the
+      // graph's "autocast" pass then finds nothing left to cast), so trace functions that
+      // take gradients themselves (duet::gradients) differentiate the cast graph.
+      std::optional<AutocastGuard> scope;
+      if (s.options.autocast) scope.emplace(*s.options.autocast);
+      outs = s.fn(symbolic);
+    }
     it = s.cache.emplace(sig, compile(g, outs, s.options)).first;
     ++s.compiles;
   }

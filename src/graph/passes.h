@@ -25,11 +25,22 @@ struct Pass {
   PassFn fn;
   bool eval_only = false;      // skipped for training graphs
   bool reorders_math = false;  // skipped with bit_exact
+  // Runs in compile() before autodiff (training graphs: before the optimizer's gradients),
+  // also with keep_intermediates: it changes what the graph computes (autocast).
+  bool before_autodiff = false;
 };
 
 // The fixed pipeline, in order.
 const std::vector<Pass>& pass_pipeline();
 
+// CompileOptions::autocast (pass_autocast.cpp): casts each op's inputs as its AutocastPolicy
+// asks, as eager autocast does, and infers the outputs again. insert_autocast: before autodiff
+// (training graphs, bit_exact, keep_intermediates); insert_autocast_late: other eval graphs,
+// after fold_batch_norm and fuse_epilogue.
+void insert_autocast(PassContext& ctx);
+void insert_autocast_late(PassContext& ctx);
+// cast(cast(x, wide), dtype of x) -> x when `wide` holds every value of x's dtype exactly.
+void cancel_casts(PassContext& ctx);
 // Removes nodes whose outputs reach no requested output and no side effect (in-place node).
 void dead_code_elimination(PassContext& ctx);
 // Merges op nodes with the same op, attrs and inputs (pure, non-random ops only).

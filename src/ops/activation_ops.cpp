@@ -194,7 +194,8 @@ DUET_DEFINE_OP(softplus_op, {.id = OpId::softplus,
                              .save_inputs = 1,
                              .kernels = {cpu_kernels::softplus},
                              .inplace_input = 0,
-                             .samples = softplus_samples})
+                             .samples = softplus_samples,
+                             .autocast = AutocastPolicy::float32})
 
 namespace {
 

@@ -5,6 +5,7 @@
 //     concrete inputs: view fn, or prepare (ops/prepare.h: kernel, contiguous copies,
 //                      workspace), allocate outputs + run the device kernel
 //   -> record a tape node when grad mode is on and an input requires grad
+#include "amp/autocast.h"
 #include "core/copy.h"
 #include "core/tensor_impl.h"
 #include "duet/autograd.h"
@@ -35,6 +36,8 @@ std::vector<Tensor> call_op(const OpDef& op, std::vector<Tensor> inputs, const A
   const char* name = op.name.c_str();
   DUET_CHECK(op.num_inputs < 0 || static_cast<int>(inputs.size()) == op.num_inputs, name, ": got ",
              inputs.size(), " inputs, expected ", op.num_inputs);
+  // Autocast (duet/amp.h): inputs cast as op.autocast asks, as recorded cast ops.
+  if (op.autocast != AutocastPolicy::none) detail::autocast_inputs(op, inputs);
   // Mixed dtypes of a binary op: promote_types (ops/promotion.h), as recorded cast ops.
   detail::promote_inputs(op, inputs);
   std::vector<TensorMeta> metas;

@@ -2,9 +2,11 @@
 // entropy (one fused op that also returns log-probabilities for its backward op) and
 // mse_loss (composed of ops).
 #include "loss_kernels.h"
+#include "duet/amp.h"
 #include "duet/ops/elementwise.h"
 #include "duet/ops/loss.h"
 #include "duet/ops/reduce.h"
+#include "duet/ops/shape.h"
 #include "ops/op_def.h"
 #include "ops/op_samples.h"
 
@@ -120,14 +122,16 @@ DUET_DEFINE_OP(softmax_op, {.id = OpId::softmax,
                             .save_outputs = 1,
                             .kernels = {cpu_kernels::softmax},
                             .inplace_input = 0,
-                            .samples = softmax_samples})
+                            .samples = softmax_samples,
+                            .autocast = AutocastPolicy::float32})
 DUET_DEFINE_OP(log_softmax_op,
                {.id = OpId::log_softmax,
                 .infer = softmax_infer,
                 .grad = log_softmax_grad,
                 .save_outputs = 1,
                 .kernels = {cpu_kernels::log_softmax},
-                .samples = softmax_samples})
+                .samples = softmax_samples,
+                .autocast = AutocastPolicy::float32})
 DUET_DEFINE_OP(softmax_backward_op,
                {.id = OpId::softmax_backward,
                 .num_inputs = 2,
@@ -233,7 +237,8 @@ DUET_DEFINE_OP(cross_entropy_op,
                 .save_outputs = 0b10,
                 .nondiff_inputs = 0b10,
                 .kernels = {cpu_kernels::cross_entropy},
-                .samples = cross_entropy_samples})
+                .samples = cross_entropy_samples,
+                .autocast = AutocastPolicy::float32})
 DUET_DEFINE_OP(cross_entropy_backward_op, {.id = OpId::cross_entropy_backward,
                                            .num_inputs = 3,
                                            .traits = static_cast<uint32_t>(OpTrait::backward),
@@ -285,9 +290,15 @@ Tensor cross_entropy_backward(const Tensor& grad, const Tensor& log_probs, const
                   Attrs().set("label_smoothing", label_smoothing));
 }
 
-Tensor mse_loss(const Tensor& prediction, const Tensor& target, std::source_location loc) {
+Tensor mse_loss(const Tensor& prediction_in, const Tensor& target_in, std::source_location loc) {
   LocationScope scope(loc);
-  DUET_CHECK(prediction.defined() && target.defined(), "mse_loss: undefined input tensor");
+  DUET_CHECK(prediction_in.defined() && target_in.defined(), "mse_loss: undefined input tensor");
+  // Autocast (duet/amp.h): mse_loss is on torch.autocast's float32 list; being composed of
+  // ops, it casts its low-precision inputs itself.
+  auto f32 = [](const Tensor& t) {
+    return autocast_dtype() && is_low_precision(t.dtype()) ? cast(t, float32) : t;
+  };
+  const Tensor prediction = f32(prediction_in), target = f32(target_in);
   DUET_CHECK(prediction.shape() == target.shape(), "mse_loss: prediction has shape ",
              shape_str(prediction.shape()), " but target has shape ", shape_str(target.shape()),
              " (expected equal shapes)");

@@ -4,8 +4,10 @@
 #include <cmath>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <tuple>
 
+#include "duet/amp.h"
 #include "duet/autograd.h"
 #include "duet/data/dataloader.h"
 #include "duet/distributed.h"
@@ -97,15 +99,18 @@ std::vector<double> global_metric_values(const std::vector<std::shared_ptr<Metri
 class Evaluator {
  public:
   Evaluator(nn::Module& model, const LossFn& loss_fn, Execution mode, bool bit_exact,
-            bool cuda_graph, bool distributed = false)
-      : model_(model), loss_fn_(loss_fn), distributed_(distributed) {
+            bool cuda_graph, bool distributed = false, std::optional<DType> autocast = {})
+      : model_(model), loss_fn_(loss_fn), distributed_(distributed), autocast_(autocast) {
     if (mode == Execution::graph)
       step_ = std::make_unique<JitFunction>(
           [this](const std::vector<Tensor>& in) {
             Tensor out = model_(in[0]);
             return std::vector<Tensor>{loss_fn_(out, in[1]), out};
           },
-          CompileOptions{.training = false, .bit_exact = bit_exact, .cuda_graph = cuda_graph},
+          CompileOptions{.training = false,
+                         .bit_exact = bit_exact,
+                         .cuda_graph = cuda_graph,
+                         .autocast = autocast},
           "eval_step");
   }
 
@@ -125,6 +130,8 @@ class Evaluator {
         loss = r[0];
         out = r[1];
       } else {
+        std::optional<AutocastGuard> scope;  // EvaluateOptions::autocast
+        if (autocast_) scope.emplace(*autocast_);
         out = model_(x);
         loss = loss_fn_(out, y);
       }
@@ -146,6 +153,7 @@ class Evaluator {
   nn::Module& model_;
   const LossFn& loss_fn_;
   bool distributed_;
+  std::optional<DType> autocast_;
   std::unique_ptr<JitFunction> step_;
 };
 
@@ -194,8 +202,10 @@ class Stepper {
               }
           return outs;
         },
-        CompileOptions{.training = true, .bit_exact = options.bit_exact,
-                       .cuda_graph = options.cuda_graph},
+        CompileOptions{.training = true,
+                       .bit_exact = options.bit_exact,
+                       .cuda_graph = options.cuda_graph,
+                       .autocast = options.autocast},
         "train_step");
   }
 
@@ -213,8 +223,13 @@ class Stepper {
     }
     opt_.zero_grad();
     if (reducer_) reducer_->prepare_for_backward();  // bucket all-reduces during backward
-    Tensor out = model_(x);
-    Tensor loss = loss_fn_(out, y);
+    Tensor out, loss;
+    {
+      std::optional<AutocastGuard> scope;  // FitOptions::autocast: forward and loss only
+      if (options_.autocast) scope.emplace(*options_.autocast);
+      out = model_(x);
+      loss = loss_fn_(out, y);
+    }
     DUET_CHECK(loss.numel() == 1, "fit: the loss function returned shape ",
                shape_str(loss.shape()), " (expected one element)");
     amp::GradScaler* scaler = active_scaler();
@@ -400,7 +415,7 @@ History fit(nn::Module& model, const LossFn& loss_fn, optim::Optimizer& optimize
   std::unique_ptr<Evaluator> evaluator;
   if (options.validation)
     evaluator = std::make_unique<Evaluator>(model, loss_fn, options.mode, options.bit_exact,
-                                            options.cuda_graph, dist);
+                                            options.cuda_graph, dist, options.autocast);
 
   History history;
   FitState state;
@@ -505,7 +520,7 @@ Logs evaluate(nn::Module& model, const LossFn& loss_fn, data::DataLoader& loader
              "evaluate: distributed = true but there is no process group (expected "
              "duet::distributed::init() first)");
   Evaluator ev(model, loss_fn, options.mode, options.bit_exact, options.cuda_graph,
-               options.distributed);
+               options.distributed, options.autocast);
   return ev.run(loader, options.metrics);
 }
 

@@ -8,15 +8,23 @@ TEST(Pipeline, OrderAndFlags) {
   const auto& p = detail::pass_pipeline();
   std::vector<std::string> names;
   for (const detail::Pass& pass : p) names.push_back(pass.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"dce", "cse", "constant_folding", "fold_batch_norm",
-                                             "commute_relu_pool", "fuse_epilogue", "nchwc_layout",
+  EXPECT_EQ(names, (std::vector<std::string>{"autocast", "dce", "cse", "cancel_casts",
+                                             "constant_folding", "fold_batch_norm",
+                                             "commute_relu_pool", "fuse_epilogue", "autocast",
+                                             "nchwc_layout",
                                              "fuse_updates", "dce", "schedule_updates",
                                              "schedule_collectives", "hoist", "inplace"}));
   for (const detail::Pass& pass : p) {
     const std::string name = pass.name;
+    if (name == "autocast") {  // before autodiff, or late in eval graphs (reorders rounding)
+      EXPECT_NE(pass.before_autodiff, pass.eval_only);
+      EXPECT_EQ(pass.eval_only, pass.reorders_math);
+      continue;
+    }
     const bool eval_reorders = name == "fold_batch_norm" || name == "nchwc_layout";
     EXPECT_EQ(pass.eval_only, eval_reorders || name == "hoist") << name;
     EXPECT_EQ(pass.reorders_math, eval_reorders || name == "fuse_updates") << name;
+    EXPECT_FALSE(pass.before_autodiff) << name;
   }
 }
 
