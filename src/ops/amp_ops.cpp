@@ -91,7 +91,6 @@ std::vector<OpSample> amp_update_scale_samples() {
 DUET_DEFINE_OP(amp_unscale_op, {.id = OpId::amp_unscale,
                                 .num_inputs = -1,
                                 .num_outputs = 2,
-                                .traits = static_cast<uint32_t>(OpTrait::elementwise),
                                 .infer = amp_unscale_infer,
                                 .nondiff_inputs = 0b111,
                                 .kernels = {cpu_kernels::amp_unscale},
@@ -105,7 +104,8 @@ DUET_DEFINE_OP(amp_update_scale_op, {.id = OpId::amp_update_scale_,
                                      .mutates_inputs = 0b1011,
                                      .nondiff_inputs = 0b1111,
                                      .kernels = {cpu_kernels::amp_update_scale},
-                                     .samples = amp_update_scale_samples})
+                                     .samples = amp_update_scale_samples,
+                                     .low_precision = false})  // float32 / int64 state by contract
 
 namespace amp {
 
