@@ -34,8 +34,11 @@ void reset_kernel_isa();
 // C++, the same float32-accumulated products (the order of the additions differs, so the bits
 // may). amx needs AMX-BF16 and the tile state, which Linux grants a process on request
 // (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), asked once at the first query);
-// avx512_bf16 needs AVX512_BF16 besides AVX-512. The default is the best available, lowered by
-// DUET_BF16_PATH=plain|avx512_bf16|amx or DUET_CPU_ISA=generic (read once).
+// avx512_bf16 needs AVX512_BF16 besides AVX-512. The default is the fastest available: amx;
+// else plain on Intel, whose cores run VDPBF16PS at half their fp32 FMA rate (the plain path
+// widens bfloat16 exactly and runs the fp32 FMA kernel), avx512_bf16 on AMD. DUET_CPU_ISA=generic
+// caps it at plain; DUET_BF16_PATH=plain|avx512_bf16|amx picks any path up to the cap (read
+// once). docs/mixed_precision.md has the measured speeds.
 enum class Bf16Path { plain, avx512_bf16, amx };
 // "plain" / "avx512_bf16" / "amx".
 const char* bf16_path_name(Bf16Path path);

@@ -49,33 +49,40 @@ inline __mmask16 mask16(int64_t count) {
 inline void pack_a(bool trans_a, const BFloat16* a, int64_t lda, int64_t i0, int64_t mc, int64_t k0,
                    int64_t kc, uint16_t* ap) {
   const int64_t it_count = tiles(mc, 16), kt_count = tiles(kc, 32);
-  for (int64_t it = 0; it < it_count; ++it)
-    for (int64_t kt = 0; kt < kt_count; ++kt) {
-      uint16_t* t = ap + (it * kt_count + kt) * kTileElems;
+  if (!trans_a) {
+    // Row by row, each read front to back (one stream) into its kt_count tiles.
+    for (int64_t it = 0; it < it_count; ++it) {
       const int64_t rows = std::min<int64_t>(16, mc - 16 * it);
-      const int64_t cols = std::min<int64_t>(32, kc - 32 * kt);
-      if (!trans_a) {
-        const __mmask32 mk = mask32(cols);
-        for (int64_t r = 0; r < 16; ++r) {
+      for (int64_t r = 0; r < 16; ++r) {
+        const BFloat16* src = a + (i0 + 16 * it + r) * lda + k0;
+        uint16_t* dst = ap + it * kt_count * kTileElems + r * 32;
+        for (int64_t kt = 0; kt < kt_count; ++kt) {
           __m512i v = _mm512_setzero_si512();
-          if (r < rows)
-            v = _mm512_maskz_loadu_epi16(mk, a + (i0 + 16 * it + r) * lda + k0 + 32 * kt);
-          _mm512_storeu_si512(t + r * 32, v);
+          if (r < rows) v = _mm512_maskz_loadu_epi16(mask32(kc - 32 * kt), src + 32 * kt);
+          _mm512_storeu_si512(dst + kt * kTileElems, v);
         }
-      } else {
-        // a[(k0 + 32 kt + kk) * lda + i0 + 16 it + r]: a 32 x 16 block, transposed.
-        alignas(64) uint16_t col[32][16];
-        const __mmask16 mr = mask16(rows);
-        for (int64_t kk = 0; kk < 32; ++kk) {
-          __m256i v = _mm256_setzero_si256();
-          if (kk < cols)
-            v = _mm256_maskz_loadu_epi16(mr, a + (k0 + 32 * kt + kk) * lda + i0 + 16 * it);
-          _mm256_store_si256(reinterpret_cast<__m256i*>(col[kk]), v);
-        }
-        for (int64_t r = 0; r < 16; ++r)
-          for (int64_t kk = 0; kk < 32; ++kk) t[r * 32 + kk] = col[kk][r];
       }
     }
+    return;
+  }
+  // a[(k0 + 32 kt + kk) * lda + i0 + 16 it + r]: 32 x 16 blocks, transposed; consecutive it
+  // read the next 32 bytes of the same 32 rows.
+  for (int64_t kt = 0; kt < kt_count; ++kt) {
+    const int64_t depth = std::min<int64_t>(32, kc - 32 * kt);
+    for (int64_t it = 0; it < it_count; ++it) {
+      uint16_t* t = ap + (it * kt_count + kt) * kTileElems;
+      const __mmask16 mr = mask16(mc - 16 * it);
+      alignas(64) uint16_t col[32][16];
+      for (int64_t kk = 0; kk < 32; ++kk) {
+        __m256i v = _mm256_setzero_si256();
+        if (kk < depth)
+          v = _mm256_maskz_loadu_epi16(mr, a + (k0 + 32 * kt + kk) * lda + i0 + 16 * it);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(col[kk]), v);
+      }
+      for (int64_t r = 0; r < 16; ++r)
+        for (int64_t kk = 0; kk < 32; ++kk) t[r * 32 + kk] = col[kk][r];
+    }
+  }
 }
 
 // op(b)[k0:k0+kc, j0:j0+nc] -> bp (ceil(nc/16) x ceil(kc/32) VNNI tiles). b is (k, n), or
@@ -83,38 +90,46 @@ inline void pack_a(bool trans_a, const BFloat16* a, int64_t lda, int64_t i0, int
 inline void pack_b(bool trans_b, const BFloat16* b, int64_t ldb, int64_t j0, int64_t nc, int64_t k0,
                    int64_t kc, uint16_t* bp) {
   const int64_t jt_count = tiles(nc, 16), kt_count = tiles(kc, 32);
-  for (int64_t jt = 0; jt < jt_count; ++jt)
+  if (!trans_b) {
+    // Rows 2p and 2p + 1 of b, read front to back (two streams), widened to 32 bits and
+    // interleaved into row p of each of the jt_count tiles.
     for (int64_t kt = 0; kt < kt_count; ++kt) {
-      uint16_t* t = bp + (jt * kt_count + kt) * kTileElems;
-      const int64_t cols = std::min<int64_t>(16, nc - 16 * jt);
       const int64_t depth = std::min<int64_t>(32, kc - 32 * kt);
-      if (!trans_b) {
-        // Rows 2p and 2p + 1 of b, widened to 32 bits and interleaved.
-        const __mmask16 mc = mask16(cols);
-        const BFloat16* src = b + (k0 + 32 * kt) * ldb + j0 + 16 * jt;
-        for (int64_t p = 0; p < 16; ++p) {
+      for (int64_t p = 0; p < 16; ++p) {
+        const BFloat16* row0 = b + (k0 + 32 * kt + 2 * p) * ldb + j0;
+        const BFloat16* row1 = row0 + ldb;
+        uint16_t* dst = bp + kt * kTileElems + p * 32;
+        for (int64_t jt = 0; jt < jt_count; ++jt) {
+          const __mmask16 mc = mask16(nc - 16 * jt);
           __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
           if (2 * p < depth)
-            lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mc, src + 2 * p * ldb));
+            lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mc, row0 + 16 * jt));
           if (2 * p + 1 < depth)
-            hi = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mc, src + (2 * p + 1) * ldb));
-          _mm512_storeu_si512(t + p * 32, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+            hi = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mc, row1 + 16 * jt));
+          _mm512_storeu_si512(dst + jt * kt_count * kTileElems,
+                              _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
         }
-      } else {
-        // Row j of b holds column j: its 16 k pairs are 16 32-bit words; transpose 16 x 16.
-        alignas(64) uint32_t row[16][16];
-        const __mmask32 mk = mask32(depth);
-        for (int64_t j = 0; j < 16; ++j) {
-          __m512i v = _mm512_setzero_si512();
-          if (j < cols)
-            v = _mm512_maskz_loadu_epi16(mk, b + (j0 + 16 * jt + j) * ldb + k0 + 32 * kt);
-          _mm512_store_si512(row[j], v);
-        }
-        uint32_t* t32 = reinterpret_cast<uint32_t*>(t);
-        for (int64_t p = 0; p < 16; ++p)
-          for (int64_t j = 0; j < 16; ++j) t32[p * 16 + j] = row[j][p];
       }
     }
+    return;
+  }
+  // Row j of b holds column j: its 16 k pairs are 16 32-bit words; transpose 16 x 16.
+  for (int64_t jt = 0; jt < jt_count; ++jt) {
+    const int64_t cols = std::min<int64_t>(16, nc - 16 * jt);
+    for (int64_t kt = 0; kt < kt_count; ++kt) {
+      uint16_t* t = bp + (jt * kt_count + kt) * kTileElems;
+      alignas(64) uint32_t row[16][16];
+      const __mmask32 mk = mask32(kc - 32 * kt);
+      for (int64_t j = 0; j < 16; ++j) {
+        __m512i v = _mm512_setzero_si512();
+        if (j < cols) v = _mm512_maskz_loadu_epi16(mk, b + (j0 + 16 * jt + j) * ldb + k0 + 32 * kt);
+        _mm512_store_si512(row[j], v);
+      }
+      uint32_t* t32 = reinterpret_cast<uint32_t*>(t);
+      for (int64_t p = 0; p < 16; ++p)
+        for (int64_t j = 0; j < 16; ++j) t32[p * 16 + j] = row[j][p];
+    }
+  }
 }
 
 // c[r, 0:cols] = alpha acc + beta c (beta == 0: c is not read) for one 16-wide row slice.
