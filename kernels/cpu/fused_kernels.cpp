@@ -12,6 +12,7 @@
 #include "core/dtype_dispatch.h"
 #include "core/parallel.h"
 #include "cpu/activation_math.h"
+#include "cpu/convert.h"
 #include "cpu/elementwise_kernels.h"
 #include "cpu/lowp_kernels.h"
 #include "linalg_kernels.h"
@@ -74,6 +75,23 @@ void linear_fused(const KernelArgs& k) {
 }
 
 void add_relu(const KernelArgs& k) {
+  if (k.outputs[0].dtype() == DType::bfloat16) {
+    // bfloat16 natively: relu(float(a) + float(b)) rounded once, the float32 kernel's bits on
+    // widened values.
+    const BFloat16* pa = k.inputs[0].data<BFloat16>();
+    const BFloat16* pb = k.inputs[1].data<BFloat16>();
+    BFloat16* po = k.outputs[0].data<BFloat16>();
+    const act::relu_act<float> relu{};
+    for_each_block(k.outputs[0].numel(), [&](int64_t i0, int64_t len) {
+      float va[kActBlock], vb[kActBlock];
+      convert::bf16_to_float(pa + i0, va, len);
+      convert::bf16_to_float(pb + i0, vb, len);
+#pragma omp simd
+      for (int64_t i = 0; i < len; ++i) va[i] = relu.forward(va[i] + vb[i]);
+      convert::float_to_bf16(va, po + i0, len);
+    });
+    return;
+  }
   detail::dispatch_floating(k.outputs[0].dtype(), "add_relu", [&](auto tag) {
     using T = decltype(tag);
     const T* pa = static_cast<const T*>(k.inputs[0].data_ptr());

@@ -265,7 +265,8 @@ DUET_DEFINE_OP(add_relu_op, {.id = OpId::add_relu,
                              .save_outputs = 0b1,
                              .kernels = {cpu_kernels::add_relu},
                              .inplace_input = 0,
-                             .samples = add_relu_samples})
+                             .samples = add_relu_samples,
+                             .native_low_precision = {kNativeBFloat16}})
 
 namespace {
 

@@ -183,7 +183,8 @@ DUET_DEFINE_OP(max_pool2d_op, {.id = OpId::max_pool2d,
                                .grad = max_pool2d_grad,
                                .save_outputs = 0b10,
                                .kernels = {cpu_kernels::max_pool2d},
-                               .samples = max_pool2d_samples})
+                               .samples = max_pool2d_samples,
+                               .native_low_precision = {kNativeBFloat16}})
 
 namespace {
 

@@ -213,3 +213,17 @@ TEST(LowpKernels, FusedGraphMatchesEagerBits) {
   Executable exe = compile(g, {relu(linear(xs, lw.b, lb.b))});
   expect_same_bits(exe.run({{"x", lx.b}})[0], eager, "linear + relu");
 }
+
+// The native bfloat16 max_pool2d and add_relu give exactly the float32 kernels' results on the
+// widened values, rounded (a maximum is one of its inputs; relu(a + b) is rounded once).
+TEST(LowpKernels, MaxPoolAndAddReluMatchFloat32Bits) {
+  Pair x = randn_pair({2, 5, 13, 12}, 31);
+  for (const Pool2dOptions& o :
+       {Pool2dOptions{.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}},
+        Pool2dOptions{.kernel = {2, 2}, .stride = {2, 2}},
+        Pool2dOptions{.kernel = {3, 2}, .stride = {1, 2}, .padding = {1, 0}, .dilation = {2, 1}}}) {
+    expect_same_bits(max_pool2d(x.b, o), max_pool2d(x.f, o).to(bfloat16), "max_pool2d");
+  }
+  Pair a = randn_pair({3, 7, 9, 11}, 32), b = randn_pair({3, 7, 9, 11}, 33);
+  expect_same_bits(add_relu(a.b, b.b), add_relu(a.f, b.f).to(bfloat16), "add_relu");
+}
