@@ -7,6 +7,7 @@
 #   bench/compare_bf16_cpu.sh                       # build/, 2 threads, 20 steps
 #   BUILD=build-kernels THREADS=2 STEPS=10 PYTHON=/usr/bin/python3 bench/compare_bf16_cpu.sh
 #   OUT=/tmp/bf16 bench/compare_bf16_cpu.sh         # keep the CSVs there
+#   TORCH=0 bench/compare_bf16_cpu.sh               # duet only (no PyTorch run)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -16,6 +17,7 @@ THREADS="${THREADS:-2}"
 STEPS="${STEPS:-20}"
 WARMUP="${WARMUP:-3}"
 PYTHON="${PYTHON:-/usr/bin/python3}"
+TORCH="${TORCH:-1}"
 OUT="${OUT:-$(mktemp -d)}"
 BENCH="$BUILD/bench/duet-bench"
 mkdir -p "$OUT"
@@ -29,7 +31,9 @@ echo "== duet: resnet18 8x128 training, graph, fp32 vs bf16" >&2
 "$BENCH" --models resnet18 --sizes 128 --batches 8 --modes train --exec graph \
   --precision fp32,bf16 "${common[@]}" --csv "$OUT/duet_resnet18.csv" >&2
 echo "== PyTorch: resnet50 8x224 inference, bf16 autocast (and fp32)" >&2
-if "$PYTHON" -c "import torch" 2>/dev/null; then
+if [[ "$TORCH" == 0 ]]; then
+  echo "compare_bf16_cpu.sh: TORCH=0: PyTorch's column is skipped" >&2
+elif "$PYTHON" -c "import torch" 2>/dev/null; then
   "$PYTHON" "$HERE/pytorch_reference.py" --models resnet50 --sizes 224 --batches 8 \
     --modes inference --exec eager --precision fp32,bf16 "${common[@]}" \
     --csv "$OUT/torch_resnet50.csv" >&2
