@@ -91,23 +91,28 @@ inline void pack_b(bool trans_b, const BFloat16* b, int64_t ldb, int64_t j0, int
                    int64_t kc, uint16_t* bp) {
   const int64_t jt_count = tiles(nc, 16), kt_count = tiles(kc, 32);
   if (!trans_b) {
-    // Rows 2p and 2p + 1 of b, read front to back (two streams), widened to 32 bits and
-    // interleaved into row p of each of the jt_count tiles.
+    // Rows 2p and 2p + 1 of b, read front to back (two streams), 32 columns at a time:
+    // unpacklo/hi interleave the pairs within each 128-bit lane (columns 0-3 | 8-11 | ... and
+    // 4-7 | 12-15 | ...), one permute per tile puts the lanes in column order.
+    const __m512i idx0 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+    const __m512i idx1 = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
     for (int64_t kt = 0; kt < kt_count; ++kt) {
       const int64_t depth = std::min<int64_t>(32, kc - 32 * kt);
       for (int64_t p = 0; p < 16; ++p) {
         const BFloat16* row0 = b + (k0 + 32 * kt + 2 * p) * ldb + j0;
         const BFloat16* row1 = row0 + ldb;
         uint16_t* dst = bp + kt * kTileElems + p * 32;
-        for (int64_t jt = 0; jt < jt_count; ++jt) {
-          const __mmask16 mc = mask16(nc - 16 * jt);
-          __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
-          if (2 * p < depth)
-            lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mc, row0 + 16 * jt));
-          if (2 * p + 1 < depth)
-            hi = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mc, row1 + 16 * jt));
+        for (int64_t jt = 0; jt < jt_count; jt += 2) {
+          const __mmask32 mc = mask32(nc - 16 * jt);
+          __m512i r0 = _mm512_setzero_si512(), r1 = _mm512_setzero_si512();
+          if (2 * p < depth) r0 = _mm512_maskz_loadu_epi16(mc, row0 + 16 * jt);
+          if (2 * p + 1 < depth) r1 = _mm512_maskz_loadu_epi16(mc, row1 + 16 * jt);
+          const __m512i lo = _mm512_unpacklo_epi16(r0, r1), hi = _mm512_unpackhi_epi16(r0, r1);
           _mm512_storeu_si512(dst + jt * kt_count * kTileElems,
-                              _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+                              _mm512_permutex2var_epi64(lo, idx0, hi));
+          if (jt + 1 < jt_count)
+            _mm512_storeu_si512(dst + (jt + 1) * kt_count * kTileElems,
+                                _mm512_permutex2var_epi64(lo, idx1, hi));
         }
       }
     }
