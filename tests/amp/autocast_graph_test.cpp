@@ -281,3 +281,47 @@ TEST(AutocastGraphPass, JitPassesTheOptionAndKeysOnTheScope) {
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, AutocastGraph, ::testing::Values(bfloat16, float16),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+// Eval graphs without bit_exact: the casts go in after fold_batch_norm and fuse_epilogue, so
+// batch norm is folded into float32 weights (rounded once, hoisted) and the fused
+// convolutions run in low precision from one layer to the next, with no cast in between.
+TEST(AutocastGraphPass, EvalGraphFoldsBatchNormBeforeCasting) {
+  Generator gen(0);
+  auto net = std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::Conv2d>(3, 8, 3, nn::Conv2dOptions{.padding = 1}, false, gen),
+      std::make_shared<nn::BatchNorm2d>(8), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Conv2d>(8, 8, 3, nn::Conv2dOptions{.padding = 1}, false, gen),
+      std::make_shared<nn::BatchNorm2d>(8), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(8 * 6 * 6, 4, true, gen)});
+  // Running statistics that are not the initial ones.
+  {
+    NoGradGuard ng;
+    for (int i = 0; i < 3; ++i) (*net)(randn({4, 3, 6, 6}, 10 + i));
+  }
+  net->eval();
+  Tensor xv = randn({2, 3, 6, 6}, 20), eager;
+  {
+    NoGradGuard ng;
+    auto scope = autocast(bfloat16);
+    eager = (*net)(xv);
+  }
+  Graph g;
+  Tensor y = (*net)(g.input("x", {2, 3, 6, 6}));
+  Executable exe = compile(g, {y}, {.autocast = bfloat16});
+  const detail::GraphData& gd = *exe.impl()->graph;
+  EXPECT_EQ(count_op(gd, "channel_affine"), 0) << gd.dump();  // folded
+  EXPECT_EQ(count_op(gd, "conv2d_fused"), 2) << gd.dump();    // + relu
+  for (const detail::Node& nd : gd.nodes) {
+    if (!nd.is(OpId::conv2d_fused)) continue;
+    EXPECT_EQ(nd.outputs[0].dtype, bfloat16) << gd.dump();
+    for (const detail::ValueRef& r : nd.inputs) EXPECT_EQ(gd.meta(r).dtype, bfloat16) << gd.dump();
+  }
+  // Casts: the input, the two folded weights and biases, the linear's weight and bias; no
+  // activation goes back to float32.
+  EXPECT_EQ(count_casts(gd, bfloat16, float32), 0) << gd.dump();
+  EXPECT_EQ(count_casts(gd, float32, bfloat16), 7) << gd.dump();
+  Tensor got = exe.run({{"x", xv}})[0];
+  EXPECT_EQ(got.dtype(), bfloat16);
+  const double scale = max(abs(eager.to(float32)), {}, false).item();
+  EXPECT_LE(max(abs(sub(got.to(float32), eager.to(float32))), {}, false).item(), 3e-2 * scale);
+}
