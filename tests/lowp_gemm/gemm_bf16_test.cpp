@@ -179,6 +179,18 @@ TEST_P(GemmBf16, KZeroScalesC) {
   }
 }
 
+// alpha 0: c = beta c and a, b are not read (BLAS), even when they hold NaN.
+TEST_P(GemmBf16, AlphaZeroReadsNeitherOperand) {
+  for (float beta : {0.f, 0.5f}) {
+    Problem p(false, false, {20, 40, 30}, 0.f, beta, 1, 11);
+    for (BFloat16& v : p.a) v = BFloat16(std::numeric_limits<float>::quiet_NaN());
+    const std::vector<float> c = p.run();
+    for (int64_t i = 0; i < 20; ++i)
+      for (int64_t j = 0; j < 40; ++j)
+        ASSERT_EQ(c[i * p.ldc + j], beta == 0.f ? 0.f : beta * p.c0[i * p.ldc + j]);
+  }
+}
+
 // Large enough to be split over the threads (by columns, then by rows).
 TEST_P(GemmBf16, OneAndTwoThreads) {
   for (const Shape3& s : {Shape3{70, 300, 130}, Shape3{300, 90, 200}})
