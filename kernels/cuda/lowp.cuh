@@ -8,12 +8,12 @@
 //
 // The conversions give the bits of the CPU's (duet/half.h), including NaN payloads (which the
 // PTX conversions do not promise), so a cast on the GPU is bit-identical to the CPU's:
-// float -> low: __float2bfloat16_rn / __float2half_rn (round to nearest even; float16
-// overflows to infinity and keeps subnormals) with half.h's NaN rule; low -> float: exact.
+// float -> low: round to nearest even (bfloat16: half.h's integer formula, which is what
+// __float2bfloat16_rn computes; float16: __float2half_rn, which overflows to infinity and keeps
+// subnormals) with half.h's NaN rule; low -> float: exact.
 // These types have no arithmetic of their own: `a + b` on two of them converts both to float.
 #pragma once
 
-#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
@@ -32,11 +32,13 @@ __device__ __forceinline__ float bits_float(uint32_t u) {
   return __uint_as_float(u);
 }
 
-// float -> bfloat16 bits, RNE; NaN -> (bits >> 16) | 0x0040 (half.h's quiet NaN).
+// float -> bfloat16 bits, RNE (what __float2bfloat16_rn computes, as integer arithmetic: the
+// very formula of half.h, subnormals and overflow to infinity included); NaN ->
+// (bits >> 16) | 0x0040 (half.h's quiet NaN).
 __device__ __forceinline__ uint16_t to_bf16_bits(float f) {
   const uint32_t u = float_bits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);
-  return __bfloat16_as_ushort(__float2bfloat16_rn(f));
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 __device__ __forceinline__ float from_bf16_bits(uint16_t b) {
   return bits_float(static_cast<uint32_t>(b) << 16);
