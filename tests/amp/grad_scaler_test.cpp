@@ -11,6 +11,7 @@
 #include "duet/io.h"
 #include "duet/nn.h"
 #include "duet/optim.h"
+#include "duet/optim/updates.h"
 #include "duet/train.h"
 #include "io/io_test_util.h"
 #include "test_util.h"
@@ -320,4 +321,26 @@ TEST(GradScaler, CheckpointRoundTrip) {
   EXPECT_DUET_ERROR(train::load_checkpoint(plain, {.grad_scaler = &c}),
                     "holds no grad_scaler state");
   EXPECT_EQ(c.get_scale(), 8.0);
+}
+
+// The fuse_updates pass (adam_step_ of a linear weight gradient -> linear_grad_adam_step_)
+// keeps the loss-scaling gate: with found_inf = 1 the fused update changes nothing.
+TEST(GradScaler, FusedLinearAdamUpdateKeepsTheGate) {
+  Generator gen(9);
+  Tensor w = Tensor::randn({4, 3}, gen), m = Tensor::zeros({4, 3}), v = Tensor::zeros({4, 3});
+  Tensor lr = Tensor::full({}, 0.01, float64), step = Tensor::zeros({}, int64);
+  Graph g({.training = true});
+  Tensor go = g.input("go", {2, 4}), x = g.input("x", {2, 3}), f = g.input("f", {});
+  optim::adam_step_(w, matmul(permute(go, {1, 0}), x), m, v, lr, step, {}, f);
+  Executable exe = compile(g, {sum(x)}, {.training = true});
+  ASSERT_NE(exe.dump().find("linear_grad_adam_step_"), std::string::npos) << exe.dump();
+  const std::vector<float> w0 = w.to_vector<float>();
+  const Tensor go_v = Tensor::randn({2, 4}, gen), x_v = Tensor::randn({2, 3}, gen);
+  exe.run({{"go", go_v}, {"x", x_v}, {"f", factor(1)}});
+  EXPECT_EQ(w.to_vector<float>(), w0);
+  EXPECT_EQ(m.to_vector<float>(), std::vector<float>(12, 0.0f));
+  EXPECT_EQ(step.item<int64_t>(), 0);
+  exe.run({{"go", go_v}, {"x", x_v}, {"f", factor(0)}});
+  EXPECT_NE(w.to_vector<float>(), w0);
+  EXPECT_EQ(step.item<int64_t>(), 1);
 }
