@@ -344,3 +344,40 @@ TEST(GradScaler, FusedLinearAdamUpdateKeepsTheGate) {
   EXPECT_NE(w.to_vector<float>(), w0);
   EXPECT_EQ(step.item<int64_t>(), 1);
 }
+
+// float16 autocast with loss scaling, eager (forward and loss in duet::autocast) against
+// CompileOptions{.autocast = float16, .grad_scaler}: the same parameters, optimizer state and
+// scale after steps with an overflow, bit for bit.
+TEST(GradScaler, Float16AutocastEagerEqualsCompiledStep) {
+  const bool overflow[] = {false, true, false, false, false};
+  const amp::GradScalerOptions so{.init_scale = 1024, .growth_interval = 2};
+  auto ne = make_net(10), ng = make_net(10);
+  optim::Adam oe(ne->parameters(), 0.01), og(ng->parameters(), 0.01);
+  amp::GradScaler se(so), sg(so);
+  Graph g({.training = true});
+  Tensor loss = loss_of(*ng, g.input("x", {5, 6}), g.input("y", {5}, int64), g.input("f", {}));
+  Executable exe = compile(g, {loss},
+                           {.training = true,
+                            .optimizer = &og,
+                            .bit_exact = true,
+                            .autocast = float16,
+                            .grad_scaler = &sg});
+  for (int i = 0; i < 5; ++i) {
+    const Batch b = batch(i);
+    const Tensor f = factor(overflow[i] ? kInf : 1.0);
+    oe.zero_grad();
+    Tensor l;
+    {
+      auto scope = autocast(float16);
+      l = loss_of(*ne, b.x, b.y, f);
+    }
+    se.scale(l).backward();
+    EXPECT_EQ(se.step(oe), !overflow[i]) << "step " << i;
+    se.update();
+    exe.run({{"x", b.x}, {"y", b.y}, {"f", f}});
+    ASSERT_EQ(sg.get_scale(), se.get_scale()) << "step " << i;
+  }
+  EXPECT_EQ(snapshot(og), snapshot(oe));
+  EXPECT_EQ(sg.skipped_steps(), 1);
+  for (const Tensor& p : ng->parameters()) EXPECT_EQ(p.dtype(), float32);
+}
