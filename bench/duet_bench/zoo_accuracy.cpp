@@ -99,6 +99,8 @@ ZooAccuracy measure_zoo_accuracy(const ZooAccuracySpec& spec) {
       rel_sum += rel;
       r.max_abs_logit = std::max(r.max_abs_logit, scale);
       r.top1_same += finite && top_a == top_l;
+      if (finite && top_a != top_l && scale > 0)
+        r.max_flip_margin = std::max(r.max_flip_margin, (as[top_a] - as[top_l]) / scale);
     }
     r.inputs += b;
   }

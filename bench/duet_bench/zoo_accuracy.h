@@ -44,7 +44,11 @@ struct ZooAccuracy {
   double mean_rel_error = 0;
   int64_t top1_same = 0;     // samples with the same argmax in both runs
   double max_abs_logit = 0;  // max |fp32 logit| over every sample (the scale of the errors)
-  double seconds = 0;        // wall time of both runs
+  // Over the samples whose top-1 differs: the largest fp32 margin between the two classes
+  // involved, (fp32[top1] - fp32[low's top1]) / max|fp32|, i.e. how near a tie the flips
+  // were (0 when none flipped).
+  double max_flip_margin = 0;
+  double seconds = 0;  // wall time of both runs
   double top1_agreement() const { return inputs ? static_cast<double>(top1_same) / inputs : 0; }
 };
 
