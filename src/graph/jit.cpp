@@ -118,11 +118,12 @@ std::vector<Tensor> JitFunction::operator()(const std::vector<Tensor>& inputs) {
                                  inputs[i].device()));
     std::vector<Tensor> outs;
     {
-      // CompileOptions::autocast: the trace records the casts as eager autocast would (the
-      // graph's "autocast" pass then finds nothing left to cast), so trace functions that
-      // take gradients themselves (duet::gradients) differentiate the cast graph.
+      // CompileOptions::autocast, training: the trace records the casts as eager autocast
+      // would (the graph's "autocast" pass then finds nothing left to cast), so trace
+      // functions that take gradients themselves (duet::gradients) differentiate the cast
+      // graph. Eval graphs get the casts from compile() (after batch-norm folding).
       std::optional<AutocastGuard> scope;
-      if (s.options.autocast) scope.emplace(*s.options.autocast);
+      if (s.options.autocast && s.options.training) scope.emplace(*s.options.autocast);
       outs = s.fn(symbolic);
     }
     it = s.cache.emplace(sig, compile(g, outs, s.options)).first;

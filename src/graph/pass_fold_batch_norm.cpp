@@ -3,6 +3,8 @@
 //   y = channel_affine(conv2d(x, W, b?), scale, shift),
 // and when the conv's output has no other reader it becomes
 //   y = conv2d(x, W * scale.reshape(O, 1, 1, 1), (b or 0) * scale + shift).
+// A low-precision conv under autocast reads cast(W) / cast(b): the fold uses the float32 W and
+// b and casts the folded weight and bias once (hoisted, like the rest of the fold).
 // The new weight and bias are op nodes on the captured parameters (O(params) each run), so
 // the compiled graph stays right when the caller changes parameters or running stats later.
 // This changes the order of float operations (reorders_math): skipped with bit_exact.
@@ -13,6 +15,17 @@
 #include "graph/passes.h"
 
 namespace duet::detail {
+namespace {
+
+// v itself, or x when v = cast(x) narrows a wider floating x (autocast's cast of a weight).
+ValueRef widened_source(const GraphData& g, ValueRef v) {
+  const Node& n = g.nodes[v.node];
+  if (!n.is(OpId::cast)) return v;
+  const DType from = g.meta(n.inputs[0]).dtype, to = n.outputs[0].dtype;
+  return is_floating(from) && dtype_size(from) > dtype_size(to) ? n.inputs[0] : v;
+}
+
+}  // namespace
 
 void fold_batch_norm(PassContext& ctx) {
   GraphData& g = ctx.graph;
@@ -49,12 +62,18 @@ void fold_batch_norm(PassContext& ctx) {
     ValueRef folded;
     emit_into(g, conv.loc, [&] {
       const Tensor x = g.symbolic(conv.inputs[0]);
-      const Tensor w = g.symbolic(conv.inputs[1]);
+      // Autocast: a low-precision conv reads cast(W) and cast(b); fold into the float32
+      // sources and round the results once, to the conv's parameter dtype.
+      const DType wdt = g.meta(conv.inputs[1]).dtype;
+      const Tensor w = g.symbolic(widened_source(g, conv.inputs[1]));
       const Tensor scale = g.symbolic(affine.inputs[1]);  // (O)
       const Tensor shift = g.symbolic(affine.inputs[2]);  // (O)
-      const Tensor w2 = mul(w, reshape(scale, {w.shape()[0], 1, 1, 1}));
-      const Tensor b2 =
-          conv.inputs.size() > 2 ? add(mul(g.symbolic(conv.inputs[2]), scale), shift) : shift;
+      Tensor w2 = mul(w, reshape(scale, {w.shape()[0], 1, 1, 1}));
+      Tensor b2 = conv.inputs.size() > 2
+                      ? add(mul(g.symbolic(widened_source(g, conv.inputs[2])), scale), shift)
+                      : shift;
+      if (w2.dtype() != wdt) w2 = cast(w2, wdt);
+      if (b2.dtype() != wdt) b2 = cast(b2, wdt);
       const Tensor y = call_op1(*conv.op, {x, w2, b2}, conv.attrs);
       folded = graph_value(y)->ref;
     });

@@ -83,3 +83,42 @@ TEST_P(AutocastFit, TrainsInBothModesAndMatchesFloat32) {
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, AutocastFit, ::testing::Values(bfloat16, float16),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+// A CNN with batch norm (the Fashion-MNIST layout, small), graph mode: the training step
+// (traced under the scope) and the eval step both run; with bit_exact the parameters and the
+// validation loss equal eager autocast's bit for bit.
+TEST(AutocastFitCnn, GraphModeWithBatchNorm) {
+  Generator dgen(5);
+  Tensor x = Tensor::randn({48, 1, 8, 8}, dgen);
+  Tensor y = argmax(Tensor::randn({48, 3}, dgen), 1);
+  std::vector<std::vector<Tensor>> params;
+  std::vector<double> val_loss;
+  for (int run = 0; run < 3; ++run) {
+    // eager; graph with bit_exact (casts before every pass); graph without (the eval step
+    // casts after batch-norm folding)
+    const train::Execution mode = run == 0 ? train::Execution::eager : train::Execution::graph;
+    Generator gen(6);
+    auto net = std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
+        std::make_shared<nn::Conv2d>(1, 4, 3, nn::Conv2dOptions{.padding = 1}, true, gen),
+        std::make_shared<nn::BatchNorm2d>(4), std::make_shared<nn::ReLU>(),
+        std::make_shared<nn::MaxPool2d>(nn::Pool2dOptions{.kernel = 2}),
+        std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(4 * 4 * 4, 3, true, gen)});
+    optim::SGD opt(net->parameters(), 0.05, 0.9);
+    data::DataLoader loader(x, y, 16, /*shuffle=*/false);
+    data::DataLoader val(x, y, 24, /*shuffle=*/false);
+    train::History h = train::fit(*net, train::cross_entropy_loss, opt, loader,
+                                  {.epochs = 2,
+                                   .mode = mode,
+                                   .validation = &val,
+                                   .bit_exact = run < 2,
+                                   .progress = train::Progress::none,
+                                   .autocast = bfloat16});
+    val_loss.push_back(h.epochs.back().at("val_loss"));
+    params.emplace_back();
+    for (const Tensor& p : net->parameters()) params.back().push_back(p.clone());
+  }
+  for (size_t i = 0; i < params[0].size(); ++i)
+    EXPECT_EQ(params[1][i].to_vector<float>(), params[0][i].to_vector<float>()) << i;
+  EXPECT_EQ(val_loss[1], val_loss[0]);
+  EXPECT_NEAR(val_loss[2], val_loss[0], 5e-2 * val_loss[0]);
+}

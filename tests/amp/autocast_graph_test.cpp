@@ -325,3 +325,39 @@ TEST(AutocastGraphPass, EvalGraphFoldsBatchNormBeforeCasting) {
   const double scale = max(abs(eager.to(float32)), {}, false).item();
   EXPECT_LE(max(abs(sub(got.to(float32), eager.to(float32))), {}, false).item(), 3e-2 * scale);
 }
+
+// A graph recorded inside the scope already reads cast(W): batch-norm folding uses the float32
+// W and casts the folded weight once.
+TEST(AutocastGraphPass, FoldBatchNormSeesThroughWeightCasts) {
+  Generator gen(0);
+  nn::Conv2d conv(3, 8, 3, {.padding = 1}, true, gen);
+  nn::BatchNorm2d bn(8);
+  {
+    NoGradGuard ng;
+    bn(conv(randn({4, 3, 5, 5}, 1)));  // running statistics that are not the initial ones
+  }
+  conv.eval();
+  bn.eval();
+  Tensor xv = randn({2, 3, 5, 5}, 2), eager;
+  {
+    NoGradGuard ng;
+    auto scope = autocast(bfloat16);
+    eager = relu(bn(conv(xv)));
+  }
+  Graph g;
+  Tensor y;
+  {
+    auto scope = autocast(bfloat16);
+    y = relu(bn(conv(g.input("x", {2, 3, 5, 5}))));
+  }
+  Executable exe = compile(g, {y}, {.autocast = bfloat16});
+  const detail::GraphData& gd = *exe.impl()->graph;
+  EXPECT_EQ(count_op(gd, "channel_affine"), 0) << gd.dump();
+  EXPECT_EQ(count_op(gd, "conv2d_fused"), 1) << gd.dump();
+  // x, the folded weight and the folded bias; W and b are no longer cast.
+  EXPECT_EQ(count_casts(gd, float32, bfloat16), 3) << gd.dump();
+  Tensor got = exe.run({{"x", xv}})[0];
+  EXPECT_EQ(got.dtype(), bfloat16);
+  const double scale = max(abs(eager.to(float32)), {}, false).item();
+  EXPECT_LE(max(abs(sub(got.to(float32), eager.to(float32))), {}, false).item(), 3e-2 * scale);
+}
