@@ -133,13 +133,14 @@ void im2col(const ConvGeom& g, const BFloat16* x, int64_t oh0, int64_t oh1, BFlo
         im2col_tap(g, x + ci * g.hw(), kh, kw, oh0, oh1, dst + ((ci * g.kh + kh) * g.kw + kw) * ld);
 }
 
-// The adjoint of im2col for a whole image (float32): adds col (Kg, OH * OW) into gx (Cg, H, W).
-void col2im_add(const ConvGeom& g, const float* col, float* gx) {
-  const int64_t ow = g.ow, ohw = g.ohw();
+// The adjoint of im2col for a whole image (float32): adds col (Kg, OH * OW; leading dimension
+// ld) into gx (Cg, H, W).
+void col2im_add(const ConvGeom& g, const float* col, int64_t ld, float* gx) {
+  const int64_t ow = g.ow;
   for (int64_t ci = 0; ci < g.cg(); ++ci)
     for (int64_t kh = 0; kh < g.kh; ++kh)
       for (int64_t kw = 0; kw < g.kw; ++kw) {
-        const float* src = col + ((ci * g.kh + kh) * g.kw + kw) * ohw;
+        const float* src = col + ((ci * g.kh + kh) * g.kw + kw) * ld;
         float* gxc = gx + ci * g.hw();
         const int64_t iw0 = kw * g.dw - g.pw;
         int64_t lo, hi;
@@ -333,8 +334,31 @@ void conv2d_bf16(const KernelArgs& k, bool has_bias, Activation act, const Tenso
 // ---------------------------------------------------------------------------------------
 // Backward
 
-// gx (N, C, H, W): per image and group, col (Kg, OH * OW) = w_g^T @ go_g in float32, then
-// col2im into a float32 image, rounded once.
+namespace {
+
+// Images per GEMM of the backward ops: whole images, enough of them that a GEMM has at least
+// 512 columns (small maps), as many chunks as threads where the batch allows.
+int64_t images_per_chunk(const ConvGeom& g, int threads) {
+  const int64_t ohw = std::max<int64_t>(g.ohw(), 1);
+  int64_t ni = std::max<int64_t>(1, 512 / ohw);
+  ni = std::min(ni, std::max<int64_t>(1, (g.n + threads - 1) / threads));
+  return ni;
+}
+
+// dst (Og, ni * OH * OW) = grad_out of images [n0, n0 + ni), group grp.
+void gather_grad(const ConvGeom& g, const BFloat16* go, int64_t n0, int64_t ni, int64_t grp,
+                 BFloat16* dst) {
+  const int64_t og = g.og(), ohw = g.ohw(), cols = ni * ohw;
+  for (int64_t k = 0; k < ni; ++k)
+    for (int64_t o = 0; o < og; ++o)
+      std::memcpy(dst + o * cols + k * ohw, go + ((n0 + k) * g.o + grp * og + o) * ohw,
+                  static_cast<size_t>(ohw) * sizeof(BFloat16));
+}
+
+}  // namespace
+
+// gx (N, C, H, W): per chunk of images and group, col (Kg, cols) = w_g^T @ go_g in float32,
+// then col2im into float32 images, rounded once.
 void conv2d_backward_input_bf16(const KernelArgs& k) {
   const Tensor& gx = k.outputs[0];
   if (gx.numel() == 0) return;
@@ -350,29 +374,42 @@ void conv2d_backward_input_bf16(const KernelArgs& k) {
   }
   const BFloat16* go = bf16_in(k.inputs[0]);
   const BFloat16* w = bf16_in(k.inputs[1]);
-  const int64_t kg = g.kg(), og = g.og(), ohw = g.ohw(), hw = g.hw();
-  run_items(g.n, parallel::max_threads(), [&](int64_t n) {
-    float* img = scratch<float>(2, g.c * hw);
-    float* col = g.pointwise() ? nullptr : scratch<float>(1, kg * ohw);
+  const int64_t kg = g.kg(), og = g.og(), ohw = g.ohw(), hw = g.hw(), chw = g.c * hw;
+  const int threads = parallel::max_threads();
+  const int64_t per = images_per_chunk(g, threads), chunks = (g.n + per - 1) / per;
+  run_items(chunks, threads, [&](int64_t i) {
+    const int64_t n0 = i * per, ni = std::min(per, g.n - n0), cols = ni * ohw;
+    const bool direct = ni == 1 && g.pointwise();
+    float* img = scratch<float>(2, ni * chw);
+    float* col = direct ? nullptr : scratch<float>(1, kg * cols);
+    BFloat16* gog = ni > 1 ? scratch<BFloat16>(0, og * cols) : nullptr;
     for (int64_t grp = 0; grp < g.groups; ++grp) {
-      const BFloat16* gog = go + (n * g.o + grp * og) * ohw;
-      float* gxg = img + grp * g.cg() * hw;
-      // (Kg, OH * OW) = w_g^T (Kg, Og) @ go_g (Og, OH * OW); w_g is stored (Og, Kg).
-      if (g.pointwise()) {
-        gemm_bf16(true, false, kg, ohw, og, 1.0f, w + grp * og * kg, kg, gog, ohw, 0.0f, gxg, hw);
-      } else {
-        gemm_bf16(true, false, kg, ohw, og, 1.0f, w + grp * og * kg, kg, gog, ohw, 0.0f, col, ohw);
+      const BFloat16* am = go + (n0 * g.o + grp * og) * ohw;
+      if (gog) {
+        gather_grad(g, go, n0, ni, grp, gog);
+        am = gog;
+      }
+      // (Kg, cols) = w_g^T (Kg, Og) @ go_g (Og, cols); w_g is stored (Og, Kg).
+      const BFloat16* wg = w + grp * og * kg;
+      if (direct) {
+        gemm_bf16(true, false, kg, ohw, og, 1.0f, wg, kg, am, ohw, 0.0f, img + grp * g.cg() * hw,
+                  hw);
+        continue;
+      }
+      gemm_bf16(true, false, kg, cols, og, 1.0f, wg, kg, am, cols, 0.0f, col, cols);
+      for (int64_t q = 0; q < ni; ++q) {
+        float* gxg = img + q * chw + grp * g.cg() * hw;
         std::fill(gxg, gxg + g.cg() * hw, 0.0f);
-        col2im_add(g, col, gxg);
+        col2im_add(g, col + q * ohw, cols, gxg);
       }
     }
-    float_to_bf16(img, bf16_out(gx) + n * g.c * hw, g.c * hw);
+    float_to_bf16(img, bf16_out(gx) + n0 * chw, ni * chw);
   });
 }
 
-// gw (O, Cg, KH, KW) = sum over images of go_g (Og, OH * OW) @ col^T, accumulated in float32
-// (one accumulator per thread, each over a fixed run of images, summed in thread order), then
-// rounded once.
+// gw (O, Cg, KH, KW) = sum over images of go_g (Og, cols) @ col^T (chunks of images), accumulated
+// in float32 (one accumulator per thread, each over a fixed run of chunks, summed in thread
+// order), then rounded once.
 void conv2d_backward_weight_bf16(const KernelArgs& k) {
   const Tensor& gw = k.outputs[0];
   if (gw.numel() == 0) return;
@@ -390,24 +427,33 @@ void conv2d_backward_weight_bf16(const KernelArgs& k) {
   const BFloat16* x = bf16_in(k.inputs[1]);
   const int64_t kg = g.kg(), og = g.og(), ohw = g.ohw(), hw = g.hw(), wn = g.o * kg;
   const int threads = parallel::max_threads();
-  const int parts = parallel_items(g.n, threads) ? threads : 1;
+  const int64_t per = images_per_chunk(g, threads), chunks = (g.n + per - 1) / per;
+  const int parts = parallel_items(chunks, threads) ? threads : 1;
   std::vector<float> acc(static_cast<size_t>(parts * wn), 0.0f);
   auto run_part = [&](int64_t t) {
-    const int64_t q = g.n / parts, r = g.n % parts;
-    const int64_t i0 = t * q + std::min<int64_t>(t, r), i1 = i0 + q + (t < r ? 1 : 0);
+    const int64_t q = chunks / parts, r = chunks % parts;
+    const int64_t c0 = t * q + std::min<int64_t>(t, r), c1 = c0 + q + (t < r ? 1 : 0);
     float* a = acc.data() + t * wn;
-    for (int64_t n = i0; n < i1; ++n) {
-      BFloat16* col = g.pointwise() ? nullptr : scratch<BFloat16>(0, kg * ohw);
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t n0 = c * per, ni = std::min(per, g.n - n0), cols = ni * ohw;
+      const bool direct = ni == 1 && g.pointwise();
+      BFloat16* col = direct ? nullptr : scratch<BFloat16>(0, kg * cols);
+      BFloat16* gog = ni > 1 ? scratch<BFloat16>(1, og * cols) : nullptr;
       for (int64_t grp = 0; grp < g.groups; ++grp) {
-        const BFloat16* xg = x + (n * g.c + grp * g.cg()) * hw;
+        const BFloat16* xg = x + (n0 * g.c + grp * g.cg()) * hw;
         const BFloat16* bm = xg;
         if (col) {
-          im2col(g, xg, 0, g.oh, col, ohw);
+          for (int64_t i = 0; i < ni; ++i)
+            im2col(g, xg + i * g.c * hw, 0, g.oh, col + i * ohw, cols);
           bm = col;
         }
-        // (Og, Kg) += go_g (Og, OH * OW) @ col (Kg, OH * OW)^T
-        gemm_bf16(false, true, og, kg, ohw, 1.0f, go + (n * g.o + grp * og) * ohw, ohw, bm, ohw,
-                  1.0f, a + grp * og * kg, kg);
+        const BFloat16* am = go + (n0 * g.o + grp * og) * ohw;
+        if (gog) {
+          gather_grad(g, go, n0, ni, grp, gog);
+          am = gog;
+        }
+        // (Og, Kg) += go_g (Og, cols) @ col (Kg, cols)^T
+        gemm_bf16(false, true, og, kg, cols, 1.0f, am, cols, bm, cols, 1.0f, a + grp * og * kg, kg);
       }
     }
   };
