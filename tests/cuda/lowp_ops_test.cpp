@@ -1,10 +1,10 @@
-// The native float16 / bfloat16 CUDA kernels against the CPU (label cuda; skipped without a
-// device): every op the CUDA backend registers as native for a 16-bit dtype
-// (OpDef::native_low_precision, src/cuda/kernel_registry.cpp), on every sample of the op table
-// (OpDef::samples), with the floating inputs rounded to the dtype; the reference is the CPU
-// op in float32 on the same rounded values. Also batch norm with a 16-bit x and float32
-// parameters (autocast's mix), conv2d / linear forward and backward through autograd, and the
-// errors for operands of mixed dtypes.
+// float16 / bfloat16 on CUDA against the CPU (label cuda; skipped without a device): every op
+// the CUDA backend registers as native for a 16-bit dtype (OpDef::native_low_precision,
+// src/cuda/kernel_registry.cpp), and every other op that runs on CUDA and takes the dtype
+// (through the float32 round trip), on every sample of the op table (OpDef::samples), with the
+// floating inputs rounded to the dtype; the reference is the CPU op in float32 on the same
+// rounded values. Also batch norm with a 16-bit x and float32 parameters, and conv2d / linear
+// forward and backward through autograd.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -55,12 +55,19 @@ std::vector<Tensor> rounded_inputs(const OpCase& c, const std::vector<Tensor>& i
   return r;
 }
 
-// Runs every sample of every op registered native for dt on CUDA; returns how many ops ran.
-int check_native_ops(DType dt) {
+bool runs_on_cuda(const OpDef& op) {
+  return op.view || op.kernels[static_cast<int>(DeviceType::cuda)];
+}
+
+// Runs every sample of every op that runs on CUDA and takes dt: those registered native for
+// dt (`native`), or the others, which run their float32 kernel through the float32 round trip
+// (prepare.h: the cast kernel widens the inputs and rounds the outputs on the device); returns
+// how many ops ran.
+int check_ops(DType dt, bool native) {
   int ops = 0;
   for (int i = 0; i < kNumOps; ++i) {
     const OpDef& op = op_at(i);
-    if (!native_on_cuda(op, dt)) continue;
+    if (!op.low_precision || !runs_on_cuda(op) || native_on_cuda(op, dt) != native) continue;
     ++ops;
     for (const OpCase& c : op_cases(op, {float32})) {
       if (c.skips(SampleCheck::no_cuda)) continue;
@@ -76,7 +83,7 @@ int check_native_ops(DType dt) {
         EXPECT_EQ(actual[j].device(), cuda);
         // Output 0, float32 from the float32 op, is a dt output of the dt op (cast's dtype is
         // its attribute's; other outputs may stay float32, e.g. amp_unscale's found_inf).
-        if (j == 0 && op.id != OpId::cast && expected[j].dtype() == float32) {
+        if (native && j == 0 && op.id != OpId::cast && expected[j].dtype() == float32) {
           EXPECT_EQ(actual[j].dtype(), dt);
         }
         EXPECT_TRUE(close_lowp(actual[j].to(cpu), expected[j], dt));
@@ -108,12 +115,24 @@ TEST(CudaLowpOps, NativeKernelsAreRegistered) {
 
 TEST(CudaLowpOps, NativeOpsMatchCpuBFloat16) {
   DUET_REQUIRE_CUDA();
-  EXPECT_GE(check_native_ops(bfloat16), 16);
+  EXPECT_GE(check_ops(bfloat16, true), 16);
 }
 
 TEST(CudaLowpOps, NativeOpsMatchCpuFloat16) {
   DUET_REQUIRE_CUDA();
-  EXPECT_GE(check_native_ops(float16), 16);
+  EXPECT_GE(check_ops(float16, true), 16);
+}
+
+// The ops without a native kernel run bfloat16 / float16 on CUDA through the round trip, with
+// the same accuracy (the float32 result rounded once).
+TEST(CudaLowpOps, RoundTripOpsMatchCpuBFloat16) {
+  DUET_REQUIRE_CUDA();
+  EXPECT_GE(check_ops(bfloat16, false), 10);
+}
+
+TEST(CudaLowpOps, RoundTripOpsMatchCpuFloat16) {
+  DUET_REQUIRE_CUDA();
+  EXPECT_GE(check_ops(float16, false), 10);
 }
 
 // Batch norm as autocast runs it when asked for low precision: x (and grad) in the 16-bit
