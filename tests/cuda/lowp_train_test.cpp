@@ -2,7 +2,8 @@
 // CNN under duet::autocast(bfloat16) eagerly on CUDA against the same steps on the CPU, and the
 // same step compiled with CompileOptions::autocast: its CUDA Graph replay gives the bits of the
 // uncaptured run, makes no host synchronisation and no device allocation per step, and
-// follows eager autocast training on the GPU.
+// follows eager autocast training on the GPU; float16 with a GradScaler in the compiled step
+// replays without a host wait.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -183,6 +184,48 @@ TEST(CudaLowpTraining, BFloat16SteadyStateMakesNoMallocAndNoSync) {
   EXPECT_EQ(cuda_sync_count(), syncs);
   EXPECT_EQ(memory_stats(cuda).num_device_mallocs, 0);
   EXPECT_TRUE(std::isfinite(loss.item<double>()));
+  EXPECT_EQ(exe.num_captures(), 1);
+}
+
+// float16 training compiled with a GradScaler (CompileOptions::grad_scaler): the unscale, the
+// inf/NaN check, the gated update and the scale update all run on the device, so a captured
+// step replays with no host wait and no device allocation. An initial scale of 2^24
+// overflows float16 gradients: the first steps are skipped on the device and the scale backs
+// off until the gradients are finite.
+TEST(CudaLowpTraining, Float16GradScalerGraphStepMakesNoSync) {
+  DUET_REQUIRE_CUDA();
+  Generator gen(9);
+  auto net = models::fashion_cnn(gen);
+  net->to(cuda);
+  optim::SGD opt(net->parameters(), 0.01, /*momentum=*/0.9);
+  amp::GradScaler scaler({.init_scale = 16777216.0, .growth_interval = 1000});
+  Graph g({.training = true});
+  Tensor x = g.input("x", {16, 1, 28, 28}, float32, cuda);
+  Tensor y = g.input("y", {16}, int64, cuda);
+  Executable exe =
+      compile(g, {cross_entropy((*net)(x), y)},
+              {.training = true, .optimizer = &opt, .autocast = float16, .grad_scaler = &scaler});
+  const Tensor xs = batch_x(16, 2).to(cuda), ys = batch_y(16, 2).to(cuda);
+  for (int i = 0; i < 3; ++i) exe.run({{"x", xs}, {"y", ys}});
+  ASSERT_EQ(exe.num_captures(), 1);
+  synchronize(cuda);
+  reset_peak_memory(cuda);
+  const int64_t syncs = cuda_sync_count();
+  Tensor loss;
+  for (int i = 0; i < 30; ++i) loss = exe.run({{"x", xs}, {"y", ys}})[0];
+  EXPECT_EQ(cuda_sync_count(), syncs);
+  EXPECT_EQ(memory_stats(cuda).num_device_mallocs, 0);
+  EXPECT_TRUE(std::isfinite(loss.item<double>()));
+  // 33 steps from 2^24: the scale halved on every overflowing step, then steps ran.
+  const double scale = scaler.get_scale();
+  EXPECT_LT(scale, 16777216.0);
+  EXPECT_GT(scale, 0.0);
+  EXPECT_GE(scaler.skipped_steps(), 1);
+  EXPECT_LT(scaler.skipped_steps(), 33);
+  for (const Tensor& p : net->parameters()) {
+    EXPECT_EQ(p.dtype(), float32);
+    EXPECT_TRUE(std::isfinite(sum(p).item<double>()));
+  }
   EXPECT_EQ(exe.num_captures(), 1);
 }
 
