@@ -88,6 +88,8 @@ PreparedCall prepare(const OpDef& op, std::span<const Tensor> inputs,
       if (!upcast) pc.copies.push_back(static_cast<int32_t>(k));
     }
   }
+  const WorkspaceFn wsfn = op.workspace[slot];
+  if (!wsfn && !round_trip(pc)) return pc;  // the common case: nothing more to work out
   // The metas the kernel sees: float32 where the round trip converts.
   std::vector<TensorMeta> in_metas, out_metas(outputs.begin(), outputs.end());
   in_metas.reserve(inputs.size());
@@ -106,6 +108,9 @@ PreparedCall prepare(const OpDef& op, std::span<const Tensor> inputs,
     auto place = [&](TensorMeta& m) {
       const size_t offset = at;
       at += align_up(checked_nbytes(m.shape, sizeof(float), op.name.c_str()));
+      DUET_CHECK(at <= static_cast<size_t>(INT64_MAX), op.name,
+                 ": the float32 copies of a low-precision call need more than 2^63 bytes",
+                 where(site));
       m.dtype = DType::float32;
       return offset;
     };
@@ -113,8 +118,11 @@ PreparedCall prepare(const OpDef& op, std::span<const Tensor> inputs,
     for (int32_t k : pc.downcast) pc.downcast_offset.push_back(place(out_metas[k]));
     pc.kernel_workspace_offset = at;
   }
-  size_t kernel_bytes = 0;
-  if (WorkspaceFn wsfn = op.workspace[slot]) kernel_bytes = wsfn(in_metas, out_metas, attrs);
+  const size_t kernel_bytes = wsfn ? wsfn(in_metas, out_metas, attrs) : 0;
+  DUET_CHECK(pc.kernel_workspace_offset == 0 ||
+                 kernel_bytes <= static_cast<size_t>(INT64_MAX) - pc.kernel_workspace_offset,
+             op.name, ": workspace of ", kernel_bytes, " bytes past ", pc.kernel_workspace_offset,
+             " bytes of float32 copies overflows", where(site));
   pc.workspace_bytes = pc.kernel_workspace_offset + kernel_bytes;
   return pc;
 }
