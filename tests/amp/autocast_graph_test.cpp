@@ -361,3 +361,21 @@ TEST(AutocastGraphPass, FoldBatchNormSeesThroughWeightCasts) {
   const double scale = max(abs(eager.to(float32)), {}, false).item();
   EXPECT_LE(max(abs(sub(got.to(float32), eager.to(float32))), {}, false).item(), 3e-2 * scale);
 }
+
+// keep_intermediates skips every optimisation pass, not autocast (it changes what the graph
+// computes): the debug executable gives eager autocast's values, readable node by node.
+TEST(AutocastGraphPass, KeepIntermediatesStillCasts) {
+  Tensor w = randn({4, 3}, 1), xv = randn({2, 3}, 2), eager;
+  {
+    auto scope = autocast(float16);
+    eager = softmax(linear(xv, w), 1);
+  }
+  Graph g;
+  Tensor y = softmax(linear(g.input("x", {2, 3}), w), 1);
+  Executable exe = compile(g, {y}, {.keep_intermediates = true, .autocast = float16});
+  Tensor got = exe.run({{"x", xv}})[0];
+  EXPECT_EQ(got.dtype(), float32);
+  EXPECT_EQ(got.to_vector<float>(), eager.to_vector<float>());
+  EXPECT_EQ(count_casts(*exe.impl()->graph, float32, float16), 2);  // x and w
+  EXPECT_EQ(count_casts(*exe.impl()->graph, float16, float32), 1);  // softmax's input
+}
