@@ -184,6 +184,10 @@ TEST(LowpKernels, LinearAndMatmulMatchFloat32) {
     expect_bf16_close(matmul(a.b, r.b), matmul(a.f, r.f), 20, p + " matmul vector");
     Pair big = randn_pair({70, 130}, 11), big2 = randn_pair({130, 50}, 12);
     expect_bf16_close(matmul(big.b, big2.b), matmul(big.f, big2.f), 130, p + " matmul 70x130x50");
+    // A transposed b with >= 16 rows of a: copied untransposed before the GEMM.
+    Pair bt = randn_pair({50, 130}, 13);
+    expect_bf16_close(matmul(big.b, bt.b.transpose(0, 1)), matmul(big.f, bt.f.transpose(0, 1)), 130,
+                      p + " matmul 70x130 @ (50x130)^T");
   }
 }
 
