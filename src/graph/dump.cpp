@@ -50,7 +50,10 @@ std::string GraphData::dump() const {
           if (nodes[n.inputs[k].node].outputs.size() > 1) os << "." << n.inputs[k].output;
         }
         os << ")";
-        if (!n.attrs.items().empty()) os << " [" << n.attrs.str() << "]";
+        if (n.op->id == OpId::cast)  // the target dtype by name, not its enum value
+          os << " [dtype=" << dtype_name(static_cast<DType>(n.attrs.i("dtype"))) << "]";
+        else if (!n.attrs.items().empty())
+          os << " [" << n.attrs.str() << "]";
         if (n.mutates()) os << " (in place)";
         if (n.inplace_of >= 0 && n.inplace_of < static_cast<int32_t>(n.inputs.size())) {
           const ValueRef over = n.inputs[n.inplace_of];

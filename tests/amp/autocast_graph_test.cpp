@@ -82,6 +82,8 @@ TEST_P(AutocastGraph, SameDtypesAndValuesAsEager) {
   const std::string dump = exe.dump();
   EXPECT_NE(dump.find(std::string("linear")), std::string::npos) << dump;
   EXPECT_NE(dump.find(dtype_name(lowp)), std::string::npos) << dump;
+  EXPECT_NE(dump.find(std::string("cast(%2) [dtype=") + dtype_name(lowp) + "]"), std::string::npos)
+      << dump;
 }
 
 // Training: autodiff differentiates the cast graph, so parameters stay float32 with float32
