@@ -18,9 +18,9 @@
 //   Then cse merges the casts of one value and cancel_casts runs again.
 //
 //   before:  %3 = linear(%0, %1, %2) -> (8, 16) float32
-//   after:   %3 = cast(%0) [dtype=5] -> (8, 32) bfloat16
-//            %4 = cast(%1) [dtype=5] -> (16, 32) bfloat16
-//            %5 = cast(%2) [dtype=5] -> (16) bfloat16
+//   after:   %3 = cast(%0) [dtype=bfloat16] -> (8, 32) bfloat16
+//            %4 = cast(%1) [dtype=bfloat16] -> (16, 32) bfloat16
+//            %5 = cast(%2) [dtype=bfloat16] -> (16) bfloat16
 //            %6 = linear(%3, %4, %5) -> (8, 16) bfloat16
 //
 // "cancel_casts" (after autodiff, any graph): cast(cast(x, B), A) with x of dtype A and B
