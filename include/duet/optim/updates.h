@@ -42,7 +42,9 @@ void sgd_step_(const Tensor& param, const Tensor& grad, const Tensor& momentum_b
 // Gated (loss scaling, duet/amp.h): the same update when found_inf (float32 () on the
 // parameter's device) is 0; when it is nonzero the kernel changes nothing (param, buffer and
 // step stay bit-identical), decided on the device without a host read. The op gets attr
-// gated = true and found_inf as its last input (undefined found_inf: the ungated op).
+// gated = true and found_inf as its last input (undefined found_inf: the ungated op). Without
+// momentum the flag takes the buffer's slot (input 4), so graph passes count it as written
+// there: harmless, it only orders that update after earlier readers of the flag.
 void sgd_step_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf,
                const Tensor& lr, const Tensor& step, const SgdUpdate& update,
                const Tensor& found_inf,
