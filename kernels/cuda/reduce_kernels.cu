@@ -3,14 +3,18 @@
 // of adjacent kept/reduced axes and each reduced group is folded as an (outer, R, inner)
 // problem, innermost group first, through scratch buffers of the accumulator type; float sums
 // accumulate in double. The fold itself is axis::reduce_3d (kernels/cuda/axis_reduce.cuh).
+// float16 / bfloat16 (sum, mean, sum_to, max, argmax): elements load as float (cuda/lowp.cuh),
+// sums accumulate in double and max compares in float, and the result is rounded once to the
+// dtype through float32, the bits of the float32 kernel followed by a cast.
 #include <cstring>
 #include <vector>
 
 #include "core/dtype_dispatch.h"
-#include "reduce_kernels.h"
 #include "cuda/axis_reduce.cuh"
-#include "shape_kernels.h"
+#include "cuda/lowp.cuh"
 #include "geometry.h"
+#include "reduce_kernels.h"
+#include "shape_kernels.h"
 
 namespace duet::cuda_kernels {
 namespace {
@@ -84,6 +88,7 @@ void run_reduce(const Tensor& x, const std::vector<bool>& mask, const Tensor& y,
 
 // y = sum(x) over `mask` (y contiguous, laid out as the keepdim result).
 void sum_into(const Tensor& x, const std::vector<bool>& mask, const Tensor& y, const char* op) {
+  if (is_low_precision(x.dtype())) lowp::expect_dtype(x.dtype(), op, y);
   switch (x.dtype()) {
     case DType::float32:
       return run_reduce<SumOp<double>, float, float>(x, mask, y, false, op);
@@ -95,6 +100,10 @@ void sum_into(const Tensor& x, const std::vector<bool>& mask, const Tensor& y, c
       if (y.dtype() == DType::int64)
         return run_reduce<SumOp<int64_t>, bool, int64_t>(x, mask, y, false, op);
       break;
+    case DType::float16:
+      return run_reduce<SumOp<double>, lowp::f16, lowp::f16>(x, mask, y, false, op);
+    case DType::bfloat16:
+      return run_reduce<SumOp<double>, lowp::bf16, lowp::bf16>(x, mask, y, false, op);
     default:
       break;
   }
@@ -154,7 +163,8 @@ void sum(const KernelArgs& k) {
 void mean(const KernelArgs& k) {
   const Tensor& x = k.inputs[0];
   const auto mask = kernels::reduced_axes_mask(x.shape(), k.attrs.ints("axes"), "mean");
-  detail::dispatch_floating(x.dtype(), "mean", [&](auto tag) {
+  lowp::expect_dtype(x.dtype(), "mean", k.outputs[0]);
+  lowp::dispatch_floating(x.dtype(), "mean", [&](auto tag) {
     using T = decltype(tag);
     run_reduce<SumOp<double>, T, T>(x, mask, k.outputs[0], true, "mean");
   });
@@ -163,6 +173,7 @@ void mean(const KernelArgs& k) {
 void max(const KernelArgs& k) {
   const Tensor& x = k.inputs[0];
   const auto mask = kernels::reduced_axes_mask(x.shape(), k.attrs.ints("axes"), "max");
+  if (is_low_precision(x.dtype())) lowp::expect_dtype(x.dtype(), "max", k.outputs[0]);
   switch (x.dtype()) {
     case DType::float32:
       return run_reduce<MaxOp<float>, float, float>(x, mask, k.outputs[0], false, "max");
@@ -170,11 +181,16 @@ void max(const KernelArgs& k) {
       return run_reduce<MaxOp<double>, double, double>(x, mask, k.outputs[0], false, "max");
     case DType::int64:
       return run_reduce<MaxOp<int64_t>, int64_t, int64_t>(x, mask, k.outputs[0], false, "max");
+    case DType::float16:
+      return run_reduce<MaxOp<float>, lowp::f16, lowp::f16>(x, mask, k.outputs[0], false, "max");
+    case DType::bfloat16:
+      return run_reduce<MaxOp<float>, lowp::bf16, lowp::bf16>(x, mask, k.outputs[0], false, "max");
     default:
       break;
   }
   throw Error(detail::cat("max: dtype ", x.dtype(),
-                          " is not supported (expected float32, float64 or int64)"));
+                          " is not supported (expected float32, float64, int64, float16 or "
+                          "bfloat16)"));
 }
 
 void argmax(const KernelArgs& k) {
@@ -193,6 +209,12 @@ void argmax(const KernelArgs& k) {
     reduce_3d<ArgMaxOp<T>, T, IndexOut<T>>(static_cast<const T*>(x.data_ptr()), po, outer, R, inner,
                                            IndexOut<T>{}, L, "argmax");
   };
+  // 16-bit elements compared as float (exact), the first maximum winning as for float32.
+  auto run_low = [&](auto tag) {
+    using L16 = decltype(tag);
+    reduce_3d<ArgMaxOp<float>, L16, IndexOut<float>>(
+        static_cast<const L16*>(x.data_ptr()), po, outer, R, inner, IndexOut<float>{}, L, "argmax");
+  };
   switch (x.dtype()) {
     case DType::float32:
       return run(float{});
@@ -200,11 +222,16 @@ void argmax(const KernelArgs& k) {
       return run(double{});
     case DType::int64:
       return run(int64_t{});
+    case DType::float16:
+      return run_low(lowp::f16{});
+    case DType::bfloat16:
+      return run_low(lowp::bf16{});
     default:
       break;
   }
   throw Error(detail::cat("argmax: dtype ", x.dtype(),
-                          " is not supported (expected float32, float64 or int64)"));
+                          " is not supported (expected float32, float64, int64, float16 or "
+                          "bfloat16)"));
 }
 
 void max_backward(const KernelArgs& k) {

@@ -106,6 +106,7 @@ const OpId kNativeLowPrecision[] = {
     OpId::matmul, OpId::linear, OpId::linear_fused,
     OpId::conv2d, OpId::conv2d_backward_input, OpId::conv2d_backward_weight, OpId::conv2d_fused,
     OpId::batch_norm_train, OpId::batch_norm_backward, OpId::channel_affine,
+    OpId::sum, OpId::mean, OpId::sum_to, OpId::max, OpId::argmax,
     OpId::amp_unscale,
 };
 // clang-format on
