@@ -381,3 +381,43 @@ TEST(GradScaler, Float16AutocastEagerEqualsCompiledStep) {
   EXPECT_EQ(sg.skipped_steps(), 1);
   for (const Tensor& p : ng->parameters()) EXPECT_EQ(p.dtype(), float32);
 }
+
+namespace {
+// An optimizer without the device-side gate (skips_on_device() is false).
+class PlainSgd : public optim::Optimizer {
+ public:
+  explicit PlainSgd(std::vector<Tensor> params) : Optimizer(std::move(params), 0.1, "PlainSgd") {}
+  void apply_gradients(const std::vector<Tensor>& grads) override {
+    NoGradGuard no_grad;
+    for (size_t i = 0; i < grads.size(); ++i)
+      if (grads[i].defined()) params_[i].copy_(sub(params_[i], mul(grads[i], 0.1)));
+  }
+};
+}  // namespace
+
+TEST(GradScaler, OptimizersWithoutTheGate) {
+  auto net = make_net(11);
+  PlainSgd plain(net->parameters());
+  amp::GradScaler s({.init_scale = 8});
+  const Batch b = batch(0);
+  // eager step() reads the flag on the host, so any optimizer works
+  plain.zero_grad();
+  s.scale(loss_of(*net, b.x, b.y, factor(kInf))).backward();
+  const auto before = snapshot(plain);
+  EXPECT_FALSE(s.step(plain));
+  s.update();
+  EXPECT_EQ(snapshot(plain), before);
+  // the device gate needs skips_on_device()
+  std::vector<Tensor> grads(plain.params().size());
+  EXPECT_DUET_ERROR(s.apply_gradients(plain, grads), "GradScaler::apply_gradients", "PlainSgd",
+                    "cannot skip its update on the device");
+  EXPECT_DUET_ERROR(plain.apply_gradients_unless_inf(grads, factor(1)), "PlainSgd",
+                    "cannot skip its update on the device");
+  optim::SGD sgd(net->parameters(), 0.1);
+  EXPECT_DUET_ERROR(sgd.apply_gradients_unless_inf(grads, Tensor::ones({1})), "SGD",
+                    "found_inf has shape (1,)", "float32 scalar");
+  Graph g({.training = true});
+  Tensor loss = loss_of(*net, g.input("x", {5, 6}), g.input("y", {5}, int64), factor(1));
+  EXPECT_DUET_ERROR(compile(g, {loss}, {.training = true, .optimizer = &plain, .grad_scaler = &s}),
+                    "cannot skip its update on the device");
+}
