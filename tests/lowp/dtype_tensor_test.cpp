@@ -5,7 +5,9 @@
 
 #include <bit>
 #include <cmath>
+#include <iostream>
 #include <limits>
+#include <sstream>
 
 #include "test_util.h"
 
@@ -227,3 +229,29 @@ TEST_P(DtypeTensor, FromBlobReadsTheCallersBits) {
 
 INSTANTIATE_TEST_SUITE_P(LowPrecision, DtypeTensor, ::testing::Values(float16, bfloat16),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+// docs/mixed_precision.md, "Dtypes": the snippet line for line, with what its comments promise.
+TEST(DtypeDocs, MixedPrecisionDtypesSnippet) {
+  std::ostringstream out;
+  std::streambuf* saved = std::cout.rdbuf(out.rdbuf());  // the snippet prints to std::cout
+  // ---- the snippet ----
+  duet::Generator gen(0);
+  auto w = duet::Tensor::randn({64, 3, 3, 3}, gen, duet::bfloat16);  // float32 draws, rounded
+  auto x = duet::Tensor::from_vector({1.1, 2.0}, {2}, duet::float16);
+  auto y = x.to(duet::float32);       // exact: every 16-bit value is a float
+  auto b = y.to(duet::bfloat16);      // round to nearest even (a recorded cast op)
+  float v = b.to_vector<float>()[0];  // 1.1015625
+  duet::BFloat16 raw = b.to_vector<duet::BFloat16>()[0];  // raw.bits == 0x3f8d
+  duet::DType t = duet::parse_dtype("bf16");              // bfloat16 (command-line flags)
+  std::cout << b;  // tensor([1.102, 2], shape=(2,), dtype=bfloat16)
+  // ---- checks ----
+  std::cout.rdbuf(saved);
+  Generator g2(0);
+  EXPECT_EQ(bits_of(w),
+            rounded_bits(Tensor::randn({64, 3, 3, 3}, g2).to_vector<float>(), bfloat16));
+  EXPECT_EQ(y.to_vector<float>()[0], static_cast<float>(Float16(1.1f)));
+  EXPECT_EQ(v, 1.1015625f);
+  EXPECT_EQ(raw.bits, 0x3f8d);
+  EXPECT_EQ(t, bfloat16);
+  EXPECT_EQ(out.str(), "tensor([1.102, 2], shape=(2,), dtype=bfloat16)");
+}
