@@ -3,6 +3,7 @@
 // the executor; run_prepared(): the call itself.
 #include "ops/prepare.h"
 
+#include <algorithm>
 #include <memory>
 
 #include "core/tensor_impl.h"
@@ -107,7 +108,9 @@ PreparedCall prepare(const OpDef& op, std::span<const Tensor> inputs,
     size_t at = 0;
     auto place = [&](TensorMeta& m) {
       const size_t offset = at;
-      at += align_up(checked_nbytes(m.shape, sizeof(float), op.name.c_str()));
+      // At least 64 bytes: an empty tensor still gets a real (non-null) address, as a fresh
+      // tensor does (kernels memset or index their outputs' base pointers unconditionally).
+      at += align_up(std::max<size_t>(checked_nbytes(m.shape, sizeof(float), op.name.c_str()), 1));
       DUET_CHECK(at <= static_cast<size_t>(INT64_MAX), op.name,
                  ": the float32 copies of a low-precision call need more than 2^63 bytes",
                  where(site));

@@ -24,6 +24,9 @@ void twice_kernel(const KernelArgs& k) {
   EXPECT_EQ(k.inputs[0].dtype(), float32);
   EXPECT_EQ(k.outputs[0].dtype(), float32);
   ASSERT_NE(k.workspace, nullptr);
+  // Real addresses even for empty tensors (fuzz_ops: max_backward memset a null output).
+  EXPECT_NE(k.inputs[0].data_ptr(), nullptr);
+  EXPECT_NE(k.outputs[0].data_ptr(), nullptr);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(k.workspace) % 64, 0u);
   EXPECT_EQ(k.workspace_size, 16u);
   float* ws = static_cast<float*>(k.workspace);
@@ -108,6 +111,20 @@ TEST(LowpRoundTrip, EagerComputesInFloat32AndRoundsBack) {
                                     std::vector<TensorMeta>{{{3, 2}, t, cpu}}, {}, cpu);
     EXPECT_TRUE(pc.copies.empty());
   }
+}
+
+// Empty tensors: 64-byte float32 buffers all the same, never a null workspace.
+TEST(LowpRoundTrip, EmptyTensorsGetRealBuffers) {
+  const OpDef op = twice_op(false);
+  for (DType t : {bfloat16, float16}) {
+    const std::vector<Tensor> y = call_op(op, {Tensor::zeros({0, 3}, t)});
+    EXPECT_EQ(y[0].dtype(), t);
+    EXPECT_EQ(y[0].shape(), (Shape{0, 3}));
+  }
+  const PreparedCall pc = prepare(op, std::vector<Tensor>{Tensor::zeros({0}, bfloat16)},
+                                  std::vector<TensorMeta>{{{0}, bfloat16, cpu}}, {}, cpu);
+  EXPECT_EQ(pc.downcast_offset, std::vector<size_t>{64});
+  EXPECT_EQ(pc.workspace_bytes, 128u + 16u);
 }
 
 // Graph mode runs the same round trip, and the planner sizes the node's workspace with it.
