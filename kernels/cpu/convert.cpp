@@ -72,8 +72,10 @@ void wide_to_float(const void* p, DType t, float* out, int64_t n) {
     const int64_t* s = static_cast<const int64_t*>(p);
     for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(s[i]);
   } else {
-    const bool* s = static_cast<const bool*>(p);
-    for (int64_t i = 0; i < n; ++i) out[i] = s[i] ? 1.0f : 0.0f;
+    // Read as bytes: any nonzero byte is true (a bool tensor's memory may hold other bytes,
+    // e.g. Tensor::empty's; loading those as bool is undefined).
+    const uint8_t* s = static_cast<const uint8_t*>(p);
+    for (int64_t i = 0; i < n; ++i) out[i] = s[i] != 0 ? 1.0f : 0.0f;
   }
 }
 // float32 -> float64 / int64 (truncated, saturated, NaN -> 0) / bool (!= 0).
