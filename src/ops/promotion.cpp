@@ -6,9 +6,10 @@ namespace duet::detail {
 
 void promote_inputs(const OpDef& op, std::vector<Tensor>& inputs) {
   // The operands that combine: both inputs of a binary op, where(cond, a, b)'s a and b, every
-  // input of concat (torch.cat promotes too).
+  // input of concat (torch.cat promotes too). Not the fused ops (add_relu): a graph pass makes
+  // them from ops whose operands were promoted already, and they take one dtype.
   size_t first = 0;
-  if (op.has(OpTrait::binary) && inputs.size() == 2) {
+  if (op.has(OpTrait::binary) && !op.has(OpTrait::fused) && inputs.size() == 2) {
     first = 0;
   } else if (op.is(OpId::where) && inputs.size() == 3) {
     first = 1;

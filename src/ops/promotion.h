@@ -13,7 +13,8 @@
 namespace duet::detail {
 
 // For the ops whose tensor operands combine (OpTrait::binary: add, sub, mul, div, maximum,
-// minimum, the comparisons, add_relu; where's two value inputs; concat's inputs, as torch.cat):
+// minimum, the comparisons, but not the fused add_relu; where's two value inputs; concat's
+// inputs, as torch.cat):
 // when the operands' dtypes differ, each one whose dtype is not their promote_types is replaced
 // by cast(input, promoted), an ordinary recorded cast op (a tape node in eager mode, so the
 // gradient reaches the input in its own dtype; a graph node while recording). Other ops, and

@@ -102,6 +102,8 @@ TEST(DtypePromotion, BroadcastAndWhere) {
   // A mismatch that promotion does not cover is still an error naming both.
   EXPECT_DUET_ERROR(add(a, Tensor::ones({4}, bfloat16)), "add", "(2, 3)", "(4,)", "broadcast");
   EXPECT_DUET_ERROR(where(Tensor::ones({3}), a, b), "where", "condition", "float32", "bool");
+  // A fused op (made by a graph pass from already promoted operands) takes one dtype.
+  EXPECT_DUET_ERROR(add_relu(Tensor::zeros({3}), b), "add_relu", "float32", "bfloat16");
 }
 
 // concat promotes all its inputs (torch.cat: float16 with bfloat16 -> float32, int64 with
