@@ -12,6 +12,12 @@
 
 namespace duet::cpu_kernels {
 namespace bf16_detail {
+namespace {
+// dst[0, n) = src[0, n) widened (exact).
+inline void widen(const BFloat16* src, int64_t n, float* dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(src[i]);
+}
+}  // namespace
 
 // The plain path widens a KC-deep slice of op(a) (m, KC) and NC-wide blocks of op(b) (KC, NC)
 // to float32 and multiplies them with gemm<float> (Eigen or the packed AVX-512 sgemm; on the
@@ -28,26 +34,24 @@ void gemm_bf16_plain(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k
   if (static_cast<int64_t>(b_buf.size()) < kc_max * nc_max) b_buf.resize(kc_max * nc_max);
   for (int64_t k0 = 0; k0 < k; k0 += kKc) {
     const int64_t kc = std::min(kKc, k - k0);
-    // a_buf (m, kc) = op(a)[:, k0:k0+kc]
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t p = 0; p < kc; ++p)
-        a_buf[i * kc + p] = trans_a ? static_cast<float>(a[(k0 + p) * lda + i])
-                                    : static_cast<float>(a[i * lda + k0 + p]);
+    // a_buf = op(a)[:, k0:k0+kc], widened in a's own order (contiguous reads and writes):
+    // (m, kc) row-major, or (kc, m) when a is stored transposed (gemm<float> takes it so).
+    if (trans_a) {
+      for (int64_t p = 0; p < kc; ++p) widen(a + (k0 + p) * lda, m, a_buf.data() + p * m);
+    } else {
+      for (int64_t i = 0; i < m; ++i) widen(a + i * lda + k0, kc, a_buf.data() + i * kc);
+    }
     const float beta_k = k0 == 0 ? beta : 1.f;
     for (int64_t j0 = 0; j0 < n; j0 += kNc) {
       const int64_t nc = std::min(kNc, n - j0);
-      // b_buf (kc, nc) = op(b)[k0:k0+kc, j0:j0+nc]
+      // b_buf = op(b)[k0:k0+kc, j0:j0+nc], likewise: (kc, nc), or (nc, kc) for a transposed b.
       if (trans_b) {
-        for (int64_t j = 0; j < nc; ++j)
-          for (int64_t p = 0; p < kc; ++p)
-            b_buf[p * nc + j] = static_cast<float>(b[(j0 + j) * ldb + k0 + p]);
+        for (int64_t j = 0; j < nc; ++j) widen(b + (j0 + j) * ldb + k0, kc, b_buf.data() + j * kc);
       } else {
-        for (int64_t p = 0; p < kc; ++p)
-          for (int64_t j = 0; j < nc; ++j)
-            b_buf[p * nc + j] = static_cast<float>(b[(k0 + p) * ldb + j0 + j]);
+        for (int64_t p = 0; p < kc; ++p) widen(b + (k0 + p) * ldb + j0, nc, b_buf.data() + p * nc);
       }
-      gemm<float>(false, false, m, nc, kc, alpha, a_buf.data(), kc, b_buf.data(), nc, beta_k,
-                  c + j0, ldc);
+      gemm<float>(trans_a, trans_b, m, nc, kc, alpha, a_buf.data(), trans_a ? m : kc, b_buf.data(),
+                  trans_b ? kc : nc, beta_k, c + j0, ldc);
     }
   }
 }
