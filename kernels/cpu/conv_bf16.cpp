@@ -19,6 +19,7 @@
 #include "cpu/convert.h"
 #include "cpu/gemm_lowp.h"
 #include "cpu/lowp_kernels.h"
+#include "cpu/thread_scratch.h"
 #include "geometry.h"
 
 namespace duet::cpu_kernels {
@@ -32,31 +33,12 @@ using kernels::ConvGeom;
 namespace {
 
 // ---------------------------------------------------------------------------------------
-// Per-thread scratch, kept between calls (pool threads persist).
-
-class Buffer {
- public:
-  ~Buffer() { std::free(p_); }
-  void* get(size_t bytes) {
-    if (bytes > cap_) {
-      std::free(p_);
-      cap_ = (bytes + 63) / 64 * 64;
-      p_ = std::aligned_alloc(64, cap_);
-      DUET_ASSERT(p_, "conv2d (bfloat16): out of memory allocating ", cap_, " bytes of scratch");
-    }
-    return p_;
-  }
-
- private:
-  void* p_ = nullptr;
-  size_t cap_ = 0;
-};
-
-// Slot 0: bfloat16 im2col columns; 1: float32 GEMM output; 2: float32 gradient accumulator.
+// Per-thread scratch (cpu/thread_scratch.h). Slot 0: bfloat16 im2col columns; 1: float32 GEMM
+// output; 2: float32 gradient accumulator.
 template <class T>
 T* scratch(int slot, int64_t count) {
-  thread_local Buffer s[3];
-  return static_cast<T*>(s[slot].get(static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(T)));
+  thread_local ThreadScratch s[3];
+  return s[slot].get<T>(count, "conv2d (bfloat16)");
 }
 
 // The float32 value x rounds to as a bfloat16: BFloat16(x)'s bits (round to nearest even, NaN

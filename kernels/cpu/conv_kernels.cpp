@@ -13,6 +13,7 @@
 #include "core/parallel.h"
 #include "cpu/gemm.h"
 #include "cpu/lowp_kernels.h"
+#include "cpu/thread_scratch.h"
 #include "geometry.h"
 
 namespace duet::cpu_kernels {
@@ -26,31 +27,11 @@ namespace {
 enum class ConvPass { forward, backward_input, backward_weight };
 
 // ---------------------------------------------------------------------------------------
-// Per-thread scratch buffers, kept between calls (pool threads persist), so the column
-// buffers are not page-faulted in on every convolution.
-
-class Scratch {
- public:
-  ~Scratch() { std::free(p_); }
-  void* get(size_t bytes) {
-    if (bytes > cap_) {
-      std::free(p_);
-      cap_ = (bytes + 63) / 64 * 64;
-      p_ = std::aligned_alloc(64, cap_);
-      DUET_ASSERT(p_, "conv2d: out of memory allocating ", cap_, " bytes of scratch");
-    }
-    return p_;
-  }
-
- private:
-  void* p_ = nullptr;
-  size_t cap_ = 0;
-};
-
+// Per-thread scratch buffers (cpu/thread_scratch.h): slot 0 im2col columns, slot 1 the rest.
 template <class T>
 T* scratch(int slot, int64_t count) {
-  thread_local Scratch s[2];
-  return static_cast<T*>(s[slot].get(static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(T)));
+  thread_local ThreadScratch s[2];
+  return s[slot].get<T>(count, "conv2d");
 }
 
 int usable_threads() {
@@ -919,8 +900,8 @@ static size_t conv_workspace_bytes(const ConvGeom& g, size_t elem, ConvPass pass
 
 size_t conv2d_workspace(std::span<const TensorMeta> in, std::span<const TensorMeta> out,
                         const Attrs& attrs) {
-  return conv_workspace_bytes(conv_geom(in[0].shape, in[1].shape, attrs),
-                              dtype_size(in[0].dtype), ConvPass::forward);
+  return conv_workspace_bytes(conv_geom(in[0].shape, in[1].shape, attrs), dtype_size(in[0].dtype),
+                              ConvPass::forward);
 }
 size_t conv2d_backward_input_workspace(std::span<const TensorMeta> in,
                                        std::span<const TensorMeta> out, const Attrs& attrs) {
