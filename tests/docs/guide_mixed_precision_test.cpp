@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iostream>
 
 #include "duet/duet.h"
 #include "duet/models/fashion_cnn.h"
@@ -42,5 +43,44 @@ TEST(GuideMixedPrecision, AutocastEagerAndGraph) {
     EXPECT_EQ(p.dtype(), duet::float32);
     ASSERT_TRUE(p.grad().defined());
     EXPECT_EQ(p.grad().dtype(), duet::float32);
+  }
+}
+
+TEST(GuideMixedPrecision, GradScalerLoop) {
+  // ---- the snippet ----
+  duet::Generator gen(0);
+  auto net = duet::models::fashion_cnn(gen, /*dropout=*/0.0);
+  duet::optim::SGD opt(net->parameters(), 0.05, 0.9);
+  duet::Tensor x = duet::Tensor::randn({8, 1, 28, 28}, gen);
+  duet::Tensor y = duet::argmax(duet::Tensor::randn({8, 10}, gen), 1);
+
+  duet::amp::GradScaler scaler;  // scale 2^16, halved on an overflow, doubled after 2000 steps
+  for (int i = 0; i < 3; ++i) {
+    opt.zero_grad();
+    duet::Tensor scaled;
+    {
+      auto scope = duet::autocast(duet::float16);
+      scaled = scaler.scale(duet::cross_entropy((*net)(x), y));  // loss * scale
+    }
+    scaled.backward();
+    bool stepped = scaler.step(opt);  // unscales the gradients; false: an inf/NaN, no step
+    scaler.update();
+    std::cout << "step " << i << (stepped ? " taken" : " skipped") << ", scale "
+              << scaler.get_scale() << "\n";
+  }
+  // ---- end of the snippet ----
+
+  // Each skipped step (a float16 gradient overflowed at that scale) halved the scale; the
+  // parameters only ever saw finite, unscaled gradients. (Here the third step overflows at
+  // 2^16 and is skipped; the count is not asserted, as it depends on the kernels' bits.)
+  const int64_t skipped = scaler.skipped_steps();
+  EXPECT_LE(skipped, 3);
+  EXPECT_EQ(scaler.get_scale(), 65536.0 / std::pow(2.0, static_cast<double>(skipped)));
+  for (const duet::Tensor& p : net->parameters())
+    for (float v : p.to_vector<float>()) ASSERT_TRUE(std::isfinite(v));
+  for (const duet::Tensor& p : net->parameters()) {
+    EXPECT_EQ(p.dtype(), duet::float32);
+    ASSERT_TRUE(p.grad().defined());
+    EXPECT_EQ(p.grad().dtype(), duet::float32);  // (a skipped step's may hold inf/NaN)
   }
 }
